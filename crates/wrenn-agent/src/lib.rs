@@ -1,0 +1,4 @@
+//! wrenn-agent: everything that runs on one host. The library holds the parts
+//! (paths, VMM backends); `main.rs` wires them into the daemon and subcommands.
+pub mod paths;
+pub mod vmm;

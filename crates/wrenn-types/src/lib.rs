@@ -1,0 +1,1 @@
+//! Shared, validated API types; filled in as the API crates need them.

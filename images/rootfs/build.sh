@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Builds a template rootfs image from Debian packages, without a container
+# engine, a loop device or a mount: debootstrap into a folder, then
+# `mkfs.ext4 -d`. Usage: images/rootfs/build.sh TEMPLATE ENVD_BINARY
+#
+# Two cached stages, both content-addressed under $WRENN_DATA_DIR:
+#   build/stage-<h1>/          debootstrap + template setup (h1: template files, this script)
+#   images/<template>/<h2>/    rootfs.ext4 + MANIFEST.sha256 (h2: h1 + envd binary)
+#   images/<template>/current -> <h2>
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+WRENN_BUILDER=rootfs
+. "$here/../lib.sh"
+
+template=${1:?usage: build.sh TEMPLATE ENVD_BINARY}
+envd=${2:?usage: build.sh TEMPLATE ENVD_BINARY}
+tdir="$here/../templates/$template"
+[ -f "$tdir/template.env" ] || die "unknown template '$template' (no $tdir/template.env)" \
+    "use one of: $(ls "$here/../templates" | tr '\n' ' ')"
+[ -x "$envd" ] || die "envd binary '$envd' not found or not executable" \
+    "cargo build --release --target x86_64-unknown-linux-musl -p envd"
+require_cmd debootstrap debootstrap
+require_cmd mkfs.ext4 e2fsprogs
+require_cmd chroot coreutils
+# shellcheck disable=SC1091
+. "$tdir/template.env"
+mirror=${WRENN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+WRENN_BUILDER="rootfs:$template"
+
+h1=$(hash_inputs "$tdir/template.env" "$tdir/setup.sh" "$here/build.sh")
+h2=$(hash_inputs "$tdir/template.env" "$tdir/setup.sh" "$here/build.sh" "$envd")
+stage="$WRENN_DATA_DIR/build/stage-$template-$h1"
+out="$WRENN_DATA_DIR/images/$template/$h2"
+
+if verify_manifest "$out"; then
+    ln -sfn "$h2" "$WRENN_DATA_DIR/images/$template/current"
+    step "cached image $template/$h2 is up to date"
+    echo "$out"
+    exit 0
+fi
+[ -e "$out" ] && step "cached image $template/$h2 is corrupt or incomplete; rebuilding"
+require_space "$WRENN_DATA_DIR" $(( IMAGE_MIB + 1500 ))
+
+tmp_stage="$stage.tmp-$$"
+tmp_out="$WRENN_DATA_DIR/images/$template/.tmp-$h2-$$"
+tree="$WRENN_DATA_DIR/build/tree-$template-$$"
+trap 'rc=$?; rm -rf "$tmp_stage" "$tmp_stage.log" "$tmp_out" "$tree"; [ $rc -eq 0 ] || step "build failed; temporary files removed"' EXIT
+
+if [ -f "$stage/.complete" ]; then
+    step "reusing debootstrap stage $h1"
+else
+    rm -rf "$stage"
+    mkdir -p "$tmp_stage"
+    step "debootstrap $SUITE minbase from $mirror"
+    run_logged "$tmp_stage.log" debootstrap --variant=minbase "$SUITE" "$tmp_stage" "$mirror" ||
+        die "debootstrap failed (log above)" \
+            "check the mirror ($mirror, override with WRENN_DEBIAN_MIRROR) and free space, then re-run"
+    # Installing the template's packages with apt inside the new root, rather
+    # than debootstrap --include, lets apt order the configuration of large
+    # dependency trees (npm) that debootstrap fails on.
+    step "apt-get install $(echo "$PACKAGES" | wc -w) packages into the root"
+    run_logged "$tmp_stage.log" chroot "$tmp_stage" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
+        sh -c "apt-get update -q && apt-get install -y -q --no-install-recommends $PACKAGES" ||
+        die "installing the template packages failed (log above)" \
+            "check the package names in $tdir/template.env and the mirror, then re-run"
+    rm -f "$tmp_stage.log"
+    step "template setup (users, sudo)"
+    cp "$tdir/setup.sh" "$tmp_stage/tmp/wrenn-setup.sh"
+    chroot "$tmp_stage" /bin/sh /tmp/wrenn-setup.sh
+    rm -f "$tmp_stage/tmp/wrenn-setup.sh"
+    # apt's download cache is dead weight in every sandbox disk.
+    rm -rf "$tmp_stage"/var/cache/apt/archives/*.deb "$tmp_stage"/var/lib/apt/lists/*
+    touch "$tmp_stage/.complete"
+    mv "$tmp_stage" "$stage"
+fi
+
+step "assembling root tree with envd"
+cp -a --reflink=auto "$stage" "$tree"
+rm -f "$tree/.complete"
+install -m 0755 "$envd" "$tree/usr/bin/envd"
+echo "wrenn" > "$tree/etc/hostname"
+printf '127.0.0.1\tlocalhost\n127.0.1.1\twrenn\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$tree/etc/hosts"
+printf 'template=%s\nimage=%s\nbuilt=%s\n' "$template" "$h2" "$(date -u +%FT%TZ)" > "$tree/etc/wrenn-release"
+
+step "mkfs.ext4 -d ($IMAGE_MIB MiB, sparse)"
+mkdir -p "$tmp_out"
+mkfs.ext4 -q -F -L wrenn-root -E root_owner=0:0 -d "$tree" "$tmp_out/rootfs.ext4" "${IMAGE_MIB}M" ||
+    die "mkfs.ext4 failed" "the template may not fit in IMAGE_MIB=$IMAGE_MIB; raise it in $tdir/template.env"
+write_manifest "$tmp_out" rootfs.ext4
+publish "$tmp_out" "$out"
+ln -sfn "$h2" "$WRENN_DATA_DIR/images/$template/current"
+step "image $template/$h2 ready ($(du -h --apparent-size "$out/rootfs.ext4" | cut -f1) apparent, $(du -h "$out/rootfs.ext4" | cut -f1) used)"
+echo "$out"
