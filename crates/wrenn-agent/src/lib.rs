@@ -1,4 +1,5 @@
 //! wrenn-agent: everything that runs on one host. The library holds the parts
 //! (paths, VMM backends); `main.rs` wires them into the daemon and subcommands.
+pub mod devboot;
 pub mod paths;
 pub mod vmm;

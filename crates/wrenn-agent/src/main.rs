@@ -2,11 +2,11 @@
 //! arrives with the agent issue; today it offers host checks and a boot probe.
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use wrenn_agent::{
+    devboot::{DevBootOptions, DevVm},
     paths::{DataDir, KernelFormat},
-    vmm::{accel, qemu::QemuVm, AccelChoice, GuestNet, VmSpec},
+    vmm::{accel, AccelChoice},
 };
 
 #[derive(Debug, Parser)]
@@ -23,7 +23,7 @@ struct Cli {
 enum Command {
     /// Report what this host offers: accelerator, kernel, template images.
     Doctor,
-    /// Boot a template once, wait until envd answers, then shut it down cleanly.
+    /// Boot a template, wait until envd answers, then shut it down cleanly.
     Boot {
         #[arg(long, default_value = "base")]
         template: String,
@@ -31,6 +31,12 @@ enum Command {
         memory_mib: u32,
         #[arg(long, default_value_t = 2)]
         vcpus: u8,
+        /// Forward envd to this loopback port (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        host_port: u16,
+        /// Keep the VM until SIGINT/SIGTERM instead of shutting down at once.
+        #[arg(long)]
+        hold: bool,
     },
 }
 
@@ -63,85 +69,40 @@ async fn main() -> anyhow::Result<()> {
             template,
             memory_mib,
             vcpus,
+            host_port,
+            hold,
         } => {
             tracing::info!(accel = %decision.accel, reason = %decision.reason, "accelerator chosen");
-            let port = free_port()?;
-            let spec = VmSpec {
-                run_dir: data.run_dir(&format!("boot-{}", std::process::id())),
-                kernel: data.kernel(KernelFormat::BzImage)?,
-                root_disk: data.template_image(&template)?,
-                discard_writes: true,
+            let options = DevBootOptions {
+                template,
                 vcpus,
                 memory_mib,
-                net: GuestNet::UserForward {
-                    host_port: port,
-                    guest_port: 49983,
-                },
-                init: vec!["/usr/bin/envd".into()],
+                host_port,
             };
-            let mut vm = QemuVm::spawn(&spec, decision.accel).await?;
-            let ready = wait_for_health(&mut vm, port, Duration::from_secs(120)).await?;
+            let mut vm = DevVm::spawn(&data, decision.accel, &options).await?;
+            let ready = vm.wait_ready(Duration::from_secs(120)).await?;
             println!(
-                "guest ready: envd answered /health {:.2}s after QEMU started",
+                "guest ready: envd at {} answered /health {:.2}s after QEMU started",
+                vm.url(""),
                 ready.as_secs_f64()
             );
-            println!("{}", vm.console_tail(3));
-            request_shutdown(port)
-                .await
-                .context("asking envd to shut down")?;
-            let status = vm.wait_exit(Duration::from_secs(30)).await?;
-            println!("guest shut down cleanly ({status})");
-            let _ = std::fs::remove_dir_all(&spec.run_dir);
+            if hold {
+                wait_for_stop_signal().await?;
+            }
+            vm.shutdown(Duration::from_secs(30)).await?;
+            println!("guest shut down cleanly");
             Ok(())
         }
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn envd_url(port: u16, path: &str) -> String {
-    format!("http://127.0.0.1:{port}{path}")
-}
-
-/// Polls envd's `/health` through the forwarded port until it answers 204.
-async fn wait_for_health(
-    vm: &mut QemuVm,
-    port: u16,
-    timeout: Duration,
-) -> anyhow::Result<Duration> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()?;
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        vm.check_running()?;
-        if let Ok(response) = client.get(envd_url(port, "/health")).send().await {
-            if response.status() == reqwest::StatusCode::NO_CONTENT {
-                return Ok(vm.started_at().elapsed());
-            }
-        }
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "envd not ready after {timeout:?}; console:\n{}",
-            vm.console_tail(20)
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
+async fn wait_for_stop_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
     }
-}
-
-async fn request_shutdown(port: u16) -> anyhow::Result<()> {
-    let response = reqwest::Client::new()
-        .post(envd_url(port, "/shutdown"))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        response.status() == reqwest::StatusCode::ACCEPTED,
-        "envd answered {}",
-        response.status()
-    );
     Ok(())
 }

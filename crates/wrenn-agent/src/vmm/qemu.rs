@@ -55,7 +55,9 @@ fn kernel_cmdline(spec: &VmSpec) -> String {
         "panic=-1".into(),
         "quiet".into(),
         "root=/dev/vda".into(),
-        if spec.discard_writes { "ro" } else { "rw" }.into(),
+        // Writable even with `discard_writes`: QEMU's snapshot=on keeps the
+        // image itself untouched.
+        "rw".into(),
     ];
     if let GuestNet::UserForward { .. } = spec.net {
         // client:server:gateway:netmask:hostname:device:autoconf:dns
@@ -288,7 +290,7 @@ mod tests {
     fn cmdline_when_init_has_args_then_passed_after_double_dash() {
         let line = kernel_cmdline(&spec());
         assert!(line.ends_with("init=/bin/echo -- READY"), "{line}");
-        assert!(line.contains("reboot=t") && line.contains(" ro "), "{line}");
+        assert!(line.contains("reboot=t") && line.contains(" rw "), "{line}");
     }
 
     #[test]
