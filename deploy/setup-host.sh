@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Turns a Debian 12 machine into a Wrenn host. Idempotent: installs only the
+# packages that are missing, creates the data directory, and builds the guest
+# kernel, envd and the `base` template image unless they are cached already.
+#   deploy/setup-host.sh            everything
+#   deploy/setup-host.sh --packages only the Debian packages
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+WRENN_BUILDER=setup
+. "$root/images/lib.sh"
+
+[ "$(id -u)" -eq 0 ] || die "setup-host.sh must run as root (it installs packages and creates $WRENN_DATA_DIR)" "sudo $0"
+[ -f /etc/debian_version ] || die "only Debian 12 (bookworm) hosts are supported" "use a Debian 12 machine"
+
+packages=(
+    # VMs, disks and networking
+    qemu-system-x86 qemu-utils iproute2 nftables e2fsprogs
+    # template images
+    debootstrap
+    # guest kernel
+    linux-source-6.1 build-essential bc bison flex libelf-dev libssl-dev cpio xz-utils kmod
+    # Rust builds (.proto compilation, static envd)
+    protobuf-compiler musl-tools pkg-config
+    # tests
+    postgresql python3-venv curl ca-certificates
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    step "installing ${#missing[@]} Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null || die "apt-get update failed" "check the network and /etc/apt/sources.list.d"
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/wrenn-apt.log 2>&1 ||
+        { tail -n 20 /tmp/wrenn-apt.log >&2; die "apt-get install failed (log: /tmp/wrenn-apt.log)" "fix the error above and re-run"; }
+else
+    step "Debian packages present"
+fi
+[ "${1:-}" = "--packages" ] && exit 0
+
+mkdir -p "$WRENN_DATA_DIR"/{kernels,images,sandboxes,snapshots,build}
+step "data directory $WRENN_DATA_DIR"
+
+"$root/images/kernel/build.sh" >/dev/null
+envd=$("$root/images/envd.sh")
+"$root/images/rootfs/build.sh" base "$envd" >/dev/null
+step "host ready: kernel $(readlink "$WRENN_DATA_DIR/kernels/current"), base image $(readlink "$WRENN_DATA_DIR/images/base/current")"

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs every Wrenn test suite on this machine, after setting the machine up
+# (deploy/setup-host.sh: packages, kernel, images; cached after the first run).
+# Prints one summary line per suite and exits non-zero if any suite failed.
+#   tests/run-all.sh              all suites
+#   tests/run-all.sh rust vm-boot only the named suites
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export CARGO_TERM_COLOR=never
+export PATH="$HOME/.cargo/bin:$PATH"
+logs="$root/target/test-logs"
+mkdir -p "$logs"
+
+summaries=()
+failures=0
+
+# counts LOG: "N passed, M failed" from cargo, pytest or our own closing lines.
+counts() {
+    python3 - "$1" <<'PY'
+import re, sys
+text = open(sys.argv[1], errors="replace").read()
+p = f = 0
+for m in re.finditer(r"test result: \w+\. (\d+) passed; (\d+) failed", text):
+    p += int(m[1]); f += int(m[2])
+for m in re.finditer(r"^[\w:-]*:? ?(\d+) passed, (\d+) failed", text, re.M):
+    p += int(m[1]); f += int(m[2])
+print(f"{p} passed, {f} failed")
+PY
+}
+
+suite() { # NAME COMMAND...
+    local name=$1; shift
+    local log="$logs/$name.log" start rc
+    start=$(date +%s)
+    echo "=== suite $name: $*"
+    "$@" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    local took=$(( $(date +%s) - start ))
+    local result=PASS
+    [ "$rc" -eq 0 ] || { result=FAIL; failures=$((failures + 1)); }
+    summaries+=("$(printf 'suite %-10s %s  %-28s %4ss' "$name" "$result" "($(counts "$log"))" "$took")")
+    echo "${summaries[-1]}"
+}
+
+want() { [ $# -eq 0 ] || [[ " $* " == *" $name "* ]]; }
+selected=("$@")
+run() { local name=$1; if want "${selected[@]}"; then suite "$@"; fi; }
+
+run setup    bash deploy/setup-host.sh
+run lint     bash -c 'cargo fmt --all -- --check && cargo clippy -q --workspace --all-targets -- -D warnings && echo "lint: 2 passed, 0 failed"'
+run rust     cargo test -q --workspace
+run images   bash tests/images/test_builders.sh
+run vm-boot  cargo test -q -p wrenn-agent --test boot -- --ignored
+if [ -x tests/envd/run.sh ]; then run envd env WRENN_VM_TESTS=1 tests/envd/run.sh; fi
+if [ -x fuzz/run.sh ]; then run fuzz fuzz/run.sh; fi
+
+echo
+echo "=== summary"
+printf '%s\n' "${summaries[@]}"
+total=$(printf '%s\n' "${summaries[@]}" | python3 -c '
+import re, sys
+p = f = 0
+for line in sys.stdin:
+    m = re.search(r"\((\d+) passed, (\d+) failed\)", line)
+    if m: p += int(m[1]); f += int(m[2])
+print(f"{p} passed, {f} failed")')
+echo "$total"
+[ "$failures" -eq 0 ]
