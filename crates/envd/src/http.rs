@@ -183,6 +183,8 @@ pub async fn metrics() -> Json<serde_json::Value> {
     let mem = meminfo();
     let kib = |key: &str| mem.get(key).copied().unwrap_or(0) * 1024;
     let (mem_total, mem_available) = (kib("MemTotal"), kib("MemAvailable"));
+    // fsblkcnt_t is not u64 on every target.
+    #[allow(clippy::unnecessary_cast)]
     let (disk_total, disk_used) = match nix::sys::statvfs::statvfs("/") {
         Ok(vfs) => {
             let frsize = vfs.fragment_size() as u64;
