@@ -2,6 +2,7 @@
 import base64
 import json
 import struct
+import time
 
 import pytest
 
@@ -127,3 +128,32 @@ def test_envs_and_metrics(envd):
     assert envd.get("/envs").status_code == 200
     m = envd.get("/metrics").json()
     assert m["cpu_count"] >= 1 and m["mem_total"] > 0 and m["disk_total"] > 0
+
+
+def test_tagged_process_can_be_found_and_signalled_by_tag(envd):
+    import threading
+
+    tag = "wire-tag-test"
+    body = frame(json.dumps({"process": {"cmd": "/bin/sleep", "args": ["30"]}, "tag": tag}).encode())
+    result = {}
+
+    def start():
+        result["r"] = envd.post("/process.Process/Start", content=body,
+                                headers={"content-type": "application/connect+json"})
+
+    t = threading.Thread(target=start)
+    t.start()
+    listed = []
+    for _ in range(50):
+        listed = envd.post("/process.Process/List", json={}, headers={"content-type": "application/json"}).json()
+        if any(p.get("tag") == tag for p in listed.get("processes", [])):
+            break
+        time.sleep(0.1)
+    assert any(p.get("tag") == tag for p in listed.get("processes", []))
+    r = envd.post("/process.Process/SendSignal", json={"process": {"tag": tag}, "signal": "SIGNAL_SIGTERM"},
+                  headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    t.join(20)
+    events = [json.loads(p)["event"] for f, p in frames(result["r"].content)[:-1]]
+    end = [e["end"] for e in events if "end" in e][0]
+    assert end["status"] == "signal: terminated" and end["exitCode"] == -1
