@@ -135,16 +135,18 @@ def main():
     else:
         if healthy():
             sys.exit(f"port {PORT} already serves an envd; set ENVD_URL/ENVD_PID to use it")
-        subprocess.run(["cargo", "build", "-q", "--release", "-p", "envd"], cwd=ROOT, check=True)
+        # The static release binary the images carry (images/envd.sh builds it).
+        binary = subprocess.run(["bash", str(ROOT / "images/envd.sh")], cwd=ROOT, check=True,
+                                capture_output=True, text=True).stdout.strip().splitlines()[-1]
         subprocess.run(["id", "user"], check=False, capture_output=True).returncode == 0 or subprocess.run(
             ["useradd", "-m", "-d", "/home/user", "-s", "/bin/bash", "user"], check=True)
-        envd = subprocess.Popen([str(ROOT / "target/release/envd"), "--no-init", "--listen", f"127.0.0.1:{PORT}"],
+        envd = subprocess.Popen([binary, "--no-init", "--listen", f"127.0.0.1:{PORT}"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             if not wait(healthy, 20):
                 sys.exit("envd did not start")
             measure("envd-host", HostRss(envd.pid), int(os.environ.get("ENVD_BENCH_STREAM_MB", "500")),
-                    file_mb, runs, "(release build)")
+                    file_mb, runs, "(static musl release build)")
         finally:
             envd.send_signal(signal.SIGTERM)
             envd.wait()
