@@ -20,6 +20,7 @@ def frames(body: bytes):
     return out
 
 
+@pytest.mark.vm
 def test_health_is_204_with_version(envd):
     r = envd.get("/health")
     assert r.status_code == 204
@@ -67,6 +68,7 @@ def test_make_dir_existing_is_already_exists(envd):
     assert r.json()["code"] == "already_exists"
 
 
+@pytest.mark.vm
 def test_stream_start_json_frames(envd):
     body = frame(json.dumps({"process": {"cmd": "/bin/echo", "args": ["framed"]}}).encode())
     r = envd.post("/process.Process/Start", content=body, headers={"content-type": "application/connect+json"})
