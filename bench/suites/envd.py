@@ -6,7 +6,8 @@ when set), then, with WRENN_BENCH_VM=1, envd inside a TCG VM via
 `wrenn-agent boot --hold`. Prints `name<TAB>value<TAB>unit<TAB>note` rows.
 
 Knobs: ENVD_BENCH_STREAM_MB (default 500 on the host, 50 in the VM),
-ENVD_BENCH_FILE_MB (default 256), ENVD_BENCH_RUNS (default 200).
+ENVD_BENCH_FILE_MB (default 256), ENVD_BENCH_RUNS (default 200),
+ENVD_BENCH_SKIP_HOST=1 (only the VM figures).
 """
 import os
 import pathlib
@@ -70,7 +71,9 @@ class GuestRss:
 
     def hwm_mib(self):
         out = self.sandbox.commands.run(
-            "pid=$(pgrep -f 'envd --serve' | head -1); grep VmHWM /proc/$pid/status", user="root"
+            # The server child (`envd --serve`), not PID 1 (the init) and not
+            # this shell, whose command line would match a pattern search.
+            "pid=$(pgrep -x envd | grep -vx 1 | head -1); grep VmHWM /proc/$pid/status", user="root"
         ).stdout
         return int(re.search(r"VmHWM:\s+(\d+) kB", out).group(1)) / 1024
 
@@ -129,7 +132,9 @@ def measure(prefix, rss, stream_mb, file_mb, runs, note):
 def main():
     runs = int(os.environ.get("ENVD_BENCH_RUNS", "200"))
     file_mb = int(os.environ.get("ENVD_BENCH_FILE_MB", "256"))
-    if os.environ.get("ENVD_URL"):
+    if os.environ.get("ENVD_BENCH_SKIP_HOST") == "1":
+        pass
+    elif os.environ.get("ENVD_URL"):
         pid = int(os.environ["ENVD_PID"]) if os.environ.get("ENVD_PID") else None
         measure("envd-host", HostRss(pid), int(os.environ.get("ENVD_BENCH_STREAM_MB", "500")), file_mb, runs, "")
     else:
