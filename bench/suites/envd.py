@@ -73,7 +73,9 @@ class GuestRss:
         out = self.sandbox.commands.run(
             # The server child (`envd --serve`), not PID 1 (the init) and not
             # this shell, whose command line would match a pattern search.
-            "pid=$(pgrep -x envd | grep -vx 1 | head -1); grep VmHWM /proc/$pid/status", user="root"
+            "pid=$(python3 -c \"import os; print(next(p for p in os.listdir('/proc') if p.isdigit() "
+            "and open('/proc/%s/cmdline' % p, 'rb').read().split(b'\\0')[1:2] == [b'--serve']))\"); "
+            "grep VmHWM /proc/$pid/status", user="root"
         ).stdout
         return int(re.search(r"VmHWM:\s+(\d+) kB", out).group(1)) / 1024
 
