@@ -159,3 +159,26 @@ def test_tagged_process_can_be_found_and_signalled_by_tag(envd):
     events = [json.loads(p)["event"] for f, p in frames(result["r"].content)[:-1]]
     end = [e["end"] for e in events if "end" in e][0]
     assert end["status"] == "signal: terminated" and end["exitCode"] == -1
+
+
+def test_unknown_json_fields_are_ignored(envd):
+    r = envd.post("/filesystem.Filesystem/Stat", json={"path": "/tmp", "notAField": {"x": [1]}},
+                  headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+
+
+def test_client_disconnect_mid_stream_leaves_envd_serving(envd, sandbox):
+    body = frame(json.dumps({"process": {"cmd": "/usr/bin/yes"}, "tag": "loud-disconnect"}).encode())
+    with envd.stream("POST", "/process.Process/Start", content=body,
+                     headers={"content-type": "application/connect+json"}) as r:
+        got = 0
+        for chunk in r.iter_bytes():
+            got += len(chunk)
+            if got > 1 << 20:
+                break
+    # The stream is gone; the process runs on, unread output is drained,
+    # and everyone else is still served.
+    assert sandbox.commands.run("echo fine").stdout == "fine\n"
+    pids = [p.pid for p in sandbox.commands.list() if p.tag == "loud-disconnect"]
+    assert len(pids) == 1
+    assert sandbox.commands.kill(pids[0]) is True
