@@ -125,7 +125,7 @@ def measure(prefix, rss, stream_mb, file_mb, runs, note):
             total += len(chunk)
         elapsed = time.perf_counter() - t
         row(f"{prefix}.download", f"{total / elapsed / 1e6:.1f}", "MB/s",
-            f"{file_mb} MiB, {total} bytes (gzip if the client asks) {note}")
+            f"{file_mb} MiB random data, {total} bytes (gzip only when the first chunk compresses) {note}")
         hwm = rss.hwm_mib()
         row(f"{prefix}.rss_peak_after_download", f"{hwm:.1f}" if hwm else "n/a", "MiB", "envd VmHWM")
         sb.commands.run("rm -f /tmp/bench-256.bin", user="root")
