@@ -18,8 +18,10 @@ if cargo +nightly --version >/dev/null 2>&1; then
     fi
     echo "mode: cargo fuzz on nightly, ${seconds}s per target"
     for t in "${targets[@]}"; do
-        mkdir -p "corpus/$t"
-        if cargo +nightly fuzz run "$t" "corpus/$t" -- -max_total_time="$seconds" -max_len=65536; then
+        # New inputs go to target/ (ignored); corpus/ holds the checked-in seeds.
+        mkdir -p "target/corpus/$t"
+        if cargo +nightly fuzz run "$t" "target/corpus/$t" "corpus/$t" -- \
+            -max_total_time="$seconds" -max_len=65536 -artifact_prefix="target/artifacts-$t-"; then
             passed=$((passed + 1))
         else
             failed=$((failed + 1))
