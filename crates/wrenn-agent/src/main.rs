@@ -1,10 +1,11 @@
 //! wrenn-agent command line. The daemon (RPC API for the control plane)
 //! arrives with the agent issue; today it offers host checks and a boot probe.
-use std::time::Duration;
+use std::{io::Write, time::Duration};
 
 use clap::{Parser, Subcommand};
 use wrenn_agent::{
     devboot::{DevBootOptions, DevVm},
+    envd_client::{self, ExecRequest},
     paths::{DataDir, KernelFormat},
     vmm::{accel, AccelChoice},
 };
@@ -37,6 +38,9 @@ enum Command {
         /// Keep the VM until SIGINT/SIGTERM instead of shutting down at once.
         #[arg(long)]
         hold: bool,
+        /// Run this shell command in the guest (via envd) and print its output.
+        #[arg(long)]
+        exec: Option<String>,
     },
 }
 
@@ -71,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
             vcpus,
             host_port,
             hold,
+            exec,
         } => {
             tracing::info!(accel = %decision.accel, reason = %decision.reason, "accelerator chosen");
             let options = DevBootOptions {
@@ -86,11 +91,29 @@ async fn main() -> anyhow::Result<()> {
                 vm.url(""),
                 ready.as_secs_f64()
             );
+            let mut exit_code = 0;
+            if let Some(command) = exec {
+                let output = envd_client::exec(&vm.url(""), &ExecRequest::shell(command)).await;
+                match output {
+                    Ok(output) => {
+                        std::io::stdout().write_all(&output.stdout)?;
+                        std::io::stderr().write_all(&output.stderr)?;
+                        exit_code = output.exit_code;
+                    }
+                    Err(err) => {
+                        eprintln!("exec failed: {err}");
+                        exit_code = 1;
+                    }
+                }
+            }
             if hold {
                 wait_for_stop_signal().await?;
             }
             vm.shutdown(Duration::from_secs(30)).await?;
             println!("guest shut down cleanly");
+            if exit_code != 0 {
+                std::process::exit(exit_code);
+            }
             Ok(())
         }
     }

@@ -22,7 +22,8 @@ pub struct VmSpec {
     pub vcpus: u8,
     pub memory_mib: u32,
     pub net: GuestNet,
-    /// Program the kernel starts as PID 1, with its arguments.
+    /// Program the kernel starts as PID 1, with its arguments (plain words
+    /// without '=' or '.', which the kernel passes on to init).
     pub init: Vec<String>,
 }
 

@@ -67,10 +67,10 @@ fn kernel_cmdline(spec: &VmSpec) -> String {
     }
     if let Some((program, rest)) = spec.init.split_first() {
         args.push(format!("init={program}"));
-        if !rest.is_empty() {
-            args.push("--".into());
-            args.extend(rest.iter().cloned());
-        }
+        // Not after `--`: QEMU appends the virtio-mmio device list to the end
+        // of the command line, and everything after `--` goes to init only.
+        // The kernel hands init every word without '=' or '.' it does not know.
+        args.extend(rest.iter().cloned());
     }
     args.join(" ")
 }
@@ -287,9 +287,9 @@ mod tests {
     }
 
     #[test]
-    fn cmdline_when_init_has_args_then_passed_after_double_dash() {
+    fn cmdline_when_init_has_args_then_passed_as_plain_words() {
         let line = kernel_cmdline(&spec());
-        assert!(line.ends_with("init=/bin/echo -- READY"), "{line}");
+        assert!(line.ends_with("init=/bin/echo READY"), "{line}");
         assert!(line.contains("reboot=t") && line.contains(" rw "), "{line}");
     }
 

@@ -1,0 +1,113 @@
+//! The agent's client for envd inside a guest: runs commands through envd's
+//! Connect `process.Process/Start` stream, the same protocol the E2B SDKs use.
+use std::time::Duration;
+
+use connectrpc::client::{CallOptions, ClientConfig, HttpClient};
+use wrenn_proto::process::{
+    __buffa::oneof::process_event::{data_event::Output, Event},
+    ProcessClient, ProcessConfig, StartRequest, StartResponse,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("invalid envd address '{0}'")]
+    Address(String),
+    #[error("envd refused the command: {0}")]
+    Rpc(#[from] connectrpc::ConnectError),
+    #[error("envd ended the stream without an exit event")]
+    NoExit,
+}
+
+/// What a finished command left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub exit_code: i32,
+    /// envd's description of how it ended, e.g. "exit status 0" or "signal: killed".
+    pub status: String,
+}
+
+/// Options for one command.
+#[derive(Debug, Clone)]
+pub struct ExecRequest {
+    pub command: String,
+    pub user: String,
+    pub timeout: Duration,
+}
+
+impl ExecRequest {
+    /// `bash -l -c COMMAND` as `user`, like the E2B SDK's `commands.run`.
+    pub fn shell(command: impl Into<String>) -> Self {
+        Self {
+            command: command.into(),
+            user: "user".into(),
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Runs a command to completion and collects its output.
+pub async fn exec(envd_base_url: &str, request: &ExecRequest) -> Result<ExecOutput, ExecError> {
+    let uri = envd_base_url
+        .parse()
+        .map_err(|_| ExecError::Address(envd_base_url.to_owned()))?;
+    let client = ProcessClient::new(HttpClient::plaintext(), ClientConfig::new(uri));
+    let start = StartRequest {
+        process: ProcessConfig {
+            cmd: "/bin/bash".into(),
+            args: vec!["-l".into(), "-c".into(), request.command.clone()],
+            ..Default::default()
+        }
+        .into(),
+        ..Default::default()
+    };
+    // envd picks the user from HTTP Basic auth with an empty password.
+    let basic = format!("Basic {}", base64_user(&request.user));
+    let options = CallOptions::default()
+        .with_timeout(request.timeout)
+        .with_header("authorization", basic);
+    let mut stream = client.start_with_options(start, options).await?;
+    let mut output = ExecOutput {
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        exit_code: -1,
+        status: String::new(),
+    };
+    while let Some(message) = stream.message::<StartResponse>().await? {
+        let response = message.to_owned_message();
+        match response.event.into_option().and_then(|event| event.event) {
+            Some(Event::Data(data)) => match data.output {
+                Some(Output::Stdout(bytes)) | Some(Output::Pty(bytes)) => {
+                    output.stdout.extend(bytes)
+                }
+                Some(Output::Stderr(bytes)) => output.stderr.extend(bytes),
+                None => {}
+            },
+            Some(Event::End(end)) => {
+                output.exit_code = end.exit_code;
+                output.status = end.status;
+                return Ok(output);
+            }
+            Some(Event::Start(_) | Event::Keepalive(_)) | None => {}
+        }
+    }
+    Err(ExecError::NoExit)
+}
+
+/// The Basic credentials envd reads the user from: `user:` (no password).
+fn base64_user(user: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_auth_when_user_then_encodes_user_colon() {
+        assert_eq!(base64_user("user"), "dXNlcjo=");
+        assert_eq!(base64_user("root"), "cm9vdDo=");
+    }
+}
