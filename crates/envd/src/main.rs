@@ -3,12 +3,11 @@
 //! (a developer host, tests) it runs the server directly.
 use clap::Parser;
 
-mod init;
-mod server;
+use envd::{init, server, state::ENVD_VERSION};
 
 /// Wrenn guest agent.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version = ENVD_VERSION, about)]
 struct Args {
     /// Address to listen on.
     #[arg(long, env = "ENVD_LISTEN_ADDR", default_value = "0.0.0.0:49983")]
@@ -38,5 +37,5 @@ fn main() -> anyhow::Result<()> {
         init::unblock_signals_for_children();
     }
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(server::serve(args.listen))
+    runtime.block_on(server::serve(args.listen, args.serve))
 }

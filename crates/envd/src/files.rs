@@ -1,0 +1,433 @@
+//! `GET/POST /files`: file download and upload, streamed between the socket
+//! and the disk (never a whole file in memory), gzip both ways, files
+//! created as the selected user, 507 when the disk is full.
+use std::{io::Write, path::PathBuf};
+
+use axum::{
+    body::Body,
+    extract::{Query, Request, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::{
+    auth,
+    connect::{Code, ConnectError},
+    multipart::{boundary_from_content_type, Event, MultipartParser},
+    state::SharedState,
+    users::{resolve_path, run_as, UserInfo},
+};
+
+const CHUNK: usize = 64 * 1024;
+
+#[derive(Debug, Deserialize)]
+pub struct FilesQuery {
+    pub path: Option<String>,
+    pub username: Option<String>,
+}
+
+/// An HTTP error with the JSON envelope the SDK reads (`{code, message}`).
+#[derive(Debug)]
+pub struct HttpError {
+    status: StatusCode,
+    message: String,
+}
+
+impl HttpError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ConnectError> for HttpError {
+    fn from(err: ConnectError) -> Self {
+        let status = match err.code {
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::InvalidArgument | Code::AlreadyExists | Code::FailedPrecondition => {
+                StatusCode::BAD_REQUEST
+            }
+            Code::PermissionDenied => StatusCode::FORBIDDEN,
+            Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Code::ResourceExhausted => StatusCode::INSUFFICIENT_STORAGE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, err.message)
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "code": self.status.as_u16(), "message": self.message });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+async fn request_user(
+    state: &SharedState,
+    query: &FilesQuery,
+    headers: &HeaderMap,
+) -> Result<UserInfo, HttpError> {
+    let basic = auth::basic_auth_user(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let name = query.username.clone().filter(|u| !u.is_empty()).or(basic);
+    Ok(state.user(name.as_deref()).await?)
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(',').any(|e| {
+                e.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .eq_ignore_ascii_case("gzip")
+            })
+        })
+        .unwrap_or(false)
+}
+
+pub async fn download(
+    State(state): State<SharedState>,
+    Query(query): Query<FilesQuery>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    let user = request_user(&state, &query, &headers).await?;
+    let raw = query
+        .path
+        .clone()
+        .ok_or_else(|| HttpError::new(StatusCode::BAD_REQUEST, "path is required"))?;
+    let path = resolve_path(&raw, &user.home)?;
+    let open_path = path.clone();
+    let (file, len) = run_as(&user, move || {
+        let file = std::fs::File::open(&open_path)
+            .map_err(|err| ConnectError::from_io(&err, &format!("open {}", open_path.display())))?;
+        let meta = file
+            .metadata()
+            .map_err(|err| ConnectError::from_io(&err, "stat"))?;
+        if meta.is_dir() {
+            return Err(ConnectError::invalid_argument(format!(
+                "{} is a directory",
+                open_path.display()
+            )));
+        }
+        Ok((file, meta.len()))
+    })
+    .await?;
+    let file = tokio::fs::File::from_std(file);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        name.replace(['"', '\\', '\r', '\n'], "_")
+    );
+    let gzip = accepts_gzip(&headers);
+    let stream = futures_util::stream::unfold(
+        (file, gzip.then(new_encoder), false),
+        |(mut file, mut encoder, done)| async move {
+            if done {
+                return None;
+            }
+            let mut buf = vec![0u8; CHUNK];
+            match file.read(&mut buf).await {
+                Err(err) => Some((Err(err), (file, encoder, true))),
+                Ok(0) => match encoder.take() {
+                    Some(enc) => match enc.finish() {
+                        Ok(tail) => Some((Ok(bytes::Bytes::from(tail)), (file, None, true))),
+                        Err(err) => Some((Err(err), (file, None, true))),
+                    },
+                    None => None,
+                },
+                Ok(n) => {
+                    buf.truncate(n);
+                    match encoder.as_mut() {
+                        None => Some((Ok(bytes::Bytes::from(buf)), (file, encoder, false))),
+                        Some(enc) => {
+                            let out = enc
+                                .write_all(&buf)
+                                .map(|_| bytes::Bytes::from(std::mem::take(enc.get_mut())));
+                            Some((out, (file, encoder, false)))
+                        }
+                    }
+                }
+            }
+        },
+    );
+    let mut response = Response::builder()
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_DISPOSITION, disposition);
+    response = if gzip {
+        response
+            .header(header::CONTENT_ENCODING, "gzip")
+            .header(header::VARY, "Accept-Encoding")
+    } else {
+        response.header(header::CONTENT_LENGTH, len)
+    };
+    response
+        .body(Body::from_stream(stream))
+        .map_err(|err| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))
+}
+
+fn new_encoder() -> flate2::write::GzEncoder<Vec<u8>> {
+    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast())
+}
+
+#[derive(Debug, serde::Serialize)]
+struct WriteInfo {
+    path: String,
+    name: String,
+    r#type: &'static str,
+}
+
+impl WriteInfo {
+    fn new(path: &std::path::Path) -> Self {
+        Self {
+            path: path.display().to_string(),
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            r#type: "file",
+        }
+    }
+}
+
+/// A file being written: parent directories and the file itself are created
+/// as the user.
+struct Upload {
+    file: tokio::fs::File,
+    path: PathBuf,
+    gunzip: Option<flate2::write::GzDecoder<Vec<u8>>>,
+}
+
+impl Upload {
+    async fn create(user: &UserInfo, path: PathBuf, gzip: bool) -> Result<Self, HttpError> {
+        let create_path = path.clone();
+        let file = run_as(user, move || {
+            if let Some(parent) = create_path.parent() {
+                std::fs::create_dir_all(parent).map_err(|err| {
+                    ConnectError::from_io(&err, &format!("mkdir {}", parent.display()))
+                })?;
+            }
+            if create_path.is_dir() {
+                return Err(ConnectError::invalid_argument(format!(
+                    "{} is a directory",
+                    create_path.display()
+                )));
+            }
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&create_path)
+                .map_err(|err| {
+                    ConnectError::from_io(&err, &format!("create {}", create_path.display()))
+                })
+        })
+        .await?;
+        Ok(Self {
+            file: tokio::fs::File::from_std(file),
+            path,
+            gunzip: gzip.then(|| flate2::write::GzDecoder::new(Vec::new())),
+        })
+    }
+
+    async fn write(&mut self, data: &[u8]) -> Result<(), HttpError> {
+        let plain = match self.gunzip.as_mut() {
+            None => {
+                return self
+                    .file
+                    .write_all(data)
+                    .await
+                    .map_err(|err| write_error(&err, &self.path));
+            }
+            Some(decoder) => {
+                decoder.write_all(data).map_err(|err| {
+                    HttpError::new(StatusCode::BAD_REQUEST, format!("bad gzip body: {err}"))
+                })?;
+                std::mem::take(decoder.get_mut())
+            }
+        };
+        self.file
+            .write_all(&plain)
+            .await
+            .map_err(|err| write_error(&err, &self.path))
+    }
+
+    async fn finish(mut self) -> Result<WriteInfo, HttpError> {
+        if let Some(decoder) = self.gunzip.take() {
+            let tail = decoder.finish().map_err(|err| {
+                HttpError::new(StatusCode::BAD_REQUEST, format!("bad gzip body: {err}"))
+            })?;
+            self.file
+                .write_all(&tail)
+                .await
+                .map_err(|err| write_error(&err, &self.path))?;
+        }
+        self.file
+            .flush()
+            .await
+            .map_err(|err| write_error(&err, &self.path))?;
+        self.file.sync_data().await.ok();
+        Ok(WriteInfo::new(&self.path))
+    }
+}
+
+fn write_error(err: &std::io::Error, path: &std::path::Path) -> HttpError {
+    if matches!(err.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) {
+        return HttpError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            format!("not enough disk space to write {}", path.display()),
+        );
+    }
+    ConnectError::from_io(err, &format!("write {}", path.display())).into()
+}
+
+pub async fn upload(
+    State(state): State<SharedState>,
+    Query(query): Query<FilesQuery>,
+    request: Request,
+) -> Result<Response, HttpError> {
+    let (parts, body) = request.into_parts();
+    let user = request_user(&state, &query, &parts.headers).await?;
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let gzip = match parts
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+    {
+        None | Some("identity") => false,
+        Some(v) if v.eq_ignore_ascii_case("gzip") => true,
+        Some(other) => {
+            return Err(HttpError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("unsupported Content-Encoding {other:?}"),
+            ))
+        }
+    };
+    let written = if let Some(boundary) = boundary_from_content_type(content_type) {
+        upload_multipart(&user, query.path.as_deref(), &boundary, body, gzip).await?
+    } else if content_type.is_empty() || content_type.starts_with("application/octet-stream") {
+        let raw = query
+            .path
+            .as_deref()
+            .ok_or_else(|| HttpError::new(StatusCode::BAD_REQUEST, "path is required"))?;
+        let path = resolve_path(raw, &user.home)?;
+        let mut upload = Upload::create(&user, path, gzip).await?;
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|err| {
+                HttpError::new(StatusCode::BAD_REQUEST, format!("reading body: {err}"))
+            })?;
+            upload.write(&chunk).await?;
+        }
+        vec![upload.finish().await?]
+    } else {
+        return Err(HttpError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("unsupported Content-Type {content_type:?}"),
+        ));
+    };
+    Ok(Json(written).into_response())
+}
+
+async fn upload_multipart(
+    user: &UserInfo,
+    path: Option<&str>,
+    boundary: &str,
+    body: Body,
+    gzip: bool,
+) -> Result<Vec<WriteInfo>, HttpError> {
+    let bad = |err: crate::multipart::MultipartError| {
+        HttpError::new(StatusCode::BAD_REQUEST, err.to_string())
+    };
+    let mut parser = MultipartParser::new(boundary).map_err(bad)?;
+    // A gzip Content-Encoding covers the whole multipart body.
+    let mut body_decoder = gzip.then(|| flate2::write::GzDecoder::new(Vec::new()));
+    let mut stream = body.into_data_stream();
+    let mut written = Vec::new();
+    let mut current: Option<Upload> = None;
+    let mut skipping = false;
+    let mut ended = false;
+    loop {
+        while let Some(event) = parser.next_event().map_err(bad)? {
+            match event {
+                Event::PartStart(headers) => {
+                    let target = match (path, &headers.filename) {
+                        (Some(p), _) if written.is_empty() => Some(p.to_string()),
+                        (_, Some(name)) if !name.is_empty() => Some(name.clone()),
+                        _ => None,
+                    };
+                    skipping =
+                        target.is_none() || headers.name.as_deref().is_some_and(|n| n != "file");
+                    if !skipping {
+                        if let Some(target) = target {
+                            let resolved = resolve_path(&target, &user.home)?;
+                            current = Some(Upload::create(user, resolved, false).await?);
+                        }
+                    }
+                }
+                Event::Data(data) => {
+                    if let (Some(upload), false) = (current.as_mut(), skipping) {
+                        upload.write(&data).await?;
+                    }
+                }
+                Event::PartEnd => {
+                    if let Some(upload) = current.take() {
+                        written.push(upload.finish().await?);
+                    }
+                }
+                Event::Done => ended = true,
+            }
+        }
+        if ended {
+            break;
+        }
+        match stream.next().await {
+            Some(Ok(chunk)) => match body_decoder.as_mut() {
+                None => parser.push(&chunk),
+                Some(decoder) => {
+                    decoder.write_all(&chunk).map_err(|err| {
+                        HttpError::new(StatusCode::BAD_REQUEST, format!("bad gzip body: {err}"))
+                    })?;
+                    parser.push(&std::mem::take(decoder.get_mut()));
+                }
+            },
+            Some(Err(err)) => {
+                return Err(HttpError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("reading body: {err}"),
+                ))
+            }
+            None => {
+                parser.finish().map_err(bad)?;
+                break;
+            }
+        }
+    }
+    if written.is_empty() {
+        return Err(HttpError::new(
+            StatusCode::BAD_REQUEST,
+            "no file part in the multipart body",
+        ));
+    }
+    Ok(written)
+}

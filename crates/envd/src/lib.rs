@@ -1,0 +1,14 @@
+//! envd, the Wrenn guest agent: the E2B-compatible envd API (Connect RPC
+//! process and filesystem services, `/files`, `/init`...) and, as PID 1 in
+//! a VM, the guest init.
+pub mod auth;
+pub mod connect;
+pub mod files;
+pub mod filesystem;
+pub mod http;
+pub mod init;
+pub mod multipart;
+pub mod process;
+pub mod server;
+pub mod state;
+pub mod users;
