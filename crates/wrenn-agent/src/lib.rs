@@ -1,6 +1,7 @@
 //! wrenn-agent: everything that runs on one host. The library holds the parts
 //! (paths, VMM backends); `main.rs` wires them into the daemon and subcommands.
 pub mod devboot;
+pub mod disk;
 pub mod envd_client;
 pub mod paths;
 pub mod vmm;

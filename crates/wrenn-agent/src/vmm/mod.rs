@@ -3,6 +3,7 @@
 //! Firecracker is the default on hosts with hardware KVM and its binary.
 pub mod accel;
 pub mod backend;
+pub mod firecracker;
 pub mod qemu;
 pub mod qmp;
 
