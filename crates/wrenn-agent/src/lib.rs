@@ -2,5 +2,6 @@
 //! (paths, VMM backends); `main.rs` wires them into the daemon and subcommands.
 pub mod devboot;
 pub mod envd_client;
+pub mod network;
 pub mod paths;
 pub mod vmm;
