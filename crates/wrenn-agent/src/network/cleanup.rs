@@ -33,21 +33,28 @@ pub async fn cleanup_leftovers() -> Result<CleanupReport, NetworkError> {
             report.tables.push(format!("{family} {name}"));
         }
     }
+    // Links first: deleting a host veth removes its peer at once, whereas a
+    // deleted namespace frees its devices later, in the background.
+    let links = list("list links", "ip", &["-o", "link", "show"]).await?;
+    for link in links.lines().filter_map(parse_link_line) {
+        if link.starts_with(NAME_PREFIX) {
+            let removed = remove("delete a leftover link", "ip", &["link", "del", link]).await;
+            // A link that vanished meanwhile (its peer's namespace went) is fine.
+            if let Err(err) = removed {
+                if std::path::Path::new("/sys/class/net").join(link).exists() {
+                    return Err(err);
+                }
+            }
+            tracing::info!(link = %link, "removed leftover link");
+            report.links.push(link.to_owned());
+        }
+    }
     let namespaces = list("list namespaces", "ip", &["netns", "list"]).await?;
     for ns in namespaces.lines().filter_map(|l| l.split_whitespace().next()) {
         if ns.starts_with(NAME_PREFIX) {
             remove("delete a leftover namespace", "ip", &["netns", "del", ns]).await?;
             tracing::info!(netns = %ns, "removed leftover network namespace");
             report.namespaces.push(ns.to_owned());
-        }
-    }
-    // Listed after the namespaces are gone: their veth peers went with them.
-    let links = list("list links", "ip", &["-o", "link", "show"]).await?;
-    for link in links.lines().filter_map(parse_link_line) {
-        if link.starts_with(NAME_PREFIX) {
-            remove("delete a leftover link", "ip", &["link", "del", link]).await?;
-            tracing::info!(link = %link, "removed leftover link");
-            report.links.push(link.to_owned());
         }
     }
     if report.is_empty() {
