@@ -28,7 +28,12 @@ pub async fn cleanup_leftovers() -> Result<CleanupReport, NetworkError> {
     let tables = list("list nftables tables", "nft", &["list", "tables"]).await?;
     for (family, name) in tables.lines().filter_map(parse_table_line) {
         if name == HOST_TABLE || name.starts_with(NAME_PREFIX) {
-            remove("delete a leftover table", "nft", &["delete", "table", family, name]).await?;
+            remove(
+                "delete a leftover table",
+                "nft",
+                &["delete", "table", family, name],
+            )
+            .await?;
             tracing::info!(table = %name, family = %family, "removed leftover nftables table");
             report.tables.push(format!("{family} {name}"));
         }
@@ -50,7 +55,10 @@ pub async fn cleanup_leftovers() -> Result<CleanupReport, NetworkError> {
         }
     }
     let namespaces = list("list namespaces", "ip", &["netns", "list"]).await?;
-    for ns in namespaces.lines().filter_map(|l| l.split_whitespace().next()) {
+    for ns in namespaces
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+    {
         if ns.starts_with(NAME_PREFIX) {
             remove("delete a leftover namespace", "ip", &["netns", "del", ns]).await?;
             tracing::info!(netns = %ns, "removed leftover network namespace");
@@ -64,7 +72,9 @@ pub async fn cleanup_leftovers() -> Result<CleanupReport, NetworkError> {
 }
 
 async fn list(step: &'static str, program: &str, args: &[&str]) -> Result<String, NetworkError> {
-    cmd::run(program, args, None).await.map_err(|source| NetworkError::Step { step, source })
+    cmd::run(program, args, None)
+        .await
+        .map_err(|source| NetworkError::Step { step, source })
 }
 
 async fn remove(step: &'static str, program: &str, args: &[&str]) -> Result<(), NetworkError> {
@@ -94,12 +104,18 @@ mod tests {
     fn parse_link_line_when_veth_then_name_without_peer() {
         let line = "7: wrn-v3@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue";
         assert_eq!(parse_link_line(line), Some("wrn-v3"));
-        assert_eq!(parse_link_line("1: lo: <LOOPBACK,UP> mtu 65536"), Some("lo"));
+        assert_eq!(
+            parse_link_line("1: lo: <LOOPBACK,UP> mtu 65536"),
+            Some("lo")
+        );
     }
 
     #[test]
     fn parse_table_line_when_table_then_family_and_name() {
-        assert_eq!(parse_table_line("table inet wrenn"), Some(("inet", "wrenn")));
+        assert_eq!(
+            parse_table_line("table inet wrenn"),
+            Some(("inet", "wrenn"))
+        );
         assert_eq!(parse_table_line("garbage"), None);
     }
 }

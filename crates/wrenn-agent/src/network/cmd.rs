@@ -31,7 +31,11 @@ pub enum CommandError {
 }
 
 /// Runs `program args...`, feeding `stdin` when given, and returns stdout.
-pub async fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<String, CommandError> {
+pub async fn run(
+    program: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Result<String, CommandError> {
     let command = std::iter::once(program)
         .chain(args.iter().copied())
         .collect::<Vec<_>>()
@@ -39,20 +43,32 @@ pub async fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<St
     tracing::debug!(%command, "network command");
     let mut child = Command::new(program)
         .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|source| CommandError::Spawn { command: command.clone(), source })?;
+        .map_err(|source| CommandError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
         // A write error shows up as the command's own failure below.
         let _ = pipe.write_all(text.as_bytes()).await;
     }
     let output = tokio::time::timeout(COMMAND_TIMEOUT, child.wait_with_output())
         .await
-        .map_err(|_| CommandError::TimedOut { command: command.clone() })?
-        .map_err(|source| CommandError::Spawn { command: command.clone(), source })?;
+        .map_err(|_| CommandError::TimedOut {
+            command: command.clone(),
+        })?
+        .map_err(|source| CommandError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
     if !output.status.success() {
         return Err(CommandError::Failed {
             command,

@@ -63,7 +63,11 @@ pub enum ConfigError {
     #[error("at least one network slot is needed")]
     NoSlots,
     #[error("host range {range} holds {capacity} slots, fewer than the {max_slots} configured")]
-    RangeTooSmall { range: Ipv4Net, capacity: u64, max_slots: u32 },
+    RangeTooSmall {
+        range: Ipv4Net,
+        capacity: u64,
+        max_slots: u32,
+    },
     #[error("host range {range} overlaps the link-local range used inside sandboxes")]
     RangeOverlapsLinkLocal { range: Ipv4Net },
 }
@@ -76,7 +80,11 @@ impl NetworkConfig {
         }
         let capacity = (1u64 << (32 - u32::from(range.prefix_len()))) / 2;
         if u64::from(self.max_slots) > capacity {
-            return Err(ConfigError::RangeTooSmall { range, capacity, max_slots: self.max_slots });
+            return Err(ConfigError::RangeTooSmall {
+                range,
+                capacity,
+                max_slots: self.max_slots,
+            });
         }
         let link_local = Ipv4Net::new(Ipv4Addr::new(169, 254, 0, 0), 16).unwrap_or_default();
         if range.contains(&link_local.network()) || link_local.contains(&range.network()) {
@@ -139,13 +147,27 @@ mod tests {
 
     #[test]
     fn validate_when_range_too_small_then_error() {
-        let config = NetworkConfig { host_range: "10.9.0.0/28".parse().expect("net"), max_slots: 9, ..Default::default() };
-        assert!(matches!(config.validate(), Err(ConfigError::RangeTooSmall { capacity: 8, .. })));
+        let config = NetworkConfig {
+            host_range: "10.9.0.0/28".parse().expect("net"),
+            max_slots: 9,
+            ..Default::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::RangeTooSmall { capacity: 8, .. })
+        ));
     }
 
     #[test]
     fn validate_when_link_local_then_error() {
-        let config = NetworkConfig { host_range: "169.254.0.0/20".parse().expect("net"), max_slots: 4, ..Default::default() };
-        assert!(matches!(config.validate(), Err(ConfigError::RangeOverlapsLinkLocal { .. })));
+        let config = NetworkConfig {
+            host_range: "169.254.0.0/20".parse().expect("net"),
+            max_slots: 4,
+            ..Default::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::RangeOverlapsLinkLocal { .. })
+        ));
     }
 }

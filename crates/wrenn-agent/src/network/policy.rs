@@ -19,7 +19,11 @@ pub struct EgressPolicy {
 
 impl Default for EgressPolicy {
     fn default() -> Self {
-        Self { internet: true, allow: Vec::new(), deny: Vec::new() }
+        Self {
+            internet: true,
+            allow: Vec::new(),
+            deny: Vec::new(),
+        }
     }
 }
 
@@ -37,14 +41,28 @@ pub enum PolicyError {
 
 impl EgressPolicy {
     /// Parses user-supplied lists; a bare address means a /32.
-    pub fn parse<S: AsRef<str>>(internet: bool, allow: &[S], deny: &[S]) -> Result<Self, PolicyError> {
-        Ok(Self { internet, allow: parse_list("allow", allow)?, deny: parse_list("deny", deny)? })
+    pub fn parse<S: AsRef<str>>(
+        internet: bool,
+        allow: &[S],
+        deny: &[S],
+    ) -> Result<Self, PolicyError> {
+        Ok(Self {
+            internet,
+            allow: parse_list("allow", allow)?,
+            deny: parse_list("deny", deny)?,
+        })
     }
 }
 
-fn parse_list<S: AsRef<str>>(list: &'static str, inputs: &[S]) -> Result<Vec<Ipv4Net>, PolicyError> {
+fn parse_list<S: AsRef<str>>(
+    list: &'static str,
+    inputs: &[S],
+) -> Result<Vec<Ipv4Net>, PolicyError> {
     if inputs.len() > MAX_POLICY_ENTRIES {
-        return Err(PolicyError::TooManyEntries { list, len: inputs.len() });
+        return Err(PolicyError::TooManyEntries {
+            list,
+            len: inputs.len(),
+        });
     }
     inputs.iter().map(|s| parse_cidr(s.as_ref())).collect()
 }
@@ -56,10 +74,15 @@ pub fn parse_cidr(input: &str) -> Result<Ipv4Net, PolicyError> {
         Ok(net) => net,
         Err(_) => Ipv4Addr::from_str(trimmed)
             .map(Ipv4Net::from)
-            .map_err(|_| PolicyError::InvalidCidr { input: input.to_owned() })?,
+            .map_err(|_| PolicyError::InvalidCidr {
+                input: input.to_owned(),
+            })?,
     };
     if net.trunc() != net {
-        return Err(PolicyError::HostBitsSet { input: input.to_owned(), network: net.trunc() });
+        return Err(PolicyError::HostBitsSet {
+            input: input.to_owned(),
+            network: net.trunc(),
+        });
     }
     Ok(net)
 }
@@ -70,28 +93,60 @@ mod tests {
 
     #[test]
     fn parse_when_cidrs_and_bare_addresses_then_typed_nets() {
-        let policy = EgressPolicy::parse(false, &["10.1.0.0/16", "8.8.8.8"], &["8.8.4.4/32"]).expect("policy");
-        assert_eq!(policy.allow, vec![parse_cidr("10.1.0.0/16").expect("net"), parse_cidr("8.8.8.8/32").expect("net")]);
+        let policy = EgressPolicy::parse(false, &["10.1.0.0/16", "8.8.8.8"], &["8.8.4.4/32"])
+            .expect("policy");
+        assert_eq!(
+            policy.allow,
+            vec![
+                parse_cidr("10.1.0.0/16").expect("net"),
+                parse_cidr("8.8.8.8/32").expect("net")
+            ]
+        );
         assert_eq!(policy.deny.len(), 1);
     }
 
     #[test]
     fn parse_when_garbage_then_invalid_cidr() {
-        for bad in ["", "10.0.0.0/33", "300.1.1.1", "::1", "10.0.0.0/8; drop", "example.com"] {
-            assert_eq!(parse_cidr(bad), Err(PolicyError::InvalidCidr { input: bad.to_owned() }), "{bad}");
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "300.1.1.1",
+            "::1",
+            "10.0.0.0/8; drop",
+            "example.com",
+        ] {
+            assert_eq!(
+                parse_cidr(bad),
+                Err(PolicyError::InvalidCidr {
+                    input: bad.to_owned()
+                }),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn parse_when_host_bits_set_then_error_names_network() {
         let err = parse_cidr("10.0.0.1/8").expect_err("host bits");
-        assert_eq!(err, PolicyError::HostBitsSet { input: "10.0.0.1/8".into(), network: "10.0.0.0/8".parse().expect("net") });
+        assert_eq!(
+            err,
+            PolicyError::HostBitsSet {
+                input: "10.0.0.1/8".into(),
+                network: "10.0.0.0/8".parse().expect("net")
+            }
+        );
     }
 
     #[test]
     fn parse_when_list_too_long_then_too_many_entries() {
         let many = vec!["1.1.1.1"; MAX_POLICY_ENTRIES + 1];
         let err = EgressPolicy::parse(true, &many, &[]).expect_err("too many");
-        assert_eq!(err, PolicyError::TooManyEntries { list: "allow", len: MAX_POLICY_ENTRIES + 1 });
+        assert_eq!(
+            err,
+            PolicyError::TooManyEntries {
+                list: "allow",
+                len: MAX_POLICY_ENTRIES + 1
+            }
+        );
     }
 }

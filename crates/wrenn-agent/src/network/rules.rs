@@ -156,12 +156,16 @@ mod tests {
     }
 
     fn rule_lines(script: &str) -> Vec<&str> {
-        script.lines().filter_map(|l| l.strip_prefix("add rule inet wrenn slot-2 ")).collect()
+        script
+            .lines()
+            .filter_map(|l| l.strip_prefix("add rule inet wrenn slot-2 "))
+            .collect()
     }
 
     #[test]
     fn host_slot_add_when_internet_off_with_lists_then_deny_before_allow_before_default() {
-        let policy = EgressPolicy::parse(false, &["10.250.0.1/32", "8.8.8.8"], &["10.250.0.0/24"]).expect("policy");
+        let policy = EgressPolicy::parse(false, &["10.250.0.1/32", "8.8.8.8"], &["10.250.0.0/24"])
+            .expect("policy");
         let script = host_slot_add(&slot_2(), range(), &policy);
         assert_eq!(
             rule_lines(&script),
@@ -177,7 +181,9 @@ mod tests {
             ]
         );
         assert!(script.starts_with("create chain inet wrenn slot-2\n"));
-        assert!(script.ends_with("add element inet wrenn slot_policy { \"wrn-v2\" : jump slot-2 }\n"));
+        assert!(
+            script.ends_with("add element inet wrenn slot_policy { \"wrn-v2\" : jump slot-2 }\n")
+        );
     }
 
     #[test]

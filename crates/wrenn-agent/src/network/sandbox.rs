@@ -6,8 +6,8 @@ use std::{net::SocketAddrV4, path::Path};
 use super::{
     cmd::{self, CommandError},
     plan::{
-        ConfigError, GuestLink, NetworkConfig, SlotAddrs, GATEWAY_IP, GATEWAY_MAC, GUEST_IP, GUEST_MAC,
-        GUEST_PREFIX_LEN, HOST_TABLE, NS_VETH, TAP_NAME,
+        ConfigError, GuestLink, NetworkConfig, SlotAddrs, GATEWAY_IP, GATEWAY_MAC, GUEST_IP,
+        GUEST_MAC, GUEST_PREFIX_LEN, HOST_TABLE, NS_VETH, TAP_NAME,
     },
     policy::EgressPolicy,
     rules,
@@ -65,13 +65,24 @@ impl SandboxNetwork {
     /// start-up, after [`super::cleanup_leftovers`] and before any create:
     /// it replaces the table, dropping every slot's chain.
     pub async fn init_host(&self) -> Result<(), NetworkError> {
-        step("enable IPv4 forwarding", cmd::run("sysctl", &["-qw", "net.ipv4.ip_forward=1"], None)).await?;
-        step("install the host nftables table", cmd::nft_apply(None, &rules::host_table(self.config.host_range)))
-            .await
+        step(
+            "enable IPv4 forwarding",
+            cmd::run("sysctl", &["-qw", "net.ipv4.ip_forward=1"], None),
+        )
+        .await?;
+        step(
+            "install the host nftables table",
+            cmd::nft_apply(None, &rules::host_table(self.config.host_range)),
+        )
+        .await
     }
 
     /// Builds the slot's network with `policy`; on failure nothing of it stays.
-    pub async fn create(&self, slot: Slot, policy: &EgressPolicy) -> Result<NetworkHandle, NetworkError> {
+    pub async fn create(
+        &self,
+        slot: Slot,
+        policy: &EgressPolicy,
+    ) -> Result<NetworkHandle, NetworkError> {
         let addrs = self.config.slot_addrs(slot);
         let mut made = Made::default();
         match self.build(&addrs, policy, &mut made).await {
@@ -92,15 +103,27 @@ impl SandboxNetwork {
         let addrs = self.config.slot_addrs(slot);
         let mut first_error = None;
         if host_chain_exists(&addrs).await {
-            let result = step("remove host rules", cmd::nft_apply(None, &rules::host_slot_delete(&addrs))).await;
+            let result = step(
+                "remove host rules",
+                cmd::nft_apply(None, &rules::host_slot_delete(&addrs)),
+            )
+            .await;
             first_error = first_error.or(result.err());
         }
         if link_exists(&addrs.host_veth) {
-            let result = step("delete the host veth", cmd::ip(&["link", "del", &addrs.host_veth])).await;
+            let result = step(
+                "delete the host veth",
+                cmd::ip(&["link", "del", &addrs.host_veth]),
+            )
+            .await;
             first_error = first_error.or(result.err());
         }
         if netns_exists(&addrs.netns) {
-            let result = step("delete the namespace", cmd::ip(&["netns", "del", &addrs.netns])).await;
+            let result = step(
+                "delete the namespace",
+                cmd::ip(&["netns", "del", &addrs.netns]),
+            )
+            .await;
             first_error = first_error.or(result.err());
         }
         match first_error {
@@ -112,7 +135,12 @@ impl SandboxNetwork {
         }
     }
 
-    async fn build(&self, a: &SlotAddrs, policy: &EgressPolicy, made: &mut Made) -> Result<(), NetworkError> {
+    async fn build(
+        &self,
+        a: &SlotAddrs,
+        policy: &EgressPolicy,
+        made: &mut Made,
+    ) -> Result<(), NetworkError> {
         let ns = a.netns.as_str();
         let host_cidr = format!("{}/31", a.host_addr);
         let ns_cidr = format!("{}/31", a.ns_addr);
@@ -121,27 +149,72 @@ impl SandboxNetwork {
 
         step("create the namespace", cmd::ip(&["netns", "add", ns])).await?;
         made.netns = true;
-        step("bring up loopback", cmd::ip(&["-n", ns, "link", "set", "lo", "up"])).await?;
+        step(
+            "bring up loopback",
+            cmd::ip(&["-n", ns, "link", "set", "lo", "up"]),
+        )
+        .await?;
         step(
             "enable forwarding in the namespace",
-            cmd::ip(&["netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"]),
+            cmd::ip(&[
+                "netns",
+                "exec",
+                ns,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ]),
         )
         .await?;
         step(
             "create the veth pair",
-            cmd::ip(&["link", "add", &a.host_veth, "type", "veth", "peer", "name", NS_VETH, "netns", ns]),
+            cmd::ip(&[
+                "link",
+                "add",
+                &a.host_veth,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                NS_VETH,
+                "netns",
+                ns,
+            ]),
         )
         .await?;
         made.veth = true;
-        step("address the host veth", cmd::ip(&["addr", "add", &host_cidr, "dev", &a.host_veth])).await?;
-        step("bring up the host veth", cmd::ip(&["link", "set", &a.host_veth, "up"])).await?;
-        step("address the namespace veth", cmd::ip(&["-n", ns, "addr", "add", &ns_cidr, "dev", NS_VETH])).await?;
-        step("bring up the namespace veth", cmd::ip(&["-n", ns, "link", "set", NS_VETH, "up"])).await?;
-        step("add the default route", cmd::ip(&["-n", ns, "route", "add", "default", "via", &host_addr])).await?;
+        step(
+            "address the host veth",
+            cmd::ip(&["addr", "add", &host_cidr, "dev", &a.host_veth]),
+        )
+        .await?;
+        step(
+            "bring up the host veth",
+            cmd::ip(&["link", "set", &a.host_veth, "up"]),
+        )
+        .await?;
+        step(
+            "address the namespace veth",
+            cmd::ip(&["-n", ns, "addr", "add", &ns_cidr, "dev", NS_VETH]),
+        )
+        .await?;
+        step(
+            "bring up the namespace veth",
+            cmd::ip(&["-n", ns, "link", "set", NS_VETH, "up"]),
+        )
+        .await?;
+        step(
+            "add the default route",
+            cmd::ip(&["-n", ns, "route", "add", "default", "via", &host_addr]),
+        )
+        .await?;
         match &self.config.guest_link {
             GuestLink::Tap => {
-                step("create the TAP device", cmd::ip(&["-n", ns, "tuntap", "add", "dev", TAP_NAME, "mode", "tap"]))
-                    .await?;
+                step(
+                    "create the TAP device",
+                    cmd::ip(&["-n", ns, "tuntap", "add", "dev", TAP_NAME, "mode", "tap"]),
+                )
+                .await?;
                 step(
                     "set the TAP address",
                     cmd::ip(&["-n", ns, "link", "set", TAP_NAME, "address", GATEWAY_MAC]),
@@ -150,13 +223,40 @@ impl SandboxNetwork {
             }
             GuestLink::VethInto { netns_prefix } => {
                 let netns = format!("{netns_prefix}{}", a.slot);
-                let args = ["-n", ns, "link", "add", TAP_NAME, "address", GATEWAY_MAC, "type", "veth", "peer", "name", "eth0", "netns", &netns];
+                let args = [
+                    "-n",
+                    ns,
+                    "link",
+                    "add",
+                    TAP_NAME,
+                    "address",
+                    GATEWAY_MAC,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    "eth0",
+                    "netns",
+                    &netns,
+                ];
                 step("create the test guest veth", cmd::ip(&args)).await?;
             }
         }
-        step("address the TAP device", cmd::ip(&["-n", ns, "addr", "add", &gateway_cidr, "dev", TAP_NAME])).await?;
-        step("bring up the TAP device", cmd::ip(&["-n", ns, "link", "set", TAP_NAME, "up"])).await?;
-        step("install namespace rules", cmd::nft_apply(Some(ns), &rules::namespace_table(a))).await?;
+        step(
+            "address the TAP device",
+            cmd::ip(&["-n", ns, "addr", "add", &gateway_cidr, "dev", TAP_NAME]),
+        )
+        .await?;
+        step(
+            "bring up the TAP device",
+            cmd::ip(&["-n", ns, "link", "set", TAP_NAME, "up"]),
+        )
+        .await?;
+        step(
+            "install namespace rules",
+            cmd::nft_apply(Some(ns), &rules::namespace_table(a)),
+        )
+        .await?;
         let host_rules = rules::host_slot_add(a, self.config.host_range, policy);
         step("install host rules", cmd::nft_apply(None, &host_rules)).await?;
         made.host_rules = true;
@@ -205,11 +305,18 @@ async fn step<T>(
     step: &'static str,
     fut: impl std::future::Future<Output = Result<T, CommandError>>,
 ) -> Result<T, NetworkError> {
-    fut.await.map_err(|source| NetworkError::Step { step, source })
+    fut.await
+        .map_err(|source| NetworkError::Step { step, source })
 }
 
 async fn host_chain_exists(a: &SlotAddrs) -> bool {
-    cmd::run("nft", &["list", "chain", "inet", HOST_TABLE, &a.host_chain()], None).await.is_ok()
+    cmd::run(
+        "nft",
+        &["list", "chain", "inet", HOST_TABLE, &a.host_chain()],
+        None,
+    )
+    .await
+    .is_ok()
 }
 
 fn link_exists(name: &str) -> bool {

@@ -67,7 +67,12 @@ impl Drop for SlotLease {
 impl SlotAllocator {
     /// An allocator for slots `0..max`.
     pub fn new(max: u32) -> Self {
-        Self { inner: Arc::new(Mutex::new(Inner { max, used: BTreeSet::new() })) }
+        Self {
+            inner: Arc::new(Mutex::new(Inner {
+                max,
+                used: BTreeSet::new(),
+            })),
+        }
     }
 
     /// Takes the lowest free slot.
@@ -76,21 +81,34 @@ impl SlotAllocator {
         let free = (0..inner.max).find(|i| !inner.used.contains(i));
         let index = free.ok_or(SlotError::Exhausted { max: inner.max })?;
         inner.used.insert(index);
-        Ok(SlotLease { slot: Slot(index), inner: Arc::clone(&self.inner) })
+        Ok(SlotLease {
+            slot: Slot(index),
+            inner: Arc::clone(&self.inner),
+        })
     }
 
     /// Takes a given slot, e.g. when re-adopting a sandbox after a restart.
     pub fn claim(&self, index: u32) -> Result<SlotLease, SlotError> {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         if index >= inner.max || !inner.used.insert(index) {
-            return Err(SlotError::Unavailable { slot: index, max: inner.max });
+            return Err(SlotError::Unavailable {
+                slot: index,
+                max: inner.max,
+            });
         }
-        Ok(SlotLease { slot: Slot(index), inner: Arc::clone(&self.inner) })
+        Ok(SlotLease {
+            slot: Slot(index),
+            inner: Arc::clone(&self.inner),
+        })
     }
 
     /// How many slots are held now.
     pub fn in_use(&self) -> usize {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).used.len()
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .used
+            .len()
     }
 }
 
@@ -110,7 +128,10 @@ mod tests {
     fn allocate_when_all_used_then_exhausted() {
         let slots = SlotAllocator::new(1);
         let _a = slots.allocate().expect("slot");
-        assert_eq!(slots.allocate().err(), Some(SlotError::Exhausted { max: 1 }));
+        assert_eq!(
+            slots.allocate().err(),
+            Some(SlotError::Exhausted { max: 1 })
+        );
     }
 
     #[test]
@@ -126,8 +147,14 @@ mod tests {
     fn claim_when_taken_or_beyond_max_then_unavailable() {
         let slots = SlotAllocator::new(4);
         let _held = slots.claim(2).expect("slot");
-        assert!(matches!(slots.claim(2), Err(SlotError::Unavailable { slot: 2, .. })));
-        assert!(matches!(slots.claim(4), Err(SlotError::Unavailable { slot: 4, .. })));
+        assert!(matches!(
+            slots.claim(2),
+            Err(SlotError::Unavailable { slot: 2, .. })
+        ));
+        assert!(matches!(
+            slots.claim(4),
+            Err(SlotError::Unavailable { slot: 4, .. })
+        ));
     }
 
     #[test]
@@ -136,10 +163,17 @@ mod tests {
         let handles: Vec<_> = (0..8)
             .map(|_| {
                 let slots = slots.clone();
-                std::thread::spawn(move || (0..8).map(|_| slots.allocate().expect("slot")).collect::<Vec<_>>())
+                std::thread::spawn(move || {
+                    (0..8)
+                        .map(|_| slots.allocate().expect("slot"))
+                        .collect::<Vec<_>>()
+                })
             })
             .collect();
-        let leases: Vec<SlotLease> = handles.into_iter().flat_map(|h| h.join().expect("thread")).collect();
+        let leases: Vec<SlotLease> = handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("thread"))
+            .collect();
         let mut all: Vec<u32> = leases.iter().map(|l| l.slot().index()).collect();
         all.sort_unstable();
         all.dedup();
