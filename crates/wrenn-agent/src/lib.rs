@@ -3,5 +3,6 @@
 pub mod devboot;
 pub mod disk;
 pub mod envd_client;
+pub mod network;
 pub mod paths;
 pub mod vmm;
