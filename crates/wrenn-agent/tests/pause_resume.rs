@@ -14,7 +14,10 @@ async fn wait_health(port: u16) {
     let url = format!("http://127.0.0.1:{port}/health");
     let deadline = std::time::Instant::now() + READY_TIMEOUT;
     while std::time::Instant::now() < deadline {
-        if reqwest::get(&url).await.is_ok_and(|r| r.status().as_u16() == 204) {
+        if reqwest::get(&url)
+            .await
+            .is_ok_and(|r| r.status().as_u16() == 204)
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -23,10 +26,18 @@ async fn wait_health(port: u16) {
 }
 
 async fn sh(port: u16, command: &str) -> String {
-    let output = envd_client::exec(&format!("http://127.0.0.1:{port}"), &ExecRequest::shell(command))
-        .await
-        .expect("exec succeeds");
-    assert_eq!(output.exit_code, 0, "{command}: {}", String::from_utf8_lossy(&output.stderr));
+    let output = envd_client::exec(
+        &format!("http://127.0.0.1:{port}"),
+        &ExecRequest::shell(command),
+    )
+    .await
+    .expect("exec succeeds");
+    assert_eq!(
+        output.exit_code,
+        0,
+        "{command}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).expect("utf-8")
 }
 
@@ -44,11 +55,17 @@ fn overlay(template: &Path, dest: &Path) {
 #[ignore = "boots a VM: needs the kernel and base image; run with --ignored"]
 async fn paused_vm_when_resumed_then_files_and_processes_survive() {
     let data = DataDir::from_env();
-    let backend = QemuBackend { accel: accel::decide(Default::default(), accel::HostKvm::probe()).accel };
+    let backend = QemuBackend {
+        accel: accel::decide(Default::default(), accel::HostKvm::probe()).accel,
+    };
     let dir = tempfile::tempdir_in(data.root().join("sandboxes")).expect("temp dir");
     let disk = dir.path().join("disk.qcow2");
     overlay(&data.template_image("base").expect("base image"), &disk);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
     let spec = VmSpec {
         run_dir: dir.path().join("run"),
         kernel: data.kernel(KernelFormat::BzImage).expect("kernel"),
@@ -56,12 +73,19 @@ async fn paused_vm_when_resumed_then_files_and_processes_survive() {
         discard_writes: false,
         vcpus: 1,
         memory_mib: 512,
-        net: GuestNet::UserForward { host_port: port, guest_port: 49983 },
+        net: GuestNet::UserForward {
+            host_port: port,
+            guest_port: 49983,
+        },
         init: vec!["/usr/bin/envd".into()],
     };
     let mut vm = backend.boot(&spec).await.expect("boots");
     wait_health(port).await;
-    sh(port, "echo kept > /home/user/note && (nohup sleep 600 >/dev/null 2>&1 &) && sync").await;
+    sh(
+        port,
+        "echo kept > /home/user/note && (nohup sleep 600 >/dev/null 2>&1 &) && sync",
+    )
+    .await;
     let sleeper = sh(port, "pgrep -x sleep").await;
 
     let snapshot = dir.path().join("snapshot");
@@ -76,7 +100,11 @@ async fn paused_vm_when_resumed_then_files_and_processes_survive() {
     let resume_took = started.elapsed();
 
     assert_eq!(sh(port, "cat /home/user/note").await, "kept\n");
-    assert_eq!(sh(port, "pgrep -x sleep").await, sleeper, "the same background process");
+    assert_eq!(
+        sh(port, "pgrep -x sleep").await,
+        sleeper,
+        "the same background process"
+    );
     eprintln!("pause {pause_took:?}, resume to healthy {resume_took:?}");
     resumed.kill().await.expect("killed");
 }

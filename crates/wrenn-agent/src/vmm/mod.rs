@@ -73,6 +73,9 @@ impl TapAttachment {
     }
 }
 
+/// Guest address used with [`GuestNet::UserForward`] (QEMU's slirp defaults).
+pub const USER_NET_GUEST_IP: &str = "10.0.2.15";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +97,3 @@ mod tests {
         );
     }
 }
-
-/// Guest address used with [`GuestNet::UserForward`] (QEMU's slirp defaults).
-pub const USER_NET_GUEST_IP: &str = "10.0.2.15";
