@@ -8,6 +8,64 @@ use wrenn_proto::process::{
     ProcessClient, ProcessConfig, StartRequest, StartResponse,
 };
 
+/// What the agent sends to envd's `POST /init` once the guest is up.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitRequest<'a> {
+    pub env_vars: &'a std::collections::BTreeMap<String, String>,
+    pub access_token: &'a str,
+    pub default_user: &'a str,
+    pub default_workdir: &'a str,
+    /// RFC 3339 host time; envd sets the guest clock from it (restored
+    /// snapshots wake up with the clock of the moment they were taken).
+    pub timestamp: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("envd /init request failed")]
+    Http(#[from] reqwest::Error),
+    #[error("envd /init answered {status}: {body}")]
+    Status { status: u16, body: String },
+}
+
+/// True once envd's `/health` answers 204.
+pub async fn healthy(http: &reqwest::Client, envd_base_url: &str) -> bool {
+    let response = http
+        .get(format!("{envd_base_url}/health"))
+        .timeout(Duration::from_secs(1))
+        .send()
+        .await;
+    response.is_ok_and(|r| r.status() == reqwest::StatusCode::NO_CONTENT)
+}
+
+/// Calls `POST /init`. `current_token` authenticates a re-init of a guest that
+/// already has a token (after resume).
+pub async fn init(
+    http: &reqwest::Client,
+    envd_base_url: &str,
+    request: &InitRequest<'_>,
+    current_token: Option<&str>,
+) -> Result<(), InitError> {
+    let mut call = http
+        .post(format!("{envd_base_url}/init"))
+        .json(request)
+        .timeout(Duration::from_secs(10));
+    if let Some(token) = current_token {
+        call = call.header("X-Access-Token", token);
+    }
+    let response = call.send().await?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let body = response.text().await.unwrap_or_default();
+    Err(InitError::Status {
+        status: status.as_u16(),
+        body: body.chars().take(300).collect(),
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     #[error("invalid envd address '{0}'")]
@@ -34,6 +92,7 @@ pub struct ExecRequest {
     pub command: String,
     pub user: String,
     pub timeout: Duration,
+    pub access_token: Option<String>,
 }
 
 impl ExecRequest {
@@ -43,6 +102,7 @@ impl ExecRequest {
             command: command.into(),
             user: "user".into(),
             timeout: Duration::from_secs(60),
+            access_token: None,
         }
     }
 }
@@ -64,9 +124,12 @@ pub async fn exec(envd_base_url: &str, request: &ExecRequest) -> Result<ExecOutp
     };
     // envd picks the user from HTTP Basic auth with an empty password.
     let basic = format!("Basic {}", base64_user(&request.user));
-    let options = CallOptions::default()
+    let mut options = CallOptions::default()
         .with_timeout(request.timeout)
         .with_header("authorization", basic);
+    if let Some(token) = &request.access_token {
+        options = options.with_header("x-access-token", token.clone());
+    }
     let mut stream = client.start_with_options(start, options).await?;
     let mut output = ExecOutput {
         stdout: Vec::new(),

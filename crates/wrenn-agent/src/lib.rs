@@ -5,4 +5,5 @@ pub mod disk;
 pub mod envd_client;
 pub mod network;
 pub mod paths;
+pub mod sandbox;
 pub mod vmm;

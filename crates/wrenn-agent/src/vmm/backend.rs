@@ -76,6 +76,10 @@ pub trait Vmm: Send + Sync + 'static {
         spec: &VmSpec,
         snapshot_dir: &Path,
     ) -> impl Future<Output = Result<Self::Vm, VmmError>> + Send;
+
+    /// Takes over a VMM process left running by a previous agent process, or
+    /// `None` when this backend cannot (the caller then stops it and says so).
+    fn adopt(&self, run_dir: &Path, pid: u32) -> Option<Self::Vm>;
 }
 
 /// One running VM.

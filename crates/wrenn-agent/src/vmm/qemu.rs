@@ -44,6 +44,10 @@ impl Vmm for QemuBackend {
         QemuVm::spawn(spec, self.accel).await
     }
 
+    fn adopt(&self, run_dir: &Path, pid: u32) -> Option<QemuVm> {
+        Some(QemuVm::adopt(run_dir.to_owned(), pid))
+    }
+
     async fn restore(&self, spec: &VmSpec, snapshot_dir: &Path) -> Result<QemuVm, VmmError> {
         let memory = snapshot_dir.join(SNAPSHOT_MEMORY_FILE);
         if !memory.is_file() {

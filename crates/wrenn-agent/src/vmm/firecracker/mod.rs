@@ -182,6 +182,12 @@ impl Vmm for FirecrackerBackend {
         self.boot_vm(spec).await.map_err(to_vmm_error)
     }
 
+    /// Firecracker's console is a pipe to the agent that dies with it, so a
+    /// restarted agent does not adopt Firecracker VMs; it stops them instead.
+    fn adopt(&self, _run_dir: &Path, _pid: u32) -> Option<FirecrackerVm> {
+        None
+    }
+
     async fn restore(&self, spec: &VmSpec, snapshot_dir: &Path) -> Result<FirecrackerVm, VmmError> {
         self.restore_vm(spec, snapshot_dir)
             .await
