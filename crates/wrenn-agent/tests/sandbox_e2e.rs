@@ -210,3 +210,26 @@ async fn timeout_when_expired_then_pause_or_kill_as_configured() {
     m.destroy_all().await;
     assert_host_clean(&m);
 }
+
+#[tokio::test]
+#[ignore = "needs root, QEMU, the kernel and base image"]
+async fn eight_sandboxes_when_created_in_parallel_then_all_usable_and_all_cleaned() {
+    let m = manager().await;
+    let creates = (0..8).map(|_| m.create(config()));
+    let created: Vec<_> = futures_util::future::join_all(creates).await;
+    let ids: Vec<_> = created
+        .into_iter()
+        .map(|r| r.expect("every create succeeds").id)
+        .collect();
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), 8);
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(sh(&m, id, &format!("echo {i}")).await, format!("{i}\n"));
+    }
+    let destroys = ids.iter().map(|id| m.destroy(id));
+    for result in futures_util::future::join_all(destroys).await {
+        result.expect("destroyed");
+    }
+    assert!(m.list().is_empty());
+    assert_host_clean(&m);
+}
