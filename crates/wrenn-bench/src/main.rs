@@ -10,6 +10,7 @@ use clap::Parser;
 
 mod boot;
 mod external;
+mod sandbox;
 mod stats;
 mod table;
 
@@ -18,7 +19,7 @@ pub use table::Row;
 #[derive(Debug, Parser)]
 #[command(about = "Run Wrenn's benchmark suites and print a table")]
 struct Args {
-    /// Suites to run (default: all). Built in: boot. External: file names in bench/suites.
+    /// Suites to run (default: all). Built in: boot, sandbox (needs root). External: file names in bench/suites.
     suites: Vec<String>,
     /// Repetitions for the built-in suites.
     #[arg(long, default_value_t = 5)]
@@ -36,6 +37,10 @@ async fn main() -> anyhow::Result<()> {
     if wanted("boot") {
         eprintln!("running suite boot ({} runs each)...", args.runs);
         rows.extend(boot::run(args.runs).await?);
+    }
+    if wanted("sandbox") {
+        eprintln!("running suite sandbox ({} runs each)...", args.runs);
+        rows.extend(sandbox::run(args.runs).await?);
     }
     for suite in external::discover(Path::new(&args.suites_dir))? {
         if wanted(&suite.name) {
