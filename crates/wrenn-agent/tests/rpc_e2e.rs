@@ -4,6 +4,12 @@
 //! else is running sandboxes on (start-up recovery sweeps every `wrn-*`
 //! network). Run serially:
 //! `cargo test -p wrenn-agent --test rpc_e2e -- --ignored --test-threads=1`.
+//!
+//! On a shared host, isolate the run in private mount and network namespaces
+//! with its own data directory (symlink `kernels` and `images` into it):
+//! `unshare -m -n --propagation private sh -c 'mount -t tmpfs tmpfs /run/netns;
+//! ip link set lo up; WRENN_DATA_DIR=/tmp/e2e <test binary> --ignored
+//! --test-threads=1'`.
 use std::{
     process::{ExitStatus, Stdio},
     time::Duration,

@@ -106,15 +106,8 @@ async fn run_with<V: Vmm>(
         .start()
         .await
         .context("recovering sandboxes and preparing host networking")?;
-    tracing::info!(
-        resumed = ?report.resumed,
-        paused = ?report.paused,
-        failed = ?report.failed,
-        removed = ?report.removed,
-        orphans_killed = ?report.orphans_killed,
-        network = ?report.network,
-        "recovery finished"
-    );
+    // The manager logs the full report; keep one line for the daemon's story.
+    tracing::debug!(?report, "recovery report");
     let _reaper = manager.spawn_reaper();
     spawn_warmers(&manager, &config);
 
