@@ -5,5 +5,6 @@ pub mod disk;
 pub mod envd_client;
 pub mod network;
 pub mod paths;
+pub mod rpc;
 pub mod sandbox;
 pub mod vmm;

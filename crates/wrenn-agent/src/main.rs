@@ -1,5 +1,8 @@
-//! wrenn-agent command line. The daemon (RPC API for the control plane)
-//! arrives with the agent issue; today it offers host checks and a boot probe.
+//! wrenn-agent command line: `serve` (the daemon with the RPC API for the
+//! control plane, configured from `AGENT_*` variables), `doctor` (host
+//! checks) and `boot` (a development boot probe).
+mod cli;
+
 use std::{io::Write, time::Duration};
 
 use clap::{Parser, Subcommand};
@@ -22,6 +25,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the daemon: the RPC API for the control plane (config from AGENT_* env vars).
+    Serve,
     /// Report what this host offers: accelerator, kernel, template images.
     Doctor,
     /// Boot a template, wait until envd answers, then shut it down cleanly.
@@ -56,6 +61,10 @@ async fn main() -> anyhow::Result<()> {
     let data = DataDir::from_env();
     let decision = accel::decide(cli.accel, accel::HostKvm::probe());
     match cli.command {
+        Command::Serve => {
+            let config = cli::config::ServeConfig::from_env()?;
+            cli::serve::run(config).await
+        }
         Command::Doctor => {
             println!("accelerator: {} ({})", decision.accel, decision.reason);
             println!("data dir:    {}", data.root().display());
@@ -107,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
             if hold {
-                wait_for_stop_signal().await?;
+                cli::serve::wait_for_stop_signal().await?;
             }
             vm.shutdown(Duration::from_secs(30)).await?;
             println!("guest shut down cleanly");
@@ -117,15 +126,4 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-async fn wait_for_stop_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    Ok(())
 }
