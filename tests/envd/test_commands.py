@@ -76,6 +76,7 @@ def test_run_streams_callbacks_in_order(sandbox):
     assert "".join(seen) == "1\n2\n3\n"
 
 
+@pytest.mark.vm
 def test_loud_output_arrives_complete_and_in_order(sandbox):
     # ~6.9 MB of numbered lines: any loss or reordering changes the digest.
     result = sandbox.commands.run("seq 1 1000000", timeout=120)

@@ -173,3 +173,20 @@ def test_large_file_round_trip_streams(sandbox, workdir, tmp_path):
     data = os.urandom(8 << 20)
     sandbox.files.write(f"{workdir}/big.bin", data)
     assert bytes(sandbox.files.read(f"{workdir}/big.bin", format="bytes")) == data
+
+
+def test_full_disk_is_507(sandbox):
+    from e2b import NotEnoughSpaceException
+
+    mnt = "/tmp/envd-full-disk"
+    setup = sandbox.commands.run(f"mkdir -p {mnt} && mount -t tmpfs -o size=1m tmpfs {mnt} && echo ok",
+                                 user="root")
+    if setup.stdout.strip() != "ok":
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        with pytest.raises(NotEnoughSpaceException):
+            sandbox.files.write(f"{mnt}/big.bin", os.urandom(2 << 20), user="root")
+        # envd keeps serving afterwards.
+        assert sandbox.commands.run("echo still").stdout == "still\n"
+    finally:
+        sandbox.commands.run(f"umount {mnt}; rmdir {mnt}", user="root")

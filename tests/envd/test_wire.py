@@ -2,6 +2,7 @@
 import base64
 import json
 import struct
+import time
 
 import pytest
 
@@ -19,6 +20,7 @@ def frames(body: bytes):
     return out
 
 
+@pytest.mark.vm
 def test_health_is_204_with_version(envd):
     r = envd.get("/health")
     assert r.status_code == 204
@@ -66,6 +68,7 @@ def test_make_dir_existing_is_already_exists(envd):
     assert r.json()["code"] == "already_exists"
 
 
+@pytest.mark.vm
 def test_stream_start_json_frames(envd):
     body = frame(json.dumps({"process": {"cmd": "/bin/echo", "args": ["framed"]}}).encode())
     r = envd.post("/process.Process/Start", content=body, headers={"content-type": "application/connect+json"})
@@ -127,3 +130,55 @@ def test_envs_and_metrics(envd):
     assert envd.get("/envs").status_code == 200
     m = envd.get("/metrics").json()
     assert m["cpu_count"] >= 1 and m["mem_total"] > 0 and m["disk_total"] > 0
+
+
+def test_tagged_process_can_be_found_and_signalled_by_tag(envd):
+    import threading
+
+    tag = "wire-tag-test"
+    body = frame(json.dumps({"process": {"cmd": "/bin/sleep", "args": ["30"]}, "tag": tag}).encode())
+    result = {}
+
+    def start():
+        result["r"] = envd.post("/process.Process/Start", content=body,
+                                headers={"content-type": "application/connect+json"})
+
+    t = threading.Thread(target=start)
+    t.start()
+    listed = []
+    for _ in range(50):
+        listed = envd.post("/process.Process/List", json={}, headers={"content-type": "application/json"}).json()
+        if any(p.get("tag") == tag for p in listed.get("processes", [])):
+            break
+        time.sleep(0.1)
+    assert any(p.get("tag") == tag for p in listed.get("processes", []))
+    r = envd.post("/process.Process/SendSignal", json={"process": {"tag": tag}, "signal": "SIGNAL_SIGTERM"},
+                  headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    t.join(20)
+    events = [json.loads(p)["event"] for f, p in frames(result["r"].content)[:-1]]
+    end = [e["end"] for e in events if "end" in e][0]
+    assert end["status"] == "signal: terminated" and end["exitCode"] == -1
+
+
+def test_unknown_json_fields_are_ignored(envd):
+    r = envd.post("/filesystem.Filesystem/Stat", json={"path": "/tmp", "notAField": {"x": [1]}},
+                  headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+
+
+def test_client_disconnect_mid_stream_leaves_envd_serving(envd, sandbox):
+    body = frame(json.dumps({"process": {"cmd": "/usr/bin/yes"}, "tag": "loud-disconnect"}).encode())
+    with envd.stream("POST", "/process.Process/Start", content=body,
+                     headers={"content-type": "application/connect+json"}) as r:
+        got = 0
+        for chunk in r.iter_bytes():
+            got += len(chunk)
+            if got > 1 << 20:
+                break
+    # The stream is gone; the process runs on, unread output is drained,
+    # and everyone else is still served.
+    assert sandbox.commands.run("echo fine").stdout == "fine\n"
+    pids = [p.pid for p in sandbox.commands.list() if p.tag == "loud-disconnect"]
+    assert len(pids) == 1
+    assert sandbox.commands.kill(pids[0]) is True

@@ -126,7 +126,7 @@ pub async fn download(
         Ok((file, meta.len()))
     })
     .await?;
-    let file = tokio::fs::File::from_std(file);
+    let mut file = tokio::fs::File::from_std(file);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -135,34 +135,50 @@ pub async fn download(
         "attachment; filename=\"{}\"",
         name.replace(['"', '\\', '\r', '\n'], "_")
     );
-    let gzip = accepts_gzip(&headers);
+    let mut first = vec![0u8; CHUNK];
+    let n = file
+        .read(&mut first)
+        .await
+        .map_err(|err| HttpError::from(ConnectError::from_io(&err, "read")))?;
+    first.truncate(n);
+    // Compressing incompressible data (archives, media, random bytes) only
+    // costs CPU: judge by the first chunk and send it as is.
+    let gzip = accepts_gzip(&headers) && compresses_well(&first);
     let stream = futures_util::stream::unfold(
-        (file, gzip.then(new_encoder), false),
-        |(mut file, mut encoder, done)| async move {
+        (file, gzip.then(new_encoder), Some(first), false),
+        |(mut file, mut encoder, pending, done)| async move {
             if done {
                 return None;
             }
-            let mut buf = vec![0u8; CHUNK];
-            match file.read(&mut buf).await {
-                Err(err) => Some((Err(err), (file, encoder, true))),
-                Ok(0) => match encoder.take() {
-                    Some(enc) => match enc.finish() {
-                        Ok(tail) => Some((Ok(bytes::Bytes::from(tail)), (file, None, true))),
-                        Err(err) => Some((Err(err), (file, None, true))),
-                    },
-                    None => None,
-                },
-                Ok(n) => {
-                    buf.truncate(n);
-                    match encoder.as_mut() {
-                        None => Some((Ok(bytes::Bytes::from(buf)), (file, encoder, false))),
-                        Some(enc) => {
-                            let out = enc
-                                .write_all(&buf)
-                                .map(|_| bytes::Bytes::from(std::mem::take(enc.get_mut())));
-                            Some((out, (file, encoder, false)))
+            let buf = match pending {
+                Some(buf) if !buf.is_empty() => buf,
+                _ => {
+                    let mut buf = vec![0u8; CHUNK];
+                    match file.read(&mut buf).await {
+                        Err(err) => return Some((Err(err), (file, encoder, None, true))),
+                        Ok(n) => {
+                            buf.truncate(n);
+                            buf
                         }
                     }
+                }
+            };
+            if buf.is_empty() {
+                return match encoder.take() {
+                    Some(enc) => match enc.finish() {
+                        Ok(tail) => Some((Ok(bytes::Bytes::from(tail)), (file, None, None, true))),
+                        Err(err) => Some((Err(err), (file, None, None, true))),
+                    },
+                    None => None,
+                };
+            }
+            match encoder.as_mut() {
+                None => Some((Ok(bytes::Bytes::from(buf)), (file, encoder, None, false))),
+                Some(enc) => {
+                    let out = enc
+                        .write_all(&buf)
+                        .map(|_| bytes::Bytes::from(std::mem::take(enc.get_mut())));
+                    Some((out, (file, encoder, None, false)))
                 }
             }
         },
@@ -182,8 +198,39 @@ pub async fn download(
         .map_err(|err| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))
 }
 
+/// Whether a sample shrinks by at least 10% at the fastest gzip level.
+fn compresses_well(sample: &[u8]) -> bool {
+    if sample.len() < 512 {
+        return true;
+    }
+    let mut encoder = new_encoder();
+    if encoder.write_all(sample).is_err() {
+        return false;
+    }
+    match encoder.finish() {
+        Ok(out) => out.len() * 10 < sample.len() * 9,
+        Err(_) => false,
+    }
+}
+
 fn new_encoder() -> flate2::write::GzEncoder<Vec<u8>> {
     flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn compresses_well_when_text_then_true_when_random_then_false() {
+        assert!(super::compresses_well(&[b'a'; 65536]));
+        let mut x = 1u32;
+        let noise: Vec<u8> = (0..65536)
+            .map(|_| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (x >> 24) as u8
+            })
+            .collect();
+        assert!(!super::compresses_well(&noise));
+    }
 }
 
 #[derive(Debug, serde::Serialize)]

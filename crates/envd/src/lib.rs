@@ -5,6 +5,7 @@ pub mod auth;
 pub mod connect;
 pub mod files;
 pub mod filesystem;
+pub mod fuzzing;
 pub mod http;
 pub mod init;
 pub mod multipart;

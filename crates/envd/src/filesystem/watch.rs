@@ -229,7 +229,8 @@ pub async fn watch_dir(state: SharedState, user: Option<String>, rpc: RpcRequest
             event: Some(watch_dir_response::StartEvent::default().into()),
             ..Default::default()
         }));
-        start(spec, move |event| {
+        let closed = tx.clone();
+        let task = start(spec, move |event| {
             let tx = tx.clone();
             Box::pin(async move {
                 tx.send(Ok(WatchDirResponse {
@@ -240,6 +241,11 @@ pub async fn watch_dir(state: SharedState, user: Option<String>, rpc: RpcRequest
                 .is_ok()
             })
         })?;
+        // Stop watching as soon as the client goes away, even when idle.
+        tokio::spawn(async move {
+            closed.closed().await;
+            task.abort();
+        });
         Ok(rx)
     }
     .await;
