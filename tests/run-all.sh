@@ -51,7 +51,11 @@ run setup    bash deploy/setup-host.sh
 run lint     bash -c 'cargo fmt --all -- --check && cargo clippy -q --workspace --all-targets -- -D warnings && echo "lint: 2 passed, 0 failed"'
 run rust     cargo test -q --workspace
 run images   bash tests/images/test_builders.sh
-run vm-boot  cargo test -q -p wrenn-agent --test boot -- --ignored
+run vm-boot  cargo test -q -p wrenn-agent --test boot --test pause_resume -- --ignored
+# Root-only suites: real namespaces, nftables and TAP devices; serial because
+# they share the host's nftables table.
+run network  cargo test -q -p wrenn-agent --test network_ns -- --ignored --test-threads=1
+run agent    cargo test -q -p wrenn-agent --test sandbox_e2e --test sandbox_egress --test rpc_e2e -- --ignored --test-threads=1
 if [ -x tests/envd/run.sh ]; then run envd env WRENN_VM_TESTS=1 tests/envd/run.sh; fi
 if [ -x fuzz/run.sh ]; then run fuzz fuzz/run.sh; fi
 

@@ -4,6 +4,7 @@ fn main() {
     let protos = [
         "proto/process/process.proto",
         "proto/filesystem/filesystem.proto",
+        "proto/wrenn/agent/v1/agent.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

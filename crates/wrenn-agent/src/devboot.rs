@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::{
     paths::{ArtefactError, DataDir, KernelFormat},
-    vmm::{qemu::QemuError, qemu::QemuVm, Accel, GuestNet, VmSpec},
+    vmm::{qemu::QemuError, qemu::QemuVm, Accel, GuestNet, RunningVm, VmSpec},
 };
 
 /// envd's port inside the guest.

@@ -1,5 +1,10 @@
 //! wrenn-agent: everything that runs on one host. The library holds the parts
 //! (paths, VMM backends); `main.rs` wires them into the daemon and subcommands.
 pub mod devboot;
+pub mod disk;
+pub mod envd_client;
+pub mod network;
 pub mod paths;
+pub mod rpc;
+pub mod sandbox;
 pub mod vmm;

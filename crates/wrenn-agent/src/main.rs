@@ -1,10 +1,14 @@
-//! wrenn-agent command line. The daemon (RPC API for the control plane)
-//! arrives with the agent issue; today it offers host checks and a boot probe.
-use std::time::Duration;
+//! wrenn-agent command line: `serve` (the daemon with the RPC API for the
+//! control plane, configured from `AGENT_*` variables), `doctor` (host
+//! checks) and `boot` (a development boot probe).
+mod cli;
+
+use std::{io::Write, time::Duration};
 
 use clap::{Parser, Subcommand};
 use wrenn_agent::{
     devboot::{DevBootOptions, DevVm},
+    envd_client::{self, ExecRequest},
     paths::{DataDir, KernelFormat},
     vmm::{accel, AccelChoice},
 };
@@ -21,6 +25,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the daemon: the RPC API for the control plane (config from AGENT_* env vars).
+    Serve,
     /// Report what this host offers: accelerator, kernel, template images.
     Doctor,
     /// Boot a template, wait until envd answers, then shut it down cleanly.
@@ -37,6 +43,9 @@ enum Command {
         /// Keep the VM until SIGINT/SIGTERM instead of shutting down at once.
         #[arg(long)]
         hold: bool,
+        /// Run this shell command in the guest (via envd) and print its output.
+        #[arg(long)]
+        exec: Option<String>,
     },
 }
 
@@ -52,6 +61,10 @@ async fn main() -> anyhow::Result<()> {
     let data = DataDir::from_env();
     let decision = accel::decide(cli.accel, accel::HostKvm::probe());
     match cli.command {
+        Command::Serve => {
+            let config = cli::config::ServeConfig::from_env()?;
+            cli::serve::run(config).await
+        }
         Command::Doctor => {
             println!("accelerator: {} ({})", decision.accel, decision.reason);
             println!("data dir:    {}", data.root().display());
@@ -71,6 +84,7 @@ async fn main() -> anyhow::Result<()> {
             vcpus,
             host_port,
             hold,
+            exec,
         } => {
             tracing::info!(accel = %decision.accel, reason = %decision.reason, "accelerator chosen");
             let options = DevBootOptions {
@@ -86,23 +100,30 @@ async fn main() -> anyhow::Result<()> {
                 vm.url(""),
                 ready.as_secs_f64()
             );
+            let mut exit_code = 0;
+            if let Some(command) = exec {
+                let output = envd_client::exec(&vm.url(""), &ExecRequest::shell(command)).await;
+                match output {
+                    Ok(output) => {
+                        std::io::stdout().write_all(&output.stdout)?;
+                        std::io::stderr().write_all(&output.stderr)?;
+                        exit_code = output.exit_code;
+                    }
+                    Err(err) => {
+                        eprintln!("exec failed: {err}");
+                        exit_code = 1;
+                    }
+                }
+            }
             if hold {
-                wait_for_stop_signal().await?;
+                cli::serve::wait_for_stop_signal().await?;
             }
             vm.shutdown(Duration::from_secs(30)).await?;
             println!("guest shut down cleanly");
+            if exit_code != 0 {
+                std::process::exit(exit_code);
+            }
             Ok(())
         }
     }
-}
-
-async fn wait_for_stop_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    Ok(())
 }

@@ -1,1 +1,53 @@
-fn main() {}
+//! `wrenn-bench`: runs Wrenn's benchmarks and prints one table.
+//!
+//! Built-in suites are Rust (`boot`); external suites are executables in
+//! `bench/suites/` that print one row per figure as
+//! `name<TAB>value<TAB>unit<TAB>note`. Absolute times on shared machines are
+//! noisy, so suites report medians and ratios measured within one run.
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+
+mod boot;
+mod external;
+mod sandbox;
+mod stats;
+mod table;
+
+pub use table::Row;
+
+#[derive(Debug, Parser)]
+#[command(about = "Run Wrenn's benchmark suites and print a table")]
+struct Args {
+    /// Suites to run (default: all). Built in: boot, sandbox (needs root). External: file names in bench/suites.
+    suites: Vec<String>,
+    /// Repetitions for the built-in suites.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Directory of external suites.
+    #[arg(long, default_value = "bench/suites")]
+    suites_dir: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let wanted = |name: &str| args.suites.is_empty() || args.suites.iter().any(|s| s == name);
+    let mut rows = Vec::new();
+    if wanted("boot") {
+        eprintln!("running suite boot ({} runs each)...", args.runs);
+        rows.extend(boot::run(args.runs).await?);
+    }
+    if wanted("sandbox") {
+        eprintln!("running suite sandbox ({} runs each)...", args.runs);
+        rows.extend(sandbox::run(args.runs).await?);
+    }
+    for suite in external::discover(Path::new(&args.suites_dir))? {
+        if wanted(&suite.name) {
+            eprintln!("running suite {}...", suite.name);
+            rows.extend(external::run(&suite));
+        }
+    }
+    print!("{}", table::render(&rows));
+    Ok(())
+}

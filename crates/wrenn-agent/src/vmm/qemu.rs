@@ -1,48 +1,95 @@
 //! The QEMU backend: `qemu-system-x86_64 -M microvm,acpi=off` with virtio-mmio
-//! devices, the serial console captured to `console.log`, and QMP on a Unix
-//! socket for control.
+//! devices, the serial console written to `console.log`, and QMP on a Unix
+//! socket for control. QEMU runs in its own process group with no pipes to
+//! the agent, so VMs survive an agent restart and can be re-adopted.
 use std::{
     path::{Path, PathBuf},
     process::Stdio,
     time::{Duration, Instant},
 };
 
-use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
-    process::{Child, Command},
-    sync::watch,
+use nix::{sys::signal, unistd::Pid};
+use serde_json::json;
+use tokio::process::{Child, Command};
+
+use super::{
+    backend::{RunningVm, Vmm, VmmError, SNAPSHOT_MEMORY_FILE},
+    qmp::Qmp,
+    Accel, BackendKind, GuestNet, VmSpec, USER_NET_GUEST_IP,
 };
 
-use super::{qmp::Qmp, Accel, GuestNet, VmSpec, USER_NET_GUEST_IP};
-
 pub const QEMU_BINARY: &str = "qemu-system-x86_64";
+pub const CONSOLE_LOG: &str = "console.log";
+pub const QMP_SOCKET: &str = "qmp.sock";
+const QEMU_LOG: &str = "qemu.log";
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(30);
 
-#[derive(Debug, thiserror::Error)]
-pub enum QemuError {
-    #[error("cannot create the VM directory {0}")]
-    RunDir(PathBuf, #[source] std::io::Error),
-    #[error("cannot start {QEMU_BINARY} (install qemu-system-x86)")]
-    Spawn(#[source] std::io::Error),
-    #[error("QEMU exited during boot ({status}); last console lines:\n{console_tail}")]
-    ExitedEarly {
-        status: String,
-        console_tail: String,
-    },
-    #[error("timed out after {0:?} waiting for the guest; see the console log")]
-    Timeout(Duration),
-    #[error("waiting for QEMU to exit failed")]
-    Wait(#[source] std::io::Error),
-    #[error(transparent)]
-    Qmp(#[from] super::qmp::QmpError),
+/// Kept for callers of the pre-trait API (dev boots, benches, tests).
+pub type QemuError = VmmError;
+
+/// The QEMU backend with its accelerator.
+#[derive(Debug, Clone)]
+pub struct QemuBackend {
+    pub accel: Accel,
 }
 
-/// A running QEMU process and what it printed on the serial console.
+impl Vmm for QemuBackend {
+    type Vm = QemuVm;
+
+    fn kind(&self) -> BackendKind {
+        BackendKind::Qemu
+    }
+
+    async fn boot(&self, spec: &VmSpec) -> Result<QemuVm, VmmError> {
+        QemuVm::spawn(spec, self.accel).await
+    }
+
+    fn adopt(&self, run_dir: &Path, pid: u32) -> Option<QemuVm> {
+        Some(QemuVm::adopt(run_dir.to_owned(), pid))
+    }
+
+    async fn restore(&self, spec: &VmSpec, snapshot_dir: &Path) -> Result<QemuVm, VmmError> {
+        let memory = snapshot_dir.join(SNAPSHOT_MEMORY_FILE);
+        if !memory.is_file() {
+            return Err(VmmError::Restore(format!(
+                "no memory snapshot at {}",
+                memory.display()
+            )));
+        }
+        let mut vm = QemuVm::launch(spec, self.accel, true).await?;
+        let result = async {
+            let mut qmp = vm.qmp().await?;
+            let uri = format!("exec:cat {}", shell_path(&memory)?);
+            qmp.execute("migrate-incoming", Some(json!({ "uri": uri })))
+                .await
+                .map_err(control)?;
+            wait_migration(&mut qmp, &mut vm)
+                .await
+                .map_err(|e| VmmError::Restore(e.to_string()))?;
+            qmp.execute("cont", None).await.map_err(control)?;
+            Ok(())
+        }
+        .await;
+        if let Err(err) = result {
+            let _ = vm.kill().await;
+            return Err(err);
+        }
+        Ok(vm)
+    }
+}
+
+/// A running QEMU process: either our child or one adopted after a restart.
 #[derive(Debug)]
 pub struct QemuVm {
-    child: Child,
+    process: Process,
     run_dir: PathBuf,
-    console: watch::Receiver<Vec<String>>,
     started: Instant,
+}
+
+#[derive(Debug)]
+enum Process {
+    Child(Child),
+    Adopted(u32),
 }
 
 /// Kernel command line shared by every boot. `reboot=t` + QEMU `-no-reboot`
@@ -59,23 +106,26 @@ fn kernel_cmdline(spec: &VmSpec) -> String {
         // image itself untouched.
         "rw".into(),
     ];
-    if let GuestNet::UserForward { .. } = spec.net {
+    match &spec.net {
+        GuestNet::None => {}
         // client:server:gateway:netmask:hostname:device:autoconf:dns
-        args.push(format!(
+        GuestNet::UserForward { .. } => args.push(format!(
             "ip={USER_NET_GUEST_IP}::10.0.2.2:255.255.255.0:wrenn:eth0:off:10.0.2.3"
-        ));
+        )),
+        GuestNet::Tap(tap) => args.push(tap.kernel_ip_arg()),
     }
     if let Some((program, rest)) = spec.init.split_first() {
         args.push(format!("init={program}"));
-        if !rest.is_empty() {
-            args.push("--".into());
-            args.extend(rest.iter().cloned());
-        }
+        // Not after `--`: QEMU appends the virtio-mmio device list to the end
+        // of the command line, and everything after `--` goes to init only.
+        // The kernel hands init every word without '=' or '.' it does not know.
+        args.extend(rest.iter().cloned());
     }
     args.join(" ")
 }
 
-fn qemu_args(spec: &VmSpec, accel: Accel, qmp_socket: &Path) -> Vec<String> {
+fn qemu_args(spec: &VmSpec, accel: Accel, incoming: bool) -> Vec<String> {
+    let run = |file: &str| spec.run_dir.join(file).display().to_string();
     let mut args: Vec<String> = vec![
         "-M".into(),
         "microvm,acpi=off,x-option-roms=off,rtc=on".into(),
@@ -89,19 +139,22 @@ fn qemu_args(spec: &VmSpec, accel: Accel, qmp_socket: &Path) -> Vec<String> {
         format!("{}M", spec.memory_mib),
         "-nodefaults".into(),
         "-no-user-config".into(),
-        "-nographic".into(),
+        "-display".into(),
+        "none".into(),
         "-no-reboot".into(),
+        "-chardev".into(),
+        format!("file,id=console,path={}", run(CONSOLE_LOG)),
         "-serial".into(),
-        "stdio".into(),
+        "chardev:console".into(),
         "-qmp".into(),
-        format!("unix:{},server=on,wait=off", qmp_socket.display()),
+        format!("unix:{},server=on,wait=off", run(QMP_SOCKET)),
         "-kernel".into(),
         spec.kernel.display().to_string(),
         "-append".into(),
         kernel_cmdline(spec),
         "-drive".into(),
         format!(
-            "id=root,file={},format={},if=none,cache=unsafe{}",
+            "id=root,file={},format={},if=none,{}",
             spec.root_disk.display(),
             if spec.root_disk.extension().is_some_and(|e| e == "qcow2") {
                 "qcow2"
@@ -109,9 +162,9 @@ fn qemu_args(spec: &VmSpec, accel: Accel, qmp_socket: &Path) -> Vec<String> {
                 "raw"
             },
             if spec.discard_writes {
-                ",snapshot=on"
+                "cache=unsafe,snapshot=on"
             } else {
-                ""
+                "cache=writeback"
             }
         ),
         "-device".into(),
@@ -119,65 +172,84 @@ fn qemu_args(spec: &VmSpec, accel: Accel, qmp_socket: &Path) -> Vec<String> {
         "-device".into(),
         "virtio-rng-device".into(),
     ];
-    if let GuestNet::UserForward {
-        host_port,
-        guest_port,
-    } = spec.net
-    {
-        args.extend([
+    match &spec.net {
+        GuestNet::None => {}
+        GuestNet::UserForward {
+            host_port,
+            guest_port,
+        } => args.extend([
             "-netdev".into(),
             format!("user,id=net0,hostfwd=tcp:127.0.0.1:{host_port}-:{guest_port}"),
             "-device".into(),
             "virtio-net-device,netdev=net0".into(),
-        ]);
+        ]),
+        GuestNet::Tap(tap) => args.extend([
+            "-netdev".into(),
+            format!("tap,id=net0,ifname={},script=no,downscript=no", tap.tap),
+            "-device".into(),
+            format!("virtio-net-device,netdev=net0,mac={}", tap.guest_mac),
+        ]),
+    }
+    if incoming {
+        args.extend(["-incoming".into(), "defer".into()]);
     }
     args
 }
 
 impl QemuVm {
-    /// Starts QEMU. Returns as soon as the process runs; use
+    /// Starts QEMU and returns as soon as the process runs; use
     /// [`QemuVm::wait_for_console`] or a health check to know the guest is up.
-    pub async fn spawn(spec: &VmSpec, accel: Accel) -> Result<Self, QemuError> {
-        std::fs::create_dir_all(&spec.run_dir)
-            .map_err(|e| QemuError::RunDir(spec.run_dir.clone(), e))?;
-        let qmp_socket = spec.run_dir.join("qmp.sock");
-        let _ = std::fs::remove_file(&qmp_socket);
-        let mut child = Command::new(QEMU_BINARY)
-            .args(qemu_args(spec, accel, &qmp_socket))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(QemuError::Spawn)?;
-        let started = Instant::now();
-        let (tx, console) = watch::channel(Vec::new());
-        let log_path = spec.run_dir.join("console.log");
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        tokio::spawn(async move {
-            let Ok(mut log) = tokio::fs::File::create(&log_path).await else {
-                return;
-            };
-            let mut lines = stdout.map(|s| BufReader::new(s).lines());
-            let mut errs = stderr.map(|s| BufReader::new(s).lines());
-            loop {
-                let line = tokio::select! {
-                    Some(Ok(Some(l))) = async { match lines.as_mut() { Some(r) => Some(r.next_line().await), None => None } } => l,
-                    Some(Ok(Some(l))) = async { match errs.as_mut() { Some(r) => Some(r.next_line().await), None => None } } => format!("[qemu] {l}"),
-                    else => break,
-                };
-                let _ = log.write_all(line.as_bytes()).await;
-                let _ = log.write_all(b"\n").await;
-                tx.send_modify(|all| all.push(line));
+    pub async fn spawn(spec: &VmSpec, accel: Accel) -> Result<Self, VmmError> {
+        Self::launch(spec, accel, false).await
+    }
+
+    async fn launch(spec: &VmSpec, accel: Accel, incoming: bool) -> Result<Self, VmmError> {
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| VmmError::Io { path, source }
+        };
+        std::fs::create_dir_all(&spec.run_dir).map_err(io(&spec.run_dir))?;
+        for stale in [CONSOLE_LOG, QMP_SOCKET] {
+            let _ = std::fs::remove_file(spec.run_dir.join(stale));
+        }
+        let log_path = spec.run_dir.join(QEMU_LOG);
+        let log = std::fs::File::create(&log_path).map_err(io(&log_path))?;
+        let mut command = match &spec.net {
+            // QEMU must live in the sandbox's namespace to open its TAP.
+            GuestNet::Tap(tap) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &tap.netns, QEMU_BINARY]);
+                c
             }
-        });
+            _ => Command::new(QEMU_BINARY),
+        };
+        let child = command
+            .args(qemu_args(spec, accel, incoming))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(io(&log_path))?)
+            .stderr(log)
+            // Own process group: signals for the agent (Ctrl-C, restarts)
+            // never reach the VMs.
+            .process_group(0)
+            .spawn()
+            .map_err(|source| VmmError::Spawn {
+                binary: QEMU_BINARY.into(),
+                source,
+            })?;
         Ok(Self {
-            child,
+            process: Process::Child(child),
             run_dir: spec.run_dir.clone(),
-            console,
-            started,
+            started: Instant::now(),
         })
+    }
+
+    /// Takes over a QEMU left running by a previous agent process.
+    pub fn adopt(run_dir: PathBuf, pid: u32) -> Self {
+        Self {
+            process: Process::Adopted(pid),
+            run_dir,
+            started: Instant::now(),
+        }
     }
 
     pub fn run_dir(&self) -> &Path {
@@ -188,82 +260,219 @@ impl QemuVm {
         self.started
     }
 
+    async fn qmp(&self) -> Result<Qmp, VmmError> {
+        let socket = self.run_dir.join(QMP_SOCKET);
+        let deadline = Instant::now() + CONTROL_TIMEOUT;
+        loop {
+            match Qmp::connect(&socket).await {
+                Ok(qmp) => return Ok(qmp),
+                Err(_) if Instant::now() < deadline && self.alive() => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(err) => return Err(control(err)),
+            }
+        }
+    }
+
+    fn alive(&self) -> bool {
+        match &self.process {
+            Process::Child(child) => child.id().is_some(),
+            Process::Adopted(pid) => pid_alive(*pid),
+        }
+    }
+
     /// Waits until a console line contains `needle`; fails early if QEMU exits.
     pub async fn wait_for_console(
         &mut self,
         needle: &str,
         timeout: Duration,
-    ) -> Result<Duration, QemuError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut console = self.console.clone();
+    ) -> Result<Duration, VmmError> {
+        let deadline = Instant::now() + timeout;
+        let path = self.run_dir.join(CONSOLE_LOG);
         loop {
-            if console
-                .borrow_and_update()
-                .iter()
-                .any(|l| l.contains(needle))
-            {
+            let text = std::fs::read(&path).unwrap_or_default();
+            if String::from_utf8_lossy(&text).contains(needle) {
                 return Ok(self.started.elapsed());
             }
-            if let Some(status) = self.child.try_wait().map_err(QemuError::Wait)? {
-                return Err(self.exited_early(status));
+            self.check_running()?;
+            if Instant::now() >= deadline {
+                return Err(VmmError::Timeout(timeout));
             }
-            tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => return Err(QemuError::Timeout(timeout)),
-                _ = console.changed() => {}
-                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
-    /// Fails with the console tail if QEMU has already exited.
-    pub fn check_running(&mut self) -> Result<(), QemuError> {
-        match self.child.try_wait().map_err(QemuError::Wait)? {
-            Some(status) => Err(self.exited_early(status)),
+    /// Waits for QEMU to exit on its own (after a guest shutdown).
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Result<(), VmmError> {
+        let deadline = Instant::now() + timeout;
+        while self.check_running().is_ok() {
+            if Instant::now() >= deadline {
+                return Err(VmmError::Timeout(timeout));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
+    }
+
+    /// Stops the VM through QMP `quit`, killing the process if QMP does not
+    /// answer in time.
+    pub async fn quit(&mut self) -> Result<(), VmmError> {
+        let via_qmp = async {
+            let mut qmp = self.qmp().await?;
+            // QEMU may close the socket before answering `quit`.
+            let _ = qmp.execute("quit", None).await;
+            Ok::<_, VmmError>(())
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), via_qmp).await;
+        if self.wait_exit(Duration::from_secs(5)).await.is_err() {
+            self.kill().await?;
+        }
+        Ok(())
+    }
+
+    fn exited(&self, status: String) -> VmmError {
+        VmmError::Exited {
+            status,
+            console_tail: self.console_tail(20),
+        }
+    }
+}
+
+impl RunningVm for QemuVm {
+    fn pid(&self) -> Option<u32> {
+        match &self.process {
+            Process::Child(child) => child.id(),
+            Process::Adopted(pid) => Some(*pid),
+        }
+    }
+
+    async fn pause_to(&mut self, snapshot_dir: &Path) -> Result<(), VmmError> {
+        std::fs::create_dir_all(snapshot_dir).map_err(|source| VmmError::Io {
+            path: snapshot_dir.display().to_string(),
+            source,
+        })?;
+        let memory = snapshot_dir.join(SNAPSHOT_MEMORY_FILE);
+        let uri = format!("exec:cat > {}", shell_path(&memory)?);
+        let mut qmp = self.qmp().await?;
+        qmp.execute("stop", None).await.map_err(control)?;
+        // QEMU 7.2 caps migration at 32 MiB/s by default; a local file needs no cap.
+        let unlimited = json!({ "max-bandwidth": 1_u64 << 40 });
+        qmp.execute("migrate-set-parameters", Some(unlimited))
+            .await
+            .map_err(control)?;
+        qmp.execute("migrate", Some(json!({ "uri": uri })))
+            .await
+            .map_err(control)?;
+        if let Err(err) = wait_migration(&mut qmp, self).await {
+            // Leave the VM running rather than half-paused; drop the partial file.
+            let _ = std::fs::remove_file(&memory);
+            let _ = qmp.execute("cont", None).await;
+            return Err(VmmError::Snapshot(err.to_string()));
+        }
+        let _ = qmp.execute("quit", None).await;
+        self.wait_exit(CONTROL_TIMEOUT).await
+    }
+
+    async fn kill(&mut self) -> Result<(), VmmError> {
+        match &mut self.process {
+            Process::Child(child) => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+            }
+            Process::Adopted(pid) => {
+                let _ = signal::kill(Pid::from_raw(*pid as i32), signal::SIGKILL);
+                let pid = *pid;
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while pid_alive(pid) && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_running(&mut self) -> Result<(), VmmError> {
+        let exited = match &mut self.process {
+            Process::Child(child) => match child.try_wait() {
+                Ok(Some(status)) => Some(status.to_string()),
+                Ok(None) => None,
+                Err(err) => Some(err.to_string()),
+            },
+            Process::Adopted(pid) => (!pid_alive(*pid)).then(|| "exited".to_owned()),
+        };
+        match exited {
+            Some(status) => Err(self.exited(status)),
             None => Ok(()),
         }
     }
 
-    fn exited_early(&self, status: std::process::ExitStatus) -> QemuError {
-        QemuError::ExitedEarly {
-            status: status.to_string(),
-            console_tail: self.console_tail(20),
+    fn console_tail(&self, n: usize) -> String {
+        let mut text = String::from_utf8_lossy(
+            &std::fs::read(self.run_dir.join(CONSOLE_LOG)).unwrap_or_default(),
+        )
+        .into_owned();
+        if let Ok(log) = std::fs::read(self.run_dir.join(QEMU_LOG)) {
+            for line in String::from_utf8_lossy(&log).lines() {
+                text.push_str(&format!("\n[qemu] {line}"));
+            }
         }
-    }
-
-    pub fn console_tail(&self, n: usize) -> String {
-        let lines = self.console.borrow();
+        let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
+}
 
-    /// Waits for QEMU to exit on its own (after a guest shutdown).
-    pub async fn wait_exit(
-        &mut self,
-        timeout: Duration,
-    ) -> Result<std::process::ExitStatus, QemuError> {
-        tokio::time::timeout(timeout, self.child.wait())
-            .await
-            .map_err(|_| QemuError::Timeout(timeout))?
-            .map_err(QemuError::Wait)
+/// True while `pid` exists and is not a zombie.
+fn pid_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
     }
+}
 
-    /// Stops the VM at once through QMP `quit`, killing the process if QMP
-    /// does not answer. Used when the guest cannot shut itself down.
-    pub async fn quit(&mut self) -> Result<(), QemuError> {
-        let socket = self.run_dir.join("qmp.sock");
-        let via_qmp = async {
-            let mut qmp = Qmp::connect(&socket).await?;
-            // QEMU may close the socket before answering `quit`.
-            let _ = qmp.execute("quit", None).await;
-            Ok::<_, QemuError>(())
-        };
-        if tokio::time::timeout(Duration::from_secs(5), via_qmp)
-            .await
-            .is_err()
-        {
-            let _ = self.child.start_kill();
+/// Polls `query-migrate` until the migration completes or fails.
+async fn wait_migration(qmp: &mut Qmp, vm: &mut QemuVm) -> Result<(), VmmError> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let info = qmp.execute("query-migrate", None).await.map_err(control)?;
+        match info.get("status").and_then(|s| s.as_str()).unwrap_or("") {
+            "completed" => return Ok(()),
+            "failed" | "cancelled" => {
+                let why = info
+                    .get("error-desc")
+                    .and_then(|s| s.as_str())
+                    .unwrap_or("no reason given");
+                return Err(VmmError::Snapshot(format!("migration failed: {why}")));
+            }
+            _ => {}
         }
-        self.wait_exit(Duration::from_secs(10)).await.map(|_| ())
+        vm.check_running()?;
+        if Instant::now() >= deadline {
+            return Err(VmmError::Timeout(Duration::from_secs(120)));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// Paths go into QEMU's `exec:` shell command; accept only plain ones.
+fn shell_path(path: &Path) -> Result<String, VmmError> {
+    let text = path.display().to_string();
+    let plain = text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c));
+    if plain {
+        Ok(text)
+    } else {
+        Err(VmmError::Snapshot(format!(
+            "snapshot path {text:?} has characters that are not allowed"
+        )))
+    }
+}
+
+fn control(err: impl std::error::Error + Send + Sync + 'static) -> VmmError {
+    VmmError::Control(Box::new(err))
 }
 
 #[cfg(test)]
@@ -287,15 +496,15 @@ mod tests {
     }
 
     #[test]
-    fn cmdline_when_init_has_args_then_passed_after_double_dash() {
+    fn cmdline_when_init_has_args_then_passed_as_plain_words() {
         let line = kernel_cmdline(&spec());
-        assert!(line.ends_with("init=/bin/echo -- READY"), "{line}");
+        assert!(line.ends_with("init=/bin/echo READY"), "{line}");
         assert!(line.contains("reboot=t") && line.contains(" rw "), "{line}");
     }
 
     #[test]
     fn args_when_user_forward_then_hostfwd_to_guest_port() {
-        let args = qemu_args(&spec(), Accel::Tcg, Path::new("/tmp/q.sock")).join(" ");
+        let args = qemu_args(&spec(), Accel::Tcg, false).join(" ");
         assert!(
             args.contains("hostfwd=tcp:127.0.0.1:40000-:49983"),
             "{args}"
@@ -305,5 +514,18 @@ mod tests {
             args.contains("format=raw") && args.contains("snapshot=on"),
             "{args}"
         );
+        assert!(!args.contains("-incoming"), "{args}");
+    }
+
+    #[test]
+    fn args_when_incoming_then_deferred() {
+        let args = qemu_args(&spec(), Accel::Tcg, true).join(" ");
+        assert!(args.ends_with("-incoming defer"), "{args}");
+    }
+
+    #[test]
+    fn shell_path_when_metacharacters_then_refused() {
+        assert!(shell_path(Path::new("/var/lib/wrenn/snapshots/sb-1/memory")).is_ok());
+        assert!(shell_path(Path::new("/tmp/x; rm -rf /")).is_err());
     }
 }

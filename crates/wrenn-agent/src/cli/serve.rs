@@ -1,0 +1,181 @@
+//! `wrenn-agent serve`: the daemon. Chooses the backend, recovers what a
+//! previous agent left, serves the RPC API until SIGTERM/SIGINT, then drains
+//! in-flight requests and exits, leaving sandboxes running for the next
+//! start to re-adopt.
+use std::time::Duration;
+
+use anyhow::Context;
+use wrenn_agent::{
+    paths::{DataDir, KernelFormat},
+    rpc::{self, AgentRpc, HostFacts},
+    sandbox::{ManagerOptions, SandboxManager},
+    vmm::{
+        accel::{self, AccelDecision, HostKvm},
+        firecracker::FirecrackerBackend,
+        qemu::QemuBackend,
+        Accel, BackendKind, Vmm,
+    },
+};
+
+use super::config::{BackendChoice, ServeConfig};
+
+/// How long in-flight requests get after a stop signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    tracing::info!(
+        ?config,
+        "starting wrenn-agent {}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let listener = tokio::net::TcpListener::bind(config.listen_addr)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (AGENT_LISTEN_ADDR)",
+                config.listen_addr
+            )
+        })?;
+    match choose_backend(config.backend)? {
+        Some(firecracker) => {
+            let facts = HostFacts {
+                backend: BackendKind::Firecracker,
+                accel: AccelDecision {
+                    accel: Accel::Kvm,
+                    reason: "Firecracker runs on hardware KVM".into(),
+                },
+            };
+            run_with(firecracker, KernelFormat::Vmlinux, facts, config, listener).await
+        }
+        None => {
+            let decision = accel::decide(config.accel, HostKvm::probe());
+            tracing::info!(accel = %decision.accel, reason = %decision.reason, "accelerator chosen");
+            let facts = HostFacts {
+                backend: BackendKind::Qemu,
+                accel: decision.clone(),
+            };
+            let qemu = QemuBackend {
+                accel: decision.accel,
+            };
+            run_with(qemu, KernelFormat::BzImage, facts, config, listener).await
+        }
+    }
+}
+
+/// `Some` for Firecracker, `None` for QEMU; logs why.
+fn choose_backend(choice: BackendChoice) -> anyhow::Result<Option<FirecrackerBackend>> {
+    match (choice, FirecrackerBackend::detect()) {
+        (BackendChoice::Qemu, _) => {
+            tracing::info!(
+                backend = "qemu",
+                reason = "AGENT_BACKEND=qemu",
+                "backend chosen"
+            );
+            Ok(None)
+        }
+        (BackendChoice::Firecracker | BackendChoice::Auto, Ok(fc)) => {
+            tracing::info!(backend = "firecracker", binary = %fc.binary.display(), "backend chosen");
+            Ok(Some(fc))
+        }
+        (BackendChoice::Firecracker, Err(why)) => {
+            Err(why).context("AGENT_BACKEND=firecracker but Firecracker cannot run here")
+        }
+        (BackendChoice::Auto, Err(why)) => {
+            tracing::info!(backend = "qemu", reason = %format!("Firecracker unavailable: {why}"), "backend chosen");
+            Ok(None)
+        }
+    }
+}
+
+async fn run_with<V: Vmm>(
+    backend: V,
+    kernel_format: KernelFormat,
+    facts: HostFacts,
+    config: ServeConfig,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<()> {
+    let opts = ManagerOptions {
+        data: DataDir::new(&config.data_dir),
+        network: config.network.clone(),
+        limits: config.limits,
+        ready_timeout: config.ready_timeout,
+        kernel_format,
+    };
+    let manager = SandboxManager::new(backend, opts).context("setting up the sandbox manager")?;
+    let report = manager
+        .start()
+        .await
+        .context("recovering sandboxes and preparing host networking")?;
+    // The manager logs the full report; keep one line for the daemon's story.
+    tracing::debug!(?report, "recovery report");
+    let _reaper = manager.spawn_reaper();
+    spawn_warmers(&manager, &config);
+
+    let app = rpc::router(AgentRpc::new(manager.clone(), facts), config.secret.clone());
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "serving wrenn.agent.v1.AgentService");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(rpc::serve(listener, app, async move {
+        let _ = stop_rx.await;
+    }));
+    wait_for_stop_signal().await?;
+    tracing::info!("stop signal received: no new connections; draining in-flight requests");
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(DRAIN_TIMEOUT, server).await {
+        Ok(joined) => joined.context("server task")?.context("serving")?,
+        Err(_) => tracing::warn!(
+            ?DRAIN_TIMEOUT,
+            "in-flight requests still open; closing them"
+        ),
+    }
+    let running = manager.list().len();
+    tracing::info!(
+        sandboxes = running,
+        "stopped; sandboxes are left as they are and the next start re-adopts them"
+    );
+    Ok(())
+}
+
+/// Builds the configured template snapshots in the background, one by one.
+fn spawn_warmers<V: Vmm>(manager: &SandboxManager<V>, config: &ServeConfig) {
+    if config.warm_templates.is_empty() {
+        return;
+    }
+    let manager = manager.clone();
+    let specs = config.warm_templates.clone();
+    tokio::spawn(async move {
+        for spec in specs {
+            let started = std::time::Instant::now();
+            match manager
+                .warm_template(&spec.template, spec.vcpus, spec.memory_mib)
+                .await
+            {
+                Ok(_) => tracing::info!(
+                    template = %spec.template,
+                    vcpus = spec.vcpus,
+                    memory_mib = spec.memory_mib,
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "template snapshot ready"
+                ),
+                Err(err) => tracing::warn!(
+                    template = %spec.template,
+                    vcpus = spec.vcpus,
+                    memory_mib = spec.memory_mib,
+                    %err,
+                    "template snapshot failed"
+                ),
+            }
+        }
+    });
+}
+
+pub async fn wait_for_stop_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! Conversions between the wire messages of `wrenn.agent.v1` and the agent's
+//! typed values. Every request is parsed here, at the edge; a bad field is an
+//! `invalid_argument` error that names it.
+use std::collections::BTreeMap;
+
+use wrenn_proto::wrenn::agent::v1 as pb;
+
+use super::error::RpcError;
+use crate::sandbox::{
+    AccessToken, EgressSpec, SandboxConfig, SandboxId, SandboxInfo, SandboxState, TemplateName,
+    TimeoutAction,
+};
+
+/// Guest user when a request leaves it empty (E2B's default user).
+pub const DEFAULT_USER: &str = "user";
+
+pub fn sandbox_id(field: &'static str, raw: &str) -> Result<SandboxId, RpcError> {
+    if raw.is_empty() {
+        return Err(RpcError::invalid(field, "is required"));
+    }
+    raw.parse().map_err(|e| RpcError::invalid(field, e))
+}
+
+pub fn template_name(field: &'static str, raw: &str) -> Result<TemplateName, RpcError> {
+    if raw.is_empty() {
+        return Err(RpcError::invalid(field, "is required"));
+    }
+    raw.parse().map_err(|e| RpcError::invalid(field, e))
+}
+
+/// A guest user name: empty means [`DEFAULT_USER`]; otherwise a POSIX-ish
+/// login name (it travels in a header and a query string).
+pub fn user(field: &'static str, raw: &str) -> Result<String, RpcError> {
+    if raw.is_empty() {
+        return Ok(DEFAULT_USER.to_owned());
+    }
+    let ok = raw.len() <= 32
+        && raw
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b));
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(RpcError::invalid(
+            field,
+            format!("'{raw}' is not a valid user name"),
+        ))
+    }
+}
+
+/// A guest path: non-empty, no NUL bytes.
+pub fn guest_path(field: &'static str, raw: &str) -> Result<String, RpcError> {
+    if raw.is_empty() {
+        return Err(RpcError::invalid(field, "is required"));
+    }
+    if raw.contains('\0') || raw.len() > 4096 {
+        return Err(RpcError::invalid(
+            field,
+            "must be at most 4096 bytes without NUL",
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+pub fn vcpus(field: &'static str, raw: u32) -> Result<u8, RpcError> {
+    u8::try_from(raw).map_err(|_| RpcError::invalid(field, format!("{raw} is too large")))
+}
+
+fn timeout_action(raw: &buffa::EnumValue<pb::TimeoutAction>) -> Result<TimeoutAction, RpcError> {
+    match raw.as_known() {
+        Some(
+            pb::TimeoutAction::TIMEOUT_ACTION_UNSPECIFIED | pb::TimeoutAction::TIMEOUT_ACTION_KILL,
+        ) => Ok(TimeoutAction::Kill),
+        Some(pb::TimeoutAction::TIMEOUT_ACTION_PAUSE) => Ok(TimeoutAction::Pause),
+        None => Err(RpcError::invalid("on_timeout", "unknown value")),
+    }
+}
+
+/// Parses a create request; the manager checks sizes against host limits.
+pub fn sandbox_config(req: &pb::CreateSandboxRequest) -> Result<SandboxConfig, RpcError> {
+    let egress = match req.egress.as_option() {
+        Some(e) => EgressSpec {
+            internet: e.internet,
+            allow: e.allow.clone(),
+            deny: e.deny.clone(),
+        },
+        None => EgressSpec::default(),
+    };
+    Ok(SandboxConfig {
+        template: template_name("template", &req.template)?,
+        vcpus: vcpus("vcpus", req.vcpus)?,
+        memory_mib: req.memory_mib,
+        disk_mib: req.disk_mib,
+        timeout_secs: req.timeout_secs,
+        on_timeout: timeout_action(&req.on_timeout)?,
+        env_vars: sorted(&req.env_vars),
+        metadata: sorted(&req.metadata),
+        egress,
+    })
+}
+
+fn sorted<'a>(map: impl IntoIterator<Item = (&'a String, &'a String)>) -> BTreeMap<String, String> {
+    map.into_iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+pub fn state(state: SandboxState) -> pb::SandboxState {
+    match state {
+        SandboxState::Starting => pb::SandboxState::SANDBOX_STATE_STARTING,
+        SandboxState::Running => pb::SandboxState::SANDBOX_STATE_RUNNING,
+        SandboxState::Pausing => pb::SandboxState::SANDBOX_STATE_PAUSING,
+        SandboxState::Paused => pb::SandboxState::SANDBOX_STATE_PAUSED,
+        SandboxState::Resuming => pb::SandboxState::SANDBOX_STATE_RESUMING,
+        SandboxState::Stopped => pb::SandboxState::SANDBOX_STATE_STOPPED,
+        SandboxState::Error => pb::SandboxState::SANDBOX_STATE_ERROR,
+    }
+}
+
+/// The wire view of a sandbox; `token` is envd's access token while running.
+pub fn sandbox(info: SandboxInfo, token: Option<&AccessToken>) -> pb::Sandbox {
+    pb::Sandbox {
+        id: info.id.to_string(),
+        template: info.template,
+        state: state(info.state).into(),
+        reason: info.reason.unwrap_or_default(),
+        vcpus: info.vcpus.into(),
+        memory_mib: info.memory_mib,
+        disk_mib: info.disk_mib,
+        created_at_ms: info.created_at_ms,
+        timeout_at_ms: info.timeout_at_ms,
+        metadata: info.metadata.into_iter().collect(),
+        envd_url: info.envd_url.unwrap_or_default(),
+        envd_access_token: token.map(|t| t.expose().to_owned()).unwrap_or_default(),
+        from_snapshot: info.from_snapshot,
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_id_when_uppercase_then_invalid_argument_names_field() {
+        let err = sandbox_id("id", "ABC").expect_err("invalid");
+        assert!(err
+            .to_string()
+            .starts_with("id: sandbox id 'ABC' is invalid"));
+    }
+
+    #[test]
+    fn user_when_empty_then_default_user() {
+        assert_eq!(user("user", "").expect("ok"), "user");
+    }
+
+    #[test]
+    fn user_when_shell_characters_then_invalid() {
+        assert!(user("user", "root;rm").is_err());
+    }
+
+    #[test]
+    fn sandbox_config_when_vcpus_over_255_then_invalid() {
+        let req = pb::CreateSandboxRequest {
+            template: "base".into(),
+            vcpus: 300,
+            ..Default::default()
+        };
+        let err = sandbox_config(&req).expect_err("invalid");
+        assert!(err.to_string().starts_with("vcpus:"));
+    }
+}

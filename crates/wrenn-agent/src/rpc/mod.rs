@@ -1,0 +1,43 @@
+//! The agent's RPC API for the control plane: `wrenn.agent.v1.AgentService`
+//! (Connect protocol over HTTP/1.1 and h2c) behind bearer authentication,
+//! plus an unauthenticated `GET /health`.
+pub mod auth;
+pub mod convert;
+pub mod error;
+pub mod host;
+pub mod service;
+
+use std::{future::Future, sync::Arc};
+
+use wrenn_proto::wrenn::agent::v1::AgentServiceExt;
+
+pub use auth::Secret;
+pub use error::{to_connect, RpcError};
+pub use host::HostFacts;
+pub use service::AgentRpc;
+
+use crate::vmm::Vmm;
+
+/// The whole HTTP application: the Connect service behind auth, `/health` open.
+pub fn router<V: Vmm>(service: AgentRpc<V>, secret: Secret) -> axum::Router {
+    let connect = Arc::new(service).register(connectrpc::Router::new());
+    axum::Router::new()
+        .fallback_service(connect.into_axum_service())
+        .layer(axum::middleware::from_fn_with_state(
+            secret,
+            auth::require_bearer,
+        ))
+        .route("/health", axum::routing::get(|| async { "ok" }))
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting
+/// and waits for in-flight requests (streams included) to finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

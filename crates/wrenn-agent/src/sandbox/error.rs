@@ -1,0 +1,49 @@
+//! Errors of sandbox operations, each with a stable code for the RPC layer.
+use super::{config::ConfigError, id::SandboxId, state::IllegalTransition};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("invalid sandbox configuration: {0}")]
+    InvalidConfig(#[from] ConfigError),
+    #[error("template '{0}' does not exist on this host")]
+    UnknownTemplate(String),
+    #[error("sandbox {0} not found")]
+    NotFound(SandboxId),
+    #[error(transparent)]
+    IllegalTransition(#[from] IllegalTransition),
+    #[error("no capacity: {0}")]
+    Capacity(String),
+    #[error("sandbox {id} failed to start: {reason}")]
+    StartFailed { id: SandboxId, reason: String },
+    #[error("pausing sandbox {id} failed: {reason}")]
+    PauseFailed { id: SandboxId, reason: String },
+    #[error("resuming sandbox {id} failed: {reason}")]
+    ResumeFailed { id: SandboxId, reason: String },
+    #[error("snapshot of template '{template}' failed: {reason}")]
+    TemplateSnapshotFailed { template: String, reason: String },
+    #[error("sandbox {0} is busy with another operation")]
+    Busy(SandboxId),
+    #[error("storage error on {path}: {source}")]
+    Storage {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl SandboxError {
+    /// Stable machine-readable code (Connect / API error codes).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidConfig(_) => "invalid_argument",
+            Self::UnknownTemplate(_) | Self::NotFound(_) => "not_found",
+            Self::IllegalTransition(_) => "failed_precondition",
+            Self::Capacity(_) => "resource_exhausted",
+            Self::Busy(_) => "aborted",
+            Self::StartFailed { .. }
+            | Self::PauseFailed { .. }
+            | Self::ResumeFailed { .. }
+            | Self::TemplateSnapshotFailed { .. } => "unavailable",
+            Self::Storage { .. } => "internal",
+        }
+    }
+}

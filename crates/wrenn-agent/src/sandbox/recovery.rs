@@ -1,0 +1,257 @@
+//! Start-up of the manager on a host that may hold a previous agent's work.
+//!
+//! The network set-up of a previous run cannot be trusted (the host rules are
+//! rebuilt from scratch), so VMs that are still running are re-adopted through
+//! their control socket, paused to disk, and resumed on fresh networks: their
+//! processes and files survive an agent crash. Anything half-created (a
+//! sandbox that was starting, an orphan VMM process, a directory without a
+//! record) is removed, and every decision is logged.
+use std::path::Path;
+
+use super::{
+    manager::{remove_contents_except_record, SandboxManager},
+    record::SandboxRecord,
+    state::SandboxState,
+    SandboxError, SandboxId,
+};
+use crate::{
+    network::{cleanup_leftovers, CleanupReport},
+    vmm::{RunningVm, Vmm},
+};
+
+/// What start-up found and did.
+#[derive(Debug, Default)]
+pub struct RecoveryReport {
+    /// Running before the restart and running again now.
+    pub resumed: Vec<SandboxId>,
+    /// Paused sandboxes loaded as they were.
+    pub paused: Vec<SandboxId>,
+    /// Sandboxes whose VM was gone or could not be recovered (now `error`).
+    pub failed: Vec<(SandboxId, String)>,
+    /// Half-created sandboxes and unknown directories removed.
+    pub removed: Vec<String>,
+    /// VMM processes without a record, killed.
+    pub orphans_killed: Vec<u32>,
+    pub network: CleanupReport,
+}
+
+impl<V: Vmm> SandboxManager<V> {
+    /// Recovers what a previous agent left, then prepares host networking.
+    /// Call once, before serving.
+    pub async fn start(&self) -> Result<RecoveryReport, SandboxError> {
+        let mut report = RecoveryReport::default();
+        let sandboxes_dir = self.options().data.root().join("sandboxes");
+        let mut to_resume = Vec::new();
+        let mut known_pids = Vec::new();
+        for dir in std::fs::read_dir(&sandboxes_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+        {
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let Ok(record) = SandboxRecord::load(&dir) else {
+                // A directory without a readable record was never created.
+                if !name.starts_with("dev-") {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    report.removed.push(name);
+                }
+                continue;
+            };
+            if let Some(pid) = record.pid {
+                known_pids.push(pid);
+            }
+            match self.recover_one(record, &dir).await {
+                Recovered::Resume(id) => to_resume.push(id),
+                Recovered::Paused(id) => report.paused.push(id),
+                Recovered::Failed(id, why) => report.failed.push((id, why)),
+                Recovered::Removed(id) => report.removed.push(id.to_string()),
+            }
+        }
+        report.orphans_killed = kill_orphan_vmms(&sandboxes_dir, &known_pids);
+        report.network = cleanup_leftovers()
+            .await
+            .map_err(|e| SandboxError::Capacity(format!("network cleanup: {e}")))?;
+        self.inner
+            .network
+            .init_host()
+            .await
+            .map_err(|e| SandboxError::Capacity(format!("host network: {e}")))?;
+        for id in to_resume {
+            match self.resume(&id).await {
+                Ok(_) => report.resumed.push(id),
+                Err(err) => report.failed.push((id, err.to_string())),
+            }
+        }
+        tracing::info!(
+            resumed = report.resumed.len(),
+            paused = report.paused.len(),
+            failed = report.failed.len(),
+            removed = ?report.removed,
+            orphans_killed = ?report.orphans_killed,
+            network_removed = ?report.network,
+            "recovery finished"
+        );
+        Ok(report)
+    }
+
+    async fn recover_one(&self, mut record: SandboxRecord, dir: &Path) -> Recovered {
+        let id = record.id.clone();
+        let pid_alive = record.pid.is_some_and(vmm_alive);
+        match record.state() {
+            SandboxState::Running | SandboxState::Pausing if pid_alive => {
+                let pid = record.pid.unwrap_or_default();
+                let Some(mut vm) = self.backend().adopt(&dir.join("run"), pid) else {
+                    kill_pid(pid);
+                    return self.failed(
+                        record,
+                        dir,
+                        "the agent restarted and this backend cannot re-adopt VMs",
+                    );
+                };
+                // Freeze it through its control socket while the old network
+                // still stands, so nothing is lost when networks are rebuilt.
+                record
+                    .lifecycle
+                    .force(SandboxState::Paused, RECOVERED.into());
+                let snapshot = dir.join("snapshot");
+                let _ = std::fs::remove_dir_all(&snapshot);
+                match vm.pause_to(&snapshot).await {
+                    Ok(()) => {
+                        let _ =
+                            std::fs::write(snapshot.join(super::template::SNAPSHOT_COMPLETE), b"");
+                        record.pid = None;
+                        record.slot = None;
+                        record.envd_addr = None;
+                        let _ = record.save(dir);
+                        self.insert(record);
+                        tracing::info!(sandbox_id = %id, pid, "re-adopted a running VM; it resumes on a fresh network");
+                        Recovered::Resume(id)
+                    }
+                    Err(err) => {
+                        let _ = vm.kill().await;
+                        self.failed(
+                            record,
+                            dir,
+                            &format!("re-adopting the VM after an agent restart failed: {err}"),
+                        )
+                    }
+                }
+            }
+            SandboxState::Paused | SandboxState::Resuming | SandboxState::Pausing
+                if dir
+                    .join("snapshot")
+                    .join(super::template::SNAPSHOT_COMPLETE)
+                    .is_file() =>
+            {
+                if let Some(pid) = record.pid.filter(|&p| vmm_alive(p)) {
+                    kill_pid(pid);
+                }
+                record
+                    .lifecycle
+                    .force(SandboxState::Paused, RECOVERED.into());
+                record.pid = None;
+                record.slot = None;
+                record.envd_addr = None;
+                let _ = record.save(dir);
+                self.insert(record);
+                Recovered::Paused(id)
+            }
+            SandboxState::Starting => {
+                // Half-created: nothing of it may remain.
+                if let Some(pid) = record.pid.filter(|&p| vmm_alive(p)) {
+                    kill_pid(pid);
+                }
+                let _ = std::fs::remove_dir_all(dir);
+                tracing::info!(sandbox_id = %id, "removed a sandbox that was still starting when the agent stopped");
+                Recovered::Removed(id)
+            }
+            SandboxState::Stopped => {
+                let _ = std::fs::remove_dir_all(dir);
+                Recovered::Removed(id)
+            }
+            SandboxState::Error => {
+                self.insert(record);
+                Recovered::Failed(id, "was already in error".into())
+            }
+            _ => self.failed(record, dir, "its VM stopped while the agent was down"),
+        }
+    }
+
+    fn failed(&self, mut record: SandboxRecord, dir: &Path, why: &str) -> Recovered {
+        let id = record.id.clone();
+        remove_contents_except_record(dir);
+        record.lifecycle.force(SandboxState::Error, why.to_owned());
+        record.pid = None;
+        record.slot = None;
+        record.envd_addr = None;
+        let _ = record.save(dir);
+        self.insert(record);
+        tracing::warn!(sandbox_id = %id, reason = why, "sandbox not recovered");
+        Recovered::Failed(id, why.to_owned())
+    }
+}
+
+const RECOVERED: &str = "recovered after an agent restart";
+
+enum Recovered {
+    Resume(SandboxId),
+    Paused(SandboxId),
+    Failed(SandboxId, String),
+    Removed(SandboxId),
+}
+
+/// True when `pid` is a live VMM process (not a zombie, not reused by
+/// something else).
+fn vmm_alive(pid: u32) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let zombie = stat
+        .rsplit(')')
+        .next()
+        .is_some_and(|rest| rest.trim_start().starts_with('Z'));
+    !zombie && (cmdline.contains("qemu-system") || cmdline.contains("firecracker"))
+}
+
+fn kill_pid(pid: u32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::SIGKILL,
+    );
+}
+
+/// Kills VMM processes that use files under `sandboxes_dir` but belong to no
+/// record (e.g. a crash between spawning QEMU and saving its pid).
+fn kill_orphan_vmms(sandboxes_dir: &Path, known: &[u32]) -> Vec<u32> {
+    let marker = sandboxes_dir.display().to_string();
+    let mut killed = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if known.contains(&pid) || !vmm_alive(pid) {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        // Dev boots (`wrenn-agent boot`) own their VMs; leave them alone.
+        if cmdline.contains(&marker) && !cmdline.contains("/dev-") {
+            kill_pid(pid);
+            killed.push(pid);
+        }
+    }
+    if !killed.is_empty() {
+        tracing::warn!(pids = ?killed, "killed VMM processes that belonged to no sandbox");
+    }
+    killed
+}

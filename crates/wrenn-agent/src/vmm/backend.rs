@@ -1,0 +1,105 @@
+//! The one interface every VMM backend implements. The sandbox manager only
+//! talks to these traits, so QEMU (everywhere) and Firecracker (hardware KVM
+//! hosts) are interchangeable per host.
+use std::{future::Future, path::Path, time::Duration};
+
+use super::VmSpec;
+
+/// Which VMM a host runs; reported in host specs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Qemu,
+    Firecracker,
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Qemu => "qemu",
+            Self::Firecracker => "firecracker",
+        })
+    }
+}
+
+/// Files of one memory snapshot inside a snapshot directory. Both backends
+/// write `memory` (guest RAM, or QEMU's whole migration stream) and may write
+/// `state` (device state, Firecracker only).
+pub const SNAPSHOT_MEMORY_FILE: &str = "memory";
+pub const SNAPSHOT_STATE_FILE: &str = "state";
+
+/// Failures shared by every backend, each naming what the operator can do.
+#[derive(Debug, thiserror::Error)]
+pub enum VmmError {
+    #[error("cannot start the VMM process `{binary}`")]
+    Spawn {
+        binary: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the VMM exited unexpectedly ({status}); last console lines:\n{console_tail}")]
+    Exited {
+        status: String,
+        console_tail: String,
+    },
+    #[error("the VMM did not answer its control socket")]
+    Control(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("snapshot failed: {0}")]
+    Snapshot(String),
+    #[error("restore failed: {0}")]
+    Restore(String),
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("file system error on {path}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A VMM able to boot and restore VMs.
+pub trait Vmm: Send + Sync + 'static {
+    type Vm: RunningVm;
+
+    fn kind(&self) -> BackendKind;
+
+    /// Cold-boots `spec`. Returns once the VMM runs; readiness of the guest
+    /// (envd answering) is the caller's business.
+    fn boot(&self, spec: &VmSpec) -> impl Future<Output = Result<Self::Vm, VmmError>> + Send;
+
+    /// Starts `spec` from the memory snapshot in `snapshot_dir` instead of
+    /// booting. The disk in `spec` must hold the disk state of the moment the
+    /// snapshot was taken.
+    fn restore(
+        &self,
+        spec: &VmSpec,
+        snapshot_dir: &Path,
+    ) -> impl Future<Output = Result<Self::Vm, VmmError>> + Send;
+
+    /// Takes over a VMM process left running by a previous agent process, or
+    /// `None` when this backend cannot (the caller then stops it and says so).
+    fn adopt(&self, run_dir: &Path, pid: u32) -> Option<Self::Vm>;
+}
+
+/// One running VM.
+pub trait RunningVm: Send + Sync + 'static {
+    /// The VMM's process id (for adoption after an agent restart).
+    fn pid(&self) -> Option<u32>;
+
+    /// Freezes the VM, writes its memory and device state into
+    /// `snapshot_dir`, flushes its disk and ends the VMM process.
+    fn pause_to(
+        &mut self,
+        snapshot_dir: &Path,
+    ) -> impl Future<Output = Result<(), VmmError>> + Send;
+
+    /// Ends the VMM at once (the guest gets no chance to shut down).
+    fn kill(&mut self) -> impl Future<Output = Result<(), VmmError>> + Send;
+
+    /// `Err(Exited)` if the VMM process is gone.
+    fn check_running(&mut self) -> Result<(), VmmError>;
+
+    /// The last `n` lines of the serial console, for error reasons.
+    fn console_tail(&self, n: usize) -> String;
+}

@@ -1,0 +1,235 @@
+//! End-to-end sandbox lifecycle through the manager with real QEMU VMs of the
+//! `base` image, TAP networking in namespaces, qcow2 disks and snapshots.
+//! Needs root; run serially: `cargo test -p wrenn-agent --test sandbox_e2e --
+//! --ignored --test-threads=1` (tests/run-all.sh does).
+use std::{collections::BTreeMap, time::Duration};
+
+use wrenn_agent::{
+    envd_client::ExecRequest,
+    network::NetworkConfig,
+    paths::{DataDir, KernelFormat},
+    sandbox::{
+        EgressSpec, Limits, ManagerOptions, SandboxConfig, SandboxManager, SandboxState,
+        TimeoutAction,
+    },
+    vmm::{accel, qemu::QemuBackend},
+};
+
+async fn manager() -> SandboxManager<QemuBackend> {
+    let accel = accel::decide(Default::default(), accel::HostKvm::probe()).accel;
+    let opts = ManagerOptions {
+        data: DataDir::from_env(),
+        network: NetworkConfig::default(),
+        limits: Limits {
+            max_vcpus: 2,
+            max_memory_mib: 4096,
+            max_disk_mib: 16384,
+        },
+        ready_timeout: Duration::from_secs(120),
+        kernel_format: KernelFormat::BzImage,
+    };
+    let manager = SandboxManager::new(QemuBackend { accel }, opts).expect("manager");
+    manager.start().await.expect("start-up");
+    manager
+}
+
+fn config() -> SandboxConfig {
+    SandboxConfig {
+        template: "base".parse().expect("name"),
+        vcpus: 1,
+        memory_mib: 512,
+        disk_mib: None,
+        timeout_secs: 600,
+        on_timeout: TimeoutAction::Kill,
+        env_vars: BTreeMap::from([("WRENN_TEST".into(), "42".into())]),
+        metadata: BTreeMap::new(),
+        egress: EgressSpec::default(),
+    }
+}
+
+async fn sh(
+    m: &SandboxManager<QemuBackend>,
+    id: &wrenn_agent::sandbox::SandboxId,
+    cmd: &str,
+) -> String {
+    let out = m.exec(id, ExecRequest::shell(cmd)).await.expect("exec");
+    assert_eq!(
+        out.exit_code,
+        0,
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// Nothing of ours is left on the host: no VMM, namespace, veth or dir.
+fn assert_host_clean(m: &SandboxManager<QemuBackend>) {
+    let netns = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip");
+    let netns = String::from_utf8_lossy(&netns.stdout);
+    assert!(
+        !netns.lines().any(|l| l.starts_with("wrn-")),
+        "namespaces left: {netns}"
+    );
+    let links = std::process::Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .expect("ip");
+    let links = String::from_utf8_lossy(&links.stdout);
+    assert!(!links.contains("wrn-v"), "veths left: {links}");
+    let dir = m.options().data.root().join("sandboxes");
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .expect("sandboxes dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("dev-") && !n.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "sandbox dirs left: {left:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs root, QEMU, the kernel and base image"]
+async fn sandbox_when_paused_and_resumed_then_files_and_processes_survive_and_destroy_leaves_nothing(
+) {
+    let m = manager().await;
+    let sb = m.create(config()).await.expect("created");
+    assert_eq!(sb.state, SandboxState::Running);
+
+    assert_eq!(sh(&m, &sb.id, "python3 -c 'print(6*7)'").await, "42\n");
+    assert_eq!(
+        sh(&m, &sb.id, "echo $WRENN_TEST").await,
+        "42\n",
+        "env vars from /init"
+    );
+    sh(
+        &m,
+        &sb.id,
+        "echo kept > /home/user/note && (nohup sleep 900 >/dev/null 2>&1 &)",
+    )
+    .await;
+    let sleeper = sh(&m, &sb.id, "pgrep -x sleep").await;
+
+    let paused = m.pause(&sb.id).await.expect("paused");
+    assert_eq!(paused.state, SandboxState::Paused);
+    assert!(
+        m.exec(&sb.id, ExecRequest::shell("true")).await.is_err(),
+        "no exec while paused"
+    );
+    let resumed = m.resume(&sb.id).await.expect("resumed");
+    assert_eq!(resumed.state, SandboxState::Running);
+
+    assert_eq!(sh(&m, &sb.id, "cat /home/user/note").await, "kept\n");
+    assert_eq!(
+        sh(&m, &sb.id, "pgrep -x sleep").await,
+        sleeper,
+        "the same background process"
+    );
+
+    m.destroy(&sb.id).await.expect("destroyed");
+    assert!(m.get(&sb.id).is_err());
+    assert_host_clean(&m);
+}
+
+#[tokio::test]
+#[ignore = "needs root, QEMU, the kernel and base image"]
+async fn template_snapshot_when_warm_then_create_restores_instead_of_booting() {
+    let m = manager().await;
+    let cfg = config();
+    m.warm_template(&cfg.template, cfg.vcpus, cfg.memory_mib)
+        .await
+        .expect("template snapshot");
+    let a = m.create(cfg.clone()).await.expect("first from snapshot");
+    let b = m.create(cfg).await.expect("second from snapshot");
+    assert!(a.from_snapshot && b.from_snapshot);
+    // Each clone has its own disk layer and environment.
+    sh(&m, &a.id, "echo a > /home/user/who").await;
+    assert_eq!(
+        sh(&m, &b.id, "cat /home/user/who 2>/dev/null || echo none").await,
+        "none\n"
+    );
+    assert_eq!(sh(&m, &b.id, "echo $WRENN_TEST").await, "42\n");
+    m.destroy_all().await;
+    assert_host_clean(&m);
+}
+
+#[tokio::test]
+#[ignore = "needs root, QEMU, the kernel and base image"]
+async fn bad_input_when_creating_then_typed_errors_and_nothing_left() {
+    let m = manager().await;
+    let unknown = SandboxConfig {
+        template: "no-such-template".parse().expect("name"),
+        ..config()
+    };
+    assert_eq!(
+        m.create(unknown).await.expect_err("unknown").code(),
+        "not_found"
+    );
+    let huge = SandboxConfig {
+        vcpus: 64,
+        ..config()
+    };
+    assert_eq!(
+        m.create(huge).await.expect_err("too many vcpus").code(),
+        "invalid_argument"
+    );
+    let mut bad_cidr = config();
+    bad_cidr.egress.allow = vec!["300.1.1.1/8".into()];
+    assert_eq!(
+        m.create(bad_cidr).await.expect_err("bad cidr").code(),
+        "invalid_argument"
+    );
+    assert!(m.list().is_empty(), "rejected requests create nothing");
+    assert_host_clean(&m);
+}
+
+#[tokio::test]
+#[ignore = "needs root, QEMU, the kernel and base image"]
+async fn timeout_when_expired_then_pause_or_kill_as_configured() {
+    let m = manager().await;
+    let pauses = m
+        .create(SandboxConfig {
+            timeout_secs: 1,
+            on_timeout: TimeoutAction::Pause,
+            ..config()
+        })
+        .await
+        .expect("a");
+    let dies = m
+        .create(SandboxConfig {
+            timeout_secs: 1,
+            ..config()
+        })
+        .await
+        .expect("b");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    m.reap_expired().await;
+    assert_eq!(m.get(&pauses.id).expect("kept").state, SandboxState::Paused);
+    assert!(m.get(&dies.id).is_err(), "killed sandboxes are gone");
+    m.destroy_all().await;
+    assert_host_clean(&m);
+}
+
+#[tokio::test]
+#[ignore = "needs root, QEMU, the kernel and base image"]
+async fn eight_sandboxes_when_created_in_parallel_then_all_usable_and_all_cleaned() {
+    let m = manager().await;
+    let creates = (0..8).map(|_| m.create(config()));
+    let created: Vec<_> = futures_util::future::join_all(creates).await;
+    let ids: Vec<_> = created
+        .into_iter()
+        .map(|r| r.expect("every create succeeds").id)
+        .collect();
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), 8);
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(sh(&m, id, &format!("echo {i}")).await, format!("{i}\n"));
+    }
+    let destroys = ids.iter().map(|id| m.destroy(id));
+    for result in futures_util::future::join_all(destroys).await {
+        result.expect("destroyed");
+    }
+    assert!(m.list().is_empty());
+    assert_host_clean(&m);
+}
