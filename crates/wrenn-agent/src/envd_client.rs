@@ -109,50 +109,31 @@ impl ExecRequest {
 
 /// Runs a command to completion and collects its output.
 pub async fn exec(envd_base_url: &str, request: &ExecRequest) -> Result<ExecOutput, ExecError> {
-    let uri = envd_base_url
-        .parse()
-        .map_err(|_| ExecError::Address(envd_base_url.to_owned()))?;
-    let client = ProcessClient::new(HttpClient::plaintext(), ClientConfig::new(uri));
-    let start = StartRequest {
-        process: ProcessConfig {
-            cmd: "/bin/bash".into(),
-            args: vec!["-l".into(), "-c".into(), request.command.clone()],
-            ..Default::default()
-        }
-        .into(),
-        ..Default::default()
+    use futures_util::StreamExt;
+    let streamed = StreamExecRequest {
+        command: request.command.clone(),
+        user: request.user.clone(),
+        env: std::collections::BTreeMap::new(),
+        cwd: None,
+        timeout: request.timeout,
+        access_token: request.access_token.clone(),
     };
-    // envd picks the user from HTTP Basic auth with an empty password.
-    let basic = format!("Basic {}", base64_user(&request.user));
-    let mut options = CallOptions::default()
-        .with_timeout(request.timeout)
-        .with_header("authorization", basic);
-    if let Some(token) = &request.access_token {
-        options = options.with_header("x-access-token", token.clone());
-    }
-    let mut stream = client.start_with_options(start, options).await?;
-    let mut output = ExecOutput {
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-        exit_code: -1,
-        status: String::new(),
-    };
-    while let Some(message) = stream.message::<StartResponse>().await? {
-        let response = message.to_owned_message();
-        match response.event.into_option().and_then(|event| event.event) {
-            Some(Event::Data(data)) => match data.output {
-                Some(Output::Stdout(bytes)) | Some(Output::Pty(bytes)) => {
-                    output.stdout.extend(bytes)
-                }
-                Some(Output::Stderr(bytes)) => output.stderr.extend(bytes),
-                None => {}
-            },
-            Some(Event::End(end)) => {
-                output.exit_code = end.exit_code;
-                output.status = end.status;
-                return Ok(output);
+    let events = exec_stream(envd_base_url, &streamed).await?;
+    futures_util::pin_mut!(events);
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    while let Some(event) = events.next().await {
+        match event? {
+            ExecEvent::Stdout(bytes) => stdout.extend(bytes),
+            ExecEvent::Stderr(bytes) => stderr.extend(bytes),
+            ExecEvent::Ended { exit_code, status } => {
+                return Ok(ExecOutput {
+                    stdout,
+                    stderr,
+                    exit_code,
+                    status,
+                });
             }
-            Some(Event::Start(_) | Event::Keepalive(_)) | None => {}
+            ExecEvent::Started { .. } => {}
         }
     }
     Err(ExecError::NoExit)
