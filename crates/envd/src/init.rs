@@ -144,7 +144,9 @@ fn mount_all() {
 }
 
 fn start_server() -> Pid {
-    match Command::new("/proc/self/exe").arg("--serve").spawn() {
+    // The resolved path (not /proc/self/exe) so `ps` shows `envd`.
+    let binary = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+    match Command::new(binary).arg("--serve").spawn() {
         Ok(child) => Pid::from_raw(child.id() as i32),
         Err(err) => {
             console(&format!(
