@@ -83,6 +83,9 @@ pub async fn init(
         settings.default_workdir = Some(dir);
     }
     drop(settings);
+    if state.is_vm {
+        crate::entropy::reseed_in_background();
+    }
     if let Some(ts) = request.timestamp {
         match parse_rfc3339(&ts) {
             Some((secs, nanos)) if state.is_vm => set_clock(secs, nanos),

@@ -241,24 +241,49 @@ async fn envd_never_healthy_when_creating_then_error_with_console_tail_and_nothi
     let opts = ManagerOptions {
         data: DataDir::from_env(),
         network: NetworkConfig::default(),
-        limits: Limits { max_vcpus: 2, max_memory_mib: 4096, max_disk_mib: 16384 },
+        limits: Limits {
+            max_vcpus: 2,
+            max_memory_mib: 4096,
+            max_disk_mib: 16384,
+        },
         // Far shorter than any boot: envd cannot be healthy in time.
         ready_timeout: Duration::from_millis(300),
         kernel_format: KernelFormat::BzImage,
     };
     let m = SandboxManager::new(QemuBackend { accel }, opts).expect("manager");
     m.start().await.expect("start-up");
-    let err = m.create(SandboxConfig { vcpus: 2, ..config() }).await.expect_err("not healthy in time");
+    let err = m
+        .create(SandboxConfig {
+            vcpus: 2,
+            ..config()
+        })
+        .await
+        .expect_err("not healthy in time");
     assert_eq!(err.code(), "unavailable");
     let listed = m.list();
     assert_eq!(listed.len(), 1, "the failed sandbox stays listed");
     assert_eq!(listed[0].state, SandboxState::Error);
     let reason = listed[0].reason.clone().unwrap_or_default();
     assert!(reason.contains("serial console tail"), "{reason}");
-    let dir = m.options().data.root().join("sandboxes").join(listed[0].id.as_str());
-    let files: Vec<_> = std::fs::read_dir(&dir).expect("dir").flatten().map(|e| e.file_name()).collect();
-    assert_eq!(files, vec![std::ffi::OsString::from("sandbox.json")], "only the error record is kept");
-    m.destroy(&listed[0].id).await.expect("error sandboxes can be destroyed");
+    let dir = m
+        .options()
+        .data
+        .root()
+        .join("sandboxes")
+        .join(listed[0].id.as_str());
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        files,
+        vec![std::ffi::OsString::from("sandbox.json")],
+        "only the error record is kept"
+    );
+    m.destroy(&listed[0].id)
+        .await
+        .expect("error sandboxes can be destroyed");
     assert_host_clean(&m);
 }
 
@@ -268,24 +293,38 @@ async fn vmm_killed_when_booting_then_error_names_it_and_nothing_left() {
     let m = manager().await;
     let creating = tokio::spawn({
         let m = m.clone();
-        async move { m.create(SandboxConfig { vcpus: 2, ..config() }).await }
+        async move {
+            m.create(SandboxConfig {
+                vcpus: 2,
+                ..config()
+            })
+            .await
+        }
     });
     // Kill QEMU as soon as the agent has recorded its pid.
     let sandboxes = m.options().data.root().join("sandboxes");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let pid = loop {
-        let pid = std::fs::read_dir(&sandboxes).into_iter().flatten().flatten().find_map(|e| {
-            let record = std::fs::read(e.path().join("sandbox.json")).ok()?;
-            let value: serde_json::Value = serde_json::from_slice(&record).ok()?;
-            value.get("pid")?.as_i64()
-        });
+        let pid = std::fs::read_dir(&sandboxes)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find_map(|e| {
+                let record = std::fs::read(e.path().join("sandbox.json")).ok()?;
+                let value: serde_json::Value = serde_json::from_slice(&record).ok()?;
+                value.get("pid")?.as_i64()
+            });
         if let Some(pid) = pid {
             break pid;
         }
         assert!(std::time::Instant::now() < deadline, "no VMM pid recorded");
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::SIGKILL).expect("kill");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::SIGKILL,
+    )
+    .expect("kill");
     let err = creating.await.expect("task").expect_err("boot fails");
     assert!(err.to_string().contains("stopped while starting"), "{err}");
     m.destroy_all().await;
