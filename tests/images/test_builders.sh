@@ -20,6 +20,14 @@ write_manifest "$tmp/entry" bzImage
 verify_manifest "$tmp/entry"; check "verify_manifest accepts an intact entry" $?
 printf 'kernel bytez' > "$tmp/entry/bzImage"
 ! verify_manifest "$tmp/entry"; check "verify_manifest rejects a corrupt artefact" $?
+printf 'kernel bytes' > "$tmp/entry/bzImage"
+verify_manifest "$tmp/entry"; check "verify_manifest accepts the entry restored" $?
+touch -d '2001-01-01' "$tmp/entry/bzImage"
+verify_manifest "$tmp/entry" && [ "$(awk '{print $3}' "$tmp/entry/MANIFEST.stat")" = 2001-01-01 ]
+check "a full check refreshes the fast-path record" $?
+printf 'kernel bytez' > "$tmp/entry/bzImage"; touch -d '2001-01-01' "$tmp/entry/bzImage"
+WRENN_VERIFY_CACHE=1 verify_manifest "$tmp/entry"; [ $? -ne 0 ]
+check "WRENN_VERIFY_CACHE=1 hashes again even when size and mtime match" $?
 rm "$tmp/entry/MANIFEST.sha256"
 ! verify_manifest "$tmp/entry"; check "verify_manifest rejects an entry without manifest" $?
 
