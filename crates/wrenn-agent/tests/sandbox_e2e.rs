@@ -6,45 +6,21 @@ use std::{collections::BTreeMap, time::Duration};
 
 use wrenn_agent::{
     envd_client::ExecRequest,
-    network::NetworkConfig,
-    paths::{DataDir, KernelFormat},
-    sandbox::{
-        EgressSpec, Limits, ManagerOptions, SandboxConfig, SandboxManager, SandboxState,
-        TimeoutAction,
-    },
-    vmm::{accel, qemu::QemuBackend},
+    sandbox::{EgressSpec, SandboxConfig, SandboxManager, SandboxState, TimeoutAction},
+    vmm::qemu::QemuBackend,
 };
 
+mod common;
+
 async fn manager() -> SandboxManager<QemuBackend> {
-    let accel = accel::decide(Default::default(), accel::HostKvm::probe()).accel;
-    let opts = ManagerOptions {
-        data: DataDir::from_env(),
-        network: NetworkConfig::default(),
-        limits: Limits {
-            max_vcpus: 2,
-            max_memory_mib: 4096,
-            max_disk_mib: 16384,
-        },
-        ready_timeout: Duration::from_secs(120),
-        kernel_format: KernelFormat::BzImage,
-    };
-    let manager = SandboxManager::new(QemuBackend { accel }, opts).expect("manager");
-    manager.start().await.expect("start-up");
-    manager
+    common::manager(Duration::from_secs(120)).await
 }
 
 fn config() -> SandboxConfig {
-    SandboxConfig {
-        template: "base".parse().expect("name"),
-        vcpus: 1,
-        memory_mib: 512,
-        disk_mib: None,
-        timeout_secs: 600,
-        on_timeout: TimeoutAction::Kill,
-        env_vars: BTreeMap::from([("WRENN_TEST".into(), "42".into())]),
-        metadata: BTreeMap::new(),
-        egress: EgressSpec::default(),
-    }
+    common::config(
+        EgressSpec::default(),
+        BTreeMap::from([("WRENN_TEST".into(), "42".into())]),
+    )
 }
 
 async fn sh(
@@ -237,21 +213,8 @@ async fn eight_sandboxes_when_created_in_parallel_then_all_usable_and_all_cleane
 #[tokio::test]
 #[ignore = "needs root, QEMU, the kernel and base image"]
 async fn envd_never_healthy_when_creating_then_error_with_console_tail_and_nothing_left() {
-    let accel = accel::decide(Default::default(), accel::HostKvm::probe()).accel;
-    let opts = ManagerOptions {
-        data: DataDir::from_env(),
-        network: NetworkConfig::default(),
-        limits: Limits {
-            max_vcpus: 2,
-            max_memory_mib: 4096,
-            max_disk_mib: 16384,
-        },
-        // Far shorter than any boot: envd cannot be healthy in time.
-        ready_timeout: Duration::from_millis(300),
-        kernel_format: KernelFormat::BzImage,
-    };
-    let m = SandboxManager::new(QemuBackend { accel }, opts).expect("manager");
-    m.start().await.expect("start-up");
+    // Far shorter than any boot: envd cannot be healthy in time.
+    let m = common::manager(Duration::from_millis(300)).await;
     let err = m
         .create(SandboxConfig {
             vcpus: 2,

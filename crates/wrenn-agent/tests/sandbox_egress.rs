@@ -6,12 +6,8 @@ use std::{collections::BTreeMap, process::Command, time::Duration};
 
 use wrenn_agent::{
     envd_client::ExecRequest,
-    network::NetworkConfig,
-    paths::{DataDir, KernelFormat},
-    sandbox::{
-        EgressSpec, Limits, ManagerOptions, SandboxConfig, SandboxId, SandboxManager, TimeoutAction,
-    },
-    vmm::{accel, qemu::QemuBackend},
+    sandbox::{EgressSpec, SandboxConfig, SandboxId, SandboxManager},
+    vmm::qemu::QemuBackend,
 };
 
 const OUTSIDE_NS: &str = "wrnt-vext";
@@ -88,18 +84,10 @@ impl Drop for Outside {
     }
 }
 
+mod common;
+
 fn config(egress: EgressSpec) -> SandboxConfig {
-    SandboxConfig {
-        template: "base".parse().expect("name"),
-        vcpus: 1,
-        memory_mib: 512,
-        disk_mib: None,
-        timeout_secs: 600,
-        on_timeout: TimeoutAction::Kill,
-        env_vars: BTreeMap::new(),
-        metadata: BTreeMap::new(),
-        egress,
-    }
+    common::config(egress, BTreeMap::new())
 }
 
 /// Whether the guest can open a TCP connection to `addr:port` within 2 s.
@@ -117,20 +105,7 @@ async fn reaches(m: &SandboxManager<QemuBackend>, id: &SandboxId, addr: &str, po
 #[tokio::test]
 #[ignore = "needs root, QEMU, the kernel and base image"]
 async fn egress_when_policies_differ_then_each_sandbox_reaches_only_what_it_may() {
-    let accel = accel::decide(Default::default(), accel::HostKvm::probe()).accel;
-    let opts = ManagerOptions {
-        data: DataDir::from_env(),
-        network: NetworkConfig::default(),
-        limits: Limits {
-            max_vcpus: 2,
-            max_memory_mib: 4096,
-            max_disk_mib: 16384,
-        },
-        ready_timeout: Duration::from_secs(120),
-        kernel_format: KernelFormat::BzImage,
-    };
-    let m = SandboxManager::new(QemuBackend { accel }, opts).expect("manager");
-    m.start().await.expect("start-up");
+    let m = common::manager(Duration::from_secs(120)).await;
     let _outside = Outside::start();
 
     let open = m.create(config(EgressSpec::default())).await.expect("open");
