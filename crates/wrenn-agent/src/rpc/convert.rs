@@ -21,6 +21,14 @@ pub fn sandbox_id(field: &'static str, raw: &str) -> Result<SandboxId, RpcError>
     raw.parse().map_err(|e| RpcError::invalid(field, e))
 }
 
+/// An id the caller may leave empty (`None`: the agent chooses).
+pub fn optional_sandbox_id(field: &'static str, raw: &str) -> Result<Option<SandboxId>, RpcError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    sandbox_id(field, raw).map(Some)
+}
+
 pub fn template_name(field: &'static str, raw: &str) -> Result<TemplateName, RpcError> {
     if raw.is_empty() {
         return Err(RpcError::invalid(field, "is required"));

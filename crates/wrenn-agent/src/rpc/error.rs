@@ -64,6 +64,7 @@ fn classify(err: &RpcError) -> (ErrorCode, Option<String>) {
                 "failed_precondition" => ErrorCode::FailedPrecondition,
                 "resource_exhausted" => ErrorCode::ResourceExhausted,
                 "aborted" => ErrorCode::Aborted,
+                "already_exists" => ErrorCode::AlreadyExists,
                 "unavailable" => ErrorCode::Unavailable,
                 _ => ErrorCode::Internal,
             };

@@ -144,8 +144,12 @@ impl<V: Vmm> pb::AgentService for AgentRpc<V> {
         _ctx: RequestContext,
         request: ServiceRequest<'_, pb::CreateSandboxRequest>,
     ) -> ServiceResult<pb::CreateSandboxResponse> {
-        let config = convert::sandbox_config(&request.to_owned_message())?;
-        let info = self.manager.create(config).await?;
+        let request = request.to_owned_message();
+        let config = convert::sandbox_config(&request)?;
+        let info = match convert::optional_sandbox_id("id", &request.id)? {
+            Some(id) => self.manager.create_with_id(id, config).await?,
+            None => self.manager.create(config).await?,
+        };
         tracing::info!(sandbox_id = %info.id, template = %info.template, "sandbox created");
         Response::ok(pb::CreateSandboxResponse {
             sandbox: self.wire(info).into(),

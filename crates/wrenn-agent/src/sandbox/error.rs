@@ -21,6 +21,8 @@ pub enum SandboxError {
     ResumeFailed { id: SandboxId, reason: String },
     #[error("snapshot of template '{template}' failed: {reason}")]
     TemplateSnapshotFailed { template: String, reason: String },
+    #[error("sandbox {0} already exists")]
+    AlreadyExists(SandboxId),
     #[error("sandbox {0} is busy with another operation")]
     Busy(SandboxId),
     #[error("storage error on {path}: {source}")]
@@ -39,6 +41,7 @@ impl SandboxError {
             Self::IllegalTransition(_) => "failed_precondition",
             Self::Capacity(_) => "resource_exhausted",
             Self::Busy(_) => "aborted",
+            Self::AlreadyExists(_) => "already_exists",
             Self::StartFailed { .. }
             | Self::PauseFailed { .. }
             | Self::ResumeFailed { .. }

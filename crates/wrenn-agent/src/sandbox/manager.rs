@@ -227,6 +227,19 @@ impl<V: Vmm> SandboxManager<V> {
     /// On failure every resource is released and the sandbox stays listed in
     /// state `error` with the reason.
     pub async fn create(&self, config: SandboxConfig) -> Result<SandboxInfo, SandboxError> {
+        self.create_with_id(SandboxId::generate(), config).await
+    }
+
+    /// [`Self::create`] with an id chosen by the caller (the control plane's
+    /// record id); refused if a sandbox with that id already exists here.
+    pub async fn create_with_id(
+        &self,
+        id: SandboxId,
+        config: SandboxConfig,
+    ) -> Result<SandboxInfo, SandboxError> {
+        if self.get(&id).is_ok() || self.sandbox_dir(&id).exists() {
+            return Err(SandboxError::AlreadyExists(id));
+        }
         let policy = config.validate(&self.inner.opts.limits)?;
         let image = self
             .inner
@@ -237,7 +250,6 @@ impl<V: Vmm> SandboxManager<V> {
         // Pin the image version: later template rebuilds must not change the
         // backing file of this sandbox's disk.
         let image = std::fs::canonicalize(&image).map_err(|source| storage(&image, source))?;
-        let id = SandboxId::generate();
         let dir = self.sandbox_dir(&id);
         std::fs::create_dir_all(dir.join(RUN_DIR)).map_err(|source| storage(&dir, source))?;
         let now = now_ms();
