@@ -1,0 +1,239 @@
+//! [`AgentApi`] over the agent's Connect RPC (`wrenn.agent.v1.AgentService`),
+//! authenticated with the agent's shared secret.
+use connectrpc::{
+    client::{ClientConfig, HttpClient},
+    ConnectError, ErrorCode,
+};
+use futures_util::stream::BoxStream;
+use wrenn_proto::wrenn::agent::v1::{
+    self as pb, AgentServiceClient, SandboxState, TimeoutAction,
+    __buffa::oneof::exec_response::Event,
+};
+
+use super::{
+    AgentApi, AgentCreate, AgentError, AgentResult, AgentSandbox, AgentState, AgentTemplate,
+    EnvdRoute, ExecEvent, ExecSpec,
+};
+use crate::config::SecretString;
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid agent URL '{0}'")]
+pub struct BadAgentUrl(String);
+
+/// One host agent reached over HTTP.
+pub struct ConnectAgent {
+    client: AgentServiceClient<HttpClient>,
+    base_url: String,
+    secret: SecretString,
+}
+
+impl std::fmt::Debug for ConnectAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectAgent")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnectAgent {
+    pub fn new(base_url: &str, secret: SecretString) -> Result<Self, BadAgentUrl> {
+        let uri = base_url
+            .parse()
+            .map_err(|_| BadAgentUrl(base_url.to_owned()))?;
+        let config = ClientConfig::new(uri)
+            .with_default_header("authorization", format!("Bearer {}", secret.expose()));
+        Ok(Self {
+            client: AgentServiceClient::new(HttpClient::plaintext(), config),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            secret,
+        })
+    }
+}
+
+fn agent_error(err: ConnectError) -> AgentError {
+    let message = err.message.clone().unwrap_or_else(|| format!("{:?}", err.code));
+    match err.code {
+        ErrorCode::NotFound => AgentError::NotFound(message),
+        ErrorCode::InvalidArgument => AgentError::InvalidArgument(message),
+        ErrorCode::FailedPrecondition | ErrorCode::Aborted => AgentError::FailedPrecondition(message),
+        ErrorCode::AlreadyExists => AgentError::AlreadyExists(message),
+        ErrorCode::ResourceExhausted => AgentError::Exhausted(message),
+        _ => AgentError::Unavailable(message),
+    }
+}
+
+fn state(state: Option<SandboxState>) -> AgentState {
+    match state {
+        Some(SandboxState::SANDBOX_STATE_STARTING) => AgentState::Starting,
+        Some(SandboxState::SANDBOX_STATE_RUNNING) => AgentState::Running,
+        Some(SandboxState::SANDBOX_STATE_PAUSING) => AgentState::Pausing,
+        Some(SandboxState::SANDBOX_STATE_PAUSED) => AgentState::Paused,
+        Some(SandboxState::SANDBOX_STATE_RESUMING) => AgentState::Resuming,
+        Some(SandboxState::SANDBOX_STATE_STOPPED) => AgentState::Stopped,
+        Some(SandboxState::SANDBOX_STATE_ERROR | SandboxState::SANDBOX_STATE_UNSPECIFIED)
+        | None => AgentState::Error,
+    }
+}
+
+fn sandbox(sandbox: Option<pb::Sandbox>) -> AgentResult<AgentSandbox> {
+    let sandbox =
+        sandbox.ok_or_else(|| AgentError::Unavailable("the agent answered without a sandbox".into()))?;
+    Ok(AgentSandbox {
+        state: state(sandbox.state.as_known()),
+        id: sandbox.id,
+        reason: sandbox.reason,
+        timeout_at_ms: i64::try_from(sandbox.timeout_at_ms).unwrap_or(i64::MAX),
+        from_snapshot: sandbox.from_snapshot,
+    })
+}
+
+#[async_trait::async_trait]
+impl AgentApi for ConnectAgent {
+    async fn create(&self, request: AgentCreate) -> AgentResult<AgentSandbox> {
+        let message = pb::CreateSandboxRequest {
+            id: request.id,
+            template: request.template_image,
+            vcpus: request.vcpus,
+            memory_mib: request.memory_mb,
+            disk_mib: request.disk_mb,
+            timeout_secs: request.timeout_secs,
+            on_timeout: if request.pause_on_timeout {
+                TimeoutAction::TIMEOUT_ACTION_PAUSE
+            } else {
+                TimeoutAction::TIMEOUT_ACTION_KILL
+            }
+            .into(),
+            env_vars: request.env_vars.into_iter().collect(),
+            metadata: request.metadata.into_iter().collect(),
+            egress: pb::Egress {
+                internet: request.internet,
+                allow: request.egress_allow,
+                deny: request.egress_deny,
+                ..Default::default()
+            }
+            .into(),
+            ..Default::default()
+        };
+        let response = self.client.create_sandbox(message).await.map_err(agent_error)?;
+        sandbox(response.into_owned().sandbox.into_option())
+    }
+
+    async fn get(&self, id: &str) -> AgentResult<AgentSandbox> {
+        let message = pb::GetSandboxRequest {
+            id: id.into(),
+            ..Default::default()
+        };
+        let response = self.client.get_sandbox(message).await.map_err(agent_error)?;
+        sandbox(response.into_owned().sandbox.into_option())
+    }
+
+    async fn list(&self) -> AgentResult<Vec<AgentSandbox>> {
+        let response = self
+            .client
+            .list_sandboxes(pb::ListSandboxesRequest::default())
+            .await
+            .map_err(agent_error)?;
+        response
+            .into_owned()
+            .sandboxes
+            .into_iter()
+            .map(|s| sandbox(Some(s)))
+            .collect()
+    }
+
+    async fn destroy(&self, id: &str) -> AgentResult<()> {
+        let message = pb::DestroySandboxRequest {
+            id: id.into(),
+            ..Default::default()
+        };
+        self.client
+            .destroy_sandbox(message)
+            .await
+            .map(|_| ())
+            .map_err(agent_error)
+    }
+
+    async fn pause(&self, id: &str) -> AgentResult<AgentSandbox> {
+        let message = pb::PauseSandboxRequest {
+            id: id.into(),
+            ..Default::default()
+        };
+        let response = self.client.pause_sandbox(message).await.map_err(agent_error)?;
+        sandbox(response.into_owned().sandbox.into_option())
+    }
+
+    async fn resume(&self, id: &str) -> AgentResult<AgentSandbox> {
+        let message = pb::ResumeSandboxRequest {
+            id: id.into(),
+            ..Default::default()
+        };
+        let response = self.client.resume_sandbox(message).await.map_err(agent_error)?;
+        sandbox(response.into_owned().sandbox.into_option())
+    }
+
+    async fn set_timeout(&self, id: &str, timeout_secs: Option<u64>) -> AgentResult<AgentSandbox> {
+        let message = pb::SetTimeoutRequest {
+            id: id.into(),
+            timeout_secs,
+            ..Default::default()
+        };
+        let response = self.client.set_timeout(message).await.map_err(agent_error)?;
+        sandbox(response.into_owned().sandbox.into_option())
+    }
+
+    async fn exec(
+        &self,
+        id: &str,
+        spec: ExecSpec,
+    ) -> AgentResult<BoxStream<'static, AgentResult<ExecEvent>>> {
+        let message = pb::ExecRequest {
+            id: id.into(),
+            command: spec.command,
+            user: spec.user,
+            env: spec.env.into_iter().collect(),
+            cwd: spec.cwd,
+            timeout_secs: spec.timeout_secs,
+            ..Default::default()
+        };
+        let stream = self.client.exec(message).await.map_err(agent_error)?;
+        let events = futures_util::stream::unfold(Some(stream), |state| async move {
+            let mut stream = state?;
+            let event = match stream.message::<pb::ExecResponse>().await {
+                Ok(Some(message)) => match message.to_owned_message().event {
+                    Some(Event::Started(s)) => ExecEvent::Started { pid: s.pid },
+                    Some(Event::Stdout(bytes)) => ExecEvent::Stdout(bytes),
+                    Some(Event::Stderr(bytes)) => ExecEvent::Stderr(bytes),
+                    Some(Event::Ended(end)) => {
+                        let ended = ExecEvent::Ended {
+                            exit_code: end.exit_code,
+                            status: end.status,
+                        };
+                        return Some((Ok(ended), None));
+                    }
+                    None => ExecEvent::Stdout(Vec::new()),
+                },
+                Ok(None) => return None,
+                Err(err) => return Some((Err(agent_error(err)), None)),
+            };
+            Some((Ok(event), Some(stream)))
+        });
+        Ok(Box::pin(events))
+    }
+
+    async fn snapshot(&self, id: &str, image: &str, memory: bool) -> AgentResult<AgentTemplate> {
+        let _ = (id, image, memory);
+        Err(AgentError::Unavailable("snapshots need a newer agent".into()))
+    }
+
+    async fn delete_template(&self, image: &str) -> AgentResult<()> {
+        let _ = image;
+        Err(AgentError::Unavailable("template deletion needs a newer agent".into()))
+    }
+
+    fn envd(&self, id: &str) -> EnvdRoute {
+        EnvdRoute {
+            base_url: format!("{}/envd/{id}", self.base_url),
+            headers: vec![("x-agent-secret", self.secret.expose().to_owned())],
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The control plane's view of host agents: the [`AgentApi`] trait (one
+//! implementation speaks the agent's Connect RPC; tests substitute a fake),
+//! the plain types it trades in, and [`Hosts`], the agents this control
+//! plane knows.
+pub mod connect;
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use futures_util::stream::BoxStream;
+
+/// What to create on a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentCreate {
+    pub id: String,
+    /// The template's name on the host.
+    pub template_image: String,
+    pub vcpus: u32,
+    pub memory_mb: u32,
+    pub disk_mb: Option<u64>,
+    pub timeout_secs: u64,
+    pub pause_on_timeout: bool,
+    pub env_vars: BTreeMap<String, String>,
+    pub metadata: BTreeMap<String, String>,
+    pub internet: bool,
+    pub egress_allow: Vec<String>,
+    pub egress_deny: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentState {
+    Starting,
+    Running,
+    Pausing,
+    Paused,
+    Resuming,
+    Stopped,
+    Error,
+}
+
+/// A sandbox as its host reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSandbox {
+    pub id: String,
+    pub state: AgentState,
+    pub reason: String,
+    pub timeout_at_ms: i64,
+    pub from_snapshot: bool,
+}
+
+/// One event of a streamed command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecEvent {
+    Started { pid: u32 },
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+    Ended { exit_code: i32, status: String },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecSpec {
+    pub command: String,
+    pub user: String,
+    pub cwd: String,
+    pub env: BTreeMap<String, String>,
+    pub timeout_secs: u64,
+}
+
+/// A template as a host holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentTemplate {
+    pub image: String,
+    pub disk_mb: u64,
+    pub has_memory_snapshot: bool,
+}
+
+/// Where and how to reach a sandbox's envd through its host (the agent's
+/// `/envd/{id}/` proxy): base URL and the header that authenticates us to
+/// the agent.
+#[derive(Debug, Clone)]
+pub struct EnvdRoute {
+    pub base_url: String,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// Why a call to an agent failed, in the terms the API maps to errors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AgentError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    Exhausted(String),
+    /// The agent could not be reached or failed the operation.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+pub type AgentResult<T> = Result<T, AgentError>;
+
+/// The operations the control plane asks of a host.
+#[async_trait::async_trait]
+pub trait AgentApi: Send + Sync + std::fmt::Debug {
+    async fn create(&self, request: AgentCreate) -> AgentResult<AgentSandbox>;
+    async fn get(&self, id: &str) -> AgentResult<AgentSandbox>;
+    async fn list(&self) -> AgentResult<Vec<AgentSandbox>>;
+    async fn destroy(&self, id: &str) -> AgentResult<()>;
+    async fn pause(&self, id: &str) -> AgentResult<AgentSandbox>;
+    async fn resume(&self, id: &str) -> AgentResult<AgentSandbox>;
+    async fn set_timeout(&self, id: &str, timeout_secs: Option<u64>) -> AgentResult<AgentSandbox>;
+    async fn exec(
+        &self,
+        id: &str,
+        spec: ExecSpec,
+    ) -> AgentResult<BoxStream<'static, AgentResult<ExecEvent>>>;
+    async fn snapshot(&self, id: &str, image: &str, memory: bool) -> AgentResult<AgentTemplate>;
+    async fn delete_template(&self, image: &str) -> AgentResult<()>;
+    /// The route to a sandbox's envd through this host.
+    fn envd(&self, id: &str) -> EnvdRoute;
+}
+
+/// The hosts this control plane places sandboxes on. Until hosts register
+/// themselves (multi-host), this is the one agent named by `CP_AGENT_URL`,
+/// recorded as host `local`.
+#[derive(Debug, Default)]
+pub struct Hosts {
+    agents: std::sync::RwLock<BTreeMap<String, Arc<dyn AgentApi>>>,
+}
+
+pub const LOCAL_HOST_ID: &str = "local";
+
+impl Hosts {
+    pub fn insert(&self, host_id: &str, agent: Arc<dyn AgentApi>) {
+        if let Ok(mut agents) = self.agents.write() {
+            agents.insert(host_id.to_owned(), agent);
+        }
+    }
+
+    pub fn get(&self, host_id: &str) -> Option<Arc<dyn AgentApi>> {
+        self.agents.read().ok()?.get(host_id).cloned()
+    }
+
+    /// Every known host, for the reconciler.
+    pub fn all(&self) -> Vec<(String, Arc<dyn AgentApi>)> {
+        self.agents
+            .read()
+            .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,103 @@
+//! The REST API: one router assembled from per-resource modules, each of
+//! which registers its handlers together with their OpenAPI operations, so
+//! the served `/openapi.json` cannot drift from the routes.
+pub mod extract;
+pub mod health;
+pub mod openapi;
+
+use axum::{extract::DefaultBodyLimit, http::StatusCode, response::Response, Router};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::{error::error_response, state::AppState};
+
+/// Largest JSON request body (file uploads stream and have no limit).
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+
+/// The API's routes with their OpenAPI document.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .merge(health::routes())
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let (router, document) = routes().split_for_parts();
+    router
+        .merge(openapi::serve(document))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    error_response(StatusCode::NOT_FOUND, "not_found", "no such route".into())
+}
+
+async fn method_not_allowed() -> Response {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method".into(),
+    )
+}
+
+/// Unix milliseconds as RFC 3339 (UTC, millisecond precision).
+pub fn rfc3339(ms: i64) -> String {
+    let nanos = i128::from(ms) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// An opaque pagination cursor: the sort key of the last item of a page.
+pub mod cursor {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+
+    use crate::error::ApiError;
+
+    pub fn encode(at: i64, id: &str) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{at}:{id}"))
+    }
+
+    pub fn decode(cursor: &str) -> Result<(i64, String), ApiError> {
+        let invalid = || ApiError::BadRequest("the cursor is not one this API returned".into());
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+        let (at, id) = text.split_once(':').ok_or_else(invalid)?;
+        Ok((at.parse().map_err(|_| invalid())?, id.to_owned()))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn decode_when_encoded_then_round_trips_and_garbage_refused() {
+            let cursor = super::encode(1234, "sbx_1");
+            assert_eq!(super::decode(&cursor).expect("valid"), (1234, "sbx_1".into()));
+            assert!(super::decode("%%%").is_err());
+        }
+    }
+}
+
+/// Validated page size: 1..=200, default 50.
+pub fn page_limit(limit: Option<u32>) -> Result<i64, crate::error::ApiError> {
+    match limit {
+        None => Ok(50),
+        Some(n @ 1..=200) => Ok(i64::from(n)),
+        Some(_) => Err(crate::error::ApiError::validation("limit must be between 1 and 200")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_when_epoch_ms_then_utc_text() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_500), "1970-01-01T00:00:01.5Z");
+    }
+}

@@ -1,0 +1,229 @@
+//! `wrenn-cp`'s configuration: environment variables (every one is listed in
+//! `.env.example`) loaded into one typed struct at start-up. Secrets are
+//! never printed: `Debug` redacts them.
+use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var}: {message}")]
+    Invalid { var: &'static str, message: String },
+    #[error("cannot read {var} file {path}")]
+    ReadFile {
+        var: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A secret string whose `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CpConfig {
+    /// `CP_LISTEN_ADDR`, default `127.0.0.1:8000`.
+    pub listen_addr: SocketAddr,
+    /// `DATABASE_URL`: `sqlite://PATH` (default `sqlite:///var/lib/wrenn/cp/wrenn.db`)
+    /// or `postgres://...`.
+    pub database_url: SecretString,
+    /// `CP_JWT_SECRET`; else the contents of `CP_JWT_SECRET_FILE`, created
+    /// with a random secret on first start (default
+    /// `/var/lib/wrenn/cp/jwt-secret`).
+    pub jwt_secret: SecretString,
+    /// `CP_JWT_TTL_SECS`, default 3600.
+    pub jwt_ttl: Duration,
+    /// `CP_AGENT_URL`: the single host agent until hosts register
+    /// themselves, default `http://127.0.0.1:50051`. Empty: no local host.
+    pub agent_url: Option<String>,
+    /// `CP_AGENT_SECRET` or `CP_AGENT_SECRET_FILE`: the agent's `AGENT_SECRET`.
+    pub agent_secret: Option<SecretString>,
+    /// `CP_RECONCILE_INTERVAL_SECS`, default 10.
+    pub reconcile_interval: Duration,
+    /// `CP_SANDBOX_DEFAULT_TIMEOUT_SECS`, default 300.
+    pub default_timeout_secs: u64,
+    /// `CP_MAX_SANDBOXES_PER_TEAM`, default 100.
+    pub max_sandboxes_per_team: u32,
+}
+
+const DEFAULT_DATA: &str = "/var/lib/wrenn/cp";
+
+impl CpConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let value = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let database_url = value("DATABASE_URL")
+            .unwrap_or_else(|| format!("sqlite://{DEFAULT_DATA}/wrenn.db"));
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
+            return Err(invalid("DATABASE_URL", "must start with sqlite: or postgres://"));
+        }
+        let jwt_secret = match value("CP_JWT_SECRET") {
+            Some(secret) => secret,
+            None => {
+                let path = value("CP_JWT_SECRET_FILE")
+                    .map_or_else(|| PathBuf::from(DEFAULT_DATA).join("jwt-secret"), PathBuf::from);
+                read_or_create_secret(&path)?
+            }
+        };
+        if jwt_secret.trim().len() < 32 {
+            return Err(invalid("CP_JWT_SECRET", "must be at least 32 characters"));
+        }
+        let agent_secret = match (value("CP_AGENT_SECRET"), value("CP_AGENT_SECRET_FILE")) {
+            (Some(secret), _) => Some(secret),
+            (None, Some(path)) => Some(std::fs::read_to_string(&path).map_err(|source| {
+                ConfigError::ReadFile {
+                    var: "CP_AGENT_SECRET_FILE",
+                    path: path.into(),
+                    source,
+                }
+            })?),
+            (None, None) => None,
+        };
+        Ok(Self {
+            listen_addr: parsed(&value, "CP_LISTEN_ADDR", "127.0.0.1:8000")?,
+            database_url: SecretString(database_url),
+            jwt_secret: SecretString(jwt_secret.trim().to_owned()),
+            jwt_ttl: Duration::from_secs(parsed(&value, "CP_JWT_TTL_SECS", "3600")?),
+            agent_url: match get("CP_AGENT_URL") {
+                Some(url) if url.trim().is_empty() => None,
+                Some(url) => Some(url.trim().trim_end_matches('/').to_owned()),
+                None => Some("http://127.0.0.1:50051".into()),
+            },
+            agent_secret: agent_secret.map(|s| SecretString(s.trim().to_owned())),
+            reconcile_interval: Duration::from_secs(parsed(
+                &value,
+                "CP_RECONCILE_INTERVAL_SECS",
+                "10",
+            )?),
+            default_timeout_secs: parsed(&value, "CP_SANDBOX_DEFAULT_TIMEOUT_SECS", "300")?,
+            max_sandboxes_per_team: parsed(&value, "CP_MAX_SANDBOXES_PER_TEAM", "100")?,
+        })
+    }
+}
+
+fn invalid(var: &'static str, message: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        var,
+        message: message.to_string(),
+    }
+}
+
+fn parsed<T: FromStr>(
+    value: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: &str,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    let raw = value(var).unwrap_or_else(|| default.to_owned());
+    raw.trim()
+        .parse()
+        .map_err(|err| invalid(var, format!("'{raw}': {err}")))
+}
+
+/// Reads the JWT secret file, or creates it (mode 0600) with 256 random bits
+/// so that a fresh install needs no set-up and restarts keep tokens valid.
+fn read_or_create_secret(path: &std::path::Path) -> Result<String, ConfigError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let read_error = |source| ConfigError::ReadFile {
+        var: "CP_JWT_SECRET_FILE",
+        path: path.to_owned(),
+        source,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(secret) => return Ok(secret),
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(read_error(err)),
+        Err(_) => {}
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(read_error)?;
+    }
+    let secret = crate::auth::random_token(48);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(read_error)?;
+    file.write_all(secret.as_bytes()).map_err(read_error)?;
+    Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<CpConfig, ConfigError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        CpConfig::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn from_lookup_when_only_secret_then_defaults() {
+        let config = load(&[("CP_JWT_SECRET", SECRET)]).expect("config");
+        assert_eq!(config.listen_addr.to_string(), "127.0.0.1:8000");
+        assert!(config.database_url.expose().starts_with("sqlite://"));
+        assert_eq!(config.agent_url.as_deref(), Some("http://127.0.0.1:50051"));
+    }
+
+    #[test]
+    fn from_lookup_when_short_jwt_secret_then_refuses() {
+        let err = load(&[("CP_JWT_SECRET", "short")]).expect_err("refused");
+        assert!(err.to_string().contains("CP_JWT_SECRET"));
+    }
+
+    #[test]
+    fn from_lookup_when_bad_number_then_error_names_variable() {
+        let err = load(&[("CP_JWT_SECRET", SECRET), ("CP_JWT_TTL_SECS", "soon")])
+            .expect_err("refused");
+        assert!(err.to_string().contains("CP_JWT_TTL_SECS"));
+    }
+
+    #[test]
+    fn from_lookup_when_secret_file_missing_then_created_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("jwt");
+        let path_str = path.to_string_lossy().into_owned();
+        let first = load(&[("CP_JWT_SECRET_FILE", &path_str)]).expect("config");
+        let second = load(&[("CP_JWT_SECRET_FILE", &path_str)]).expect("config");
+        assert_eq!(first.jwt_secret, second.jwt_secret);
+        let mode = std::fs::metadata(&path).expect("file").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn debug_when_printed_then_secrets_redacted() {
+        let config = load(&[("CP_JWT_SECRET", SECRET)]).expect("config");
+        assert!(!format!("{config:?}").contains(SECRET));
+    }
+}

@@ -1,0 +1,147 @@
+//! The database: one `sqlx::AnyPool` over SQLite (default, a file) or
+//! PostgreSQL (`DATABASE_URL=postgres://...`), one migration history
+//! (`crates/wrenn-cp/migrations/`) applied at start-up. Queries use only
+//! portable SQL and `$N` placeholders, which both drivers accept.
+pub mod audit;
+pub mod hosts;
+pub mod sandboxes;
+pub mod templates;
+pub mod users;
+
+use std::str::FromStr;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+
+pub use sqlx::AnyPool;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenDbError {
+    #[error("cannot create the SQLite directory {0}")]
+    Directory(String, #[source] std::io::Error),
+    #[error("cannot connect to the database")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot apply the database migrations")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The database handle shared by every request.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub kind: DbKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+impl Db {
+    /// Connects (creating a SQLite file and its directory if needed) and
+    /// applies pending migrations.
+    pub async fn open(url: &str) -> Result<Self, OpenDbError> {
+        sqlx::any::install_default_drivers();
+        let kind = if url.starts_with("sqlite:") {
+            DbKind::Sqlite
+        } else {
+            DbKind::Postgres
+        };
+        let mut options = AnyPoolOptions::new().max_connections(16);
+        let url = if kind == DbKind::Sqlite {
+            prepare_sqlite(url)?
+        } else {
+            url.to_owned()
+        };
+        if kind == DbKind::Sqlite {
+            // WAL + a busy timeout make one writer and many readers get
+            // along instead of failing with SQLITE_BUSY; foreign keys are
+            // off by default in SQLite.
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Executor;
+                    conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;")
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(&url).await.map_err(OpenDbError::Connect)?;
+        if kind == DbKind::Sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(OpenDbError::Connect)?;
+        }
+        MIGRATOR.run(&pool).await.map_err(OpenDbError::Migrate)?;
+        Ok(Self { pool, kind })
+    }
+}
+
+/// Creates the SQLite file's directory and asks the driver to create the file.
+fn prepare_sqlite(url: &str) -> Result<String, OpenDbError> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path != ":memory:" {
+        if let Some(parent) = std::path::Path::new(path).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| OpenDbError::Directory(parent.display().to_string(), e))?;
+            }
+        }
+    }
+    Ok(if url.contains('?') {
+        url.to_owned()
+    } else {
+        format!("{url}?mode=rwc")
+    })
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A fresh random id with a readable prefix, e.g. `team_...`.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}{}", crate::auth::random_token(20).to_lowercase())
+}
+
+/// Reads a BOOLEAN column: SQLite hands back integers, PostgreSQL booleans.
+pub fn get_bool(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
+    use sqlx::Row;
+    row.try_get::<bool, _>(column)
+        .or_else(|_| row.try_get::<i64, _>(column).map(|v| v != 0))
+}
+
+/// A JSON text column into a value.
+pub fn get_json<T: serde::de::DeserializeOwned>(
+    row: &AnyRow,
+    column: &str,
+) -> Result<T, sqlx::Error> {
+    use sqlx::Row;
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// Whether a failed statement broke a unique constraint.
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+impl FromStr for DbKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sqlite" => Ok(Self::Sqlite),
+            "postgres" => Ok(Self::Postgres),
+            other => Err(format!("unknown database kind '{other}'")),
+        }
+    }
+}

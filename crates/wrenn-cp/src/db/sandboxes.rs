@@ -1,0 +1,271 @@
+//! Sandbox records and their state transitions. Every read is scoped by
+//! team except the reconciler's, which works per host.
+use std::collections::BTreeMap;
+
+use sqlx::{any::AnyRow, Row};
+
+use super::{get_bool, get_json, new_id, now_ms, Db, DbKind};
+use crate::lifecycle::SandboxState;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxRow {
+    pub id: String,
+    pub team_id: String,
+    pub host_id: Option<String>,
+    pub template: String,
+    pub template_image: String,
+    pub state: SandboxState,
+    pub reason: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub disk_mb: Option<i64>,
+    pub timeout_secs: i64,
+    pub on_timeout: String,
+    pub metadata: BTreeMap<String, String>,
+    pub internet: bool,
+    pub egress_allow: Vec<String>,
+    pub egress_deny: Vec<String>,
+    pub from_snapshot: bool,
+    pub created_by: String,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub timeout_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, team_id, host_id, template, template_image, state, reason, vcpus, \
+    memory_mb, disk_mb, timeout_secs, on_timeout, metadata, internet, egress_allow, egress_deny, \
+    from_snapshot, created_by, created_at, started_at, timeout_at, updated_at";
+
+fn row(row: &AnyRow) -> Result<SandboxRow, sqlx::Error> {
+    let state: String = row.try_get("state")?;
+    Ok(SandboxRow {
+        id: row.try_get("id")?,
+        team_id: row.try_get("team_id")?,
+        host_id: row.try_get("host_id")?,
+        template: row.try_get("template")?,
+        template_image: row.try_get("template_image")?,
+        state: SandboxState::parse(&state).unwrap_or(SandboxState::Error),
+        reason: row.try_get("reason")?,
+        vcpus: row.try_get("vcpus")?,
+        memory_mb: row.try_get("memory_mb")?,
+        disk_mb: row.try_get("disk_mb")?,
+        timeout_secs: row.try_get("timeout_secs")?,
+        on_timeout: row.try_get("on_timeout")?,
+        metadata: get_json(row, "metadata")?,
+        internet: get_bool(row, "internet")?,
+        egress_allow: get_json(row, "egress_allow")?,
+        egress_deny: get_json(row, "egress_deny")?,
+        from_snapshot: get_bool(row, "from_snapshot")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        timeout_at: row.try_get("timeout_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+pub async fn insert(db: &Db, sandbox: &SandboxRow) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO sandboxes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+         $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+    ))
+    .bind(&sandbox.id)
+    .bind(&sandbox.team_id)
+    .bind(&sandbox.host_id)
+    .bind(&sandbox.template)
+    .bind(&sandbox.template_image)
+    .bind(sandbox.state.as_str())
+    .bind(&sandbox.reason)
+    .bind(sandbox.vcpus)
+    .bind(sandbox.memory_mb)
+    .bind(sandbox.disk_mb)
+    .bind(sandbox.timeout_secs)
+    .bind(&sandbox.on_timeout)
+    .bind(json(&sandbox.metadata))
+    .bind(sandbox.internet)
+    .bind(json(&sandbox.egress_allow))
+    .bind(json(&sandbox.egress_deny))
+    .bind(sandbox.from_snapshot)
+    .bind(&sandbox.created_by)
+    .bind(sandbox.created_at)
+    .bind(sandbox.started_at)
+    .bind(sandbox.timeout_at)
+    .bind(sandbox.updated_at)
+    .execute(&db.pool)
+    .await?;
+    record_event(db, &sandbox.id, "", sandbox.state, "").await
+}
+
+/// A team's sandbox; `None` for other teams' (existence is not leaked).
+pub async fn get(db: &Db, team_id: &str, id: &str) -> Result<Option<SandboxRow>, sqlx::Error> {
+    sqlx::query(&format!("SELECT {COLUMNS} FROM sandboxes WHERE id = $1 AND team_id = $2"))
+        .bind(id)
+        .bind(team_id)
+        .fetch_optional(&db.pool)
+        .await?
+        .as_ref()
+        .map(row)
+        .transpose()
+}
+
+/// Filters of a list request.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub state: Option<SandboxState>,
+    pub metadata: BTreeMap<String, String>,
+    /// `(created_at, id)` of the last sandbox of the previous page.
+    pub before: Option<(i64, String)>,
+    pub limit: i64,
+}
+
+/// A team's sandboxes, newest first.
+pub async fn list(db: &Db, team_id: &str, filter: &ListFilter) -> Result<Vec<SandboxRow>, sqlx::Error> {
+    let mut sql = format!(
+        "SELECT {COLUMNS} FROM sandboxes WHERE team_id = $1 \
+         AND (created_at < $2 OR (created_at = $2 AND id < $3))"
+    );
+    let mut n = 3;
+    if filter.state.is_some() {
+        n += 1;
+        sql.push_str(&format!(" AND state = ${n}"));
+    }
+    for _ in &filter.metadata {
+        // Keys and values are bound, never spliced into the SQL.
+        let (key, value) = (n + 1, n + 2);
+        n += 2;
+        sql.push_str(&match db.kind {
+            DbKind::Sqlite => format!(" AND json_extract(metadata, '$.\"' || ${key} || '\"') = ${value}"),
+            DbKind::Postgres => format!(" AND (metadata::jsonb ->> ${key}) = ${value}"),
+        });
+    }
+    sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT ${}", n + 1));
+    let (at, id) = filter.before.clone().unwrap_or((i64::MAX, String::new()));
+    let mut query = sqlx::query(&sql).bind(team_id).bind(at).bind(id);
+    if let Some(state) = filter.state {
+        query = query.bind(state.as_str());
+    }
+    for (key, value) in &filter.metadata {
+        query = query.bind(key.clone()).bind(value.clone());
+    }
+    let rows = query.bind(filter.limit).fetch_all(&db.pool).await?;
+    rows.iter().map(row).collect()
+}
+
+/// Live sandboxes placed on a host (the reconciler's view).
+pub async fn live_on_host(db: &Db, host_id: &str) -> Result<Vec<SandboxRow>, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM sandboxes WHERE host_id = $1 AND state IN ('starting', 'running', 'paused', 'lost')"
+    ))
+    .bind(host_id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(row).collect()
+}
+
+/// Live sandboxes of a team, for its quota.
+pub async fn count_live(db: &Db, team_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sandboxes WHERE team_id = $1 AND state IN ('pending', 'starting', 'running', 'paused')",
+    )
+    .bind(team_id)
+    .fetch_one(&db.pool)
+    .await
+}
+
+/// What else changes with a transition.
+#[derive(Debug, Clone, Default)]
+pub struct TransitionExtras {
+    pub started_at: Option<i64>,
+    pub timeout_at: Option<i64>,
+    pub from_snapshot: Option<bool>,
+}
+
+/// Moves a sandbox to `to` if it is in a state that may become `to`;
+/// returns false (and changes nothing) otherwise.
+pub async fn transition(
+    db: &Db,
+    id: &str,
+    to: SandboxState,
+    reason: &str,
+    extras: TransitionExtras,
+) -> Result<bool, sqlx::Error> {
+    let sources = SandboxState::sources_of(to);
+    let from: Option<String> = sqlx::query_scalar("SELECT state FROM sandboxes WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    let Some(from) = from.as_deref().and_then(SandboxState::parse) else {
+        return Ok(false);
+    };
+    if !sources.contains(&from) {
+        return Ok(false);
+    }
+    let now = now_ms();
+    let updated = sqlx::query(
+        "UPDATE sandboxes SET state = $1, reason = $2, updated_at = $3, \
+         started_at = COALESCE($4, started_at), timeout_at = COALESCE($5, timeout_at), \
+         from_snapshot = COALESCE($6, from_snapshot) WHERE id = $7 AND state = $8",
+    )
+    .bind(to.as_str())
+    .bind(reason)
+    .bind(now)
+    .bind(extras.started_at)
+    .bind(extras.timeout_at)
+    .bind(extras.from_snapshot)
+    .bind(id)
+    .bind(from.as_str())
+    .execute(&db.pool)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Ok(false);
+    }
+    record_event(db, id, from.as_str(), to, reason).await?;
+    Ok(true)
+}
+
+pub async fn set_timeout_at(db: &Db, id: &str, timeout_at: i64, timeout_secs: Option<i64>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE sandboxes SET timeout_at = $1, timeout_secs = COALESCE($2, timeout_secs), updated_at = $3 WHERE id = $4",
+    )
+    .bind(timeout_at)
+    .bind(timeout_secs)
+    .bind(now_ms())
+    .bind(id)
+    .execute(&db.pool)
+    .await
+    .map(|_| ())
+}
+
+async fn record_event(db: &Db, id: &str, from: &str, to: SandboxState, reason: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sandbox_events (id, sandbox_id, at, from_state, to_state, reason) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(new_id("sev_"))
+    .bind(id)
+    .bind(now_ms())
+    .bind(from)
+    .bind(to.as_str())
+    .bind(reason)
+    .execute(&db.pool)
+    .await
+    .map(|_| ())
+}
+
+/// The recorded transitions of a sandbox, oldest first: `(at, from, to, reason)`.
+pub async fn events(db: &Db, id: &str) -> Result<Vec<(i64, String, String, String)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT at, from_state, to_state, reason FROM sandbox_events WHERE sandbox_id = $1 ORDER BY at, id",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("at")?, r.try_get("from_state")?, r.try_get("to_state")?, r.try_get("reason")?)))
+        .collect()
+}

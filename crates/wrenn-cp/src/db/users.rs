@@ -1,0 +1,124 @@
+//! Users, teams, memberships and API keys.
+use sqlx::{any::AnyRow, Row};
+
+use super::{get_bool, Db};
+use crate::auth::Role;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub created_at: i64,
+}
+
+fn user_row(row: &AnyRow) -> Result<UserRow, sqlx::Error> {
+    Ok(UserRow {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        password_hash: row.try_get("password_hash")?,
+        is_admin: get_bool(row, "is_admin")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const USER_COLUMNS: &str = "id, email, name, password_hash, is_admin, created_at";
+
+pub async fn get(db: &Db, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .as_ref()
+        .map(user_row)
+        .transpose()
+}
+
+pub async fn by_email(db: &Db, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
+        .bind(email)
+        .fetch_optional(&db.pool)
+        .await?
+        .as_ref()
+        .map(user_row)
+        .transpose()
+}
+
+/// The user's role in a team, `None` when not a member.
+pub async fn membership(db: &Db, team_id: &str, user_id: &str) -> Result<Option<Role>, sqlx::Error> {
+    let role: Option<String> =
+        sqlx::query_scalar("SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2")
+            .bind(team_id)
+            .bind(user_id)
+            .fetch_optional(&db.pool)
+            .await?;
+    Ok(role.as_deref().and_then(Role::parse))
+}
+
+/// The user's personal team and role in it.
+pub async fn personal_team(db: &Db, user_id: &str) -> Result<Option<(String, Role)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT m.team_id, m.role FROM team_members m JOIN teams t ON t.id = m.team_id \
+         WHERE m.user_id = $1 AND t.personal = TRUE ORDER BY t.created_at LIMIT 1",
+    )
+    .bind(user_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.map(|row| {
+        let role: String = row.try_get("role")?;
+        Ok((row.try_get("team_id")?, Role::parse(&role).unwrap_or(Role::Member)))
+    })
+    .transpose()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    pub id: String,
+    pub team_id: String,
+    pub name: String,
+    pub prefix: String,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+pub const KEY_COLUMNS: &str =
+    "id, team_id, name, prefix, created_by, created_at, expires_at, last_used_at, revoked_at";
+
+pub fn key_row(row: &AnyRow) -> Result<KeyRow, sqlx::Error> {
+    Ok(KeyRow {
+        id: row.try_get("id")?,
+        team_id: row.try_get("team_id")?,
+        name: row.try_get("name")?,
+        prefix: row.try_get("prefix")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+pub async fn key_by_hash(db: &Db, hash: &str) -> Result<Option<KeyRow>, sqlx::Error> {
+    sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"))
+        .bind(hash)
+        .fetch_optional(&db.pool)
+        .await?
+        .as_ref()
+        .map(key_row)
+        .transpose()
+}
+
+pub async fn touch_key(db: &Db, id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .map(|_| ())
+}

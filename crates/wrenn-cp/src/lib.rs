@@ -1,0 +1,14 @@
+//! wrenn-cp: the control plane. Users, teams, API keys, sandbox records,
+//! templates and the audit log live in the database; sandboxes run on host
+//! agents, which the control plane calls over their Connect RPC API.
+pub mod agent;
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod lifecycle;
+pub mod reconcile;
+pub mod server;
+pub mod state;
