@@ -47,7 +47,13 @@ pub async fn record(
 }
 
 /// Records something the control plane did by itself (the reconciler).
-pub async fn record_system(db: &db::Db, team_id: &str, action: &str, resource: (&str, &str), detail: &str) {
+pub async fn record_system(
+    db: &db::Db,
+    team_id: &str,
+    action: &str,
+    resource: (&str, &str),
+    detail: &str,
+) {
     write(
         db,
         db::audit::NewAuditEvent {

@@ -70,33 +70,39 @@ impl CpConfig {
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let value = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        let database_url = value("DATABASE_URL")
-            .unwrap_or_else(|| format!("sqlite://{DEFAULT_DATA}/wrenn.db"));
+        let database_url =
+            value("DATABASE_URL").unwrap_or_else(|| format!("sqlite://{DEFAULT_DATA}/wrenn.db"));
         if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
-            return Err(invalid("DATABASE_URL", "must start with sqlite: or postgres://"));
+            return Err(invalid(
+                "DATABASE_URL",
+                "must start with sqlite: or postgres://",
+            ));
         }
         let jwt_secret = match value("CP_JWT_SECRET") {
             Some(secret) => secret,
             None => {
-                let path = value("CP_JWT_SECRET_FILE")
-                    .map_or_else(|| PathBuf::from(DEFAULT_DATA).join("jwt-secret"), PathBuf::from);
+                let path = value("CP_JWT_SECRET_FILE").map_or_else(
+                    || PathBuf::from(DEFAULT_DATA).join("jwt-secret"),
+                    PathBuf::from,
+                );
                 read_or_create_secret(&path)?
             }
         };
         if jwt_secret.trim().len() < 32 {
             return Err(invalid("CP_JWT_SECRET", "must be at least 32 characters"));
         }
-        let agent_secret = match (value("CP_AGENT_SECRET"), value("CP_AGENT_SECRET_FILE")) {
-            (Some(secret), _) => Some(secret),
-            (None, Some(path)) => Some(std::fs::read_to_string(&path).map_err(|source| {
-                ConfigError::ReadFile {
-                    var: "CP_AGENT_SECRET_FILE",
-                    path: path.into(),
-                    source,
-                }
-            })?),
-            (None, None) => None,
-        };
+        let agent_secret =
+            match (value("CP_AGENT_SECRET"), value("CP_AGENT_SECRET_FILE")) {
+                (Some(secret), _) => Some(secret),
+                (None, Some(path)) => Some(std::fs::read_to_string(&path).map_err(|source| {
+                    ConfigError::ReadFile {
+                        var: "CP_AGENT_SECRET_FILE",
+                        path: path.into(),
+                        source,
+                    }
+                })?),
+                (None, None) => None,
+            };
         Ok(Self {
             listen_addr: parsed(&value, "CP_LISTEN_ADDR", "127.0.0.1:8000")?,
             database_url: SecretString(database_url),
@@ -178,11 +184,7 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        CpConfig::from_lookup(|name| {
-            vars.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        })
+        CpConfig::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
     }
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
@@ -203,8 +205,8 @@ mod tests {
 
     #[test]
     fn from_lookup_when_bad_number_then_error_names_variable() {
-        let err = load(&[("CP_JWT_SECRET", SECRET), ("CP_JWT_TTL_SECS", "soon")])
-            .expect_err("refused");
+        let err =
+            load(&[("CP_JWT_SECRET", SECRET), ("CP_JWT_TTL_SECS", "soon")]).expect_err("refused");
         assert!(err.to_string().contains("CP_JWT_TTL_SECS"));
     }
 

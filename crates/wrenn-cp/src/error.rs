@@ -147,6 +147,9 @@ mod tests {
     #[test]
     fn not_found_when_rendered_then_code_and_404() {
         let err = ApiError::NotFound { what: "sandbox" };
-        assert_eq!((err.code(), err.status()), ("not_found", StatusCode::NOT_FOUND));
+        assert_eq!(
+            (err.code(), err.status()),
+            ("not_found", StatusCode::NOT_FOUND)
+        );
     }
 }

@@ -51,7 +51,10 @@ impl SandboxState {
 
     /// States in which the sandbox holds resources on a host.
     pub fn is_live(self) -> bool {
-        matches!(self, Self::Pending | Self::Starting | Self::Running | Self::Paused)
+        matches!(
+            self,
+            Self::Pending | Self::Starting | Self::Running | Self::Paused
+        )
     }
 
     /// Whether `self → to` is a legal transition.

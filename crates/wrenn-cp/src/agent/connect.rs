@@ -6,8 +6,8 @@ use connectrpc::{
 };
 use futures_util::stream::BoxStream;
 use wrenn_proto::wrenn::agent::v1::{
-    self as pb, AgentServiceClient, SandboxState, TimeoutAction,
-    __buffa::oneof::exec_response::Event,
+    self as pb, __buffa::oneof::exec_response::Event, AgentServiceClient, SandboxState,
+    TimeoutAction,
 };
 
 use super::{
@@ -51,11 +51,16 @@ impl ConnectAgent {
 }
 
 fn agent_error(err: ConnectError) -> AgentError {
-    let message = err.message.clone().unwrap_or_else(|| format!("{:?}", err.code));
+    let message = err
+        .message
+        .clone()
+        .unwrap_or_else(|| format!("{:?}", err.code));
     match err.code {
         ErrorCode::NotFound => AgentError::NotFound(message),
         ErrorCode::InvalidArgument => AgentError::InvalidArgument(message),
-        ErrorCode::FailedPrecondition | ErrorCode::Aborted => AgentError::FailedPrecondition(message),
+        ErrorCode::FailedPrecondition | ErrorCode::Aborted => {
+            AgentError::FailedPrecondition(message)
+        }
         ErrorCode::AlreadyExists => AgentError::AlreadyExists(message),
         ErrorCode::ResourceExhausted => AgentError::Exhausted(message),
         _ => AgentError::Unavailable(message),
@@ -76,8 +81,8 @@ fn state(state: Option<SandboxState>) -> AgentState {
 }
 
 fn sandbox(sandbox: Option<pb::Sandbox>) -> AgentResult<AgentSandbox> {
-    let sandbox =
-        sandbox.ok_or_else(|| AgentError::Unavailable("the agent answered without a sandbox".into()))?;
+    let sandbox = sandbox
+        .ok_or_else(|| AgentError::Unavailable("the agent answered without a sandbox".into()))?;
     Ok(AgentSandbox {
         state: state(sandbox.state.as_known()),
         id: sandbox.id,
@@ -114,7 +119,11 @@ impl AgentApi for ConnectAgent {
             .into(),
             ..Default::default()
         };
-        let response = self.client.create_sandbox(message).await.map_err(agent_error)?;
+        let response = self
+            .client
+            .create_sandbox(message)
+            .await
+            .map_err(agent_error)?;
         sandbox(response.into_owned().sandbox.into_option())
     }
 
@@ -123,7 +132,11 @@ impl AgentApi for ConnectAgent {
             id: id.into(),
             ..Default::default()
         };
-        let response = self.client.get_sandbox(message).await.map_err(agent_error)?;
+        let response = self
+            .client
+            .get_sandbox(message)
+            .await
+            .map_err(agent_error)?;
         sandbox(response.into_owned().sandbox.into_option())
     }
 
@@ -158,7 +171,11 @@ impl AgentApi for ConnectAgent {
             id: id.into(),
             ..Default::default()
         };
-        let response = self.client.pause_sandbox(message).await.map_err(agent_error)?;
+        let response = self
+            .client
+            .pause_sandbox(message)
+            .await
+            .map_err(agent_error)?;
         sandbox(response.into_owned().sandbox.into_option())
     }
 
@@ -167,7 +184,11 @@ impl AgentApi for ConnectAgent {
             id: id.into(),
             ..Default::default()
         };
-        let response = self.client.resume_sandbox(message).await.map_err(agent_error)?;
+        let response = self
+            .client
+            .resume_sandbox(message)
+            .await
+            .map_err(agent_error)?;
         sandbox(response.into_owned().sandbox.into_option())
     }
 
@@ -177,7 +198,11 @@ impl AgentApi for ConnectAgent {
             timeout_secs,
             ..Default::default()
         };
-        let response = self.client.set_timeout(message).await.map_err(agent_error)?;
+        let response = self
+            .client
+            .set_timeout(message)
+            .await
+            .map_err(agent_error)?;
         sandbox(response.into_owned().sandbox.into_option())
     }
 
@@ -222,12 +247,16 @@ impl AgentApi for ConnectAgent {
 
     async fn snapshot(&self, id: &str, image: &str, memory: bool) -> AgentResult<AgentTemplate> {
         let _ = (id, image, memory);
-        Err(AgentError::Unavailable("snapshots need a newer agent".into()))
+        Err(AgentError::Unavailable(
+            "snapshots need a newer agent".into(),
+        ))
     }
 
     async fn delete_template(&self, image: &str) -> AgentResult<()> {
         let _ = image;
-        Err(AgentError::Unavailable("template deletion needs a newer agent".into()))
+        Err(AgentError::Unavailable(
+            "template deletion needs a newer agent".into(),
+        ))
     }
 
     fn envd(&self, id: &str) -> EnvdRoute {

@@ -87,6 +87,8 @@ where
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Self(q.0))
-            .map_err(|rejection: QueryRejection| ApiError::BadRequest(body_text(rejection.body_text())))
+            .map_err(|rejection: QueryRejection| {
+                ApiError::BadRequest(body_text(rejection.body_text()))
+            })
     }
 }

@@ -15,8 +15,7 @@ pub const MAX_JSON_BODY: usize = 1024 * 1024;
 
 /// The API's routes with their OpenAPI document.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::base())
-        .merge(health::routes())
+    OpenApiRouter::with_openapi(openapi::base()).merge(health::routes())
 }
 
 /// The whole HTTP application.
@@ -78,7 +77,10 @@ pub mod cursor {
         #[test]
         fn decode_when_encoded_then_round_trips_and_garbage_refused() {
             let cursor = super::encode(1234, "sbx_1");
-            assert_eq!(super::decode(&cursor).expect("valid"), (1234, "sbx_1".into()));
+            assert_eq!(
+                super::decode(&cursor).expect("valid"),
+                (1234, "sbx_1".into())
+            );
             assert!(super::decode("%%%").is_err());
         }
     }
@@ -89,7 +91,9 @@ pub fn page_limit(limit: Option<u32>) -> Result<i64, crate::error::ApiError> {
     match limit {
         None => Ok(50),
         Some(n @ 1..=200) => Ok(i64::from(n)),
-        Some(_) => Err(crate::error::ApiError::validation("limit must be between 1 and 200")),
+        Some(_) => Err(crate::error::ApiError::validation(
+            "limit must be between 1 and 200",
+        )),
     }
 }
 

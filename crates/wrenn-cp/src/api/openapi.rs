@@ -35,7 +35,9 @@ impl Modify for Security {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("A user JWT from /v1/auth/login, or an API key `wrn_...`"))
+                    .description(Some(
+                        "A user JWT from /v1/auth/login, or an API key `wrn_...`",
+                    ))
                     .build(),
             ),
         );

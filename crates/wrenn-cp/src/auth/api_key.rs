@@ -31,9 +31,9 @@ pub fn hash(secret: &str) -> String {
 
 /// Whether `candidate` has the shape of a key (checked before any lookup).
 pub fn looks_like_key(candidate: &str) -> bool {
-    candidate
-        .strip_prefix(KEY_PREFIX)
-        .is_some_and(|rest| rest.len() == RANDOM_LEN && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+    candidate.strip_prefix(KEY_PREFIX).is_some_and(|rest| {
+        rest.len() == RANDOM_LEN && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
 }
 
 #[cfg(test)]

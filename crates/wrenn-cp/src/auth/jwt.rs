@@ -27,7 +27,10 @@ pub enum TokenError {
     #[error("the token has expired; log in again")]
     Expired,
     #[error("this is a {found:?} token, not a {expected:?} token")]
-    WrongType { expected: TokenType, found: TokenType },
+    WrongType {
+        expected: TokenType,
+        found: TokenType,
+    },
     #[error("the token is malformed or its signature is wrong")]
     Invalid,
 }
@@ -74,12 +77,13 @@ impl JwtKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(
-            |err| match err.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
-            },
-        )?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(|err| {
+                match err.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                    _ => TokenError::Invalid,
+                }
+            })?;
         if data.claims.typ != expected {
             return Err(TokenError::WrongType {
                 expected,
@@ -122,7 +126,10 @@ mod tests {
     fn verify_when_other_secret_then_invalid() {
         let (token, _) = keys().issue("usr_1", TokenType::User, Duration::from_secs(60));
         let other = JwtKeys::new(b"another-secret-another-secret-xx");
-        assert_eq!(other.verify(&token, TokenType::User), Err(TokenError::Invalid));
+        assert_eq!(
+            other.verify(&token, TokenType::User),
+            Err(TokenError::Invalid)
+        );
     }
 
     #[test]
@@ -139,6 +146,9 @@ mod tests {
             &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
         )
         .expect("encode");
-        assert_eq!(keys().verify(&token, TokenType::User), Err(TokenError::Expired));
+        assert_eq!(
+            keys().verify(&token, TokenType::User),
+            Err(TokenError::Expired)
+        );
     }
 }

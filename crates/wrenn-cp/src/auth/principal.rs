@@ -6,7 +6,9 @@ use axum::{extract::FromRequestParts, http::request::Parts};
 use super::{api_key, jwt::TokenType};
 use crate::{db, error::ApiError, state::AppState};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Owner,
@@ -74,8 +76,9 @@ impl Principal {
     }
 
     pub fn require_user(&self) -> Result<&str, ApiError> {
-        self.user_id()
-            .ok_or(ApiError::Forbidden("this needs a user login, not an API key"))
+        self.user_id().ok_or(ApiError::Forbidden(
+            "this needs a user login, not an API key",
+        ))
     }
 }
 
@@ -125,9 +128,12 @@ impl FromRequestParts<AppState> for Principal {
                     ApiError::Unauthenticated("the token is malformed or its signature is wrong")
                 }
             })?;
-        let user = db::users::get(&state.db, &claims.sub)
-            .await?
-            .ok_or(ApiError::Unauthenticated("the token's user no longer exists"))?;
+        let user =
+            db::users::get(&state.db, &claims.sub)
+                .await?
+                .ok_or(ApiError::Unauthenticated(
+                    "the token's user no longer exists",
+                ))?;
         let team_header = parts
             .headers
             .get("x-team-id")

@@ -113,11 +113,16 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}{}", crate::auth::random_token(20).to_lowercase())
 }
 
-/// Reads a BOOLEAN column: SQLite hands back integers, PostgreSQL booleans.
+/// Reads a 0/1 flag column (booleans are stored as BIGINT: sqlx's Any
+/// driver cannot decode SQLite's BOOLEAN).
 pub fn get_bool(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
     use sqlx::Row;
-    row.try_get::<bool, _>(column)
-        .or_else(|_| row.try_get::<i64, _>(column).map(|v| v != 0))
+    row.try_get::<i64, _>(column).map(|v| v != 0)
+}
+
+/// A flag as stored.
+pub fn flag(value: bool) -> i64 {
+    i64::from(value)
 }
 
 /// A JSON text column into a value.
@@ -143,5 +148,26 @@ impl FromStr for DbKind {
             "postgres" => Ok(Self::Postgres),
             other => Err(format!("unknown database kind '{other}'")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn open_when_fresh_sqlite_file_then_migrated_and_builtins_resolvable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}/sub/wrenn.db", dir.path().display());
+        let db = Db::open(&url).await.expect("open");
+        templates::register_builtins(&db).await.expect("builtins");
+        templates::register_builtins(&db).await.expect("idempotent");
+        let base = templates::resolve(&db, "team_x", "base")
+            .await
+            .expect("query");
+        assert_eq!(
+            base.map(|t| (t.image, t.builtin)),
+            Some(("base".into(), true))
+        );
     }
 }

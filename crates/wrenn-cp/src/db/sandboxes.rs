@@ -87,10 +87,10 @@ pub async fn insert(db: &Db, sandbox: &SandboxRow) -> Result<(), sqlx::Error> {
     .bind(sandbox.timeout_secs)
     .bind(&sandbox.on_timeout)
     .bind(json(&sandbox.metadata))
-    .bind(sandbox.internet)
+    .bind(super::flag(sandbox.internet))
     .bind(json(&sandbox.egress_allow))
     .bind(json(&sandbox.egress_deny))
-    .bind(sandbox.from_snapshot)
+    .bind(super::flag(sandbox.from_snapshot))
     .bind(&sandbox.created_by)
     .bind(sandbox.created_at)
     .bind(sandbox.started_at)
@@ -103,14 +103,16 @@ pub async fn insert(db: &Db, sandbox: &SandboxRow) -> Result<(), sqlx::Error> {
 
 /// A team's sandbox; `None` for other teams' (existence is not leaked).
 pub async fn get(db: &Db, team_id: &str, id: &str) -> Result<Option<SandboxRow>, sqlx::Error> {
-    sqlx::query(&format!("SELECT {COLUMNS} FROM sandboxes WHERE id = $1 AND team_id = $2"))
-        .bind(id)
-        .bind(team_id)
-        .fetch_optional(&db.pool)
-        .await?
-        .as_ref()
-        .map(row)
-        .transpose()
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM sandboxes WHERE id = $1 AND team_id = $2"
+    ))
+    .bind(id)
+    .bind(team_id)
+    .fetch_optional(&db.pool)
+    .await?
+    .as_ref()
+    .map(row)
+    .transpose()
 }
 
 /// Filters of a list request.
@@ -124,7 +126,11 @@ pub struct ListFilter {
 }
 
 /// A team's sandboxes, newest first.
-pub async fn list(db: &Db, team_id: &str, filter: &ListFilter) -> Result<Vec<SandboxRow>, sqlx::Error> {
+pub async fn list(
+    db: &Db,
+    team_id: &str,
+    filter: &ListFilter,
+) -> Result<Vec<SandboxRow>, sqlx::Error> {
     let mut sql = format!(
         "SELECT {COLUMNS} FROM sandboxes WHERE team_id = $1 \
          AND (created_at < $2 OR (created_at = $2 AND id < $3))"
@@ -139,11 +145,16 @@ pub async fn list(db: &Db, team_id: &str, filter: &ListFilter) -> Result<Vec<San
         let (key, value) = (n + 1, n + 2);
         n += 2;
         sql.push_str(&match db.kind {
-            DbKind::Sqlite => format!(" AND json_extract(metadata, '$.\"' || ${key} || '\"') = ${value}"),
+            DbKind::Sqlite => {
+                format!(" AND json_extract(metadata, '$.\"' || ${key} || '\"') = ${value}")
+            }
             DbKind::Postgres => format!(" AND (metadata::jsonb ->> ${key}) = ${value}"),
         });
     }
-    sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT ${}", n + 1));
+    sql.push_str(&format!(
+        " ORDER BY created_at DESC, id DESC LIMIT ${}",
+        n + 1
+    ));
     let (at, id) = filter.before.clone().unwrap_or((i64::MAX, String::new()));
     let mut query = sqlx::query(&sql).bind(team_id).bind(at).bind(id);
     if let Some(state) = filter.state {
@@ -216,7 +227,7 @@ pub async fn transition(
     .bind(now)
     .bind(extras.started_at)
     .bind(extras.timeout_at)
-    .bind(extras.from_snapshot)
+    .bind(extras.from_snapshot.map(super::flag))
     .bind(id)
     .bind(from.as_str())
     .execute(&db.pool)
@@ -229,7 +240,12 @@ pub async fn transition(
     Ok(true)
 }
 
-pub async fn set_timeout_at(db: &Db, id: &str, timeout_at: i64, timeout_secs: Option<i64>) -> Result<(), sqlx::Error> {
+pub async fn set_timeout_at(
+    db: &Db,
+    id: &str,
+    timeout_at: i64,
+    timeout_secs: Option<i64>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE sandboxes SET timeout_at = $1, timeout_secs = COALESCE($2, timeout_secs), updated_at = $3 WHERE id = $4",
     )
@@ -242,7 +258,13 @@ pub async fn set_timeout_at(db: &Db, id: &str, timeout_at: i64, timeout_secs: Op
     .map(|_| ())
 }
 
-async fn record_event(db: &Db, id: &str, from: &str, to: SandboxState, reason: &str) -> Result<(), sqlx::Error> {
+async fn record_event(
+    db: &Db,
+    id: &str,
+    from: &str,
+    to: SandboxState,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO sandbox_events (id, sandbox_id, at, from_state, to_state, reason) VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -266,6 +288,13 @@ pub async fn events(db: &Db, id: &str) -> Result<Vec<(i64, String, String, Strin
     .fetch_all(&db.pool)
     .await?;
     rows.iter()
-        .map(|r| Ok((r.try_get("at")?, r.try_get("from_state")?, r.try_get("to_state")?, r.try_get("reason")?)))
+        .map(|r| {
+            Ok((
+                r.try_get("at")?,
+                r.try_get("from_state")?,
+                r.try_get("to_state")?,
+                r.try_get("reason")?,
+            ))
+        })
         .collect()
 }

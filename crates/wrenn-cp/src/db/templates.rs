@@ -44,15 +44,16 @@ fn row(row: &AnyRow) -> Result<TemplateRow, sqlx::Error> {
 /// Inserts the built-in templates that are missing (start-up; idempotent).
 pub async fn register_builtins(db: &Db) -> Result<(), sqlx::Error> {
     for (name, vcpus, memory_mb) in BUILTINS {
-        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM templates WHERE image = $1")
-            .bind(*name)
-            .fetch_optional(&db.pool)
-            .await?;
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT id FROM templates WHERE image = $1")
+                .bind(*name)
+                .fetch_optional(&db.pool)
+                .await?;
         if exists.is_some() {
             continue;
         }
         let result = sqlx::query(&format!(
-            "INSERT INTO templates ({COLUMNS}) VALUES ($1, NULL, $2, $2, TRUE, $3, $4, NULL, FALSE, NULL, $5)"
+            "INSERT INTO templates ({COLUMNS}) VALUES ($1, NULL, $2, $2, 1, $3, $4, NULL, 0, NULL, $5)"
         ))
         .bind(new_id("tpl_"))
         .bind(*name)
@@ -72,7 +73,11 @@ pub async fn register_builtins(db: &Db) -> Result<(), sqlx::Error> {
 }
 
 /// A template `team_id` may use: its own of that name first, else a built-in.
-pub async fn resolve(db: &Db, team_id: &str, name: &str) -> Result<Option<TemplateRow>, sqlx::Error> {
+pub async fn resolve(
+    db: &Db,
+    team_id: &str,
+    name: &str,
+) -> Result<Option<TemplateRow>, sqlx::Error> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM templates WHERE name = $1 AND (team_id = $2 OR team_id IS NULL) \
          ORDER BY builtin ASC LIMIT 1"
@@ -103,11 +108,11 @@ pub async fn insert(db: &Db, template: &TemplateRow) -> Result<(), sqlx::Error> 
     .bind(&template.team_id)
     .bind(&template.name)
     .bind(&template.image)
-    .bind(template.builtin)
+    .bind(super::flag(template.builtin))
     .bind(template.vcpus)
     .bind(template.memory_mb)
     .bind(template.disk_mb)
-    .bind(template.has_memory_snapshot)
+    .bind(super::flag(template.has_memory_snapshot))
     .bind(&template.source_sandbox_id)
     .bind(template.created_at)
     .execute(&db.pool)

@@ -38,17 +38,23 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
 }
 
 pub async fn by_email(db: &Db, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
-        .bind(email)
-        .fetch_optional(&db.pool)
-        .await?
-        .as_ref()
-        .map(user_row)
-        .transpose()
+    sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+    ))
+    .bind(email)
+    .fetch_optional(&db.pool)
+    .await?
+    .as_ref()
+    .map(user_row)
+    .transpose()
 }
 
 /// The user's role in a team, `None` when not a member.
-pub async fn membership(db: &Db, team_id: &str, user_id: &str) -> Result<Option<Role>, sqlx::Error> {
+pub async fn membership(
+    db: &Db,
+    team_id: &str,
+    user_id: &str,
+) -> Result<Option<Role>, sqlx::Error> {
     let role: Option<String> =
         sqlx::query_scalar("SELECT role FROM team_members WHERE team_id = $1 AND user_id = $2")
             .bind(team_id)
@@ -62,14 +68,17 @@ pub async fn membership(db: &Db, team_id: &str, user_id: &str) -> Result<Option<
 pub async fn personal_team(db: &Db, user_id: &str) -> Result<Option<(String, Role)>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT m.team_id, m.role FROM team_members m JOIN teams t ON t.id = m.team_id \
-         WHERE m.user_id = $1 AND t.personal = TRUE ORDER BY t.created_at LIMIT 1",
+         WHERE m.user_id = $1 AND t.personal = 1 ORDER BY t.created_at LIMIT 1",
     )
     .bind(user_id)
     .fetch_optional(&db.pool)
     .await?;
     row.map(|row| {
         let role: String = row.try_get("role")?;
-        Ok((row.try_get("team_id")?, Role::parse(&role).unwrap_or(Role::Member)))
+        Ok((
+            row.try_get("team_id")?,
+            Role::parse(&role).unwrap_or(Role::Member),
+        ))
     })
     .transpose()
 }
@@ -105,13 +114,15 @@ pub fn key_row(row: &AnyRow) -> Result<KeyRow, sqlx::Error> {
 }
 
 pub async fn key_by_hash(db: &Db, hash: &str) -> Result<Option<KeyRow>, sqlx::Error> {
-    sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"))
-        .bind(hash)
-        .fetch_optional(&db.pool)
-        .await?
-        .as_ref()
-        .map(key_row)
-        .transpose()
+    sqlx::query(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"
+    ))
+    .bind(hash)
+    .fetch_optional(&db.pool)
+    .await?
+    .as_ref()
+    .map(key_row)
+    .transpose()
 }
 
 pub async fn touch_key(db: &Db, id: &str, now: i64) -> Result<(), sqlx::Error> {
