@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     disk::{create_disk, DiskStrategy},
-    envd_client::{self, ExecOutput, ExecRequest, InitRequest},
+    envd_client::{self, ExecOutput, ExecRequest, InitRequest, WaitReadyError},
     network::{
         EgressPolicy, NetworkConfig, NetworkHandle, SandboxNetwork, SlotAllocator, SlotLease,
     },
@@ -363,21 +363,18 @@ impl<V: Vmm> SandboxManager<V> {
             r.envd_addr = Some(envd_addr);
             Ok(())
         });
-        let deadline = Instant::now() + self.inner.opts.ready_timeout;
-        loop {
-            vm.check_running()
-                .map_err(|e| format!("the VM stopped while starting: {e}"))?;
-            if envd_client::healthy(&self.inner.http, &envd_url).await {
-                break;
+        let timeout = self.inner.opts.ready_timeout;
+        match envd_client::wait_ready(&self.inner.http, &envd_url, vm, timeout).await {
+            Ok(()) => {}
+            Err(WaitReadyError::VmStopped(err)) => {
+                return Err(format!("the VM stopped while starting: {err}"));
             }
-            if Instant::now() >= deadline {
+            Err(err @ WaitReadyError::Timeout(_)) => {
                 return Err(format!(
-                    "envd did not become healthy within {:?}; serial console tail:\n{}",
-                    self.inner.opts.ready_timeout,
+                    "{err}; serial console tail:\n{}",
                     vm.console_tail(15)
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let init = InitRequest {
             env_vars: &config.env_vars,
