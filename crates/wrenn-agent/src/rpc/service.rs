@@ -366,6 +366,53 @@ impl<V: Vmm> pb::AgentService for AgentRpc<V> {
         })
     }
 
+    async fn snapshot_sandbox(
+        &self,
+        _ctx: RequestContext,
+        request: ServiceRequest<'_, pb::SnapshotSandboxRequest>,
+    ) -> ServiceResult<pb::SnapshotSandboxResponse> {
+        let req = request.to_owned_message();
+        let id = convert::sandbox_id("id", &req.id)?;
+        let template = convert::template_name("template", &req.template)?;
+        let info = self
+            .manager
+            .snapshot_to_template(&id, &template, req.memory)
+            .await?;
+        Response::ok(pb::SnapshotSandboxResponse {
+            template: convert::template(info).into(),
+            ..Default::default()
+        })
+    }
+
+    async fn delete_template(
+        &self,
+        _ctx: RequestContext,
+        request: ServiceRequest<'_, pb::DeleteTemplateRequest>,
+    ) -> ServiceResult<pb::DeleteTemplateResponse> {
+        let req = request.to_owned_message();
+        let template = convert::template_name("template", &req.template)?;
+        self.manager.delete_template(&template)?;
+        Response::ok(pb::DeleteTemplateResponse::default())
+    }
+
+    async fn list_templates(
+        &self,
+        _ctx: RequestContext,
+        _request: ServiceRequest<'_, pb::ListTemplatesRequest>,
+    ) -> ServiceResult<pb::ListTemplatesResponse> {
+        let templates = self
+            .manager
+            .templates()
+            .list()
+            .into_iter()
+            .map(convert::template)
+            .collect();
+        Response::ok(pb::ListTemplatesResponse {
+            templates,
+            ..Default::default()
+        })
+    }
+
     async fn host_info(
         &self,
         _ctx: RequestContext,

@@ -42,19 +42,19 @@ pub struct ManagerOptions {
 }
 
 /// The disk file inside a sandbox directory.
-const DISK_FILE: &str = "disk.qcow2";
+pub(super) const DISK_FILE: &str = "disk.qcow2";
 const SNAPSHOT_DIR: &str = "snapshot";
 const RUN_DIR: &str = "run";
 const GUEST_INIT: &str = "/usr/bin/envd";
 
 pub(super) struct Entry<Vm> {
-    record: Mutex<SandboxRecord>,
-    runtime: tokio::sync::Mutex<Runtime<Vm>>,
+    pub(super) record: Mutex<SandboxRecord>,
+    pub(super) runtime: tokio::sync::Mutex<Runtime<Vm>>,
 }
 
 /// What exists for a sandbox while it runs.
 pub(super) struct Runtime<Vm> {
-    vm: Option<Vm>,
+    pub(super) vm: Option<Vm>,
     net: Option<(SlotLease, NetworkHandle)>,
 }
 
@@ -137,7 +137,7 @@ impl<V: Vmm> SandboxManager<V> {
         &self.inner.opts
     }
 
-    fn sandbox_dir(&self, id: &SandboxId) -> PathBuf {
+    pub(super) fn sandbox_dir(&self, id: &SandboxId) -> PathBuf {
         self.inner
             .opts
             .data
@@ -146,7 +146,7 @@ impl<V: Vmm> SandboxManager<V> {
             .join(id.as_str())
     }
 
-    fn entry(&self, id: &SandboxId) -> Result<Arc<Entry<V::Vm>>, SandboxError> {
+    pub(super) fn entry(&self, id: &SandboxId) -> Result<Arc<Entry<V::Vm>>, SandboxError> {
         let map = self
             .inner
             .sandboxes
