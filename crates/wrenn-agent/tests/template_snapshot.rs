@@ -1,5 +1,6 @@
 //! A sandbox's disk turned into a template, end to end with real QEMU VMs:
-//! write a file, snapshot into a new template, boot a sandbox of it, read
+//! write a file, snapshot into a new template with its memory snapshot,
+//! restore a sandbox of it, read
 //! the file back, delete the template. Needs root, the kernel and the base
 //! image; run serially: `cargo test -p wrenn-agent --test template_snapshot
 //! -- --ignored --test-threads=1`.
@@ -51,24 +52,35 @@ async fn scenario() {
     sh(&m, &source.id, "echo snapshot-me > /home/user/marker.txt").await;
 
     let made = m
-        .snapshot_to_template(&source.id, &template, false)
+        .snapshot_to_template(&source.id, &template, true)
         .await
         .expect("snapshotted");
     let again = m.snapshot_to_template(&source.id, &template, false).await;
 
     assert_eq!(made.name, template);
     assert!(made.disk_mib > 0);
-    assert!(matches!(again, Err(SandboxError::TemplateExists(_))), "{again:?}");
+    assert!(made.has_memory_snapshot);
+    assert!(
+        matches!(again, Err(SandboxError::TemplateExists(_))),
+        "{again:?}"
+    );
     assert_eq!(
         m.get(&source.id).expect("source").state,
         SandboxState::Running
     );
-    assert_eq!(sh(&m, &source.id, "echo still-alive").await, "still-alive\n");
+    assert_eq!(
+        sh(&m, &source.id, "echo still-alive").await,
+        "still-alive\n"
+    );
     assert!(m.templates().list().iter().any(|t| t.name == template));
 
     let mut config = common::config(EgressSpec::default(), BTreeMap::new());
     config.template = template.clone();
     let clone = m.create(config).await.expect("sandbox of the new template");
+    assert!(
+        clone.from_snapshot,
+        "restored from the template's memory snapshot"
+    );
     assert_eq!(
         sh(&m, &clone.id, "cat /home/user/marker.txt").await,
         "snapshot-me\n"
@@ -85,4 +97,15 @@ async fn scenario() {
 
     assert!(!m.templates().exists(&template));
     assert!(m.options().data.template_image(template.as_str()).is_err());
+    let snapshots = m.options().data.root().join("snapshots/templates");
+    let left: Vec<_> = std::fs::read_dir(snapshots)
+        .expect("snapshots dir")
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(template.as_str())
+        })
+        .collect();
+    assert!(left.is_empty(), "memory snapshots left: {left:?}");
 }

@@ -59,6 +59,10 @@ impl<V: Vmm> AgentRpc<V> {
         }
     }
 
+    pub fn manager(&self) -> &SandboxManager<V> {
+        &self.manager
+    }
+
     /// The wire view, with envd's token while the sandbox runs.
     fn wire(&self, info: SandboxInfo) -> pb::Sandbox {
         let token = self.manager.envd_endpoint(&info.id).ok().map(|(_, t)| t);
