@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::{
+    envd_client::{self, WaitReadyError},
     paths::{ArtefactError, DataDir, KernelFormat},
     vmm::{qemu::QemuError, qemu::QemuVm, Accel, GuestNet, RunningVm, VmSpec},
 };
@@ -96,21 +97,14 @@ impl DevVm {
 
     /// Polls `/health` until envd answers 204; returns the time since spawn.
     pub async fn wait_ready(&mut self, timeout: Duration) -> Result<Duration, DevBootError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            self.vm.check_running()?;
-            if let Ok(response) = self.http.get(self.url("/health")).send().await {
-                if response.status() == reqwest::StatusCode::NO_CONTENT {
-                    return Ok(self.vm.started_at().elapsed());
-                }
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(DevBootError::NotReady {
-                    timeout,
-                    console_tail: self.vm.console_tail(20),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let url = self.url("");
+        match envd_client::wait_ready(&self.http, &url, &mut self.vm, timeout).await {
+            Ok(()) => Ok(self.vm.started_at().elapsed()),
+            Err(WaitReadyError::VmStopped(err)) => Err(err.into()),
+            Err(WaitReadyError::Timeout(timeout)) => Err(DevBootError::NotReady {
+                timeout,
+                console_tail: self.vm.console_tail(20),
+            }),
         }
     }
 

@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use connectrpc::client::{CallOptions, ClientConfig, HttpClient};
+
+use crate::vmm::{RunningVm, VmmError};
 use wrenn_proto::process::{
     __buffa::oneof::process_event::{data_event::Output, Event},
     ProcessClient, ProcessConfig, StartRequest, StartResponse,
@@ -37,6 +39,37 @@ pub async fn healthy(http: &reqwest::Client, envd_base_url: &str) -> bool {
         .send()
         .await;
     response.is_ok_and(|r| r.status() == reqwest::StatusCode::NO_CONTENT)
+}
+
+/// Why a guest's envd did not become ready.
+#[derive(Debug, thiserror::Error)]
+pub enum WaitReadyError {
+    #[error("the VM stopped before envd was ready")]
+    VmStopped(#[source] VmmError),
+    #[error("envd did not answer /health within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Polls `/health` until envd answers, checking between polls that the VMM
+/// still runs: a guest that panicked at boot fails at once instead of after
+/// the whole timeout. The caller decides what to do with the VM on error.
+pub async fn wait_ready<Vm: RunningVm>(
+    http: &reqwest::Client,
+    envd_base_url: &str,
+    vm: &mut Vm,
+    timeout: Duration,
+) -> Result<(), WaitReadyError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        vm.check_running().map_err(WaitReadyError::VmStopped)?;
+        if healthy(http, envd_base_url).await {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(WaitReadyError::Timeout(timeout));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Calls `POST /init`. `current_token` authenticates a re-init of a guest that

@@ -286,3 +286,81 @@ async fn host_info_when_asked_then_reports_backend_and_limits() {
     assert!(info.cpus >= 1 && info.total_memory_mib > 0);
     assert_eq!(info.agent_version, env!("CARGO_PKG_VERSION"));
 }
+
+#[tokio::test]
+async fn envd_proxy_when_only_bearer_then_401_and_unknown_sandbox_then_404() {
+    let agent = TestAgent::start().await;
+    let url = format!("http://{}/envd/abc/health", agent.addr);
+    let client = reqwest::Client::new();
+
+    let bearer_only = bounded(client.get(&url).bearer_auth(SECRET).send())
+        .await
+        .expect("sent");
+    let unknown = bounded(
+        client
+            .get(&url)
+            .header(rpc::envd_proxy::AGENT_SECRET_HEADER, SECRET)
+            .send(),
+    )
+    .await
+    .expect("sent");
+
+    assert_eq!(bearer_only.status(), reqwest::StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.status(), reqwest::StatusCode::NOT_FOUND);
+    let body: serde_json::Value = bounded(unknown.json()).await.expect("json");
+    assert_eq!(body["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn list_templates_when_no_images_then_empty() {
+    let agent = TestAgent::start().await;
+    let response = bounded(
+        agent
+            .authed()
+            .list_templates(pb::ListTemplatesRequest::default()),
+    )
+    .await
+    .expect("listed");
+    assert!(response.into_owned().templates.is_empty());
+}
+
+#[tokio::test]
+async fn delete_template_when_base_then_failed_precondition() {
+    let agent = TestAgent::start().await;
+    let request = pb::DeleteTemplateRequest {
+        template: "base".into(),
+        ..Default::default()
+    };
+    let err = bounded(agent.authed().delete_template(request))
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code, ErrorCode::FailedPrecondition);
+}
+
+#[tokio::test]
+async fn snapshot_when_unknown_sandbox_then_not_found() {
+    let agent = TestAgent::start().await;
+    let request = pb::SnapshotSandboxRequest {
+        id: "abc".into(),
+        template: "snap".into(),
+        ..Default::default()
+    };
+    let err = bounded(agent.authed().snapshot_sandbox(request))
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code, ErrorCode::NotFound);
+}
+
+#[tokio::test]
+async fn snapshot_when_bad_template_name_then_invalid_argument() {
+    let agent = TestAgent::start().await;
+    let request = pb::SnapshotSandboxRequest {
+        id: "abc".into(),
+        template: "../evil".into(),
+        ..Default::default()
+    };
+    let err = bounded(agent.authed().snapshot_sandbox(request))
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code, ErrorCode::InvalidArgument);
+}

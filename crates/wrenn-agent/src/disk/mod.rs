@@ -2,6 +2,7 @@
 //! overlay for QEMU; for raw images (Firecracker) a reflink clone where the
 //! file system supports it, else a sparse copy. The strategy is chosen once
 //! per host by [`detect_raw_strategy`] and its reason logged.
+mod flatten;
 mod raw;
 
 use std::{
@@ -10,6 +11,7 @@ use std::{
     process::Command,
 };
 
+pub use flatten::{flatten_qcow2, FlattenError};
 pub use raw::detect_raw_strategy;
 
 const MIB: u64 = 1024 * 1024;

@@ -50,7 +50,13 @@ impl Secret {
         let Some(token) = header.and_then(|h| h.strip_prefix(b"Bearer ")) else {
             return false;
         };
-        token.ct_eq(self.0.as_bytes()).into()
+        self.matches_raw(Some(token))
+    }
+
+    /// Constant-time check of a header that carries the bare secret
+    /// (`X-Agent-Secret` of the envd proxy).
+    pub fn matches_raw(&self, value: Option<&[u8]>) -> bool {
+        value.is_some_and(|v| bool::from(v.ct_eq(self.0.as_bytes())))
     }
 }
 
@@ -93,6 +99,14 @@ mod tests {
         assert!(!secret.matches_header(Some(RAW.as_bytes())));
         assert!(!secret.matches_header(Some(b"Bearer 0123456789abcdef012")));
         assert!(!secret.matches_header(Some(format!("Basic {RAW}").as_bytes())));
+    }
+
+    #[test]
+    fn matches_raw_when_bare_secret_then_true_else_false() {
+        let secret = Secret::new(RAW).expect("valid");
+        assert!(secret.matches_raw(Some(RAW.as_bytes())));
+        assert!(!secret.matches_raw(Some(format!("Bearer {RAW}").as_bytes())));
+        assert!(!secret.matches_raw(None));
     }
 
     #[test]

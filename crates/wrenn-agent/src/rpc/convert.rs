@@ -7,8 +7,8 @@ use wrenn_proto::wrenn::agent::v1 as pb;
 
 use super::error::RpcError;
 use crate::sandbox::{
-    AccessToken, EgressSpec, SandboxConfig, SandboxId, SandboxInfo, SandboxState, TemplateName,
-    TimeoutAction,
+    AccessToken, EgressSpec, SandboxConfig, SandboxId, SandboxInfo, SandboxState, TemplateInfo,
+    TemplateName, TimeoutAction,
 };
 
 /// Guest user when a request leaves it empty (E2B's default user).
@@ -34,6 +34,17 @@ pub fn template_name(field: &'static str, raw: &str) -> Result<TemplateName, Rpc
         return Err(RpcError::invalid(field, "is required"));
     }
     raw.parse().map_err(|e| RpcError::invalid(field, e))
+}
+
+/// The wire view of a template.
+pub fn template(info: TemplateInfo) -> pb::Template {
+    pb::Template {
+        name: info.name.to_string(),
+        disk_mib: info.disk_mib,
+        has_memory_snapshot: info.has_memory_snapshot,
+        created_at_ms: info.created_at_ms,
+        ..Default::default()
+    }
 }
 
 /// A guest user name: empty means [`DEFAULT_USER`]; otherwise a POSIX-ish

@@ -62,9 +62,9 @@ fn classify(err: &RpcError) -> (ErrorCode, Option<String>) {
                 "invalid_argument" => ErrorCode::InvalidArgument,
                 "not_found" => ErrorCode::NotFound,
                 "failed_precondition" => ErrorCode::FailedPrecondition,
+                "already_exists" => ErrorCode::AlreadyExists,
                 "resource_exhausted" => ErrorCode::ResourceExhausted,
                 "aborted" => ErrorCode::Aborted,
-                "already_exists" => ErrorCode::AlreadyExists,
                 "unavailable" => ErrorCode::Unavailable,
                 _ => ErrorCode::Internal,
             };
@@ -163,6 +163,16 @@ mod tests {
         assert_eq!(err.code, ErrorCode::Internal);
         let message = err.message.unwrap_or_default();
         assert!(!message.contains("/var/lib") && !message.contains("fire"));
+    }
+
+    #[test]
+    fn to_connect_when_template_exists_then_already_exists() {
+        let err = to_connect(&SandboxError::TemplateExists("snap".into()).into());
+        assert_eq!(err.code, ErrorCode::AlreadyExists);
+        assert_eq!(
+            err.message.as_deref(),
+            Some("template 'snap' already exists")
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The agent's RPC API for the control plane: `wrenn.agent.v1.AgentService`
 //! (Connect protocol over HTTP/1.1 and h2c) behind bearer authentication,
-//! plus an unauthenticated `GET /health`.
+//! the envd reverse proxy `/envd/{sandbox_id}/...` behind `X-Agent-Secret`,
+//! and an unauthenticated `GET /health`.
 pub mod auth;
 pub mod convert;
+pub mod envd_proxy;
 pub mod error;
 pub mod host;
 pub mod service;
@@ -18,8 +20,10 @@ pub use service::AgentRpc;
 
 use crate::vmm::Vmm;
 
-/// The whole HTTP application: the Connect service behind auth, `/health` open.
+/// The whole HTTP application: the Connect service behind bearer auth, the
+/// envd proxy behind its own header, `/health` open.
 pub fn router<V: Vmm>(service: AgentRpc<V>, secret: Secret) -> axum::Router {
+    let proxy = envd_proxy::routes(Arc::new(service.manager().clone()), secret.clone());
     let connect = Arc::new(service).register(connectrpc::Router::new());
     axum::Router::new()
         .fallback_service(connect.into_axum_service())
@@ -28,6 +32,7 @@ pub fn router<V: Vmm>(service: AgentRpc<V>, secret: Secret) -> axum::Router {
             auth::require_bearer,
         ))
         .route("/health", axum::routing::get(|| async { "ok" }))
+        .merge(proxy)
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting

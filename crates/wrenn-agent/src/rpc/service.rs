@@ -59,6 +59,10 @@ impl<V: Vmm> AgentRpc<V> {
         }
     }
 
+    pub fn manager(&self) -> &SandboxManager<V> {
+        &self.manager
+    }
+
     /// The wire view, with envd's token while the sandbox runs.
     fn wire(&self, info: SandboxInfo) -> pb::Sandbox {
         let token = self.manager.envd_endpoint(&info.id).ok().map(|(_, t)| t);
@@ -366,6 +370,53 @@ impl<V: Vmm> pb::AgentService for AgentRpc<V> {
             .await?;
         Response::ok(pb::WarmTemplateResponse {
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            ..Default::default()
+        })
+    }
+
+    async fn snapshot_sandbox(
+        &self,
+        _ctx: RequestContext,
+        request: ServiceRequest<'_, pb::SnapshotSandboxRequest>,
+    ) -> ServiceResult<pb::SnapshotSandboxResponse> {
+        let req = request.to_owned_message();
+        let id = convert::sandbox_id("id", &req.id)?;
+        let template = convert::template_name("template", &req.template)?;
+        let info = self
+            .manager
+            .snapshot_to_template(&id, &template, req.memory)
+            .await?;
+        Response::ok(pb::SnapshotSandboxResponse {
+            template: convert::template(info).into(),
+            ..Default::default()
+        })
+    }
+
+    async fn delete_template(
+        &self,
+        _ctx: RequestContext,
+        request: ServiceRequest<'_, pb::DeleteTemplateRequest>,
+    ) -> ServiceResult<pb::DeleteTemplateResponse> {
+        let req = request.to_owned_message();
+        let template = convert::template_name("template", &req.template)?;
+        self.manager.delete_template(&template)?;
+        Response::ok(pb::DeleteTemplateResponse::default())
+    }
+
+    async fn list_templates(
+        &self,
+        _ctx: RequestContext,
+        _request: ServiceRequest<'_, pb::ListTemplatesRequest>,
+    ) -> ServiceResult<pb::ListTemplatesResponse> {
+        let templates = self
+            .manager
+            .templates()
+            .list()
+            .into_iter()
+            .map(convert::template)
+            .collect();
+        Response::ok(pb::ListTemplatesResponse {
+            templates,
             ..Default::default()
         })
     }

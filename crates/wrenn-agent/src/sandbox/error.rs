@@ -1,5 +1,9 @@
 //! Errors of sandbox operations, each with a stable code for the RPC layer.
-use super::{config::ConfigError, id::SandboxId, state::IllegalTransition};
+use super::{
+    config::ConfigError,
+    id::SandboxId,
+    state::{IllegalTransition, SandboxState},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
@@ -23,6 +27,20 @@ pub enum SandboxError {
     TemplateSnapshotFailed { template: String, reason: String },
     #[error("sandbox {0} already exists")]
     AlreadyExists(SandboxId),
+    #[error("template '{0}' already exists")]
+    TemplateExists(String),
+    #[error("template '{0}' is built in and cannot be deleted")]
+    TemplateProtected(String),
+    #[error("template '{template}' is used by {sandboxes} sandbox(es); destroy them first")]
+    TemplateInUse { template: String, sandboxes: usize },
+    #[error("sandbox {id} is {state}; {action} needs it running or paused")]
+    WrongState {
+        id: SandboxId,
+        state: SandboxState,
+        action: &'static str,
+    },
+    #[error("snapshot of sandbox {id} failed: {reason}")]
+    SnapshotFailed { id: SandboxId, reason: String },
     #[error("sandbox {0} is busy with another operation")]
     Busy(SandboxId),
     #[error("storage error on {path}: {source}")]
@@ -38,14 +56,19 @@ impl SandboxError {
         match self {
             Self::InvalidConfig(_) => "invalid_argument",
             Self::UnknownTemplate(_) | Self::NotFound(_) => "not_found",
-            Self::IllegalTransition(_) => "failed_precondition",
+            Self::IllegalTransition(_)
+            | Self::TemplateProtected(_)
+            | Self::TemplateInUse { .. }
+            | Self::WrongState { .. } => "failed_precondition",
+            Self::TemplateExists(_) => "already_exists",
             Self::Capacity(_) => "resource_exhausted",
             Self::Busy(_) => "aborted",
             Self::AlreadyExists(_) => "already_exists",
             Self::StartFailed { .. }
             | Self::PauseFailed { .. }
             | Self::ResumeFailed { .. }
-            | Self::TemplateSnapshotFailed { .. } => "unavailable",
+            | Self::TemplateSnapshotFailed { .. }
+            | Self::SnapshotFailed { .. } => "unavailable",
             Self::Storage { .. } => "internal",
         }
     }

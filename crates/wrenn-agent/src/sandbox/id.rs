@@ -132,7 +132,7 @@ impl fmt::Debug for AccessToken {
 
 /// Random a-z0-9 string from the OS RNG, without modulo bias: bytes at or
 /// above 252 (= 7 * 36) are discarded.
-fn random_string(len: usize) -> String {
+pub(crate) fn random_string(len: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     disk::{create_disk, DiskStrategy},
-    envd_client::{self, ExecOutput, ExecRequest, InitRequest},
+    envd_client::{self, ExecOutput, ExecRequest, InitRequest, WaitReadyError},
     network::{
         EgressPolicy, NetworkConfig, NetworkHandle, SandboxNetwork, SlotAllocator, SlotLease,
     },
@@ -42,19 +42,19 @@ pub struct ManagerOptions {
 }
 
 /// The disk file inside a sandbox directory.
-const DISK_FILE: &str = "disk.qcow2";
+pub(super) const DISK_FILE: &str = "disk.qcow2";
 const SNAPSHOT_DIR: &str = "snapshot";
 const RUN_DIR: &str = "run";
 const GUEST_INIT: &str = "/usr/bin/envd";
 
 pub(super) struct Entry<Vm> {
-    record: Mutex<SandboxRecord>,
-    runtime: tokio::sync::Mutex<Runtime<Vm>>,
+    pub(super) record: Mutex<SandboxRecord>,
+    pub(super) runtime: tokio::sync::Mutex<Runtime<Vm>>,
 }
 
 /// What exists for a sandbox while it runs.
 pub(super) struct Runtime<Vm> {
-    vm: Option<Vm>,
+    pub(super) vm: Option<Vm>,
     net: Option<(SlotLease, NetworkHandle)>,
 }
 
@@ -137,7 +137,7 @@ impl<V: Vmm> SandboxManager<V> {
         &self.inner.opts
     }
 
-    fn sandbox_dir(&self, id: &SandboxId) -> PathBuf {
+    pub(super) fn sandbox_dir(&self, id: &SandboxId) -> PathBuf {
         self.inner
             .opts
             .data
@@ -146,7 +146,7 @@ impl<V: Vmm> SandboxManager<V> {
             .join(id.as_str())
     }
 
-    fn entry(&self, id: &SandboxId) -> Result<Arc<Entry<V::Vm>>, SandboxError> {
+    pub(super) fn entry(&self, id: &SandboxId) -> Result<Arc<Entry<V::Vm>>, SandboxError> {
         let map = self
             .inner
             .sandboxes
@@ -375,21 +375,18 @@ impl<V: Vmm> SandboxManager<V> {
             r.envd_addr = Some(envd_addr);
             Ok(())
         });
-        let deadline = Instant::now() + self.inner.opts.ready_timeout;
-        loop {
-            vm.check_running()
-                .map_err(|e| format!("the VM stopped while starting: {e}"))?;
-            if envd_client::healthy(&self.inner.http, &envd_url).await {
-                break;
+        let timeout = self.inner.opts.ready_timeout;
+        match envd_client::wait_ready(&self.inner.http, &envd_url, vm, timeout).await {
+            Ok(()) => {}
+            Err(WaitReadyError::VmStopped(err)) => {
+                return Err(format!("the VM stopped while starting: {err}"));
             }
-            if Instant::now() >= deadline {
+            Err(err @ WaitReadyError::Timeout(_)) => {
                 return Err(format!(
-                    "envd did not become healthy within {:?}; serial console tail:\n{}",
-                    self.inner.opts.ready_timeout,
+                    "{err}; serial console tail:\n{}",
                     vm.console_tail(15)
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let init = InitRequest {
             env_vars: &config.env_vars,

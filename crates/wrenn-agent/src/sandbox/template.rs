@@ -11,7 +11,7 @@ use std::{
     collections::HashMap,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use super::{
@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     disk::{create_disk, DiskStrategy},
-    envd_client,
+    envd_client::{self, WaitReadyError},
     network::EgressPolicy,
     vmm::{GuestNet, RunningVm, VmSpec, Vmm},
 };
@@ -178,19 +178,17 @@ impl<V: Vmm> SandboxManager<V> {
                 .boot(&spec)
                 .await
                 .map_err(|e| format!("VMM: {e}"))?;
-            let deadline = Instant::now() + inner.opts.ready_timeout;
-            while !envd_client::healthy(&inner.http, &url).await {
-                if let Err(err) = vm.check_running() {
+            let timeout = inner.opts.ready_timeout;
+            match envd_client::wait_ready(&inner.http, &url, &mut vm, timeout).await {
+                Ok(()) => {}
+                Err(WaitReadyError::VmStopped(err)) => {
                     return Err(format!("template VM stopped: {err}"));
                 }
-                if Instant::now() >= deadline {
+                Err(err @ WaitReadyError::Timeout(_)) => {
                     let tail = vm.console_tail(15);
                     let _ = vm.kill().await;
-                    return Err(format!(
-                        "envd not healthy in the template VM; console:\n{tail}"
-                    ));
+                    return Err(format!("{err} in the template VM; console:\n{tail}"));
                 }
-                tokio::time::sleep(Duration::from_millis(10)).await;
             }
             if let Err(err) = vm.pause_to(tmp).await {
                 let _ = vm.kill().await;

@@ -94,6 +94,13 @@ pub trait RunningVm: Send + Sync + 'static {
         snapshot_dir: &Path,
     ) -> impl Future<Output = Result<(), VmmError>> + Send;
 
+    /// Stops the vCPUs without ending the VMM, with the disk's pending writes
+    /// drained, so the disk file can be copied consistently.
+    fn freeze(&mut self) -> impl Future<Output = Result<(), VmmError>> + Send;
+
+    /// Lets a frozen VM run again.
+    fn thaw(&mut self) -> impl Future<Output = Result<(), VmmError>> + Send;
+
     /// Ends the VMM at once (the guest gets no chance to shut down).
     fn kill(&mut self) -> impl Future<Output = Result<(), VmmError>> + Send;
 

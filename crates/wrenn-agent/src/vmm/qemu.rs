@@ -373,6 +373,19 @@ impl RunningVm for QemuVm {
         self.wait_exit(CONTROL_TIMEOUT).await
     }
 
+    async fn freeze(&mut self) -> Result<(), VmmError> {
+        // `stop` drains and flushes every block device before it returns.
+        let mut qmp = self.qmp().await?;
+        qmp.execute("stop", None).await.map_err(control)?;
+        Ok(())
+    }
+
+    async fn thaw(&mut self) -> Result<(), VmmError> {
+        let mut qmp = self.qmp().await?;
+        qmp.execute("cont", None).await.map_err(control)?;
+        Ok(())
+    }
+
     async fn kill(&mut self) -> Result<(), VmmError> {
         match &mut self.process {
             Process::Child(child) => {

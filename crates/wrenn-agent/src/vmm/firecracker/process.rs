@@ -9,7 +9,10 @@ use std::{
 use tokio::process::{Child, Command};
 
 use super::{
-    api::ApiClient, console::ConsoleTail, jailer::Launch, sequence, to_vmm_error, FirecrackerError,
+    api::{ApiClient, VmState, VmStateChange},
+    console::ConsoleTail,
+    jailer::Launch,
+    sequence, to_vmm_error, FirecrackerError,
 };
 use crate::vmm::{
     backend::{SNAPSHOT_MEMORY_FILE, SNAPSHOT_STATE_FILE},
@@ -158,6 +161,13 @@ impl FirecrackerVm {
         self.end().await
     }
 
+    async fn set_state(&self, state: VmState) -> Result<(), VmmError> {
+        self.api
+            .patch("/vm", &VmStateChange { state })
+            .await
+            .map_err(|e| VmmError::Control(Box::new(e)))
+    }
+
     /// Kills the process, waits for it and removes the jail.
     async fn end(&mut self) -> Result<(), FirecrackerError> {
         let _ = self.child.start_kill();
@@ -200,6 +210,14 @@ impl RunningVm for FirecrackerVm {
             },
             other => VmmError::Snapshot(super::error_chain(&other)),
         })
+    }
+
+    async fn freeze(&mut self) -> Result<(), VmmError> {
+        self.set_state(VmState::Paused).await
+    }
+
+    async fn thaw(&mut self) -> Result<(), VmmError> {
+        self.set_state(VmState::Resumed).await
     }
 
     async fn kill(&mut self) -> Result<(), VmmError> {

@@ -1,0 +1,322 @@
+//! In-process tests of the envd reverse proxy: the proxy routes over a fake
+//! sandbox directory in front of a fake envd (a small axum server), both on
+//! loopback. No root or VM needed.
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    body::Body,
+    extract::Request,
+    http::{HeaderMap, StatusCode},
+    response::Response,
+};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, oneshot};
+use wrenn_agent::{
+    rpc::{envd_proxy, Secret},
+    sandbox::{state::IllegalTransition, AccessToken, SandboxError, SandboxId, SandboxState},
+};
+
+const SECRET: &str = "test-secret-0123456789";
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// Sandboxes by id: `Some(url)` runs with envd there, `None` is paused.
+struct FakeDirectory {
+    sandboxes: HashMap<String, Option<String>>,
+    token: AccessToken,
+}
+
+impl envd_proxy::EnvdDirectory for FakeDirectory {
+    fn envd_endpoint(&self, id: &SandboxId) -> Result<(String, AccessToken), SandboxError> {
+        match self.sandboxes.get(id.as_str()) {
+            Some(Some(url)) => Ok((url.clone(), self.token.clone())),
+            Some(None) => Err(IllegalTransition {
+                from: SandboxState::Paused,
+                to: SandboxState::Running,
+            }
+            .into()),
+            None => Err(SandboxError::NotFound(id.clone())),
+        }
+    }
+}
+
+/// What the fake envd saw of the last request, and hooks to pace streams.
+#[derive(Default)]
+struct Seen {
+    headers: Mutex<Option<(HeaderMap, String)>>,
+    /// Each upload chunk's size as it arrives.
+    upload_progress: Mutex<Option<mpsc::UnboundedSender<usize>>>,
+    /// Released by the test to let the download send its second chunk.
+    download_gate: Mutex<Option<oneshot::Receiver<()>>>,
+}
+
+async fn fake_envd(seen: Arc<Seen>) -> SocketAddr {
+    let echo_seen = Arc::clone(&seen);
+    let app = axum::Router::new()
+        .route(
+            "/files",
+            axum::routing::post(move |request: Request| {
+                let seen = Arc::clone(&echo_seen);
+                async move {
+                    let query = request.uri().query().unwrap_or("").to_owned();
+                    *seen.headers.lock().expect("lock") = Some((request.headers().clone(), query));
+                    let progress = seen.upload_progress.lock().expect("lock").clone();
+                    let body = request.into_body().into_data_stream().map(move |chunk| {
+                        if let (Ok(bytes), Some(tx)) = (&chunk, &progress) {
+                            let _ = tx.send(bytes.len());
+                        }
+                        chunk
+                    });
+                    Response::new(Body::from_stream(body))
+                }
+            }),
+        )
+        .route(
+            "/download",
+            axum::routing::get(move || {
+                let gate = seen.download_gate.lock().expect("lock").take();
+                async move {
+                    let chunks = futures_util::stream::once(async {
+                        Ok::<_, std::io::Error>(Bytes::from("first"))
+                    })
+                    .chain(futures_util::stream::once(async move {
+                        if let Some(gate) = gate {
+                            let _ = gate.await;
+                        }
+                        Ok(Bytes::from("second"))
+                    }));
+                    Response::new(Body::from_stream(chunks))
+                }
+            }),
+        );
+    serve(app).await
+}
+
+async fn serve(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+struct Proxy {
+    addr: SocketAddr,
+    token: AccessToken,
+    seen: Arc<Seen>,
+}
+
+impl Proxy {
+    async fn start() -> Self {
+        let seen = Arc::new(Seen::default());
+        let envd = fake_envd(Arc::clone(&seen)).await;
+        let token = AccessToken::generate();
+        let directory = FakeDirectory {
+            sandboxes: HashMap::from([
+                ("running".to_owned(), Some(format!("http://{envd}"))),
+                ("paused".to_owned(), None),
+                // Nothing listens on port 1.
+                ("gone".to_owned(), Some("http://127.0.0.1:1".to_owned())),
+            ]),
+            token: token.clone(),
+        };
+        let routes = envd_proxy::routes(Arc::new(directory), Secret::new(SECRET).expect("secret"));
+        let addr = serve(routes).await;
+        Self { addr, token, seen }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        reqwest::Client::new()
+            .request(method, format!("http://{}{path}", self.addr))
+            .header(envd_proxy::AGENT_SECRET_HEADER, SECRET)
+    }
+}
+
+async fn bounded<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(LIMIT, future)
+        .await
+        .expect("finished in time")
+}
+
+async fn error_code(response: reqwest::Response) -> String {
+    let body: serde_json::Value = response.json().await.expect("json");
+    body["error"]["code"].as_str().expect("code").to_owned()
+}
+
+#[tokio::test]
+async fn proxy_when_secret_missing_or_wrong_then_401() {
+    let proxy = Proxy::start().await;
+    let url = format!("http://{}/envd/running/files", proxy.addr);
+    let client = reqwest::Client::new();
+
+    let missing = bounded(client.post(&url).send()).await.expect("sent");
+    let wrong = bounded(
+        client
+            .post(&url)
+            .header(envd_proxy::AGENT_SECRET_HEADER, "test-secret-0123456780")
+            .send(),
+    )
+    .await
+    .expect("sent");
+    let bearer = bounded(client.post(&url).bearer_auth(SECRET).send())
+        .await
+        .expect("sent");
+
+    for response in [missing, wrong, bearer] {
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(error_code(response).await, "unauthenticated");
+    }
+    assert!(
+        proxy.seen.headers.lock().expect("lock").is_none(),
+        "nothing reached envd"
+    );
+}
+
+#[tokio::test]
+async fn proxy_when_unknown_sandbox_then_404_not_found() {
+    let proxy = Proxy::start().await;
+    let response = bounded(
+        proxy
+            .request(reqwest::Method::GET, "/envd/nope/health")
+            .send(),
+    )
+    .await
+    .expect("sent");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(error_code(response).await, "not_found");
+}
+
+#[tokio::test]
+async fn proxy_when_sandbox_paused_then_409_sandbox_not_running() {
+    let proxy = Proxy::start().await;
+    let response = bounded(
+        proxy
+            .request(reqwest::Method::GET, "/envd/paused/health")
+            .send(),
+    )
+    .await
+    .expect("sent");
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(response).await, "sandbox_not_running");
+}
+
+#[tokio::test]
+async fn proxy_when_envd_down_then_502_envd_unreachable() {
+    let proxy = Proxy::start().await;
+    let response = bounded(
+        proxy
+            .request(reqwest::Method::GET, "/envd/gone/health")
+            .send(),
+    )
+    .await
+    .expect("sent");
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(error_code(response).await, "envd_unreachable");
+}
+
+#[tokio::test]
+async fn proxy_when_forwarding_then_authorization_kept_token_injected_secret_stripped() {
+    let proxy = Proxy::start().await;
+    let response = bounded(
+        proxy
+            .request(
+                reqwest::Method::POST,
+                "/envd/running/files?path=%2Ftmp%2Fa%20b&username=user",
+            )
+            .header("authorization", "Basic dXNlcjo=")
+            .header("x-access-token", "forged")
+            .body("hello")
+            .send(),
+    )
+    .await
+    .expect("sent");
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(bounded(response.text()).await.expect("body"), "hello");
+    let (headers, query) = proxy
+        .seen
+        .headers
+        .lock()
+        .expect("lock")
+        .take()
+        .expect("seen");
+    assert_eq!(headers["authorization"], "Basic dXNlcjo=");
+    assert_eq!(headers["x-access-token"], proxy.token.expose());
+    assert!(!headers.contains_key(envd_proxy::AGENT_SECRET_HEADER));
+    assert_eq!(query, "path=%2Ftmp%2Fa%20b&username=user");
+}
+
+#[tokio::test]
+async fn proxy_when_upload_streams_then_envd_sees_chunks_before_the_body_ends() {
+    let proxy = Proxy::start().await;
+    let (progress_tx, mut progress) = mpsc::unbounded_channel();
+    *proxy.seen.upload_progress.lock().expect("lock") = Some(progress_tx);
+    let (chunks_tx, chunks_rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+    let body = reqwest::Body::wrap_stream(tokio_stream(chunks_rx));
+    let sending = tokio::spawn(
+        proxy
+            .request(reqwest::Method::POST, "/envd/running/files")
+            .body(body)
+            .send(),
+    );
+
+    chunks_tx
+        .send(Ok(Bytes::from(vec![1u8; 64 * 1024])))
+        .await
+        .expect("chunk");
+    let first = bounded(progress.recv())
+        .await
+        .expect("first chunk reached envd");
+    // Only now the rest of the upload: 8 MiB in 64 KiB chunks.
+    for _ in 0..128 {
+        chunks_tx
+            .send(Ok(Bytes::from(vec![2u8; 64 * 1024])))
+            .await
+            .expect("chunk");
+    }
+    drop(chunks_tx);
+    let response = bounded(sending).await.expect("task").expect("sent");
+    let echoed = bounded(response.bytes()).await.expect("body");
+
+    assert!(first > 0);
+    assert_eq!(echoed.len(), 129 * 64 * 1024);
+    assert!(echoed[..64 * 1024].iter().all(|&b| b == 1));
+    assert!(echoed[64 * 1024..].iter().all(|&b| b == 2));
+}
+
+#[tokio::test]
+async fn proxy_when_download_streams_then_first_chunk_arrives_before_envd_finishes() {
+    let proxy = Proxy::start().await;
+    let (release, gate) = oneshot::channel();
+    *proxy.seen.download_gate.lock().expect("lock") = Some(gate);
+    let response = bounded(
+        proxy
+            .request(reqwest::Method::GET, "/envd/running/download")
+            .send(),
+    )
+    .await
+    .expect("sent");
+    let mut body = response.bytes_stream();
+
+    let first = bounded(body.next()).await.expect("a chunk").expect("ok");
+    release.send(()).expect("released");
+    let mut rest = Vec::new();
+    while let Some(chunk) = bounded(body.next()).await {
+        rest.extend_from_slice(&chunk.expect("ok"));
+    }
+
+    assert_eq!(first, Bytes::from("first"));
+    assert_eq!(rest, b"second");
+}
+
+fn tokio_stream<T: Send + 'static>(
+    mut rx: mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send + 'static {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
