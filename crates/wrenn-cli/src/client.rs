@@ -302,18 +302,33 @@ impl ApiClient {
 }
 
 fn transport_error(e: reqwest::Error) -> ClientError {
-    let url = e.url().map(ToString::to_string).unwrap_or_default();
     if e.is_connect() {
+        let url = e
+            .url()
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        // reqwest's chain repeats the URL at each layer; the root cause says it all.
         ClientError::Connect {
             url,
-            source: e.into(),
+            source: root_cause(&e).to_string().into(),
         }
     } else {
+        let url = e.url().map(ToString::to_string).unwrap_or_default();
         ClientError::Transport {
             url,
             source: e.into(),
         }
     }
+}
+
+fn root_cause<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> &'a (dyn std::error::Error + 'static) {
+    let mut cause = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause
 }
 
 #[cfg(test)]

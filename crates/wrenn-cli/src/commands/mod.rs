@@ -55,6 +55,17 @@ pub enum CommandError {
 }
 
 impl CommandError {
+    /// A reader that stopped reading (`wrenn ... | head`) is not a failure.
+    pub fn is_broken_pipe(&self) -> bool {
+        let io = match self {
+            CommandError::Output(e) => e,
+            CommandError::Exec(ExecStreamError::Output(e)) => e,
+            CommandError::Shell(ShellError::Output(e)) => e,
+            _ => return false,
+        };
+        io.kind() == std::io::ErrorKind::BrokenPipe
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             CommandError::Client(ClientError::Connect { .. }) => EXIT_CONNECT,
@@ -153,6 +164,13 @@ mod tests {
             message: "no".into(),
         };
         assert_eq!(CommandError::Client(api.into()).exit_code(), EXIT_API);
+    }
+
+    #[test]
+    fn is_broken_pipe_when_output_pipe_closed_then_true() {
+        let err = CommandError::Output(std::io::ErrorKind::BrokenPipe.into());
+        assert!(err.is_broken_pipe());
+        assert!(!CommandError::Usage("x".into()).is_broken_pipe());
     }
 
     #[test]
