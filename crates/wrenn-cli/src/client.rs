@@ -364,6 +364,47 @@ mod tests {
         ));
     }
 
+    #[tokio::test]
+    async fn get_when_server_answers_error_envelope_then_api_error(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let app = axum::Router::new().route(
+            "/v1/sandboxes/sb9",
+            axum::routing::get(|| async {
+                let body = serde_json::json!({"error": {"code": "not_found", "message": "sandbox sb9 not found"}});
+                (axum::http::StatusCode::NOT_FOUND, axum::Json(body))
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = ApiClient::new(&url, None, None)?;
+
+        let result = client.get("/v1/sandboxes/sb9", &[]).await;
+
+        let Err(ClientError::Api(api)) = result else {
+            panic!("expected an API error, got {result:?}")
+        };
+        assert_eq!((api.status, api.code.as_str()), (404, "not_found"));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn get_when_nothing_listens_then_connect_error() -> Result<(), Box<dyn std::error::Error>>
+    {
+        // Bind then drop a listener to get a port where nothing listens.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let client = ApiClient::new(&format!("http://127.0.0.1:{port}"), None, None)?;
+
+        let http = client.get("/v1/me", &[]).await;
+        let ws = client.websocket("/v1/sandboxes/sb1/exec/ws", &[]).await;
+
+        assert!(matches!(http, Err(ClientError::Connect { .. })), "{http:?}");
+        assert!(matches!(ws, Err(ClientError::Connect { .. })), "{ws:?}");
+        Ok(())
+    }
+
     #[test]
     fn credential_debug_when_printed_then_redacted() {
         let shown = format!("{:?}", Credential::ApiKey("wrn_secret".into()));
