@@ -1,0 +1,283 @@
+//! The command line's grammar (clap derive). Values are parsed here into
+//! types that cannot be invalid; commands trust them.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::values::{Cidr, KeyValue, PathSegment};
+
+#[derive(Debug, Parser)]
+#[command(name = "wrenn", version, about = "Manage Wrenn microVM sandboxes")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Args)]
+pub struct GlobalArgs {
+    /// Control plane URL [default: from config, then http://127.0.0.1:8000]
+    #[arg(long, env = "WRENN_API_URL", global = true)]
+    pub api_url: Option<String>,
+    /// API key (overrides the stored credential)
+    #[arg(long, env = "WRENN_API_KEY", global = true, hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Print the server's JSON answer instead of human output
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Act on this team (X-Team-Id) instead of the personal team
+    #[arg(long, env = "WRENN_TEAM", global = true)]
+    pub team: Option<String>,
+}
+
+impl fmt::Debug for GlobalArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GlobalArgs")
+            .field("api_url", &self.api_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("json", &self.json)
+            .field("team", &self.team)
+            .finish()
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an account and store its session token
+    Signup(SignupArgs),
+    /// Log in and store the session token
+    Login(LoginArgs),
+    /// Forget the stored credential
+    Logout,
+    /// Show the current user and team
+    Whoami,
+    /// Manage API keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage sandboxes
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
+    /// Run a command in a sandbox; exits with the command's exit code
+    Exec(ExecArgs),
+    /// Open an interactive shell in a sandbox
+    Shell(ShellArgs),
+    /// Transfer and manage files in a sandbox
+    #[command(subcommand)]
+    Files(FilesCommand),
+    /// Manage templates
+    #[command(subcommand)]
+    Template(TemplateCommand),
+    /// Show the team's audit log
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SignupArgs {
+    #[arg(long)]
+    pub email: String,
+    /// Display name
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Read the password from the first line of standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    #[arg(long)]
+    pub email: String,
+    /// Read the password from the first line of standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key; the key is printed only once
+    Create {
+        name: String,
+        /// Lifetime in seconds
+        #[arg(long, value_name = "SECS")]
+        expires_in: Option<u64>,
+        /// Store the new key as this CLI's credential
+        #[arg(long)]
+        save: bool,
+    },
+    /// List the team's API keys
+    List,
+    /// Revoke an API key
+    Revoke { id: PathSegment },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnTimeout {
+    Kill,
+    Pause,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SandboxState {
+    Pending,
+    Starting,
+    Running,
+    Paused,
+    Stopped,
+    Error,
+    Lost,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Create a sandbox and print its id once it runs
+    Create(CreateArgs),
+    /// List sandboxes
+    List {
+        #[arg(long, value_enum)]
+        state: Option<SandboxState>,
+        /// Only sandboxes whose metadata has K=V
+        #[arg(long, value_name = "K=V")]
+        metadata: Vec<KeyValue>,
+        /// Page size
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Follow next_cursor to list every page
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show one sandbox
+    Get { id: PathSegment },
+    /// Destroy a sandbox
+    Kill { id: PathSegment },
+    /// Pause a sandbox
+    Pause { id: PathSegment },
+    /// Resume a paused sandbox
+    Resume { id: PathSegment },
+    /// Set a sandbox's inactivity timeout
+    Timeout { id: PathSegment, secs: u64 },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[arg(long, default_value = "base")]
+    pub template: PathSegment,
+    #[arg(long)]
+    pub vcpus: Option<u32>,
+    /// Memory in MiB
+    #[arg(long, value_name = "MB")]
+    pub memory: Option<u32>,
+    /// Disk in MiB
+    #[arg(long, value_name = "MB")]
+    pub disk: Option<u32>,
+    /// Inactivity timeout in seconds
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    #[arg(long, value_enum)]
+    pub on_timeout: Option<OnTimeout>,
+    /// Environment variable for processes in the sandbox
+    #[arg(long, value_name = "K=V")]
+    pub env: Vec<KeyValue>,
+    #[arg(long, value_name = "K=V")]
+    pub metadata: Vec<KeyValue>,
+    /// Cut the sandbox off the internet
+    #[arg(long)]
+    pub no_internet: bool,
+    /// Allow egress to this CIDR
+    #[arg(long, value_name = "CIDR")]
+    pub allow: Vec<Cidr>,
+    /// Deny egress to this CIDR
+    #[arg(long, value_name = "CIDR")]
+    pub deny: Vec<Cidr>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    pub id: PathSegment,
+    #[arg(long)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub cwd: Option<String>,
+    #[arg(long, value_name = "K=V")]
+    pub env: Vec<KeyValue>,
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Wait for the command and print its output at the end (POST /exec)
+    #[arg(long)]
+    pub no_stream: bool,
+    /// The command; one argument is passed as is (a shell line), several are
+    /// quoted and joined
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    pub id: PathSegment,
+    #[arg(long, default_value = "/bin/bash")]
+    pub cmd: String,
+    #[arg(long, default_value = "user")]
+    pub user: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FilesCommand {
+    /// Upload a local file (streamed)
+    Put {
+        id: PathSegment,
+        local: PathBuf,
+        remote: String,
+    },
+    /// Download a file to LOCAL (default: its base name), or to stdout with `-`
+    Get {
+        id: PathSegment,
+        remote: String,
+        local: Option<String>,
+    },
+    /// List a directory
+    Ls {
+        id: PathSegment,
+        #[arg(default_value = "/")]
+        path: String,
+        #[arg(long)]
+        depth: Option<u32>,
+    },
+    /// Remove a file or directory
+    Rm { id: PathSegment, path: String },
+    /// Create a directory
+    Mkdir { id: PathSegment, path: String },
+    /// Rename or move a file
+    Mv {
+        id: PathSegment,
+        from: String,
+        to: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// List templates (built-ins and the team's own)
+    List,
+    /// Snapshot a sandbox into a new template
+    Snapshot {
+        id: PathSegment,
+        name: String,
+        /// Include a memory snapshot (fast resume)
+        #[arg(long)]
+        memory: bool,
+    },
+    /// Delete a team template
+    Delete { name: PathSegment },
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[arg(long)]
+    pub limit: Option<u32>,
+}
+
+#[cfg(test)]
+#[path = "cli_tests.rs"]
+mod tests;

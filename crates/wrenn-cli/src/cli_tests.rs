@@ -1,0 +1,126 @@
+use clap::CommandFactory;
+
+use super::*;
+
+fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+    Cli::try_parse_from(std::iter::once("wrenn").chain(args.iter().copied()))
+}
+
+#[test]
+fn command_when_built_then_debug_asserts_pass() {
+    Cli::command().debug_assert();
+}
+
+#[test]
+fn binary_name_when_built_then_wrenn() {
+    assert_eq!(Cli::command().get_name(), "wrenn");
+}
+
+#[test]
+fn sandbox_create_when_all_flags_then_parsed() -> Result<(), clap::Error> {
+    let cli = parse(&[
+        "sandbox",
+        "create",
+        "--template",
+        "py",
+        "--vcpus",
+        "2",
+        "--memory",
+        "1024",
+        "--timeout",
+        "60",
+        "--on-timeout",
+        "pause",
+        "--env",
+        "A=1",
+        "--env",
+        "B=2",
+        "--metadata",
+        "k=v",
+        "--no-internet",
+        "--allow",
+        "10.0.0.0/8",
+        "--deny",
+        "1.1.1.1",
+    ])?;
+    let Command::Sandbox(SandboxCommand::Create(args)) = cli.command else {
+        panic!("expected sandbox create");
+    };
+    assert_eq!(args.template.as_str(), "py");
+    assert_eq!(args.vcpus, Some(2));
+    assert_eq!(args.on_timeout, Some(OnTimeout::Pause));
+    assert_eq!(args.env.len(), 2);
+    assert!(args.no_internet);
+    assert_eq!(args.allow[0].as_str(), "10.0.0.0/8");
+    Ok(())
+}
+
+#[test]
+fn sandbox_create_when_no_template_then_base() -> Result<(), clap::Error> {
+    let cli = parse(&["sandbox", "create"])?;
+    let Command::Sandbox(SandboxCommand::Create(args)) = cli.command else {
+        panic!("expected sandbox create");
+    };
+    assert_eq!(args.template.as_str(), "base");
+    Ok(())
+}
+
+#[test]
+fn sandbox_create_when_bad_cidr_then_usage_error() {
+    let err = parse(&["sandbox", "create", "--allow", "nonsense"]).err();
+    assert_eq!(err.map(|e| e.exit_code()), Some(2));
+}
+
+#[test]
+fn exec_when_command_after_double_dash_then_kept_verbatim() -> Result<(), clap::Error> {
+    let cli = parse(&["exec", "sb1", "--user", "root", "--", "ls", "-la", "--json"])?;
+    let Command::Exec(args) = cli.command else {
+        panic!("expected exec")
+    };
+    assert_eq!(args.command, ["ls", "-la", "--json"]);
+    assert_eq!(args.user.as_deref(), Some("root"));
+    assert!(!cli.global.json);
+    Ok(())
+}
+
+#[test]
+fn exec_when_no_command_then_usage_error() {
+    assert!(parse(&["exec", "sb1"]).is_err());
+}
+
+#[test]
+fn global_flags_when_after_subcommand_then_accepted() -> Result<(), clap::Error> {
+    let cli = parse(&[
+        "sandbox",
+        "list",
+        "--json",
+        "--api-url",
+        "http://x:1",
+        "--all",
+    ])?;
+    assert!(cli.global.json);
+    assert_eq!(cli.global.api_url.as_deref(), Some("http://x:1"));
+    Ok(())
+}
+
+#[test]
+fn files_get_when_dash_then_stdout_target() -> Result<(), clap::Error> {
+    let cli = parse(&["files", "get", "sb1", "/etc/hostname", "-"])?;
+    let Command::Files(FilesCommand::Get { local, .. }) = cli.command else {
+        panic!("expected files get");
+    };
+    assert_eq!(local.as_deref(), Some("-"));
+    Ok(())
+}
+
+#[test]
+fn sandbox_get_when_id_has_slash_then_usage_error() {
+    assert!(parse(&["sandbox", "get", "../admin"]).is_err());
+}
+
+#[test]
+fn global_args_debug_when_key_set_then_redacted() -> Result<(), clap::Error> {
+    let cli = parse(&["whoami", "--api-key", "wrn_secretsecret"])?;
+    assert!(!format!("{cli:?}").contains("wrn_secretsecret"));
+    Ok(())
+}
