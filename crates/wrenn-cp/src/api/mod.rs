@@ -4,6 +4,8 @@
 pub mod extract;
 pub mod health;
 pub mod openapi;
+pub mod sandboxes;
+pub mod templates;
 
 use axum::{extract::DefaultBodyLimit, http::StatusCode, response::Response, Router};
 use utoipa_axum::router::OpenApiRouter;

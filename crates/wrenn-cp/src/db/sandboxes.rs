@@ -298,3 +298,16 @@ pub async fn events(db: &Db, id: &str) -> Result<Vec<(i64, String, String, Strin
         })
         .collect()
 }
+
+/// Removes a record and its events (a create the host refused outright).
+pub async fn delete(db: &Db, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sandbox_events WHERE sandbox_id = $1")
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    sqlx::query("DELETE FROM sandboxes WHERE id = $1")
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .map(|_| ())
+}
