@@ -17,7 +17,10 @@ pub const MAX_JSON_BODY: usize = 1024 * 1024;
 
 /// The API's routes with their OpenAPI document.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::base()).merge(health::routes())
+    OpenApiRouter::with_openapi(openapi::base())
+        .merge(health::routes())
+        .merge(sandboxes::routes())
+        .merge(templates::routes())
 }
 
 /// The whole HTTP application.
