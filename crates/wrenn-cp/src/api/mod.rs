@@ -1,9 +1,18 @@
 //! The REST API: one router assembled from per-resource modules, each of
 //! which registers its handlers together with their OpenAPI operations, so
 //! the served `/openapi.json` cannot drift from the routes.
+pub mod admin;
+pub mod audit_log;
+pub mod auth;
 pub mod extract;
 pub mod health;
+pub mod input;
+pub mod keys;
+pub mod me;
+pub mod members;
 pub mod openapi;
+pub mod teams;
+pub mod views;
 
 use axum::{extract::DefaultBodyLimit, http::StatusCode, response::Response, Router};
 use utoipa_axum::router::OpenApiRouter;
@@ -15,7 +24,15 @@ pub const MAX_JSON_BODY: usize = 1024 * 1024;
 
 /// The API's routes with their OpenAPI document.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::base()).merge(health::routes())
+    OpenApiRouter::with_openapi(openapi::base())
+        .merge(health::routes())
+        .merge(auth::routes())
+        .merge(me::routes())
+        .merge(teams::routes())
+        .merge(members::routes())
+        .merge(admin::routes())
+        .merge(keys::routes())
+        .merge(audit_log::routes())
 }
 
 /// The whole HTTP application.
