@@ -47,7 +47,10 @@ async fn list_events(
     let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let next_cursor = more
-        .then(|| rows.last().map(|(at, event)| cursor::encode(*at, &event.id)))
+        .then(|| {
+            rows.last()
+                .map(|(at, event)| cursor::encode(*at, &event.id))
+        })
         .flatten();
     Ok(Json(AuditPage {
         events: rows.into_iter().map(|(_, event)| event).collect(),

@@ -63,7 +63,11 @@ async fn signup(
         Some(raw) => input::name(raw, "name")?,
         None => String::new(),
     };
-    let owner = if name.is_empty() { email.as_str() } else { &name };
+    let owner = if name.is_empty() {
+        email.as_str()
+    } else {
+        &name
+    };
     let team_name = format!("{owner}'s team");
     let password_hash = hash_password(password).await?;
     let account = db::accounts::create(
@@ -129,7 +133,14 @@ async fn login(
     let team_id = team.as_ref().map(|t| t.id.as_str());
     if !verify_blocking(body.password, Some(user.password_hash.clone())).await? {
         let event = user_event(team_id, &user.id, "user.login", Outcome::Denied);
-        audit::write(&state.db, NewAuditEvent { detail: "wrong password", ..event }).await;
+        audit::write(
+            &state.db,
+            NewAuditEvent {
+                detail: "wrong password",
+                ..event
+            },
+        )
+        .await;
         return Err(ApiError::Unauthenticated(LOGIN_REFUSED));
     }
     let team = team.ok_or(ApiError::Unauthenticated("the user has no team"))?;

@@ -83,7 +83,17 @@ mod tests {
 
     #[test]
     fn email_parse_when_malformed_then_refused() {
-        for raw in ["", "ada", "ada@", "@example.com", "ada@example", "a b@x.io", "a@b@c.io", "a@.io", "a@x..io"] {
+        for raw in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@x.io",
+            "a@b@c.io",
+            "a@.io",
+            "a@x..io",
+        ] {
             assert!(Email::parse(raw).is_err(), "{raw:?} accepted");
         }
     }

@@ -114,7 +114,15 @@ async fn create_key(
         },
     )
     .await?;
-    audit::record(&state.db, &principal, "api_key.create", ("api_key", &row.id), Outcome::Ok, "").await;
+    audit::record(
+        &state.db,
+        &principal,
+        "api_key.create",
+        ("api_key", &row.id),
+        Outcome::Ok,
+        "",
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(CreatedKey {
@@ -130,7 +138,10 @@ async fn create_key(
 
 /// The team's keys, newest first, revoked ones included.
 #[utoipa::path(get, path = "/v1/keys", tag = "keys", responses((status = 200, body = KeyList)))]
-async fn list_keys(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<KeyList>> {
+async fn list_keys(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<KeyList>> {
     let keys = db::keys::list(&state.db, &principal.team_id).await?;
     Ok(Json(KeyList {
         keys: keys.into_iter().map(ApiKey::from).collect(),
@@ -150,6 +161,14 @@ async fn revoke_key(
     if !db::keys::revoke(&state.db, &principal.team_id, &key_id).await? {
         return Err(ApiError::NotFound { what: "API key" });
     }
-    audit::record(&state.db, &principal, "api_key.revoke", ("api_key", &key_id), Outcome::Ok, "").await;
+    audit::record(
+        &state.db,
+        &principal,
+        "api_key.revoke",
+        ("api_key", &key_id),
+        Outcome::Ok,
+        "",
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

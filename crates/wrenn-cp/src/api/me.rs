@@ -31,9 +31,12 @@ pub struct Me {
 async fn me(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Me>> {
     match &principal.actor {
         Actor::User { user_id, .. } => {
-            let user = db::users::get(&state.db, user_id)
-                .await?
-                .ok_or(ApiError::Unauthenticated("the token's user no longer exists"))?;
+            let user =
+                db::users::get(&state.db, user_id)
+                    .await?
+                    .ok_or(ApiError::Unauthenticated(
+                        "the token's user no longer exists",
+                    ))?;
             let teams: Vec<Team> = db::teams::list_for_user(&state.db, user_id)
                 .await?
                 .iter()

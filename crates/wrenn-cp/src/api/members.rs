@@ -93,7 +93,13 @@ async fn require_owner_of(state: &AppState, principal: &Principal, team_id: &str
     }
 }
 
-async fn record(state: &AppState, principal: &Principal, team_id: &str, action: &str, user_id: &str) {
+async fn record(
+    state: &AppState,
+    principal: &Principal,
+    team_id: &str,
+    action: &str,
+    user_id: &str,
+) {
     let (actor_type, actor_id) = principal.audit_actor();
     let event = NewAuditEvent {
         team_id: Some(team_id),
@@ -138,7 +144,14 @@ async fn add_member(
     require_owner_of(&state, &principal, &team_id).await?;
     let email = Email::parse(&body.email)?;
     let member = db::teams::add_member(&state.db, &team_id, email.as_str(), body.role).await?;
-    record(&state, &principal, &team_id, "team_member.add", &member.user_id).await;
+    record(
+        &state,
+        &principal,
+        &team_id,
+        "team_member.add",
+        &member.user_id,
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(Member::from(member))))
 }
 

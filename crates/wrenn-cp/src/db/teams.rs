@@ -183,10 +183,12 @@ pub enum RemoveMemberError {
 pub async fn remove_member(db: &Db, team_id: &str, user_id: &str) -> Result<(), RemoveMemberError> {
     let mut tx = db.pool.begin().await?;
     if db.kind == DbKind::Postgres {
-        sqlx::query("SELECT user_id FROM team_members WHERE team_id = $1 AND role = 'owner' FOR UPDATE")
-            .bind(team_id)
-            .fetch_all(&mut *tx)
-            .await?;
+        sqlx::query(
+            "SELECT user_id FROM team_members WHERE team_id = $1 AND role = 'owner' FOR UPDATE",
+        )
+        .bind(team_id)
+        .fetch_all(&mut *tx)
+        .await?;
     }
     let removed = sqlx::query(
         "DELETE FROM team_members WHERE team_id = $1 AND user_id = $2 AND (role <> 'owner' \
