@@ -75,7 +75,9 @@ impl TestApp {
         })
         .expect("test config");
         let db = Db::open(&url).await.expect("open the test database");
-        db::templates::register_builtins(&db).await.expect("built-in templates");
+        db::templates::register_builtins(&db)
+            .await
+            .expect("built-in templates");
         let hosts = Hosts::default();
         if let Some(agent) = agent {
             db::hosts::upsert_local(&db, LOCAL_HOST_ID, "http://agent.test")
@@ -176,7 +178,12 @@ impl TestApp {
     /// Creates an API key for the token's team; answers the secret.
     pub async fn api_key(&self, token: &str) -> String {
         let (status, answer) = self
-            .request(Method::POST, "/v1/keys", Some(token), Some(json!({"name": "test"})))
+            .request(
+                Method::POST,
+                "/v1/keys",
+                Some(token),
+                Some(json!({"name": "test"})),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "create key: {answer}");
         answer["key"].as_str().expect("key").to_owned()
@@ -216,10 +223,7 @@ macro_rules! both_dbs {
 
             #[tokio::test]
             async fn postgres() {
-                if !$crate::common::postgres::available(concat!(
-                    module_path!(),
-                    "::postgres"
-                )) {
+                if !$crate::common::postgres::available(concat!(module_path!(), "::postgres")) {
                     return;
                 }
                 let body = $body;

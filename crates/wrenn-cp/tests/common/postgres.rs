@@ -42,7 +42,10 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub async fn create(admin_url: &str) -> Self {
-        let name = format!("wrenn_test_{}", wrenn_cp::auth::random_token(16).to_lowercase());
+        let name = format!(
+            "wrenn_test_{}",
+            wrenn_cp::auth::random_token(16).to_lowercase()
+        );
         let mut conn = PgConnection::connect(admin_url)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {URL_VAR}: {e}"));
