@@ -202,3 +202,33 @@ async fn identity_api_when_exercised_on_sqlite_then_never_5xx() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn openapi_when_served_then_lists_every_identity_operation() {
+    common::run_bounded(async {
+        let app = TestApp::start(Kind::Sqlite).await;
+
+        let (status, document) = app.request(GET, "/openapi.json", None, None).await;
+
+        assert_eq!(status, StatusCode::OK);
+        let paths = &document["paths"];
+        for (path, method) in [
+            ("/v1/auth/signup", "post"),
+            ("/v1/auth/login", "post"),
+            ("/v1/me", "get"),
+            ("/v1/teams", "get"),
+            ("/v1/teams", "post"),
+            ("/v1/teams/{team_id}/members", "get"),
+            ("/v1/teams/{team_id}/members", "post"),
+            ("/v1/teams/{team_id}/members/{user_id}", "delete"),
+            ("/v1/admin/users/{user_id}/admin", "put"),
+            ("/v1/keys", "get"),
+            ("/v1/keys", "post"),
+            ("/v1/keys/{key_id}", "delete"),
+            ("/v1/audit", "get"),
+        ] {
+            assert!(paths[path][method].is_object(), "{method} {path} missing");
+        }
+    })
+    .await;
+}
