@@ -37,6 +37,18 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
     step "Debian packages present"
 fi
+
+# PostgreSQL for the database tests (tests/run-all.sh points
+# WRENN_TEST_POSTGRES_URL at it). Test-only: Debian's cluster listens on
+# loopback only, and the fixed password `wrenn` is not a production secret.
+pg_version=$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1)
+if [ -n "$pg_version" ] && pg_lsclusters -h "$pg_version" main >/dev/null 2>&1; then
+    pg_ctlcluster "$pg_version" main status >/dev/null 2>&1 || pg_ctlcluster "$pg_version" main start ||
+        die "cannot start PostgreSQL $pg_version" "see /var/log/postgresql/postgresql-$pg_version-main.log"
+    runuser -u postgres -- psql -q -c "ALTER USER postgres PASSWORD 'wrenn'" >/dev/null ||
+        die "cannot set the postgres password" "check that the cluster accepts local connections"
+    step "PostgreSQL $pg_version running (test user postgres/wrenn on 127.0.0.1:5432)"
+fi
 [ "${1:-}" = "--packages" ] && exit 0
 
 mkdir -p "$WRENN_DATA_DIR"/{kernels,images,sandboxes,snapshots,build}

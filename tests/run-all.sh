@@ -9,6 +9,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export CARGO_TERM_COLOR=never
 export PATH="$HOME/.cargo/bin:$PATH"
+# The PostgreSQL cluster deploy/setup-host.sh starts (test-only credentials).
+export WRENN_TEST_POSTGRES_URL=${WRENN_TEST_POSTGRES_URL:-postgres://postgres:wrenn@127.0.0.1:5432/postgres}
 logs="$root/target/test-logs"
 mkdir -p "$logs"
 

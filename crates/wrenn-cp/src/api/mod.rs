@@ -1,11 +1,20 @@
 //! The REST API: one router assembled from per-resource modules, each of
 //! which registers its handlers together with their OpenAPI operations, so
 //! the served `/openapi.json` cannot drift from the routes.
+pub mod admin;
+pub mod audit_log;
+pub mod auth;
 pub mod extract;
 pub mod health;
+pub mod input;
+pub mod keys;
+pub mod me;
+pub mod members;
 pub mod openapi;
 pub mod sandboxes;
 pub mod templates;
+pub mod teams;
+pub mod views;
 
 use axum::{extract::DefaultBodyLimit, http::StatusCode, response::Response, Router};
 use utoipa_axum::router::OpenApiRouter;
@@ -21,6 +30,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(health::routes())
         .merge(sandboxes::routes())
         .merge(templates::routes())
+        .merge(auth::routes())
+        .merge(me::routes())
+        .merge(teams::routes())
+        .merge(members::routes())
+        .merge(admin::routes())
+        .merge(keys::routes())
+        .merge(audit_log::routes())
 }
 
 /// The whole HTTP application.

@@ -2,9 +2,12 @@
 //! PostgreSQL (`DATABASE_URL=postgres://...`), one migration history
 //! (`crates/wrenn-cp/migrations/`) applied at start-up. Queries use only
 //! portable SQL and `$N` placeholders, which both drivers accept.
+pub mod accounts;
 pub mod audit;
 pub mod hosts;
+pub mod keys;
 pub mod sandboxes;
+pub mod teams;
 pub mod templates;
 pub mod users;
 

@@ -1,0 +1,174 @@
+//! `/v1/keys`: the team's API keys. The plaintext key is in the answer to
+//! its creation and nowhere else: only its SHA-256 is stored, and it is
+//! never logged. Creating and revoking keys needs a user login.
+use axum::{extract::State, http::StatusCode, Json};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{
+    extract::{ApiJson, ApiPath},
+    input, rfc3339,
+};
+use crate::{
+    audit::{self, Outcome},
+    auth::{api_key, Principal},
+    db::{self, users::KeyRow},
+    error::{ApiError, ApiResult},
+    state::AppState,
+};
+
+/// Longest key lifetime: ten years.
+const MAX_EXPIRES_IN_SECS: u64 = 10 * 365 * 24 * 3600;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_key, list_keys))
+        .routes(routes!(revoke_key))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    pub name: String,
+    /// Lifetime in seconds; none: the key does not expire.
+    pub expires_in_secs: Option<u64>,
+}
+
+/// A newly created key; `key` is shown only here.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedKey {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    /// The secret: `wrn_` + 32 characters.
+    pub key: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    /// The key's first characters, to tell keys apart.
+    pub prefix: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+    /// The user who created the key.
+    pub created_by: Option<String>,
+}
+
+impl From<KeyRow> for ApiKey {
+    fn from(row: KeyRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            prefix: row.prefix,
+            created_at: rfc3339(row.created_at),
+            expires_at: row.expires_at.map(rfc3339),
+            last_used_at: row.last_used_at.map(rfc3339),
+            revoked_at: row.revoked_at.map(rfc3339),
+            created_by: row.created_by,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KeyList {
+    pub keys: Vec<ApiKey>,
+}
+
+/// Creates an API key for the team the request acts on.
+#[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKey,
+    responses((status = 201, body = CreatedKey), (status = 422, body = crate::error::ErrorBody)))]
+async fn create_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<CreateKey>,
+) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
+    let user_id = principal.require_user()?;
+    let name = input::name(&body.name, "name")?;
+    let expires_at = match body.expires_in_secs {
+        None => None,
+        Some(secs @ 1..=MAX_EXPIRES_IN_SECS) => {
+            Some(db::now_ms() + i64::try_from(secs * 1000).unwrap_or(i64::MAX / 2))
+        }
+        Some(_) => {
+            return Err(ApiError::validation(format!(
+                "expires_in_secs must be between 1 and {MAX_EXPIRES_IN_SECS}"
+            )))
+        }
+    };
+    let secret = api_key::generate();
+    let row = db::keys::insert(
+        &state.db,
+        &db::keys::NewKeyRecord {
+            team_id: &principal.team_id,
+            name: &name,
+            prefix: &secret.prefix,
+            hash: &secret.hash,
+            created_by: Some(user_id),
+            expires_at,
+        },
+    )
+    .await?;
+    audit::record(
+        &state.db,
+        &principal,
+        "api_key.create",
+        ("api_key", &row.id),
+        Outcome::Ok,
+        "",
+    )
+    .await;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedKey {
+            id: row.id,
+            name: row.name,
+            prefix: row.prefix,
+            key: secret.secret,
+            created_at: rfc3339(row.created_at),
+            expires_at: row.expires_at.map(rfc3339),
+        }),
+    ))
+}
+
+/// The team's keys, newest first, revoked ones included.
+#[utoipa::path(get, path = "/v1/keys", tag = "keys", responses((status = 200, body = KeyList)))]
+async fn list_keys(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<KeyList>> {
+    let keys = db::keys::list(&state.db, &principal.team_id).await?;
+    Ok(Json(KeyList {
+        keys: keys.into_iter().map(ApiKey::from).collect(),
+    }))
+}
+
+/// Revokes one of the team's keys; requests made with it fail from now on.
+#[utoipa::path(delete, path = "/v1/keys/{key_id}", tag = "keys",
+    params(("key_id" = String, Path)),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+async fn revoke_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(key_id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    principal.require_user()?;
+    if !db::keys::revoke(&state.db, &principal.team_id, &key_id).await? {
+        return Err(ApiError::NotFound { what: "API key" });
+    }
+    audit::record(
+        &state.db,
+        &principal,
+        "api_key.revoke",
+        ("api_key", &key_id),
+        Outcome::Ok,
+        "",
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,82 @@
+//! A team's API keys: creation (only the hash is stored), listing and
+//! revocation. Looking a key up by hash for authentication is in `users`.
+use super::{
+    new_id, now_ms,
+    users::{key_row, KeyRow, KEY_COLUMNS},
+    Db,
+};
+
+/// A key to store: `hash` and `prefix` come from `auth::api_key::generate`.
+#[derive(Debug, Clone)]
+pub struct NewKeyRecord<'a> {
+    pub team_id: &'a str,
+    pub name: &'a str,
+    pub prefix: &'a str,
+    pub hash: &'a str,
+    pub created_by: Option<&'a str>,
+    pub expires_at: Option<i64>,
+}
+
+pub async fn insert(db: &Db, key: &NewKeyRecord<'_>) -> Result<KeyRow, sqlx::Error> {
+    let id = new_id("key_");
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO api_keys (id, team_id, name, prefix, key_hash, created_by, created_at, \
+         expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&id)
+    .bind(key.team_id)
+    .bind(key.name)
+    .bind(key.prefix)
+    .bind(key.hash)
+    .bind(key.created_by)
+    .bind(now)
+    .bind(key.expires_at)
+    .execute(&db.pool)
+    .await?;
+    Ok(KeyRow {
+        id,
+        team_id: key.team_id.to_owned(),
+        name: key.name.to_owned(),
+        prefix: key.prefix.to_owned(),
+        created_by: key.created_by.map(str::to_owned),
+        created_at: now,
+        expires_at: key.expires_at,
+        last_used_at: None,
+        revoked_at: None,
+    })
+}
+
+/// The team's keys, newest first, revoked ones included.
+pub async fn list(db: &Db, team_id: &str) -> Result<Vec<KeyRow>, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE team_id = $1 ORDER BY created_at DESC, id DESC"
+    ))
+    .bind(team_id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(key_row).collect()
+}
+
+/// Revokes one of the team's keys; false when the team has no such key.
+/// Revoking twice keeps the first instant.
+pub async fn revoke(db: &Db, team_id: &str, key_id: &str) -> Result<bool, sqlx::Error> {
+    let exists: Option<String> =
+        sqlx::query_scalar("SELECT id FROM api_keys WHERE id = $1 AND team_id = $2")
+            .bind(key_id)
+            .bind(team_id)
+            .fetch_optional(&db.pool)
+            .await?;
+    if exists.is_none() {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND team_id = $3 AND revoked_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(key_id)
+    .bind(team_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(true)
+}
