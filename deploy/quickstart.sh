@@ -1,24 +1,255 @@
 #!/usr/bin/env bash
-# One command from a fresh Debian 12 machine to code running in a microVM:
-# sets the host up (packages, guest kernel, `base` image; cached after the
-# first run), builds Wrenn, boots a `base` sandbox VM, runs Python in it and
-# shuts it down. Safe to re-run.
+# One command from a fresh Debian 12 machine (as root) to code running in a
+# Wrenn microVM through the control plane:
+#   1. sets the host up (deploy/setup-host.sh: packages, guest kernel, `base`
+#      image; cached after the first run);
+#   2. builds wrenn-agent, wrenn-cp and wrenn, installs them in /usr/local/bin;
+#   3. creates the secrets and /etc/wrenn/wrenn.env once;
+#   4. starts the agent and the control plane (systemd units where systemd
+#      runs, else deploy/wrenn-services.sh) and waits for their /health;
+#   5. creates the first user and an API key for the `wrenn` CLI;
+#   6. creates a `base` sandbox, runs Python in it and kills it.
+# Safe to re-run: every step keeps what an earlier run made. Non-interactive.
+# Environment: WRENN_ADMIN_EMAIL (admin@localhost), WRENN_CONFIG_DIR
+# (~/.config/wrenn), WRENN_START_TIMEOUT (90 s per service), CARGO_TARGET_DIR.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+WRENN_BUILDER=quickstart
+. "$root/images/lib.sh"
 export PATH="$HOME/.cargo/bin:$PATH"
 
+ETC=/etc/wrenn
+ENV_FILE=$ETC/wrenn.env
+ADMIN_FILE=$ETC/quickstart-admin
+BIN_DIR=/usr/local/bin
+SERVICES="$BIN_DIR/wrenn-services"
+ADMIN_EMAIL=${WRENN_ADMIN_EMAIL:-admin@localhost}
+export WRENN_CONFIG_DIR=${WRENN_CONFIG_DIR:-$HOME/.config/wrenn}
+# The CLI must use what this script sets up, not a key from the caller's shell.
+unset WRENN_API_KEY WRENN_TEAM
+
+[ "$(id -u)" -eq 0 ] || die "quickstart.sh must run as root (it installs packages and services)" "sudo $0"
+
+# ---- 1. host ---------------------------------------------------------------
 bash deploy/setup-host.sh
-echo "[quickstart] building wrenn-agent"
-cargo build -q --release -p wrenn-agent
-echo "[quickstart] booting a 'base' microVM and running Python in it"
-target/release/wrenn-agent boot --template base \
-    --exec "python3 -c 'import platform; print(\"hello from a microVM:\", platform.node(), platform.release())'"
-cat <<'NEXT'
+
+# ---- 2. build and install ---------------------------------------------------
+command -v cargo >/dev/null 2>&1 ||
+    die "cargo not found (Rust is needed to build Wrenn)" \
+        "curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal, then re-run (rust-toolchain.toml picks the version)"
+step "building wrenn-agent, wrenn-cp and wrenn (release)"
+mkdir -p /var/log/wrenn
+run_logged /var/log/wrenn/quickstart-build.log \
+    cargo build --release --locked -p wrenn-agent -p wrenn-cp -p wrenn-cli ||
+    die "cargo build failed (log: /var/log/wrenn/quickstart-build.log)" "fix the error above and re-run"
+target=${CARGO_TARGET_DIR:-$root/target}
+case $target in /*) ;; *) target=$root/$target ;; esac
+
+# install_if_changed SRC DST MODE: atomic replace (a running binary stays
+# intact); prints DST when it changed.
+install_if_changed() {
+    if [ -f "$2" ] && cmp -s "$1" "$2"; then
+        return 0
+    fi
+    install -m "$3" "$1" "$2.new.$$"
+    mv -f "$2.new.$$" "$2"
+    echo "$2"
+}
+changed=()
+for b in wrenn-agent wrenn-cp wrenn; do
+    [ -x "$target/release/$b" ] || die "$target/release/$b missing after the build" "check CARGO_TARGET_DIR and re-run"
+    c=$(install_if_changed "$target/release/$b" "$BIN_DIR/$b" 0755)
+    [ -z "$c" ] || changed+=("$c")
+done
+c=$(install_if_changed deploy/wrenn-services.sh "$SERVICES" 0755)
+[ -z "$c" ] || changed+=("$c")
+if [ ${#changed[@]} -gt 0 ]; then
+    step "installed in $BIN_DIR: ${changed[*]##*/}"
+else
+    step "wrenn-agent, wrenn-cp, wrenn, wrenn-services in $BIN_DIR up to date"
+fi
+
+# ---- 3. secrets and settings -------------------------------------------------
+# new_secret FILE BYTES: random alphanumeric secret, created once, mode 0600.
+new_secret() {
+    [ -s "$1" ] && return 0
+    local tmp
+    tmp=$(mktemp "$1.XXXXXX")
+    head -c "$2" /dev/urandom | base64 -w0 | tr -d '/+=' >"$tmp"
+    chmod 600 "$tmp"
+    mv "$tmp" "$1"
+    step "created $1"
+}
+mkdir -p "$ETC" /var/lib/wrenn/cp
+chmod 700 "$ETC"
+new_secret "$ETC/agent-secret" 32
+new_secret "$ETC/jwt-secret" 48
+settings_changed=0
+if [ ! -s "$ENV_FILE" ]; then
+    tmp=$(mktemp "$ENV_FILE.XXXXXX")
+    cat >"$tmp" <<EOF
+# Wrenn's services read this file (systemd EnvironmentFile and
+# wrenn-services). Written once by deploy/quickstart.sh; edit it and restart:
+#   wrenn-services restart
+# Every agent variable: .env.example; the control plane's: crates/wrenn-cp.
+WRENN_DATA_DIR=/var/lib/wrenn
+
+# wrenn-agent serve
+AGENT_LISTEN_ADDR=127.0.0.1:50051
+AGENT_SECRET_FILE=$ETC/agent-secret
+AGENT_LOG=info
+
+# wrenn-cp
+CP_LISTEN_ADDR=127.0.0.1:8000
+DATABASE_URL=sqlite:///var/lib/wrenn/cp/wrenn.db
+CP_JWT_SECRET_FILE=$ETC/jwt-secret
+CP_AGENT_URL=http://127.0.0.1:50051
+CP_AGENT_SECRET_FILE=$ETC/agent-secret
+CP_LOG=info
+EOF
+    chmod 600 "$tmp"
+    mv "$tmp" "$ENV_FILE"
+    settings_changed=1
+    step "wrote $ENV_FILE"
+else
+    step "settings in $ENV_FILE (kept)"
+fi
+cp_addr=$(sed -n 's/^CP_LISTEN_ADDR=//p' "$ENV_FILE" | tail -n1)
+cp_addr=${cp_addr:-127.0.0.1:8000}
+cp_addr=${cp_addr/#0.0.0.0:/127.0.0.1:}
+API_URL=http://$cp_addr
+export WRENN_API_URL=$API_URL
+
+# ---- 4. services ------------------------------------------------------------
+systemd_running() {
+    [ -d /run/systemd/system ] || return 1
+    case $(systemctl is-system-running 2>/dev/null || true) in
+        running | degraded | starting | initializing) return 0 ;;
+    esac
+    return 1
+}
+restart=()
+case " ${changed[*]} " in *" $BIN_DIR/wrenn-agent "*) restart+=(agent) ;; esac
+case " ${changed[*]} " in *" $BIN_DIR/wrenn-cp "*) restart+=(cp) ;; esac
+[ "$settings_changed" = 1 ] && restart=(agent cp)
+if systemd_running; then
+    units_changed=0
+    for u in wrenn-agent.service wrenn-cp.service; do
+        if [ -n "$(install_if_changed "deploy/systemd/$u" "/etc/systemd/system/$u" 0644)" ]; then
+            units_changed=1
+        fi
+    done
+    if [ "$units_changed" = 1 ]; then
+        systemctl daemon-reload
+        restart=(agent cp)
+    fi
+    systemctl enable -q wrenn-agent.service wrenn-cp.service ||
+        die "systemctl enable wrenn-agent wrenn-cp failed" "systemctl status wrenn-agent wrenn-cp"
+    mode="systemd units wrenn-agent.service and wrenn-cp.service"
+    stop_hint="systemctl stop wrenn-cp wrenn-agent   (or: wrenn-services stop)"
+else
+    mode="wrenn-services (no systemd here): pids in /var/lib/wrenn/run, logs in /var/log/wrenn"
+    stop_hint="wrenn-services stop"
+fi
+step "starting the services: $mode"
+if [ ${#restart[@]} -gt 0 ]; then
+    step "  restarting what changed: ${restart[*]}"
+    WRENN_ENV_FILE=$ENV_FILE "$SERVICES" restart "${restart[@]}"
+fi
+WRENN_ENV_FILE=$ENV_FILE "$SERVICES" start agent cp ||
+    die "the services did not come up (details above)" "fix the error, then re-run $0 (or: wrenn-services start)"
+
+# ---- 5. first user and API key ---------------------------------------------
+# field NAME: NAME's value in the admin credentials file.
+field() { sed -n "s/^$1=//p" "$ADMIN_FILE" | tail -n1; }
+cli_log=$(mktemp)
+sandbox=""
+cleanup() {
+    local rc=$?
+    if [ -n "$sandbox" ]; then
+        echo "[quickstart] killing sandbox $sandbox" >&2
+        wrenn sandbox kill "$sandbox" </dev/null >/dev/null 2>&1 ||
+            echo "[quickstart] could not kill $sandbox; run: wrenn sandbox kill $sandbox" >&2
+    fi
+    rm -f "$cli_log"
+    exit "$rc"
+}
+trap cleanup EXIT
+
+config_file=$WRENN_CONFIG_DIR/config.toml
+if grep -q '^api_key' "$config_file" 2>/dev/null &&
+    wrenn sandbox list --limit 1 </dev/null >/dev/null 2>"$cli_log"; then
+    step "reusing the API key in $config_file"
+else
+    if [ ! -s "$ADMIN_FILE" ]; then
+        tmp=$(mktemp "$ADMIN_FILE.XXXXXX")
+        printf 'WRENN_ADMIN_EMAIL=%s\nWRENN_ADMIN_PASSWORD=%s\n' \
+            "$ADMIN_EMAIL" "$(head -c 24 /dev/urandom | base64 -w0 | tr -d '/+=')" >"$tmp"
+        chmod 600 "$tmp"
+        mv "$tmp" "$ADMIN_FILE"
+        step "created credentials for $ADMIN_EMAIL in $ADMIN_FILE"
+    fi
+    email=$(field WRENN_ADMIN_EMAIL)
+    password=$(field WRENN_ADMIN_PASSWORD)
+    { [ -n "$email" ] && [ -n "$password" ]; } ||
+        die "$ADMIN_FILE lacks WRENN_ADMIN_EMAIL= or WRENN_ADMIN_PASSWORD=" "fix it, or delete it to sign up a new account"
+    # Log in first (a re-run), else sign up (the first run, or one that
+    # stopped between writing the file and signing up).
+    if printf '%s\n' "$password" | wrenn login --email "$email" --password-stdin >/dev/null 2>"$cli_log"; then
+        step "logged in as $email"
+    else
+        login_error=$(cat "$cli_log")
+        if printf '%s\n' "$password" | wrenn signup --email "$email" --name "Wrenn admin" --password-stdin >/dev/null 2>"$cli_log"; then
+            step "signed up $email (password in $ADMIN_FILE)"
+        else
+            printf '  login:  %s\n  signup: %s\n' "$login_error" "$(cat "$cli_log")" >&2
+            die "cannot log in or sign up $email at $API_URL (answers above)" \
+                "if the account exists with another password, put it in $ADMIN_FILE as WRENN_ADMIN_PASSWORD=...; otherwise check: wrenn-services logs cp"
+        fi
+    fi
+    wrenn keys create quickstart --save </dev/null >/dev/null 2>"$cli_log" ||
+        { cat "$cli_log" >&2; die "wrenn keys create failed (answer above)" "check: wrenn-services logs cp"; }
+    step "created API key 'quickstart', saved in $config_file"
+fi
+
+# ---- 6. a sandbox -----------------------------------------------------------
+step "creating a 'base' sandbox"
+sandbox=$(wrenn sandbox create --template base </dev/null 2>"$cli_log") || {
+    sandbox=""
+    cat "$cli_log" >&2
+    WRENN_ENV_FILE=$ENV_FILE "$SERVICES" logs >&2 || true
+    die "wrenn sandbox create failed (answer and service logs above)" \
+        "wrenn-agent doctor shows what this host offers; then re-run $0"
+}
+step "sandbox $sandbox running; executing Python in it"
+out=$(wrenn exec "$sandbox" -- python3 -c 'print("hello from a microVM")' </dev/null 2>"$cli_log") || {
+    cat "$cli_log" >&2
+    die "wrenn exec in $sandbox failed (answer above)" "check: wrenn-services logs"
+}
+printf '%s\n' "$out"
+case $out in *"hello from a microVM"*) ;; *) die "unexpected output from the sandbox: $out" "check: wrenn-services logs" ;; esac
+wrenn sandbox kill "$sandbox" </dev/null >/dev/null 2>"$cli_log" ||
+    { cat "$cli_log" >&2; die "wrenn sandbox kill $sandbox failed" "retry: wrenn sandbox kill $sandbox"; }
+step "killed sandbox $sandbox"
+sandbox=""
+
+cat <<NEXT
+
+Wrenn is running.
+  API          $API_URL        (interactive docs: $API_URL/docs, schema: $API_URL/openapi.json)
+  CLI key      $config_file    (API key 'quickstart'; account in $ADMIN_FILE)
+  settings     $ENV_FILE
+  services     $mode
 
 Next steps
-  target/release/wrenn-agent doctor        what this host offers (accelerator, kernel, images)
-  target/release/wrenn-agent boot --hold   keep a VM up; envd answers on the printed URL
-  bench/run                                benchmark table
-  tests/run-all.sh                         every test suite
+  wrenn sandbox create                 start a sandbox, prints its id
+  wrenn sandbox list                   your sandboxes
+  wrenn exec ID -- python3 -V          run a command (exits with its exit code)
+  wrenn shell ID                       interactive shell
+  wrenn files put ID ./local /remote   upload; wrenn files get ID /remote [local]
+  wrenn sandbox kill ID                destroy it
+  wrenn-services status                health of the agent and control plane
+  wrenn-services logs                  their last log lines
+  $stop_hint
 NEXT
