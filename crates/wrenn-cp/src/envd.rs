@@ -60,6 +60,11 @@ impl From<reqwest::Error> for EnvdError {
     }
 }
 
+/// How often envd is asked to send keep-alive events on process streams; a
+/// stream silent for three intervals is taken as dead (a VM destroyed
+/// under it leaves no TCP reset to notice).
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
 /// A process to start.
 #[derive(Debug, Clone, Default)]
 pub struct Command {
@@ -168,15 +173,21 @@ impl Envd {
         // command's own limit (a day for interactive shells).
         let options = CallOptions::default()
             .with_timeout(command.timeout.unwrap_or(Duration::from_secs(24 * 3600)))
-            .with_header("authorization", basic_user(&command.user));
+            .with_header("authorization", basic_user(&command.user))
+            .with_header("keepalive-ping-interval", KEEPALIVE.as_secs().to_string());
         let stream = self.process()?.start_with_options(start, options).await?;
         let events = futures_util::stream::unfold(Some(stream), |state| async move {
             let mut stream = state?;
             loop {
-                let message = match stream.message::<StartResponse>().await {
-                    Ok(Some(message)) => message.to_owned_message(),
-                    Ok(None) => return None,
-                    Err(err) => return Some((Err(EnvdError::from(err)), None)),
+                let next = tokio::time::timeout(KEEPALIVE * 3, stream.message::<StartResponse>());
+                let message = match next.await {
+                    Ok(Ok(Some(message))) => message.to_owned_message(),
+                    Ok(Ok(None)) => return None,
+                    Ok(Err(err)) => return Some((Err(EnvdError::from(err)), None)),
+                    Err(_) => {
+                        let silent = EnvdError::Unreachable("the sandbox stopped answering".into());
+                        return Some((Err(silent), None));
+                    }
                 };
                 let output = match message.event.into_option().and_then(|e| e.event) {
                     Some(Event::Start(start)) => ProcessOutput::Started { pid: start.pid },

@@ -33,6 +33,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("no host has room for this sandbox: {0}")]
     NoCapacity(String),
+    #[error("{0}")]
+    QuotaExceeded(String),
     #[error("sandbox is {state}, not running")]
     SandboxNotRunning { state: String },
     #[error("sandbox is {state}, not paused")]
@@ -58,6 +60,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::NoCapacity(_) => "no_capacity",
+            Self::QuotaExceeded(_) => "quota_exceeded",
             Self::SandboxNotRunning { .. } => "sandbox_not_running",
             Self::SandboxNotPaused { .. } => "sandbox_not_paused",
             Self::TemplateNotFound(_) => "template_not_found",
@@ -77,6 +80,7 @@ impl ApiError {
                 StatusCode::CONFLICT
             }
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NoCapacity(_) | Self::AgentUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

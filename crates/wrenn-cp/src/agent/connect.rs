@@ -246,17 +246,41 @@ impl AgentApi for ConnectAgent {
     }
 
     async fn snapshot(&self, id: &str, image: &str, memory: bool) -> AgentResult<AgentTemplate> {
-        let _ = (id, image, memory);
-        Err(AgentError::Unavailable(
-            "snapshots need a newer agent".into(),
-        ))
+        let message = pb::SnapshotSandboxRequest {
+            id: id.into(),
+            template: image.into(),
+            memory,
+            ..Default::default()
+        };
+        let response = self
+            .client
+            .snapshot_sandbox(message)
+            .await
+            .map_err(agent_error)?;
+        let template = response
+            .into_owned()
+            .template
+            .into_option()
+            .ok_or_else(|| {
+                AgentError::Unavailable("the agent answered without a template".into())
+            })?;
+        Ok(AgentTemplate {
+            image: template.name,
+            disk_mb: template.disk_mib,
+            has_memory_snapshot: template.has_memory_snapshot,
+        })
     }
 
     async fn delete_template(&self, image: &str) -> AgentResult<()> {
-        let _ = image;
-        Err(AgentError::Unavailable(
-            "template deletion needs a newer agent".into(),
-        ))
+        let message = pb::DeleteTemplateRequest {
+            template: image.into(),
+            ..Default::default()
+        };
+        self.client
+            .delete_template(message)
+            .await
+            .map(|_| ())
+            .map_err(agent_error)
     }
 
     fn envd(&self, id: &str) -> EnvdRoute {

@@ -12,8 +12,8 @@ pub mod me;
 pub mod members;
 pub mod openapi;
 pub mod sandboxes;
-pub mod templates;
 pub mod teams;
+pub mod templates;
 pub mod views;
 
 use axum::{extract::DefaultBodyLimit, http::StatusCode, response::Response, Router};

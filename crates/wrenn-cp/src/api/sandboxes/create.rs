@@ -27,6 +27,7 @@ use crate::{
         (status = 201, body = Sandbox),
         (status = 404, description = "template_not_found", body = crate::error::ErrorBody),
         (status = 422, description = "validation_failed", body = crate::error::ErrorBody),
+        (status = 429, description = "quota_exceeded", body = crate::error::ErrorBody),
         (status = 503, description = "no_capacity / agent_unavailable", body = crate::error::ErrorBody),
     )
 )]
@@ -54,8 +55,8 @@ async fn create_sandbox(
         .ok_or_else(|| ApiError::TemplateNotFound(name.clone()))?;
     let live = db::sandboxes::count_live(&state.db, &principal.team_id).await?;
     if live >= i64::from(state.config.max_sandboxes_per_team) {
-        return Err(ApiError::NoCapacity(format!(
-            "the team already has {live} live sandboxes (the limit is {})",
+        return Err(ApiError::QuotaExceeded(format!(
+            "the team already has {live} live sandboxes (the limit is {}); destroy some first",
             state.config.max_sandboxes_per_team
         )));
     }

@@ -97,7 +97,9 @@ async fn run(mut socket: WebSocket, envd: Envd) -> Result<(), axum::Error> {
         cwd: request.cwd.clone(),
         env: request.env.clone().unwrap_or_default(),
         pty: None,
-        timeout: request.timeout_secs.map(std::time::Duration::from_secs),
+        timeout: Some(std::time::Duration::from_secs(
+            request.timeout_secs.unwrap_or(60),
+        )),
     };
     let mut output = match envd.start(command).await {
         Ok(output) => output,

@@ -28,7 +28,8 @@ pub struct CreateSandbox {
     pub memory_mb: Option<u32>,
     /// Grow the disk to this size (MiB); default: the template's.
     pub disk_mb: Option<u64>,
-    /// Seconds without activity before `on_timeout` happens; 1-86400, default 300.
+    /// Seconds until `on_timeout` happens, counted from creation or from the
+    /// last `ping`/`timeout` call; 1-86400, default 300.
     pub timeout_secs: Option<u64>,
     pub on_timeout: Option<OnTimeout>,
     /// Environment of every command (names `[A-Za-z_][A-Za-z0-9_]*`).
