@@ -10,7 +10,7 @@
 #   5. creates the first user and an API key for the `wrenn` CLI;
 #   6. creates a `base` sandbox, runs Python in it and kills it.
 # Safe to re-run: every step keeps what an earlier run made. Non-interactive.
-# Environment: WRENN_ADMIN_EMAIL (admin@localhost), WRENN_CONFIG_DIR
+# Environment: WRENN_ADMIN_EMAIL (admin@wrenn.local), WRENN_CONFIG_DIR
 # (~/.config/wrenn), WRENN_START_TIMEOUT (90 s per service), CARGO_TARGET_DIR.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,7 +24,7 @@ ENV_FILE=$ETC/wrenn.env
 ADMIN_FILE=$ETC/quickstart-admin
 BIN_DIR=/usr/local/bin
 SERVICES="$BIN_DIR/wrenn-services"
-ADMIN_EMAIL=${WRENN_ADMIN_EMAIL:-admin@localhost}
+ADMIN_EMAIL=${WRENN_ADMIN_EMAIL:-admin@wrenn.local}
 export WRENN_CONFIG_DIR=${WRENN_CONFIG_DIR:-$HOME/.config/wrenn}
 # The CLI must use what this script sets up, not a key from the caller's shell.
 unset WRENN_API_KEY WRENN_TEAM
