@@ -110,8 +110,10 @@ fn common_errors(path: &str, operation: &Operation) -> Vec<(&'static str, &'stat
         errors.extend([
             ("413", "payload_too_large"),
             ("415", "unsupported_media_type"),
-            ("422", "validation_failed"),
         ]);
+    }
+    if json_body || query {
+        errors.push(("422", "validation_failed"));
     }
     if path.contains('{') {
         errors.push(("404", "not_found"));
