@@ -118,6 +118,13 @@ fn common_errors(path: &str, operation: &Operation) -> Vec<(&'static str, &'stat
     if path.contains('{') {
         errors.push(("404", "not_found"));
     }
+    // Everything under one sandbox goes to its VM through its host.
+    if path.starts_with("/v1/sandboxes/{id}/") {
+        errors.extend([
+            ("409", "sandbox_not_running / conflict"),
+            ("503", "agent_unavailable"),
+        ]);
+    }
     errors
 }
 
