@@ -10,7 +10,7 @@
 # Environment: SCHEMATHESIS_MAX_EXAMPLES (25), SCHEMATHESIS_SEED (random).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 export PATH="$HOME/.cargo/bin:$PATH"
 schemathesis_version=4.32.5
 venv="$root/target/schemathesis-venv"
@@ -108,7 +108,8 @@ seed_args=()
 junit="$logs/schemathesis.xml"
 rm -f "$junit"
 # WebSocket routes (exec/ws, pty) cannot be driven by schemathesis.
-"$venv/bin/schemathesis" run "$cp_url/openapi.json" \
+# Run from target/ so its replay store (.schemathesis/) stays out of the tree.
+(cd "$root/target" && "$venv/bin/schemathesis" run "$cp_url/openapi.json" \
     --header "Authorization: Bearer $key" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --exclude-path-regex '/(exec/ws|pty)$' \
@@ -117,7 +118,7 @@ rm -f "$junit"
     --generation-database ":memory:" \
     --no-color \
     --report junit --report-junit-path "$junit" \
-    "${seed_args[@]}" "$@"
+    "${seed_args[@]}" "$@")
 rc=$?
 
 destroy_sandboxes "$key" || { rc=1; echo "sandbox clean-up failed" >&2; }
