@@ -82,7 +82,7 @@ pub struct KeyList {
 
 /// Creates an API key for the team the request acts on.
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKey,
-    responses((status = 201, body = CreatedKey), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = CreatedKey), (status = 403, description = "forbidden: needs a user login, not an API key", body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn create_key(
     State(state): State<AppState>,
     principal: Principal,
@@ -151,7 +151,7 @@ async fn list_keys(
 /// Revokes one of the team's keys; requests made with it fail from now on.
 #[utoipa::path(delete, path = "/v1/keys/{key_id}", tag = "keys",
     params(("key_id" = String, Path)),
-    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 204), (status = 403, description = "forbidden: needs a user login, not an API key", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 async fn revoke_key(
     State(state): State<AppState>,
     principal: Principal,

@@ -26,7 +26,7 @@ pub const MAX_JSON_BODY: usize = 1024 * 1024;
 
 /// The API's routes with their OpenAPI document.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::base())
+    let mut routes = OpenApiRouter::with_openapi(openapi::base())
         .merge(health::routes())
         .merge(sandboxes::routes())
         .merge(templates::routes())
@@ -36,7 +36,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(members::routes())
         .merge(admin::routes())
         .merge(keys::routes())
-        .merge(audit_log::routes())
+        .merge(audit_log::routes());
+    openapi::add_common_errors(routes.get_openapi_mut());
+    routes
 }
 
 /// The whole HTTP application.

@@ -3,8 +3,9 @@
 use axum::{response::Html, routing::get, Json, Router};
 use utoipa::{
     openapi::{
+        path::{Operation, ParameterIn},
         security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
-        OpenApi as Document,
+        ContentBuilder, OpenApi as Document, Ref, RefOr, ResponseBuilder,
     },
     Modify, OpenApi,
 };
@@ -50,6 +51,81 @@ impl Modify for Security {
 
 pub fn base() -> Document {
     ApiDoc::openapi()
+}
+
+/// Adds to every operation the error answers the shared machinery gives
+/// (credentials, JSON bodies, query strings, unknown ids), where the
+/// handler's annotation does not already list that status.
+pub fn add_common_errors(document: &mut Document) {
+    for (path, item) in &mut document.paths.paths {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for (status, codes) in common_errors(path, operation) {
+                let response = ResponseBuilder::new()
+                    .description(codes)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build();
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert(RefOr::T(response));
+            }
+        }
+    }
+}
+
+fn common_errors(path: &str, operation: &Operation) -> Vec<(&'static str, &'static str)> {
+    let mut errors = Vec::new();
+    // `security(())` (signup, login) overrides the document's requirement.
+    if operation.security.is_none() {
+        errors.push(("401", "unauthenticated"));
+    }
+    let json_body = operation
+        .request_body
+        .as_ref()
+        .is_some_and(|body| body.content.contains_key("application/json"));
+    let query = operation
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| p.parameter_in == ParameterIn::Query);
+    match (json_body, query) {
+        (true, _) => errors.push(("400", "invalid_json / bad_request")),
+        (false, true) => errors.push(("400", "bad_request")),
+        (false, false) => {}
+    }
+    if json_body {
+        errors.extend([
+            ("413", "payload_too_large"),
+            ("415", "unsupported_media_type"),
+        ]);
+    }
+    if json_body || query {
+        errors.push(("422", "validation_failed"));
+    }
+    if path.contains('{') {
+        errors.push(("404", "not_found"));
+    }
+    // Everything under one sandbox goes to its VM through its host.
+    if path.starts_with("/v1/sandboxes/{id}/") {
+        errors.extend([
+            ("409", "sandbox_not_running / conflict"),
+            ("503", "agent_unavailable"),
+        ]);
+    }
+    errors
 }
 
 const DOCS_PAGE: &str = r#"<!doctype html>

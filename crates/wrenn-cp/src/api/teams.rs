@@ -44,7 +44,7 @@ async fn list_teams(
 
 /// Creates a shared team; the caller becomes its owner.
 #[utoipa::path(post, path = "/v1/teams", tag = "teams", request_body = CreateTeam,
-    responses((status = 201, body = Team), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = Team), (status = 403, description = "forbidden: needs a user login, not an API key", body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn create_team(
     State(state): State<AppState>,
     principal: Principal,

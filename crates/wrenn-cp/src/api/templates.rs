@@ -64,7 +64,7 @@ pub struct TemplateList {
 }
 
 /// Built-in templates and the team's own.
-#[utoipa::path(get, path = "/v1/templates", tag = "templates", responses((status = 200, body = TemplateList)))]
+#[utoipa::path(get, path = "/v1/templates", operation_id = "list_templates", tag = "templates", responses((status = 200, body = TemplateList)))]
 async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -85,7 +85,7 @@ async fn resolve(state: &AppState, principal: &Principal, name: &str) -> ApiResu
 
 /// One template by name.
 #[utoipa::path(
-    get, path = "/v1/templates/{name}", tag = "templates",
+    get, path = "/v1/templates/{name}", operation_id = "get_template", tag = "templates",
     params(("name" = String, Path)),
     responses((status = 200, body = Template), (status = 404, body = crate::error::ErrorBody))
 )]
@@ -99,7 +99,7 @@ async fn get(
 
 /// Deletes one of the team's templates (built-ins cannot be deleted).
 #[utoipa::path(
-    delete, path = "/v1/templates/{name}", tag = "templates",
+    delete, path = "/v1/templates/{name}", operation_id = "delete_template", tag = "templates",
     params(("name" = String, Path)),
     responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody))
 )]

@@ -21,7 +21,7 @@ use crate::{
 
 /// Creates a sandbox and returns once it is `running` (envd answered).
 #[utoipa::path(
-    post, path = "/v1/sandboxes", tag = "sandboxes",
+    post, path = "/v1/sandboxes", operation_id = "create_sandbox", tag = "sandboxes",
     request_body = CreateSandbox,
     responses(
         (status = 201, body = Sandbox),

@@ -22,6 +22,7 @@ use crate::{
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PathParams {
     /// Absolute, or relative to the user's home.
     pub path: String,
@@ -58,7 +59,7 @@ fn checked_path(path: &str) -> Result<(), ApiError> {
 
 /// Downloads a file.
 #[utoipa::path(
-    get, path = "/v1/sandboxes/{id}/files", tag = "files",
+    get, path = "/v1/sandboxes/{id}/files", operation_id = "download_file", tag = "files",
     params(("id" = String, Path), PathParams),
     responses((status = 200, description = "The file's bytes", content_type = "application/octet-stream"), (status = 404, body = crate::error::ErrorBody))
 )]
@@ -96,7 +97,7 @@ pub struct Uploaded {
 
 /// Uploads the request body to a file (created or replaced).
 #[utoipa::path(
-    put, path = "/v1/sandboxes/{id}/files", tag = "files",
+    put, path = "/v1/sandboxes/{id}/files", operation_id = "upload_file", tag = "files",
     params(("id" = String, Path), PathParams),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = Uploaded), (status = 409, body = crate::error::ErrorBody))
@@ -129,7 +130,7 @@ pub async fn upload(
 
 /// Removes a file or a directory tree.
 #[utoipa::path(
-    delete, path = "/v1/sandboxes/{id}/files", tag = "files",
+    delete, path = "/v1/sandboxes/{id}/files", operation_id = "remove_file", tag = "files",
     params(("id" = String, Path), PathParams),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody))
 )]
@@ -152,7 +153,7 @@ pub struct Listing {
 
 /// Lists a directory.
 #[utoipa::path(
-    get, path = "/v1/sandboxes/{id}/files/list", tag = "files",
+    get, path = "/v1/sandboxes/{id}/files/list", operation_id = "list_files", tag = "files",
     params(("id" = String, Path), PathParams),
     responses((status = 200, body = Listing), (status = 404, body = crate::error::ErrorBody))
 )]

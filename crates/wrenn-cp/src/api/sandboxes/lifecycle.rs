@@ -43,7 +43,7 @@ async fn record(
 /// Destroys the sandbox: VM, disk and network are released; the record
 /// stays, `stopped`. Destroying a stopped sandbox is a no-op.
 #[utoipa::path(
-    delete, path = "/v1/sandboxes/{id}", tag = "sandboxes",
+    delete, path = "/v1/sandboxes/{id}", operation_id = "destroy_sandbox", tag = "sandboxes",
     params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody))
 )]

@@ -63,7 +63,7 @@ fn parse_filter(query: Option<&str>) -> Result<ListFilter, ApiError> {
 
 /// The team's sandboxes, newest first.
 #[utoipa::path(
-    get, path = "/v1/sandboxes", tag = "sandboxes",
+    get, path = "/v1/sandboxes", operation_id = "list_sandboxes", tag = "sandboxes",
     params(
         ("state" = Option<String>, Query, description = "Only sandboxes in this state"),
         ("metadata[KEY]" = Option<String>, Query, description = "Only sandboxes whose metadata KEY has this value (repeatable)"),
@@ -95,7 +95,7 @@ pub async fn list(
 
 /// One sandbox of the team.
 #[utoipa::path(
-    get, path = "/v1/sandboxes/{id}", tag = "sandboxes",
+    get, path = "/v1/sandboxes/{id}", operation_id = "get_sandbox", tag = "sandboxes",
     params(("id" = String, Path, description = "Sandbox id")),
     responses((status = 200, body = Sandbox), (status = 404, body = crate::error::ErrorBody))
 )]

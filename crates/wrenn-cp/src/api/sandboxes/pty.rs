@@ -26,6 +26,7 @@ use crate::{
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PtyParams {
     /// Columns, 1-1000; default 80.
     pub cols: Option<u32>,
