@@ -34,6 +34,10 @@ pub enum EnvdError {
     Refused { code: String, message: String },
     #[error("cannot reach the sandbox: {0}")]
     Unreachable(String),
+    /// The sandbox's host refused to forward (`not_found`,
+    /// `sandbox_not_running`, `envd_unreachable`).
+    #[error("{message}")]
+    Host { code: String, message: String },
 }
 
 impl From<connectrpc::ConnectError> for EnvdError {
@@ -402,15 +406,22 @@ async fn checked(response: reqwest::Response) -> Result<reqwest::Response, EnvdE
         return Ok(response);
     }
     let body = response.text().await.unwrap_or_default();
-    let message = serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| {
-            v.get("message")
-                .or_else(|| v.pointer("/error/message"))
-                .and_then(|m| m.as_str())
-                .map(str::to_owned)
-        })
-        .unwrap_or(body);
+    let json = serde_json::from_str::<serde_json::Value>(&body).ok();
+    let text = |pointer: &str| {
+        json.as_ref()
+            .and_then(|v| v.pointer(pointer))
+            .and_then(|m| m.as_str())
+            .map(str::to_owned)
+    };
+    // The agent's proxy answers with the `{"error":{"code","message"}}`
+    // envelope (the sandbox is gone or stopped); envd with `{"message"}`.
+    if let Some(code) = text("/error/code") {
+        return Err(EnvdError::Host {
+            code,
+            message: text("/error/message").unwrap_or_default(),
+        });
+    }
+    let message = text("/message").unwrap_or(body);
     Err(EnvdError::Refused {
         code: status.as_u16().to_string(),
         message: message.chars().take(500).collect(),

@@ -96,7 +96,21 @@ pub fn routes(directory: Arc<dyn EnvdDirectory>, secret: Secret) -> axum::Router
 async fn forward(State(state): State<ProxyState>, request: Request) -> Response {
     match try_forward(&state, request).await {
         Ok(response) => response,
-        Err(err) => err.into_response(),
+        Err(err) => settle(&state, err).into_response(),
+    }
+}
+
+/// A sandbox can stop (timeout, destroy) between the lookup and the
+/// connection to its envd: an unreachable envd of a sandbox that is no longer
+/// running is reported as such, not as a gateway failure.
+fn settle(state: &ProxyState, err: ProxyError) -> ProxyError {
+    let ProxyError::Unreachable { id, .. } = &err else {
+        return err;
+    };
+    match state.directory.envd_endpoint(id) {
+        Ok(_) => err,
+        Err(SandboxError::NotFound(id)) => ProxyError::NotFound(id.to_string()),
+        Err(_) => ProxyError::NotRunning(id.clone()),
     }
 }
 

@@ -140,6 +140,13 @@ pub(crate) fn envd_error(err: EnvdError) -> ApiError {
             }
             _ => ApiError::AgentUnavailable(message),
         },
+        EnvdError::Host { code, message } => match code.as_str() {
+            // The host no longer runs it: the reconciler records why.
+            "not_found" | "sandbox_not_running" => ApiError::SandboxNotRunning {
+                state: "stopped".into(),
+            },
+            _ => ApiError::AgentUnavailable(message),
+        },
         EnvdError::Unreachable(m) => ApiError::AgentUnavailable(m),
     }
 }
