@@ -145,9 +145,11 @@ pub async fn list(
         let (key, value) = (n + 1, n + 2);
         n += 2;
         sql.push_str(&match db.kind {
-            DbKind::Sqlite => {
-                format!(" AND json_extract(metadata, '$.\"' || ${key} || '\"') = ${value}")
-            }
+            // Not `json_extract`: a JSON path cannot name a key that
+            // contains a double quote.
+            DbKind::Sqlite => format!(
+                " AND EXISTS (SELECT 1 FROM json_each(metadata) WHERE key = ${key} AND value = ${value})"
+            ),
             DbKind::Postgres => format!(" AND (metadata::jsonb ->> ${key}) = ${value}"),
         });
     }
