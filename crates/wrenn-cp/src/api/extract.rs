@@ -1,9 +1,11 @@
 //! Request extractors that turn axum's rejections into the API's error
 //! envelope: malformed JSON, unknown fields, wrong content type, oversize
-//! bodies and bad path or query parameters all get a stable `code`.
+//! bodies, bad path or query parameters and requests to WebSocket routes
+//! that are not upgrades all get a stable `code`.
 use axum::{
     extract::{
         rejection::{JsonRejection, PathRejection, QueryRejection},
+        ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade},
         FromRequest, FromRequestParts, Request,
     },
     http::{request::Parts, StatusCode},
@@ -89,6 +91,30 @@ where
             .map(|q| Self(q.0))
             .map_err(|rejection: QueryRejection| {
                 ApiError::BadRequest(body_text(rejection.body_text()))
+            })
+    }
+}
+
+/// `WebSocketUpgrade` with the API's errors: a plain request to a WebSocket
+/// route is `400 bad_request`.
+#[derive(Debug)]
+pub struct ApiWebSocket(pub WebSocketUpgrade);
+
+impl<S> FromRequestParts<S> for ApiWebSocket
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        WebSocketUpgrade::from_request_parts(parts, state)
+            .await
+            .map(Self)
+            .map_err(|rejection: WebSocketUpgradeRejection| {
+                ApiError::BadRequest(format!(
+                    "this route needs a WebSocket upgrade: {}",
+                    rejection.body_text()
+                ))
             })
     }
 }

@@ -116,6 +116,31 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}{}", crate::auth::random_token(20).to_lowercase())
 }
 
+/// An id that sorts after every id this process made before it, and after
+/// those of earlier runs (it starts from the clock in microseconds): for
+/// records read back in `(at, id)` order whose order within one
+/// millisecond matters, such as a sandbox's state transitions.
+pub fn new_ordered_id(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    let mut last = LAST.load(Ordering::Relaxed);
+    let sequence = loop {
+        let next = last.saturating_add(1).max(now);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => break next,
+            Err(seen) => last = seen,
+        }
+    };
+    // The random tail keeps ids of two processes writing at once distinct.
+    format!(
+        "{prefix}{sequence:016x}{}",
+        crate::auth::random_token(8).to_lowercase()
+    )
+}
+
 /// Reads a 0/1 flag column (booleans are stored as BIGINT: sqlx's Any
 /// driver cannot decode SQLite's BOOLEAN).
 pub fn get_bool(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
@@ -157,6 +182,15 @@ impl FromStr for DbKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_ordered_id_when_made_in_a_burst_then_ascending() {
+        let ids: Vec<String> = (0..1000).map(|_| super::new_ordered_id("sev_")).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        assert!(ids
+            .iter()
+            .all(|id| id.starts_with("sev_") && id.len() == 4 + 16 + 8));
+    }
 
     #[tokio::test]
     async fn open_when_fresh_sqlite_file_then_migrated_and_builtins_resolvable() {

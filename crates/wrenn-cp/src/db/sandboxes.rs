@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use sqlx::{any::AnyRow, Row};
 
-use super::{get_bool, get_json, new_id, now_ms, Db, DbKind};
+use super::{get_bool, get_json, new_ordered_id, now_ms, Db, DbKind};
 use crate::lifecycle::SandboxState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,9 +145,11 @@ pub async fn list(
         let (key, value) = (n + 1, n + 2);
         n += 2;
         sql.push_str(&match db.kind {
-            DbKind::Sqlite => {
-                format!(" AND json_extract(metadata, '$.\"' || ${key} || '\"') = ${value}")
-            }
+            // Not `json_extract`: a JSON path cannot name a key that
+            // contains a double quote.
+            DbKind::Sqlite => format!(
+                " AND EXISTS (SELECT 1 FROM json_each(metadata) WHERE key = ${key} AND value = ${value})"
+            ),
             DbKind::Postgres => format!(" AND (metadata::jsonb ->> ${key}) = ${value}"),
         });
     }
@@ -268,7 +270,7 @@ async fn record_event(
     sqlx::query(
         "INSERT INTO sandbox_events (id, sandbox_id, at, from_state, to_state, reason) VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(new_id("sev_"))
+    .bind(new_ordered_id("sev_"))
     .bind(id)
     .bind(now_ms())
     .bind(from)

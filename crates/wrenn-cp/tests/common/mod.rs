@@ -5,7 +5,9 @@
 //! [`both_dbs!`] runs one test body on both databases.
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod fake_agent;
 pub mod postgres;
+pub mod websocket;
 
 use std::sync::Arc;
 
@@ -45,15 +47,25 @@ pub struct TestApp {
 impl TestApp {
     /// A control plane with no host agents.
     pub async fn start(kind: DbKind) -> Self {
-        Self::build(kind, None).await
+        Self::build(kind, None, &[]).await
     }
 
     /// A control plane whose local host (`LOCAL_HOST_ID`) is `agent`.
     pub async fn start_with_agent(kind: DbKind, agent: Arc<dyn AgentApi>) -> Self {
-        Self::build(kind, Some(agent)).await
+        Self::build(kind, Some(agent), &[]).await
     }
 
-    async fn build(kind: DbKind, agent: Option<Arc<dyn AgentApi>>) -> Self {
+    /// [`TestApp::start_with_agent`] with configuration variables set
+    /// (e.g. `CP_MAX_SANDBOXES_PER_TEAM`).
+    pub async fn start_configured(
+        kind: DbKind,
+        agent: Arc<dyn AgentApi>,
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::build(kind, Some(agent), env).await
+    }
+
+    async fn build(kind: DbKind, agent: Option<Arc<dyn AgentApi>>, env: &[(&str, &str)]) -> Self {
         let (url, sqlite_dir, pg) = match kind {
             DbKind::Sqlite => {
                 let dir = tempfile::tempdir().expect("tempdir");
@@ -71,7 +83,10 @@ impl TestApp {
             "DATABASE_URL" => Some(url.clone()),
             "CP_JWT_SECRET" => Some(JWT_SECRET.to_owned()),
             "CP_AGENT_URL" => Some(String::new()),
-            _ => None,
+            other => env
+                .iter()
+                .find(|(name, _)| *name == other)
+                .map(|(_, value)| (*value).to_owned()),
         })
         .expect("test config");
         let db = Db::open(&url).await.expect("open the test database");
@@ -160,6 +175,18 @@ impl TestApp {
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         (status, value)
+    }
+
+    /// Serves the API on a loopback port, for what `oneshot` cannot do
+    /// (WebSocket upgrades); the server lives as long as the test's runtime.
+    pub async fn serve(&self) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let addr = listener.local_addr().expect("local address");
+        let router = self.router.clone();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        addr
     }
 
     /// Signs up `email` with [`PASSWORD`]; answers `(token, personal team id)`.

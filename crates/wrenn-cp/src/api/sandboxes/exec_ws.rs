@@ -3,7 +3,7 @@
 //! `docs/api.md`.
 use axum::{
     extract::{
-        ws::{Message, WebSocket, WebSocketUpgrade},
+        ws::{Message, WebSocket},
         State,
     },
     response::Response,
@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::{envd_error, exec::ExecRequest, running_envd};
 use crate::{
-    api::extract::ApiPath,
+    api::extract::{ApiPath, ApiWebSocket},
     auth::Principal,
     envd::{Command, Envd, ProcessOutput},
     error::{ApiError, ApiResult},
@@ -43,7 +43,7 @@ pub async fn exec_ws(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(id): ApiPath<String>,
-    upgrade: WebSocketUpgrade,
+    ApiWebSocket(upgrade): ApiWebSocket,
 ) -> ApiResult<Response> {
     let envd = running_envd(&state, &principal, &id).await?;
     Ok(upgrade.on_upgrade(move |socket| async move {

@@ -3,7 +3,7 @@
 //! control messages (resize, kill, started, exit). Protocol in docs/api.md.
 use axum::{
     extract::{
-        ws::{Message, WebSocket, WebSocketUpgrade},
+        ws::{Message, WebSocket},
         State,
     },
     response::Response,
@@ -17,7 +17,7 @@ use super::{
     running_envd,
 };
 use crate::{
-    api::extract::{ApiPath, ApiQuery},
+    api::extract::{ApiPath, ApiQuery, ApiWebSocket},
     auth::Principal,
     envd::{Command, Envd, ProcessOutput},
     error::{ApiError, ApiResult},
@@ -72,7 +72,7 @@ pub async fn pty(
     principal: Principal,
     ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<PtyParams>,
-    upgrade: WebSocketUpgrade,
+    ApiWebSocket(upgrade): ApiWebSocket,
 ) -> ApiResult<Response> {
     let (cols, rows) = (size(params.cols, 80)?, size(params.rows, 24)?);
     let user = params.user.unwrap_or_else(|| "user".into());

@@ -1,0 +1,259 @@
+//! [`FakeAgent`]: an in-memory host for API tests. It keeps sandboxes in a
+//! map and answers the way the real agent does (running after create,
+//! `NotFound` for unknown ids, `FailedPrecondition` for a pause of a paused
+//! sandbox), runs every command as a scripted echo, and routes envd to an
+//! address nothing listens on, so envd-backed endpoints fail as they would
+//! with an unreachable guest. Knobs let a test make the next create fail,
+//! change what the host reports (its own timeout pausing a sandbox, a
+//! sandbox gone), and count the calls the control plane made.
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use futures_util::stream::{self, BoxStream, StreamExt};
+use wrenn_cp::agent::{
+    AgentApi, AgentCreate, AgentError, AgentResult, AgentSandbox, AgentState, AgentTemplate,
+    EnvdRoute, ExecEvent, ExecSpec,
+};
+
+/// Where envd "is": the discard port, on which nothing listens.
+pub const UNREACHABLE_ENVD: &str = "http://127.0.0.1:9";
+
+#[derive(Debug, Default)]
+pub struct FakeAgent {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    sandboxes: HashMap<String, AgentSandbox>,
+    images: BTreeMap<String, AgentTemplate>,
+    next_create_error: Option<AgentError>,
+    next_exec: Option<Vec<ExecEvent>>,
+    creates: Vec<AgentCreate>,
+    destroyed: Vec<String>,
+    pauses: usize,
+    resumes: usize,
+    deleted_images: Vec<String>,
+}
+
+impl FakeAgent {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next `create` fails with `err` (and keeps nothing).
+    pub fn fail_next_create(&self, err: AgentError) {
+        self.inner().next_create_error = Some(err);
+    }
+
+    /// The next `exec` streams these events instead of the echo.
+    pub fn script_next_exec(&self, events: Vec<ExecEvent>) {
+        self.inner().next_exec = Some(events);
+    }
+
+    /// The host now reports `id` in `state` (as its own timeout would).
+    pub fn set_state(&self, id: &str, state: AgentState) {
+        if let Some(sandbox) = self.inner().sandboxes.get_mut(id) {
+            sandbox.state = state;
+        }
+    }
+
+    /// The host no longer knows `id` (it crashed, or was cleaned up).
+    pub fn forget(&self, id: &str) {
+        self.inner().sandboxes.remove(id);
+    }
+
+    /// What the host reports for `id`; `None` when it does not know it.
+    pub fn state(&self, id: &str) -> Option<AgentState> {
+        self.inner().sandboxes.get(id).map(|s| s.state)
+    }
+
+    pub fn creates(&self) -> usize {
+        self.inner().creates.len()
+    }
+
+    /// The last create request the host received.
+    pub fn last_create(&self) -> Option<AgentCreate> {
+        self.inner().creates.last().cloned()
+    }
+
+    pub fn destroys(&self) -> usize {
+        self.inner().destroyed.len()
+    }
+
+    /// Whether `destroy(id)` was called (also for ids the host did not know).
+    pub fn destroyed(&self, id: &str) -> bool {
+        self.inner().destroyed.iter().any(|d| d == id)
+    }
+
+    pub fn pauses(&self) -> usize {
+        self.inner().pauses
+    }
+
+    pub fn resumes(&self) -> usize {
+        self.inner().resumes
+    }
+
+    /// Template images the host holds.
+    pub fn images(&self) -> Vec<String> {
+        self.inner().images.keys().cloned().collect()
+    }
+
+    pub fn deleted_images(&self) -> Vec<String> {
+        self.inner().deleted_images.clone()
+    }
+
+    fn with_sandbox<T>(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut AgentSandbox) -> AgentResult<T>,
+    ) -> AgentResult<T> {
+        let mut inner = self.inner();
+        let sandbox = inner
+            .sandboxes
+            .get_mut(id)
+            .ok_or_else(|| AgentError::NotFound(format!("sandbox {id} not found")))?;
+        change(sandbox)
+    }
+}
+
+fn deadline(timeout_secs: u64) -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    now + i64::try_from(timeout_secs).unwrap_or(0) * 1000
+}
+
+fn require(sandbox: &AgentSandbox, state: AgentState) -> AgentResult<()> {
+    if sandbox.state == state {
+        Ok(())
+    } else {
+        Err(AgentError::FailedPrecondition(format!(
+            "sandbox {} is {:?}, not {state:?}",
+            sandbox.id, sandbox.state
+        )))
+    }
+}
+
+#[async_trait::async_trait]
+impl AgentApi for FakeAgent {
+    async fn create(&self, request: AgentCreate) -> AgentResult<AgentSandbox> {
+        let mut inner = self.inner();
+        inner.creates.push(request.clone());
+        if let Some(err) = inner.next_create_error.take() {
+            return Err(err);
+        }
+        let sandbox = AgentSandbox {
+            id: request.id.clone(),
+            state: AgentState::Running,
+            reason: String::new(),
+            timeout_at_ms: deadline(request.timeout_secs),
+            from_snapshot: inner
+                .images
+                .get(&request.template_image)
+                .is_some_and(|t| t.has_memory_snapshot),
+        };
+        inner.sandboxes.insert(request.id, sandbox.clone());
+        Ok(sandbox)
+    }
+
+    async fn get(&self, id: &str) -> AgentResult<AgentSandbox> {
+        self.with_sandbox(id, |s| Ok(s.clone()))
+    }
+
+    async fn list(&self) -> AgentResult<Vec<AgentSandbox>> {
+        Ok(self.inner().sandboxes.values().cloned().collect())
+    }
+
+    async fn destroy(&self, id: &str) -> AgentResult<()> {
+        let mut inner = self.inner();
+        inner.destroyed.push(id.to_owned());
+        inner
+            .sandboxes
+            .remove(id)
+            .map(|_| ())
+            .ok_or_else(|| AgentError::NotFound(format!("sandbox {id} not found")))
+    }
+
+    async fn pause(&self, id: &str) -> AgentResult<AgentSandbox> {
+        self.inner().pauses += 1;
+        self.with_sandbox(id, |s| {
+            require(s, AgentState::Running)?;
+            s.state = AgentState::Paused;
+            Ok(s.clone())
+        })
+    }
+
+    async fn resume(&self, id: &str) -> AgentResult<AgentSandbox> {
+        self.inner().resumes += 1;
+        self.with_sandbox(id, |s| {
+            require(s, AgentState::Paused)?;
+            s.state = AgentState::Running;
+            s.timeout_at_ms = deadline(300);
+            Ok(s.clone())
+        })
+    }
+
+    async fn set_timeout(&self, id: &str, timeout_secs: Option<u64>) -> AgentResult<AgentSandbox> {
+        self.with_sandbox(id, |s| {
+            require(s, AgentState::Running)?;
+            s.timeout_at_ms = deadline(timeout_secs.unwrap_or(300));
+            Ok(s.clone())
+        })
+    }
+
+    async fn exec(
+        &self,
+        id: &str,
+        spec: ExecSpec,
+    ) -> AgentResult<BoxStream<'static, AgentResult<ExecEvent>>> {
+        self.with_sandbox(id, |s| require(s, AgentState::Running))?;
+        let events = self.inner().next_exec.take().unwrap_or_else(|| {
+            vec![
+                ExecEvent::Started { pid: 42 },
+                ExecEvent::Stdout(spec.command.into_bytes()),
+                ExecEvent::Ended {
+                    exit_code: 0,
+                    status: "exit status 0".into(),
+                },
+            ]
+        });
+        Ok(stream::iter(events.into_iter().map(Ok)).boxed())
+    }
+
+    async fn snapshot(&self, id: &str, image: &str, memory: bool) -> AgentResult<AgentTemplate> {
+        self.with_sandbox(id, |_| Ok(()))?;
+        let template = AgentTemplate {
+            image: image.to_owned(),
+            disk_mb: 2048,
+            has_memory_snapshot: memory,
+        };
+        self.inner()
+            .images
+            .insert(image.to_owned(), template.clone());
+        Ok(template)
+    }
+
+    async fn delete_template(&self, image: &str) -> AgentResult<()> {
+        let mut inner = self.inner();
+        inner.deleted_images.push(image.to_owned());
+        inner
+            .images
+            .remove(image)
+            .map(|_| ())
+            .ok_or_else(|| AgentError::NotFound(format!("template {image} not found")))
+    }
+
+    fn envd(&self, id: &str) -> EnvdRoute {
+        EnvdRoute {
+            base_url: format!("{UNREACHABLE_ENVD}/envd/{id}"),
+            headers: vec![("x-agent-secret", "fake".to_owned())],
+        }
+    }
+}
