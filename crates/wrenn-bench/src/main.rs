@@ -1,6 +1,6 @@
 //! `wrenn-bench`: runs Wrenn's benchmarks and prints one table.
 //!
-//! Built-in suites are Rust (`boot`); external suites are executables in
+//! Built-in suites are Rust (`boot`, `sandbox`, `cp`); external suites are executables in
 //! `bench/suites/` that print one row per figure as
 //! `name<TAB>value<TAB>unit<TAB>note`. Absolute times on shared machines are
 //! noisy, so suites report medians and ratios measured within one run.
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 
 mod boot;
+mod cp;
 mod external;
 mod sandbox;
 mod stats;
@@ -19,7 +20,7 @@ pub use table::Row;
 #[derive(Debug, Parser)]
 #[command(about = "Run Wrenn's benchmark suites and print a table")]
 struct Args {
-    /// Suites to run (default: all). Built in: boot, sandbox (needs root). External: file names in bench/suites.
+    /// Suites to run (default: all). Built in: boot, sandbox (needs root), cp (its VM parts need root). External: file names in bench/suites.
     suites: Vec<String>,
     /// Repetitions for the built-in suites.
     #[arg(long, default_value_t = 5)]
@@ -41,6 +42,10 @@ async fn main() -> anyhow::Result<()> {
     if wanted("sandbox") {
         eprintln!("running suite sandbox ({} runs each)...", args.runs);
         rows.extend(sandbox::run(args.runs).await?);
+    }
+    if wanted("cp") {
+        eprintln!("running suite cp ({} runs each)...", args.runs);
+        rows.extend(cp::run(args.runs).await?);
     }
     for suite in external::discover(Path::new(&args.suites_dir))? {
         if wanted(&suite.name) {

@@ -19,6 +19,16 @@ impl Row {
         }
     }
 
+    /// A figure that is not a measured float: a count, or "skipped".
+    pub fn text(name: &str, value: impl Into<String>, unit: &str, note: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            value: value.into(),
+            unit: unit.into(),
+            note: note.into(),
+        }
+    }
+
     /// Parses `name<TAB>value<TAB>unit<TAB>note` (note optional).
     pub fn parse(line: &str) -> Option<Self> {
         let mut fields = line.split('\t');

@@ -1,0 +1,122 @@
+//! Suite `cp`: the control plane's own costs.
+//! - `list`: `GET /v1/sandboxes` with 1,000 records, SQLite and PostgreSQL
+//!   (in-process server, no VMs);
+//! - `overhead`: create → running and → first exec through `wrenn-cp` vs
+//!   straight through `wrenn-agent` (real processes and VMs, needs root);
+//! - `concurrent`: 20 creates at once through `wrenn-cp` (needs root).
+//!
+//! The VM parts start `wrenn-agent serve`, which takes over the host's
+//! sandbox networking: run one agent per machine at a time.
+use anyhow::Context;
+use wrenn_proto::wrenn::agent::v1 as pb;
+
+use crate::Row;
+
+mod api;
+mod concurrent;
+mod list;
+mod load;
+mod overhead;
+mod procs;
+
+pub async fn run(runs: usize) -> anyhow::Result<Vec<Row>> {
+    let mut rows = list::run().await?;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("cp: skipping the VM parts (overhead, concurrent creates): they need root");
+        rows.push(Row::text(
+            "cp.vm_parts",
+            "skipped",
+            "",
+            "not root: overhead and concurrent creates need root",
+        ));
+        return Ok(rows);
+    }
+    rows.extend(with_vms(runs).await?);
+    Ok(rows)
+}
+
+/// Starts the agent and the control plane, measures, then destroys whatever
+/// sandboxes are left and stops both processes, also when measuring failed.
+async fn with_vms(runs: usize) -> anyhow::Result<Vec<Row>> {
+    // Kept afterwards: the processes' logs explain odd figures.
+    let dir = tempfile::Builder::new()
+        .prefix("wrenn-bench-cp-")
+        .tempdir()?
+        .keep();
+    eprintln!("cp: agent and control-plane logs in {}", dir.display());
+    let agent = procs::Agent::start(&dir).await?;
+    let client = agent.client()?;
+    let measured = async {
+        let cp = procs::ControlPlane::start(&dir, &agent).await?;
+        let measured = async {
+            let api = api::Api::signup(&cp.url).await?;
+            let host = host_note(&client, &agent).await?;
+            eprintln!("cp: {host}");
+            let mut rows = overhead::run(&api, &client, runs).await?;
+            if let Some(first) = rows.first_mut() {
+                first.note = format!("{}; {host}", first.note);
+            }
+            rows.extend(concurrent::run(&api, &client).await?);
+            Ok::<_, anyhow::Error>(rows)
+        }
+        .await;
+        cp.stop().await?;
+        measured
+    }
+    .await;
+    let cleaned = destroy_everything(&client).await;
+    agent.stop().await?;
+    let left = cleaned?;
+    if left > 0 {
+        eprintln!("cp: warning: {left} sandboxes were left on the agent after the suite");
+    }
+    measured
+}
+
+/// Builds (or finds) the template memory snapshot of `base` for one shape,
+/// so that creates restore instead of booting.
+async fn warm(agent: &procs::AgentClient, vcpus: u32, memory_mib: u32) -> anyhow::Result<()> {
+    let request = pb::WarmTemplateRequest {
+        template: "base".into(),
+        vcpus,
+        memory_mib,
+        ..Default::default()
+    };
+    agent
+        .warm_template(request)
+        .await
+        .with_context(|| format!("warm the base snapshot for {vcpus} vCPU, {memory_mib} MiB"))?;
+    Ok(())
+}
+
+async fn host_note(client: &procs::AgentClient, agent: &procs::Agent) -> anyhow::Result<String> {
+    let info = client
+        .host_info(pb::HostInfoRequest::default())
+        .await?
+        .into_owned();
+    Ok(format!(
+        "{} + {}, {} build",
+        info.backend,
+        info.accelerator,
+        procs::profile(&agent.binary)
+    ))
+}
+
+/// Destroys every sandbox the agent holds; answers how many it had.
+async fn destroy_everything(client: &procs::AgentClient) -> anyhow::Result<usize> {
+    let listed = client
+        .list_sandboxes(pb::ListSandboxesRequest::default())
+        .await?
+        .into_owned()
+        .sandboxes;
+    for sandbox in &listed {
+        eprintln!("cp: destroying leftover sandbox {}", sandbox.id);
+        client
+            .destroy_sandbox(pb::DestroySandboxRequest {
+                id: sandbox.id.clone(),
+                ..Default::default()
+            })
+            .await?;
+    }
+    Ok(listed.len())
+}
