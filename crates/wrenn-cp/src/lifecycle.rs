@@ -66,7 +66,9 @@ impl SandboxState {
             | (Starting, Running | Stopped)
             | (Running, Paused | Stopped | Lost)
             | (Paused, Running | Stopped | Lost)
-            | (Lost, Running | Paused | Stopped) => true,
+            | (Lost, Running | Paused | Stopped)
+            // Destroying a failed sandbox releases what its host kept.
+            | (Error, Stopped) => true,
             _ => false,
         }
     }
@@ -89,6 +91,12 @@ impl std::fmt::Display for SandboxState {
 #[cfg(test)]
 mod tests {
     use super::SandboxState::*;
+
+    #[test]
+    fn can_become_when_error_then_only_stopped() {
+        assert!(Error.can_become(Stopped));
+        assert!(!Error.can_become(Running));
+    }
 
     #[test]
     fn can_become_when_stopped_then_nothing_else() {
