@@ -42,15 +42,7 @@ impl ExecRequest {
             ));
         }
         if let Some(user) = &self.user {
-            let ok = (1..=32).contains(&user.len())
-                && user
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-            if !ok {
-                return Err(ApiError::validation(format!(
-                    "user '{user}' is not a valid user name"
-                )));
-            }
+            super::types::validate_guest_user(user)?;
         }
         if self.timeout_secs.is_some_and(|t| !(1..=3600).contains(&t)) {
             return Err(ApiError::validation(

@@ -36,13 +36,7 @@ impl PathParams {
     fn checked(&self) -> Result<(&str, &str), ApiError> {
         checked_path(&self.path)?;
         let user = self.user.as_deref().unwrap_or("user");
-        if user.is_empty()
-            || !user
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-        {
-            return Err(ApiError::validation("user is not a valid user name"));
-        }
+        super::types::validate_guest_user(user)?;
         Ok((&self.path, user))
     }
 }

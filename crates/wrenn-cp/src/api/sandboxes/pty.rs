@@ -76,13 +76,7 @@ pub async fn pty(
 ) -> ApiResult<Response> {
     let (cols, rows) = (size(params.cols, 80)?, size(params.rows, 24)?);
     let user = params.user.unwrap_or_else(|| "user".into());
-    if user.is_empty()
-        || !user
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-    {
-        return Err(ApiError::validation("user is not a valid user name"));
-    }
+    super::types::validate_guest_user(&user)?;
     let cmd = params.cmd.unwrap_or_else(|| "/bin/bash".into());
     let args = if cmd == "/bin/bash" {
         vec!["-l".into()]

@@ -70,6 +70,21 @@ pub fn validate_template_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A guest user name: what envd accepts in `Authorization: Basic`.
+pub fn validate_guest_user(user: &str) -> Result<(), ApiError> {
+    let ok = (1..=32).contains(&user.len())
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::validation(format!(
+            "user '{user}' is not a valid user name (1-32 of a-z, A-Z, 0-9, '_', '-', '.')"
+        )))
+    }
+}
+
 fn validate_env(env: &BTreeMap<String, String>) -> Result<(), ApiError> {
     if env.len() > MAX_ENTRIES {
         return Err(ApiError::validation(format!(
