@@ -146,8 +146,10 @@ start_one() {
     printf '=== %s: starting %s %s\n' "$(date -Is)" "$bin" "$(args "$svc")" >>"$(logfile "$svc")"
     # The child writes its own pid, then becomes the service (same pid), in a
     # session of its own so that it outlives this shell and its terminal.
+    # Descriptors above 2 inherited from the caller (a lock held by `flock`,
+    # a CI runner's pipes) are closed so the daemon does not hold them.
     # shellcheck disable=SC2016
-    setsid nohup bash -c 'echo $$ >"$1"; set -a; . "$2"; set +a; exec "$3" $4' \
+    setsid nohup bash -c 'for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done 2>/dev/null; echo $$ >"$1"; set -a; . "$2"; set +a; exec "$3" $4' \
         wrenn-start "$(pidfile "$svc")" "$ENV_FILE" "$bin" "$(args "$svc")" \
         </dev/null >>"$(logfile "$svc")" 2>&1 &
     for _ in $(seq 50); do
