@@ -13,7 +13,8 @@ mkdir -p "$logs"
 status=0
 
 venv="$root/.venv"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+# A venv left half-made (e.g. by a full disk) is made again.
+[ -x "$venv/bin/python" ] && [ -x "$venv/bin/pip" ] || { rm -rf "$venv" && python3 -m venv "$venv"; }
 "$venv/bin/pip" install -q -r tests/envd/requirements.txt || { echo "envd-host: 0 passed, 1 failed (pip install)"; exit 1; }
 
 if ! id user >/dev/null 2>&1; then
