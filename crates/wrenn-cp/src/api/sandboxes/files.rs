@@ -42,9 +42,9 @@ impl PathParams {
 }
 
 fn checked_path(path: &str) -> Result<(), ApiError> {
-    if path.is_empty() || path.len() > 4096 || path.contains('\0') {
+    if path.is_empty() || path.len() > 4096 || path.chars().any(char::is_control) {
         Err(ApiError::validation(
-            "path must be 1-4096 bytes without NUL",
+            "path must be 1-4096 bytes without control characters",
         ))
     } else {
         Ok(())
