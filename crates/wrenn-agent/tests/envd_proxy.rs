@@ -189,6 +189,11 @@ async fn proxy_when_unknown_sandbox_then_404_not_found() {
     .await
     .expect("sent");
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        response.headers()[envd_proxy::PROXY_ERROR_HEADER],
+        "not_found",
+        "a Connect client only sees headers on a refusal"
+    );
     assert_eq!(error_code(response).await, "not_found");
 }
 

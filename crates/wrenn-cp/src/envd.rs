@@ -40,10 +40,29 @@ pub enum EnvdError {
     Host { code: String, message: String },
 }
 
+/// The header the agent's proxy sets on its own refusals (sandbox unknown or
+/// not running), as opposed to envd's answers.
+const PROXY_ERROR_HEADER: &str = "x-wrenn-proxy-error";
+
+fn proxy_error_code(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(PROXY_ERROR_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 impl From<connectrpc::ConnectError> for EnvdError {
     fn from(err: connectrpc::ConnectError) -> Self {
         use connectrpc::ErrorCode;
         let message = err.message.clone().unwrap_or_default();
+        // The proxy answers in its JSON envelope, which a Connect client
+        // cannot parse: without this its 404 would read as `Unimplemented`.
+        if let Some(code) = proxy_error_code(err.response_headers()) {
+            return Self::Host {
+                message: format!("the sandbox's host refused: {code}"),
+                code,
+            };
+        }
         match err.code {
             ErrorCode::Unavailable | ErrorCode::Unknown | ErrorCode::Internal
                 if message.is_empty() =>
@@ -405,6 +424,7 @@ async fn checked(response: reqwest::Response) -> Result<reqwest::Response, EnvdE
     if status.is_success() {
         return Ok(response);
     }
+    let proxy_code = proxy_error_code(response.headers());
     let body = response.text().await.unwrap_or_default();
     let json = serde_json::from_str::<serde_json::Value>(&body).ok();
     let text = |pointer: &str| {
@@ -415,7 +435,7 @@ async fn checked(response: reqwest::Response) -> Result<reqwest::Response, EnvdE
     };
     // The agent's proxy answers with the `{"error":{"code","message"}}`
     // envelope (the sandbox is gone or stopped); envd with `{"message"}`.
-    if let Some(code) = text("/error/code") {
+    if let Some(code) = proxy_code.or_else(|| text("/error/code")) {
         return Err(EnvdError::Host {
             code,
             message: text("/error/message").unwrap_or_default(),
@@ -458,5 +478,34 @@ fn entry(info: EntryInfo) -> Entry {
         size: info.size,
         mode: info.mode,
         modified_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_error_when_proxy_refused_then_host_error() {
+        // The agent's 404 for an unknown sandbox reaches a Connect client as
+        // `Unimplemented` without a message; the header says what it was.
+        let mut err = connectrpc::ConnectError::new(connectrpc::ErrorCode::Unimplemented, "");
+        err.response_headers_mut()
+            .insert(PROXY_ERROR_HEADER, "not_found".parse().expect("header"));
+        match EnvdError::from(err) {
+            EnvdError::Host { code, .. } => assert_eq!(code, "not_found"),
+            other => panic!("expected a host refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn connect_error_when_envd_refused_then_refused_with_code() {
+        let err = connectrpc::ConnectError::new(connectrpc::ErrorCode::NotFound, "no such file");
+        match EnvdError::from(err) {
+            EnvdError::Refused { code, message } => {
+                assert_eq!((code.as_str(), message.as_str()), ("NotFound", "no such file"));
+            }
+            other => panic!("expected envd's refusal, got {other:?}"),
+        }
     }
 }

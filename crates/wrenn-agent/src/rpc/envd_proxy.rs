@@ -26,6 +26,10 @@ use crate::{
 /// The route, in axum's syntax.
 pub const ROUTE: &str = "/envd/{sandbox_id}/{*rest}";
 pub const AGENT_SECRET_HEADER: &str = "x-agent-secret";
+/// Set on the proxy's own refusals (its error code), so a client can tell
+/// them from envd's answers whatever protocol it speaks: a Connect client
+/// does not read the JSON envelope of a 404.
+pub const PROXY_ERROR_HEADER: &str = "x-wrenn-proxy-error";
 const ACCESS_TOKEN_HEADER: &str = "x-access-token";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -76,7 +80,7 @@ impl IntoResponse for ProxyError {
             tracing::warn!(error = %self, cause = %source, "envd proxy failed");
         }
         let body = serde_json::json!({ "error": { "code": code, "message": self.to_string() } });
-        (status, axum::Json(body)).into_response()
+        (status, [(PROXY_ERROR_HEADER, code)], axum::Json(body)).into_response()
     }
 }
 

@@ -138,6 +138,7 @@ pub(crate) fn envd_error(err: EnvdError) -> ApiError {
             "507" | "ResourceExhausted" => {
                 ApiError::Conflict(format!("the sandbox's disk is full: {message}"))
             }
+            _ if message.is_empty() => ApiError::AgentUnavailable(format!("envd failed ({code})")),
             _ => ApiError::AgentUnavailable(message),
         },
         EnvdError::Host { code, message } => match code.as_str() {
