@@ -9,8 +9,8 @@ use std::{net::Ipv4Addr, process::Stdio, time::Duration};
 use anyhow::{bail, Context, Result};
 use tokio::{io::AsyncBufReadExt, process::Command};
 use wrenn_agent::network::{
-    cleanup_leftovers, EgressPolicy, GuestLink, NetworkConfig, NetworkHandle, SandboxNetwork, Slot,
-    SlotAllocator, ENVD_PORT,
+    cleanup_leftovers, EgressPolicy, GuestLink, NetnsPrefix, NetworkConfig, NetworkHandle,
+    SandboxNetwork, Slot, SlotAllocator, ENVD_PORT,
 };
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -167,7 +167,7 @@ async fn outside() -> Result<tokio::process::Child> {
 
 /// Removes everything the tests made, ours and theirs.
 async fn teardown() {
-    let _ = cleanup_leftovers().await;
+    let _ = cleanup_leftovers(&NetnsPrefix::default()).await;
     let _ = ip(&["link", "del", "wrnt-x0"]).await;
     if let Ok(list) = ip(&["netns", "list"]).await {
         for ns in list
@@ -359,7 +359,7 @@ async fn destroy_and_cleanup_when_done_then_nothing_of_ours_left() -> Result<()>
         // A "crash": two live slots, then the start-up sweep.
         sandbox(&net, slot(7), &EgressPolicy::default()).await?;
         sandbox(&net, slot(8), &EgressPolicy::default()).await?;
-        let report = cleanup_leftovers().await?;
+        let report = cleanup_leftovers(&NetnsPrefix::default()).await?;
         let mut removed = report.namespaces.clone();
         removed.sort();
         assert_eq!(removed, vec!["wrn-7".to_owned(), "wrn-8".to_owned()]);

@@ -137,6 +137,7 @@ impl ServeConfig {
             max_slots: parsed(&get, "AGENT_MAX_SLOTS", defaults.max_slots)?,
             dns: parsed(&get, "AGENT_DNS", defaults.dns)?,
             guest_link: defaults.guest_link,
+            netns_prefix: parsed(&get, "AGENT_NETNS_PREFIX", defaults.netns_prefix)?,
         };
         network
             .validate()
@@ -263,6 +264,7 @@ mod tests {
             ("AGENT_WARM_TEMPLATES", "base:1"),
             ("AGENT_MAX_SLOTS", "0"),
             ("AGENT_ACCEL", "hvf"),
+            ("AGENT_NETNS_PREFIX", "Bad_"),
         ] {
             let err = load(&[("AGENT_SECRET", SECRET), (var, value)]).expect_err(var);
             assert!(

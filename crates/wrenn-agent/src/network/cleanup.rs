@@ -1,8 +1,10 @@
-//! Start-up sweep: removes every namespace, link and nftables table named
-//! `wrn-*` (and the host table `inet wrenn`) left by a previous agent.
+//! Start-up sweep: removes every link and nftables table named `wrn-*` (and
+//! the host table `inet wrenn`) in the agent's network namespace, and every
+//! sandbox namespace `<prefix><slot>` of this agent's [`NetnsPrefix`], left
+//! by a previous agent. Other agents' namespaces are left alone.
 use super::{
     cmd,
-    plan::{HOST_TABLE, NAME_PREFIX},
+    plan::{NetnsPrefix, HOST_TABLE, NAME_PREFIX},
     sandbox::NetworkError,
 };
 
@@ -23,7 +25,7 @@ impl CleanupReport {
 
 /// Removes all leftovers; logs each removal. Sandbox networks of this agent
 /// are lost, so call it only before any are created.
-pub async fn cleanup_leftovers() -> Result<CleanupReport, NetworkError> {
+pub async fn cleanup_leftovers(netns_prefix: &NetnsPrefix) -> Result<CleanupReport, NetworkError> {
     let mut report = CleanupReport::default();
     let tables = list("list nftables tables", "nft", &["list", "tables"]).await?;
     for (family, name) in tables.lines().filter_map(parse_table_line) {
@@ -59,7 +61,7 @@ pub async fn cleanup_leftovers() -> Result<CleanupReport, NetworkError> {
         .lines()
         .filter_map(|l| l.split_whitespace().next())
     {
-        if ns.starts_with(NAME_PREFIX) {
+        if netns_prefix.owns(ns) {
             remove("delete a leftover namespace", "ip", &["netns", "del", ns]).await?;
             tracing::info!(netns = %ns, "removed leftover network namespace");
             report.namespaces.push(ns.to_owned());

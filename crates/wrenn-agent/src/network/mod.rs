@@ -1,6 +1,7 @@
 //! Per-sandbox networking: one slot per sandbox, each with a network
-//! namespace `wrn-<slot>`, a veth pair to the host and a TAP device for the VM,
-//! plus nftables NAT and egress policy enforced outside the guest.
+//! namespace `wrn-<slot>` (`AGENT_NETNS_PREFIX` changes `wrn-`), a veth pair
+//! to the host and a TAP device for the VM, plus nftables NAT and egress
+//! policy enforced outside the guest.
 //!
 //! Address plan (defaults; the host range is configurable):
 //!
@@ -27,7 +28,10 @@ pub mod sandbox;
 pub mod slots;
 
 pub use cleanup::{cleanup_leftovers, CleanupReport};
-pub use plan::{ConfigError, GuestLink, NetworkConfig, SlotAddrs, ENVD_PORT, GATEWAY_IP, GUEST_IP};
+pub use plan::{
+    ConfigError, GuestLink, NetnsPrefix, NetnsPrefixError, NetworkConfig, SlotAddrs, ENVD_PORT,
+    GATEWAY_IP, GUEST_IP,
+};
 pub use policy::{EgressPolicy, PolicyError};
 pub use sandbox::{NetworkError, NetworkHandle, SandboxNetwork};
 pub use slots::{Slot, SlotAllocator, SlotError, SlotLease};

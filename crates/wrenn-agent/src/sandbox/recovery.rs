@@ -72,7 +72,7 @@ impl<V: Vmm> SandboxManager<V> {
             }
         }
         report.orphans_killed = kill_orphan_vmms(&sandboxes_dir, &known_pids);
-        report.network = cleanup_leftovers()
+        report.network = cleanup_leftovers(&self.options().network.netns_prefix)
             .await
             .map_err(|e| SandboxError::Capacity(format!("network cleanup: {e}")))?;
         self.inner
@@ -230,6 +230,7 @@ fn kill_pid(pid: u32) {
 /// record (e.g. a crash between spawning QEMU and saving its pid).
 fn kill_orphan_vmms(sandboxes_dir: &Path, known: &[u32]) -> Vec<u32> {
     let marker = sandboxes_dir.display().to_string();
+    let marker = marker.trim_end_matches('/');
     let mut killed = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = entry
@@ -245,7 +246,7 @@ fn kill_orphan_vmms(sandboxes_dir: &Path, known: &[u32]) -> Vec<u32> {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline);
         // Dev boots (`wrenn-agent boot`) own their VMs; leave them alone.
-        if cmdline.contains(&marker) && !cmdline.contains("/dev-") {
+        if mentions_dir(&cmdline, &marker) && !cmdline.contains("/dev-") {
             kill_pid(pid);
             killed.push(pid);
         }
@@ -254,4 +255,48 @@ fn kill_orphan_vmms(sandboxes_dir: &Path, known: &[u32]) -> Vec<u32> {
         tracing::warn!(pids = ?killed, "killed VMM processes that belonged to no sandbox");
     }
     killed
+}
+
+/// True when a path under `dir` appears in `cmdline` (NUL-separated
+/// arguments) as a whole path: preceded by the start of an argument or a
+/// separator QEMU uses (`=`, `,`, `:`), and followed by `/`. Another agent's
+/// data dir that merely contains this one's path (`/srv/a/var/lib/wrenn`, or
+/// `/var/lib/wrenn2`) does not count.
+fn mentions_dir(cmdline: &str, dir: &str) -> bool {
+    let needle = format!("{dir}/");
+    cmdline.split('\0').any(|arg| {
+        arg.match_indices(&needle)
+            .any(|(at, _)| at == 0 || matches!(arg.as_bytes()[at - 1], b'=' | b',' | b':' | b' '))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mentions_dir;
+
+    const DIR: &str = "/var/lib/wrenn/sandboxes";
+
+    #[test]
+    fn mentions_dir_when_own_paths_then_true() {
+        let cmdline =
+            "qemu-system-x86_64\0-drive\0file=/var/lib/wrenn/sandboxes/sb-1/disk.qcow2,if=none\0";
+        assert!(mentions_dir(cmdline, DIR));
+        assert!(mentions_dir(
+            "qemu\0-qmp\0unix:/var/lib/wrenn/sandboxes/sb-1/run/qmp.sock,server\0",
+            DIR
+        ));
+        assert!(mentions_dir(
+            "firecracker\0/var/lib/wrenn/sandboxes/x/fc.sock",
+            DIR
+        ));
+    }
+
+    #[test]
+    fn mentions_dir_when_other_agents_data_dir_then_false() {
+        let nested = "qemu\0-drive\0file=/tmp/mh/a/var/lib/wrenn/sandboxes/sb-1/disk.qcow2\0";
+        assert!(!mentions_dir(nested, DIR));
+        let sibling = "qemu\0-drive\0file=/var/lib/wrenn/sandboxes2/sb-1/disk.qcow2\0";
+        assert!(!mentions_dir(sibling, DIR));
+        assert!(!mentions_dir("qemu\0-m\0512\0", DIR));
+    }
 }
