@@ -5,6 +5,7 @@ pub mod disk;
 pub mod envd_client;
 pub mod network;
 pub mod paths;
+pub mod registration;
 pub mod rpc;
 pub mod sandbox;
 pub mod vmm;

@@ -88,6 +88,12 @@ pub fn free_disk_mib(dir: &Path) -> Option<u64> {
     Some(stat.f_bavail.saturating_mul(stat.f_frsize) / (1024 * 1024))
 }
 
+/// Size of the file system holding `dir`.
+pub fn total_disk_mib(dir: &Path) -> Option<u64> {
+    let stat = rustix::fs::statvfs(dir).ok()?;
+    Some(stat.f_blocks.saturating_mul(stat.f_frsize) / (1024 * 1024))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +113,11 @@ mod tests {
     #[test]
     fn free_disk_when_tmp_then_some() {
         assert!(free_disk_mib(Path::new("/tmp")).is_some());
+    }
+
+    #[test]
+    fn total_disk_when_tmp_then_at_least_free() {
+        let total = total_disk_mib(Path::new("/tmp")).expect("total");
+        assert!(total >= free_disk_mib(Path::new("/tmp")).expect("free"));
     }
 }

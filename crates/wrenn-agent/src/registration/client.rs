@@ -1,0 +1,199 @@
+//! The agent's two calls to the control plane (docs/hosts.md):
+//! `POST /v1/hosts/register` and `POST /v1/hosts/{id}/heartbeat`, with the
+//! wire types and one error type that keeps the control plane's error code.
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    input::{CpUrl, HostAddress, RegistrationToken},
+    specs::{HostSpecs, Usage},
+};
+
+/// Longest a registration or heartbeat call may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Serialize)]
+struct RegisterRequest<'a> {
+    token: &'a str,
+    address: String,
+    specs: &'a HostSpecs,
+}
+
+/// `201` answer of `POST /v1/hosts/register`.
+#[derive(Clone, Deserialize)]
+pub struct Registered {
+    pub host_id: String,
+    pub host_token: String,
+    pub agent_secret: String,
+    pub heartbeat_interval_secs: u64,
+}
+
+impl std::fmt::Debug for Registered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registered")
+            .field("host_id", &self.host_id)
+            .field("heartbeat_interval_secs", &self.heartbeat_interval_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct HeartbeatRequest {
+    sent_at_ms: u64,
+    #[serde(flatten)]
+    usage: Usage,
+}
+
+/// `200` answer of a heartbeat.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HeartbeatAnswer {
+    pub status: String,
+    #[serde(default)]
+    pub heartbeat_interval_secs: Option<u64>,
+    #[serde(default)]
+    pub clock_skew_ms: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorEnvelope {
+    error: ErrorBody,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    code: String,
+    message: String,
+}
+
+/// A call to the control plane that did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The control plane answered with an error envelope.
+    #[error("the control plane answered {status} {code}: {message}")]
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("cannot reach the control plane at {url}")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("the control plane answered {status} with a body that is not the documented JSON")]
+    BadAnswer {
+        status: u16,
+        #[source]
+        source: Option<serde_json::Error>,
+    },
+}
+
+impl CallError {
+    /// The HTTP status, when the control plane answered at all.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Refused { status, .. } | Self::BadAnswer { status, .. } => Some(*status),
+            Self::Unreachable { .. } => None,
+        }
+    }
+}
+
+/// HTTP client for one control plane.
+#[derive(Debug, Clone)]
+pub struct CpClient {
+    http: reqwest::Client,
+    base: CpUrl,
+}
+
+impl CpClient {
+    pub fn new(base: CpUrl) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("wrenn-agent/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Self { http, base }
+    }
+
+    pub fn base(&self) -> &CpUrl {
+        &self.base
+    }
+
+    /// Consumes `token`: this host becomes `online` at `address`.
+    pub async fn register(
+        &self,
+        token: &RegistrationToken,
+        address: HostAddress,
+        specs: &HostSpecs,
+    ) -> Result<Registered, CallError> {
+        let body = RegisterRequest {
+            token: token.expose(),
+            address: address.to_string(),
+            specs,
+        };
+        let url = self.base.join("/v1/hosts/register");
+        let request = self.http.post(&url).json(&body);
+        self.call(url, request).await
+    }
+
+    /// Reports `usage`; the answer carries the interval and clock skew.
+    pub async fn heartbeat(
+        &self,
+        host_id: &str,
+        host_token: &str,
+        usage: Usage,
+    ) -> Result<HeartbeatAnswer, CallError> {
+        let body = HeartbeatRequest {
+            sent_at_ms: now_ms(),
+            usage,
+        };
+        let url = self.base.join(&format!("/v1/hosts/{host_id}/heartbeat"));
+        let request = self
+            .http
+            .post(&url)
+            .header("X-Host-Token", host_token)
+            .json(&body);
+        self.call(url, request).await
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        url: String,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, CallError> {
+        let unreachable = |source| CallError::Unreachable {
+            url: url.clone(),
+            source,
+        };
+        let response = request.send().await.map_err(unreachable)?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(unreachable)?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&bytes).map_err(|e| CallError::BadAnswer {
+                status,
+                source: Some(e),
+            });
+        }
+        match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
+            Ok(ErrorEnvelope { error }) => Err(CallError::Refused {
+                status,
+                code: error.code,
+                message: error.message,
+            }),
+            Err(_) => Err(CallError::BadAnswer {
+                status,
+                source: None,
+            }),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
