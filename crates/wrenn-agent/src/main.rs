@@ -5,7 +5,7 @@ mod cli;
 
 use std::{io::Write, time::Duration};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use wrenn_agent::{
     devboot::{DevBootOptions, DevVm},
     envd_client::{self, ExecRequest},
@@ -19,14 +19,17 @@ struct Cli {
     /// Accelerator: kvm, tcg or auto (auto refuses PVM-only KVM).
     #[arg(long, env = "AGENT_ACCEL", default_value = "auto", global = true)]
     accel: AccelChoice,
+    /// `wrenn-agent --register <token> --address <ip:port>` = `wrenn-agent serve --register ...`.
+    #[command(flatten)]
+    register: cli::register::RegisterArgs,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the daemon: the RPC API for the control plane (config from AGENT_* env vars).
-    Serve,
+    Serve(cli::register::RegisterArgs),
     /// Report what this host offers: accelerator, kernel, template images.
     Doctor,
     /// Boot a template, wait until envd answers, then shut it down cleanly.
@@ -58,12 +61,43 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
+    let top_level_register = cli.register.register.is_some() || cli.register.address.is_some();
+    let command = match cli.command {
+        Some(_) if top_level_register => Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--register and --address go after `serve` (or without any subcommand)",
+            )
+            .exit(),
+        Some(command) => command,
+        None if cli.register.register.is_some() => Command::Serve(cli.register),
+        None => Cli::command()
+            .error(
+                clap::error::ErrorKind::MissingSubcommand,
+                "name a subcommand (serve, doctor, boot), or --register <token> --address <ip:port> to register and serve",
+            )
+            .exit(),
+    };
     let data = DataDir::from_env();
     let decision = accel::decide(cli.accel, accel::HostKvm::probe());
-    match cli.command {
-        Command::Serve => {
-            let config = cli::config::ServeConfig::from_env()?;
-            cli::serve::run(config).await
+    match command {
+        Command::Serve(args) => {
+            // Bad input and refusals exit 2, like clap's usage errors.
+            let refused = |err: anyhow::Error| -> ! {
+                eprintln!("error: {err:#}");
+                std::process::exit(cli::register::EXIT_REFUSED)
+            };
+            let config = cli::config::ServeConfig::from_env()
+                .unwrap_or_else(|e| refused(anyhow::Error::from(e)));
+            if let Err(err) = cli::register::preflight(&config, &args) {
+                refused(err.into());
+            }
+            match cli::serve::run(config, args).await {
+                Ok(0) => Ok(()),
+                Ok(status) => std::process::exit(status),
+                Err(err) if err.is::<cli::register::StartRefused>() => refused(err),
+                Err(err) => Err(err),
+            }
         }
         Command::Doctor => {
             println!("accelerator: {} ({})", decision.accel, decision.reason);

@@ -1,11 +1,13 @@
 //! `wrenn-agent serve` configuration: every `AGENT_*` variable (and
 //! `WRENN_DATA_DIR`) read once into [`ServeConfig`], validated, with defaults.
-//! `Debug` redacts the secret.
+//! The agent's identity is the token file of a registered host or, without
+//! one, the shared `AGENT_SECRET`; never both. `Debug` redacts the secrets.
 use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
 use wrenn_agent::{
     network::NetworkConfig,
     paths::DEFAULT_DATA_DIR,
+    registration::{CredentialsError, HostCredentials, TOKEN_FILE_NAME},
     rpc::{host, Secret},
     sandbox::{config::MIN_MEMORY_MIB, Limits, TemplateName},
     vmm::AccelChoice,
@@ -63,10 +65,28 @@ impl FromStr for WarmSpec {
     }
 }
 
+/// Who the agent is to the control plane, and so which secret incoming
+/// calls must carry.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    /// `AGENT_SECRET` / `AGENT_SECRET_FILE`: the single-host set-up.
+    Shared(Secret),
+    /// The token file of a registered host (`AGENT_TOKEN_FILE`).
+    Registered(HostCredentials),
+    /// Neither: only `--register` can start this agent.
+    Unregistered,
+}
+
 #[derive(Debug)]
 pub struct ServeConfig {
     pub listen_addr: SocketAddr,
-    pub secret: Secret,
+    /// True when `AGENT_LISTEN_ADDR` was set (not the default).
+    pub listen_addr_set: bool,
+    pub identity: Identity,
+    /// `AGENT_TOKEN_FILE`, default `<data dir>/host-token`.
+    pub token_file: PathBuf,
+    /// `AGENT_HEARTBEAT_SECS`: overrides the control plane's interval.
+    pub heartbeat_interval: Option<Duration>,
     pub data_dir: PathBuf,
     pub accel: AccelChoice,
     pub backend: BackendChoice,
@@ -80,10 +100,14 @@ pub struct ServeConfig {
 pub enum ConfigError {
     #[error("{var}: {message}")]
     Invalid { var: &'static str, message: String },
-    #[error("no shared secret: set AGENT_SECRET, or AGENT_SECRET_FILE to a file holding it (at least 16 characters); the control plane sends it as `Authorization: Bearer <secret>`")]
+    #[error("no shared secret and no token file: set AGENT_SECRET, or AGENT_SECRET_FILE to a file holding it (at least 16 characters; the control plane sends it as `Authorization: Bearer <secret>`), or register with a control plane (wrenn-agent serve --register <token> --address <ip:port> --cp-url <url>)")]
     MissingSecret,
     #[error("set only one of AGENT_SECRET and AGENT_SECRET_FILE")]
     TwoSecrets,
+    #[error("both the token file {path} of a registered host and {var} are present: a registered agent takes its secret from the token file, so unset {var} (or delete {path} to run as an unregistered single host)")]
+    TokenFileAndSecret { path: PathBuf, var: &'static str },
+    #[error("AGENT_TOKEN_FILE")]
+    TokenFile(#[source] CredentialsError),
     #[error("AGENT_SECRET_FILE: cannot read {path}")]
     SecretFile {
         path: PathBuf,
@@ -120,16 +144,51 @@ impl ServeConfig {
                 Some(raw) => raw.trim().parse().map_err(|e| invalid(var, e)),
             }
         }
-        let secret = match (get("AGENT_SECRET"), get("AGENT_SECRET_FILE")) {
-            (None, None) => return Err(ConfigError::MissingSecret),
+        let shared = match (get("AGENT_SECRET"), get("AGENT_SECRET_FILE")) {
+            (None, None) => None,
             (Some(_), Some(_)) => return Err(ConfigError::TwoSecrets),
-            (Some(raw), None) => Secret::new(&raw).map_err(|e| invalid("AGENT_SECRET", e))?,
+            (Some(raw), None) => Some((
+                "AGENT_SECRET",
+                Secret::new(&raw).map_err(|e| invalid("AGENT_SECRET", e))?,
+            )),
             (None, Some(path)) => {
                 let path = PathBuf::from(path);
                 let raw = std::fs::read_to_string(&path)
                     .map_err(|source| ConfigError::SecretFile { path, source })?;
-                Secret::new(&raw).map_err(|e| invalid("AGENT_SECRET_FILE", e))?
+                Some((
+                    "AGENT_SECRET_FILE",
+                    Secret::new(&raw).map_err(|e| invalid("AGENT_SECRET_FILE", e))?,
+                ))
             }
+        };
+        let data_dir = get("WRENN_DATA_DIR").map_or_else(|| DEFAULT_DATA_DIR.into(), PathBuf::from);
+        let token_file =
+            get("AGENT_TOKEN_FILE").map_or_else(|| data_dir.join(TOKEN_FILE_NAME), PathBuf::from);
+        let identity = match shared {
+            _ if !token_file.exists() => {
+                shared.map_or(Identity::Unregistered, |(_, s)| Identity::Shared(s))
+            }
+            Some((var, _)) => {
+                return Err(ConfigError::TokenFileAndSecret {
+                    path: token_file,
+                    var,
+                })
+            }
+            None => Identity::Registered(
+                HostCredentials::load(&token_file).map_err(ConfigError::TokenFile)?,
+            ),
+        };
+        let heartbeat_interval = match get("AGENT_HEARTBEAT_SECS") {
+            None => None,
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(secs @ 1..=3600) => Some(Duration::from_secs(secs)),
+                _ => {
+                    return Err(invalid(
+                        "AGENT_HEARTBEAT_SECS",
+                        format!("'{raw}': expected whole seconds from 1 to 3600"),
+                    ))
+                }
+            },
         };
         let defaults = NetworkConfig::default();
         let network = NetworkConfig {
@@ -174,6 +233,10 @@ impl ServeConfig {
             .map_err(|e| invalid("AGENT_WARM_TEMPLATES", e))?
             .unwrap_or_default();
         Ok(Self {
+            listen_addr_set: get("AGENT_LISTEN_ADDR").is_some(),
+            identity,
+            token_file,
+            heartbeat_interval,
             listen_addr: parsed(
                 &get,
                 "AGENT_LISTEN_ADDR",
@@ -181,8 +244,7 @@ impl ServeConfig {
                     .parse()
                     .map_err(|e| invalid("AGENT_LISTEN_ADDR", e))?,
             )?,
-            secret,
-            data_dir: get("WRENN_DATA_DIR").map_or_else(|| DEFAULT_DATA_DIR.into(), PathBuf::from),
+            data_dir,
             accel: parsed(&get, "AGENT_ACCEL", AccelChoice::Auto)?,
             backend: parsed(&get, "AGENT_BACKEND", BackendChoice::Auto)?,
             network,
@@ -201,12 +263,36 @@ mod tests {
 
     const SECRET: &str = "0123456789abcdef-secret";
 
+    /// Loads `vars`; the token file is a path that does not exist unless
+    /// `vars` names one.
     fn load(vars: &[(&str, &str)]) -> Result<ServeConfig, ConfigError> {
-        let map: HashMap<String, String> = vars
+        let mut map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
+        map.entry("AGENT_TOKEN_FILE".into())
+            .or_insert_with(|| "/nonexistent-wrenn/host-token".into());
         ServeConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    fn shared_secret(config: &ServeConfig) -> &str {
+        match &config.identity {
+            Identity::Shared(secret) => secret.expose(),
+            other => panic!("expected a shared secret, got {other:?}"),
+        }
+    }
+
+    fn token_file(dir: &tempfile::TempDir) -> PathBuf {
+        let path = dir.path().join("host-token");
+        HostCredentials {
+            cp_url: "http://10.0.0.1:8000".into(),
+            host_id: "host_abcdefghij0123456789".into(),
+            host_token: "h.jwt.t".into(),
+            agent_secret: "from-the-control-plane-0123456789".into(),
+        }
+        .save(&path)
+        .expect("save");
+        path
     }
 
     #[test]
@@ -219,8 +305,73 @@ mod tests {
     }
 
     #[test]
-    fn from_lookup_when_no_secret_then_refuses() {
-        assert!(matches!(load(&[]), Err(ConfigError::MissingSecret)));
+    fn from_lookup_when_no_secret_and_no_token_file_then_unregistered() {
+        let config = load(&[]).expect("valid");
+        assert!(matches!(config.identity, Identity::Unregistered));
+    }
+
+    #[test]
+    fn from_lookup_when_token_file_then_registered_with_its_secret() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = token_file(&dir);
+        let config = load(&[("AGENT_TOKEN_FILE", path.to_str().expect("utf-8"))]).expect("valid");
+        let Identity::Registered(creds) = &config.identity else {
+            panic!("expected registered, got {:?}", config.identity);
+        };
+        assert_eq!(
+            creds.secret().expect("secret").expose(),
+            "from-the-control-plane-0123456789"
+        );
+        assert!(!format!("{config:?}").contains("from-the-control-plane"));
+    }
+
+    #[test]
+    fn from_lookup_when_token_file_and_secret_then_refuses_naming_what_to_remove() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = token_file(&dir);
+        let secret_file = dir.path().join("secret");
+        std::fs::write(&secret_file, SECRET).expect("write");
+        for (var, value) in [
+            ("AGENT_SECRET", SECRET),
+            ("AGENT_SECRET_FILE", secret_file.to_str().expect("utf-8")),
+        ] {
+            let err = load(&[
+                ("AGENT_TOKEN_FILE", path.to_str().expect("utf-8")),
+                (var, value),
+            ])
+            .expect_err(var);
+            assert!(matches!(err, ConfigError::TokenFileAndSecret { var: v, .. } if v == var));
+            let message = err.to_string();
+            assert!(message.contains(&format!("unset {var}")), "{message}");
+            assert!(message.contains(&path.display().to_string()), "{message}");
+        }
+    }
+
+    #[test]
+    fn from_lookup_when_token_file_default_then_in_data_dir() {
+        let map: HashMap<&str, &str> = HashMap::from([
+            ("WRENN_DATA_DIR", "/nonexistent-wrenn"),
+            ("AGENT_SECRET", SECRET),
+        ]);
+        let config =
+            ServeConfig::from_lookup(|k| map.get(k).map(|v| (*v).to_owned())).expect("valid");
+        assert_eq!(
+            config.token_file,
+            PathBuf::from("/nonexistent-wrenn/host-token")
+        );
+    }
+
+    #[test]
+    fn from_lookup_when_heartbeat_secs_then_override() {
+        let config =
+            load(&[("AGENT_SECRET", SECRET), ("AGENT_HEARTBEAT_SECS", "2")]).expect("valid");
+        assert_eq!(config.heartbeat_interval, Some(Duration::from_secs(2)));
+        assert_eq!(
+            load(&[("AGENT_SECRET", SECRET)])
+                .expect("valid")
+                .heartbeat_interval,
+            None
+        );
     }
 
     #[test]
@@ -235,7 +386,7 @@ mod tests {
         let path = dir.path().join("secret");
         std::fs::write(&path, format!("{SECRET}\n")).expect("write");
         let config = load(&[("AGENT_SECRET_FILE", path.to_str().expect("utf-8"))]).expect("valid");
-        assert_eq!(config.secret.expose(), SECRET);
+        assert_eq!(shared_secret(&config), SECRET);
     }
 
     #[test]
@@ -265,6 +416,7 @@ mod tests {
             ("AGENT_MAX_SLOTS", "0"),
             ("AGENT_ACCEL", "hvf"),
             ("AGENT_NETNS_PREFIX", "Bad_"),
+            ("AGENT_HEARTBEAT_SECS", "0"),
         ] {
             let err = load(&[("AGENT_SECRET", SECRET), (var, value)]).expect_err(var);
             assert!(

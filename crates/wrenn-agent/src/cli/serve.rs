@@ -1,5 +1,7 @@
-//! `wrenn-agent serve`: the daemon. Chooses the backend, recovers what a
-//! previous agent left, serves the RPC API until SIGTERM/SIGINT, then drains
+//! `wrenn-agent serve`: the daemon. Chooses the backend, registers with the
+//! control plane when asked (`--register`), recovers what a previous agent
+//! left, serves the RPC API (and, registered, sends heartbeats) until
+//! SIGTERM/SIGINT or until the control plane revokes the host, then drains
 //! in-flight requests and exits, leaving sandboxes running for the next
 //! start to re-adopt.
 use std::time::Duration;
@@ -7,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use wrenn_agent::{
     paths::{DataDir, KernelFormat},
+    registration::{self, Usage},
     rpc::{self, AgentRpc, HostFacts},
     sandbox::{ManagerOptions, SandboxManager},
     vmm::{
@@ -17,12 +20,16 @@ use wrenn_agent::{
     },
 };
 
-use super::config::{BackendChoice, ServeConfig};
+use super::{
+    config::{BackendChoice, ServeConfig},
+    register::{self, RegisterArgs, EXIT_HOST_REVOKED},
+};
 
 /// How long in-flight requests get after a stop signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+/// Serves until stopped; the answer is the process's exit status.
+pub async fn run(config: ServeConfig, args: RegisterArgs) -> anyhow::Result<i32> {
     tracing::info!(
         ?config,
         "starting wrenn-agent {}",
@@ -45,7 +52,12 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                     reason: "Firecracker runs on hardware KVM".into(),
                 },
             };
-            run_with(firecracker, KernelFormat::Vmlinux, facts, config, listener).await
+            let start = Start {
+                config,
+                args,
+                listener,
+            };
+            run_with(firecracker, KernelFormat::Vmlinux, facts, start).await
         }
         None => {
             let decision = accel::decide(config.accel, HostKvm::probe());
@@ -57,7 +69,12 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             let qemu = QemuBackend {
                 accel: decision.accel,
             };
-            run_with(qemu, KernelFormat::BzImage, facts, config, listener).await
+            let start = Start {
+                config,
+                args,
+                listener,
+            };
+            run_with(qemu, KernelFormat::BzImage, facts, start).await
         }
     }
 }
@@ -87,13 +104,25 @@ fn choose_backend(choice: BackendChoice) -> anyhow::Result<Option<FirecrackerBac
     }
 }
 
+/// What `run` hands on to `run_with`.
+struct Start {
+    config: ServeConfig,
+    args: RegisterArgs,
+    listener: tokio::net::TcpListener,
+}
+
 async fn run_with<V: Vmm>(
     backend: V,
     kernel_format: KernelFormat,
     facts: HostFacts,
-    config: ServeConfig,
-    listener: tokio::net::TcpListener,
-) -> anyhow::Result<()> {
+    start: Start,
+) -> anyhow::Result<i32> {
+    let Start {
+        config,
+        args,
+        listener,
+    } = start;
+    let established = register::establish(&config, &args, &facts).await?;
     let opts = ManagerOptions {
         data: DataDir::new(&config.data_dir),
         network: config.network.clone(),
@@ -111,15 +140,31 @@ async fn run_with<V: Vmm>(
     let _reaper = manager.spawn_reaper();
     spawn_warmers(&manager, &config);
 
-    let app = rpc::router(AgentRpc::new(manager.clone(), facts), config.secret.clone());
+    let app = rpc::router(AgentRpc::new(manager.clone(), facts), established.secret);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving wrenn.agent.v1.AgentService");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(rpc::serve(listener, app, async move {
         let _ = stop_rx.await;
     }));
-    wait_for_stop_signal().await?;
-    tracing::info!("stop signal received: no new connections; draining in-flight requests");
+    let heartbeat = established.heartbeat.map(|(client, hb)| {
+        let manager = manager.clone();
+        tokio::spawn(registration::heartbeat::run(client, hb, move || {
+            Usage::of(&manager)
+        }))
+    });
+    let mut exit_status = 0;
+    tokio::select! {
+        signal = wait_for_stop_signal() => {
+            signal?;
+            tracing::info!("stop signal received: no new connections; draining in-flight requests");
+        }
+        Some(Ok(revoked)) = async { match heartbeat { Some(task) => Some(task.await), None => None } } => {
+            tracing::error!(code = %revoked.code, "{revoked}");
+            tracing::info!("shutting down: no new connections; draining in-flight requests");
+            exit_status = EXIT_HOST_REVOKED;
+        }
+    }
     let _ = stop_tx.send(());
     match tokio::time::timeout(DRAIN_TIMEOUT, server).await {
         Ok(joined) => joined.context("server task")?.context("serving")?,
@@ -133,7 +178,7 @@ async fn run_with<V: Vmm>(
         sandboxes = running,
         "stopped; sandboxes are left as they are and the next start re-adopts them"
     );
-    Ok(())
+    Ok(exit_status)
 }
 
 /// Builds the configured template snapshots in the background, one by one.

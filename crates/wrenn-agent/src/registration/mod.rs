@@ -43,7 +43,7 @@ pub struct Registration {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
-    #[error("registration failed")]
+    #[error(transparent)]
     Call(#[from] CallError),
     #[error("registered as {host_id}, but the credentials could not be saved: this host must be deleted and registered anew")]
     Save {

@@ -246,7 +246,7 @@ fn kill_orphan_vmms(sandboxes_dir: &Path, known: &[u32]) -> Vec<u32> {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline);
         // Dev boots (`wrenn-agent boot`) own their VMs; leave them alone.
-        if mentions_dir(&cmdline, &marker) && !cmdline.contains("/dev-") {
+        if mentions_dir(&cmdline, marker) && !cmdline.contains("/dev-") {
             kill_pid(pid);
             killed.push(pid);
         }
@@ -297,6 +297,6 @@ mod tests {
         assert!(!mentions_dir(nested, DIR));
         let sibling = "qemu\0-drive\0file=/var/lib/wrenn/sandboxes2/sb-1/disk.qcow2\0";
         assert!(!mentions_dir(sibling, DIR));
-        assert!(!mentions_dir("qemu\0-m\0512\0", DIR));
+        assert!(!mentions_dir("qemu\0-nographic\0", DIR));
     }
 }
