@@ -503,7 +503,10 @@ mod tests {
         let err = connectrpc::ConnectError::new(connectrpc::ErrorCode::NotFound, "no such file");
         match EnvdError::from(err) {
             EnvdError::Refused { code, message } => {
-                assert_eq!((code.as_str(), message.as_str()), ("NotFound", "no such file"));
+                assert_eq!(
+                    (code.as_str(), message.as_str()),
+                    ("NotFound", "no such file")
+                );
             }
             other => panic!("expected envd's refusal, got {other:?}"),
         }
