@@ -19,8 +19,8 @@ packages=(
     debootstrap
     # guest kernel
     linux-source-6.1 build-essential bc bison flex libelf-dev libssl-dev cpio xz-utils kmod
-    # Rust builds (.proto compilation, static envd)
-    protobuf-compiler musl-tools pkg-config
+    # Rust builds (.proto compilation and its well-known types, static envd)
+    protobuf-compiler libprotobuf-dev musl-tools pkg-config
     # tests
     postgresql python3-venv curl ca-certificates
 )
