@@ -71,7 +71,7 @@ mh_vm_pids() {
     for f in /proc/[0-9]*/cmdline; do
         pid=${f#/proc/}
         pid=${pid%/cmdline}
-        tr '\0' ' ' <"$f" 2>/dev/null | grep -q "qemu-system.*$work/" && echo "$pid"
+        { tr '\0' ' ' <"$f"; } 2>/dev/null | grep -q "qemu-system.*$work/" && echo "$pid"
     done
 }
 
@@ -189,14 +189,17 @@ mh_wait_host() {
     done
 }
 
-# mh_wait_sandbox ID STATE SECONDS CREDENTIAL: polls every 200 ms.
+# mh_wait_sandbox ID STATE SECONDS CREDENTIAL: polls every 200 ms; sets
+# $waited_ms, or $detail when the state never came.
 mh_wait_sandbox() {
-    local start
+    local start state
     start=$(mh_now_ms)
     while :; do
         api GET "/v1/sandboxes/$1" "$4"
-        [ "$status" = 200 ] && [ "$(field '["state"]')" = "$2" ] && { echo $(($(mh_now_ms) - start)); return 0; }
-        [ $(($(mh_now_ms) - start)) -lt $(($3 * 1000)) ] || return 1
+        state=$(field '["state"]')
+        [ "$status" = 200 ] && [ "$state" = "$2" ] && { waited_ms=$(($(mh_now_ms) - start)); return 0; }
+        [ $(($(mh_now_ms) - start)) -lt $(($3 * 1000)) ] ||
+            { detail="still '$state' after $3 s (HTTP $status)"; return 1; }
         sleep 0.2
     done
 }

@@ -56,7 +56,13 @@ trap cleanup EXIT
 ok() { passed=$((passed + 1)); echo "ok   - $1"; }
 bad() { failed=$((failed + 1)); echo "FAIL - $1${2:+: $2}"; }
 # check NAME COMMAND...: passes when COMMAND succeeds.
-check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name" "${detail:-}"; fi; detail=""; }
+check() {
+    local name=$1 rc=0
+    shift
+    if "$@"; then ok "$name"; else rc=1; bad "$name" "${detail:-}"; fi
+    detail=""
+    return "$rc"
+}
 is() { [ "$1" = "$2" ] || { detail="got '$1', want '$2'"; return 1; }; }
 in_list() { local v=$1; shift; [[ " $* " == *" $v "* ]] || { detail="got '$v', want one of: $*"; return 1; }; }
 # answered STATUS...: the last api call answered one of these.
@@ -197,7 +203,8 @@ else
     bad "host A online again after the restart" "$(tail -5 "$logs/multihost-agent-a.log")"
 fi
 if [ -n "${sb[a]:-}" ]; then
-    check "host A's sandbox is running again" mh_wait_sandbox "${sb[a]}" running 120 "$admin"
+    check "host A's sandbox is running again" mh_wait_sandbox "${sb[a]}" running 120 "$admin" &&
+        sandbox_back_ms=$((${back_ms:-0} + waited_ms))
     check "exec echo in it after the restart" exec_echo a "$admin"
 fi
 
@@ -243,6 +250,6 @@ echo
 echo "multihost figures:"
 for x in a b c; do echo "  agent $x start -> online: ${online_ms[$x]:-?} ms"; done
 echo "  lost-host detection (SIGKILL -> unreachable): ${detect_ms:-?} ms (CP_HOST_DEAD_SECS=$dead_secs, monitor 1 s)"
-echo "  agent A restart -> online: ${back_ms:-?} ms"
+echo "  agent A restart -> online: ${back_ms:-?} ms; -> its sandbox running: ${sandbox_back_ms:-?} ms"
 echo "multihost: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
