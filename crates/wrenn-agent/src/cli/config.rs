@@ -69,8 +69,9 @@ impl FromStr for WarmSpec {
 /// calls must carry.
 #[derive(Debug, Clone)]
 pub enum Identity {
-    /// `AGENT_SECRET` / `AGENT_SECRET_FILE`: the single-host set-up.
-    Shared(Secret),
+    /// `AGENT_SECRET` / `AGENT_SECRET_FILE` (`var` says which): the
+    /// single-host set-up.
+    Shared { secret: Secret, var: &'static str },
     /// The token file of a registered host (`AGENT_TOKEN_FILE`).
     Registered(HostCredentials),
     /// Neither: only `--register` can start this agent.
@@ -165,9 +166,9 @@ impl ServeConfig {
         let token_file =
             get("AGENT_TOKEN_FILE").map_or_else(|| data_dir.join(TOKEN_FILE_NAME), PathBuf::from);
         let identity = match shared {
-            _ if !token_file.exists() => {
-                shared.map_or(Identity::Unregistered, |(_, s)| Identity::Shared(s))
-            }
+            _ if !token_file.exists() => shared.map_or(Identity::Unregistered, |(var, secret)| {
+                Identity::Shared { secret, var }
+            }),
             Some((var, _)) => {
                 return Err(ConfigError::TokenFileAndSecret {
                     path: token_file,
@@ -277,7 +278,7 @@ mod tests {
 
     fn shared_secret(config: &ServeConfig) -> &str {
         match &config.identity {
-            Identity::Shared(secret) => secret.expose(),
+            Identity::Shared { secret, .. } => secret.expose(),
             other => panic!("expected a shared secret, got {other:?}"),
         }
     }

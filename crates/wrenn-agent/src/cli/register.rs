@@ -91,14 +91,7 @@ pub fn preflight(config: &ServeConfig, args: &RegisterArgs) -> Result<(), StartR
                 cp_url: creds.cp_url.clone(),
             })
         }
-        Identity::Shared(_) => {
-            let var = if std::env::var_os("AGENT_SECRET_FILE").is_some() {
-                "AGENT_SECRET_FILE"
-            } else {
-                "AGENT_SECRET"
-            };
-            return Err(StartRefused::SecretWithRegister { var });
-        }
+        Identity::Shared { var, .. } => return Err(StartRefused::SecretWithRegister { var }),
         Identity::Unregistered => {}
     }
     let listen = config.listen_addr;
@@ -125,7 +118,7 @@ pub async fn establish(
     facts: &HostFacts,
 ) -> Result<Established, StartRefused> {
     let (creds, interval) = match (&config.identity, &args.register, args.address) {
-        (Identity::Shared(secret), _, _) => {
+        (Identity::Shared { secret, .. }, _, _) => {
             return Ok(Established {
                 secret: secret.clone(),
                 heartbeat: None,
