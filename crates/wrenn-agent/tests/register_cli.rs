@@ -73,7 +73,7 @@ fn dirs() -> Dirs {
     }
 }
 
-fn env<'a>(d: &'a Dirs) -> Vec<(&'a str, &'a str)> {
+fn env(d: &Dirs) -> Vec<(&str, &str)> {
     vec![
         ("WRENN_DATA_DIR", path(&d.data)),
         ("AGENT_TOKEN_FILE", path(&d.token_file)),
