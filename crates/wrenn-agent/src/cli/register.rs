@@ -56,6 +56,8 @@ pub enum StartRefused {
         address: HostAddress,
         port: u16,
     },
+    #[error("the token file cannot be written; fix that before registering (AGENT_TOKEN_FILE)")]
+    TokenFileUnwritable(#[source] registration::CredentialsError),
     #[error("cannot register with {cp_url}")]
     Registration {
         cp_url: String,
@@ -108,7 +110,7 @@ pub fn preflight(config: &ServeConfig, args: &RegisterArgs) -> Result<(), StartR
             port: address.socket_addr().port(),
         });
     }
-    Ok(())
+    HostCredentials::check_writable(&config.token_file).map_err(StartRefused::TokenFileUnwritable)
 }
 
 /// Registers (with `--register`) or loads the registered or shared identity.
@@ -187,14 +189,18 @@ mod tests {
 
     const TOKEN: &str = "wrh_0123456789abcdefghijABCDEFGHIJkl";
 
-    fn config(vars: &[(&str, &str)]) -> ServeConfig {
+    /// The config of `vars`; the token file defaults to a path in a fresh
+    /// temporary directory (kept alive by the second value).
+    fn config(vars: &[(&str, &str)]) -> (ServeConfig, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
         let mut map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         map.entry("AGENT_TOKEN_FILE".into())
-            .or_insert_with(|| "/nonexistent-wrenn/host-token".into());
-        ServeConfig::from_lookup(|k| map.get(k).cloned()).expect("config")
+            .or_insert_with(|| dir.path().join("host-token").display().to_string());
+        let config = ServeConfig::from_lookup(|k| map.get(k).cloned()).expect("config");
+        (config, dir)
     }
 
     fn args(address: &str) -> RegisterArgs {
@@ -207,13 +213,14 @@ mod tests {
 
     #[test]
     fn preflight_when_register_and_listen_matches_then_ok() {
-        let config = config(&[("AGENT_LISTEN_ADDR", "10.0.0.5:50051")]);
+        let (config, _dir) = config(&[("AGENT_LISTEN_ADDR", "10.0.0.5:50051")]);
         preflight(&config, &args("10.0.0.5:50051")).expect("ok");
     }
 
     #[test]
     fn preflight_when_listening_on_loopback_only_then_refused_with_fix() {
-        let err = preflight(&config(&[]), &args("10.0.0.5:50051")).expect_err("refused");
+        let (config, _dir) = config(&[]);
+        let err = preflight(&config, &args("10.0.0.5:50051")).expect_err("refused");
         assert!(
             err.to_string().contains("AGENT_LISTEN_ADDR=10.0.0.5:50051"),
             "{err}"
@@ -222,7 +229,7 @@ mod tests {
 
     #[test]
     fn preflight_when_no_cp_url_then_refused() {
-        let config = config(&[("AGENT_LISTEN_ADDR", "0.0.0.0:50051")]);
+        let (config, _dir) = config(&[("AGENT_LISTEN_ADDR", "0.0.0.0:50051")]);
         let args = RegisterArgs {
             cp_url: None,
             ..args("10.0.0.5:50051")
@@ -235,7 +242,7 @@ mod tests {
 
     #[test]
     fn preflight_when_register_with_shared_secret_then_refused() {
-        let config = config(&[
+        let (config, _dir) = config(&[
             ("AGENT_LISTEN_ADDR", "0.0.0.0:50051"),
             ("AGENT_SECRET", "0123456789abcdef-secret"),
         ]);
@@ -257,7 +264,7 @@ mod tests {
         }
         .save(&path)
         .expect("save");
-        let config = config(&[
+        let (config, _dir) = config(&[
             ("AGENT_LISTEN_ADDR", "0.0.0.0:50051"),
             ("AGENT_TOKEN_FILE", path.to_str().expect("utf-8")),
         ]);
@@ -270,9 +277,26 @@ mod tests {
     }
 
     #[test]
-    fn preflight_when_unregistered_without_register_then_missing_secret() {
+    fn preflight_when_token_file_cannot_be_written_then_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let blocker = dir.path().join("plain");
+        std::fs::write(&blocker, "x").expect("write");
+        let token_file = blocker.join("host-token");
+        let (config, _dir) = config(&[
+            ("AGENT_LISTEN_ADDR", "0.0.0.0:50051"),
+            ("AGENT_TOKEN_FILE", token_file.to_str().expect("utf-8")),
+        ]);
         assert!(matches!(
-            preflight(&config(&[]), &RegisterArgs::default()),
+            preflight(&config, &args("10.0.0.5:50051")),
+            Err(StartRefused::TokenFileUnwritable(_))
+        ));
+    }
+
+    #[test]
+    fn preflight_when_unregistered_without_register_then_missing_secret() {
+        let (config, _dir) = config(&[]);
+        assert!(matches!(
+            preflight(&config, &RegisterArgs::default()),
             Err(StartRefused::Config(ConfigError::MissingSecret))
         ));
     }

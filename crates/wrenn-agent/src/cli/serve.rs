@@ -52,12 +52,15 @@ pub async fn run(config: ServeConfig, args: RegisterArgs) -> anyhow::Result<i32>
                     reason: "Firecracker runs on hardware KVM".into(),
                 },
             };
-            let start = Start {
+            run_with(
+                firecracker,
+                KernelFormat::Vmlinux,
+                facts,
                 config,
-                args,
                 listener,
-            };
-            run_with(firecracker, KernelFormat::Vmlinux, facts, start).await
+                args,
+            )
+            .await
         }
         None => {
             let decision = accel::decide(config.accel, HostKvm::probe());
@@ -69,12 +72,7 @@ pub async fn run(config: ServeConfig, args: RegisterArgs) -> anyhow::Result<i32>
             let qemu = QemuBackend {
                 accel: decision.accel,
             };
-            let start = Start {
-                config,
-                args,
-                listener,
-            };
-            run_with(qemu, KernelFormat::BzImage, facts, start).await
+            run_with(qemu, KernelFormat::BzImage, facts, config, listener, args).await
         }
     }
 }
@@ -104,24 +102,14 @@ fn choose_backend(choice: BackendChoice) -> anyhow::Result<Option<FirecrackerBac
     }
 }
 
-/// What `run` hands on to `run_with`.
-struct Start {
-    config: ServeConfig,
-    args: RegisterArgs,
-    listener: tokio::net::TcpListener,
-}
-
 async fn run_with<V: Vmm>(
     backend: V,
     kernel_format: KernelFormat,
     facts: HostFacts,
-    start: Start,
+    config: ServeConfig,
+    listener: tokio::net::TcpListener,
+    args: RegisterArgs,
 ) -> anyhow::Result<i32> {
-    let Start {
-        config,
-        args,
-        listener,
-    } = start;
     let established = register::establish(&config, &args, &facts).await?;
     let opts = ManagerOptions {
         data: DataDir::new(&config.data_dir),

@@ -101,24 +101,10 @@ impl HostCredentials {
             path: path.to_owned(),
             source,
         };
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(write_err)?;
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| TOKEN_FILE_NAME.to_owned());
-        let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-        let _ = std::fs::remove_file(&temp);
+        let (dir, temp) = temp_beside(path).map_err(write_err)?;
         let json = serde_json::to_vec_pretty(self).map_err(|e| write_err(e.into()))?;
         let written = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&temp)?;
+            let mut file = create_private(&temp)?;
             file.write_all(&json)?;
             file.write_all(b"\n")?;
             file.sync_all()?;
@@ -131,10 +117,52 @@ impl HostCredentials {
         written.map_err(write_err)
     }
 
+    /// Checks that a token file can be written at `path` (its directory
+    /// exists or can be made, and takes a new file), so that registration
+    /// does not consume a token it cannot keep.
+    pub fn check_writable(path: &Path) -> Result<(), CredentialsError> {
+        let write_err = |source| CredentialsError::Write {
+            path: path.to_owned(),
+            source,
+        };
+        let (_, temp) = temp_beside(path).map_err(write_err)?;
+        create_private(&temp).map_err(write_err)?;
+        std::fs::remove_file(&temp).map_err(write_err)
+    }
+
     /// The agent's secret for incoming calls.
     pub fn secret(&self) -> Result<Secret, SecretError> {
         Secret::new(&self.agent_secret)
     }
+}
+
+/// The directory of `path` (created if missing) and a free temp name in it.
+fn temp_beside(path: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_owned();
+    std::fs::create_dir_all(&dir)?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| TOKEN_FILE_NAME.to_owned());
+    let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    match std::fs::remove_file(&temp) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+        _ => {}
+    }
+    Ok((dir, temp))
+}
+
+/// A new file readable by its owner only, from the moment it exists.
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
 }
 
 impl std::fmt::Debug for HostCredentials {
@@ -222,6 +250,31 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn check_writable_when_directory_usable_then_ok_and_nothing_left() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("new/host-token");
+        HostCredentials::check_writable(&path).expect("writable");
+        assert!(!path.exists());
+        assert_eq!(
+            std::fs::read_dir(path.parent().expect("dir"))
+                .expect("list")
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn check_writable_when_parent_is_a_file_then_write_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("plain");
+        std::fs::write(&file, "x").expect("write");
+        assert!(matches!(
+            HostCredentials::check_writable(&file.join("host-token")),
+            Err(CredentialsError::Write { .. })
+        ));
     }
 
     #[test]
