@@ -189,7 +189,9 @@ else
     bad "host A becomes unreachable within ${deadline}s" "status $(mh_host_status "${host[a]}" "$admin")"
 fi
 if [ -n "${sb[a]:-}" ]; then
-    check "host A's sandbox is lost" mh_wait_sandbox "${sb[a]}" lost 3 "$admin"
+    # Within the same deadline, counted from the kill.
+    left=$((deadline - ($(mh_now_ms) - killed) / 1000))
+    check "host A's sandbox is lost (within the deadline)" mh_wait_sandbox "${sb[a]}" lost "$((left > 1 ? left : 1))" "$admin"
     api GET "/v1/sandboxes/${sb[a]}" "$admin"
     check "... with the reason naming the host" grep -q "${host[a]}" <<<"$(field '["reason"]')"
 fi
