@@ -47,9 +47,14 @@ pub fn refusal(status: u16, code: &str) -> (u16, Value) {
 
 /// A heartbeat's `200` answer.
 pub fn online(clock_skew_ms: i64) -> (u16, Value) {
+    online_every(30, clock_skew_ms)
+}
+
+/// A heartbeat's `200` answer naming the interval.
+pub fn online_every(interval_secs: u64, clock_skew_ms: i64) -> (u16, Value) {
     (
         200,
-        json!({"status": "online", "heartbeat_interval_secs": 30,
+        json!({"status": "online", "heartbeat_interval_secs": interval_secs,
                "server_time_ms": 1, "clock_skew_ms": clock_skew_ms}),
     )
 }

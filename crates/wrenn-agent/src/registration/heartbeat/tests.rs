@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::registration::{
-    fake_cp::{online, refusal, FakeCp},
+    fake_cp::{online, online_every, refusal, FakeCp},
     specs::{Free, Load},
 };
 
@@ -135,6 +135,28 @@ async fn run_when_large_clock_skew_then_still_beating() {
 
     assert_eq!(stopped, None);
     assert!(cp.seen().len() >= 2);
+}
+
+#[tokio::test]
+async fn run_when_no_override_then_next_beat_after_the_answered_interval() {
+    let cp = FakeCp::start(vec![online_every(1, 0)]).await;
+    let config = HeartbeatConfig {
+        fixed_interval: None,
+        ..config()
+    };
+
+    let stopped = tokio::time::timeout(
+        Duration::from_millis(1600),
+        run(CpClient::new(cp.url.clone()), config, usage),
+    )
+    .await;
+
+    assert!(stopped.is_err());
+    assert_eq!(
+        cp.seen().len(),
+        2,
+        "one at once, one after the answered 1 s (not the default 30 s)"
+    );
 }
 
 #[test]
