@@ -7,4 +7,5 @@ pub mod network;
 pub mod paths;
 pub mod rpc;
 pub mod sandbox;
+pub mod tls;
 pub mod vmm;

@@ -8,6 +8,7 @@ use wrenn_agent::{
     paths::DEFAULT_DATA_DIR,
     rpc::{host, Secret},
     sandbox::{config::MIN_MEMORY_MIB, Limits, TemplateName},
+    tls::TlsFiles,
     vmm::AccelChoice,
 };
 
@@ -74,6 +75,9 @@ pub struct ServeConfig {
     pub limits: Limits,
     pub ready_timeout: Duration,
     pub warm_templates: Vec<WarmSpec>,
+    /// `AGENT_TLS_CERT`, `AGENT_TLS_KEY`, `AGENT_TLS_CLIENT_CA`: HTTPS (and
+    /// mTLS) when set; plain HTTP otherwise.
+    pub tls: Option<TlsFiles>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -188,6 +192,7 @@ impl ServeConfig {
             limits,
             ready_timeout: Duration::from_secs(ready_secs),
             warm_templates,
+            tls: TlsFiles::from_lookup(&get).map_err(|e| invalid("AGENT_TLS_*", e))?,
         })
     }
 }

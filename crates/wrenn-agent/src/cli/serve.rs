@@ -94,6 +94,12 @@ async fn run_with<V: Vmm>(
     config: ServeConfig,
     listener: tokio::net::TcpListener,
 ) -> anyhow::Result<()> {
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|files| files.server_config())
+        .transpose()
+        .context("setting up TLS")?;
     let opts = ManagerOptions {
         data: DataDir::new(&config.data_dir),
         network: config.network.clone(),
@@ -115,9 +121,13 @@ async fn run_with<V: Vmm>(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving wrenn.agent.v1.AgentService");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(rpc::serve(listener, app, async move {
+    let stopped = async move {
         let _ = stop_rx.await;
-    }));
+    };
+    let server = match tls {
+        Some(tls) => tokio::spawn(wrenn_agent::tls::serve_tls(listener, app, tls, stopped)),
+        None => tokio::spawn(rpc::serve(listener, app, stopped)),
+    };
     wait_for_stop_signal().await?;
     tracing::info!("stop signal received: no new connections; draining in-flight requests");
     let _ = stop_tx.send(());
