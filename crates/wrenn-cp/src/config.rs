@@ -14,6 +14,8 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    ClientIdentity(#[from] crate::tls::TlsError),
 }
 
 /// A secret string whose `Debug` never shows it.
@@ -59,6 +61,9 @@ pub struct CpConfig {
     pub default_timeout_secs: u64,
     /// `CP_MAX_SANDBOXES_PER_TEAM`, default 100.
     pub max_sandboxes_per_team: u32,
+    /// `CP_CLIENT_CERT` and `CP_CLIENT_KEY` (PEM, both or neither): the
+    /// certificate presented to agents that require one (mTLS).
+    pub client_identity: Option<crate::tls::ClientIdentity>,
 }
 
 const DEFAULT_DATA: &str = "/var/lib/wrenn/cp";
@@ -121,6 +126,7 @@ impl CpConfig {
             )?),
             default_timeout_secs: parsed(&value, "CP_SANDBOX_DEFAULT_TIMEOUT_SECS", "300")?,
             max_sandboxes_per_team: parsed(&value, "CP_MAX_SANDBOXES_PER_TEAM", "100")?,
+            client_identity: crate::tls::ClientIdentity::from_lookup(&value)?,
         })
     }
 }

@@ -3,6 +3,7 @@
 //! the plain types it trades in, and [`Hosts`], the agents this control
 //! plane knows.
 pub mod connect;
+pub mod transport;
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -80,6 +81,8 @@ pub struct AgentTemplate {
 pub struct EnvdRoute {
     pub base_url: String,
     pub headers: Vec<(&'static str, String)>,
+    /// The host's pinned TLS for `https://` base URLs; `None` for `http://`.
+    pub tls: Option<transport::AgentTls>,
 }
 
 /// Why a call to an agent failed, in the terms the API maps to errors.

@@ -254,6 +254,7 @@ impl AgentApi for FakeAgent {
         EnvdRoute {
             base_url: format!("{UNREACHABLE_ENVD}/envd/{id}"),
             headers: vec![("x-agent-secret", "fake".to_owned())],
+            tls: None,
         }
     }
 }
