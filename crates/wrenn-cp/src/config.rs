@@ -230,6 +230,26 @@ mod tests {
     }
 
     #[test]
+    fn from_lookup_when_only_client_cert_then_refuses_naming_both() {
+        let err = load(&[("CP_JWT_SECRET", SECRET), ("CP_CLIENT_CERT", "/etc/cp.crt")])
+            .expect_err("refused");
+        let message = err.to_string();
+        assert!(message.contains("CP_CLIENT_CERT"), "{message}");
+        assert!(message.contains("CP_CLIENT_KEY"), "{message}");
+    }
+
+    #[test]
+    fn from_lookup_when_client_cert_unreadable_then_error_names_variable() {
+        let err = load(&[
+            ("CP_JWT_SECRET", SECRET),
+            ("CP_CLIENT_CERT", "/nonexistent/cp.crt"),
+            ("CP_CLIENT_KEY", "/nonexistent/cp.key"),
+        ])
+        .expect_err("refused");
+        assert!(err.to_string().contains("CP_CLIENT_CERT"), "{err}");
+    }
+
+    #[test]
     fn debug_when_printed_then_secrets_redacted() {
         let config = load(&[("CP_JWT_SECRET", SECRET)]).expect("config");
         assert!(!format!("{config:?}").contains(SECRET));
