@@ -126,7 +126,7 @@ impl CpConfig {
             )?),
             default_timeout_secs: parsed(&value, "CP_SANDBOX_DEFAULT_TIMEOUT_SECS", "300")?,
             max_sandboxes_per_team: parsed(&value, "CP_MAX_SANDBOXES_PER_TEAM", "100")?,
-            client_identity: crate::tls::ClientIdentity::from_lookup(&value)?,
+            client_identity: crate::tls::ClientIdentity::from_lookup(value)?,
         })
     }
 }

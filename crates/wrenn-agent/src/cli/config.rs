@@ -268,6 +268,7 @@ mod tests {
             ("AGENT_WARM_TEMPLATES", "base:1"),
             ("AGENT_MAX_SLOTS", "0"),
             ("AGENT_ACCEL", "hvf"),
+            ("AGENT_TLS_CERT", "/etc/wrenn/agent.crt"),
         ] {
             let err = load(&[("AGENT_SECRET", SECRET), (var, value)]).expect_err(var);
             assert!(
