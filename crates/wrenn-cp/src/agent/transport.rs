@@ -24,7 +24,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
 type TlsClient = Client<Bounded<HttpsConnector>, ClientBody>;
 
-/// Same as `HttpClient::plaintext()`'s reqwest counterpart in the API.
+/// TCP connect deadline, as for the API's plain reqwest client.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The pinned TLS of one agent and the HTTP clients built on it, once: the
