@@ -61,6 +61,18 @@ pub struct CpConfig {
     pub default_timeout_secs: u64,
     /// `CP_MAX_SANDBOXES_PER_TEAM`, default 100.
     pub max_sandboxes_per_team: u32,
+    /// `CP_HOST_HEARTBEAT_SECS`, default 30: the interval agents are told.
+    pub heartbeat_interval_secs: u64,
+    /// `CP_HOST_DEAD_SECS`, default 90: silence after which a host is
+    /// `unreachable` and its sandboxes `lost`.
+    pub host_dead_after: Duration,
+    /// `CP_HOST_MONITOR_INTERVAL_SECS`, default 10.
+    pub host_monitor_interval: Duration,
+    /// `CP_HOST_TOKEN_TTL_SECS`, default 3600: registration token lifetime.
+    pub registration_token_ttl: Duration,
+    /// `CP_CPU_OVERCOMMIT` (4.0), `CP_MEMORY_OVERCOMMIT` (1.0),
+    /// `CP_DISK_OVERCOMMIT` (1.0).
+    pub overcommit: crate::scheduler::Overcommit,
     /// `CP_CLIENT_CERT` and `CP_CLIENT_KEY` (PEM, both or neither): the
     /// certificate presented to agents that require one (mTLS).
     pub client_identity: Option<crate::tls::ClientIdentity>,
@@ -126,6 +138,23 @@ impl CpConfig {
             )?),
             default_timeout_secs: parsed(&value, "CP_SANDBOX_DEFAULT_TIMEOUT_SECS", "300")?,
             max_sandboxes_per_team: parsed(&value, "CP_MAX_SANDBOXES_PER_TEAM", "100")?,
+            heartbeat_interval_secs: positive(&value, "CP_HOST_HEARTBEAT_SECS", "30")?,
+            host_dead_after: Duration::from_secs(positive(&value, "CP_HOST_DEAD_SECS", "90")?),
+            host_monitor_interval: Duration::from_secs(positive(
+                &value,
+                "CP_HOST_MONITOR_INTERVAL_SECS",
+                "10",
+            )?),
+            registration_token_ttl: Duration::from_secs(positive(
+                &value,
+                "CP_HOST_TOKEN_TTL_SECS",
+                "3600",
+            )?),
+            overcommit: crate::scheduler::Overcommit {
+                cpu: factor(&value, "CP_CPU_OVERCOMMIT", "4.0")?,
+                memory: factor(&value, "CP_MEMORY_OVERCOMMIT", "1.0")?,
+                disk: factor(&value, "CP_DISK_OVERCOMMIT", "1.0")?,
+            },
             client_identity: crate::tls::ClientIdentity::from_lookup(value)?,
         })
     }
@@ -150,6 +179,31 @@ where
     raw.trim()
         .parse()
         .map_err(|err| invalid(var, format!("'{raw}': {err}")))
+}
+
+fn positive(
+    value: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: &str,
+) -> Result<u64, ConfigError> {
+    match parsed(value, var, default)? {
+        0 => Err(invalid(var, "must be at least 1")),
+        n => Ok(n),
+    }
+}
+
+/// An overcommit factor: finite, 0.1 to 100.
+fn factor(
+    value: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: &str,
+) -> Result<f64, ConfigError> {
+    let f: f64 = parsed(value, var, default)?;
+    if f.is_finite() && (0.1..=100.0).contains(&f) {
+        Ok(f)
+    } else {
+        Err(invalid(var, format!("{f} is not between 0.1 and 100")))
+    }
 }
 
 /// Reads the JWT secret file, or creates it (mode 0600) with 256 random bits

@@ -43,8 +43,63 @@ pub enum ApiError {
     TemplateNotFound(String),
     #[error("the host agent is unavailable: {0}")]
     AgentUnavailable(String),
+    #[error(transparent)]
+    Host(#[from] HostError),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+}
+
+/// Refusals specific to host registration and heartbeats (docs/hosts.md).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    #[error("the registration token is unknown or was replaced; issue a new one with POST /v1/hosts/{{id}}/token")]
+    InvalidRegistrationToken,
+    #[error("the registration token expired; issue a new one with POST /v1/hosts/{{id}}/token")]
+    RegistrationTokenExpired,
+    #[error("host {0} is already registered; its token cannot be used again")]
+    AlreadyRegistered(String),
+    #[error("host {0} is registered; tokens are only issued to pending hosts")]
+    NotPending(String),
+    #[error("{0}")]
+    InvalidHostToken(&'static str),
+    #[error("the host token belongs to another host than {0}")]
+    HostMismatch(String),
+    #[error("host {0} was deleted from the control plane; stop this agent, delete its token file and register again")]
+    HostDeleted(String),
+    #[error("host {id} still has {count} live sandboxes; destroy them or delete with ?force=true")]
+    HasSandboxes { id: String, count: usize },
+    #[error("the agent's TLS certificate (sha256 {found}) is not the one pinned for this host")]
+    TlsFingerprintMismatch { found: String },
+}
+
+impl HostError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRegistrationToken => "invalid_registration_token",
+            Self::RegistrationTokenExpired => "registration_token_expired",
+            Self::AlreadyRegistered(_) => "host_already_registered",
+            Self::NotPending(_) => "host_not_pending",
+            Self::InvalidHostToken(_) => "invalid_host_token",
+            Self::HostMismatch(_) => "host_mismatch",
+            Self::HostDeleted(_) => "host_deleted",
+            Self::HasSandboxes { .. } => "host_has_sandboxes",
+            Self::TlsFingerprintMismatch { .. } => "tls_fingerprint_mismatch",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRegistrationToken
+            | Self::RegistrationTokenExpired
+            | Self::InvalidHostToken(_) => StatusCode::UNAUTHORIZED,
+            Self::HostMismatch(_) => StatusCode::FORBIDDEN,
+            Self::HostDeleted(_) => StatusCode::GONE,
+            Self::AlreadyRegistered(_)
+            | Self::NotPending(_)
+            | Self::HasSandboxes { .. }
+            | Self::TlsFingerprintMismatch { .. } => StatusCode::CONFLICT,
+        }
+    }
 }
 
 impl ApiError {
@@ -65,6 +120,7 @@ impl ApiError {
             Self::SandboxNotPaused { .. } => "sandbox_not_paused",
             Self::TemplateNotFound(_) => "template_not_found",
             Self::AgentUnavailable(_) => "agent_unavailable",
+            Self::Host(e) => e.code(),
             Self::Internal(_) => "internal",
         }
     }
@@ -83,6 +139,7 @@ impl ApiError {
             Self::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NoCapacity(_) | Self::AgentUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Host(e) => e.status(),
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

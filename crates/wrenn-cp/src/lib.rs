@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod envd;
 pub mod error;
+pub mod host_monitor;
 pub mod lifecycle;
 pub mod reconcile;
 pub mod scheduler;

@@ -34,36 +34,60 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
 
 /// One pass over every host; returns the number of repairs.
 pub async fn reconcile_all(state: &AppState) -> Result<usize, sqlx::Error> {
+    // Lost sandboxes of an unreachable host wait for its heartbeat, which
+    // reconciles it, so a half-working host does not flap them.
+    let unreachable: std::collections::HashSet<String> =
+        db::hosts::list(&state.db, db::hosts::Visibility::All)
+            .await?
+            .into_iter()
+            .filter(|h| h.status == db::hosts::HostStatus::Unreachable)
+            .map(|h| h.id)
+            .collect();
     let mut repairs = 0;
-    for (host_id, agent) in state.hosts.all() {
-        let reported = match agent.list().await {
-            Ok(list) => list,
-            Err(err) => {
-                tracing::warn!(host_id, error = %err, "cannot list the host's sandboxes");
-                continue;
-            }
-        };
-        let reported: HashMap<String, AgentSandbox> =
-            reported.into_iter().map(|s| (s.id.clone(), s)).collect();
-        for row in db::sandboxes::live_on_host(&state.db, &host_id).await? {
-            if let Some((to, reason)) = repair(&row, reported.get(&row.id), db::now_ms()) {
-                let extras = TransitionExtras {
-                    timeout_at: reported.get(&row.id).map(|s| s.timeout_at_ms),
-                    ..Default::default()
-                };
-                if db::sandboxes::transition(&state.db, &row.id, to, &reason, extras).await? {
-                    repairs += 1;
-                    tracing::info!(sandbox_id = %row.id, host_id, from = %row.state, to = %to, reason, "reconciled");
-                    let detail = format!("{} → {to}: {reason}", row.state);
-                    audit::record_system(
-                        &state.db,
-                        &row.team_id,
-                        "sandbox.reconcile",
-                        ("sandbox", &row.id),
-                        &detail,
-                    )
-                    .await;
-                }
+    for (host_id, _) in state.hosts.all() {
+        if !unreachable.contains(&host_id) {
+            repairs += reconcile_host(state, &host_id).await?;
+        }
+    }
+    Ok(repairs)
+}
+
+/// Brings one host's sandbox records in line with the host's own list
+/// (also run when an unreachable host comes back, to settle its `lost`
+/// sandboxes); returns the number of repairs. An unreachable agent is
+/// skipped: the host monitor owns that case.
+pub async fn reconcile_host(state: &AppState, host_id: &str) -> Result<usize, sqlx::Error> {
+    let Some(agent) = state.hosts.get(host_id) else {
+        return Ok(0);
+    };
+    let reported = match agent.list().await {
+        Ok(list) => list,
+        Err(err) => {
+            tracing::warn!(host_id, error = %err, "cannot list the host's sandboxes");
+            return Ok(0);
+        }
+    };
+    let reported: HashMap<String, AgentSandbox> =
+        reported.into_iter().map(|s| (s.id.clone(), s)).collect();
+    let mut repairs = 0;
+    for row in db::sandboxes::live_on_host(&state.db, host_id).await? {
+        if let Some((to, reason)) = repair(&row, reported.get(&row.id), db::now_ms()) {
+            let extras = TransitionExtras {
+                timeout_at: reported.get(&row.id).map(|s| s.timeout_at_ms),
+                ..Default::default()
+            };
+            if db::sandboxes::transition(&state.db, &row.id, to, &reason, extras).await? {
+                repairs += 1;
+                tracing::info!(sandbox_id = %row.id, host_id, from = %row.state, to = %to, reason, "reconciled");
+                let detail = format!("{} → {to}: {reason}", row.state);
+                audit::record_system(
+                    &state.db,
+                    &row.team_id,
+                    "sandbox.reconcile",
+                    ("sandbox", &row.id),
+                    &detail,
+                )
+                .await;
             }
         }
     }

@@ -126,20 +126,100 @@ pub trait AgentApi: Send + Sync + std::fmt::Debug {
     fn envd(&self, id: &str) -> EnvdRoute;
 }
 
-/// The hosts this control plane places sandboxes on. Until hosts register
-/// themselves (multi-host), this is the one agent named by `CP_AGENT_URL`,
-/// recorded as host `local`.
+/// How to reach one registered host's agent.
+#[derive(Debug, Clone)]
+pub struct HostTarget {
+    pub host_id: String,
+    /// `ip:port` as the agent registered it.
+    pub address: String,
+    /// What the control plane presents to it (derived per host).
+    pub secret: crate::config::SecretString,
+    /// SHA-256 of the agent's TLS certificate: dial `https://` and pin it.
+    pub tls_fingerprint: Option<String>,
+}
+
+/// Makes [`AgentApi`] clients for registered hosts (tests substitute fakes).
+pub trait Connector: Send + Sync + std::fmt::Debug {
+    fn connect(&self, target: &HostTarget) -> anyhow::Result<Arc<dyn AgentApi>>;
+}
+
+/// The production connector: Connect RPC over HTTP, or over TLS pinned to
+/// the host's certificate fingerprint when it has one (presenting
+/// `CP_CLIENT_CERT` to agents that require a client certificate).
 #[derive(Debug, Default)]
+pub struct RpcConnector {
+    client_identity: Option<crate::tls::ClientIdentity>,
+}
+
+impl RpcConnector {
+    pub fn new(client_identity: Option<crate::tls::ClientIdentity>) -> Self {
+        Self { client_identity }
+    }
+}
+
+impl Connector for RpcConnector {
+    fn connect(&self, target: &HostTarget) -> anyhow::Result<Arc<dyn AgentApi>> {
+        match &target.tls_fingerprint {
+            Some(pin) => {
+                let tls = crate::tls::pinned_client_config(pin, self.client_identity.clone())?;
+                let url = format!("https://{}", target.address);
+                Ok(Arc::new(connect::ConnectAgent::with_tls(
+                    &url,
+                    target.secret.clone(),
+                    tls,
+                )?))
+            }
+            None => {
+                let url = format!("http://{}", target.address);
+                Ok(Arc::new(connect::ConnectAgent::new(
+                    &url,
+                    target.secret.clone(),
+                )?))
+            }
+        }
+    }
+}
+
+/// The hosts this control plane places sandboxes on: the static `local`
+/// host (`CP_AGENT_URL`), if any, and every registered host.
+#[derive(Debug)]
 pub struct Hosts {
     agents: std::sync::RwLock<BTreeMap<String, Arc<dyn AgentApi>>>,
+    connector: Arc<dyn Connector>,
+}
+
+impl Default for Hosts {
+    fn default() -> Self {
+        Self::with_connector(Arc::new(RpcConnector::default()))
+    }
 }
 
 pub const LOCAL_HOST_ID: &str = "local";
 
 impl Hosts {
+    pub fn with_connector(connector: Arc<dyn Connector>) -> Self {
+        Self {
+            agents: std::sync::RwLock::default(),
+            connector,
+        }
+    }
+
     pub fn insert(&self, host_id: &str, agent: Arc<dyn AgentApi>) {
         if let Ok(mut agents) = self.agents.write() {
             agents.insert(host_id.to_owned(), agent);
+        }
+    }
+
+    /// Connects to a registered host (replacing an earlier client).
+    pub fn connect(&self, target: &HostTarget) -> anyhow::Result<()> {
+        let agent = self.connector.connect(target)?;
+        self.insert(&target.host_id, agent);
+        Ok(())
+    }
+
+    pub fn remove(&self, host_id: &str) {
+        if let Ok(mut agents) = self.agents.write() {
+            agents.remove(host_id);
         }
     }
 

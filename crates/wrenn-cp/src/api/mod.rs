@@ -6,6 +6,7 @@ pub mod audit_log;
 pub mod auth;
 pub mod extract;
 pub mod health;
+pub mod hosts;
 pub mod input;
 pub mod keys;
 pub mod me;
@@ -30,6 +31,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(health::routes())
         .merge(sandboxes::routes())
         .merge(templates::routes())
+        .merge(hosts::routes())
         .merge(auth::routes())
         .merge(me::routes())
         .merge(teams::routes())

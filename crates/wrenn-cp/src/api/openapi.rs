@@ -46,6 +46,13 @@ impl Modify for Security {
             "api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
         );
+        components.add_security_scheme(
+            "host_token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Host-Token",
+                "A registered agent's host JWT (typ: host)",
+            ))),
+        );
     }
 }
 

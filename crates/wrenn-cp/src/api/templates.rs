@@ -112,7 +112,18 @@ async fn delete(
     if template.builtin {
         return Err(ApiError::Forbidden("built-in templates cannot be deleted"));
     }
-    for (_, agent) in state.hosts.all() {
+    // A team template lives on the host it was snapshotted on; a record
+    // from before hosts were tracked may be on any of them.
+    let holders = match &template.host_id {
+        Some(host_id) => state.hosts.get(host_id).into_iter().collect(),
+        None => state
+            .hosts
+            .all()
+            .into_iter()
+            .map(|(_, a)| a)
+            .collect::<Vec<_>>(),
+    };
+    for agent in holders {
         match agent.delete_template(&template.image).await {
             Ok(()) | Err(AgentError::NotFound(_)) => {}
             Err(AgentError::FailedPrecondition(m)) => return Err(ApiError::Conflict(m)),
@@ -203,6 +214,7 @@ async fn snapshot(
         has_memory_snapshot: made.has_memory_snapshot,
         source_sandbox_id: Some(sandbox.id.clone()),
         created_at: db::now_ms(),
+        host_id: sandbox.host_id.clone(),
     };
     if let Err(err) = db::templates::insert(&state.db, &row).await {
         // A concurrent snapshot took the name: drop our copy on the host.

@@ -3,6 +3,7 @@
 //! (`wrn_` + 32 characters, stored as SHA-256 hashes) and the [`Principal`]
 //! extractor every authenticated handler takes.
 pub mod api_key;
+pub mod host;
 pub mod jwt;
 pub mod password;
 pub mod principal;

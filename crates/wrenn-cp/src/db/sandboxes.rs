@@ -180,6 +180,17 @@ pub async fn live_on_host(db: &Db, host_id: &str) -> Result<Vec<SandboxRow>, sql
     rows.iter().map(row).collect()
 }
 
+/// Sandboxes recorded but not yet handed to their host.
+pub async fn pending_on_host(db: &Db, host_id: &str) -> Result<Vec<SandboxRow>, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM sandboxes WHERE host_id = $1 AND state = 'pending'"
+    ))
+    .bind(host_id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(row).collect()
+}
+
 /// Live sandboxes of a team, for its quota.
 pub async fn count_live(db: &Db, team_id: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(

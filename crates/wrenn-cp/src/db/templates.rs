@@ -20,10 +20,13 @@ pub struct TemplateRow {
     pub has_memory_snapshot: bool,
     pub source_sandbox_id: Option<String>,
     pub created_at: i64,
+    /// The host holding a team template's files; `None` for built-ins,
+    /// which every host has.
+    pub host_id: Option<String>,
 }
 
 const COLUMNS: &str = "id, team_id, name, image, builtin, vcpus, memory_mb, disk_mb, \
-                       has_memory_snapshot, source_sandbox_id, created_at";
+                       has_memory_snapshot, source_sandbox_id, created_at, host_id";
 
 fn row(row: &AnyRow) -> Result<TemplateRow, sqlx::Error> {
     Ok(TemplateRow {
@@ -38,6 +41,7 @@ fn row(row: &AnyRow) -> Result<TemplateRow, sqlx::Error> {
         has_memory_snapshot: get_bool(row, "has_memory_snapshot")?,
         source_sandbox_id: row.try_get("source_sandbox_id")?,
         created_at: row.try_get("created_at")?,
+        host_id: row.try_get("host_id")?,
     })
 }
 
@@ -53,7 +57,7 @@ pub async fn register_builtins(db: &Db) -> Result<(), sqlx::Error> {
             continue;
         }
         let result = sqlx::query(&format!(
-            "INSERT INTO templates ({COLUMNS}) VALUES ($1, NULL, $2, $2, 1, $3, $4, NULL, 0, NULL, $5)"
+            "INSERT INTO templates ({COLUMNS}) VALUES ($1, NULL, $2, $2, 1, $3, $4, NULL, 0, NULL, $5, NULL)"
         ))
         .bind(new_id("tpl_"))
         .bind(*name)
@@ -102,7 +106,7 @@ pub async fn list(db: &Db, team_id: &str) -> Result<Vec<TemplateRow>, sqlx::Erro
 
 pub async fn insert(db: &Db, template: &TemplateRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO templates ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        "INSERT INTO templates ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     ))
     .bind(&template.id)
     .bind(&template.team_id)
@@ -115,9 +119,19 @@ pub async fn insert(db: &Db, template: &TemplateRow) -> Result<(), sqlx::Error> 
     .bind(super::flag(template.has_memory_snapshot))
     .bind(&template.source_sandbox_id)
     .bind(template.created_at)
+    .bind(&template.host_id)
     .execute(&db.pool)
     .await
     .map(|_| ())
+}
+
+/// Drops the team templates whose files were on a deleted host.
+pub async fn delete_on_host(db: &Db, host_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM templates WHERE host_id = $1 AND builtin = 0")
+        .bind(host_id)
+        .execute(&db.pool)
+        .await
+        .map(|_| ())
 }
 
 pub async fn delete(db: &Db, id: &str) -> Result<(), sqlx::Error> {

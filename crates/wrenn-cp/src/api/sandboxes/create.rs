@@ -60,7 +60,24 @@ async fn create_sandbox(
             state.config.max_sandboxes_per_team
         )));
     }
-    let host_id = crate::scheduler::pick_host(state)?;
+    let vcpus = request.vcpus.map_or(template.vcpus, i64::from);
+    let memory_mb = request.memory_mb.map_or(template.memory_mb, i64::from);
+    let disk_mb = request
+        .disk_mb
+        .and_then(|d| i64::try_from(d).ok())
+        .or(template.disk_mb);
+    let host_id = crate::scheduler::place(
+        state,
+        &crate::scheduler::Requirements {
+            team_id: &principal.team_id,
+            vcpus,
+            memory_mb,
+            disk_mb,
+            tags: request.tags.as_deref().unwrap_or_default(),
+            template_host: template.host_id.as_deref(),
+        },
+    )
+    .await?;
     let agent = state
         .hosts
         .get(&host_id)
@@ -78,12 +95,9 @@ async fn create_sandbox(
         template_image: template.image.clone(),
         state: SandboxState::Pending,
         reason: String::new(),
-        vcpus: request.vcpus.map_or(template.vcpus, i64::from),
-        memory_mb: request.memory_mb.map_or(template.memory_mb, i64::from),
-        disk_mb: request
-            .disk_mb
-            .and_then(|d| i64::try_from(d).ok())
-            .or(template.disk_mb),
+        vcpus,
+        memory_mb,
+        disk_mb,
         timeout_secs: i64::try_from(timeout_secs).unwrap_or(i64::MAX),
         on_timeout: match on_timeout {
             OnTimeout::Kill => "kill".into(),

@@ -42,6 +42,8 @@ pub struct CreateSandbox {
     pub egress_allow: Option<Vec<String>>,
     /// CIDRs never reachable.
     pub egress_deny: Option<Vec<String>>,
+    /// Host tags the sandbox's host must carry (e.g. `["gpu"]`).
+    pub tags: Option<Vec<String>>,
 }
 
 /// Limits of a create request.
@@ -176,6 +178,7 @@ impl CreateSandbox {
                 ));
             }
         }
+        crate::api::hosts::validate_tags(self.tags.as_deref().unwrap_or_default())?;
         validate_env(self.env_vars.as_ref().unwrap_or(&BTreeMap::new()))?;
         validate_metadata(self.metadata.as_ref().unwrap_or(&BTreeMap::new()))?;
         validate_cidrs(
