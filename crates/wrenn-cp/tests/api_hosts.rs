@@ -114,6 +114,22 @@ impl Fixture {
             .await
     }
 
+    /// The sandbox's state once it is `want`, or its last state after 2 s
+    /// (the reconcile a returning host triggers runs in the background).
+    async fn settled_state(&self, sandbox_id: &str, want: &str) -> Value {
+        let mut state = Value::Null;
+        for _ in 0..100 {
+            let path = format!("/v1/sandboxes/{sandbox_id}");
+            let (_, shown) = self.app.request(GET, &path, Some(&self.admin), None).await;
+            state = shown["state"].clone();
+            if state == want {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        state
+    }
+
     fn fake(&self, host_id: &str) -> Arc<FakeAgent> {
         self.hosts.agent(host_id)
     }
@@ -752,24 +768,7 @@ both_dbs!(
         let (status, _) = f.heartbeat(&id, Some(&host_token)).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(f.host(&id).await["status"], "online");
-        let mut state = Value::Null;
-        for _ in 0..100 {
-            let (_, shown) = f
-                .app
-                .request(
-                    GET,
-                    &format!("/v1/sandboxes/{sandbox_id}"),
-                    Some(&f.admin),
-                    None,
-                )
-                .await;
-            state = shown["state"].clone();
-            if state == "running" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        assert_eq!(state, "running");
+        assert_eq!(f.settled_state(&sandbox_id, "running").await, "running");
         let events = wrenn_cp::db::sandboxes::events(&f.app.state.db, &sandbox_id)
             .await
             .unwrap();
@@ -798,24 +797,7 @@ both_dbs!(
         wrenn_cp::host_monitor::check(&f.app.state).await.unwrap();
         f.fake(&id).forget(&sandbox_id);
         assert_eq!(f.heartbeat(&id, Some(&host_token)).await.0, StatusCode::OK);
-        let mut state = Value::Null;
-        for _ in 0..100 {
-            let (_, shown) = f
-                .app
-                .request(
-                    GET,
-                    &format!("/v1/sandboxes/{sandbox_id}"),
-                    Some(&f.admin),
-                    None,
-                )
-                .await;
-            state = shown["state"].clone();
-            if state == "stopped" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        assert_eq!(state, "stopped");
+        assert_eq!(f.settled_state(&sandbox_id, "stopped").await, "stopped");
     }
 );
 
