@@ -8,4 +8,5 @@ pub mod paths;
 pub mod registration;
 pub mod rpc;
 pub mod sandbox;
+pub mod tls;
 pub mod vmm;

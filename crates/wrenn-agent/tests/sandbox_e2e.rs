@@ -156,6 +156,15 @@ async fn bad_input_when_creating_then_typed_errors_and_nothing_left() {
         m.create(bad_cidr).await.expect_err("bad cidr").code(),
         "invalid_argument"
     );
+    let small_disk = SandboxConfig {
+        disk_mib: Some(300),
+        ..config()
+    };
+    let err = m
+        .create(small_disk)
+        .await
+        .expect_err("disk below the template");
+    assert_eq!(err.code(), "invalid_argument", "{err}");
     assert!(m.list().is_empty(), "rejected requests create nothing");
     assert_host_clean(&m);
 }

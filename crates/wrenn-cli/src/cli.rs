@@ -72,6 +72,9 @@ pub enum Command {
     Template(TemplateCommand),
     /// Show the team's audit log
     Audit(AuditArgs),
+    /// Manage hosts (platform admins; team owners for their BYOC hosts)
+    #[command(subcommand)]
+    Host(HostCommand),
 }
 
 #[derive(Debug, Args)]
@@ -191,6 +194,9 @@ pub struct CreateArgs {
     /// Deny egress to this CIDR
     #[arg(long, value_name = "CIDR")]
     pub deny: Vec<Cidr>,
+    /// Place the sandbox on a host carrying this tag (repeatable)
+    #[arg(long, value_name = "TAG")]
+    pub tag: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -270,6 +276,44 @@ pub enum TemplateCommand {
     },
     /// Delete a team template
     Delete { name: PathSegment },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// List the hosts you may see
+    List,
+    /// Show one host
+    Get { id: PathSegment },
+    /// Create a host record and print its one-time registration token
+    Create {
+        name: String,
+        /// A bring-your-own-cloud host serving only the current team
+        #[arg(long)]
+        byoc: bool,
+        #[arg(long, value_name = "TAG")]
+        tag: Vec<String>,
+        /// SHA-256 of the agent's TLS certificate, to pin it
+        #[arg(long, value_name = "SHA256")]
+        tls_fingerprint: Option<String>,
+    },
+    /// Issue a fresh registration token for a pending host
+    Token { id: PathSegment },
+    /// Stop (or, with --off, resume) placing new sandboxes on a host
+    Drain {
+        id: PathSegment,
+        #[arg(long)]
+        off: bool,
+    },
+    /// Delete a host; --force also destroys its sandboxes
+    Delete {
+        id: PathSegment,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Add tags to a host
+    Tag { id: PathSegment, tags: Vec<String> },
+    /// Remove a tag from a host
+    Untag { id: PathSegment, tag: PathSegment },
 }
 
 #[derive(Debug, Args)]

@@ -124,3 +124,31 @@ fn global_args_debug_when_key_set_then_redacted() -> Result<(), clap::Error> {
     assert!(!format!("{cli:?}").contains("wrn_secretsecret"));
     Ok(())
 }
+
+#[test]
+fn host_create_when_byoc_with_tags_then_parsed() -> Result<(), clap::Error> {
+    let cli = parse(&[
+        "host", "create", "edge-1", "--byoc", "--tag", "gpu", "--tag", "eu",
+    ])?;
+    match cli.command {
+        Command::Host(HostCommand::Create {
+            name,
+            byoc,
+            tag,
+            tls_fingerprint,
+        }) => {
+            assert_eq!(name, "edge-1");
+            assert!(byoc);
+            assert_eq!(tag, ["gpu", "eu"]);
+            assert!(tls_fingerprint.is_none());
+        }
+        other => panic!("parsed as {other:?}"),
+    }
+    Ok(())
+}
+
+#[test]
+fn host_delete_when_id_has_slash_then_refused() {
+    assert!(parse(&["host", "delete", "a/b"]).is_err());
+    assert!(parse(&["host", "delete", "host_x", "--force"]).is_ok());
+}

@@ -221,6 +221,11 @@ impl ApiClient {
             .await
     }
 
+    pub async fn patch(&self, path: &str, body: &impl Serialize) -> Result<Value, ClientError> {
+        self.send_json(self.request(Method::PATCH, path).json(body))
+            .await
+    }
+
     pub async fn post_empty(&self, path: &str) -> Result<Value, ClientError> {
         self.send_json(self.request(Method::POST, path)).await
     }

@@ -14,6 +14,8 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    ClientIdentity(#[from] crate::tls::TlsError),
 }
 
 /// A secret string whose `Debug` never shows it.
@@ -71,6 +73,9 @@ pub struct CpConfig {
     /// `CP_CPU_OVERCOMMIT` (4.0), `CP_MEMORY_OVERCOMMIT` (1.0),
     /// `CP_DISK_OVERCOMMIT` (1.0).
     pub overcommit: crate::scheduler::Overcommit,
+    /// `CP_CLIENT_CERT` and `CP_CLIENT_KEY` (PEM, both or neither): the
+    /// certificate presented to agents that require one (mTLS).
+    pub client_identity: Option<crate::tls::ClientIdentity>,
 }
 
 const DEFAULT_DATA: &str = "/var/lib/wrenn/cp";
@@ -150,6 +155,7 @@ impl CpConfig {
                 memory: factor(&value, "CP_MEMORY_OVERCOMMIT", "1.0")?,
                 disk: factor(&value, "CP_DISK_OVERCOMMIT", "1.0")?,
             },
+            client_identity: crate::tls::ClientIdentity::from_lookup(value)?,
         })
     }
 }
@@ -275,6 +281,26 @@ mod tests {
         assert_eq!(first.jwt_secret, second.jwt_secret);
         let mode = std::fs::metadata(&path).expect("file").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn from_lookup_when_only_client_cert_then_refuses_naming_both() {
+        let err = load(&[("CP_JWT_SECRET", SECRET), ("CP_CLIENT_CERT", "/etc/cp.crt")])
+            .expect_err("refused");
+        let message = err.to_string();
+        assert!(message.contains("CP_CLIENT_CERT"), "{message}");
+        assert!(message.contains("CP_CLIENT_KEY"), "{message}");
+    }
+
+    #[test]
+    fn from_lookup_when_client_cert_unreadable_then_error_names_variable() {
+        let err = load(&[
+            ("CP_JWT_SECRET", SECRET),
+            ("CP_CLIENT_CERT", "/nonexistent/cp.crt"),
+            ("CP_CLIENT_KEY", "/nonexistent/cp.key"),
+        ])
+        .expect_err("refused");
+        assert!(err.to_string().contains("CP_CLIENT_CERT"), "{err}");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use base64::Engine;
-use connectrpc::client::{CallOptions, ClientConfig, HttpClient};
+use connectrpc::client::{CallOptions, ClientConfig};
 use futures_util::stream::BoxStream;
 use wrenn_proto::{
     filesystem::{
@@ -25,7 +25,7 @@ use wrenn_proto::{
     },
 };
 
-use crate::agent::EnvdRoute;
+use crate::agent::{transport::AgentTransport, EnvdRoute};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnvdError {
@@ -140,7 +140,9 @@ fn basic_user(user: &str) -> String {
 }
 
 impl Envd {
+    /// `http` serves plain routes; a TLS route brings its own client.
     pub fn new(route: EnvdRoute, http: reqwest::Client) -> Self {
+        let http = route.tls.as_ref().map_or(http, |tls| tls.http().clone());
         Self { route, http }
     }
 
@@ -157,15 +159,16 @@ impl Envd {
         Ok(config)
     }
 
-    fn process(&self) -> Result<ProcessClient<HttpClient>, EnvdError> {
-        Ok(ProcessClient::new(HttpClient::plaintext(), self.config()?))
+    fn process(&self) -> Result<ProcessClient<AgentTransport>, EnvdError> {
+        Ok(ProcessClient::new(self.transport(), self.config()?))
     }
 
-    fn filesystem(&self) -> Result<FilesystemClient<HttpClient>, EnvdError> {
-        Ok(FilesystemClient::new(
-            HttpClient::plaintext(),
-            self.config()?,
-        ))
+    fn filesystem(&self) -> Result<FilesystemClient<AgentTransport>, EnvdError> {
+        Ok(FilesystemClient::new(self.transport(), self.config()?))
+    }
+
+    fn transport(&self) -> AgentTransport {
+        AgentTransport::new(self.route.tls.as_ref())
     }
 
     fn as_user(user: &str) -> CallOptions {

@@ -5,7 +5,7 @@ use std::{future::Future, sync::Arc};
 use anyhow::Context;
 
 use crate::{
-    agent::{connect::ConnectAgent, HostTarget, Hosts, LOCAL_HOST_ID},
+    agent::{connect::ConnectAgent, HostTarget, Hosts, RpcConnector, LOCAL_HOST_ID},
     api,
     auth::jwt::JwtKeys,
     config::{CpConfig, SecretString},
@@ -19,7 +19,7 @@ pub async fn build_state(config: CpConfig) -> anyhow::Result<AppState> {
         .await
         .context("cannot open the database (DATABASE_URL)")?;
     db::templates::register_builtins(&db).await?;
-    let hosts = Hosts::default();
+    let hosts = Hosts::with_connector(Arc::new(RpcConnector::new(config.client_identity.clone())));
     if let Some(url) = &config.agent_url {
         let secret = config
             .agent_secret

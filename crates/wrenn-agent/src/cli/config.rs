@@ -10,6 +10,7 @@ use wrenn_agent::{
     registration::{CredentialsError, HostCredentials, TOKEN_FILE_NAME},
     rpc::{host, Secret},
     sandbox::{config::MIN_MEMORY_MIB, Limits, TemplateName},
+    tls::TlsFiles,
     vmm::AccelChoice,
 };
 
@@ -95,6 +96,9 @@ pub struct ServeConfig {
     pub limits: Limits,
     pub ready_timeout: Duration,
     pub warm_templates: Vec<WarmSpec>,
+    /// `AGENT_TLS_CERT`, `AGENT_TLS_KEY`, `AGENT_TLS_CLIENT_CA`: HTTPS (and
+    /// mTLS) when set; plain HTTP otherwise.
+    pub tls: Option<TlsFiles>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -252,6 +256,7 @@ impl ServeConfig {
             limits,
             ready_timeout: Duration::from_secs(ready_secs),
             warm_templates,
+            tls: TlsFiles::from_lookup(&get).map_err(|e| invalid("AGENT_TLS_*", e))?,
         })
     }
 }
@@ -418,6 +423,7 @@ mod tests {
             ("AGENT_ACCEL", "hvf"),
             ("AGENT_NETNS_PREFIX", "Bad_"),
             ("AGENT_HEARTBEAT_SECS", "0"),
+            ("AGENT_TLS_CERT", "/etc/wrenn/agent.crt"),
         ] {
             let err = load(&[("AGENT_SECRET", SECRET), (var, value)]).expect_err(var);
             assert!(

@@ -139,7 +139,17 @@ pub async fn establish(
                 address,
                 cp_url: cp_url.clone(),
             };
-            let specs = HostSpecs::detect(facts, &config.data_dir);
+            let mut specs = HostSpecs::detect(facts, &config.data_dir);
+            if let Some(files) = &config.tls {
+                // What the control plane checks against a pinned fingerprint.
+                let pin = wrenn_agent::tls::cert_sha256_hex(&files.cert).map_err(|e| {
+                    ConfigError::Invalid {
+                        var: wrenn_agent::tls::CERT_VAR,
+                        message: e.to_string(),
+                    }
+                })?;
+                specs.tls_cert_sha256 = Some(pin);
+            }
             tracing::info!(cp = %cp_url, %address, ?specs, "registering with the control plane");
             let done = registration::register(&request, &specs, &config.token_file)
                 .await

@@ -110,6 +110,12 @@ async fn run_with<V: Vmm>(
     listener: tokio::net::TcpListener,
     args: RegisterArgs,
 ) -> anyhow::Result<i32> {
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|files| files.server_config())
+        .transpose()
+        .context("setting up TLS")?;
     let established = register::establish(&config, &args, &facts).await?;
     let opts = ManagerOptions {
         data: DataDir::new(&config.data_dir),
@@ -132,9 +138,13 @@ async fn run_with<V: Vmm>(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving wrenn.agent.v1.AgentService");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(rpc::serve(listener, app, async move {
+    let stopped = async move {
         let _ = stop_rx.await;
-    }));
+    };
+    let server = match tls {
+        Some(tls) => tokio::spawn(wrenn_agent::tls::serve_tls(listener, app, tls, stopped)),
+        None => tokio::spawn(rpc::serve(listener, app, stopped)),
+    };
     let heartbeat = established.heartbeat.map(|(client, hb)| {
         let manager = manager.clone();
         tokio::spawn(registration::heartbeat::run(client, hb, move || {

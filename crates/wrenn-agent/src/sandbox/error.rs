@@ -11,6 +11,12 @@ pub enum SandboxError {
     InvalidConfig(#[from] ConfigError),
     #[error("template '{0}' does not exist on this host")]
     UnknownTemplate(String),
+    #[error("a {requested_mib} MiB disk cannot hold template '{template}' ({template_mib} MiB); ask for at least that")]
+    DiskTooSmall {
+        template: String,
+        requested_mib: u64,
+        template_mib: u64,
+    },
     #[error("sandbox {0} not found")]
     NotFound(SandboxId),
     #[error(transparent)]
@@ -54,7 +60,7 @@ impl SandboxError {
     /// Stable machine-readable code (Connect / API error codes).
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidConfig(_) => "invalid_argument",
+            Self::InvalidConfig(_) | Self::DiskTooSmall { .. } => "invalid_argument",
             Self::UnknownTemplate(_) | Self::NotFound(_) => "not_found",
             Self::IllegalTransition(_)
             | Self::TemplateProtected(_)

@@ -250,6 +250,20 @@ impl<V: Vmm> SandboxManager<V> {
         // Pin the image version: later template rebuilds must not change the
         // backing file of this sandbox's disk.
         let image = std::fs::canonicalize(&image).map_err(|source| storage(&image, source))?;
+        // Refused before anything exists: a disk smaller than the template
+        // is the caller's mistake, not a failed start.
+        if let Some(requested_mib) = config.disk_mib {
+            let template_bytes = std::fs::metadata(&image)
+                .map_err(|source| storage(&image, source))?
+                .len();
+            if requested_mib.saturating_mul(1024 * 1024) < template_bytes {
+                return Err(SandboxError::DiskTooSmall {
+                    template: config.template.to_string(),
+                    requested_mib,
+                    template_mib: template_bytes.div_ceil(1024 * 1024),
+                });
+            }
+        }
         let dir = self.sandbox_dir(&id);
         std::fs::create_dir_all(dir.join(RUN_DIR)).map_err(|source| storage(&dir, source))?;
         let now = now_ms();

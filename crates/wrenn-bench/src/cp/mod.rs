@@ -3,7 +3,8 @@
 //!   (in-process server, no VMs);
 //! - `overhead`: create → running and → first exec through `wrenn-cp` vs
 //!   straight through `wrenn-agent` (real processes and VMs, needs root);
-//! - `concurrent`: 20 creates at once through `wrenn-cp` (needs root).
+//! - `concurrent`: 20 creates at once through `wrenn-cp` (needs root);
+//! - `schedule`: placement decision time with 100 simulated hosts.
 //!
 //! The VM parts start `wrenn-agent serve`, which takes over the host's
 //! sandbox networking: run one agent per machine at a time.
@@ -18,9 +19,11 @@ mod list;
 mod load;
 mod overhead;
 mod procs;
+mod schedule;
 
 pub async fn run(runs: usize) -> anyhow::Result<Vec<Row>> {
     let mut rows = list::run().await?;
+    rows.extend(schedule::run().await?);
     if !nix::unistd::geteuid().is_root() {
         eprintln!("cp: skipping the VM parts (overhead, concurrent creates): they need root");
         rows.push(Row::text(

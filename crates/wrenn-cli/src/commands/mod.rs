@@ -4,6 +4,7 @@
 mod auth;
 mod exec;
 mod files;
+mod host;
 mod keys;
 mod sandbox;
 mod shell;
@@ -138,6 +139,7 @@ pub async fn run(cli: Cli) -> Result<u8, CommandError> {
         Command::Files(cmd) => files::run(&ctx, cmd).await,
         Command::Template(cmd) => template::run(&ctx, cmd).await,
         Command::Audit(args) => template::audit(&ctx, args).await,
+        Command::Host(cmd) => host::run(&ctx, cmd).await,
     }
 }
 

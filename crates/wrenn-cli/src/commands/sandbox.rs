@@ -37,6 +37,8 @@ struct CreateSandbox {
     egress_allow: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     egress_deny: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<String>,
 }
 
 impl From<CreateArgs> for CreateSandbox {
@@ -56,6 +58,7 @@ impl From<CreateArgs> for CreateSandbox {
             internet: a.no_internet.then_some(false),
             egress_allow: a.allow.iter().map(|c| c.as_str().to_owned()).collect(),
             egress_deny: a.deny.iter().map(|c| c.as_str().to_owned()).collect(),
+            tags: a.tag,
         }
     }
 }

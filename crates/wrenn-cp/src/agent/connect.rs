@@ -1,9 +1,8 @@
 //! [`AgentApi`] over the agent's Connect RPC (`wrenn.agent.v1.AgentService`),
 //! authenticated with the agent's shared secret.
-use connectrpc::{
-    client::{ClientConfig, HttpClient},
-    ConnectError, ErrorCode,
-};
+use std::sync::Arc;
+
+use connectrpc::{client::ClientConfig, ConnectError, ErrorCode};
 use futures_util::stream::BoxStream;
 use wrenn_proto::wrenn::agent::v1::{
     self as pb, __buffa::oneof::exec_response::Event, AgentServiceClient, SandboxState,
@@ -11,6 +10,7 @@ use wrenn_proto::wrenn::agent::v1::{
 };
 
 use super::{
+    transport::{AgentTls, AgentTransport},
     AgentApi, AgentCreate, AgentError, AgentResult, AgentSandbox, AgentState, AgentTemplate,
     EnvdRoute, ExecEvent, ExecSpec,
 };
@@ -20,32 +20,69 @@ use crate::config::SecretString;
 #[error("invalid agent URL '{0}'")]
 pub struct BadAgentUrl(String);
 
-/// One host agent reached over HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentTlsError {
+    #[error(transparent)]
+    BadUrl(#[from] BadAgentUrl),
+    #[error("agent URL '{0}' must start with https:// to use TLS")]
+    NotHttps(String),
+    #[error("cannot build the HTTPS client for the agent")]
+    Client(#[source] reqwest::Error),
+}
+
+/// One host agent reached over HTTP or HTTPS.
 pub struct ConnectAgent {
-    client: AgentServiceClient<HttpClient>,
+    client: AgentServiceClient<AgentTransport>,
     base_url: String,
     secret: SecretString,
+    tls: Option<AgentTls>,
 }
 
 impl std::fmt::Debug for ConnectAgent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConnectAgent")
             .field("base_url", &self.base_url)
+            .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl ConnectAgent {
+    /// An agent over plain HTTP (`http://host:port`).
     pub fn new(base_url: &str, secret: SecretString) -> Result<Self, BadAgentUrl> {
+        Self::build(base_url, secret, None)
+    }
+
+    /// An agent over HTTPS (`https://host:port`) with `tls`, normally
+    /// [`crate::tls::pinned_client_config`] for the host's fingerprint; the
+    /// envd routes of its sandboxes use the same configuration.
+    pub fn with_tls(
+        base_url: &str,
+        secret: SecretString,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Result<Self, AgentTlsError> {
+        if !base_url.starts_with("https://") {
+            return Err(AgentTlsError::NotHttps(base_url.to_owned()));
+        }
+        let tls = AgentTls::new(tls).map_err(AgentTlsError::Client)?;
+        Ok(Self::build(base_url, secret, Some(tls))?)
+    }
+
+    fn build(
+        base_url: &str,
+        secret: SecretString,
+        tls: Option<AgentTls>,
+    ) -> Result<Self, BadAgentUrl> {
         let uri = base_url
             .parse()
             .map_err(|_| BadAgentUrl(base_url.to_owned()))?;
         let config = ClientConfig::new(uri)
             .with_default_header("authorization", format!("Bearer {}", secret.expose()));
         Ok(Self {
-            client: AgentServiceClient::new(HttpClient::plaintext(), config),
+            client: AgentServiceClient::new(AgentTransport::new(tls.as_ref()), config),
             base_url: base_url.trim_end_matches('/').to_owned(),
             secret,
+            tls,
         })
     }
 }
@@ -287,6 +324,7 @@ impl AgentApi for ConnectAgent {
         EnvdRoute {
             base_url: format!("{}/envd/{id}", self.base_url),
             headers: vec![("x-agent-secret", self.secret.expose().to_owned())],
+            tls: self.tls.clone(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! the plain types it trades in, and [`Hosts`], the agents this control
 //! plane knows.
 pub mod connect;
+pub mod transport;
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -80,6 +81,8 @@ pub struct AgentTemplate {
 pub struct EnvdRoute {
     pub base_url: String,
     pub headers: Vec<(&'static str, String)>,
+    /// The host's pinned TLS for `https://` base URLs; `None` for `http://`.
+    pub tls: Option<transport::AgentTls>,
 }
 
 /// Why a call to an agent failed, in the terms the API maps to errors.
@@ -140,23 +143,40 @@ pub trait Connector: Send + Sync + std::fmt::Debug {
     fn connect(&self, target: &HostTarget) -> anyhow::Result<Arc<dyn AgentApi>>;
 }
 
-/// The production connector: Connect RPC over HTTP.
+/// The production connector: Connect RPC over HTTP, or over TLS pinned to
+/// the host's certificate fingerprint when it has one (presenting
+/// `CP_CLIENT_CERT` to agents that require a client certificate).
 #[derive(Debug, Default)]
-pub struct RpcConnector;
+pub struct RpcConnector {
+    client_identity: Option<crate::tls::ClientIdentity>,
+}
+
+impl RpcConnector {
+    pub fn new(client_identity: Option<crate::tls::ClientIdentity>) -> Self {
+        Self { client_identity }
+    }
+}
 
 impl Connector for RpcConnector {
     fn connect(&self, target: &HostTarget) -> anyhow::Result<Arc<dyn AgentApi>> {
-        if target.tls_fingerprint.is_some() {
-            anyhow::bail!(
-                "host {} pins a TLS certificate, which this control plane cannot dial yet",
-                target.host_id
-            );
+        match &target.tls_fingerprint {
+            Some(pin) => {
+                let tls = crate::tls::pinned_client_config(pin, self.client_identity.clone())?;
+                let url = format!("https://{}", target.address);
+                Ok(Arc::new(connect::ConnectAgent::with_tls(
+                    &url,
+                    target.secret.clone(),
+                    tls,
+                )?))
+            }
+            None => {
+                let url = format!("http://{}", target.address);
+                Ok(Arc::new(connect::ConnectAgent::new(
+                    &url,
+                    target.secret.clone(),
+                )?))
+            }
         }
-        let url = format!("http://{}", target.address);
-        Ok(Arc::new(connect::ConnectAgent::new(
-            &url,
-            target.secret.clone(),
-        )?))
     }
 }
 
@@ -170,7 +190,7 @@ pub struct Hosts {
 
 impl Default for Hosts {
     fn default() -> Self {
-        Self::with_connector(Arc::new(RpcConnector))
+        Self::with_connector(Arc::new(RpcConnector::default()))
     }
 }
 

@@ -254,6 +254,36 @@ impl AgentApi for FakeAgent {
         EnvdRoute {
             base_url: format!("{UNREACHABLE_ENVD}/envd/{id}"),
             headers: vec![("x-agent-secret", "fake".to_owned())],
+            tls: None,
         }
+    }
+}
+
+/// Connects every registered host to its own [`FakeAgent`], made on first
+/// use and kept, so a test can see what each host was asked to do.
+#[derive(Debug, Default)]
+pub struct FakeConnector {
+    agents: Mutex<HashMap<String, Arc<FakeAgent>>>,
+}
+
+impl FakeConnector {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// The fake behind `host_id` (made now if the host never connected).
+    pub fn agent(&self, host_id: &str) -> Arc<FakeAgent> {
+        self.agents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(host_id.to_owned())
+            .or_default()
+            .clone()
+    }
+}
+
+impl wrenn_cp::agent::Connector for FakeConnector {
+    fn connect(&self, target: &wrenn_cp::agent::HostTarget) -> anyhow::Result<Arc<dyn AgentApi>> {
+        Ok(self.agent(&target.host_id))
     }
 }

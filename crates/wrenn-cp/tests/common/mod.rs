@@ -65,7 +65,26 @@ impl TestApp {
         Self::build(kind, Some(agent), env).await
     }
 
+    /// A control plane without a local host whose registered hosts are
+    /// reached through `connector` (fakes), with configuration variables.
+    pub async fn start_with_connector(
+        kind: DbKind,
+        connector: Arc<dyn wrenn_cp::agent::Connector>,
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::build_with(kind, None, env, Hosts::with_connector(connector)).await
+    }
+
     async fn build(kind: DbKind, agent: Option<Arc<dyn AgentApi>>, env: &[(&str, &str)]) -> Self {
+        Self::build_with(kind, agent, env, Hosts::default()).await
+    }
+
+    async fn build_with(
+        kind: DbKind,
+        agent: Option<Arc<dyn AgentApi>>,
+        env: &[(&str, &str)],
+        hosts: Hosts,
+    ) -> Self {
         let (url, sqlite_dir, pg) = match kind {
             DbKind::Sqlite => {
                 let dir = tempfile::tempdir().expect("tempdir");
@@ -93,7 +112,6 @@ impl TestApp {
         db::templates::register_builtins(&db)
             .await
             .expect("built-in templates");
-        let hosts = Hosts::default();
         if let Some(agent) = agent {
             db::hosts::upsert_local(&db, LOCAL_HOST_ID, "http://agent.test")
                 .await
