@@ -18,6 +18,8 @@ MH_CP_ADDR=10.251.1.1
 MH_AGENT_PORT=50051
 MH_DATA_SRC=${WRENN_DATA_SRC:-/var/lib/wrenn}
 declare -A MH_PID=()
+# MH_ENV[x]: extra VAR=value words for agent x (no spaces inside values).
+declare -A MH_ENV=()
 
 mh_index() { case $1 in a) echo 1 ;; b) echo 2 ;; c) echo 3 ;; d) echo 4 ;; *) return 1 ;; esac; }
 mh_agent_addr() { echo "10.251.$(mh_index "$1").2:$MH_AGENT_PORT"; }
@@ -115,7 +117,8 @@ mh_wait_http() {
     return 1
 }
 
-# mh_start_agent X [ARGS...]: `wrenn-agent serve ARGS` in namespace wmh-X.
+# mh_start_agent X [ARGS...]: `wrenn-agent serve ARGS` in namespace wmh-X,
+# with MH_ENV[X] added to its environment.
 # Sets MH_PID[X]; output goes to $logs/multihost-agent-X.log.
 mh_start_agent() {
     local x=$1
@@ -126,8 +129,20 @@ mh_start_agent() {
         AGENT_NETNS_PREFIX="wm$x-" AGENT_HEARTBEAT_SECS=${AGENT_HEARTBEAT_SECS:-2} \
         AGENT_ACCEL=${AGENT_ACCEL:-auto} AGENT_BACKEND=qemu AGENT_MAX_SLOTS=16 \
         AGENT_SECRET= AGENT_SECRET_FILE= AGENT_LOG=${AGENT_LOG:-info} \
-        "$bin/wrenn-agent" serve "$@" >>"$logs/multihost-agent-$x.log" 2>&1 &
+        ${MH_ENV[$x]:-} "$bin/wrenn-agent" serve "$@" >>"$logs/multihost-agent-$x.log" 2>&1 &
     MH_PID[$x]=$!
+}
+
+# mh_tls_cert X: a self-signed certificate for agent X's address in
+# $work/X/{cert,key}.pem; prints its SHA-256 as the control plane pins it.
+mh_tls_cert() {
+    local ip
+    ip=$(mh_agent_addr "$1")
+    ip=${ip%:*}
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+        -subj "/CN=wrenn-agent-$1" -addext "subjectAltName=IP:$ip" \
+        -keyout "$work/$1/key.pem" -out "$work/$1/cert.pem" 2>/dev/null || return 1
+    openssl x509 -in "$work/$1/cert.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr 'A-F' 'a-f'
 }
 
 # mh_stop PID: SIGTERM, then SIGKILL after 30 s; reaps it.

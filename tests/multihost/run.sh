@@ -4,11 +4,13 @@
 # namespace (wmh-a, wmh-b, wmh-c, see lib.sh) with its own data dir, sandbox
 # namespace prefix and token file, registered with `serve --register`.
 #
+# Agent C serves TLS with a self-signed certificate (pinned at registration).
 # Checks: registration and visibility of shared and BYOC hosts; placement
 # (team A never on team B's BYOC host, team B on its BYOC host, `gpu` tag on
 # host C); exec in each sandbox; SIGKILL of agent A makes host A
 # `unreachable` and its sandbox `lost` within CP_HOST_DEAD_SECS + 2 monitor
-# ticks + slack, and a restart from the token file brings both back; reuse of
+# ticks + slack, and a restart from the token file brings both back without
+# touching the other agents' sandboxes; reuse of
 # a consumed registration token fails; host delete refuses live sandboxes
 # without ?force=true, and with it the agent exits 3 on its next heartbeat;
 # nothing (namespaces, links, QEMU processes, directories) is left.
@@ -96,6 +98,10 @@ check "a new host is pending" is "$(mh_host_status "${host[a]}" "$admin")" pendi
 cred() { if [ "$1" = b ]; then echo "$owner_b"; else echo "$admin"; fi; }
 
 # --- registration ----------------------------------------------------------
+# Agent C serves TLS with a self-signed certificate: registration reports its
+# SHA-256, the control plane pins it and dials https://.
+pin_c=$(mh_tls_cert c) || abort "openssl: self-signed certificate"
+MH_ENV[c]="AGENT_TLS_CERT=$work/c/cert.pem AGENT_TLS_KEY=$work/c/key.pem"
 declare -A online_ms
 for x in a b c; do
     started=$(mh_now_ms)
@@ -118,6 +124,10 @@ check "team B sees only its BYOC host" is \
     "['host-b']"
 api GET "/v1/hosts/${host[a]}" "$owner_b"
 check "another team's host answers 404" answered 404
+api GET "/v1/hosts/${host[c]}" "$admin"
+check "host C's TLS certificate is pinned at registration" is "$(field '["tls_fingerprint"]')" "$pin_c"
+api GET "/v1/hosts/${host[a]}" "$admin"
+check "host A (plain HTTP) has no pin" is "$(field '["tls_fingerprint"]')" ""
 
 api POST /v1/hosts/register "" "{\"token\":\"${tok[a]}\",\"address\":\"10.251.1.2:50052\",\"specs\":{\"arch\":\"x86_64\",\"cpus\":1,\"memory_mb\":1024,\"disk_mb\":1024,\"backend\":\"qemu\",\"accelerator\":\"tcg\",\"agent_version\":\"0.1.0\",\"tls_cert_sha256\":null}}"
 check "a consumed registration token is refused (409/401)" answered 409 401
@@ -171,9 +181,10 @@ exec_echo() {
     [ "$status" = 200 ] && [ "$(field '["stdout"]')" = "multihost-$1" ] ||
         { detail="$status ${body:0:300}"; return 1; }
 }
+owner_of() { if [ "$1" = b ]; then echo "$owner_b"; else echo "$admin"; fi; }
 for key in gpu a b; do
     [ -n "${sb[$key]:-}" ] || continue
-    check "exec echo in the $key sandbox" exec_echo "$key" "$(if [ $key = b ]; then echo "$owner_b"; else echo "$admin"; fi)"
+    check "exec echo in the $key sandbox$([ $key = gpu ] && echo ' (host C, over TLS)')" exec_echo "$key" "$(owner_of $key)"
 done
 
 # --- a lost host ---------------------------------------------------------------
@@ -210,6 +221,13 @@ if [ -n "${sb[a]:-}" ]; then
         sandbox_back_ms=$((${back_ms:-0} + waited_ms))
     check "exec echo in it after the restart" exec_echo a "$admin"
 fi
+# Agent A's start-up sweep must have left the other agents' sandboxes alone.
+for key in gpu b; do
+    [ -n "${sb[$key]:-}" ] || continue
+    check "the $key sandbox still answers after agent A's restart" exec_echo "$key" "$(owner_of $key)"
+done
+check "the other agents' sandbox namespaces survived it" is \
+    "$(ip netns list 2>/dev/null | awk '{print $1}' | grep -cE '^wm[bc]-[0-9]+$')" 2
 
 # --- deleting hosts --------------------------------------------------------------
 api DELETE "/v1/hosts/${host[c]}" "$admin"
