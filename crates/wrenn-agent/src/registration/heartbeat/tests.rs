@@ -169,3 +169,29 @@ fn retry_delay_when_failures_grow_then_doubles_up_to_interval() {
     assert_eq!(retry_delay(1000, interval), interval);
     assert_eq!(retry_delay(3, TICK), TICK, "never longer than the interval");
 }
+
+#[test]
+fn failures_when_repeated_then_one_warning_per_minute_and_growing_delay() {
+    let mut failures = Failures::default();
+    let err = CallError::BadAnswer {
+        status: 502,
+        source: None,
+    };
+
+    let first = failures.failed(&err, HOST_ID, DEFAULT_INTERVAL);
+    let warned_at = failures.last_warning;
+    let second = failures.failed(&err, HOST_ID, DEFAULT_INTERVAL);
+
+    assert_eq!(
+        (first, second),
+        (Duration::from_secs(1), Duration::from_secs(2))
+    );
+    assert!(warned_at.is_some());
+    assert_eq!(
+        failures.last_warning, warned_at,
+        "the second failure is not logged"
+    );
+    failures.recovered(HOST_ID);
+    assert_eq!(failures.count, 0);
+    assert_eq!(failures.last_warning, None, "the next outage warns at once");
+}
