@@ -110,6 +110,7 @@ async fn main() -> anyhow::Result<()> {
                 Ok(path) => println!("base image:  {}", path.display()),
                 Err(err) => println!("base image:  MISSING: {err}"),
             }
+            println!("registered:  {}", cli::register::describe(&data));
             Ok(())
         }
         Command::Boot {

@@ -165,6 +165,32 @@ pub async fn establish(
     registered(config, creds, interval)
 }
 
+/// `doctor`'s line about the token file (`AGENT_TOKEN_FILE` or the data
+/// dir's `host-token`).
+pub fn describe(data: &wrenn_agent::paths::DataDir) -> String {
+    let path = std::env::var_os("AGENT_TOKEN_FILE")
+        .filter(|p| !p.is_empty())
+        .map_or_else(
+            || data.root().join(registration::TOKEN_FILE_NAME),
+            std::path::PathBuf::from,
+        );
+    if !path.exists() {
+        return format!(
+            "no (no token file at {}; serving with AGENT_SECRET)",
+            path.display()
+        );
+    }
+    match HostCredentials::load(&path) {
+        Ok(creds) => format!(
+            "{} with {} (token file {})",
+            creds.host_id,
+            creds.cp_url,
+            path.display()
+        ),
+        Err(err) => format!("BROKEN: {err}"),
+    }
+}
+
 fn registered(
     config: &ServeConfig,
     creds: HostCredentials,
