@@ -187,6 +187,18 @@ for key in gpu a b; do
     check "exec echo in the $key sandbox$([ $key = gpu ] && echo ' (host C, over TLS)')" exec_echo "$key" "$(owner_of $key)"
 done
 
+# Heartbeats report each host's load: host B runs one 1-vCPU, 256 MiB sandbox.
+load_of_b() {
+    api GET "/v1/hosts/${host[b]}" "$owner_b"
+    field '["load"]' | python3 -c '
+import ast, sys
+load = ast.literal_eval(sys.stdin.read())
+print(load["sandboxes_running"], load["free_vcpus"])'
+}
+expected_load="1 $(( $(api GET "/v1/hosts/${host[b]}" "$owner_b"; field '["specs"]["cpus"]') - 1 ))"
+for _ in $(seq 1 40); do [ "$(load_of_b 2>/dev/null)" = "$expected_load" ] && break; sleep 0.25; done
+check "host B's heartbeat reports its running sandbox and the vCPU it holds" is "$(load_of_b 2>/dev/null)" "$expected_load"
+
 # --- a lost host ---------------------------------------------------------------
 dead_secs=${CP_HOST_DEAD_SECS:-6}
 deadline=$((dead_secs + 2 + 5))
