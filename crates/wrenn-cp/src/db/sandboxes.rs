@@ -70,6 +70,8 @@ fn json(value: &impl serde::Serialize) -> String {
 }
 
 pub async fn insert(db: &Db, sandbox: &SandboxRow) -> Result<(), sqlx::Error> {
+    // The record and its first event appear together.
+    let mut tx = db.pool.begin().await?;
     sqlx::query(&format!(
         "INSERT INTO sandboxes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
          $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
@@ -96,9 +98,10 @@ pub async fn insert(db: &Db, sandbox: &SandboxRow) -> Result<(), sqlx::Error> {
     .bind(sandbox.started_at)
     .bind(sandbox.timeout_at)
     .bind(sandbox.updated_at)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?;
-    record_event(db, &sandbox.id, "", sandbox.state, "").await
+    record_event(&mut tx, &sandbox.id, "", sandbox.state, "").await?;
+    tx.commit().await
 }
 
 /// A team's sandbox; `None` for other teams' (existence is not leaked).
@@ -230,6 +233,9 @@ pub async fn transition(
         return Ok(false);
     }
     let now = now_ms();
+    // The state and its event are one change: a reader never sees a state
+    // whose transition is not recorded yet.
+    let mut tx = db.pool.begin().await?;
     let updated = sqlx::query(
         "UPDATE sandboxes SET state = $1, reason = $2, updated_at = $3, \
          started_at = COALESCE($4, started_at), timeout_at = COALESCE($5, timeout_at), \
@@ -243,13 +249,14 @@ pub async fn transition(
     .bind(extras.from_snapshot.map(super::flag))
     .bind(id)
     .bind(from.as_str())
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?
     .rows_affected();
     if updated == 0 {
         return Ok(false);
     }
-    record_event(db, id, from.as_str(), to, reason).await?;
+    record_event(&mut tx, id, from.as_str(), to, reason).await?;
+    tx.commit().await?;
     Ok(true)
 }
 
@@ -272,7 +279,7 @@ pub async fn set_timeout_at(
 }
 
 async fn record_event(
-    db: &Db,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: &str,
     from: &str,
     to: SandboxState,
@@ -287,7 +294,7 @@ async fn record_event(
     .bind(from)
     .bind(to.as_str())
     .bind(reason)
-    .execute(&db.pool)
+    .execute(&mut **tx)
     .await
     .map(|_| ())
 }
