@@ -200,6 +200,7 @@ pub async fn update_host(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteParams {
     /// Also destroy the host's live sandboxes.
