@@ -37,6 +37,8 @@ pub struct Requirements<'a> {
     pub tags: &'a [String],
     /// The only host that holds the template (team templates).
     pub template_host: Option<&'a str>,
+    /// Hosts that just refused this sandbox for lack of room.
+    pub exclude: &'a [String],
 }
 
 /// Why no host fits, for the `no_capacity` message: the first filter that
@@ -66,7 +68,7 @@ pub fn choose<'c>(
 ) -> Result<&'c Candidate, NoFit> {
     let usable: Vec<&Candidate> = candidates
         .iter()
-        .filter(|c| c.online && !c.draining)
+        .filter(|c| c.online && !c.draining && !needs.exclude.contains(&c.id))
         .filter(|c| c.team_id.is_none() || c.team_id.as_deref() == Some(needs.team_id))
         .collect();
     if usable.is_empty() {
@@ -181,6 +183,7 @@ mod tests {
             disk_mb: None,
             tags,
             template_host: None,
+            exclude: &[],
         }
     }
 

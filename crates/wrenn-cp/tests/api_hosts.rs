@@ -957,3 +957,56 @@ both_dbs!(
         let _ = AgentState::Running;
     }
 );
+
+both_dbs!(
+    placement_when_chosen_host_answers_full_then_next_host,
+    |kind| async move {
+        let f = Fixture::start(kind).await;
+        let (big, registration) = f.create(&f.admin, json!({"name": "big"})).await;
+        let (status, _) = f
+            .app
+            .request(POST, "/v1/hosts/register", None,
+                Some(json!({"token": registration, "address": "10.0.0.1:50051", "specs": specs(64, 262_144)})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (small, _) = f
+            .add_host(&f.admin, json!({"name": "small"}), "10.0.0.2:50051")
+            .await;
+        // The scheduler prefers the big host, whose agent is full after all.
+        f.fake(&big)
+            .fail_next_create(wrenn_cp::agent::AgentError::Exhausted(
+                "no free slot".into(),
+            ));
+        let (status, answer) = f.create_sandbox(&f.admin, json!({})).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        assert_eq!(answer["host_id"], small.as_str());
+        let (_, list) = f
+            .app
+            .request(GET, "/v1/sandboxes", Some(&f.admin), None)
+            .await;
+        assert_eq!(
+            list["sandboxes"].as_array().unwrap().len(),
+            1,
+            "no record of the refused try: {list}"
+        );
+        // With no other host, the full host's answer comes back.
+        f.fake(&big)
+            .fail_next_create(wrenn_cp::agent::AgentError::Exhausted(
+                "no free slot".into(),
+            ));
+        f.app
+            .request(
+                PATCH,
+                &format!("/v1/hosts/{small}"),
+                Some(&f.admin),
+                Some(json!({"draining": true})),
+            )
+            .await;
+        let (status, answer) = f.create_sandbox(&f.admin, json!({})).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            assert_error(&answer, "no_capacity").contains("no free slot"),
+            "{answer}"
+        );
+    }
+);

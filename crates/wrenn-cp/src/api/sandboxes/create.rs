@@ -39,16 +39,74 @@ pub async fn create(
     request.validate()?;
     // The work continues if the client goes away, so a disconnect cannot
     // leave a half-created sandbox behind.
-    let task = tokio::spawn(async move { create_sandbox(&state, &principal, request).await });
+    let task = tokio::spawn(async move { place_and_create(&state, &principal, &request).await });
     let sandbox = task.await.map_err(ApiError::internal)??;
     Ok((StatusCode::CREATED, Json(sandbox)))
+}
+
+/// Hosts tried for one create: the scheduler's view of free capacity can
+/// be a heartbeat old, so a host that answers "full" is skipped and the
+/// next best one tried.
+const MAX_PLACEMENTS: usize = 3;
+
+/// Why one placement attempt failed.
+enum Attempt {
+    Failed(ApiError),
+    /// The chosen host had no room after all; nothing was kept.
+    HostFull {
+        host_id: String,
+        error: ApiError,
+    },
+}
+
+impl From<ApiError> for Attempt {
+    fn from(err: ApiError) -> Self {
+        Self::Failed(err)
+    }
+}
+
+impl From<sqlx::Error> for Attempt {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Failed(err.into())
+    }
+}
+
+async fn place_and_create(
+    state: &AppState,
+    principal: &Principal,
+    request: &CreateSandbox,
+) -> ApiResult<Sandbox> {
+    let mut full_hosts = Vec::new();
+    let mut last_refusal = None;
+    loop {
+        match create_sandbox(state, principal, request, &full_hosts).await {
+            Ok(sandbox) => return Ok(sandbox),
+            // No other host fits: the full host's own answer says more.
+            Err(Attempt::Failed(ApiError::NoCapacity(_))) if last_refusal.is_some() => {
+                return Err(last_refusal.unwrap_or(ApiError::NoCapacity(String::new())));
+            }
+            Err(Attempt::Failed(err)) => return Err(err),
+            Err(Attempt::HostFull { host_id, error }) => {
+                tracing::info!(
+                    host_id,
+                    "host refused a create for lack of room; trying another"
+                );
+                full_hosts.push(host_id);
+                if full_hosts.len() >= MAX_PLACEMENTS {
+                    return Err(error);
+                }
+                last_refusal = Some(error);
+            }
+        }
+    }
 }
 
 async fn create_sandbox(
     state: &AppState,
     principal: &Principal,
-    request: CreateSandbox,
-) -> ApiResult<Sandbox> {
+    request: &CreateSandbox,
+    full_hosts: &[String],
+) -> Result<Sandbox, Attempt> {
     let name = request.template.clone().unwrap_or_else(|| "base".into());
     let template = db::templates::resolve(&state.db, &principal.team_id, &name)
         .await?
@@ -58,7 +116,8 @@ async fn create_sandbox(
         return Err(ApiError::QuotaExceeded(format!(
             "the team already has {live} live sandboxes (the limit is {}); destroy some first",
             state.config.max_sandboxes_per_team
-        )));
+        ))
+        .into());
     }
     let vcpus = request.vcpus.map_or(template.vcpus, i64::from);
     let memory_mb = request.memory_mb.map_or(template.memory_mb, i64::from);
@@ -75,6 +134,7 @@ async fn create_sandbox(
             disk_mb,
             tags: request.tags.as_deref().unwrap_or_default(),
             template_host: template.host_id.as_deref(),
+            exclude: full_hosts,
         },
     )
     .await?;
@@ -131,7 +191,7 @@ async fn create_sandbox(
         disk_mb: row.disk_mb.and_then(|d| u64::try_from(d).ok()),
         timeout_secs,
         pause_on_timeout: on_timeout == OnTimeout::Pause,
-        env_vars: request.env_vars.unwrap_or_default(),
+        env_vars: request.env_vars.clone().unwrap_or_default(),
         metadata: row.metadata.clone(),
         internet: row.internet,
         egress_allow: row.egress_allow.clone(),
@@ -167,7 +227,7 @@ async fn create_sandbox(
                 created.state, created.reason
             );
             fail(state, principal, &row.id, &reason, agent.as_ref()).await;
-            Err(ApiError::AgentUnavailable(reason))
+            Err(ApiError::AgentUnavailable(reason).into())
         }
         Err(err) => {
             let client_error = matches!(
@@ -181,8 +241,12 @@ async fn create_sandbox(
                 db::sandboxes::delete(&state.db, &row.id).await?;
             }
             Err(match err {
-                AgentError::NotFound(_) => ApiError::TemplateNotFound(template.name),
-                other => agent_error(other),
+                AgentError::NotFound(_) => ApiError::TemplateNotFound(template.name).into(),
+                AgentError::Exhausted(_) => Attempt::HostFull {
+                    host_id: row.host_id.clone().unwrap_or_default(),
+                    error: agent_error(err),
+                },
+                other => agent_error(other).into(),
             })
         }
     }
