@@ -99,7 +99,7 @@ pub async fn run(ctx: &Context, cmd: HostCommand) -> Result<u8, CommandError> {
 /// What an operator runs on the new host.
 fn registration_hint(answer: &serde_json::Value, id: &serde_json::Value) -> String {
     format!(
-        "host {}\nregistration token (shown once, expires {}):\n  {}\n\nOn the host, run:\n  wrenn-agent serve --register {} --address <ip:port> --cp-url <this control plane's URL>",
+        "host {}\nregistration token (shown once, expires {}):\n  {}\n\nOn the host, run:\n  AGENT_LISTEN_ADDR=<ip:port> wrenn-agent serve --register {} --address <ip:port> --cp-url <this control plane's URL>",
         id.as_str().unwrap_or_default(),
         render::cell(answer, "token_expires_at"),
         render::cell(answer, "registration_token"),
