@@ -1010,3 +1010,25 @@ both_dbs!(
         );
     }
 );
+
+both_dbs!(
+    files_when_sandbox_gone_on_host_meanwhile_then_409_not_503,
+    |kind| async move {
+        let f = Fixture::start(kind).await;
+        let (host, _) = f
+            .add_host(&f.admin, json!({"name": "h"}), "10.0.0.5:50051")
+            .await;
+        let (_, sandbox) = f.create_sandbox(&f.admin, json!({})).await;
+        let id = sandbox["id"].as_str().unwrap().to_owned();
+        // The fake's envd is unreachable: while the host runs the sandbox,
+        // that is the agent's failure.
+        let path = format!("/v1/sandboxes/{id}/files/list?path=/tmp");
+        let (status, answer) = f.app.request(GET, &path, Some(&f.admin), None).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+        // Timed out on the host before the reconciler noticed.
+        f.fake(&host).forget(&id);
+        let (status, answer) = f.app.request(GET, &path, Some(&f.admin), None).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+        assert_error(&answer, "sandbox_not_running");
+    }
+);

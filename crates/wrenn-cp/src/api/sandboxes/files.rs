@@ -11,7 +11,7 @@ use axum::{
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::{envd_error, running_envd};
+use super::sandbox_envd;
 use crate::{
     api::extract::{ApiJson, ApiPath, ApiQuery},
     auth::Principal,
@@ -64,8 +64,8 @@ pub async fn download(
     ApiQuery(params): ApiQuery<PathParams>,
 ) -> ApiResult<Response> {
     let (path, user) = params.checked()?;
-    let envd = running_envd(&state, &principal, &id).await?;
-    let response = envd.download(user, path).await.map_err(envd_error)?;
+    let envd = sandbox_envd(&state, &principal, &id).await?;
+    let response = envd.call(envd.envd.download(user, path)).await?;
     let length = response.content_length();
     let body = Body::from_stream(response.bytes_stream());
     let mut answer = (
@@ -104,7 +104,7 @@ pub async fn upload(
     request: Request,
 ) -> ApiResult<Json<Uploaded>> {
     let (path, user) = params.checked()?;
-    let envd = running_envd(&state, &principal, &id).await?;
+    let envd = sandbox_envd(&state, &principal, &id).await?;
     let counted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counter = counted.clone();
     let stream = request
@@ -113,9 +113,11 @@ pub async fn upload(
         .inspect_ok(move |chunk| {
             counter.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
         });
-    envd.upload(user, path, reqwest::Body::wrap_stream(stream))
-        .await
-        .map_err(envd_error)?;
+    envd.call(
+        envd.envd
+            .upload(user, path, reqwest::Body::wrap_stream(stream)),
+    )
+    .await?;
     Ok(Json(Uploaded {
         path: path.to_owned(),
         bytes: counted.load(std::sync::atomic::Ordering::Relaxed),
@@ -135,8 +137,8 @@ pub async fn remove(
     ApiQuery(params): ApiQuery<PathParams>,
 ) -> ApiResult<StatusCode> {
     let (path, user) = params.checked()?;
-    let envd = running_envd(&state, &principal, &id).await?;
-    envd.remove(user, path).await.map_err(envd_error)?;
+    let envd = sandbox_envd(&state, &principal, &id).await?;
+    envd.call(envd.envd.remove(user, path)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -162,8 +164,8 @@ pub async fn list(
     if !(1..=10).contains(&depth) {
         return Err(ApiError::validation("depth must be between 1 and 10"));
     }
-    let envd = running_envd(&state, &principal, &id).await?;
-    let entries = envd.list_dir(user, path, depth).await.map_err(envd_error)?;
+    let envd = sandbox_envd(&state, &principal, &id).await?;
+    let entries = envd.call(envd.envd.list_dir(user, path, depth)).await?;
     Ok(Json(Listing { entries }))
 }
 
@@ -193,8 +195,8 @@ pub async fn mkdir(
         depth: None,
     };
     let (path, user) = params.checked()?;
-    let envd = running_envd(&state, &principal, &id).await?;
-    envd.make_dir(user, path).await.map_err(envd_error)?;
+    let envd = sandbox_envd(&state, &principal, &id).await?;
+    envd.call(envd.envd.make_dir(user, path)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -226,10 +228,8 @@ pub async fn rename(
         depth: None,
     };
     let (from, user) = params.checked()?;
-    let envd = running_envd(&state, &principal, &id).await?;
-    envd.rename(user, from, &body.to)
-        .await
-        .map_err(envd_error)?;
+    let envd = sandbox_envd(&state, &principal, &id).await?;
+    envd.call(envd.envd.rename(user, from, &body.to)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -254,8 +254,8 @@ pub async fn metrics(
     principal: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Metrics>> {
-    let envd = running_envd(&state, &principal, &id).await?;
-    let raw = envd.metrics().await.map_err(envd_error)?;
+    let envd = sandbox_envd(&state, &principal, &id).await?;
+    let raw = envd.call(envd.envd.metrics()).await?;
     let number = |key: &str| {
         raw.get(key)
             .and_then(serde_json::Value::as_u64)

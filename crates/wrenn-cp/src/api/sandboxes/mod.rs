@@ -91,6 +91,62 @@ pub(crate) async fn running_envd(
     Ok(Envd::new(agent.envd(&sandbox.id), state_http()))
 }
 
+/// A running sandbox's envd, able to tell "the guest failed" from "the
+/// sandbox stopped during the call".
+pub(crate) struct SandboxEnvd {
+    pub envd: Envd,
+    agent: std::sync::Arc<dyn crate::agent::AgentApi>,
+    id: String,
+}
+
+impl SandboxEnvd {
+    /// Awaits an envd call. A sandbox can time out or be destroyed while a
+    /// call is in flight; its guest then just goes silent (a destroyed VM
+    /// sends no reset). Such a failure is answered as `sandbox_not_running`
+    /// after asking the host, not as an unavailable agent.
+    pub async fn call<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, EnvdError>>,
+    ) -> Result<T, ApiError> {
+        match call.await {
+            Ok(value) => Ok(value),
+            Err(err) => Err(self.settle(envd_error(err)).await),
+        }
+    }
+
+    async fn settle(&self, err: ApiError) -> ApiError {
+        if !matches!(err, ApiError::AgentUnavailable(_)) {
+            return err;
+        }
+        match self.agent.get(&self.id).await {
+            Ok(sandbox) if sandbox.state == crate::agent::AgentState::Running => err,
+            Ok(sandbox) => ApiError::SandboxNotRunning {
+                state: format!("{:?}", sandbox.state).to_lowercase(),
+            },
+            Err(AgentError::NotFound(_)) => ApiError::SandboxNotRunning {
+                state: "stopped".into(),
+            },
+            Err(_) => err,
+        }
+    }
+}
+
+/// [`running_envd`] for calls whose failures are settled against the host.
+pub(crate) async fn sandbox_envd(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<SandboxEnvd, ApiError> {
+    let sandbox = load(state, principal, id).await?;
+    require_running(&sandbox)?;
+    let agent = agent_of(state, &sandbox)?;
+    Ok(SandboxEnvd {
+        envd: Envd::new(agent.envd(&sandbox.id), state_http()),
+        agent,
+        id: sandbox.id,
+    })
+}
+
 fn state_http() -> reqwest::Client {
     static HTTP: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     HTTP.get_or_init(|| {
