@@ -85,10 +85,7 @@ pub(crate) async fn running_envd(
     principal: &Principal,
     id: &str,
 ) -> Result<Envd, ApiError> {
-    let sandbox = load(state, principal, id).await?;
-    require_running(&sandbox)?;
-    let agent = agent_of(state, &sandbox)?;
-    Ok(Envd::new(agent.envd(&sandbox.id), state_http()))
+    sandbox_envd(state, principal, id).await.map(|s| s.envd)
 }
 
 /// A running sandbox's envd, able to tell "the guest failed" from "the
