@@ -3,7 +3,7 @@
 //! must name the host in the path. A host that was unreachable comes back
 //! `online` and its sandboxes are reconciled against the agent's list.
 use axum::{extract::State, http::HeaderMap, Json};
-use serde::{Deserialize, Serialize};
+use wrenn_types::host_wire::{HeartbeatAnswer, HeartbeatRequest};
 
 use crate::{
     api::extract::{ApiJson, ApiPath},
@@ -20,39 +20,6 @@ use crate::{
 /// Clock differences above this are logged (instants are the control
 /// plane's, so skew never fails a heartbeat).
 const SKEW_WARN_MS: i64 = 5_000;
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FreeCapacity {
-    pub vcpus: u32,
-    pub memory_mb: u64,
-    pub disk_mb: u64,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LoadReport {
-    pub sandboxes_running: u32,
-    pub sandboxes_paused: u32,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HeartbeatRequest {
-    /// The agent's clock (Unix ms) when it sent this.
-    pub sent_at_ms: i64,
-    pub free: FreeCapacity,
-    pub load: LoadReport,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct HeartbeatAnswer {
-    pub status: String,
-    pub heartbeat_interval_secs: u64,
-    pub server_time_ms: i64,
-    /// The agent's clock minus the control plane's.
-    pub clock_skew_ms: i64,
-}
 
 /// Records a heartbeat of a registered host.
 #[utoipa::path(post, path = "/v1/hosts/{id}/heartbeat", tag = "hosts", params(("id" = String, Path)),
@@ -140,6 +107,12 @@ async fn try_heartbeat(
     let before = db::hosts::heartbeat(&state.db, id, &load, skew)
         .await?
         .ok_or_else(|| HostError::HostDeleted(id.to_owned()))?;
+    // Every replica's connection follows the record (docs/hosts.md).
+    if let Ok(host_id) = wrenn_types::HostId::try_from(id) {
+        if let Err(err) = state.hosts.refresh(&host_id).await {
+            tracing::warn!(host_id = id, error = %err, "cannot dial a heartbeating host");
+        }
+    }
     if before == HostStatus::Unreachable {
         tracing::info!(host_id = id, "host is back online");
         audit::write(

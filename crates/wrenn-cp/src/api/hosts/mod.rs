@@ -18,8 +18,7 @@ use crate::{
     state::AppState,
 };
 
-pub use heartbeat::HeartbeatAnswer;
-pub use registration::Registered;
+pub use wrenn_types::host_wire::{HeartbeatAnswer, Registered};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

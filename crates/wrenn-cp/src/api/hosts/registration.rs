@@ -4,18 +4,17 @@
 use std::{net::SocketAddr, time::Duration};
 
 use axum::{extract::State, http::StatusCode, Json};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use wrenn_types::host_wire::{RegisterRequest, Registered};
 
 use super::{expiry, load, normalise_fingerprint, Access};
 use crate::{
-    agent::HostTarget,
     api::{
         extract::{ApiJson, ApiPath},
         rfc3339,
     },
     audit::{self, Outcome},
     auth::{host as host_auth, jwt::TokenType, Principal},
-    config::SecretString,
     db::{self, hosts::HostSpecs},
     error::{ApiError, ApiResult, HostError},
     state::AppState,
@@ -61,44 +60,6 @@ pub async fn issue_token(
             token_expires_at: rfc3339(expires_at),
         }),
     ))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AgentSpecs {
-    /// `x86_64` or `aarch64`.
-    pub arch: String,
-    pub cpus: u32,
-    pub memory_mb: u64,
-    pub disk_mb: u64,
-    /// `qemu` or `firecracker`.
-    pub backend: String,
-    /// e.g. `kvm`, `tcg`.
-    pub accelerator: String,
-    pub agent_version: String,
-    /// SHA-256 (hex) of the certificate the agent serves, if it serves TLS.
-    pub tls_cert_sha256: Option<String>,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RegisterRequest {
-    /// The one-time registration token (`wrh_...`).
-    pub token: String,
-    /// `ip:port` where the control plane reaches the agent.
-    pub address: String,
-    pub specs: AgentSpecs,
-}
-
-/// What a registered agent keeps (in `AGENT_TOKEN_FILE`, mode 0600).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Registered {
-    pub host_id: String,
-    /// JWT with `typ: "host"`, sent as `X-Host-Token` on heartbeats.
-    pub host_token: String,
-    /// What the control plane will present to this agent.
-    pub agent_secret: String,
-    pub heartbeat_interval_secs: u64,
 }
 
 /// Parsed, bounded registration input.
@@ -239,14 +200,10 @@ async fn try_register(state: &AppState, request: &RegisterRequest) -> ApiResult<
     }
     let agent_secret =
         host_auth::agent_secret(state.config.jwt_secret.expose().as_bytes(), &host.id);
-    let target = HostTarget {
-        host_id: host.id.clone(),
-        address,
-        secret: SecretString::new(agent_secret.clone()),
-        tls_fingerprint: fingerprint,
-    };
-    if let Err(err) = state.hosts.connect(&target) {
-        tracing::warn!(host_id = %host.id, error = %err, "registered host cannot be dialled");
+    if let Ok(id) = wrenn_types::HostId::try_from(host.id.as_str()) {
+        if let Err(err) = state.hosts.refresh(&id).await {
+            tracing::warn!(host_id = %host.id, error = %err, "registered host cannot be dialled");
+        }
     }
     let (host_token, _) = state.jwt.issue(&host.id, TokenType::Host, HOST_TOKEN_TTL);
     audit::write(
@@ -259,11 +216,11 @@ async fn try_register(state: &AppState, request: &RegisterRequest) -> ApiResult<
             resource_type: "host",
             resource_id: &host.id,
             outcome: Outcome::Ok.as_str(),
-            detail: &target.address,
+            detail: &address,
         },
     )
     .await;
-    tracing::info!(host_id = %host.id, address = %target.address, "host registered");
+    tracing::info!(host_id = %host.id, address = %address, "host registered");
     Ok(Registered {
         host_id: host.id,
         host_token,

@@ -1,0 +1,6 @@
+//! The rules of each resource, between the HTTP handlers (`api/`) and the
+//! database (`db/`) and host agents (`agent/`): the order of steps, the
+//! checks, undo on failure and the audit trail. One module per resource;
+//! each operation returns its own error enum, mapped to HTTP in
+//! `crate::error`.
+pub mod hosts;
