@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod audit_log;
 pub mod auth;
+mod authenticate;
 pub mod extract;
 pub mod health;
 pub mod hosts;
