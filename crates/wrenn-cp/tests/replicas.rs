@@ -15,6 +15,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 #[path = "common/postgres.rs"]
+#[allow(dead_code)]
 mod postgres;
 
 use std::{

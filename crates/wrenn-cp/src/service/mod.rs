@@ -2,5 +2,6 @@
 //! database (`db/`) and host agents (`agent/`): the order of steps, the
 //! checks, undo on failure and the audit trail. One module per resource;
 //! each operation returns its own error enum, mapped to HTTP in
-//! `crate::error`.
+//! the error module (`error.rs`).
 pub mod hosts;
+pub mod keys;
