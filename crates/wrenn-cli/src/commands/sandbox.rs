@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::{CommandError, Context};
 use crate::cli::{CreateArgs, OnTimeout, SandboxCommand, SandboxState};
+use crate::client::Answer;
 use crate::render;
+use crate::responses::{Sandbox, SandboxPage};
 use crate::values::KeyValue;
 
 /// The `CreateSandbox` body; unset options are left to the server's defaults.
@@ -68,16 +70,15 @@ pub fn to_map(pairs: Vec<KeyValue>) -> BTreeMap<String, String> {
 }
 
 pub async fn run(ctx: &Context, cmd: SandboxCommand) -> Result<u8, CommandError> {
-    let one = |value: &Value| Some(render::fields(value));
     match cmd {
         SandboxCommand::Create(args) => {
             let body = CreateSandbox::from(args);
             let spinner = spinner(&format!("Starting a sandbox from {}", body.template));
-            let answer = ctx.client.post("/v1/sandboxes", &body).await;
+            let answer = ctx.client.post_as::<Sandbox>("/v1/sandboxes", &body).await;
             if let Some(spinner) = spinner {
                 spinner.finish_and_clear();
             }
-            ctx.output(&answer?, |a| Some(render::cell(a, "id")))?;
+            ctx.output_as(&answer?, |s| Some(s.id.to_string()))?;
         }
         SandboxCommand::List {
             state,
@@ -86,10 +87,11 @@ pub async fn run(ctx: &Context, cmd: SandboxCommand) -> Result<u8, CommandError>
             all,
         } => list(ctx, state, metadata, limit, all).await?,
         SandboxCommand::Get { id } => {
-            ctx.output(
-                &ctx.client.get(&format!("/v1/sandboxes/{id}"), &[]).await?,
-                one,
-            )?;
+            let answer: Answer<Sandbox> = ctx
+                .client
+                .get_as(&format!("/v1/sandboxes/{id}"), &[])
+                .await?;
+            ctx.output_as(&answer, |_| Some(render::fields(&answer.raw)))?;
         }
         SandboxCommand::Kill { id } => {
             let answer = ctx
@@ -101,28 +103,28 @@ pub async fn run(ctx: &Context, cmd: SandboxCommand) -> Result<u8, CommandError>
         SandboxCommand::Pause { id } => {
             let answer = ctx
                 .client
-                .post_empty(&format!("/v1/sandboxes/{id}/pause"))
+                .post_empty_as(&format!("/v1/sandboxes/{id}/pause"))
                 .await?;
-            ctx.output(&answer, state_line)?;
+            ctx.output_as(&answer, state_line)?;
         }
         SandboxCommand::Resume { id } => {
             let answer = ctx
                 .client
-                .post_empty(&format!("/v1/sandboxes/{id}/resume"))
+                .post_empty_as(&format!("/v1/sandboxes/{id}/resume"))
                 .await?;
-            ctx.output(&answer, state_line)?;
+            ctx.output_as(&answer, state_line)?;
         }
         SandboxCommand::Timeout { id, secs } => {
             let body = json!({ "timeout_secs": secs });
-            let answer = ctx
+            let answer: Answer<Sandbox> = ctx
                 .client
-                .post(&format!("/v1/sandboxes/{id}/timeout"), &body)
+                .post_as(&format!("/v1/sandboxes/{id}/timeout"), &body)
                 .await?;
-            ctx.output(&answer, |a| {
+            ctx.output_as(&answer, |s| {
                 Some(format!(
                     "{} times out at {}",
-                    render::cell(a, "id"),
-                    render::cell(a, "timeout_at")
+                    s.id,
+                    render::cell_of(&s.timeout_at)
                 ))
             })?;
         }
@@ -147,42 +149,41 @@ async fn list(
     if let Some(limit) = limit {
         query.push(("limit".into(), limit.to_string()));
     }
-    let mut sandboxes = Vec::new();
+    // Every page's records, as received and as read.
+    let (mut raw, mut sandboxes) = (Vec::new(), Vec::new());
     let mut cursor: Option<String> = None;
     loop {
         let mut page_query = query.clone();
         if let Some(cursor) = &cursor {
             page_query.push(("cursor".into(), cursor.clone()));
         }
-        let page = ctx.client.get("/v1/sandboxes", &page_query).await?;
-        if let Some(items) = page["sandboxes"].as_array() {
-            sandboxes.extend(items.iter().cloned());
+        let page: Answer<SandboxPage> = ctx.client.get_as("/v1/sandboxes", &page_query).await?;
+        if let Some(items) = page.raw["sandboxes"].as_array() {
+            raw.extend(items.iter().cloned());
         }
-        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        sandboxes.extend(page.body.sandboxes);
+        cursor = page.body.next_cursor;
         if !all || cursor.is_none() {
             break;
         }
     }
-    let answer = json!({ "sandboxes": sandboxes, "next_cursor": cursor });
-    ctx.output(&answer, |a| {
-        let rows: Vec<Vec<String>> = a["sandboxes"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
+    let answer = Answer {
+        raw: json!({ "sandboxes": raw, "next_cursor": cursor }),
+        body: sandboxes,
+    };
+    ctx.output_as(&answer, |sandboxes| {
+        let rows: Vec<Vec<String>> = sandboxes
             .iter()
             .map(|s| {
-                [
-                    "id",
-                    "template",
-                    "state",
-                    "vcpus",
-                    "memory_mb",
-                    "created_at",
-                    "metadata",
+                vec![
+                    s.id.to_string(),
+                    s.template.to_string(),
+                    s.state.as_str().to_owned(),
+                    s.vcpus.to_string(),
+                    s.memory_mb.to_string(),
+                    s.created_at.clone(),
+                    render::cell_of(&s.metadata),
                 ]
-                .iter()
-                .map(|f| render::cell(s, f))
-                .collect()
             })
             .collect();
         let headers = [
@@ -202,12 +203,8 @@ async fn list(
     Ok(())
 }
 
-fn state_line(sandbox: &Value) -> Option<String> {
-    Some(format!(
-        "{} {}",
-        render::cell(sandbox, "id"),
-        render::cell(sandbox, "state")
-    ))
+fn state_line(sandbox: &Sandbox) -> Option<String> {
+    Some(format!("{} {}", sandbox.id, sandbox.state.as_str()))
 }
 
 /// A spinner on stderr, only when stderr is a terminal.
