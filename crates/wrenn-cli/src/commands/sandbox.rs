@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use clap::ValueEnum;
 use serde::Serialize;
 use serde_json::json;
+use wrenn_types::{SandboxState, TimeoutAction};
 
 use super::{CommandError, Context};
-use crate::cli::{CreateArgs, OnTimeout, SandboxCommand, SandboxState};
+use crate::cli::{CreateArgs, SandboxCommand};
 use crate::client::Answer;
 use crate::render;
 use crate::responses::{Sandbox, SandboxPage};
@@ -28,7 +28,7 @@ struct CreateSandbox {
     #[serde(skip_serializing_if = "Option::is_none")]
     timeout_secs: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    on_timeout: Option<&'static str>,
+    on_timeout: Option<TimeoutAction>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     env_vars: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -51,10 +51,7 @@ impl From<CreateArgs> for CreateSandbox {
             memory_mb: a.memory,
             disk_mb: a.disk,
             timeout_secs: a.timeout,
-            on_timeout: a.on_timeout.map(|o| match o {
-                OnTimeout::Kill => "kill",
-                OnTimeout::Pause => "pause",
-            }),
+            on_timeout: a.on_timeout,
             env_vars: to_map(a.env),
             metadata: to_map(a.metadata),
             internet: a.no_internet.then_some(false),
@@ -140,8 +137,8 @@ async fn list(
     all: bool,
 ) -> Result<(), CommandError> {
     let mut query: Vec<(String, String)> = Vec::new();
-    if let Some(state) = state.and_then(|s| s.to_possible_value()) {
-        query.push(("state".into(), state.get_name().to_owned()));
+    if let Some(state) = state {
+        query.push(("state".into(), state.as_str().to_owned()));
     }
     for kv in metadata {
         query.push((format!("metadata[{}]", kv.key), kv.value));
