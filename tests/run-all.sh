@@ -50,7 +50,7 @@ selected=("$@")
 run() { local name=$1; if want "${selected[@]}"; then suite "$@"; fi; }
 
 run setup    bash deploy/setup-host.sh
-run lint     bash -c 'cargo fmt --all -- --check && cargo clippy -q --workspace --all-targets -- -D warnings && echo "lint: 2 passed, 0 failed"'
+run lint     bash tests/lint/run.sh
 # Import cycles between modules (tests/lint/module_cycles.py). Off by default
 # until the service-layer refactors remove today's cycles: WRENN_CHECK_CYCLES=1
 # or naming the suite (tests/run-all.sh cycles) runs it.
