@@ -189,7 +189,6 @@ def load_crate(name: str, root_file: Path) -> Crate:
         crate.modules.add(module)
         raw = path.read_text(errors="replace")
         code = strip_code(raw)
-        # Keep the path attributes' strings: re-read them from the raw text.
         spans = inline_modules(code, module)
         for start, end, inner in spans:
             crate.modules.add(inner)
@@ -201,6 +200,7 @@ def load_crate(name: str, root_file: Path) -> Crate:
                 continue
             holder = module_at(spans, m.start(), module)
             child = holder + (m[2],)
+            # `#[path = "..."]`: strings are blanked in `code`, so read the raw text.
             attrs = raw[m.start(1) : m.end(1)]
             pa = PATH_ATTR.search(attrs)
             base = path.parent if owns_dir else path.parent / path.stem
