@@ -1,7 +1,7 @@
 //! Wire types for Wrenn's protocols, generated at build time from `proto/`.
 //!
 //! The envd packages (`process`, `filesystem`) are wire-identical to the
-//! interface the E2B SDKs speak; see `shared/design/ENVD-WIRE.md`.
+//! interface the E2B SDKs speak; see `docs/envd-wire.md`.
 #![allow(
     clippy::all,
     clippy::allow_attributes,
