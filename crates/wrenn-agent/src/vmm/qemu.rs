@@ -40,6 +40,10 @@ impl Vmm for QemuBackend {
         BackendKind::Qemu
     }
 
+    fn disk_format(&self) -> crate::disk::DiskFormat {
+        crate::disk::DiskFormat::Qcow2
+    }
+
     async fn boot(&self, spec: &VmSpec) -> Result<QemuVm, VmmError> {
         QemuVm::spawn(spec, self.accel).await
     }
