@@ -162,7 +162,10 @@ impl Proxy {
                 ("running".to_owned(), Some((format!("http://{envd}"), 1))),
                 ("paused".to_owned(), None),
                 // Nothing listens on port 1.
-                ("gone".to_owned(), Some(("http://127.0.0.1:1".to_owned(), 1))),
+                (
+                    "gone".to_owned(),
+                    Some(("http://127.0.0.1:1".to_owned(), 1)),
+                ),
             ]))),
             token: token.clone(),
         };

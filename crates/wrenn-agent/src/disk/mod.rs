@@ -195,7 +195,9 @@ pub(crate) fn remove_partial(dest: &Path) {
     match std::fs::remove_file(dest) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => tracing::warn!(path = %dest.display(), %err, "removing a half-made disk failed"),
+        Err(err) => {
+            tracing::warn!(path = %dest.display(), %err, "removing a half-made disk failed")
+        }
     }
 }
 

@@ -23,7 +23,9 @@ async fn sparse_copy_when_zero_blocks_then_same_content_fewer_blocks() {
     let template = template(dir.path());
     let dest = dir.path().join("sb.ext4");
 
-    create_disk(DiskStrategy::SparseCopy, &template, &dest, None).await.expect("copy");
+    create_disk(DiskStrategy::SparseCopy, &template, &dest, None)
+        .await
+        .expect("copy");
 
     assert_eq!(
         std::fs::read(&dest).expect("read"),
@@ -42,7 +44,9 @@ async fn sparse_copy_when_larger_size_then_grown_with_zeros() {
     let template = template(dir.path());
     let dest = dir.path().join("sb.ext4");
 
-    create_disk(DiskStrategy::SparseCopy, &template, &dest, Some(8)).await.expect("copy");
+    create_disk(DiskStrategy::SparseCopy, &template, &dest, Some(8))
+        .await
+        .expect("copy");
 
     let bytes = std::fs::read(&dest).expect("read");
     assert_eq!(bytes.len() as u64, 8 * MIB);
@@ -55,7 +59,9 @@ async fn create_when_smaller_than_template_then_too_small_and_no_file() {
     let template = template(dir.path());
     let dest = dir.path().join("sb.ext4");
 
-    let err = create_disk(DiskStrategy::SparseCopy, &template, &dest, Some(3)).await.expect_err("small");
+    let err = create_disk(DiskStrategy::SparseCopy, &template, &dest, Some(3))
+        .await
+        .expect_err("small");
 
     assert!(
         matches!(
@@ -77,7 +83,9 @@ async fn create_when_dest_exists_then_error_and_file_untouched() {
     let dest = dir.path().join("sb.ext4");
     std::fs::write(&dest, b"keep").expect("write");
 
-    let err = create_disk(DiskStrategy::SparseCopy, &template, &dest, None).await.expect_err("exists");
+    let err = create_disk(DiskStrategy::SparseCopy, &template, &dest, None)
+        .await
+        .expect_err("exists");
 
     assert!(matches!(err, DiskError::Exists(_)), "{err}");
     assert_eq!(std::fs::read(&dest).expect("read"), b"keep");
@@ -91,7 +99,8 @@ async fn create_when_template_missing_then_template_error() {
         &dir.path().join("none.ext4"),
         &dir.path().join("sb.ext4"),
         None,
-    ).await
+    )
+    .await
     .expect_err("missing");
     assert!(matches!(err, DiskError::Template { .. }), "{err}");
 }
@@ -102,7 +111,9 @@ async fn qcow2_overlay_when_larger_size_then_backed_by_template() {
     let template = template(dir.path());
     let dest = dir.path().join("sb.qcow2");
 
-    create_disk(DiskStrategy::Qcow2Overlay, &template, &dest, Some(16)).await.expect("overlay");
+    create_disk(DiskStrategy::Qcow2Overlay, &template, &dest, Some(16))
+        .await
+        .expect("overlay");
 
     let out = std::process::Command::new("qemu-img")
         .args(["info", "--output=json"])
@@ -120,14 +131,17 @@ async fn qcow2_overlay_when_template_is_qcow2_then_size_validated_against_virtua
     let dir = tempfile::tempdir().expect("tempdir");
     let raw = template(dir.path());
     let base = dir.path().join("base.qcow2");
-    create_disk(DiskStrategy::Qcow2Overlay, &raw, &base, Some(16)).await.expect("base");
+    create_disk(DiskStrategy::Qcow2Overlay, &raw, &base, Some(16))
+        .await
+        .expect("base");
 
     let err = create_disk(
         DiskStrategy::Qcow2Overlay,
         &base,
         &dir.path().join("sb.qcow2"),
         Some(8),
-    ).await
+    )
+    .await
     .expect_err("smaller than virtual size");
 
     assert!(matches!(err, DiskError::TooSmall { .. }), "{err}");
@@ -138,14 +152,17 @@ async fn reflink_when_template_is_qcow2_then_not_raw() {
     let dir = tempfile::tempdir().expect("tempdir");
     let raw = template(dir.path());
     let base = dir.path().join("base.qcow2");
-    create_disk(DiskStrategy::Qcow2Overlay, &raw, &base, None).await.expect("base");
+    create_disk(DiskStrategy::Qcow2Overlay, &raw, &base, None)
+        .await
+        .expect("base");
 
     let err = create_disk(
         DiskStrategy::Reflink,
         &base,
         &dir.path().join("sb.ext4"),
         None,
-    ).await
+    )
+    .await
     .expect_err("raw only");
 
     assert!(matches!(err, DiskError::NotRaw { .. }), "{err}");
@@ -161,7 +178,9 @@ async fn reflink_when_unsupported_here_then_error_and_no_partial_file() {
     let template = template(dir.path());
     let dest = dir.path().join("sb.ext4");
 
-    let err = create_disk(DiskStrategy::Reflink, &template, &dest, None).await.expect_err("no reflink");
+    let err = create_disk(DiskStrategy::Reflink, &template, &dest, None)
+        .await
+        .expect_err("no reflink");
 
     assert!(matches!(err, DiskError::Reflink { .. }), "{err}");
     assert!(!dest.exists());
@@ -177,7 +196,9 @@ async fn reflink_when_supported_here_then_same_content() {
     let template = template(dir.path());
     let dest = dir.path().join("sb.ext4");
 
-    create_disk(DiskStrategy::Reflink, &template, &dest, Some(8)).await.expect("clone");
+    create_disk(DiskStrategy::Reflink, &template, &dest, Some(8))
+        .await
+        .expect("clone");
 
     let bytes = std::fs::read(&dest).expect("read");
     assert_eq!(

@@ -5,11 +5,7 @@
 //! lives in its [`Runtime`], under the sandbox's operation lock.
 use std::{path::Path, time::Duration};
 
-use super::{
-    record::next_vm_generation,
-    registry::Entry,
-    SandboxError,
-};
+use super::{record::next_vm_generation, registry::Entry, SandboxError};
 use crate::{
     envd_client::{self, ExecRequest, InitRequest, WaitReadyError},
     network::{
@@ -29,7 +25,10 @@ pub struct Runtime<Vm> {
 
 impl<Vm> Default for Runtime<Vm> {
     fn default() -> Self {
-        Self { vm: None, net: None }
+        Self {
+            vm: None,
+            net: None,
+        }
     }
 }
 

@@ -249,10 +249,8 @@ impl<V: Vmm> Sandboxes<V> {
                     entry.transition(SandboxState::Running, None)?;
                 } else {
                     p.launcher.release(&mut runtime).await;
-                    entry.transition(
-                        SandboxState::Error,
-                        Some(format!("pause failed: {reason}")),
-                    )?;
+                    entry
+                        .transition(SandboxState::Error, Some(format!("pause failed: {reason}")))?;
                 }
                 Err(failed(reason))
             }
@@ -332,18 +330,21 @@ impl<V: Vmm> Sandboxes<V> {
 
     /// Where envd of a running sandbox answers, its token and VM generation.
     pub fn envd_target(&self, id: &SandboxId) -> Result<EnvdTarget, SandboxError> {
-        self.parts.registry.get(id)?.read(|r| match (&r.envd_addr, r.state()) {
-            (Some(addr), SandboxState::Running) => Ok(EnvdTarget {
-                url: format!("http://{addr}"),
-                token: r.access_token.clone(),
-                generation: r.vm_generation,
-            }),
-            (_, state) => Err(IllegalTransition {
-                from: state,
-                to: SandboxState::Running,
-            }
-            .into()),
-        })
+        self.parts
+            .registry
+            .get(id)?
+            .read(|r| match (&r.envd_addr, r.state()) {
+                (Some(addr), SandboxState::Running) => Ok(EnvdTarget {
+                    url: format!("http://{addr}"),
+                    token: r.access_token.clone(),
+                    generation: r.vm_generation,
+                }),
+                (_, state) => Err(IllegalTransition {
+                    from: state,
+                    to: SandboxState::Running,
+                }
+                .into()),
+            })
     }
 
     /// Runs a shell command in a running sandbox and collects its output.

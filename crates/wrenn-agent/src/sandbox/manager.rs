@@ -96,9 +96,8 @@ impl<V: Vmm> SandboxManager<V> {
         let sandboxes_dir = opts.data.root().join("sandboxes");
         std::fs::create_dir_all(&sandboxes_dir)
             .map_err(|source| SandboxError::storage(&sandboxes_dir, source))?;
-        let disks = Arc::new(
-            DiskPlan::choose(format, &sandboxes_dir).map_err(SandboxError::DiskSetup)?,
-        );
+        let disks =
+            Arc::new(DiskPlan::choose(format, &sandboxes_dir).map_err(SandboxError::DiskSetup)?);
         let layout = Layout::new(&opts.data, disks.file_name());
         let snapshots = Arc::new(TemplateSnapshots::new(
             opts.data.root().join("snapshots/templates"),

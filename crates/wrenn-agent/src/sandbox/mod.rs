@@ -24,6 +24,6 @@ pub use error::SandboxError;
 pub use id::{AccessToken, SandboxId, TemplateName};
 pub use lifecycle::EnvdTarget;
 pub use manager::{ManagerOptions, SandboxManager};
-pub use recovery::RecoveryReport;
 pub use record::{SandboxInfo, SandboxRecord};
+pub use recovery::RecoveryReport;
 pub use state::SandboxState;

@@ -29,7 +29,9 @@ pub struct Entry<R> {
 
 impl<R> std::fmt::Debug for Entry<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Entry").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("Entry")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 

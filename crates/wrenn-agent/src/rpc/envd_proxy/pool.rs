@@ -3,11 +3,7 @@
 //! resume, recovery) or the sandbox stops, its pool and idle connections
 //! are dropped, so a request never rides a connection to a VM that is gone
 //! (its address may by then belong to another sandbox's VM).
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::Duration,
-};
+use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use axum::body::Body;
 use hyper_util::{
