@@ -30,16 +30,19 @@ use wrenn_agent::{
 const SECRET: &str = "test-secret-0123456789";
 const LIMIT: Duration = Duration::from_secs(20);
 
+/// envd's URL and the VM generation of a running sandbox.
+type Running = (String, u64);
+
 /// Sandboxes by id: `Some((url, generation))` runs with envd there, `None`
 /// is paused. Tests change it to model a VM restarted or a sandbox gone.
 #[derive(Clone)]
 struct FakeDirectory {
-    sandboxes: Arc<Mutex<HashMap<String, Option<(String, u64)>>>>,
+    sandboxes: Arc<Mutex<HashMap<String, Option<Running>>>>,
     token: AccessToken,
 }
 
 impl FakeDirectory {
-    fn set(&self, id: &str, state: Option<(String, u64)>) {
+    fn set(&self, id: &str, state: Option<Running>) {
         self.sandboxes
             .lock()
             .expect("lock")
