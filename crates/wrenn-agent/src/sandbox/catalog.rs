@@ -214,7 +214,9 @@ impl StagedImage {
 impl Drop for StagedImage {
     fn drop(&mut self) {
         if !self.published {
-            let _ = std::fs::remove_dir_all(&self.root);
+            if let Err(err) = std::fs::remove_dir_all(&self.root) {
+                tracing::warn!(path = %self.root.display(), %err, "removing a staged template image failed");
+            }
         }
     }
 }
