@@ -1,1 +1,19 @@
-//! Shared, validated API types; filled in as the API crates need them.
+//! One representation per concept, shared by the control plane, the agent,
+//! the CLI and (through the wire formats) the SDKs: validated ids, the
+//! sandbox state machine, resource sizes, what happens at a timeout, and the
+//! stable error codes of the REST API. Parse at the edge into these types,
+//! then trust them; convert only at the wire (JSON, proto), never through
+//! ad-hoc strings.
+mod error_code;
+mod id;
+mod random;
+mod resources;
+mod state;
+mod timeout;
+
+pub use error_code::ErrorCode;
+pub use id::{HostId, IdError, KeyId, SandboxId, TeamId, TemplateId, TemplateName, UserId};
+pub use random::random_lowercase;
+pub use resources::{Resources, ResourcesError};
+pub use state::SandboxState;
+pub use timeout::TimeoutAction;

@@ -5,14 +5,9 @@ use std::collections::BTreeMap;
 use super::id::TemplateName;
 use crate::network::{EgressPolicy, PolicyError};
 
-/// What to do when a sandbox's inactivity timeout passes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TimeoutAction {
-    #[default]
-    Kill,
-    Pause,
-}
+/// What to do when a sandbox's inactivity timeout passes (the one type the
+/// control plane's API uses too).
+pub use wrenn_types::TimeoutAction;
 
 /// Egress as the caller writes it (CIDR strings), parsed by [`SandboxConfig::validate`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
