@@ -150,3 +150,93 @@ impl<R> Registry<R> {
         all
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::sandbox::{
+        config::{EgressSpec, SandboxConfig, TimeoutAction},
+        id::AccessToken,
+        record::RECORD_FILE,
+        state::Lifecycle,
+    };
+
+    fn record() -> SandboxRecord {
+        SandboxRecord {
+            id: SandboxId::generate(),
+            config: SandboxConfig {
+                template: "base".parse().expect("name"),
+                vcpus: 1,
+                memory_mib: 256,
+                disk_mib: None,
+                timeout_secs: 60,
+                on_timeout: TimeoutAction::Kill,
+                env_vars: BTreeMap::new(),
+                metadata: BTreeMap::new(),
+                egress: EgressSpec::default(),
+            },
+            lifecycle: Lifecycle::new(),
+            access_token: AccessToken::generate(),
+            created_at_ms: 1,
+            timeout_at_ms: 2,
+            pid: None,
+            slot: None,
+            envd_addr: None,
+            from_snapshot: None,
+            disk_strategy: None,
+            vm_generation: 0,
+        }
+    }
+
+    #[test]
+    fn update_when_saved_then_record_on_disk_changed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = Registry::<()>::default();
+        let entry = registry.insert(dir.path().to_path_buf(), record());
+
+        entry
+            .transition(SandboxState::Running, None)
+            .expect("updated");
+
+        let saved = SandboxRecord::load(dir.path()).expect("saved");
+        assert_eq!(saved.state(), SandboxState::Running);
+    }
+
+    #[test]
+    fn update_when_record_cannot_be_written_then_storage_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // The temporary file's name is taken by a directory: the write fails.
+        std::fs::create_dir(dir.path().join(format!("{RECORD_FILE}.tmp"))).expect("blocker");
+        let registry = Registry::<()>::default();
+        let entry = registry.insert(dir.path().to_path_buf(), record());
+
+        let err = entry
+            .transition(SandboxState::Running, None)
+            .expect_err("write fails");
+
+        assert!(matches!(err, SandboxError::Storage { .. }), "{err}");
+    }
+
+    #[test]
+    fn list_when_several_then_oldest_first_and_removed_gone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = Registry::<()>::default();
+        let mut newer = record();
+        newer.created_at_ms = 10;
+        let older = record();
+        let older_id = older.id.clone();
+        registry.insert(dir.path().join("a"), newer);
+        registry.insert(dir.path().join("b"), older);
+
+        assert_eq!(registry.list()[0].id, older_id);
+        registry.remove(&older_id);
+
+        assert_eq!(registry.list().len(), 1);
+        assert!(matches!(
+            registry.get(&older_id),
+            Err(SandboxError::NotFound(_))
+        ));
+    }
+}
