@@ -50,7 +50,13 @@ selected=("$@")
 run() { local name=$1; if want "${selected[@]}"; then suite "$@"; fi; }
 
 run setup    bash deploy/setup-host.sh
-run lint     bash -c 'cargo fmt --all -- --check && cargo clippy -q --workspace --all-targets -- -D warnings && echo "lint: 2 passed, 0 failed"'
+run lint     bash tests/lint/run.sh
+# Import cycles between modules (tests/lint/module_cycles.py). Off by default
+# until the service-layer refactors remove today's cycles: WRENN_CHECK_CYCLES=1
+# or naming the suite (tests/run-all.sh cycles) runs it.
+if [ "${WRENN_CHECK_CYCLES:-0}" = 1 ] || [[ " ${selected[*]} " == *" cycles "* ]]; then
+    run cycles python3 tests/lint/module_cycles.py
+fi
 run rust     cargo test -q --workspace
 run images   bash tests/images/test_builders.sh
 run vm-boot  cargo test -q -p wrenn-agent --test boot --test pause_resume -- --ignored
