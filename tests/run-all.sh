@@ -66,6 +66,7 @@ run network  cargo test -q -p wrenn-agent --test network_ns -- --ignored --test-
 run agent    cargo test -q -p wrenn-agent --test sandbox_e2e --test sandbox_egress --test rpc_e2e --test template_snapshot --test firecracker_manager -- --ignored --test-threads=1
 run cp-e2e   bash -c 'cargo build -q -p wrenn-agent -p wrenn-cli && cargo test -q -p wrenn-cp --test e2e_binaries -- --ignored --test-threads=1'
 run multihost bash tests/multihost/run.sh
+run replicas bash tests/cp/replicas.sh
 run openapi  bash tests/cp/openapi.sh
 run schemathesis bash tests/cp/schemathesis.sh
 if [ -x tests/envd/run.sh ]; then run envd env WRENN_VM_TESTS=1 tests/envd/run.sh; fi

@@ -473,7 +473,7 @@ fn entry(info: EntryInfo) -> Entry {
     let modified_at = info
         .modified_time
         .as_option()
-        .map(|t| crate::api::rfc3339(t.seconds * 1000 + i64::from(t.nanos) / 1_000_000));
+        .map(|t| crate::timestamp::rfc3339(t.seconds * 1000 + i64::from(t.nanos) / 1_000_000));
     Entry {
         name: info.name,
         path: info.path,

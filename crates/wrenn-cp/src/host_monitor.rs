@@ -4,11 +4,11 @@
 //! reconciles those sandboxes (`api::hosts::heartbeat`). Each change is
 //! audited as actor `system`.
 use crate::{
-    api::rfc3339,
     audit,
     db::{self, sandboxes::TransitionExtras},
     lifecycle::SandboxState,
     state::AppState,
+    timestamp::rfc3339,
 };
 
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {

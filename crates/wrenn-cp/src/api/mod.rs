@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod audit_log;
 pub mod auth;
+mod authenticate;
 pub mod extract;
 pub mod health;
 pub mod hosts;
@@ -67,17 +68,7 @@ async fn method_not_allowed() -> Response {
     )
 }
 
-/// Unix milliseconds as RFC 3339 (UTC, millisecond precision).
-pub fn rfc3339(ms: i64) -> String {
-    let nanos = i128::from(ms) * 1_000_000;
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
+pub use crate::timestamp::rfc3339;
 
 /// An opaque pagination cursor: the sort key of the last item of a page.
 pub mod cursor {

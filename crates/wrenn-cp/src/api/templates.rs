@@ -115,10 +115,12 @@ async fn delete(
     // A team template lives on the host it was snapshotted on; a record
     // from before hosts were tracked may be on any of them.
     let holders = match &template.host_id {
-        Some(host_id) => state.hosts.get(host_id).into_iter().collect(),
+        Some(host_id) => state.hosts.agent(host_id).await.into_iter().collect(),
         None => state
             .hosts
             .all()
+            .await
+            .map_err(ApiError::internal)?
             .into_iter()
             .map(|(_, a)| a)
             .collect::<Vec<_>>(),
@@ -185,7 +187,7 @@ async fn snapshot(
             request.name
         )));
     }
-    let agent = sbx::agent_of(&state, &sandbox)?;
+    let agent = sbx::agent_of(&state, &sandbox).await?;
     // Hosts know templates by a unique image name, so two teams can both
     // have a template called "python".
     let image = format!("tm-{}", crate::auth::random_token(16).to_lowercase());

@@ -60,7 +60,7 @@ fn event_row(row: &AnyRow) -> Result<(i64, AuditEvent), sqlx::Error> {
         at,
         AuditEvent {
             id: row.try_get("id")?,
-            at: crate::api::rfc3339(at),
+            at: crate::timestamp::rfc3339(at),
             team_id: row.try_get("team_id")?,
             actor_type: row.try_get("actor_type")?,
             actor_id: row.try_get("actor_id")?,

@@ -140,8 +140,9 @@ async fn create_sandbox(
     .await?;
     let agent = state
         .hosts
-        .get(&host_id)
-        .ok_or_else(|| ApiError::AgentUnavailable("the chosen host is not connected".into()))?;
+        .agent(&host_id)
+        .await
+        .map_err(|_| ApiError::AgentUnavailable("the chosen host is not connected".into()))?;
     let now = db::now_ms();
     let timeout_secs = request
         .timeout_secs

@@ -126,7 +126,8 @@ pub async fn exec(
     let row = load(&state, &principal, &id).await?;
     require_running(&row)?;
     let started = std::time::Instant::now();
-    let mut events = agent_of(&state, &row)?
+    let mut events = agent_of(&state, &row)
+        .await?
         .exec(&row.id, request.spec())
         .await
         .map_err(agent_error)?;

@@ -56,7 +56,11 @@ pub async fn destroy(
     if row.state == SandboxState::Stopped {
         return Ok(StatusCode::NO_CONTENT);
     }
-    if let Some(agent) = row.host_id.as_deref().and_then(|h| state.hosts.get(h)) {
+    if let Ok(agent) = state
+        .hosts
+        .agent(row.host_id.as_deref().unwrap_or_default())
+        .await
+    {
         match agent.destroy(&row.id).await {
             Ok(()) | Err(AgentError::NotFound(_)) => {}
             Err(err) => return Err(agent_error(err)),
@@ -88,7 +92,8 @@ pub async fn pause(
 ) -> ApiResult<Json<Sandbox>> {
     let row = load(&state, &principal, &id).await?;
     require_running(&row)?;
-    let reported = agent_of(&state, &row)?
+    let reported = agent_of(&state, &row)
+        .await?
         .pause(&row.id)
         .await
         .map_err(agent_error)?;
@@ -106,7 +111,8 @@ pub async fn pause(
 }
 
 async fn resume_row(state: &AppState, principal: &Principal, row: &SandboxRow) -> ApiResult<()> {
-    let reported = agent_of(state, row)?
+    let reported = agent_of(state, row)
+        .await?
         .resume(&row.id)
         .await
         .map_err(agent_error)?;
@@ -169,7 +175,8 @@ pub async fn connect(
 }
 
 async fn touch(state: &AppState, row: &SandboxRow, timeout_secs: Option<u64>) -> ApiResult<()> {
-    let reported = agent_of(state, row)?
+    let reported = agent_of(state, row)
+        .await?
         .set_timeout(&row.id, timeout_secs)
         .await
         .map_err(agent_error)?;

@@ -68,15 +68,15 @@ fn valid_id(id: &str) -> bool {
 }
 
 /// The agent of the host a sandbox is placed on.
-pub(crate) fn agent_of(
+pub(crate) async fn agent_of(
     state: &AppState,
     sandbox: &SandboxRow,
 ) -> Result<Arc<dyn AgentApi>, ApiError> {
-    sandbox
-        .host_id
-        .as_deref()
-        .and_then(|host| state.hosts.get(host))
-        .ok_or_else(|| ApiError::AgentUnavailable("the sandbox's host is not connected".into()))
+    state
+        .hosts
+        .agent(sandbox.host_id.as_deref().unwrap_or_default())
+        .await
+        .map_err(|_| ApiError::AgentUnavailable("the sandbox's host is not connected".into()))
 }
 
 /// A running sandbox's envd, through its host.
@@ -136,7 +136,7 @@ pub(crate) async fn sandbox_envd(
 ) -> Result<SandboxEnvd, ApiError> {
     let sandbox = load(state, principal, id).await?;
     require_running(&sandbox)?;
-    let agent = agent_of(state, &sandbox)?;
+    let agent = agent_of(state, &sandbox).await?;
     Ok(SandboxEnvd {
         envd: Envd::new(agent.envd(&sandbox.id), state_http()),
         agent,

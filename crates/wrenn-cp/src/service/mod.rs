@@ -1,0 +1,7 @@
+//! The rules of each resource, between the HTTP handlers (`api/`) and the
+//! database (`db/`) and host agents (`agent/`): the order of steps, the
+//! checks, undo on failure and the audit trail. One module per resource;
+//! each operation returns its own error enum, mapped to HTTP in
+//! the error module (`error.rs`).
+pub mod hosts;
+pub mod keys;
