@@ -6,8 +6,8 @@ use tokio::sync::RwLock;
 
 use crate::{
     connect::{Code, ConnectError},
-    filesystem::watch::Watchers,
-    process::ProcessTable,
+    filesystem::watchers::Watchers,
+    process::table::ProcessTable,
     users::UserInfo,
 };
 

@@ -2,6 +2,7 @@
 //! directory watches. Every operation runs with the user's filesystem ids.
 mod entry;
 pub mod watch;
+pub mod watchers;
 
 use std::path::{Path, PathBuf};
 

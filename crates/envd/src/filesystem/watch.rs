@@ -3,10 +3,6 @@
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, Mutex,
-    },
 };
 
 use axum::response::Response;
@@ -19,34 +15,12 @@ use wrenn_proto::filesystem::{
     WatchDirRequest, WatchDirResponse,
 };
 
-use super::entry_info;
+use super::{entry_info, watchers::EventQueue};
 use crate::{
     connect::{self, Code, ConnectError, RpcRequest, StreamOptions},
     state::SharedState,
     users::{resolve_path, run_as, UserInfo},
 };
-
-/// Events a polling watcher keeps between polls; older ones are dropped.
-const MAX_PENDING: usize = 10_000;
-
-/// Watchers created with `CreateWatcher`, by id.
-#[derive(Debug, Default)]
-pub struct Watchers {
-    next: AtomicU64,
-    inner: Mutex<HashMap<String, PollingWatcher>>,
-}
-
-#[derive(Debug)]
-struct PollingWatcher {
-    events: Arc<Mutex<Vec<FilesystemEvent>>>,
-    task: JoinHandle<()>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// What to watch, validated.
 struct WatchSpec {
@@ -267,21 +241,13 @@ pub async fn create_watcher(
         request.include_entry,
     )
     .await?;
-    let events: Arc<Mutex<Vec<FilesystemEvent>>> = Arc::default();
+    let events = EventQueue::default();
     let sink = events.clone();
     let task = start(spec, move |event| {
-        let mut pending = lock(&sink);
-        if pending.len() >= MAX_PENDING {
-            pending.remove(0);
-        }
-        pending.push(event);
+        sink.push(event);
         Box::pin(async { true })
     })?;
-    let id = format!(
-        "w{}",
-        state.watchers.next.fetch_add(1, Ordering::Relaxed) + 1
-    );
-    lock(&state.watchers.inner).insert(id.clone(), PollingWatcher { events, task });
+    let id = state.watchers.insert(events, task);
     Ok(CreateWatcherResponse {
         watcher_id: id,
         ..Default::default()
@@ -293,11 +259,12 @@ pub async fn get_events(
     _: UserInfo,
     request: GetWatcherEventsRequest,
 ) -> Result<GetWatcherEventsResponse, ConnectError> {
-    let table = lock(&state.watchers.inner);
-    let watcher = table.get(&request.watcher_id).ok_or_else(|| {
-        ConnectError::not_found(format!("watcher {:?} not found", request.watcher_id))
-    })?;
-    let events = std::mem::take(&mut *lock(&watcher.events));
+    let events = state
+        .watchers
+        .take_events(&request.watcher_id)
+        .ok_or_else(|| {
+            ConnectError::not_found(format!("watcher {:?} not found", request.watcher_id))
+        })?;
     Ok(GetWatcherEventsResponse {
         events,
         ..Default::default()
@@ -309,14 +276,11 @@ pub async fn remove_watcher(
     _: UserInfo,
     request: RemoveWatcherRequest,
 ) -> Result<RemoveWatcherResponse, ConnectError> {
-    let watcher = lock(&state.watchers.inner)
-        .remove(&request.watcher_id)
-        .ok_or_else(|| {
-            ConnectError::new(
-                Code::NotFound,
-                format!("watcher {:?} not found", request.watcher_id),
-            )
-        })?;
-    watcher.task.abort();
+    if !state.watchers.remove(&request.watcher_id) {
+        return Err(ConnectError::new(
+            Code::NotFound,
+            format!("watcher {:?} not found", request.watcher_id),
+        ));
+    }
     Ok(RemoveWatcherResponse::default())
 }
