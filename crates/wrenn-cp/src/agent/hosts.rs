@@ -180,3 +180,179 @@ impl Hosts {
         self.cache.write().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::Mutex;
+
+    use futures_util::stream::BoxStream;
+
+    use super::*;
+    use crate::{
+        agent::{
+            AgentCreate, AgentError, AgentResult, AgentSandbox, AgentTemplate, EnvdRoute,
+            ExecEvent, ExecSpec,
+        },
+        secret::SecretString,
+    };
+
+    /// An agent that only says where it was dialled (`envd().base_url`).
+    #[derive(Debug)]
+    struct Dialled(String);
+
+    fn refused<T>() -> AgentResult<T> {
+        Err(AgentError::Unavailable("test agent".into()))
+    }
+
+    #[async_trait::async_trait]
+    impl AgentApi for Dialled {
+        async fn create(&self, _: AgentCreate) -> AgentResult<AgentSandbox> {
+            refused()
+        }
+        async fn get(&self, _: &str) -> AgentResult<AgentSandbox> {
+            refused()
+        }
+        async fn list(&self) -> AgentResult<Vec<AgentSandbox>> {
+            refused()
+        }
+        async fn destroy(&self, _: &str) -> AgentResult<()> {
+            refused()
+        }
+        async fn pause(&self, _: &str) -> AgentResult<AgentSandbox> {
+            refused()
+        }
+        async fn resume(&self, _: &str) -> AgentResult<AgentSandbox> {
+            refused()
+        }
+        async fn set_timeout(&self, _: &str, _: Option<u64>) -> AgentResult<AgentSandbox> {
+            refused()
+        }
+        async fn exec(
+            &self,
+            _: &str,
+            _: ExecSpec,
+        ) -> AgentResult<BoxStream<'static, AgentResult<ExecEvent>>> {
+            refused()
+        }
+        async fn snapshot(&self, _: &str, _: &str, _: bool) -> AgentResult<AgentTemplate> {
+            refused()
+        }
+        async fn delete_template(&self, _: &str) -> AgentResult<()> {
+            refused()
+        }
+        fn envd(&self, _: &str) -> EnvdRoute {
+            EnvdRoute {
+                base_url: self.0.clone(),
+                headers: Vec::new(),
+                tls: None,
+            }
+        }
+    }
+
+    /// Host records in memory, counting lookups.
+    #[derive(Debug, Default)]
+    struct Records {
+        targets: Mutex<BTreeMap<HostId, HostTarget>>,
+        lookups: Mutex<usize>,
+    }
+
+    impl Records {
+        fn set(&self, id: &HostId, address: &str) {
+            let target = HostTarget {
+                host_id: id.clone(),
+                address: address.to_owned(),
+                secret: SecretString::new("s"),
+                tls_fingerprint: None,
+            };
+            self.targets.lock().unwrap().insert(id.clone(), target);
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl HostDirectory for Arc<Records> {
+        async fn target(&self, id: &HostId) -> Result<Option<HostTarget>, DirectoryError> {
+            *self.lookups.lock().unwrap() += 1;
+            Ok(self.targets.lock().unwrap().get(id).cloned())
+        }
+        async fn registered(&self) -> Result<Vec<HostTarget>, DirectoryError> {
+            Ok(self.targets.lock().unwrap().values().cloned().collect())
+        }
+    }
+
+    #[derive(Debug)]
+    struct Dial;
+
+    impl Connector for Dial {
+        fn connect(&self, target: &HostTarget) -> anyhow::Result<Arc<dyn AgentApi>> {
+            Ok(Arc::new(Dialled(target.address.clone())))
+        }
+    }
+
+    fn hosts() -> (Hosts, Arc<Records>) {
+        let records = Arc::new(Records::default());
+        (
+            Hosts::new(Arc::new(Dial), Arc::new(records.clone())),
+            records,
+        )
+    }
+
+    fn host_a() -> HostId {
+        HostId::try_from("host_a").unwrap()
+    }
+
+    #[tokio::test]
+    async fn agent_when_never_seen_then_dialled_from_record_and_cached() {
+        let (hosts, records) = hosts();
+        records.set(&host_a(), "10.0.0.1:1");
+        let first = hosts.agent("host_a").await.expect("dialled");
+        let again = hosts.agent("host_a").await.expect("cached");
+        assert_eq!(first.envd("x").base_url, "10.0.0.1:1");
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(*records.lookups.lock().unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn refresh_when_record_moved_then_new_client() {
+        let (hosts, records) = hosts();
+        records.set(&host_a(), "10.0.0.1:1");
+        hosts.agent("host_a").await.expect("dialled");
+        records.set(&host_a(), "10.0.0.2:1");
+        let moved = hosts.refresh(&host_a()).await.expect("dialled");
+        assert_eq!(moved.envd("x").base_url, "10.0.0.2:1");
+    }
+
+    #[tokio::test]
+    async fn refresh_when_record_deleted_then_forgotten() {
+        let (hosts, records) = hosts();
+        records.set(&host_a(), "10.0.0.1:1");
+        hosts.agent("host_a").await.expect("dialled");
+        records.targets.lock().unwrap().clear();
+        let refreshed = hosts.refresh(&host_a()).await;
+        assert!(matches!(refreshed, Err(HostUnavailable::NotRegistered(_))));
+        assert!(
+            hosts.agent("host_a").await.is_err(),
+            "not served from cache"
+        );
+    }
+
+    #[tokio::test]
+    async fn agent_when_pinned_then_served_without_record() {
+        let (hosts, _records) = hosts();
+        hosts.pin(host_a(), Arc::new(Dialled("pinned".into())));
+        hosts
+            .refresh(&host_a())
+            .await
+            .expect("a pin outlives a missing record");
+        let agent = hosts.agent("host_a").await.expect("pinned");
+        assert_eq!(agent.envd("x").base_url, "pinned");
+        assert_eq!(hosts.all().await.expect("all").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn agent_when_id_malformed_then_not_registered() {
+        let (hosts, _records) = hosts();
+        let answer = hosts.agent("local").await;
+        assert!(matches!(answer, Err(HostUnavailable::NotRegistered(_))));
+    }
+}
