@@ -4,10 +4,10 @@
 //! reconciles those sandboxes (`api::hosts::heartbeat`). Each change is
 //! audited as actor `system`.
 use crate::{
-    api::rfc3339,
     audit,
     db::{self, sandboxes::TransitionExtras},
     lifecycle::SandboxState,
+    rfc3339::from_unix_ms as rfc3339,
     state::AppState,
 };
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod host_monitor;
 pub mod lifecycle;
 pub mod reconcile;
+pub mod rfc3339;
 pub mod scheduler;
 pub mod server;
 pub mod state;

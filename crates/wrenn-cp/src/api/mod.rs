@@ -67,17 +67,7 @@ async fn method_not_allowed() -> Response {
     )
 }
 
-/// Unix milliseconds as RFC 3339 (UTC, millisecond precision).
-pub fn rfc3339(ms: i64) -> String {
-    let nanos = i128::from(ms) * 1_000_000;
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
+pub use crate::rfc3339::from_unix_ms as rfc3339;
 
 /// An opaque pagination cursor: the sort key of the last item of a page.
 pub mod cursor {
@@ -119,14 +109,5 @@ pub fn page_limit(limit: Option<u32>) -> Result<i64, crate::error::ApiError> {
         Some(_) => Err(crate::error::ApiError::validation(
             "limit must be between 1 and 200",
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rfc3339_when_epoch_ms_then_utc_text() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(1_500), "1970-01-01T00:00:01.5Z");
     }
 }
