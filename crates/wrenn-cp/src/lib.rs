@@ -15,5 +15,6 @@ pub mod reconcile;
 pub mod rfc3339;
 pub mod scheduler;
 pub mod server;
+pub mod service;
 pub mod state;
 pub mod tls;
