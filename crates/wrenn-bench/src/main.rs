@@ -48,7 +48,10 @@ async fn main() -> anyhow::Result<()> {
         rows.extend(cp::run(args.runs).await?);
     }
     if args.suites.iter().any(|s| s == "cp-exec") {
-        eprintln!("running suite cp-exec ({} samples each)...", cp::EXEC_SAMPLES);
+        eprintln!(
+            "running suite cp-exec ({} samples each)...",
+            cp::EXEC_SAMPLES
+        );
         rows.extend(cp::run_exec().await?);
     }
     for suite in external::discover(Path::new(&args.suites_dir))? {

@@ -22,7 +22,12 @@ pub async fn run(api: &Api, agent: &AgentClient) -> anyhow::Result<Vec<Row>> {
     warm(agent, VCPUS, MEMORY_MIB).await?;
     let body = json!({"template": "base", "vcpus": VCPUS, "memory_mb": MEMORY_MIB});
     let sandbox = api
-        .json(Method::POST, "/v1/sandboxes", Some(body), StatusCode::CREATED)
+        .json(
+            Method::POST,
+            "/v1/sandboxes",
+            Some(body),
+            StatusCode::CREATED,
+        )
         .await?;
     let id = super::api::text(&sandbox, "/id")?;
     let measured = measure(api, &id).await;

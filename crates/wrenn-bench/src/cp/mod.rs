@@ -44,10 +44,7 @@ pub async fn run(runs: usize) -> anyhow::Result<Vec<Row>> {
 
 /// Suite `cp-exec`: only the exec figures (needs root).
 pub async fn run_exec() -> anyhow::Result<Vec<Row>> {
-    anyhow::ensure!(
-        nix::unistd::geteuid().is_root(),
-        "suite cp-exec needs root"
-    );
+    anyhow::ensure!(nix::unistd::geteuid().is_root(), "suite cp-exec needs root");
     with_vms(0, Parts::Exec).await
 }
 
@@ -78,7 +75,8 @@ async fn with_vms(runs: usize, parts: Parts) -> anyhow::Result<Vec<Row>> {
             if parts == Parts::Exec {
                 return exec::run(&api, &client).await;
             }
-            let mut rows = overhead::run(&api, &client, runs).await?;
+            let proxy = agent.proxy()?;
+            let mut rows = overhead::run(&api, &client, &proxy, runs).await?;
             if let Some(first) = rows.first_mut() {
                 first.note = format!("{}; {host}", first.note);
             }
