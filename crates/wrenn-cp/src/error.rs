@@ -9,8 +9,6 @@ use axum::{
 };
 use serde::Serialize;
 
-mod sandboxes;
-
 /// A failed API request. `message` texts are written for the person reading
 /// them; `code`s are stable and documented in `docs/api.md`.
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,7 @@ pub mod me;
 pub mod members;
 pub mod openapi;
 pub mod sandboxes;
+mod service_errors;
 pub mod teams;
 pub mod templates;
 pub mod views;

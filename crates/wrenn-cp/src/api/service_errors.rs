@@ -1,10 +1,12 @@
-//! How the sandbox and template services' typed errors answer over HTTP:
-//! every variant becomes one [`ApiError`], whose code is a
-//! [`wrenn_types::ErrorCode`].
-use super::ApiError;
+//! How the sandbox and template services' typed errors (and the agent's
+//! and envd's, which they carry) answer over HTTP: every variant becomes one
+//! [`ApiError`], whose code is a [`wrenn_types::ErrorCode`]. Here in the API
+//! layer, not in `crate::error`, so that `error` (used by `auth`) depends on
+//! no service.
 use crate::{
     agent::{AgentError, AgentState},
     envd::{EnvdError, HostRefusal, Refusal},
+    error::ApiError,
     lifecycle::SandboxState,
     service::{sandboxes as sbx, templates as tpl},
 };
@@ -232,5 +234,48 @@ impl From<tpl::SnapshotError> for ApiError {
             E::Task(e) => Self::internal(e),
             E::Db(e) => e.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wrenn_types::ErrorCode;
+
+    use super::*;
+
+    /// Every answer a service error maps to carries a shared code, with
+    /// that code's status.
+    #[test]
+    fn service_errors_when_mapped_then_shared_codes_with_their_status() {
+        let mapped: Vec<ApiError> = vec![
+            sbx::GetSandboxError::NotFound.into(),
+            sbx::PauseSandboxError::NotRunning(SandboxState::Paused).into(),
+            sbx::PauseSandboxError::HostNotConnected.into(),
+            sbx::ResumeSandboxError::NotPaused(SandboxState::Running).into(),
+            sbx::CreateSandboxError::QuotaExceeded { live: 3, limit: 3 }.into(),
+            sbx::CreateSandboxError::Host(AgentError::Exhausted("full".into())).into(),
+            sbx::ExecError::NoExit.into(),
+            sbx::GuestCallError::Gone.into(),
+            sbx::GuestCallError::HostReports(AgentState::Paused).into(),
+            EnvdError::Refused {
+                kind: Refusal::DiskFull,
+                message: "full".into(),
+            }
+            .into(),
+            EnvdError::Unreachable("silent".into()).into(),
+            tpl::DeleteTemplateError::Builtin.into(),
+        ];
+        for err in mapped {
+            let code = ErrorCode::parse(err.code()).unwrap_or(ErrorCode::Internal);
+            assert_eq!(code.as_str(), err.code(), "{err}");
+            assert_eq!(code.http_status(), err.status().as_u16(), "{err}");
+        }
+    }
+
+    #[test]
+    fn guest_call_error_when_host_reports_paused_then_409_paused() {
+        let err = ApiError::from(sbx::GuestCallError::HostReports(AgentState::Paused));
+        assert_eq!(err.code(), "sandbox_not_running");
+        assert_eq!(err.to_string(), "sandbox is paused, not running");
     }
 }
