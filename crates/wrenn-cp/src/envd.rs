@@ -28,8 +28,8 @@ pub struct Command {
     pub env: std::collections::BTreeMap<String, String>,
     /// Start in a PTY of `(cols, rows)`.
     pub pty: Option<(u32, u32)>,
-    /// Keep stdin open for input (streaming exec, PTY); a collected command
-    /// reads end-of-file.
+    /// Ask for stdin to stay open for input (streaming exec, PTY); `false`
+    /// leaves it to envd's default, as collected exec always did.
     pub stdin: bool,
     pub timeout: Option<Duration>,
 }

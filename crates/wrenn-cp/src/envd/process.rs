@@ -28,7 +28,8 @@ const NO_LIMIT: Duration = Duration::from_secs(24 * 3600);
 
 impl Envd {
     /// Starts a process and streams its output until it ends. Its stdin is
-    /// open (for [`Envd::send_input`]) only when `command.stdin` says so.
+    /// asked to stay open (for [`Envd::send_input`]) when `command.stdin`
+    /// says so; otherwise the request leaves it to envd.
     pub async fn start(
         &self,
         command: Command,

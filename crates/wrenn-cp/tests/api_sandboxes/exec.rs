@@ -1,6 +1,6 @@
 //! `POST /v1/sandboxes/{id}/exec` through the fake host's envd proxy (a
 //! [`crate::common::fake_envd::FakeEnvd`]): collected output, exit codes,
-//! the output encoding, stdin closed, and refusals.
+//! the output encoding, the stdin request, and refusals.
 use wrenn_cp::envd::ProcessOutput;
 
 use super::*;
@@ -31,7 +31,8 @@ both_dbs!(exec_when_echo_then_stdout_and_exit_0, |kind| async move {
     assert_eq!(result["exit_code"], 0);
     assert_eq!(result["status"], "exit status 0");
     assert!(result["duration_ms"].is_u64());
-    // A collected command reads end-of-file: its stdin is not kept open.
+    // A collected command asks nothing of stdin (envd's default), as the
+    // host's Exec RPC did before.
     assert_eq!(envd.stdin_requests(), [None]);
 });
 

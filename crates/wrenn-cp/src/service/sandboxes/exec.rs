@@ -1,6 +1,6 @@
 //! A command run to completion in a sandbox, its output collected: the same
 //! road into the guest as streaming exec and PTYs (envd's `Process.Start`
-//! through the host's envd proxy), with stdin closed.
+//! through the host's envd proxy). Nothing is written to its stdin.
 use std::{collections::BTreeMap, time::Duration};
 
 use futures_util::StreamExt;
@@ -28,7 +28,8 @@ pub struct ExecCommand {
 }
 
 impl ExecCommand {
-    /// The envd process: `bash -l -c command`, stdin open only for streams.
+    /// The envd process: `bash -l -c command`; `stdin` for streams that
+    /// forward input.
     pub fn process(&self, stdin: bool) -> Command {
         Command {
             cmd: "/bin/bash".into(),
@@ -123,7 +124,7 @@ mod tests {
     }
 
     #[test]
-    fn process_when_collected_then_bash_login_without_stdin() {
+    fn process_when_collected_then_bash_login_without_stdin_request() {
         let command = ExecCommand {
             command: "true".into(),
             user: String::new(),
