@@ -5,11 +5,18 @@
 #      image; cached after the first run);
 #   2. builds wrenn-agent, wrenn-cp and wrenn, installs them in /usr/local/bin;
 #   3. creates the secrets and /etc/wrenn/wrenn.env once;
-#   4. starts the agent and the control plane (systemd units where systemd
-#      runs, else deploy/wrenn-services.sh) and waits for their /health;
-#   5. creates the first user and an API key for the `wrenn` CLI;
-#   6. creates a `base` sandbox, runs Python in it and kills it.
-# Safe to re-run: every step keeps what an earlier run made. Non-interactive.
+#   4. starts the control plane (systemd units where systemd runs, else
+#      deploy/wrenn-services.sh) and waits for its /health;
+#   5. creates the first user (the platform admin) and an API key for the
+#      `wrenn` CLI;
+#   6. registers this machine's agent like any other host (docs/hosts.md): a
+#      host record `local` and its one-time token, `wrenn-agent serve
+#      --register`, credentials kept in the agent's token file; then starts
+#      the agent service, which heartbeats from then on;
+#   7. creates a `base` sandbox, runs Python in it and kills it.
+# Safe to re-run: every step keeps what an earlier run made (an agent that
+# is registered keeps its token file and is not registered again).
+# Non-interactive.
 # Environment: WRENN_ADMIN_EMAIL (admin@wrenn.local), WRENN_CONFIG_DIR
 # (~/.config/wrenn), WRENN_START_TIMEOUT (90 s per service), CARGO_TARGET_DIR.
 set -euo pipefail
@@ -83,7 +90,6 @@ new_secret() {
 }
 mkdir -p "$ETC" /var/lib/wrenn/cp
 chmod 700 "$ETC"
-new_secret "$ETC/agent-secret" 32
 new_secret "$ETC/jwt-secret" 48
 settings_changed=0
 if [ ! -s "$ENV_FILE" ]; then
@@ -95,23 +101,34 @@ if [ ! -s "$ENV_FILE" ]; then
 # Every agent variable: .env.example; the control plane's: crates/wrenn-cp.
 WRENN_DATA_DIR=/var/lib/wrenn
 
-# wrenn-agent serve
+# wrenn-agent serve: a registered host of the control plane below. Its
+# credentials (host token, agent secret) are in AGENT_TOKEN_FILE, written
+# by its first \`serve --register\` (kept out of the data directory, so
+# that agents started by hand or by tests with AGENT_SECRET still start).
 AGENT_LISTEN_ADDR=127.0.0.1:50051
-AGENT_SECRET_FILE=$ETC/agent-secret
+AGENT_CP_URL=http://127.0.0.1:8000
+AGENT_TOKEN_FILE=$ETC/host-token
 AGENT_LOG=info
 
 # wrenn-cp
 CP_LISTEN_ADDR=127.0.0.1:8000
 DATABASE_URL=sqlite:///var/lib/wrenn/cp/wrenn.db
 CP_JWT_SECRET_FILE=$ETC/jwt-secret
-CP_AGENT_URL=http://127.0.0.1:50051
-CP_AGENT_SECRET_FILE=$ETC/agent-secret
 CP_LOG=info
 EOF
     chmod 600 "$tmp"
     mv "$tmp" "$ENV_FILE"
     settings_changed=1
     step "wrote $ENV_FILE"
+elif grep -Eq '^(CP_AGENT_URL|CP_AGENT_SECRET|CP_AGENT_SECRET_FILE|AGENT_SECRET|AGENT_SECRET_FILE)=' "$ENV_FILE"; then
+    # Written by an earlier quickstart, when this agent was a static host
+    # with a shared secret: it registers like every other host now.
+    sed -i -E 's/^(CP_AGENT_URL|CP_AGENT_SECRET|CP_AGENT_SECRET_FILE|AGENT_SECRET|AGENT_SECRET_FILE)=/# replaced by host registration: &/' "$ENV_FILE"
+    grep -q '^AGENT_TOKEN_FILE=' "$ENV_FILE" || printf 'AGENT_TOKEN_FILE=%s\n' "$ETC/host-token" >>"$ENV_FILE"
+    grep -q '^AGENT_CP_URL=' "$ENV_FILE" || printf 'AGENT_CP_URL=http://%s\n' \
+        "$(sed -n 's/^CP_LISTEN_ADDR=//p' "$ENV_FILE" | tail -n1 | sed 's/^0\.0\.0\.0:/127.0.0.1:/')" >>"$ENV_FILE"
+    settings_changed=1
+    step "settings in $ENV_FILE: the agent registers with the control plane now (shared secret settings commented out)"
 else
     step "settings in $ENV_FILE (kept)"
 fi
@@ -120,6 +137,12 @@ cp_addr=${cp_addr:-127.0.0.1:8000}
 cp_addr=${cp_addr/#0.0.0.0:/127.0.0.1:}
 API_URL=http://$cp_addr
 export WRENN_API_URL=$API_URL
+agent_addr=$(sed -n 's/^AGENT_LISTEN_ADDR=//p' "$ENV_FILE" | tail -n1)
+agent_addr=${agent_addr:-127.0.0.1:50051}
+agent_addr=${agent_addr/#0.0.0.0:/127.0.0.1:}
+data_dir=$(sed -n 's/^WRENN_DATA_DIR=//p' "$ENV_FILE" | tail -n1)
+token_file=$(sed -n 's/^AGENT_TOKEN_FILE=//p' "$ENV_FILE" | tail -n1)
+token_file=${token_file:-${data_dir:-/var/lib/wrenn}/host-token}
 
 # ---- 4. services ------------------------------------------------------------
 systemd_running() {
@@ -152,12 +175,21 @@ else
     mode="wrenn-services (no systemd here): pids in /var/lib/wrenn/run, logs in /var/log/wrenn"
     stop_hint="wrenn-services stop"
 fi
-step "starting the services: $mode"
-if [ ${#restart[@]} -gt 0 ]; then
-    step "  restarting what changed: ${restart[*]}"
-    WRENN_ENV_FILE=$ENV_FILE "$SERVICES" restart "${restart[@]}"
+# An agent that has not registered yet cannot serve: it starts in step 6.
+services=(cp)
+if [ -s "$token_file" ]; then
+    services=(agent cp)
+else
+    WRENN_ENV_FILE=$ENV_FILE "$SERVICES" stop agent >/dev/null 2>&1 || true
+    restart=("${restart[@]/agent/}")
 fi
-WRENN_ENV_FILE=$ENV_FILE "$SERVICES" start agent cp ||
+step "starting the services: $mode"
+if [ -n "${restart[*]}" ]; then
+    step "  restarting what changed: ${restart[*]}"
+    # shellcheck disable=SC2068 # the emptied entries must vanish
+    WRENN_ENV_FILE=$ENV_FILE "$SERVICES" restart ${restart[@]}
+fi
+WRENN_ENV_FILE=$ENV_FILE "$SERVICES" start "${services[@]}" ||
     die "the services did not come up (details above)" "fix the error, then re-run $0 (or: wrenn-services start)"
 
 # ---- 5. first user and API key ---------------------------------------------
@@ -165,6 +197,7 @@ WRENN_ENV_FILE=$ENV_FILE "$SERVICES" start agent cp ||
 field() { sed -n "s/^$1=//p" "$ADMIN_FILE" | tail -n1; }
 cli_log=$(mktemp)
 sandbox=""
+admin_dir=""
 cleanup() {
     local rc=$?
     if [ -n "$sandbox" ]; then
@@ -173,6 +206,7 @@ cleanup() {
             echo "[quickstart] could not kill $sandbox; run: wrenn sandbox kill $sandbox" >&2
     fi
     rm -f "$cli_log"
+    [ -z "$admin_dir" ] || rm -rf "$admin_dir"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -213,7 +247,59 @@ else
     step "created API key 'quickstart', saved in $config_file"
 fi
 
-# ---- 6. a sandbox -----------------------------------------------------------
+# ---- 6. this machine's agent, a registered host ------------------------------
+# as_admin ARGS...: the CLI with the admin's session, in a throw-away config
+# directory (host records are the platform admin's; API keys are not admins).
+admin_dir=""
+as_admin() { WRENN_CONFIG_DIR=$admin_dir wrenn "$@" </dev/null; }
+if [ -s "$token_file" ]; then
+    step "agent registered (credentials in $token_file, kept)"
+else
+    [ -s "$ADMIN_FILE" ] || die "$token_file is missing and so is $ADMIN_FILE (the admin who registers hosts)" \
+        "register the agent by hand (docs/hosts.md), or put WRENN_ADMIN_EMAIL= and WRENN_ADMIN_PASSWORD= of a platform admin in $ADMIN_FILE"
+    admin_dir=$(mktemp -d)
+    field WRENN_ADMIN_PASSWORD | WRENN_CONFIG_DIR=$admin_dir wrenn login --email "$(field WRENN_ADMIN_EMAIL)" --password-stdin >/dev/null 2>"$cli_log" ||
+        { cat "$cli_log" >&2; die "cannot log in as the admin in $ADMIN_FILE (answer above)" "check: wrenn-services logs cp"; }
+    # A record `local` from an earlier run whose agent lost its token file
+    # (or the static host `local` of older versions) is replaced.
+    for id in $(as_admin host list 2>/dev/null | awk 'NR > 1 && $2 == "local" { print $1 }'); do
+        as_admin host delete "$id" --force >/dev/null 2>"$cli_log" ||
+            { cat "$cli_log" >&2; die "cannot delete the stale host record $id (answer above)" "wrenn host delete $id --force"; }
+        step "deleted the stale host record $id"
+    done
+    answer=$(as_admin --json host create local 2>"$cli_log") ||
+        { cat "$cli_log" >&2; die "wrenn host create local failed (answer above)" "check: wrenn-services logs cp"; }
+    reg_token=$(printf '%s\n' "$answer" | sed -n 's/.*"registration_token": *"\([^"]*\)".*/\1/p' | head -n1)
+    [ -n "$reg_token" ] || die "no registration token in the answer of wrenn host create: $answer" "check: wrenn-services logs cp"
+    step "created host record local; registering the agent at $agent_addr"
+    reg_log=/var/log/wrenn/agent-register.log
+    (
+        set -a
+        . "$ENV_FILE"
+        set +a
+        exec wrenn-agent serve --register "$reg_token" --address "$agent_addr" --cp-url "$API_URL"
+    ) </dev/null >"$reg_log" 2>&1 &
+    reg_pid=$!
+    registered=0
+    for _ in $(seq 1 $((${WRENN_START_TIMEOUT:-90} * 5))); do
+        kill -0 "$reg_pid" 2>/dev/null || break
+        if [ -s "$token_file" ] && curl -fsS --max-time 2 -o /dev/null "http://$agent_addr/health" 2>/dev/null; then
+            registered=1
+            break
+        fi
+        sleep 0.2
+    done
+    kill -TERM "$reg_pid" 2>/dev/null || true
+    wait "$reg_pid" 2>/dev/null || true
+    rm -rf "$admin_dir"
+    admin_dir=""
+    [ "$registered" = 1 ] || { tail -n 20 "$reg_log" >&2; die "wrenn-agent --register did not come up (log above: $reg_log)" "fix the error, then re-run $0"; }
+    step "agent registered: credentials in $token_file"
+fi
+WRENN_ENV_FILE=$ENV_FILE "$SERVICES" start agent ||
+    die "the agent did not come up (details above)" "fix the error, then re-run $0 (or: wrenn-services start agent)"
+
+# ---- 7. a sandbox -----------------------------------------------------------
 step "creating a 'base' sandbox"
 sandbox=$(wrenn sandbox create --template base </dev/null 2>"$cli_log") || {
     sandbox=""

@@ -50,16 +50,23 @@ selected=("$@")
 run() { local name=$1; if want "${selected[@]}"; then suite "$@"; fi; }
 
 run setup    bash deploy/setup-host.sh
-run lint     bash -c 'cargo fmt --all -- --check && cargo clippy -q --workspace --all-targets -- -D warnings && echo "lint: 2 passed, 0 failed"'
+run lint     bash tests/lint/run.sh
+# Import cycles between modules (tests/lint/module_cycles.py). Off by default
+# until the service-layer refactors remove today's cycles: WRENN_CHECK_CYCLES=1
+# or naming the suite (tests/run-all.sh cycles) runs it.
+if [ "${WRENN_CHECK_CYCLES:-0}" = 1 ] || [[ " ${selected[*]} " == *" cycles "* ]]; then
+    run cycles python3 tests/lint/module_cycles.py
+fi
 run rust     cargo test -q --workspace
 run images   bash tests/images/test_builders.sh
 run vm-boot  cargo test -q -p wrenn-agent --test boot --test pause_resume -- --ignored
 # Root-only suites: real namespaces, nftables and TAP devices; serial because
 # they share the host's nftables table.
 run network  cargo test -q -p wrenn-agent --test network_ns -- --ignored --test-threads=1
-run agent    cargo test -q -p wrenn-agent --test sandbox_e2e --test sandbox_egress --test rpc_e2e --test template_snapshot -- --ignored --test-threads=1
+run agent    cargo test -q -p wrenn-agent --test sandbox_e2e --test sandbox_egress --test rpc_e2e --test template_snapshot --test firecracker_manager -- --ignored --test-threads=1
 run cp-e2e   bash -c 'cargo build -q -p wrenn-agent -p wrenn-cli && cargo test -q -p wrenn-cp --test e2e_binaries -- --ignored --test-threads=1'
 run multihost bash tests/multihost/run.sh
+run replicas bash tests/cp/replicas.sh
 run openapi  bash tests/cp/openapi.sh
 run schemathesis bash tests/cp/schemathesis.sh
 if [ -x tests/envd/run.sh ]; then run envd env WRENN_VM_TESTS=1 tests/envd/run.sh; fi

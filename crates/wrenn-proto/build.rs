@@ -1,6 +1,6 @@
 //! Compiles the checked-in `.proto` files into buffa messages and Connect
 //! service traits and clients. Needs `protoc` (Debian: protobuf-compiler).
-fn main() {
+fn main() -> Result<(), String> {
     let protos = [
         "proto/process/process.proto",
         "proto/filesystem/filesystem.proto",
@@ -14,5 +14,7 @@ fn main() {
         .includes(&["proto/"])
         .include_file("_connectrpc.rs")
         .compile()
-        .expect("compiling .proto files (is protoc installed? apt-get install protobuf-compiler)");
+        .map_err(|err| {
+            format!("compiling .proto files failed (is protoc installed? apt-get install protobuf-compiler): {err}")
+        })
 }

@@ -186,13 +186,13 @@ pub async fn metrics() -> Json<serde_json::Value> {
     let mem = meminfo();
     let kib = |key: &str| mem.get(key).copied().unwrap_or(0) * 1024;
     let (mem_total, mem_available) = (kib("MemTotal"), kib("MemAvailable"));
-    // fsblkcnt_t is not u64 on every target.
-    #[allow(clippy::unnecessary_cast)]
+    // fsblkcnt_t and c_ulong are u64 on every 64-bit Linux target envd is
+    // built for.
     let (disk_total, disk_used) = match nix::sys::statvfs::statvfs("/") {
         Ok(vfs) => {
-            let frsize = vfs.fragment_size() as u64;
-            let total = vfs.blocks() as u64 * frsize;
-            (total, total - vfs.blocks_free() as u64 * frsize)
+            let frsize = vfs.fragment_size();
+            let total = vfs.blocks() * frsize;
+            (total, total - vfs.blocks_free() * frsize)
         }
         Err(_) => (0, 0),
     };

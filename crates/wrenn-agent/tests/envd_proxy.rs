@@ -1,6 +1,9 @@
 //! In-process tests of the envd reverse proxy: the proxy routes over a fake
 //! sandbox directory in front of a fake envd (a small axum server), both on
 //! loopback. No root or VM needed.
+//!
+//! The fake envd records each request's client port, so tests can tell a
+//! kept-alive connection from a fresh one.
 use std::{
     collections::HashMap,
     net::SocketAddr,
@@ -10,7 +13,7 @@ use std::{
 
 use axum::{
     body::Body,
-    extract::Request,
+    extract::{ConnectInfo, Request},
     http::{HeaderMap, StatusCode},
     response::Response,
 };
@@ -19,22 +22,42 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use wrenn_agent::{
     rpc::{envd_proxy, Secret},
-    sandbox::{state::IllegalTransition, AccessToken, SandboxError, SandboxId, SandboxState},
+    sandbox::{
+        state::IllegalTransition, AccessToken, EnvdTarget, SandboxError, SandboxId, SandboxState,
+    },
 };
 
 const SECRET: &str = "test-secret-0123456789";
 const LIMIT: Duration = Duration::from_secs(20);
 
-/// Sandboxes by id: `Some(url)` runs with envd there, `None` is paused.
+/// envd's URL and the VM generation of a running sandbox.
+type Running = (String, u64);
+
+/// Sandboxes by id: `Some((url, generation))` runs with envd there, `None`
+/// is paused. Tests change it to model a VM restarted or a sandbox gone.
+#[derive(Clone)]
 struct FakeDirectory {
-    sandboxes: HashMap<String, Option<String>>,
+    sandboxes: Arc<Mutex<HashMap<String, Option<Running>>>>,
     token: AccessToken,
 }
 
+impl FakeDirectory {
+    fn set(&self, id: &str, state: Option<Running>) {
+        self.sandboxes
+            .lock()
+            .expect("lock")
+            .insert(id.to_owned(), state);
+    }
+}
+
 impl envd_proxy::EnvdDirectory for FakeDirectory {
-    fn envd_endpoint(&self, id: &SandboxId) -> Result<(String, AccessToken), SandboxError> {
-        match self.sandboxes.get(id.as_str()) {
-            Some(Some(url)) => Ok((url.clone(), self.token.clone())),
+    fn envd_target(&self, id: &SandboxId) -> Result<EnvdTarget, SandboxError> {
+        match self.sandboxes.lock().expect("lock").get(id.as_str()) {
+            Some(Some((url, generation))) => Ok(EnvdTarget {
+                url: url.clone(),
+                token: self.token.clone(),
+                generation: *generation,
+            }),
             Some(None) => Err(IllegalTransition {
                 from: SandboxState::Paused,
                 to: SandboxState::Running,
@@ -53,11 +76,23 @@ struct Seen {
     upload_progress: Mutex<Option<mpsc::UnboundedSender<usize>>>,
     /// Released by the test to let the download send its second chunk.
     download_gate: Mutex<Option<oneshot::Receiver<()>>>,
+    /// The client address of every `/health` request, in order.
+    health_peers: Mutex<Vec<SocketAddr>>,
 }
 
 async fn fake_envd(seen: Arc<Seen>) -> SocketAddr {
     let echo_seen = Arc::clone(&seen);
+    let health_seen = Arc::clone(&seen);
     let app = axum::Router::new()
+        .route(
+            "/health",
+            axum::routing::get(
+                move |ConnectInfo(peer): ConnectInfo<SocketAddr>| async move {
+                    health_seen.health_peers.lock().expect("lock").push(peer);
+                    StatusCode::NO_CONTENT
+                },
+            ),
+        )
         .route(
             "/files",
             axum::routing::post(move |request: Request| {
@@ -94,7 +129,13 @@ async fn fake_envd(seen: Arc<Seen>) -> SocketAddr {
                 }
             }),
         );
-    serve(app).await
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
 }
 
 async fn serve(app: axum::Router) -> SocketAddr {
@@ -110,6 +151,8 @@ struct Proxy {
     addr: SocketAddr,
     token: AccessToken,
     seen: Arc<Seen>,
+    envd: SocketAddr,
+    directory: FakeDirectory,
 }
 
 impl Proxy {
@@ -118,17 +161,44 @@ impl Proxy {
         let envd = fake_envd(Arc::clone(&seen)).await;
         let token = AccessToken::generate();
         let directory = FakeDirectory {
-            sandboxes: HashMap::from([
-                ("running".to_owned(), Some(format!("http://{envd}"))),
+            sandboxes: Arc::new(Mutex::new(HashMap::from([
+                ("running".to_owned(), Some((format!("http://{envd}"), 1))),
                 ("paused".to_owned(), None),
                 // Nothing listens on port 1.
-                ("gone".to_owned(), Some("http://127.0.0.1:1".to_owned())),
-            ]),
+                (
+                    "gone".to_owned(),
+                    Some(("http://127.0.0.1:1".to_owned(), 1)),
+                ),
+            ]))),
             token: token.clone(),
         };
-        let routes = envd_proxy::routes(Arc::new(directory), Secret::new(SECRET).expect("secret"));
+        let routes = envd_proxy::routes(
+            Arc::new(directory.clone()),
+            Secret::new(SECRET).expect("secret"),
+        );
         let addr = serve(routes).await;
-        Self { addr, token, seen }
+        Self {
+            addr,
+            token,
+            seen,
+            envd,
+            directory,
+        }
+    }
+
+    /// `GET /envd/<id>/health` through the proxy; panics unless envd answered.
+    async fn health(&self, id: &str) {
+        let response = bounded(
+            self.request(reqwest::Method::GET, &format!("/envd/{id}/health"))
+                .send(),
+        )
+        .await
+        .expect("sent");
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+
+    fn health_peers(&self) -> Vec<SocketAddr> {
+        self.seen.health_peers.lock().expect("lock").clone()
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -324,4 +394,89 @@ fn tokio_stream<T: Send + 'static>(
     mut rx: mpsc::Receiver<T>,
 ) -> impl futures_util::Stream<Item = T> + Send + 'static {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[tokio::test]
+async fn proxy_when_requests_follow_each_other_then_one_envd_connection_serves_them() {
+    let proxy = Proxy::start().await;
+
+    for _ in 0..3 {
+        proxy.health("running").await;
+    }
+
+    let peers = proxy.health_peers();
+    assert_eq!(peers.len(), 3);
+    assert!(
+        peers.iter().all(|p| *p == peers[0]),
+        "kept alive: {peers:?}"
+    );
+}
+
+#[tokio::test]
+async fn proxy_when_sandbox_vm_restarted_then_fresh_connection() {
+    let proxy = Proxy::start().await;
+    proxy.health("running").await;
+
+    // Paused and resumed: same address, a new VM.
+    proxy
+        .directory
+        .set("running", Some((format!("http://{}", proxy.envd), 2)));
+    proxy.health("running").await;
+
+    let peers = proxy.health_peers();
+    assert_eq!(peers.len(), 2);
+    assert_ne!(peers[0], peers[1], "a connection to the old VM was reused");
+}
+
+#[tokio::test]
+async fn proxy_when_sandbox_paused_between_requests_then_409_and_fresh_connection_after() {
+    let proxy = Proxy::start().await;
+    let url = Some((format!("http://{}", proxy.envd), 1));
+    proxy.health("running").await;
+
+    proxy.directory.set("running", None);
+    let paused = bounded(
+        proxy
+            .request(reqwest::Method::GET, "/envd/running/health")
+            .send(),
+    )
+    .await
+    .expect("sent");
+    proxy.directory.set("running", url);
+    proxy.health("running").await;
+
+    assert_eq!(paused.status(), StatusCode::CONFLICT);
+    let peers = proxy.health_peers();
+    assert_eq!(peers.len(), 2);
+    assert_ne!(peers[0], peers[1], "the pool outlived the paused sandbox");
+}
+
+#[tokio::test]
+async fn proxy_when_concurrent_downloads_then_both_stream_independently() {
+    let proxy = Proxy::start().await;
+    let (release, gate) = oneshot::channel();
+    *proxy.seen.download_gate.lock().expect("lock") = Some(gate);
+    let held = bounded(
+        proxy
+            .request(reqwest::Method::GET, "/envd/running/download")
+            .send(),
+    )
+    .await
+    .expect("sent");
+    let mut held = held.bytes_stream();
+    assert_eq!(
+        bounded(held.next()).await.expect("chunk").expect("ok"),
+        Bytes::from("first")
+    );
+
+    // The first download's connection is busy: this one needs its own.
+    proxy.health("running").await;
+    release.send(()).expect("released");
+    let mut rest = Vec::new();
+    while let Some(chunk) = bounded(held.next()).await {
+        rest.extend_from_slice(&chunk.expect("ok"));
+    }
+
+    assert_eq!(rest, b"second");
+    assert_eq!(proxy.health_peers().len(), 1);
 }

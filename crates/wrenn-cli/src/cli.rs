@@ -4,7 +4,10 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use wrenn_types::{SandboxState, TimeoutAction};
 
 use crate::values::{Cidr, KeyValue, PathSegment};
 
@@ -116,21 +119,18 @@ pub enum KeysCommand {
     Revoke { id: PathSegment },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OnTimeout {
-    Kill,
-    Pause,
+/// `--on-timeout`: the shared [`TimeoutAction`], its values listed in `--help`.
+fn timeout_action() -> impl TypedValueParser<Value = TimeoutAction> {
+    PossibleValuesParser::new(
+        [TimeoutAction::Kill, TimeoutAction::Pause].map(TimeoutAction::as_str),
+    )
+    .try_map(|s| TimeoutAction::parse(&s).ok_or(format!("unknown timeout action {s:?}")))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SandboxState {
-    Pending,
-    Starting,
-    Running,
-    Paused,
-    Stopped,
-    Error,
-    Lost,
+/// `--state`: the shared [`SandboxState`], its values listed in `--help`.
+fn sandbox_state() -> impl TypedValueParser<Value = SandboxState> {
+    PossibleValuesParser::new(SandboxState::ALL.map(SandboxState::as_str))
+        .try_map(|s| s.parse::<SandboxState>())
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,7 +139,7 @@ pub enum SandboxCommand {
     Create(CreateArgs),
     /// List sandboxes
     List {
-        #[arg(long, value_enum)]
+        #[arg(long, value_parser = sandbox_state())]
         state: Option<SandboxState>,
         /// Only sandboxes whose metadata has K=V
         #[arg(long, value_name = "K=V")]
@@ -178,8 +178,8 @@ pub struct CreateArgs {
     /// Inactivity timeout in seconds
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
-    #[arg(long, value_enum)]
-    pub on_timeout: Option<OnTimeout>,
+    #[arg(long, value_parser = timeout_action())]
+    pub on_timeout: Option<TimeoutAction>,
     /// Environment variable for processes in the sandbox
     #[arg(long, value_name = "K=V")]
     pub env: Vec<KeyValue>,

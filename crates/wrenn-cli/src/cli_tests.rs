@@ -48,7 +48,7 @@ fn sandbox_create_when_all_flags_then_parsed() -> Result<(), clap::Error> {
     };
     assert_eq!(args.template.as_str(), "py");
     assert_eq!(args.vcpus, Some(2));
-    assert_eq!(args.on_timeout, Some(OnTimeout::Pause));
+    assert_eq!(args.on_timeout, Some(wrenn_types::TimeoutAction::Pause));
     assert_eq!(args.env.len(), 2);
     assert!(args.no_internet);
     assert_eq!(args.allow[0].as_str(), "10.0.0.0/8");

@@ -5,11 +5,13 @@
 use std::fmt;
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use url::Url;
+use wrenn_types::ErrorCode;
 
 /// A stream to the server's WebSocket endpoints.
 pub type WsStream =
@@ -46,8 +48,47 @@ impl fmt::Debug for Credential {
 #[error("{message} ({code})")]
 pub struct ApiError {
     pub status: u16,
-    pub code: String,
+    pub code: Code,
     pub message: String,
+}
+
+/// An error answer's `code`: one of the API's [`ErrorCode`]s, or, from a
+/// newer server or from something in between that answered for it (a proxy's
+/// `502` page becomes `http_502`), the text as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Code {
+    Known(ErrorCode),
+    Other(String),
+}
+
+impl Code {
+    pub fn parse(text: &str) -> Self {
+        match ErrorCode::parse(text) {
+            Some(code) => Code::Known(code),
+            None => Code::Other(text.to_owned()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Code::Known(code) => code.as_str(),
+            Code::Other(text) => text,
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A JSON answer twice: `raw` as the server sent it (what `--json` prints,
+/// every field kept) and `body`, the typed view the CLI reads.
+#[derive(Debug, Clone)]
+pub struct Answer<T> {
+    pub raw: Value,
+    pub body: T,
 }
 
 impl ApiError {
@@ -66,12 +107,12 @@ impl ApiError {
         match serde_json::from_slice::<Envelope>(body) {
             Ok(env) => Self {
                 status: status.as_u16(),
-                code: env.error.code,
+                code: Code::parse(&env.error.code),
                 message: env.error.message,
             },
             Err(_) => Self {
                 status: status.as_u16(),
-                code: format!("http_{}", status.as_u16()),
+                code: Code::Other(format!("http_{}", status.as_u16())),
                 message: status
                     .canonical_reason()
                     .unwrap_or("unexpected answer")
@@ -211,23 +252,63 @@ impl ApiClient {
         serde_json::from_slice(&body).map_err(|source| ClientError::Decode { url, source })
     }
 
-    pub async fn get(&self, path: &str, query: &[(String, String)]) -> Result<Value, ClientError> {
-        self.send_json(self.request(Method::GET, path).query(query))
+    /// Sends `rb` and reads the JSON answer as a `T` too.
+    pub async fn send_as<T: DeserializeOwned>(
+        &self,
+        rb: RequestBuilder,
+    ) -> Result<Answer<T>, ClientError> {
+        let response = self.send(rb).await?;
+        let url = response.url().to_string();
+        let bytes = response.bytes().await.map_err(|e| ClientError::Transport {
+            url: url.clone(),
+            source: e.into(),
+        })?;
+        let decode = |source| ClientError::Decode {
+            url: url.clone(),
+            source,
+        };
+        let raw: Value = serde_json::from_slice(&bytes).map_err(decode)?;
+        let body = T::deserialize(&raw).map_err(decode)?;
+        Ok(Answer { raw, body })
+    }
+
+    pub async fn get_as<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<Answer<T>, ClientError> {
+        self.send_as(self.request(Method::GET, path).query(query))
             .await
+    }
+
+    pub async fn post_as<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<Answer<T>, ClientError> {
+        self.send_as(self.request(Method::POST, path).json(body))
+            .await
+    }
+
+    pub async fn patch_as<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<Answer<T>, ClientError> {
+        self.send_as(self.request(Method::PATCH, path).json(body))
+            .await
+    }
+
+    pub async fn post_empty_as<T: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Answer<T>, ClientError> {
+        self.send_as(self.request(Method::POST, path)).await
     }
 
     pub async fn post(&self, path: &str, body: &impl Serialize) -> Result<Value, ClientError> {
         self.send_json(self.request(Method::POST, path).json(body))
             .await
-    }
-
-    pub async fn patch(&self, path: &str, body: &impl Serialize) -> Result<Value, ClientError> {
-        self.send_json(self.request(Method::PATCH, path).json(body))
-            .await
-    }
-
-    pub async fn post_empty(&self, path: &str) -> Result<Value, ClientError> {
-        self.send_json(self.request(Method::POST, path)).await
     }
 
     pub async fn delete(
@@ -348,9 +429,17 @@ mod tests {
     }
 
     #[test]
+    fn from_body_when_code_unknown_then_text_kept() {
+        let body = br#"{"error":{"code":"shiny_new_code","message":"m"}}"#;
+        let err = ApiError::from_body(StatusCode::CONFLICT, body);
+        assert_eq!(err.code, Code::Other("shiny_new_code".into()));
+        assert_eq!(err.to_string(), "m (shiny_new_code)");
+    }
+
+    #[test]
     fn from_body_when_not_json_then_named_after_status() {
         let err = ApiError::from_body(StatusCode::BAD_GATEWAY, b"<html>");
-        assert_eq!(err.code, "http_502");
+        assert_eq!(err.code, Code::Other("http_502".into()));
         assert_eq!(err.message, "Bad Gateway");
     }
 
@@ -384,12 +473,15 @@ mod tests {
         tokio::spawn(async move { axum::serve(listener, app).await });
         let client = ApiClient::new(&url, None, None)?;
 
-        let result = client.get("/v1/sandboxes/sb9", &[]).await;
+        let result = client.get_as::<Value>("/v1/sandboxes/sb9", &[]).await;
 
         let Err(ClientError::Api(api)) = result else {
             panic!("expected an API error, got {result:?}")
         };
-        assert_eq!((api.status, api.code.as_str()), (404, "not_found"));
+        assert_eq!(
+            (api.status, api.code),
+            (404, Code::Known(ErrorCode::NotFound))
+        );
         Ok(())
     }
 
@@ -402,7 +494,7 @@ mod tests {
             .port();
         let client = ApiClient::new(&format!("http://127.0.0.1:{port}"), None, None)?;
 
-        let http = client.get("/v1/me", &[]).await;
+        let http = client.get_as::<Value>("/v1/me", &[]).await;
         let ws = client.websocket("/v1/sandboxes/sb1/exec/ws", &[]).await;
 
         assert!(matches!(http, Err(ClientError::Connect { .. })), "{http:?}");

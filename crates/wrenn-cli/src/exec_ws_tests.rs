@@ -231,7 +231,10 @@ async fn websocket_when_server_refuses_upgrade_then_api_error() -> TestResult {
     let Err(crate::client::ClientError::Api(api)) = result else {
         panic!("expected an API error, got {result:?}");
     };
-    assert_eq!(api.code, "not_found");
+    assert_eq!(
+        api.code,
+        crate::client::Code::Known(wrenn_types::ErrorCode::NotFound)
+    );
     Ok(())
 }
 

@@ -10,6 +10,7 @@ mod config;
 mod exec_ws;
 mod pty;
 mod render;
+mod responses;
 mod values;
 
 use std::process::ExitCode;

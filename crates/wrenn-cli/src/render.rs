@@ -23,10 +23,12 @@ pub fn json_document(value: &Value) -> String {
     }
 }
 
-/// One table cell: strings as they are, `null` and absent fields as `-`,
-/// objects as `k=v,...`, anything else as JSON.
-pub fn cell(value: &Value, field: &str) -> String {
-    scalar(value.get(field).unwrap_or(&Value::Null))
+/// One table cell from a typed field, rendered from the JSON it serialises to
+/// (the wrenn-types values serialise to their wire form, so a typed answer
+/// prints as the server's document would): strings as they are, `null` as
+/// `-`, objects as `k=v,...`, anything else as JSON.
+pub fn cell_of(value: &impl serde::Serialize) -> String {
+    scalar(&serde_json::to_value(value).unwrap_or(Value::Null))
 }
 
 fn scalar(value: &Value) -> String {
@@ -106,7 +108,7 @@ mod tests {
     fn error_report_when_api_error_then_message_and_code() {
         let err = ClientError::Api(ApiError {
             status: 404,
-            code: "not_found".into(),
+            code: crate::client::Code::parse("not_found"),
             message: "sandbox sb_1 not found".into(),
         });
         assert_eq!(
@@ -140,9 +142,22 @@ mod tests {
     #[test]
     fn cell_when_null_or_object_then_dash_or_pairs() {
         let v = json!({"a": null, "m": {"k": "v", "n": 1}});
-        assert_eq!(cell(&v, "a"), "-");
-        assert_eq!(cell(&v, "missing"), "-");
-        assert_eq!(cell(&v, "m"), "k=v,n=1");
+        assert_eq!(cell_of(&v["a"]), "-");
+        assert_eq!(cell_of(&v["missing"]), "-");
+        assert_eq!(cell_of(&v["m"]), "k=v,n=1");
+    }
+
+    #[test]
+    fn cell_of_when_typed_values_then_as_their_json() {
+        let tags = vec!["gpu".to_owned(), "eu".to_owned()];
+        assert_eq!(cell_of(&tags), r#"["gpu","eu"]"#);
+        assert_eq!(cell_of(&wrenn_types::SandboxState::Paused), "paused");
+        assert_eq!(cell_of(&None::<String>), "-");
+        assert_eq!(
+            cell_of(&std::collections::BTreeMap::<String, String>::new()),
+            "-"
+        );
+        assert_eq!(cell_of(&2048u64), "2048");
     }
 
     #[test]

@@ -18,22 +18,24 @@ pub enum ConfigError {
     ClientIdentity(#[from] crate::tls::TlsError),
 }
 
-/// A secret string whose `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretString(String);
+pub use crate::secret::SecretString;
 
-impl SecretString {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
+/// How far a host's CPUs, memory and disk may be promised beyond what it
+/// has (`CP_CPU_OVERCOMMIT` etc.).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Overcommit {
+    pub cpu: f64,
+    pub memory: f64,
+    pub disk: f64,
 }
 
-impl std::fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
+impl Default for Overcommit {
+    fn default() -> Self {
+        Self {
+            cpu: 4.0,
+            memory: 1.0,
+            disk: 1.0,
+        }
     }
 }
 
@@ -50,10 +52,11 @@ pub struct CpConfig {
     pub jwt_secret: SecretString,
     /// `CP_JWT_TTL_SECS`, default 3600.
     pub jwt_ttl: Duration,
-    /// `CP_AGENT_URL`: the single host agent until hosts register
-    /// themselves, default `http://127.0.0.1:50051`. Empty: no local host.
+    /// `CP_AGENT_URL`, unset by default: a development shortcut, an agent
+    /// reached with a shared secret as host `host_local`, without
+    /// registration or heartbeats (docs/hosts.md). Real hosts register.
     pub agent_url: Option<String>,
-    /// `CP_AGENT_SECRET` or `CP_AGENT_SECRET_FILE`: the agent's `AGENT_SECRET`.
+    /// `CP_AGENT_SECRET` or `CP_AGENT_SECRET_FILE`: that agent's `AGENT_SECRET`.
     pub agent_secret: Option<SecretString>,
     /// `CP_RECONCILE_INTERVAL_SECS`, default 10.
     pub reconcile_interval: Duration,
@@ -72,7 +75,7 @@ pub struct CpConfig {
     pub registration_token_ttl: Duration,
     /// `CP_CPU_OVERCOMMIT` (4.0), `CP_MEMORY_OVERCOMMIT` (1.0),
     /// `CP_DISK_OVERCOMMIT` (1.0).
-    pub overcommit: crate::scheduler::Overcommit,
+    pub overcommit: Overcommit,
     /// `CP_CLIENT_CERT` and `CP_CLIENT_KEY` (PEM, both or neither): the
     /// certificate presented to agents that require one (mTLS).
     pub client_identity: Option<crate::tls::ClientIdentity>,
@@ -122,15 +125,11 @@ impl CpConfig {
             };
         Ok(Self {
             listen_addr: parsed(&value, "CP_LISTEN_ADDR", "127.0.0.1:8000")?,
-            database_url: SecretString(database_url),
-            jwt_secret: SecretString(jwt_secret.trim().to_owned()),
+            database_url: SecretString::new(database_url),
+            jwt_secret: SecretString::new(jwt_secret.trim()),
             jwt_ttl: Duration::from_secs(parsed(&value, "CP_JWT_TTL_SECS", "3600")?),
-            agent_url: match get("CP_AGENT_URL") {
-                Some(url) if url.trim().is_empty() => None,
-                Some(url) => Some(url.trim().trim_end_matches('/').to_owned()),
-                None => Some("http://127.0.0.1:50051".into()),
-            },
-            agent_secret: agent_secret.map(|s| SecretString(s.trim().to_owned())),
+            agent_url: value("CP_AGENT_URL").map(|url| url.trim().trim_end_matches('/').to_owned()),
+            agent_secret: agent_secret.map(|s| SecretString::new(s.trim())),
             reconcile_interval: Duration::from_secs(parsed(
                 &value,
                 "CP_RECONCILE_INTERVAL_SECS",
@@ -150,7 +149,7 @@ impl CpConfig {
                 "CP_HOST_TOKEN_TTL_SECS",
                 "3600",
             )?),
-            overcommit: crate::scheduler::Overcommit {
+            overcommit: Overcommit {
                 cpu: factor(&value, "CP_CPU_OVERCOMMIT", "4.0")?,
                 memory: factor(&value, "CP_MEMORY_OVERCOMMIT", "1.0")?,
                 disk: factor(&value, "CP_DISK_OVERCOMMIT", "1.0")?,
@@ -224,7 +223,7 @@ fn read_or_create_secret(path: &std::path::Path) -> Result<String, ConfigError> 
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(read_error)?;
     }
-    let secret = crate::auth::random_token(48);
+    let secret = crate::secret::random_token(48);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -254,7 +253,7 @@ mod tests {
         let config = load(&[("CP_JWT_SECRET", SECRET)]).expect("config");
         assert_eq!(config.listen_addr.to_string(), "127.0.0.1:8000");
         assert!(config.database_url.expose().starts_with("sqlite://"));
-        assert_eq!(config.agent_url.as_deref(), Some("http://127.0.0.1:50051"));
+        assert_eq!(config.agent_url, None, "no development agent unless asked");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use axum::{
     Json,
 };
 use serde::Serialize;
+use wrenn_types::ErrorCode;
 
 /// A failed API request. `message` texts are written for the person reading
 /// them; `code`s are stable and documented in `docs/api.md`.
@@ -74,16 +75,21 @@ pub enum HostError {
 
 impl HostError {
     fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+
+    /// The stable code of this refusal.
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            Self::InvalidRegistrationToken => "invalid_registration_token",
-            Self::RegistrationTokenExpired => "registration_token_expired",
-            Self::AlreadyRegistered(_) => "host_already_registered",
-            Self::NotPending(_) => "host_not_pending",
-            Self::InvalidHostToken(_) => "invalid_host_token",
-            Self::HostMismatch(_) => "host_mismatch",
-            Self::HostDeleted(_) => "host_deleted",
-            Self::HasSandboxes { .. } => "host_has_sandboxes",
-            Self::TlsFingerprintMismatch { .. } => "tls_fingerprint_mismatch",
+            Self::InvalidRegistrationToken => ErrorCode::InvalidRegistrationToken,
+            Self::RegistrationTokenExpired => ErrorCode::RegistrationTokenExpired,
+            Self::AlreadyRegistered(_) => ErrorCode::HostAlreadyRegistered,
+            Self::NotPending(_) => ErrorCode::HostNotPending,
+            Self::InvalidHostToken(_) => ErrorCode::InvalidHostToken,
+            Self::HostMismatch(_) => ErrorCode::HostMismatch,
+            Self::HostDeleted(_) => ErrorCode::HostDeleted,
+            Self::HasSandboxes { .. } => ErrorCode::HostHasSandboxes,
+            Self::TlsFingerprintMismatch { .. } => ErrorCode::TlsFingerprintMismatch,
         }
     }
 
@@ -156,6 +162,64 @@ impl ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         Self::Internal(err.into())
+    }
+}
+
+impl From<crate::service::hosts::RegisterError> for ApiError {
+    fn from(err: crate::service::hosts::RegisterError) -> Self {
+        use crate::service::hosts::RegisterError as E;
+        match err {
+            E::InvalidToken => HostError::InvalidRegistrationToken.into(),
+            E::TokenExpired => HostError::RegistrationTokenExpired.into(),
+            E::AlreadyRegistered(id) => HostError::AlreadyRegistered(id).into(),
+            E::TlsFingerprintMismatch { found } => {
+                HostError::TlsFingerprintMismatch { found }.into()
+            }
+            E::Invalid(message) => Self::Validation(message),
+            E::Database(err) => Self::internal(err),
+        }
+    }
+}
+
+impl From<crate::service::hosts::HeartbeatError> for ApiError {
+    fn from(err: crate::service::hosts::HeartbeatError) -> Self {
+        use crate::service::hosts::HeartbeatError as E;
+        match err {
+            E::InvalidHostToken(message) => HostError::InvalidHostToken(message).into(),
+            E::HostMismatch(id) => HostError::HostMismatch(id).into(),
+            E::HostDeleted(id) => HostError::HostDeleted(id).into(),
+            E::Database(err) => Self::internal(err),
+        }
+    }
+}
+
+impl From<crate::service::keys::CreateKeyError> for ApiError {
+    fn from(err: crate::service::keys::CreateKeyError) -> Self {
+        use crate::service::keys::CreateKeyError as E;
+        match err {
+            E::InvalidLifetime => Self::Validation(err.to_string()),
+            E::Database(err) => Self::internal(err),
+        }
+    }
+}
+
+impl From<crate::service::keys::RevokeKeyError> for ApiError {
+    fn from(err: crate::service::keys::RevokeKeyError) -> Self {
+        use crate::service::keys::RevokeKeyError as E;
+        match err {
+            E::NotFound => Self::NotFound { what: "API key" },
+            E::Database(err) => Self::internal(err),
+        }
+    }
+}
+
+impl From<crate::auth::principal::Refused> for ApiError {
+    fn from(err: crate::auth::principal::Refused) -> Self {
+        use crate::auth::principal::Refused as E;
+        Self::Forbidden(match err {
+            E::NeedsUser => "this needs a user login, not an API key",
+            E::NeedsOwner => "only team owners may do this",
+        })
     }
 }
 

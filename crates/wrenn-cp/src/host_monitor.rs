@@ -7,8 +7,8 @@ use crate::{
     audit,
     db::{self, sandboxes::TransitionExtras},
     lifecycle::SandboxState,
-    rfc3339::from_unix_ms as rfc3339,
     state::AppState,
+    timestamp::rfc3339,
 };
 
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {

@@ -51,9 +51,12 @@ pub async fn reconcile_all(state: &AppState) -> Result<usize, ReconcileError> {
             .map(|h| h.id)
             .collect();
     let mut repairs = 0;
-    for (host_id, _) in state.hosts.all() {
-        if !unreachable.contains(&host_id) {
-            repairs += reconcile_host(state, &host_id).await?;
+    for (host_id, _) in state.hosts.all().await.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "cannot list the hosts");
+        Vec::new()
+    }) {
+        if !unreachable.contains(host_id.as_str()) {
+            repairs += reconcile_host(state, host_id.as_str()).await?;
         }
     }
     Ok(repairs)
@@ -64,7 +67,7 @@ pub async fn reconcile_all(state: &AppState) -> Result<usize, ReconcileError> {
 /// sandboxes); returns the number of repairs. An unreachable agent is
 /// skipped: the host monitor owns that case.
 pub async fn reconcile_host(state: &AppState, host_id: &str) -> Result<usize, ReconcileError> {
-    let Some(agent) = state.hosts.get(host_id) else {
+    let Ok(agent) = state.hosts.agent(host_id).await else {
         return Ok(0);
     };
     let reported = match agent.list().await {

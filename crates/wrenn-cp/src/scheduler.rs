@@ -6,24 +6,7 @@ use crate::{
     state::AppState,
 };
 
-/// How far a host's CPUs, memory and disk may be promised beyond what it
-/// has (`CP_CPU_OVERCOMMIT` etc.).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Overcommit {
-    pub cpu: f64,
-    pub memory: f64,
-    pub disk: f64,
-}
-
-impl Default for Overcommit {
-    fn default() -> Self {
-        Self {
-            cpu: 4.0,
-            memory: 1.0,
-            disk: 1.0,
-        }
-    }
-}
+pub use crate::config::Overcommit;
 
 /// What a new sandbox needs from its host.
 #[derive(Debug, Clone, Default)]

@@ -1,35 +1,46 @@
-//! Start-up: database, built-in records, host agents, the reconciler and
+//! Start-up: database, built-in records, host connections, the reconciler and
 //! the HTTP server with graceful shutdown.
 use std::{future::Future, sync::Arc};
 
 use anyhow::Context;
 
+use wrenn_types::HostId;
+
 use crate::{
-    agent::{connect::ConnectAgent, HostTarget, Hosts, RpcConnector, LOCAL_HOST_ID},
+    agent::{connect::ConnectAgent, Hosts, RpcConnector},
     api,
     auth::jwt::JwtKeys,
-    config::{CpConfig, SecretString},
+    config::CpConfig,
     db::{self, Db},
+    service::hosts::DbDirectory,
     state::AppState,
 };
 
-/// Opens the database, registers built-ins and the local agent.
+/// The id of the host record of the `CP_AGENT_URL` development agent.
+pub const LOCAL_HOST_ID: &str = "host_local";
+
+/// Opens the database, registers built-ins and pins the development
+/// agent (`CP_AGENT_URL`), if any. Registered hosts are dialled on first use.
 pub async fn build_state(config: CpConfig) -> anyhow::Result<AppState> {
     let db = Db::open(config.database_url.expose())
         .await
         .context("cannot open the database (DATABASE_URL)")?;
     db::templates::register_builtins(&db).await?;
-    let hosts = Hosts::with_connector(Arc::new(RpcConnector::new(config.client_identity.clone())));
+    let directory = DbDirectory::new(db.clone(), config.jwt_secret.clone());
+    let hosts = Hosts::new(
+        Arc::new(RpcConnector::new(config.client_identity.clone())),
+        Arc::new(directory),
+    );
     if let Some(url) = &config.agent_url {
         let secret = config
             .agent_secret
             .clone()
             .context("CP_AGENT_URL is set but CP_AGENT_SECRET(_FILE) is not")?;
         let agent = ConnectAgent::new(url, secret)?;
-        db::hosts::upsert_local(&db, LOCAL_HOST_ID, url).await?;
-        hosts.insert(LOCAL_HOST_ID, Arc::new(agent));
+        let id = local_host_id();
+        db::hosts::upsert_local(&db, id.as_str(), url).await?;
+        hosts.pin(id, Arc::new(agent));
     }
-    connect_registered(&db, &config, &hosts).await?;
     Ok(AppState {
         db,
         jwt: JwtKeys::new(config.jwt_secret.expose().as_bytes()),
@@ -38,23 +49,9 @@ pub async fn build_state(config: CpConfig) -> anyhow::Result<AppState> {
     })
 }
 
-/// Dials every registered host (start-up; their records outlive restarts).
-pub async fn connect_registered(db: &Db, config: &CpConfig, hosts: &Hosts) -> anyhow::Result<()> {
-    for host in db::hosts::registered(db).await? {
-        let target = HostTarget {
-            secret: SecretString::new(crate::auth::host::agent_secret(
-                config.jwt_secret.expose().as_bytes(),
-                &host.id,
-            )),
-            host_id: host.id,
-            address: host.address,
-            tls_fingerprint: host.tls_fingerprint,
-        };
-        if let Err(err) = hosts.connect(&target) {
-            tracing::warn!(host_id = %target.host_id, error = %err, "cannot dial a registered host");
-        }
-    }
-    Ok(())
+/// The id of the unregistered development host (`CP_AGENT_URL`).
+pub fn local_host_id() -> HostId {
+    HostId::try_from(LOCAL_HOST_ID).expect("a valid host id literal")
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests.

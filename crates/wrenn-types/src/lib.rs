@@ -1,10 +1,12 @@
 //! One representation per concept, shared by the control plane, the agent,
 //! the CLI and (through the wire formats) the SDKs: validated ids, the
 //! sandbox state machine, resource sizes, what happens at a timeout, and the
-//! stable error codes of the REST API. Parse at the edge into these types,
+//! stable error codes of the REST API, and the JSON of the agent's calls to
+//! the control plane ([`host_wire`]). Parse at the edge into these types,
 //! then trust them; convert only at the wire (JSON, proto), never through
 //! ad-hoc strings.
 mod error_code;
+pub mod host_wire;
 mod id;
 mod random;
 mod resources;

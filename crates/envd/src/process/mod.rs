@@ -95,7 +95,10 @@ impl ProcessTable {
         } = spawned;
         // `new` is deprecated for fd types without I/O safety; an OwnedFd
         // we own outright is the sound case.
-        #[allow(deprecated)]
+        #[expect(
+            deprecated,
+            reason = "AsyncFd::new on an OwnedFd we own outright is sound"
+        )]
         let pty = pty_master.and_then(|fd| AsyncFd::new(fd).ok().map(Arc::new));
         let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
         // Capacity is free on a new channel: the start event never waits.

@@ -1,7 +1,10 @@
 //! Starting a process as a given user, on pipes or on a new pseudo-terminal.
 //! This is the one place that needs `unsafe`: the post-fork hook and the
 //! terminal ioctls.
-#![allow(unsafe_code)]
+#![allow(
+    unsafe_code,
+    reason = "fork hook and terminal ioctls; each block has a SAFETY note"
+)]
 
 use std::{
     os::fd::{AsRawFd, OwnedFd},

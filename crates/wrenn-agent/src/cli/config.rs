@@ -21,7 +21,8 @@ const DEFAULT_MAX_DISK_MIB: u64 = 64 * 1024;
 /// Which VMM to run (`AGENT_BACKEND`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendChoice {
-    /// Firecracker where it can run, QEMU otherwise.
+    /// QEMU, the backend whose whole sandbox path is tested end to end;
+    /// Firecracker only when asked for.
     Auto,
     Qemu,
     Firecracker,

@@ -33,7 +33,7 @@ pub async fn flatten_qcow2(qcow2: &Path, dest: &Path) -> Result<(), FlattenError
     if out.status.success() {
         return Ok(());
     }
-    let _ = std::fs::remove_file(dest);
+    super::remove_partial(dest);
     Err(FlattenError::Convert {
         source_disk: qcow2.to_path_buf(),
         stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
@@ -51,7 +51,9 @@ mod tests {
         let base = dir.path().join("base.ext4");
         std::fs::write(&base, vec![7u8; 1 << 20]).expect("base");
         let overlay = dir.path().join("disk.qcow2");
-        create_disk(DiskStrategy::Qcow2Overlay, &base, &overlay, None).expect("overlay");
+        create_disk(DiskStrategy::Qcow2Overlay, &base, &overlay, None)
+            .await
+            .expect("overlay");
         let status = std::process::Command::new("qemu-io")
             .args(["-f", "qcow2", "-c", "write -P 9 0 4096"])
             .arg(&overlay)

@@ -107,8 +107,8 @@ pub fn detect_raw_strategy(dir: &Path) -> Result<StrategyChoice, DiskError> {
         rustix::fs::ioctl_ficlone(&target, &source)?;
         Ok(())
     })();
-    let _ = std::fs::remove_file(&probe);
-    let _ = std::fs::remove_file(&clone);
+    super::remove_partial(&probe);
+    super::remove_partial(&clone);
     Ok(match attempt {
         Ok(()) => StrategyChoice {
             strategy: DiskStrategy::Reflink,

@@ -17,13 +17,15 @@ fn reflink_works(dir: &Path) -> bool {
     detect_raw_strategy(dir).expect("probe").strategy == DiskStrategy::Reflink
 }
 
-#[test]
-fn sparse_copy_when_zero_blocks_then_same_content_fewer_blocks() {
+#[tokio::test]
+async fn sparse_copy_when_zero_blocks_then_same_content_fewer_blocks() {
     let dir = tempfile::tempdir().expect("tempdir");
     let template = template(dir.path());
     let dest = dir.path().join("sb.ext4");
 
-    create_disk(DiskStrategy::SparseCopy, &template, &dest, None).expect("copy");
+    create_disk(DiskStrategy::SparseCopy, &template, &dest, None)
+        .await
+        .expect("copy");
 
     assert_eq!(
         std::fs::read(&dest).expect("read"),
@@ -36,26 +38,30 @@ fn sparse_copy_when_zero_blocks_then_same_content_fewer_blocks() {
     );
 }
 
-#[test]
-fn sparse_copy_when_larger_size_then_grown_with_zeros() {
+#[tokio::test]
+async fn sparse_copy_when_larger_size_then_grown_with_zeros() {
     let dir = tempfile::tempdir().expect("tempdir");
     let template = template(dir.path());
     let dest = dir.path().join("sb.ext4");
 
-    create_disk(DiskStrategy::SparseCopy, &template, &dest, Some(8)).expect("copy");
+    create_disk(DiskStrategy::SparseCopy, &template, &dest, Some(8))
+        .await
+        .expect("copy");
 
     let bytes = std::fs::read(&dest).expect("read");
     assert_eq!(bytes.len() as u64, 8 * MIB);
     assert!(bytes[4 * MIB as usize..].iter().all(|&b| b == 0));
 }
 
-#[test]
-fn create_when_smaller_than_template_then_too_small_and_no_file() {
+#[tokio::test]
+async fn create_when_smaller_than_template_then_too_small_and_no_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let template = template(dir.path());
     let dest = dir.path().join("sb.ext4");
 
-    let err = create_disk(DiskStrategy::SparseCopy, &template, &dest, Some(3)).expect_err("small");
+    let err = create_disk(DiskStrategy::SparseCopy, &template, &dest, Some(3))
+        .await
+        .expect_err("small");
 
     assert!(
         matches!(
@@ -70,21 +76,23 @@ fn create_when_smaller_than_template_then_too_small_and_no_file() {
     assert!(!dest.exists());
 }
 
-#[test]
-fn create_when_dest_exists_then_error_and_file_untouched() {
+#[tokio::test]
+async fn create_when_dest_exists_then_error_and_file_untouched() {
     let dir = tempfile::tempdir().expect("tempdir");
     let template = template(dir.path());
     let dest = dir.path().join("sb.ext4");
     std::fs::write(&dest, b"keep").expect("write");
 
-    let err = create_disk(DiskStrategy::SparseCopy, &template, &dest, None).expect_err("exists");
+    let err = create_disk(DiskStrategy::SparseCopy, &template, &dest, None)
+        .await
+        .expect_err("exists");
 
     assert!(matches!(err, DiskError::Exists(_)), "{err}");
     assert_eq!(std::fs::read(&dest).expect("read"), b"keep");
 }
 
-#[test]
-fn create_when_template_missing_then_template_error() {
+#[tokio::test]
+async fn create_when_template_missing_then_template_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let err = create_disk(
         DiskStrategy::SparseCopy,
@@ -92,19 +100,22 @@ fn create_when_template_missing_then_template_error() {
         &dir.path().join("sb.ext4"),
         None,
     )
+    .await
     .expect_err("missing");
     assert!(matches!(err, DiskError::Template { .. }), "{err}");
 }
 
-#[test]
-fn qcow2_overlay_when_larger_size_then_backed_by_template() {
+#[tokio::test]
+async fn qcow2_overlay_when_larger_size_then_backed_by_template() {
     let dir = tempfile::tempdir().expect("tempdir");
     let template = template(dir.path());
     let dest = dir.path().join("sb.qcow2");
 
-    create_disk(DiskStrategy::Qcow2Overlay, &template, &dest, Some(16)).expect("overlay");
+    create_disk(DiskStrategy::Qcow2Overlay, &template, &dest, Some(16))
+        .await
+        .expect("overlay");
 
-    let out = Command::new("qemu-img")
+    let out = std::process::Command::new("qemu-img")
         .args(["info", "--output=json"])
         .arg(&dest)
         .output()
@@ -115,12 +126,14 @@ fn qcow2_overlay_when_larger_size_then_backed_by_template() {
     assert_eq!(info["backing-filename"], template.display().to_string());
 }
 
-#[test]
-fn qcow2_overlay_when_template_is_qcow2_then_size_validated_against_virtual_size() {
+#[tokio::test]
+async fn qcow2_overlay_when_template_is_qcow2_then_size_validated_against_virtual_size() {
     let dir = tempfile::tempdir().expect("tempdir");
     let raw = template(dir.path());
     let base = dir.path().join("base.qcow2");
-    create_disk(DiskStrategy::Qcow2Overlay, &raw, &base, Some(16)).expect("base");
+    create_disk(DiskStrategy::Qcow2Overlay, &raw, &base, Some(16))
+        .await
+        .expect("base");
 
     let err = create_disk(
         DiskStrategy::Qcow2Overlay,
@@ -128,17 +141,20 @@ fn qcow2_overlay_when_template_is_qcow2_then_size_validated_against_virtual_size
         &dir.path().join("sb.qcow2"),
         Some(8),
     )
+    .await
     .expect_err("smaller than virtual size");
 
     assert!(matches!(err, DiskError::TooSmall { .. }), "{err}");
 }
 
-#[test]
-fn reflink_when_template_is_qcow2_then_not_raw() {
+#[tokio::test]
+async fn reflink_when_template_is_qcow2_then_not_raw() {
     let dir = tempfile::tempdir().expect("tempdir");
     let raw = template(dir.path());
     let base = dir.path().join("base.qcow2");
-    create_disk(DiskStrategy::Qcow2Overlay, &raw, &base, None).expect("base");
+    create_disk(DiskStrategy::Qcow2Overlay, &raw, &base, None)
+        .await
+        .expect("base");
 
     let err = create_disk(
         DiskStrategy::Reflink,
@@ -146,13 +162,14 @@ fn reflink_when_template_is_qcow2_then_not_raw() {
         &dir.path().join("sb.ext4"),
         None,
     )
+    .await
     .expect_err("raw only");
 
     assert!(matches!(err, DiskError::NotRaw { .. }), "{err}");
 }
 
-#[test]
-fn reflink_when_unsupported_here_then_error_and_no_partial_file() {
+#[tokio::test]
+async fn reflink_when_unsupported_here_then_error_and_no_partial_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     if reflink_works(dir.path()) {
         eprintln!("skipped: this file system supports reflinks");
@@ -161,14 +178,16 @@ fn reflink_when_unsupported_here_then_error_and_no_partial_file() {
     let template = template(dir.path());
     let dest = dir.path().join("sb.ext4");
 
-    let err = create_disk(DiskStrategy::Reflink, &template, &dest, None).expect_err("no reflink");
+    let err = create_disk(DiskStrategy::Reflink, &template, &dest, None)
+        .await
+        .expect_err("no reflink");
 
     assert!(matches!(err, DiskError::Reflink { .. }), "{err}");
     assert!(!dest.exists());
 }
 
-#[test]
-fn reflink_when_supported_here_then_same_content() {
+#[tokio::test]
+async fn reflink_when_supported_here_then_same_content() {
     let dir = tempfile::tempdir().expect("tempdir");
     if !reflink_works(dir.path()) {
         eprintln!("skipped: no reflink support in {}", dir.path().display());
@@ -177,7 +196,9 @@ fn reflink_when_supported_here_then_same_content() {
     let template = template(dir.path());
     let dest = dir.path().join("sb.ext4");
 
-    create_disk(DiskStrategy::Reflink, &template, &dest, Some(8)).expect("clone");
+    create_disk(DiskStrategy::Reflink, &template, &dest, Some(8))
+        .await
+        .expect("clone");
 
     let bytes = std::fs::read(&dest).expect("read");
     assert_eq!(
@@ -186,8 +207,8 @@ fn reflink_when_supported_here_then_same_content() {
     );
 }
 
-#[test]
-fn detect_when_probed_then_reason_given_and_probe_files_removed() {
+#[tokio::test]
+async fn detect_when_probed_then_reason_given_and_probe_files_removed() {
     let dir = tempfile::tempdir().expect("tempdir");
 
     let choice = detect_raw_strategy(dir.path()).expect("probe");

@@ -1,9 +1,10 @@
 //! The agent's two calls to the control plane (docs/hosts.md):
 //! `POST /v1/hosts/register` and `POST /v1/hosts/{id}/heartbeat`, with the
-//! wire types and one error type that keeps the control plane's error code.
+//! wire types of `wrenn_types::host_wire` and one error type that keeps the
+//! control plane's error code.
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{
     input::{CpUrl, HostAddress, RegistrationToken},
@@ -13,46 +14,39 @@ use super::{
 /// Longest a registration or heartbeat call may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Serialize)]
-struct RegisterRequest<'a> {
-    token: &'a str,
-    address: String,
-    specs: &'a HostSpecs,
-}
+use wrenn_types::host_wire::{
+    AgentSpecs, FreeCapacity, HeartbeatRequest, LoadReport, RegisterRequest,
+};
+pub use wrenn_types::host_wire::{HeartbeatAnswer, Registered};
 
-/// `201` answer of `POST /v1/hosts/register`.
-#[derive(Clone, Deserialize)]
-pub struct Registered {
-    pub host_id: String,
-    pub host_token: String,
-    pub agent_secret: String,
-    pub heartbeat_interval_secs: u64,
-}
-
-impl std::fmt::Debug for Registered {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registered")
-            .field("host_id", &self.host_id)
-            .field("heartbeat_interval_secs", &self.heartbeat_interval_secs)
-            .finish_non_exhaustive()
+/// This host's specs as the registration carries them.
+fn wire_specs(specs: &HostSpecs) -> AgentSpecs {
+    AgentSpecs {
+        arch: specs.arch.clone(),
+        cpus: specs.cpus,
+        memory_mb: specs.memory_mb,
+        disk_mb: specs.disk_mb,
+        backend: specs.backend.clone(),
+        accelerator: specs.accelerator.clone(),
+        agent_version: specs.agent_version.clone(),
+        tls_cert_sha256: specs.tls_cert_sha256.clone(),
     }
 }
 
-#[derive(Debug, Serialize)]
-struct HeartbeatRequest {
-    sent_at_ms: u64,
-    #[serde(flatten)]
-    usage: Usage,
-}
-
-/// `200` answer of a heartbeat.
-#[derive(Debug, Clone, Deserialize)]
-pub struct HeartbeatAnswer {
-    pub status: String,
-    #[serde(default)]
-    pub heartbeat_interval_secs: Option<u64>,
-    #[serde(default)]
-    pub clock_skew_ms: Option<i64>,
+/// One heartbeat's body.
+fn wire_heartbeat(sent_at_ms: u64, usage: Usage) -> HeartbeatRequest {
+    HeartbeatRequest {
+        sent_at_ms: i64::try_from(sent_at_ms).unwrap_or(i64::MAX),
+        free: FreeCapacity {
+            vcpus: usage.free.vcpus,
+            memory_mb: usage.free.memory_mb,
+            disk_mb: usage.free.disk_mb,
+        },
+        load: LoadReport {
+            sandboxes_running: usage.load.sandboxes_running,
+            sandboxes_paused: usage.load.sandboxes_paused,
+        },
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,9 +124,9 @@ impl CpClient {
         specs: &HostSpecs,
     ) -> Result<Registered, CallError> {
         let body = RegisterRequest {
-            token: token.expose(),
+            token: token.expose().to_owned(),
             address: address.to_string(),
-            specs,
+            specs: wire_specs(specs),
         };
         let url = self.base.join("/v1/hosts/register");
         let request = self.http.post(&url).json(&body);
@@ -146,10 +140,7 @@ impl CpClient {
         host_token: &str,
         usage: Usage,
     ) -> Result<HeartbeatAnswer, CallError> {
-        let body = HeartbeatRequest {
-            sent_at_ms: now_ms(),
-            usage,
-        };
+        let body = wire_heartbeat(now_ms(), usage);
         let url = self.base.join(&format!("/v1/hosts/{host_id}/heartbeat"));
         let request = self
             .http

@@ -85,7 +85,7 @@ pub async fn run(
                     tracing::info!(host_id = %config.host_id, status = %answer.status, cp = %client.base(), "first heartbeat answered");
                 }
                 skewed = note_skew(&answer, skewed, &config.host_id);
-                if let Some(secs) = answer.heartbeat_interval_secs.filter(|&s| s > 0) {
+                if let Some(secs) = Some(answer.heartbeat_interval_secs).filter(|&s| s > 0) {
                     config.interval = Duration::from_secs(secs.min(3600));
                 }
                 config.fixed_interval.unwrap_or(config.interval)
@@ -110,9 +110,7 @@ pub async fn run(
 
 /// Logs a skew over the threshold when it starts and when it ends.
 fn note_skew(answer: &HeartbeatAnswer, was_skewed: bool, host_id: &str) -> bool {
-    let Some(skew) = answer.clock_skew_ms else {
-        return was_skewed;
-    };
+    let skew = answer.clock_skew_ms;
     let skewed = skew.abs() > SKEW_WARNING_MS;
     if skewed && !was_skewed {
         tracing::warn!(%host_id, clock_skew_ms = skew, "this host's clock differs from the control plane's by more than 5 s; check NTP");

@@ -55,6 +55,11 @@ impl TemplateCatalog {
         }
     }
 
+    /// `<data>/images`.
+    pub fn images_dir(&self) -> &Path {
+        &self.images
+    }
+
     fn dir(&self, name: &TemplateName) -> PathBuf {
         self.images.join(name.as_str())
     }
@@ -154,9 +159,10 @@ impl TemplateCatalog {
     }
 }
 
-/// `<N>c<M>m` with decimal N and M.
+/// `<N>c<M>m` with decimal N and M, and the backend suffix if any.
 fn is_shape(text: &str) -> bool {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let text = text.strip_suffix("-firecracker").unwrap_or(text);
     text.strip_suffix('m')
         .and_then(|t| t.split_once('c'))
         .is_some_and(|(n, m)| digits(n) && digits(m))
@@ -208,7 +214,9 @@ impl StagedImage {
 impl Drop for StagedImage {
     fn drop(&mut self) {
         if !self.published {
-            let _ = std::fs::remove_dir_all(&self.root);
+            if let Err(err) = std::fs::remove_dir_all(&self.root) {
+                tracing::warn!(path = %self.root.display(), %err, "removing a staged template image failed");
+            }
         }
     }
 }

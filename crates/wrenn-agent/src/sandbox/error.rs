@@ -54,6 +54,8 @@ pub enum SandboxError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot choose how sandbox disks are made: {0}")]
+    DiskSetup(#[source] crate::disk::DiskError),
 }
 
 impl SandboxError {
@@ -75,7 +77,15 @@ impl SandboxError {
             | Self::ResumeFailed { .. }
             | Self::TemplateSnapshotFailed { .. }
             | Self::SnapshotFailed { .. } => "unavailable",
-            Self::Storage { .. } => "internal",
+            Self::Storage { .. } | Self::DiskSetup(_) => "internal",
+        }
+    }
+
+    /// A failed file-system operation on `path`.
+    pub fn storage(path: &std::path::Path, source: std::io::Error) -> Self {
+        Self::Storage {
+            path: path.display().to_string(),
+            source,
         }
     }
 }

@@ -1,13 +1,20 @@
 //! Sandboxes on this host: validated configuration, lifecycle states, the
-//! persisted record and the manager that drives VMs, disks and networks.
+//! persisted record, and the manager with its parts (registry, launcher,
+//! lifecycle, template snapshots, recovery, reaper) that drive VMs, disks
+//! and networks.
 pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod id;
+mod launcher;
+mod layout;
+mod lifecycle;
 pub mod manager;
+mod reaper;
 pub mod record;
-pub mod recovery;
-pub mod snapshot;
+mod recovery;
+mod registry;
+mod snapshot;
 pub mod state;
 pub mod template;
 
@@ -15,6 +22,8 @@ pub use catalog::{TemplateCatalog, TemplateInfo};
 pub use config::{EgressSpec, Limits, SandboxConfig, TimeoutAction};
 pub use error::SandboxError;
 pub use id::{AccessToken, SandboxId, TemplateName};
+pub use lifecycle::EnvdTarget;
 pub use manager::{ManagerOptions, SandboxManager};
 pub use record::{SandboxInfo, SandboxRecord};
+pub use recovery::RecoveryReport;
 pub use state::SandboxState;

@@ -9,6 +9,8 @@ use super::{
     state::{Lifecycle, SandboxState},
 };
 
+use crate::disk::DiskStrategy;
+
 pub const RECORD_FILE: &str = "sandbox.json";
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -32,11 +34,33 @@ pub struct SandboxRecord {
     /// Template snapshot the sandbox was restored from, if any.
     #[serde(default)]
     pub from_snapshot: Option<PathBuf>,
+    /// How the sandbox's disk was made (qcow2 overlay, reflink or sparse
+    /// copy); absent in records of agents that did not say.
+    #[serde(default)]
+    pub disk_strategy: Option<DiskStrategy>,
+    /// Which VM incarnation envd at `envd_addr` is: a new number every time
+    /// a VM starts, so connections kept to an earlier VM are never reused.
+    /// Not persisted: connections do not outlive the agent.
+    #[serde(skip)]
+    pub vm_generation: u64,
+}
+
+/// A fresh [`SandboxRecord::vm_generation`], unique within this process.
+pub fn next_vm_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl SandboxRecord {
     pub fn state(&self) -> SandboxState {
         self.lifecycle.state()
+    }
+
+    /// Forgets the VM: no process, network slot or envd address.
+    pub fn clear_vm(&mut self) {
+        self.pid = None;
+        self.slot = None;
+        self.envd_addr = None;
     }
 
     /// Writes the record atomically (temp file + rename).

@@ -9,13 +9,15 @@
 use std::path::Path;
 
 use super::{
-    manager::{remove_contents_except_record, SandboxManager},
+    layout::{self, Layout},
+    lifecycle::{SandboxRegistry, Sandboxes},
     record::SandboxRecord,
     state::SandboxState,
+    template::SNAPSHOT_COMPLETE,
     SandboxError, SandboxId,
 };
 use crate::{
-    network::{cleanup_leftovers, CleanupReport},
+    network::{cleanup_leftovers, CleanupReport, NetnsPrefix},
     vmm::{RunningVm, Vmm},
 };
 
@@ -35,15 +37,27 @@ pub struct RecoveryReport {
     pub network: CleanupReport,
 }
 
-impl<V: Vmm> SandboxManager<V> {
-    /// Recovers what a previous agent left, then prepares host networking.
-    /// Call once, before serving.
-    pub async fn start(&self) -> Result<RecoveryReport, SandboxError> {
+/// What recovery works with; it owns no state of its own.
+pub struct Recovery<'a, V: Vmm> {
+    pub registry: &'a SandboxRegistry<V>,
+    pub sandboxes: &'a Sandboxes<V>,
+    pub backend: &'a V,
+    pub layout: &'a Layout,
+    pub netns_prefix: &'a NetnsPrefix,
+}
+
+impl<V: Vmm> Recovery<'_, V> {
+    /// Recovers what a previous agent left; `init_host_network` prepares
+    /// host networking once the old networks are swept.
+    pub async fn run(
+        &self,
+        init_host_network: impl std::future::Future<Output = Result<(), SandboxError>>,
+    ) -> Result<RecoveryReport, SandboxError> {
         let mut report = RecoveryReport::default();
-        let sandboxes_dir = self.options().data.root().join("sandboxes");
+        let sandboxes_dir = self.layout.sandboxes();
         let mut to_resume = Vec::new();
         let mut known_pids = Vec::new();
-        for dir in std::fs::read_dir(&sandboxes_dir)
+        for dir in std::fs::read_dir(sandboxes_dir)
             .into_iter()
             .flatten()
             .flatten()
@@ -56,7 +70,7 @@ impl<V: Vmm> SandboxManager<V> {
             let Ok(record) = SandboxRecord::load(&dir) else {
                 // A directory without a readable record was never created.
                 if !name.starts_with("dev-") {
-                    let _ = std::fs::remove_dir_all(&dir);
+                    layout::remove_logged(&dir, "a directory without a record");
                     report.removed.push(name);
                 }
                 continue;
@@ -71,17 +85,13 @@ impl<V: Vmm> SandboxManager<V> {
                 Recovered::Removed(id) => report.removed.push(id.to_string()),
             }
         }
-        report.orphans_killed = kill_orphan_vmms(&sandboxes_dir, &known_pids);
-        report.network = cleanup_leftovers(&self.options().network.netns_prefix)
+        report.orphans_killed = kill_orphan_vmms(sandboxes_dir, &known_pids);
+        report.network = cleanup_leftovers(self.netns_prefix)
             .await
             .map_err(|e| SandboxError::Capacity(format!("network cleanup: {e}")))?;
-        self.inner
-            .network
-            .init_host()
-            .await
-            .map_err(|e| SandboxError::Capacity(format!("host network: {e}")))?;
+        init_host_network.await?;
         for id in to_resume {
-            match self.resume(&id).await {
+            match self.sandboxes.resume(&id).await {
                 Ok(_) => report.resumed.push(id),
                 Err(err) => report.failed.push((id, err.to_string())),
             }
@@ -98,13 +108,25 @@ impl<V: Vmm> SandboxManager<V> {
         Ok(report)
     }
 
+    /// Saves `record` (logged and reported on failure) and registers it.
+    fn keep(&self, record: SandboxRecord, dir: &Path) -> Result<(), String> {
+        let saved = record
+            .save(dir)
+            .map_err(|e| format!("saving its record failed: {e}"));
+        if let Err(why) = &saved {
+            tracing::warn!(sandbox_id = %record.id, reason = %why, "recovery");
+        }
+        self.registry.insert(dir.to_path_buf(), record);
+        saved
+    }
+
     async fn recover_one(&self, mut record: SandboxRecord, dir: &Path) -> Recovered {
         let id = record.id.clone();
         let pid_alive = record.pid.is_some_and(vmm_alive);
         match record.state() {
             SandboxState::Running | SandboxState::Pausing if pid_alive => {
                 let pid = record.pid.unwrap_or_default();
-                let Some(mut vm) = self.backend().adopt(&dir.join("run"), pid) else {
+                let Some(mut vm) = self.backend.adopt(&dir.join("run"), pid) else {
                     kill_pid(pid);
                     return self.failed(
                         record,
@@ -118,21 +140,27 @@ impl<V: Vmm> SandboxManager<V> {
                     .lifecycle
                     .force(SandboxState::Paused, RECOVERED.into());
                 let snapshot = dir.join("snapshot");
-                let _ = std::fs::remove_dir_all(&snapshot);
-                match vm.pause_to(&snapshot).await {
+                let paused = match layout::remove_path(&snapshot) {
+                    Ok(()) => vm.pause_to(&snapshot).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(format!("removing the old snapshot: {e}")),
+                };
+                let marked = paused.and_then(|()| {
+                    std::fs::write(snapshot.join(SNAPSHOT_COMPLETE), b"")
+                        .map_err(|e| format!("marking the snapshot complete: {e}"))
+                });
+                match marked {
                     Ok(()) => {
-                        let _ =
-                            std::fs::write(snapshot.join(super::template::SNAPSHOT_COMPLETE), b"");
-                        record.pid = None;
-                        record.slot = None;
-                        record.envd_addr = None;
-                        let _ = record.save(dir);
-                        self.insert(record);
+                        record.clear_vm();
+                        if let Err(why) = self.keep(record, dir) {
+                            return Recovered::Failed(id, why);
+                        }
                         tracing::info!(sandbox_id = %id, pid, "re-adopted a running VM; it resumes on a fresh network");
                         Recovered::Resume(id)
                     }
                     Err(err) => {
-                        let _ = vm.kill().await;
+                        if let Err(e) = vm.kill().await {
+                            tracing::warn!(sandbox_id = %id, %e, "stopping the re-adopted VM failed");
+                        }
                         self.failed(
                             record,
                             dir,
@@ -142,10 +170,7 @@ impl<V: Vmm> SandboxManager<V> {
                 }
             }
             SandboxState::Paused | SandboxState::Resuming | SandboxState::Pausing
-                if dir
-                    .join("snapshot")
-                    .join(super::template::SNAPSHOT_COMPLETE)
-                    .is_file() =>
+                if dir.join("snapshot").join(SNAPSHOT_COMPLETE).is_file() =>
             {
                 if let Some(pid) = record.pid.filter(|&p| vmm_alive(p)) {
                     kill_pid(pid);
@@ -153,28 +178,27 @@ impl<V: Vmm> SandboxManager<V> {
                 record
                     .lifecycle
                     .force(SandboxState::Paused, RECOVERED.into());
-                record.pid = None;
-                record.slot = None;
-                record.envd_addr = None;
-                let _ = record.save(dir);
-                self.insert(record);
-                Recovered::Paused(id)
+                record.clear_vm();
+                match self.keep(record, dir) {
+                    Ok(()) => Recovered::Paused(id),
+                    Err(why) => Recovered::Failed(id, why),
+                }
             }
             SandboxState::Starting => {
                 // Half-created: nothing of it may remain.
                 if let Some(pid) = record.pid.filter(|&p| vmm_alive(p)) {
                     kill_pid(pid);
                 }
-                let _ = std::fs::remove_dir_all(dir);
+                layout::remove_logged(dir, "a half-created sandbox");
                 tracing::info!(sandbox_id = %id, "removed a sandbox that was still starting when the agent stopped");
                 Recovered::Removed(id)
             }
             SandboxState::Stopped => {
-                let _ = std::fs::remove_dir_all(dir);
+                layout::remove_logged(dir, "a stopped sandbox");
                 Recovered::Removed(id)
             }
             SandboxState::Error => {
-                self.insert(record);
+                self.registry.insert(dir.to_path_buf(), record);
                 Recovered::Failed(id, "was already in error".into())
             }
             _ => self.failed(record, dir, "its VM stopped while the agent was down"),
@@ -183,15 +207,15 @@ impl<V: Vmm> SandboxManager<V> {
 
     fn failed(&self, mut record: SandboxRecord, dir: &Path, why: &str) -> Recovered {
         let id = record.id.clone();
-        remove_contents_except_record(dir);
+        layout::remove_contents_except_record(dir);
         record.lifecycle.force(SandboxState::Error, why.to_owned());
-        record.pid = None;
-        record.slot = None;
-        record.envd_addr = None;
-        let _ = record.save(dir);
-        self.insert(record);
-        tracing::warn!(sandbox_id = %id, reason = why, "sandbox not recovered");
-        Recovered::Failed(id, why.to_owned())
+        record.clear_vm();
+        let why = match self.keep(record, dir) {
+            Ok(()) => why.to_owned(),
+            Err(unsaved) => format!("{why}; {unsaved}"),
+        };
+        tracing::warn!(sandbox_id = %id, reason = %why, "sandbox not recovered");
+        Recovered::Failed(id, why)
     }
 }
 
@@ -220,10 +244,10 @@ fn vmm_alive(pid: u32) -> bool {
 }
 
 fn kill_pid(pid: u32) {
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::SIGKILL,
-    );
+    let target = nix::unistd::Pid::from_raw(pid as i32);
+    if let Err(err) = nix::sys::signal::kill(target, nix::sys::signal::SIGKILL) {
+        tracing::warn!(pid, %err, "killing a leftover VMM failed");
+    }
 }
 
 /// Kills VMM processes that use files under `sandboxes_dir` but belong to no

@@ -4,6 +4,7 @@
 use std::{future::Future, path::Path, time::Duration};
 
 use super::VmSpec;
+use crate::disk::DiskFormat;
 
 /// Which VMM a host runs; reported in host specs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -63,6 +64,10 @@ pub trait Vmm: Send + Sync + 'static {
     type Vm: RunningVm;
 
     fn kind(&self) -> BackendKind;
+
+    /// The format of the root disks this backend boots; the sandbox manager
+    /// makes sandbox and snapshot disks in it.
+    fn disk_format(&self) -> DiskFormat;
 
     /// Cold-boots `spec`. Returns once the VMM runs; readiness of the guest
     /// (envd answering) is the caller's business.

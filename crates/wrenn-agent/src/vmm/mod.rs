@@ -1,6 +1,7 @@
 //! VMM backends behind one trait ([`backend::Vmm`]). QEMU (`-M microvm`) runs
-//! everywhere, with KVM where ordinary guests run and TCG elsewhere;
-//! Firecracker is the default on hosts with hardware KVM and its binary.
+//! everywhere, with KVM where ordinary guests run and TCG elsewhere, on qcow2
+//! overlays; Firecracker, on raw images, runs where asked for explicitly
+//! (`AGENT_BACKEND=firecracker`) on hosts with hardware KVM and its binary.
 pub mod accel;
 pub mod backend;
 pub mod firecracker;

@@ -40,6 +40,10 @@ impl Vmm for QemuBackend {
         BackendKind::Qemu
     }
 
+    fn disk_format(&self) -> crate::disk::DiskFormat {
+        crate::disk::DiskFormat::Qcow2
+    }
+
     async fn boot(&self, spec: &VmSpec) -> Result<QemuVm, VmmError> {
         QemuVm::spawn(spec, self.accel).await
     }
@@ -71,7 +75,9 @@ impl Vmm for QemuBackend {
         }
         .await;
         if let Err(err) = result {
-            let _ = vm.kill().await;
+            if let Err(kill) = vm.kill().await {
+                tracing::warn!(%kill, "stopping QEMU after a failed restore failed");
+            }
             return Err(err);
         }
         Ok(vm)
@@ -210,7 +216,11 @@ impl QemuVm {
         };
         std::fs::create_dir_all(&spec.run_dir).map_err(io(&spec.run_dir))?;
         for stale in [CONSOLE_LOG, QMP_SOCKET] {
-            let _ = std::fs::remove_file(spec.run_dir.join(stale));
+            let path = spec.run_dir.join(stale);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&path)(e)),
+                _ => {}
+            }
         }
         let log_path = spec.run_dir.join(QEMU_LOG);
         let log = std::fs::File::create(&log_path).map_err(io(&log_path))?;
@@ -365,10 +375,16 @@ impl RunningVm for QemuVm {
             .map_err(control)?;
         if let Err(err) = wait_migration(&mut qmp, self).await {
             // Leave the VM running rather than half-paused; drop the partial file.
-            let _ = std::fs::remove_file(&memory);
-            let _ = qmp.execute("cont", None).await;
+            if let Err(e) = std::fs::remove_file(&memory) {
+                tracing::warn!(path = %memory.display(), %e, "removing a partial memory image failed");
+            }
+            if let Err(e) = qmp.execute("cont", None).await {
+                tracing::error!(%e, "the VM stays stopped after a failed snapshot");
+            }
             return Err(VmmError::Snapshot(err.to_string()));
         }
+        // QEMU may close the socket before answering `quit`; its exit is
+        // what counts.
         let _ = qmp.execute("quit", None).await;
         self.wait_exit(CONTROL_TIMEOUT).await
     }

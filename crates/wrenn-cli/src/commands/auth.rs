@@ -7,8 +7,9 @@ use serde_json::Value;
 
 use super::{CommandError, Context};
 use crate::cli::{LoginArgs, SignupArgs};
-use crate::client::{ClientError, Credential};
+use crate::client::{Answer, Credential};
 use crate::render;
+use crate::responses::{Me, Session};
 
 #[derive(Serialize)]
 struct SignupBody<'a> {
@@ -31,9 +32,9 @@ pub async fn signup(ctx: &Context, args: SignupArgs) -> Result<u8, CommandError>
         password: &password,
         name: args.name.as_deref(),
     };
-    let answer = ctx.client.post("/v1/auth/signup", &body).await?;
+    let answer = ctx.client.post_as("/v1/auth/signup", &body).await?;
     store_session(ctx, &answer)?;
-    ctx.output(&answer, session_summary)?;
+    ctx.output_as(&answer, session_summary)?;
     Ok(0)
 }
 
@@ -43,9 +44,9 @@ pub async fn login(ctx: &Context, args: LoginArgs) -> Result<u8, CommandError> {
         email: &args.email,
         password: &password,
     };
-    let answer = ctx.client.post("/v1/auth/login", &body).await?;
+    let answer = ctx.client.post_as("/v1/auth/login", &body).await?;
     store_session(ctx, &answer)?;
-    ctx.output(&answer, session_summary)?;
+    ctx.output_as(&answer, session_summary)?;
     Ok(0)
 }
 
@@ -63,64 +64,47 @@ pub fn logout(ctx: &Context) -> Result<u8, CommandError> {
 }
 
 pub async fn whoami(ctx: &Context) -> Result<u8, CommandError> {
-    let me = ctx.client.get("/v1/me", &[]).await?;
-    ctx.output(&me, |me| {
-        let mut lines = vec![
-            format!(
-                "user:  {} ({})",
-                render::cell(&me["user"], "email"),
-                render::cell(&me["user"], "id")
-            ),
-            format!(
-                "team:  {} ({})",
-                render::cell(&me["team"], "name"),
-                render::cell(&me["team"], "id")
-            ),
+    let me: Answer<Me> = ctx.client.get_as("/v1/me", &[]).await?;
+    ctx.output_as(&me, |me| {
+        // An API key has no user: its fields print as absent ones do.
+        let (email, user_id) = match &me.user {
+            Some(user) => (user.email.clone(), user.id.to_string()),
+            None => ("-".to_owned(), "-".to_owned()),
+        };
+        let rows: Vec<Vec<String>> = me
+            .teams
+            .iter()
+            .map(|t| vec![t.id.to_string(), t.name.clone(), t.role.clone()])
+            .collect();
+        let lines = [
+            format!("user:  {email} ({user_id})"),
+            format!("team:  {} ({})", me.team.name, me.team.id),
             format!("api:   {}", ctx.client.base_url()),
+            String::new(),
+            render::table(&["TEAM ID", "NAME", "ROLE"], &rows),
         ];
-        if let Some(teams) = me["teams"].as_array() {
-            let rows: Vec<Vec<String>> = teams
-                .iter()
-                .map(|t| {
-                    vec![
-                        render::cell(t, "id"),
-                        render::cell(t, "name"),
-                        render::cell(t, "role"),
-                    ]
-                })
-                .collect();
-            lines.push(String::new());
-            lines.push(render::table(&["TEAM ID", "NAME", "ROLE"], &rows));
-        }
         Some(lines.join("\n"))
     })?;
     Ok(0)
 }
 
 /// Stores the answer's token (and the API URL it came from) as the credential.
-fn store_session(ctx: &Context, answer: &Value) -> Result<(), CommandError> {
-    let Some(token) = answer["token"].as_str() else {
-        let url = ctx.client.base_url().to_owned();
-        return Err(ClientError::MissingField {
-            url,
-            field: "token",
-        }
-        .into());
-    };
+fn store_session(ctx: &Context, answer: &Answer<Session>) -> Result<(), CommandError> {
+    let session = &answer.body;
     let mut file = ctx.file.clone();
     file.api_url = Some(ctx.settings.api_url.clone());
-    let expires_at = answer["expires_at"].as_str().map(str::to_owned);
-    file.set_credential(Credential::Token(token.to_owned()), expires_at);
+    file.set_credential(
+        Credential::Token(session.token.clone()),
+        Some(session.expires_at.clone()),
+    );
     ctx.store.save(&file)?;
     Ok(())
 }
 
-fn session_summary(answer: &Value) -> Option<String> {
+fn session_summary(session: &Session) -> Option<String> {
     Some(format!(
         "Logged in as {} (team {}); session until {}",
-        render::cell(&answer["user"], "email"),
-        render::cell(&answer["team"], "name"),
-        render::cell(answer, "expires_at"),
+        session.user.email, session.team.name, session.expires_at,
     ))
 }
 

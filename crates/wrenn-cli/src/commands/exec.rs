@@ -6,16 +6,16 @@ use std::io::IsTerminal;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use super::sandbox::to_map;
 use super::{CommandError, Context};
 use crate::cli::ExecArgs;
-use crate::client::ClientError;
+use crate::client::{Answer, ClientError};
 use crate::exec_ws::{self, ExecIo, ExecRequest};
 use crate::render;
+use crate::responses::ExecResult;
 
 pub async fn run(ctx: &Context, args: ExecArgs) -> Result<u8, CommandError> {
     let request = ExecRequest {
@@ -29,7 +29,7 @@ pub async fn run(ctx: &Context, args: ExecArgs) -> Result<u8, CommandError> {
     if args.no_stream || ctx.json {
         let answer = ctx
             .client
-            .post(&format!("/v1/sandboxes/{id}/exec"), &request)
+            .post_as(&format!("/v1/sandboxes/{id}/exec"), &request)
             .await?;
         return print_collected(ctx, &answer).await;
     }
@@ -78,25 +78,15 @@ fn shell_quote(arg: &str) -> String {
     }
 }
 
-async fn print_collected(ctx: &Context, answer: &Value) -> Result<u8, CommandError> {
-    let code = answer["exit_code"]
-        .as_i64()
-        .and_then(|c| i32::try_from(c).ok());
-    let Some(code) = code else {
-        let url = ctx.client.base_url().to_owned();
-        return Err(ClientError::MissingField {
-            url,
-            field: "exit_code",
-        }
-        .into());
-    };
+async fn print_collected(ctx: &Context, answer: &Answer<ExecResult>) -> Result<u8, CommandError> {
+    let result = &answer.body;
+    let code = result.exit_code;
     if ctx.json {
-        render::print_line(&render::json_document(answer))?;
+        render::print_line(&render::json_document(&answer.raw))?;
         return Ok(exec_ws::exit_status(code));
     }
-    let base64 = answer["encoding"].as_str() == Some("base64");
-    let decode = |field: &str| -> Result<Vec<u8>, CommandError> {
-        let text = answer[field].as_str().unwrap_or_default();
+    let base64 = result.encoding == "base64";
+    let decode = |text: &str| -> Result<Vec<u8>, CommandError> {
         if base64 {
             BASE64.decode(text).map_err(|_| {
                 let url = ctx.client.base_url().to_owned();
@@ -110,10 +100,10 @@ async fn print_collected(ctx: &Context, answer: &Value) -> Result<u8, CommandErr
         }
     };
     let mut stdout = tokio::io::stdout();
-    stdout.write_all(&decode("stdout")?).await?;
+    stdout.write_all(&decode(&result.stdout)?).await?;
     stdout.flush().await?;
     let mut stderr = tokio::io::stderr();
-    stderr.write_all(&decode("stderr")?).await?;
+    stderr.write_all(&decode(&result.stderr)?).await?;
     stderr.flush().await?;
     Ok(exec_ws::exit_status(code))
 }

@@ -7,27 +7,22 @@ use std::path::{Path, PathBuf};
 use futures_util::StreamExt;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 
 use super::{CommandError, Context};
 use crate::cli::FilesCommand;
-use crate::client::{ApiClient, ClientError};
+use crate::client::{Answer, ApiClient, ClientError};
 use crate::render;
+use crate::responses::{Listing, Uploaded};
 use crate::values::PathSegment;
 
 pub async fn run(ctx: &Context, cmd: FilesCommand) -> Result<u8, CommandError> {
     match cmd {
         FilesCommand::Put { id, local, remote } => {
             let answer = upload(&ctx.client, &id, &local, &remote).await?;
-            ctx.output(&answer, |a| {
-                Some(format!(
-                    "{} ({} bytes)",
-                    render::cell(a, "path"),
-                    render::cell(a, "bytes")
-                ))
-            })?;
+            ctx.output_as(&answer, |a| Some(format!("{} ({} bytes)", a.path, a.bytes)))?;
         }
         FilesCommand::Get { id, remote, local } => download(ctx, &id, &remote, local).await?,
         FilesCommand::Ls { id, path, depth } => {
@@ -37,9 +32,9 @@ pub async fn run(ctx: &Context, cmd: FilesCommand) -> Result<u8, CommandError> {
             }
             let answer = ctx
                 .client
-                .get(&format!("/v1/sandboxes/{id}/files/list"), &query)
+                .get_as(&format!("/v1/sandboxes/{id}/files/list"), &query)
                 .await?;
-            ctx.output(&answer, |a| Some(listing(a)))?;
+            ctx.output_as(&answer, |a| Some(listing(a)))?;
         }
         FilesCommand::Rm { id, path } => {
             let query = [("path".to_owned(), path)];
@@ -75,7 +70,7 @@ pub async fn upload(
     id: &PathSegment,
     local: &Path,
     remote: &str,
-) -> Result<Value, CommandError> {
+) -> Result<Answer<Uploaded>, CommandError> {
     let local_err = |source| CommandError::LocalFile {
         path: local.to_owned(),
         source,
@@ -87,7 +82,7 @@ pub async fn upload(
         .query(&[("path", remote)])
         .header(CONTENT_TYPE, "application/octet-stream")
         .body(body);
-    Ok(client.send_json(rb).await?)
+    Ok(client.send_as(rb).await?)
 }
 
 /// Streams `remote` to stdout (`-`), to `local`, or to its base name here.
@@ -178,25 +173,18 @@ async fn copy_body(
     Ok(written)
 }
 
-fn listing(answer: &Value) -> String {
-    let rows: Vec<Vec<String>> = answer["entries"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+fn listing(listing: &Listing) -> String {
+    let rows: Vec<Vec<String>> = listing
+        .entries
         .iter()
         .map(|e| {
-            let mode = match e["mode"].as_u64() {
-                Some(mode) => format!("{mode:o}"),
-                None => render::cell(e, "mode"),
-            };
-            let fields = ["type", "size"].iter().map(|f| render::cell(e, f));
-            fields
-                .chain([
-                    mode,
-                    render::cell(e, "modified_at"),
-                    render::cell(e, "path"),
-                ])
-                .collect()
+            vec![
+                e.kind.clone(),
+                e.size.to_string(),
+                format!("{:o}", e.mode),
+                render::cell_of(&e.modified_at),
+                e.path.clone(),
+            ]
         })
         .collect();
     render::table(&["TYPE", "SIZE", "MODE", "MODIFIED", "PATH"], &rows)

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::put;
 use axum::{Json, Router};
 use http_body_util::BodyExt;
+use serde_json::Value;
 
 use super::*;
 use crate::client::Credential;
@@ -87,8 +88,12 @@ async fn upload_when_large_file_then_streamed_chunked_and_intact() -> TestResult
     .await??;
 
     assert_eq!(
-        answer,
+        answer.raw,
         json!({ "path": "/home/user/data bin", "bytes": content.len() })
+    );
+    assert_eq!(
+        (answer.body.path.as_str(), answer.body.bytes),
+        ("/home/user/data bin", content.len() as u64)
     );
     let r = received.lock().map_err(|e| e.to_string())?;
     assert_eq!(r.path, "/home/user/data bin");

@@ -4,30 +4,30 @@ use serde_json::json;
 
 use super::{CommandError, Context};
 use crate::cli::HostCommand;
+use crate::client::Answer;
 use crate::render;
+use crate::responses::{CreatedHost, Host, HostList, IssuedToken, Tags};
 
 pub async fn run(ctx: &Context, cmd: HostCommand) -> Result<u8, CommandError> {
-    let one = |value: &serde_json::Value| Some(render::fields(value));
     match cmd {
         HostCommand::List => {
-            let answer = ctx.client.get("/v1/hosts", &[]).await?;
-            ctx.output(&answer, |a| {
-                let fields = [
-                    "id",
-                    "name",
-                    "status",
-                    "draining",
-                    "address",
-                    "team_id",
-                    "tags",
-                    "last_heartbeat_at",
-                ];
-                let rows: Vec<Vec<String>> = a["hosts"]
-                    .as_array()
-                    .map(Vec::as_slice)
-                    .unwrap_or_default()
+            let answer: Answer<HostList> = ctx.client.get_as("/v1/hosts", &[]).await?;
+            ctx.output_as(&answer, |list| {
+                let rows: Vec<Vec<String>> = list
+                    .hosts
                     .iter()
-                    .map(|h| fields.iter().map(|f| render::cell(h, f)).collect())
+                    .map(|h| {
+                        vec![
+                            h.id.clone(),
+                            h.name.clone(),
+                            h.status.clone(),
+                            h.draining.to_string(),
+                            h.address.clone(),
+                            render::cell_of(&h.team_id),
+                            render::cell_of(&h.tags),
+                            render::cell_of(&h.last_heartbeat_at),
+                        ]
+                    })
                     .collect();
                 let headers = [
                     "ID",
@@ -43,8 +43,8 @@ pub async fn run(ctx: &Context, cmd: HostCommand) -> Result<u8, CommandError> {
             })?;
         }
         HostCommand::Get { id } => {
-            let answer = ctx.client.get(&format!("/v1/hosts/{id}"), &[]).await?;
-            ctx.output(&answer, one)?;
+            let answer: Answer<Host> = ctx.client.get_as(&format!("/v1/hosts/{id}"), &[]).await?;
+            ctx.output_as(&answer, |_| Some(render::fields(&answer.raw)))?;
         }
         HostCommand::Create {
             name,
@@ -53,22 +53,22 @@ pub async fn run(ctx: &Context, cmd: HostCommand) -> Result<u8, CommandError> {
             tls_fingerprint,
         } => {
             let body = json!({ "name": name, "byoc": byoc, "tags": tag, "tls_fingerprint": tls_fingerprint });
-            let answer = ctx.client.post("/v1/hosts", &body).await?;
-            ctx.output(&answer, |a| Some(registration_hint(a, &a["host"]["id"])))?;
+            let answer: Answer<CreatedHost> = ctx.client.post_as("/v1/hosts", &body).await?;
+            ctx.output_as(&answer, |a| Some(registration_hint(&a.token, &a.host.id)))?;
         }
         HostCommand::Token { id } => {
-            let answer = ctx
+            let answer: Answer<IssuedToken> = ctx
                 .client
-                .post_empty(&format!("/v1/hosts/{id}/token"))
+                .post_empty_as(&format!("/v1/hosts/{id}/token"))
                 .await?;
-            ctx.output(&answer, |a| Some(registration_hint(a, &json!(id.as_str()))))?;
+            ctx.output_as(&answer, |t| Some(registration_hint(t, id.as_str())))?;
         }
         HostCommand::Drain { id, off } => {
-            let answer = ctx
+            let answer: Answer<Host> = ctx
                 .client
-                .patch(&format!("/v1/hosts/{id}"), &json!({ "draining": !off }))
+                .patch_as(&format!("/v1/hosts/{id}"), &json!({ "draining": !off }))
                 .await?;
-            ctx.output(&answer, one)?;
+            ctx.output_as(&answer, |_| Some(render::fields(&answer.raw)))?;
         }
         HostCommand::Delete { id, force } => {
             let query = [("force".to_owned(), force.to_string())];
@@ -79,11 +79,11 @@ pub async fn run(ctx: &Context, cmd: HostCommand) -> Result<u8, CommandError> {
             ctx.output(&answer, |_| None)?;
         }
         HostCommand::Tag { id, tags } => {
-            let answer = ctx
+            let answer: Answer<Tags> = ctx
                 .client
-                .post(&format!("/v1/hosts/{id}/tags"), &json!({ "tags": tags }))
+                .post_as(&format!("/v1/hosts/{id}/tags"), &json!({ "tags": tags }))
                 .await?;
-            ctx.output(&answer, |a| Some(render::cell(a, "tags")))?;
+            ctx.output_as(&answer, |t| Some(render::cell_of(&t.tags)))?;
         }
         HostCommand::Untag { id, tag } => {
             let answer = ctx
@@ -97,12 +97,9 @@ pub async fn run(ctx: &Context, cmd: HostCommand) -> Result<u8, CommandError> {
 }
 
 /// What an operator runs on the new host.
-fn registration_hint(answer: &serde_json::Value, id: &serde_json::Value) -> String {
+fn registration_hint(token: &IssuedToken, id: &str) -> String {
     format!(
         "host {}\nregistration token (shown once, expires {}):\n  {}\n\nOn the host, run:\n  AGENT_LISTEN_ADDR=<ip:port> wrenn-agent serve --register {} --address <ip:port> --cp-url <this control plane's URL>",
-        id.as_str().unwrap_or_default(),
-        render::cell(answer, "token_expires_at"),
-        render::cell(answer, "registration_token"),
-        render::cell(answer, "registration_token"),
+        id, token.token_expires_at, token.registration_token, token.registration_token,
     )
 }

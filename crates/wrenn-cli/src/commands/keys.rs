@@ -4,8 +4,9 @@ use serde::Serialize;
 
 use super::{CommandError, Context};
 use crate::cli::KeysCommand;
-use crate::client::{ClientError, Credential};
+use crate::client::{Answer, Credential};
 use crate::render;
+use crate::responses::{CreatedKey, KeyList};
 
 #[derive(Serialize)]
 struct CreateKey<'a> {
@@ -25,15 +26,11 @@ pub async fn run(ctx: &Context, cmd: KeysCommand) -> Result<u8, CommandError> {
                 name: &name,
                 expires_in_secs: expires_in,
             };
-            let answer = ctx.client.post("/v1/keys", &body).await?;
+            let answer: Answer<CreatedKey> = ctx.client.post_as("/v1/keys", &body).await?;
             if save {
-                let Some(key) = answer["key"].as_str() else {
-                    let url = ctx.client.base_url().to_owned();
-                    return Err(ClientError::MissingField { url, field: "key" }.into());
-                };
                 let mut file = ctx.file.clone();
                 file.api_url = Some(ctx.settings.api_url.clone());
-                file.set_credential(Credential::ApiKey(key.to_owned()), None);
+                file.set_credential(Credential::ApiKey(answer.body.key.clone()), None);
                 ctx.store.save(&file)?;
             }
             if !ctx.json {
@@ -42,34 +39,26 @@ pub async fn run(ctx: &Context, cmd: KeysCommand) -> Result<u8, CommandError> {
                 } else {
                     ""
                 };
-                eprintln!(
-                    "Key {} created; it is shown only now{note}",
-                    render::cell(&answer, "id")
-                );
+                eprintln!("Key {} created; it is shown only now{note}", answer.body.id);
             }
-            ctx.output(&answer, |a| Some(render::cell(a, "key")))?;
+            ctx.output_as(&answer, |k| Some(k.key.clone()))?;
         }
         KeysCommand::List => {
-            let answer = ctx.client.get("/v1/keys", &[]).await?;
-            ctx.output(&answer, |a| {
-                let rows: Vec<Vec<String>> = a["keys"]
-                    .as_array()
-                    .map(Vec::as_slice)
-                    .unwrap_or_default()
+            let answer: Answer<KeyList> = ctx.client.get_as("/v1/keys", &[]).await?;
+            ctx.output_as(&answer, |list| {
+                let rows: Vec<Vec<String>> = list
+                    .keys
                     .iter()
                     .map(|k| {
-                        [
-                            "id",
-                            "name",
-                            "prefix",
-                            "created_at",
-                            "expires_at",
-                            "last_used_at",
-                            "revoked_at",
+                        vec![
+                            k.id.to_string(),
+                            k.name.clone(),
+                            k.prefix.clone(),
+                            k.created_at.clone(),
+                            render::cell_of(&k.expires_at),
+                            render::cell_of(&k.last_used_at),
+                            render::cell_of(&k.revoked_at),
                         ]
-                        .iter()
-                        .map(|f| render::cell(k, f))
-                        .collect()
                     })
                     .collect();
                 let headers = [

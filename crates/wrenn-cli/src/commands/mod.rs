@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use crate::cli::{Cli, Command};
-use crate::client::{ApiClient, ClientError};
+use crate::client::{Answer, ApiClient, ClientError};
 use crate::config::{self, ConfigError, ConfigFile, ConfigStore, Overrides, Settings};
 use crate::exec_ws::ExecStreamError;
 use crate::pty::ShellError;
@@ -105,6 +105,18 @@ impl Context {
     }
 }
 
+impl Context {
+    /// Prints the server's document under `--json`, else the `human`
+    /// rendering of its typed view.
+    pub fn output_as<T>(
+        &self,
+        answer: &Answer<T>,
+        human: impl FnOnce(&T) -> Option<String>,
+    ) -> Result<(), CommandError> {
+        self.output(&answer.raw, |_| human(&answer.body))
+    }
+}
+
 /// Runs the command; `Ok` carries the process exit code.
 pub async fn run(cli: Cli) -> Result<u8, CommandError> {
     let store = ConfigStore::from_env()?;
@@ -162,7 +174,7 @@ mod tests {
     fn exit_code_when_api_error_then_1() {
         let api = ApiError {
             status: 401,
-            code: "unauthenticated".into(),
+            code: crate::client::Code::parse("unauthenticated"),
             message: "no".into(),
         };
         assert_eq!(CommandError::Client(api.into()).exit_code(), EXIT_API);

@@ -4,13 +4,15 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use clap::ValueEnum;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
+use wrenn_types::{SandboxState, TimeoutAction};
 
 use super::{CommandError, Context};
-use crate::cli::{CreateArgs, OnTimeout, SandboxCommand, SandboxState};
+use crate::cli::{CreateArgs, SandboxCommand};
+use crate::client::Answer;
 use crate::render;
+use crate::responses::{Sandbox, SandboxPage};
 use crate::values::KeyValue;
 
 /// The `CreateSandbox` body; unset options are left to the server's defaults.
@@ -26,7 +28,7 @@ struct CreateSandbox {
     #[serde(skip_serializing_if = "Option::is_none")]
     timeout_secs: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    on_timeout: Option<&'static str>,
+    on_timeout: Option<TimeoutAction>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     env_vars: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -49,10 +51,7 @@ impl From<CreateArgs> for CreateSandbox {
             memory_mb: a.memory,
             disk_mb: a.disk,
             timeout_secs: a.timeout,
-            on_timeout: a.on_timeout.map(|o| match o {
-                OnTimeout::Kill => "kill",
-                OnTimeout::Pause => "pause",
-            }),
+            on_timeout: a.on_timeout,
             env_vars: to_map(a.env),
             metadata: to_map(a.metadata),
             internet: a.no_internet.then_some(false),
@@ -68,16 +67,15 @@ pub fn to_map(pairs: Vec<KeyValue>) -> BTreeMap<String, String> {
 }
 
 pub async fn run(ctx: &Context, cmd: SandboxCommand) -> Result<u8, CommandError> {
-    let one = |value: &Value| Some(render::fields(value));
     match cmd {
         SandboxCommand::Create(args) => {
             let body = CreateSandbox::from(args);
             let spinner = spinner(&format!("Starting a sandbox from {}", body.template));
-            let answer = ctx.client.post("/v1/sandboxes", &body).await;
+            let answer = ctx.client.post_as::<Sandbox>("/v1/sandboxes", &body).await;
             if let Some(spinner) = spinner {
                 spinner.finish_and_clear();
             }
-            ctx.output(&answer?, |a| Some(render::cell(a, "id")))?;
+            ctx.output_as(&answer?, |s| Some(s.id.to_string()))?;
         }
         SandboxCommand::List {
             state,
@@ -86,10 +84,11 @@ pub async fn run(ctx: &Context, cmd: SandboxCommand) -> Result<u8, CommandError>
             all,
         } => list(ctx, state, metadata, limit, all).await?,
         SandboxCommand::Get { id } => {
-            ctx.output(
-                &ctx.client.get(&format!("/v1/sandboxes/{id}"), &[]).await?,
-                one,
-            )?;
+            let answer: Answer<Sandbox> = ctx
+                .client
+                .get_as(&format!("/v1/sandboxes/{id}"), &[])
+                .await?;
+            ctx.output_as(&answer, |_| Some(render::fields(&answer.raw)))?;
         }
         SandboxCommand::Kill { id } => {
             let answer = ctx
@@ -101,28 +100,28 @@ pub async fn run(ctx: &Context, cmd: SandboxCommand) -> Result<u8, CommandError>
         SandboxCommand::Pause { id } => {
             let answer = ctx
                 .client
-                .post_empty(&format!("/v1/sandboxes/{id}/pause"))
+                .post_empty_as(&format!("/v1/sandboxes/{id}/pause"))
                 .await?;
-            ctx.output(&answer, state_line)?;
+            ctx.output_as(&answer, state_line)?;
         }
         SandboxCommand::Resume { id } => {
             let answer = ctx
                 .client
-                .post_empty(&format!("/v1/sandboxes/{id}/resume"))
+                .post_empty_as(&format!("/v1/sandboxes/{id}/resume"))
                 .await?;
-            ctx.output(&answer, state_line)?;
+            ctx.output_as(&answer, state_line)?;
         }
         SandboxCommand::Timeout { id, secs } => {
             let body = json!({ "timeout_secs": secs });
-            let answer = ctx
+            let answer: Answer<Sandbox> = ctx
                 .client
-                .post(&format!("/v1/sandboxes/{id}/timeout"), &body)
+                .post_as(&format!("/v1/sandboxes/{id}/timeout"), &body)
                 .await?;
-            ctx.output(&answer, |a| {
+            ctx.output_as(&answer, |s| {
                 Some(format!(
                     "{} times out at {}",
-                    render::cell(a, "id"),
-                    render::cell(a, "timeout_at")
+                    s.id,
+                    render::cell_of(&s.timeout_at)
                 ))
             })?;
         }
@@ -138,8 +137,8 @@ async fn list(
     all: bool,
 ) -> Result<(), CommandError> {
     let mut query: Vec<(String, String)> = Vec::new();
-    if let Some(state) = state.and_then(|s| s.to_possible_value()) {
-        query.push(("state".into(), state.get_name().to_owned()));
+    if let Some(state) = state {
+        query.push(("state".into(), state.as_str().to_owned()));
     }
     for kv in metadata {
         query.push((format!("metadata[{}]", kv.key), kv.value));
@@ -147,42 +146,41 @@ async fn list(
     if let Some(limit) = limit {
         query.push(("limit".into(), limit.to_string()));
     }
-    let mut sandboxes = Vec::new();
+    // Every page's records, as received and as read.
+    let (mut raw, mut sandboxes) = (Vec::new(), Vec::new());
     let mut cursor: Option<String> = None;
     loop {
         let mut page_query = query.clone();
         if let Some(cursor) = &cursor {
             page_query.push(("cursor".into(), cursor.clone()));
         }
-        let page = ctx.client.get("/v1/sandboxes", &page_query).await?;
-        if let Some(items) = page["sandboxes"].as_array() {
-            sandboxes.extend(items.iter().cloned());
+        let page: Answer<SandboxPage> = ctx.client.get_as("/v1/sandboxes", &page_query).await?;
+        if let Some(items) = page.raw["sandboxes"].as_array() {
+            raw.extend(items.iter().cloned());
         }
-        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        sandboxes.extend(page.body.sandboxes);
+        cursor = page.body.next_cursor;
         if !all || cursor.is_none() {
             break;
         }
     }
-    let answer = json!({ "sandboxes": sandboxes, "next_cursor": cursor });
-    ctx.output(&answer, |a| {
-        let rows: Vec<Vec<String>> = a["sandboxes"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
+    let answer = Answer {
+        raw: json!({ "sandboxes": raw, "next_cursor": cursor }),
+        body: sandboxes,
+    };
+    ctx.output_as(&answer, |sandboxes| {
+        let rows: Vec<Vec<String>> = sandboxes
             .iter()
             .map(|s| {
-                [
-                    "id",
-                    "template",
-                    "state",
-                    "vcpus",
-                    "memory_mb",
-                    "created_at",
-                    "metadata",
+                vec![
+                    s.id.to_string(),
+                    s.template.to_string(),
+                    s.state.as_str().to_owned(),
+                    s.vcpus.to_string(),
+                    s.memory_mb.to_string(),
+                    s.created_at.clone(),
+                    render::cell_of(&s.metadata),
                 ]
-                .iter()
-                .map(|f| render::cell(s, f))
-                .collect()
             })
             .collect();
         let headers = [
@@ -202,12 +200,8 @@ async fn list(
     Ok(())
 }
 
-fn state_line(sandbox: &Value) -> Option<String> {
-    Some(format!(
-        "{} {}",
-        render::cell(sandbox, "id"),
-        render::cell(sandbox, "state")
-    ))
+fn state_line(sandbox: &Sandbox) -> Option<String> {
+    Some(format!("{} {}", sandbox.id, sandbox.state.as_str()))
 }
 
 /// A spinner on stderr, only when stderr is a terminal.

@@ -4,23 +4,30 @@ use serde_json::json;
 
 use super::{CommandError, Context};
 use crate::cli::{AuditArgs, TemplateCommand};
+use crate::client::Answer;
 use crate::render;
+use crate::responses::{AuditPage, Template, TemplateList};
 
 pub async fn run(ctx: &Context, cmd: TemplateCommand) -> Result<u8, CommandError> {
     match cmd {
         TemplateCommand::List => {
-            let answer = ctx.client.get("/v1/templates", &[]).await?;
-            ctx.output(&answer, |a| {
-                let fields = [
-                    "name",
-                    "builtin",
-                    "vcpus",
-                    "memory_mb",
-                    "disk_mb",
-                    "has_memory_snapshot",
-                    "created_at",
-                ];
-                let rows = rows(&a["templates"], &fields);
+            let answer: Answer<TemplateList> = ctx.client.get_as("/v1/templates", &[]).await?;
+            ctx.output_as(&answer, |list| {
+                let rows: Vec<Vec<String>> = list
+                    .templates
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.name.to_string(),
+                            t.builtin.to_string(),
+                            t.vcpus.to_string(),
+                            t.memory_mb.to_string(),
+                            render::cell_of(&t.disk_mb),
+                            t.has_memory_snapshot.to_string(),
+                            t.created_at.clone(),
+                        ]
+                    })
+                    .collect();
                 let headers = [
                     "NAME",
                     "BUILTIN",
@@ -35,11 +42,11 @@ pub async fn run(ctx: &Context, cmd: TemplateCommand) -> Result<u8, CommandError
         }
         TemplateCommand::Snapshot { id, name, memory } => {
             let body = json!({ "name": name, "memory": memory });
-            let answer = ctx
+            let answer: Answer<Template> = ctx
                 .client
-                .post(&format!("/v1/sandboxes/{id}/snapshot"), &body)
+                .post_as(&format!("/v1/sandboxes/{id}/snapshot"), &body)
                 .await?;
-            ctx.output(&answer, |a| Some(render::cell(a, "name")))?;
+            ctx.output_as(&answer, |t| Some(t.name.to_string()))?;
         }
         TemplateCommand::Delete { name } => {
             let answer = ctx
@@ -58,18 +65,23 @@ pub async fn audit(ctx: &Context, args: AuditArgs) -> Result<u8, CommandError> {
         .map(|l| ("limit".to_owned(), l.to_string()))
         .into_iter()
         .collect();
-    let answer = ctx.client.get("/v1/audit", &query).await?;
-    ctx.output(&answer, |a| {
-        let fields = [
-            "at",
-            "actor_type",
-            "actor_id",
-            "action",
-            "resource_type",
-            "resource_id",
-            "outcome",
-        ];
-        let rows = rows(&a["events"], &fields);
+    let answer: Answer<AuditPage> = ctx.client.get_as("/v1/audit", &query).await?;
+    ctx.output_as(&answer, |page| {
+        let rows: Vec<Vec<String>> = page
+            .events
+            .iter()
+            .map(|e| {
+                vec![
+                    e.at.clone(),
+                    e.actor_type.clone(),
+                    e.actor_id.clone(),
+                    e.action.clone(),
+                    e.resource_type.clone(),
+                    e.resource_id.clone(),
+                    e.outcome.clone(),
+                ]
+            })
+            .collect();
         let headers = [
             "AT",
             "ACTOR",
@@ -82,14 +94,4 @@ pub async fn audit(ctx: &Context, args: AuditArgs) -> Result<u8, CommandError> {
         Some(render::table(&headers, &rows))
     })?;
     Ok(0)
-}
-
-fn rows(items: &serde_json::Value, fields: &[&str]) -> Vec<Vec<String>> {
-    items
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|item| fields.iter().map(|f| render::cell(item, f)).collect())
-        .collect()
 }

@@ -11,7 +11,7 @@ use super::{
     AgentApi, AgentCreate, AgentError, AgentResult, AgentSandbox, AgentState, AgentTemplate,
     EnvdRoute,
 };
-use crate::config::SecretString;
+use crate::secret::SecretString;
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid agent URL '{0}'")]

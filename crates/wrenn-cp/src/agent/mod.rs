@@ -1,9 +1,13 @@
 //! The control plane's view of host agents: the [`AgentApi`] trait (one
 //! implementation speaks the agent's Connect RPC; tests substitute a fake),
-//! the plain types it trades in, and [`Hosts`], the agents this control
-//! plane knows.
+//! the plain types it trades in, and [`Hosts`], the connections to them (a
+//! cache in front of the host records). Imports neither the configuration
+//! nor the application state.
 pub mod connect;
+mod hosts;
 pub mod transport;
+
+pub use hosts::{DirectoryError, HostDirectory, HostUnavailable, Hosts};
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -105,13 +109,13 @@ pub trait AgentApi: Send + Sync + std::fmt::Debug {
 }
 
 /// How to reach one registered host's agent.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostTarget {
-    pub host_id: String,
+    pub host_id: wrenn_types::HostId,
     /// `ip:port` as the agent registered it.
     pub address: String,
     /// What the control plane presents to it (derived per host).
-    pub secret: crate::config::SecretString,
+    pub secret: crate::secret::SecretString,
     /// SHA-256 of the agent's TLS certificate: dial `https://` and pin it.
     pub tls_fingerprint: Option<String>,
 }
@@ -155,61 +159,5 @@ impl Connector for RpcConnector {
                 )?))
             }
         }
-    }
-}
-
-/// The hosts this control plane places sandboxes on: the static `local`
-/// host (`CP_AGENT_URL`), if any, and every registered host.
-#[derive(Debug)]
-pub struct Hosts {
-    agents: std::sync::RwLock<BTreeMap<String, Arc<dyn AgentApi>>>,
-    connector: Arc<dyn Connector>,
-}
-
-impl Default for Hosts {
-    fn default() -> Self {
-        Self::with_connector(Arc::new(RpcConnector::default()))
-    }
-}
-
-pub const LOCAL_HOST_ID: &str = "local";
-
-impl Hosts {
-    pub fn with_connector(connector: Arc<dyn Connector>) -> Self {
-        Self {
-            agents: std::sync::RwLock::default(),
-            connector,
-        }
-    }
-
-    pub fn insert(&self, host_id: &str, agent: Arc<dyn AgentApi>) {
-        if let Ok(mut agents) = self.agents.write() {
-            agents.insert(host_id.to_owned(), agent);
-        }
-    }
-
-    /// Connects to a registered host (replacing an earlier client).
-    pub fn connect(&self, target: &HostTarget) -> anyhow::Result<()> {
-        let agent = self.connector.connect(target)?;
-        self.insert(&target.host_id, agent);
-        Ok(())
-    }
-
-    pub fn remove(&self, host_id: &str) {
-        if let Ok(mut agents) = self.agents.write() {
-            agents.remove(host_id);
-        }
-    }
-
-    pub fn get(&self, host_id: &str) -> Option<Arc<dyn AgentApi>> {
-        self.agents.read().ok()?.get(host_id).cloned()
-    }
-
-    /// Every known host, for the reconciler.
-    pub fn all(&self) -> Vec<(String, Arc<dyn AgentApi>)> {
-        self.agents
-            .read()
-            .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default()
     }
 }

@@ -1,6 +1,7 @@
 //! `/v1/keys`: the team's API keys. The plaintext key is in the answer to
 //! its creation and nowhere else: only its SHA-256 is stored, and it is
-//! never logged. Creating and revoking keys needs a user login.
+//! never logged. Creating and revoking keys needs a user login (the
+//! rules: `service::keys`).
 use axum::{extract::State, http::StatusCode, Json};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -9,16 +10,7 @@ use super::{
     extract::{ApiJson, ApiPath},
     input, rfc3339,
 };
-use crate::{
-    audit::{self, Outcome},
-    auth::{api_key, Principal},
-    db::{self, users::KeyRow},
-    error::{ApiError, ApiResult},
-    state::AppState,
-};
-
-/// Longest key lifetime: ten years.
-const MAX_EXPIRES_IN_SECS: u64 = 10 * 365 * 24 * 3600;
+use crate::{auth::Principal, db::users::KeyRow, error::ApiResult, service::keys, state::AppState};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -90,46 +82,19 @@ async fn create_key(
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
     let user_id = principal.require_user()?;
     let name = input::name(&body.name, "name")?;
-    let expires_at = match body.expires_in_secs {
-        None => None,
-        Some(secs @ 1..=MAX_EXPIRES_IN_SECS) => {
-            Some(db::now_ms() + i64::try_from(secs * 1000).unwrap_or(i64::MAX / 2))
-        }
-        Some(_) => {
-            return Err(ApiError::validation(format!(
-                "expires_in_secs must be between 1 and {MAX_EXPIRES_IN_SECS}"
-            )))
-        }
+    let new = keys::NewKey {
+        name: &name,
+        expires_in_secs: body.expires_in_secs,
+        created_by: user_id,
     };
-    let secret = api_key::generate();
-    let row = db::keys::insert(
-        &state.db,
-        &db::keys::NewKeyRecord {
-            team_id: &principal.team_id,
-            name: &name,
-            prefix: &secret.prefix,
-            hash: &secret.hash,
-            created_by: Some(user_id),
-            expires_at,
-        },
-    )
-    .await?;
-    audit::record(
-        &state.db,
-        &principal,
-        "api_key.create",
-        ("api_key", &row.id),
-        Outcome::Ok,
-        "",
-    )
-    .await;
+    let keys::CreatedKey { row, secret } = keys::create(&state.db, &principal, new).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedKey {
             id: row.id,
             name: row.name,
             prefix: row.prefix,
-            key: secret.secret,
+            key: secret,
             created_at: rfc3339(row.created_at),
             expires_at: row.expires_at.map(rfc3339),
         }),
@@ -142,7 +107,7 @@ async fn list_keys(
     State(state): State<AppState>,
     principal: Principal,
 ) -> ApiResult<Json<KeyList>> {
-    let keys = db::keys::list(&state.db, &principal.team_id).await?;
+    let keys = keys::list(&state.db, &principal).await?;
     Ok(Json(KeyList {
         keys: keys.into_iter().map(ApiKey::from).collect(),
     }))
@@ -158,17 +123,6 @@ async fn revoke_key(
     ApiPath(key_id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     principal.require_user()?;
-    if !db::keys::revoke(&state.db, &principal.team_id, &key_id).await? {
-        return Err(ApiError::NotFound { what: "API key" });
-    }
-    audit::record(
-        &state.db,
-        &principal,
-        "api_key.revoke",
-        ("api_key", &key_id),
-        Outcome::Ok,
-        "",
-    )
-    .await;
+    keys::revoke(&state.db, &principal, &key_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod audit_log;
 pub mod auth;
+mod authenticate;
 pub mod extract;
 pub mod health;
 pub mod hosts;
@@ -68,7 +69,7 @@ async fn method_not_allowed() -> Response {
     )
 }
 
-pub use crate::rfc3339::from_unix_ms as rfc3339;
+pub use crate::timestamp::rfc3339;
 
 /// An opaque pagination cursor: the sort key of the last item of a page.
 pub mod cursor {

@@ -217,6 +217,7 @@ impl From<tpl::DeleteTemplateError> for ApiError {
             E::Builtin => Self::Forbidden("built-in templates cannot be deleted"),
             E::InUse(m) => Self::Conflict(m),
             E::Host(e) => e.into(),
+            E::Hosts(e) => Self::internal(e),
             E::Db(e) => e.into(),
         }
     }

@@ -10,25 +10,7 @@ pub mod principal;
 
 pub use principal::{Actor, Principal, Role};
 
-/// `len` random characters from `[A-Za-z0-9]`, from the OS's CSPRNG.
-pub fn random_token(len: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut out = String::with_capacity(len);
-    let mut buf = [0u8; 64];
-    while out.len() < len {
-        // A failing OS RNG leaves no safe way to mint secrets.
-        #[allow(clippy::expect_used)]
-        getrandom::fill(&mut buf).expect("the OS random number generator failed");
-        // 62 * 4 = 248: rejecting bytes >= 248 keeps the draw uniform.
-        for b in buf.iter().filter(|b| **b < 248) {
-            if out.len() == len {
-                break;
-            }
-            out.push(char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]));
-        }
-    }
-    out
-}
+pub use crate::secret::random_token;
 
 #[cfg(test)]
 mod tests {

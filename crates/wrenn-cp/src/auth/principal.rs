@@ -1,35 +1,16 @@
 //! The authenticated caller of a request and the team it acts on. Every
-//! handler that touches team resources takes a [`Principal`] and scopes its
-//! queries by `principal.team_id`.
-use axum::{extract::FromRequestParts, http::request::Parts};
+//! handler that touches team resources takes a [`Principal`] (extracted in
+//! `api::authenticate`) and scopes its queries by `principal.team_id`.
 
-use super::{api_key, jwt::TokenType};
-use crate::{db, error::ApiError, state::AppState};
+pub use crate::role::Role;
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Owner,
-    Member,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Owner => "owner",
-            Self::Member => "member",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "owner" => Some(Self::Owner),
-            "member" => Some(Self::Member),
-            _ => None,
-        }
-    }
+/// What a caller lacks for an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("this needs a user login, not an API key")]
+    NeedsUser,
+    #[error("only team owners may do this")]
+    NeedsOwner,
 }
 
 /// Who made the request, for authorization and the audit log.
@@ -67,119 +48,15 @@ impl Principal {
         matches!(self.actor, Actor::User { is_admin: true, .. })
     }
 
-    pub fn require_owner(&self) -> Result<(), ApiError> {
+    pub fn require_owner(&self) -> Result<(), Refused> {
         if self.role == Role::Owner {
             Ok(())
         } else {
-            Err(ApiError::Forbidden("only team owners may do this"))
+            Err(Refused::NeedsOwner)
         }
     }
 
-    pub fn require_user(&self) -> Result<&str, ApiError> {
-        self.user_id().ok_or(ApiError::Forbidden(
-            "this needs a user login, not an API key",
-        ))
+    pub fn require_user(&self) -> Result<&str, Refused> {
+        self.user_id().ok_or(Refused::NeedsUser)
     }
-}
-
-/// The credential of a request: `Authorization: Bearer`, `X-API-Key`, or,
-/// for WebSocket upgrades (browsers cannot set headers), `?token=`.
-fn credential(parts: &Parts) -> Option<String> {
-    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(bearer) = header("authorization").and_then(|v| v.strip_prefix("Bearer ")) {
-        return Some(bearer.trim().to_owned());
-    }
-    if let Some(key) = header("x-api-key") {
-        return Some(key.trim().to_owned());
-    }
-    if header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
-        return parts.uri.query().and_then(|q| {
-            q.split('&')
-                .find_map(|pair| pair.strip_prefix("token="))
-                .map(str::to_owned)
-        });
-    }
-    None
-}
-
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(credential) = credential(parts) else {
-            return Err(ApiError::Unauthenticated(
-                "missing credentials: send `Authorization: Bearer <token or API key>`",
-            ));
-        };
-        if credential.starts_with(api_key::KEY_PREFIX) {
-            return from_api_key(state, &credential).await;
-        }
-        let claims = state
-            .jwt
-            .verify(&credential, TokenType::User)
-            .map_err(|err| match err {
-                super::jwt::TokenError::Expired => {
-                    ApiError::Unauthenticated("the token has expired; log in again")
-                }
-                super::jwt::TokenError::WrongType { .. } => {
-                    ApiError::Unauthenticated("a host token cannot be used as a user credential")
-                }
-                super::jwt::TokenError::Invalid => {
-                    ApiError::Unauthenticated("the token is malformed or its signature is wrong")
-                }
-            })?;
-        let user =
-            db::users::get(&state.db, &claims.sub)
-                .await?
-                .ok_or(ApiError::Unauthenticated(
-                    "the token's user no longer exists",
-                ))?;
-        let team_header = parts
-            .headers
-            .get("x-team-id")
-            .map(|v| v.to_str().unwrap_or_default().to_owned());
-        let (team_id, role) = match team_header {
-            Some(team_id) => {
-                let role = db::users::membership(&state.db, &team_id, &user.id)
-                    .await?
-                    .ok_or(ApiError::NotFound { what: "team" })?;
-                (team_id, role)
-            }
-            None => db::users::personal_team(&state.db, &user.id)
-                .await?
-                .ok_or(ApiError::Unauthenticated("the user has no team"))?,
-        };
-        Ok(Self {
-            actor: Actor::User {
-                user_id: user.id,
-                is_admin: user.is_admin,
-            },
-            team_id,
-            role,
-        })
-    }
-}
-
-async fn from_api_key(state: &AppState, credential: &str) -> Result<Principal, ApiError> {
-    const REFUSED: &str = "the API key is unknown, revoked or expired";
-    if !api_key::looks_like_key(credential) {
-        return Err(ApiError::Unauthenticated(REFUSED));
-    }
-    let key = db::users::key_by_hash(&state.db, &api_key::hash(credential))
-        .await?
-        .ok_or(ApiError::Unauthenticated(REFUSED))?;
-    let now = db::now_ms();
-    if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
-        return Err(ApiError::Unauthenticated(REFUSED));
-    }
-    // One write a minute at most: `last_used_at` is informative, and a write
-    // per request would serialise every API call on SQLite.
-    if key.last_used_at.is_none_or(|at| now - at > 60_000) {
-        db::users::touch_key(&state.db, &key.id, now).await?;
-    }
-    Ok(Principal {
-        actor: Actor::ApiKey { key_id: key.id },
-        team_id: key.team_id,
-        role: Role::Member,
-    })
 }

@@ -119,7 +119,7 @@ pub fn now_ms() -> i64 {
 
 /// A fresh random id with a readable prefix, e.g. `team_...`.
 pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}{}", crate::auth::random_token(20).to_lowercase())
+    format!("{prefix}{}", crate::secret::random_token(20).to_lowercase())
 }
 
 /// An id that sorts after every id this process made before it, and after
@@ -143,7 +143,7 @@ pub fn new_ordered_id(prefix: &str) -> String {
     // The random tail keeps ids of two processes writing at once distinct.
     format!(
         "{prefix}{sequence:016x}{}",
-        crate::auth::random_token(8).to_lowercase()
+        crate::secret::random_token(8).to_lowercase()
     )
 }
 

@@ -2,7 +2,7 @@
 use sqlx::{any::AnyRow, Row};
 
 use super::{flag, get_bool, new_id, now_ms, Db, DbKind};
-use crate::auth::Role;
+use crate::role::Role;
 
 /// A team together with the caller's role in it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 use sqlx::{any::AnyRow, Row};
 
 use super::{get_bool, Db};
-use crate::auth::Role;
+use crate::role::Role;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRow {

@@ -31,6 +31,9 @@ pub enum DeleteTemplateError {
     InUse(String),
     #[error("the host refused: {0}")]
     Host(#[source] AgentError),
+    /// The host records could not be read.
+    #[error("cannot list the hosts")]
+    Hosts(#[source] crate::agent::DirectoryError),
     #[error("database")]
     Db(#[from] sqlx::Error),
 }
@@ -87,10 +90,12 @@ pub async fn delete(
     // A team template lives on the host it was snapshotted on; a record
     // from before hosts were tracked may be on any of them.
     let holders = match &template.host_id {
-        Some(host_id) => state.hosts.get(host_id).into_iter().collect(),
+        Some(host_id) => state.hosts.agent(host_id).await.into_iter().collect(),
         None => state
             .hosts
             .all()
+            .await
+            .map_err(DeleteTemplateError::Hosts)?
             .into_iter()
             .map(|(_, a)| a)
             .collect::<Vec<_>>(),
@@ -140,11 +145,12 @@ pub async fn snapshot(
     if taken {
         return Err(SnapshotError::NameTaken(name.clone()));
     }
-    let agent = sandbox
-        .host_id
-        .as_deref()
-        .and_then(|h| state.hosts.get(h))
-        .ok_or(SnapshotError::HostNotConnected)?;
+    let host = sandbox.host_id.as_deref().unwrap_or_default();
+    let agent = state
+        .hosts
+        .agent(host)
+        .await
+        .map_err(|_| SnapshotError::HostNotConnected)?;
     // Hosts know templates by a unique image name, so two teams can both
     // have a template called "python".
     let image = format!("tm-{}", crate::auth::random_token(16).to_lowercase());

@@ -18,7 +18,7 @@ both_dbs!(create_when_defaults_then_201_running, |kind| async move {
     assert_eq!(sandbox["timeout_secs"], 300);
     assert_eq!(sandbox["on_timeout"], "kill");
     assert_eq!(sandbox["internet"], true);
-    assert_eq!(sandbox["host_id"], "local");
+    assert_eq!(sandbox["host_id"], "host_local");
     assert_eq!(sandbox["reason"], "");
     assert!(sandbox["started_at"].is_string() && sandbox["timeout_at"].is_string());
     let sent = fx.agent.last_create().expect("the host saw the create");

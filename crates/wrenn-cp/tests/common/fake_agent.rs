@@ -275,6 +275,6 @@ impl FakeConnector {
 
 impl wrenn_cp::agent::Connector for FakeConnector {
     fn connect(&self, target: &wrenn_cp::agent::HostTarget) -> anyhow::Result<Arc<dyn AgentApi>> {
-        Ok(self.agent(&target.host_id))
+        Ok(self.agent(target.host_id.as_str()))
     }
 }

@@ -21,10 +21,12 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 use wrenn_cp::{
-    agent::{AgentApi, Hosts, LOCAL_HOST_ID},
+    agent::{AgentApi, Connector, Hosts, RpcConnector},
     auth::jwt::JwtKeys,
     config::CpConfig,
     db::{self, Db, DbKind},
+    server::{local_host_id, LOCAL_HOST_ID},
+    service::hosts::DbDirectory,
     state::AppState,
 };
 
@@ -73,18 +75,18 @@ impl TestApp {
         connector: Arc<dyn wrenn_cp::agent::Connector>,
         env: &[(&str, &str)],
     ) -> Self {
-        Self::build_with(kind, None, env, Hosts::with_connector(connector)).await
+        Self::build_with(kind, None, env, connector).await
     }
 
     async fn build(kind: DbKind, agent: Option<Arc<dyn AgentApi>>, env: &[(&str, &str)]) -> Self {
-        Self::build_with(kind, agent, env, Hosts::default()).await
+        Self::build_with(kind, agent, env, Arc::new(RpcConnector::default())).await
     }
 
     async fn build_with(
         kind: DbKind,
         agent: Option<Arc<dyn AgentApi>>,
         env: &[(&str, &str)],
-        hosts: Hosts,
+        connector: Arc<dyn Connector>,
     ) -> Self {
         let (url, sqlite_dir, pg) = match kind {
             DbKind::Sqlite => {
@@ -113,11 +115,13 @@ impl TestApp {
         db::templates::register_builtins(&db)
             .await
             .expect("built-in templates");
+        let directory = DbDirectory::new(db.clone(), config.jwt_secret.clone());
+        let hosts = Hosts::new(connector, Arc::new(directory));
         if let Some(agent) = agent {
             db::hosts::upsert_local(&db, LOCAL_HOST_ID, "http://agent.test")
                 .await
                 .expect("host record");
-            hosts.insert(LOCAL_HOST_ID, agent);
+            hosts.pin(local_host_id(), agent);
         }
         let state = AppState {
             db,

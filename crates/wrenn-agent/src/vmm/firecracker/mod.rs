@@ -1,6 +1,7 @@
 //! The Firecracker backend: one `firecracker` process per VM (optionally under
-//! its jailer), driven through its REST API on a Unix socket. The default on
-//! hosts with hardware KVM and a firecracker binary; see [`FirecrackerBackend::detect`].
+//! its jailer), driven through its REST API on a Unix socket, on raw disk
+//! images. Chosen with `AGENT_BACKEND=firecracker` on hosts with hardware
+//! KVM and a firecracker binary; see [`FirecrackerBackend::detect`].
 pub mod api;
 pub mod console;
 pub mod detect;
@@ -176,6 +177,11 @@ impl Vmm for FirecrackerBackend {
 
     fn kind(&self) -> BackendKind {
         BackendKind::Firecracker
+    }
+
+    /// Firecracker's block device is a plain file: no qcow2.
+    fn disk_format(&self) -> crate::disk::DiskFormat {
+        crate::disk::DiskFormat::Raw
     }
 
     async fn boot(&self, spec: &VmSpec) -> Result<FirecrackerVm, VmmError> {

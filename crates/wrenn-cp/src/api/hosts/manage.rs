@@ -232,7 +232,7 @@ pub async fn delete_host(
         }
         .into());
     }
-    let agent = state.hosts.get(&row.id);
+    let agent = state.hosts.agent(&row.id).await.ok();
     for sandbox in &live {
         if let Some(agent) = &agent {
             let destroyed = tokio::time::timeout(
@@ -267,7 +267,9 @@ pub async fn delete_host(
     // Team templates whose files were on this host are gone with it.
     db::templates::delete_on_host(&state.db, &row.id).await?;
     db::hosts::delete(&state.db, &row.id).await?;
-    state.hosts.remove(&row.id);
+    if let Ok(id) = wrenn_types::HostId::try_from(row.id.as_str()) {
+        state.hosts.forget(&id);
+    }
     audit::record(
         &state.db,
         &principal,

@@ -18,8 +18,7 @@ use crate::{
     state::AppState,
 };
 
-pub use heartbeat::HeartbeatAnswer;
-pub use registration::Registered;
+pub use wrenn_types::host_wire::{HeartbeatAnswer, Registered};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -90,21 +89,10 @@ fn validate_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-/// A certificate fingerprint as 64 lowercase hex digits (colons and case
-/// as `openssl x509 -fingerprint -sha256` prints them are accepted).
+/// [`crate::service::hosts::normalise_fingerprint`], refusing with 422.
 pub(crate) fn normalise_fingerprint(raw: &str) -> Result<String, ApiError> {
-    let hex: String = raw
-        .chars()
-        .filter(|c| *c != ':')
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(hex)
-    } else {
-        Err(ApiError::validation(
-            "tls_fingerprint must be the certificate's SHA-256: 64 hex digits",
-        ))
-    }
+    crate::service::hosts::normalise_fingerprint(raw)
+        .ok_or_else(|| ApiError::validation(crate::service::hosts::FINGERPRINT_RULE))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

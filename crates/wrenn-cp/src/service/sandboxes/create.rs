@@ -203,8 +203,9 @@ async fn create_on_best_host(
     .await?;
     let agent = state
         .hosts
-        .get(&host_id)
-        .ok_or(CreateSandboxError::HostNotConnected)?;
+        .agent(&host_id)
+        .await
+        .map_err(|_| CreateSandboxError::HostNotConnected)?;
     let timeout_secs = request
         .timeout_secs
         .unwrap_or(state.config.default_timeout_secs);

@@ -61,7 +61,9 @@ pub async fn guest(
         .await?
         .ok_or(OpenGuestError::NotFound)?;
     running(&sandbox).map_err(OpenGuestError::NotRunning)?;
-    let agent = agent_of(state, &sandbox).ok_or(OpenGuestError::HostNotConnected)?;
+    let agent = agent_of(state, &sandbox)
+        .await
+        .ok_or(OpenGuestError::HostNotConnected)?;
     Ok(Guest {
         envd: Envd::new(agent.envd(&sandbox.id)),
         agent,

@@ -122,7 +122,7 @@ pub async fn destroy(
     if row.state == SandboxState::Stopped {
         return Ok(());
     }
-    if let Some(agent) = agent_of(state, &row) {
+    if let Some(agent) = agent_of(state, &row).await {
         match agent.destroy(&row.id).await {
             Ok(()) | Err(AgentError::NotFound(_)) => {}
             Err(err) => return Err(DestroySandboxError::Host(err)),
@@ -144,7 +144,9 @@ pub async fn pause(
         .await?
         .ok_or(PauseSandboxError::NotFound)?;
     running(&row).map_err(PauseSandboxError::NotRunning)?;
-    let agent = agent_of(state, &row).ok_or(PauseSandboxError::HostNotConnected)?;
+    let agent = agent_of(state, &row)
+        .await
+        .ok_or(PauseSandboxError::HostNotConnected)?;
     let reported = agent
         .pause(&row.id)
         .await
@@ -179,7 +181,9 @@ async fn resume_row(
     principal: &Principal,
     row: &SandboxRow,
 ) -> Result<(), ResumeSandboxError> {
-    let agent = agent_of(state, row).ok_or(ResumeSandboxError::HostNotConnected)?;
+    let agent = agent_of(state, row)
+        .await
+        .ok_or(ResumeSandboxError::HostNotConnected)?;
     let reported = agent
         .resume(&row.id)
         .await
@@ -265,7 +269,9 @@ async fn touch(
     row: &SandboxRow,
     timeout_secs: Option<u64>,
 ) -> Result<(), SetTimeoutError> {
-    let agent = agent_of(state, row).ok_or(SetTimeoutError::HostNotConnected)?;
+    let agent = agent_of(state, row)
+        .await
+        .ok_or(SetTimeoutError::HostNotConnected)?;
     let reported = agent
         .set_timeout(&row.id, timeout_secs)
         .await

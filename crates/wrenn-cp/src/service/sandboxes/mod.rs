@@ -37,11 +37,9 @@ async fn find(
 }
 
 /// The agent of the host a sandbox is placed on, if connected.
-fn agent_of(state: &AppState, sandbox: &SandboxRow) -> Option<Arc<dyn AgentApi>> {
-    sandbox
-        .host_id
-        .as_deref()
-        .and_then(|host| state.hosts.get(host))
+async fn agent_of(state: &AppState, sandbox: &SandboxRow) -> Option<Arc<dyn AgentApi>> {
+    let host = sandbox.host_id.as_deref()?;
+    state.hosts.agent(host).await.ok()
 }
 
 /// `Err(state)` unless the sandbox is running.

@@ -1,13 +1,16 @@
 //! `ANY /envd/{sandbox_id}/{*rest}`: a reverse proxy to a sandbox's envd for
 //! the control plane's sandbox proxy (Connect streams, multi-GB file
 //! transfers). Request and response bodies stream through untouched and
-//! unbuffered, one fresh HTTP/1.1 connection per request.
+//! unbuffered, over kept-alive HTTP/1.1 connections pooled per sandbox VM
+//! ([`pool`]). Protocol upgrades are not forwarded.
 //!
 //! Authentication is `X-Agent-Secret: <secret>` rather than the bearer token
 //! of the RPC routes: `Authorization` belongs to envd (it reads the guest user
 //! from `Basic user:`) and passes through. The agent secret and hop-by-hop
 //! headers are stripped; envd's `X-Access-Token` is set from the sandbox.
-use std::{sync::Arc, time::Duration};
+pub mod pool;
+
+use std::sync::Arc;
 
 use axum::{
     body::Body,
@@ -15,11 +18,11 @@ use axum::{
     http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, Version},
     response::{IntoResponse, Response},
 };
-use hyper_util::rt::TokioIo;
+use pool::EnvdPools;
 
 use super::auth::Secret;
 use crate::{
-    sandbox::{AccessToken, SandboxError, SandboxId, SandboxManager},
+    sandbox::{EnvdTarget, SandboxError, SandboxId, SandboxManager},
     vmm::Vmm,
 };
 
@@ -31,17 +34,17 @@ pub const AGENT_SECRET_HEADER: &str = "x-agent-secret";
 /// does not read the JSON envelope of a 404.
 pub const PROXY_ERROR_HEADER: &str = "x-wrenn-proxy-error";
 const ACCESS_TOKEN_HEADER: &str = "x-access-token";
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Where envd of a running sandbox answers (`http://ip:port`) and its token.
+/// Where envd of a running sandbox answers (`http://ip:port`), its token
+/// and the generation of its VM (connections are kept per generation).
 /// The sandbox manager in production; a fake in tests.
 pub trait EnvdDirectory: Send + Sync + 'static {
-    fn envd_endpoint(&self, id: &SandboxId) -> Result<(String, AccessToken), SandboxError>;
+    fn envd_target(&self, id: &SandboxId) -> Result<EnvdTarget, SandboxError>;
 }
 
 impl<V: Vmm> EnvdDirectory for SandboxManager<V> {
-    fn envd_endpoint(&self, id: &SandboxId) -> Result<(String, AccessToken), SandboxError> {
-        SandboxManager::envd_endpoint(self, id)
+    fn envd_target(&self, id: &SandboxId) -> Result<EnvdTarget, SandboxError> {
+        SandboxManager::envd_target(self, id)
     }
 }
 
@@ -88,13 +91,18 @@ impl IntoResponse for ProxyError {
 struct ProxyState {
     directory: Arc<dyn EnvdDirectory>,
     secret: Secret,
+    pools: Arc<EnvdPools>,
 }
 
 /// The proxy route alone, with its own authentication.
 pub fn routes(directory: Arc<dyn EnvdDirectory>, secret: Secret) -> axum::Router {
     axum::Router::new()
         .route(ROUTE, axum::routing::any(forward))
-        .with_state(ProxyState { directory, secret })
+        .with_state(ProxyState {
+            directory,
+            secret,
+            pools: Arc::default(),
+        })
 }
 
 async fn forward(State(state): State<ProxyState>, request: Request) -> Response {
@@ -111,10 +119,16 @@ fn settle(state: &ProxyState, err: ProxyError) -> ProxyError {
     let ProxyError::Unreachable { id, .. } = &err else {
         return err;
     };
-    match state.directory.envd_endpoint(id) {
+    match state.directory.envd_target(id) {
         Ok(_) => err,
-        Err(SandboxError::NotFound(id)) => ProxyError::NotFound(id.to_string()),
-        Err(_) => ProxyError::NotRunning(id.clone()),
+        Err(SandboxError::NotFound(id)) => {
+            state.pools.forget(&id);
+            ProxyError::NotFound(id.to_string())
+        }
+        Err(_) => {
+            state.pools.forget(id);
+            ProxyError::NotRunning(id.clone())
+        }
     }
 }
 
@@ -133,13 +147,20 @@ async fn try_forward(state: &ProxyState, request: Request) -> Result<Response, P
     let id: SandboxId = raw_id
         .parse()
         .map_err(|_| ProxyError::NotFound(raw_id.to_owned()))?;
-    let (envd_url, token) = state.directory.envd_endpoint(&id).map_err(|e| match e {
-        SandboxError::NotFound(id) => ProxyError::NotFound(id.to_string()),
-        _ => ProxyError::NotRunning(id.clone()),
-    })?;
-    let authority = envd_url
+    let target = match state.directory.envd_target(&id) {
+        Ok(target) => target,
+        Err(err) => {
+            state.pools.forget(&id);
+            return Err(match err {
+                SandboxError::NotFound(id) => ProxyError::NotFound(id.to_string()),
+                _ => ProxyError::NotRunning(id),
+            });
+        }
+    };
+    let authority = target
+        .url
         .strip_prefix("http://")
-        .unwrap_or(&envd_url)
+        .unwrap_or(&target.url)
         .to_owned();
     let path_and_query = match request.uri().query() {
         Some(query) => format!("{rest}?{query}"),
@@ -150,7 +171,8 @@ async fn try_forward(state: &ProxyState, request: Request) -> Result<Response, P
         source,
     };
     let (mut parts, body) = request.into_parts();
-    parts.uri = path_and_query
+    // Absolute for the pooled client, which sends it in origin form.
+    parts.uri = format!("http://{authority}{path_and_query}")
         .parse::<Uri>()
         .map_err(|e| unreachable(e.into()))?;
     parts.version = Version::HTTP_11;
@@ -158,25 +180,12 @@ async fn try_forward(state: &ProxyState, request: Request) -> Result<Response, P
     parts.headers.remove(AGENT_SECRET_HEADER);
     let host = HeaderValue::from_str(&authority).map_err(|e| unreachable(e.into()))?;
     parts.headers.insert(header::HOST, host);
-    let token = HeaderValue::from_str(token.expose()).map_err(|e| unreachable(e.into()))?;
+    let token = HeaderValue::from_str(target.token.expose()).map_err(|e| unreachable(e.into()))?;
     parts.headers.insert(ACCESS_TOKEN_HEADER, token);
 
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(&authority))
-        .await
-        .map_err(|e| unreachable(e.into()))?
-        .map_err(|e| unreachable(e.into()))?;
-    let _ = stream.set_nodelay(true);
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| unreachable(e.into()))?;
-    let sandbox = id.clone();
-    tokio::spawn(async move {
-        if let Err(err) = connection.await {
-            tracing::debug!(sandbox_id = %sandbox, %err, "envd proxy connection ended");
-        }
-    });
-    let response = sender
-        .send_request(Request::from_parts(parts, body))
+    let client = state.pools.client(&id, &target, state.directory.as_ref());
+    let response = client
+        .request(Request::from_parts(parts, body))
         .await
         .map_err(|e| unreachable(e.into()))?;
     let (mut parts, body) = response.into_parts();

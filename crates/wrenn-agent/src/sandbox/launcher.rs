@@ -1,0 +1,310 @@
+//! The launcher: the one owner of the VMM backend, the host's sandbox
+//! networks and their slots. It starts a VM on a fresh network, waits for
+//! envd, initialises it, and releases VM and network again; it also boots a
+//! template VM just long enough to snapshot it. What a started sandbox holds
+//! lives in its [`Runtime`], under the sandbox's operation lock.
+use std::{path::Path, time::Duration};
+
+use super::{record::next_vm_generation, registry::Entry, SandboxError};
+use crate::{
+    envd_client::{self, ExecRequest, InitRequest, WaitReadyError},
+    network::{
+        EgressPolicy, NetworkConfig, NetworkHandle, SandboxNetwork, SlotAllocator, SlotLease,
+    },
+    paths::{DataDir, KernelFormat},
+    vmm::{GuestNet, RunningVm, VmSpec, Vmm},
+};
+
+const GUEST_INIT: &str = "/usr/bin/envd";
+
+/// What exists for a sandbox while its VM runs.
+pub struct Runtime<Vm> {
+    vm: Option<Vm>,
+    net: Option<(SlotLease, NetworkHandle)>,
+}
+
+impl<Vm> Default for Runtime<Vm> {
+    fn default() -> Self {
+        Self {
+            vm: None,
+            net: None,
+        }
+    }
+}
+
+impl<Vm> std::fmt::Debug for Runtime<Vm> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("vm", &self.vm.is_some())
+            .field("slot", &self.net.as_ref().map(|(l, _)| l.slot().index()))
+            .finish()
+    }
+}
+
+impl<Vm> Runtime<Vm> {
+    pub fn vm(&mut self) -> Option<&mut Vm> {
+        self.vm.as_mut()
+    }
+
+    /// Forgets a VM that ended by itself (after a pause to disk).
+    pub fn forget_vm(&mut self) {
+        self.vm = None;
+    }
+}
+
+/// How a VM starts: cold boot, or restore of a memory snapshot.
+#[derive(Debug, Clone, Copy)]
+pub enum Start<'a> {
+    Boot,
+    Restore(&'a Path),
+}
+
+/// One start of a sandbox's VM.
+#[derive(Debug, Clone, Copy)]
+pub struct Launch<'a> {
+    pub disk: &'a Path,
+    pub run_dir: &'a Path,
+    pub policy: &'a EgressPolicy,
+    pub start: Start<'a>,
+    /// The token envd already holds (a resumed guest), for `/init`.
+    pub current_token: Option<&'a str>,
+}
+
+/// Everything the launcher is built from.
+#[derive(Debug, Clone)]
+pub struct LauncherOptions {
+    pub data: DataDir,
+    pub network: NetworkConfig,
+    pub kernel_format: KernelFormat,
+    /// How long a guest gets to answer `/health` after boot or restore.
+    pub ready_timeout: Duration,
+}
+
+pub struct Launcher<V: Vmm> {
+    backend: V,
+    network: SandboxNetwork,
+    slots: SlotAllocator,
+    http: reqwest::Client,
+    opts: LauncherOptions,
+}
+
+impl<V: Vmm> std::fmt::Debug for Launcher<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Launcher")
+            .field("backend", &self.backend.kind())
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V: Vmm> Launcher<V> {
+    pub fn new(backend: V, opts: LauncherOptions) -> Result<Self, SandboxError> {
+        let network = SandboxNetwork::new(opts.network.clone())
+            .map_err(|e| SandboxError::Capacity(format!("network configuration: {e}")))?;
+        let slots = SlotAllocator::new(opts.network.max_slots);
+        let http = reqwest::Client::builder().build().unwrap_or_default();
+        Ok(Self {
+            backend,
+            network,
+            slots,
+            http,
+            opts,
+        })
+    }
+
+    pub fn backend(&self) -> &V {
+        &self.backend
+    }
+
+    /// Sets up the host side of sandbox networking (once, at start-up).
+    pub async fn init_host_network(&self) -> Result<(), SandboxError> {
+        self.network
+            .init_host()
+            .await
+            .map_err(|e| SandboxError::Capacity(format!("host network: {e}")))
+    }
+
+    fn spec(
+        &self,
+        run_dir: &Path,
+        disk: &Path,
+        shape: (u8, u32),
+        net: GuestNet,
+    ) -> Result<VmSpec, String> {
+        Ok(VmSpec {
+            run_dir: run_dir.to_path_buf(),
+            kernel: self
+                .opts
+                .data
+                .kernel(self.opts.kernel_format)
+                .map_err(|e| e.to_string())?,
+            root_disk: disk.to_path_buf(),
+            discard_writes: false,
+            vcpus: shape.0,
+            memory_mib: shape.1,
+            net,
+            init: vec![GUEST_INIT.into()],
+        })
+    }
+
+    /// Network, VMM, envd health and `/init`. On error the caller releases
+    /// `runtime`; the returned string is the reason shown to the user.
+    pub async fn start(
+        &self,
+        entry: &Entry<Runtime<V::Vm>>,
+        runtime: &mut Runtime<V::Vm>,
+        launch: Launch<'_>,
+    ) -> Result<(), String> {
+        let (id, config, token) =
+            entry.read(|r| (r.id.clone(), r.config.clone(), r.access_token.clone()));
+        let lease = self
+            .slots
+            .allocate()
+            .map_err(|e| format!("no network slot free: {e}"))?;
+        let handle = self
+            .network
+            .create(lease.slot(), launch.policy)
+            .await
+            .map_err(|e| format!("network: {e}"))?;
+        let envd_url = format!("http://{}", handle.envd_addr);
+        let tap = handle.tap.clone();
+        let slot = lease.slot().index();
+        let envd_addr = handle.envd_addr.to_string();
+        runtime.net = Some((lease, handle));
+        let spec = self.spec(
+            launch.run_dir,
+            launch.disk,
+            (config.vcpus, config.memory_mib),
+            GuestNet::Tap(tap),
+        )?;
+        let vm = match launch.start {
+            Start::Boot => self.backend.boot(&spec).await,
+            Start::Restore(snapshot) => self.backend.restore(&spec, snapshot).await,
+        }
+        .map_err(|e| format!("VMM: {e}"))?;
+        let pid = vm.pid();
+        let vm = runtime.vm.insert(vm);
+        // Without the pid on disk a restarted agent could not find this VM.
+        entry
+            .update(|r| {
+                r.pid = pid;
+                r.slot = Some(slot);
+                r.envd_addr = Some(envd_addr);
+                r.vm_generation = next_vm_generation();
+                Ok(())
+            })
+            .map_err(|e| format!("recording the VM: {e}"))?;
+        match envd_client::wait_ready(&self.http, &envd_url, vm, self.opts.ready_timeout).await {
+            Ok(()) => {}
+            Err(WaitReadyError::VmStopped(err)) => {
+                return Err(format!("the VM stopped while starting: {err}"));
+            }
+            Err(err @ WaitReadyError::Timeout(_)) => {
+                return Err(format!(
+                    "{err}; serial console tail:\n{}",
+                    vm.console_tail(15)
+                ));
+            }
+        }
+        let init = InitRequest {
+            env_vars: &config.env_vars,
+            access_token: token.expose(),
+            default_user: "user",
+            default_workdir: "/home/user",
+            timestamp: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+        };
+        envd_client::init(&self.http, &envd_url, &init, launch.current_token)
+            .await
+            .map_err(|e| format!("envd /init: {e}"))?;
+        if let Some(disk_mib) = config.disk_mib {
+            // The block device grew; let the file system use it.
+            let mut grow = ExecRequest::shell("resize2fs /dev/vda >/dev/null 2>&1 || true");
+            grow.user = "root".into();
+            grow.access_token = Some(token.expose().to_owned());
+            if let Err(err) = envd_client::exec(&envd_url, &grow).await {
+                tracing::warn!(sandbox_id = %id, disk_mib, %err, "could not grow the guest file system");
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the VM and frees the network slot (both best effort, logged).
+    pub async fn release(&self, runtime: &mut Runtime<V::Vm>) {
+        if let Some(mut vm) = runtime.vm.take() {
+            if let Err(err) = vm.kill().await {
+                tracing::warn!(%err, "stopping the VMM failed");
+            }
+        }
+        if let Some((lease, handle)) = runtime.net.take() {
+            if let Err(err) = self.network.destroy(handle.slot).await {
+                tracing::warn!(%err, slot = lease.slot().index(), "removing the sandbox network failed");
+            }
+            drop(lease);
+        }
+    }
+
+    /// Boots a template VM on `disk`, waits for envd and pauses it into
+    /// `snapshot_dir` (before `/init`: no token or user environment inside).
+    pub async fn snapshot_template(
+        &self,
+        disk: &Path,
+        snapshot_dir: &Path,
+        vcpus: u8,
+        memory_mib: u32,
+    ) -> Result<(), String> {
+        let lease = self
+            .slots
+            .allocate()
+            .map_err(|e| format!("no network slot free: {e}"))?;
+        // The template VM needs no internet while it boots.
+        let policy = EgressPolicy {
+            internet: false,
+            allow: Vec::new(),
+            deny: Vec::new(),
+        };
+        let handle = self
+            .network
+            .create(lease.slot(), &policy)
+            .await
+            .map_err(|e| format!("network: {e}"))?;
+        let url = format!("http://{}", handle.envd_addr);
+        let outcome = async {
+            let spec = self.spec(
+                &snapshot_dir.join("run"),
+                disk,
+                (vcpus, memory_mib),
+                GuestNet::Tap(handle.tap.clone()),
+            )?;
+            let mut vm = self
+                .backend
+                .boot(&spec)
+                .await
+                .map_err(|e| format!("VMM: {e}"))?;
+            let ready =
+                envd_client::wait_ready(&self.http, &url, &mut vm, self.opts.ready_timeout).await;
+            let failure = match ready {
+                Ok(()) => match vm.pause_to(snapshot_dir).await {
+                    Ok(()) => return Ok(()),
+                    Err(err) => format!("snapshot: {err}"),
+                },
+                Err(WaitReadyError::VmStopped(err)) => {
+                    return Err(format!("template VM stopped: {err}"))
+                }
+                Err(err @ WaitReadyError::Timeout(_)) => format!(
+                    "{err} in the template VM; console:\n{}",
+                    vm.console_tail(15)
+                ),
+            };
+            if let Err(err) = vm.kill().await {
+                tracing::warn!(%err, "stopping the template VM failed");
+            }
+            Err(failure)
+        }
+        .await;
+        if let Err(err) = self.network.destroy(handle.slot).await {
+            tracing::warn!(%err, "removing the template VM's network failed");
+        }
+        drop(lease);
+        outcome
+    }
+}

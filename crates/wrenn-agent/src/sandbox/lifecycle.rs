@@ -1,0 +1,365 @@
+//! The lifecycle of sandboxes: create, pause, resume, destroy and the
+//! inactivity deadline, each transition persisted and every resource (VM,
+//! network slot, disk files) released on every failure. Owns only the order
+//! of the steps: VMs and networks are the launcher's, records the
+//! registry's, disks the disk plan's, template snapshots their store's.
+use std::{sync::Arc, time::Instant};
+
+use super::{
+    config::{ConfigError, Limits, SandboxConfig, TimeoutAction, MAX_TIMEOUT_SECS},
+    error::SandboxError,
+    id::{AccessToken, SandboxId},
+    launcher::{Launch, Launcher, Runtime, Start},
+    layout::{self, Layout},
+    record::{SandboxInfo, SandboxRecord},
+    registry::Registry,
+    state::{now_ms, IllegalTransition, Lifecycle, SandboxState},
+    template::{TemplateSnapshots, SNAPSHOT_COMPLETE},
+};
+use crate::{
+    disk::DiskPlan,
+    envd_client::{self, ExecOutput, ExecRequest},
+    paths::DataDir,
+    vmm::{RunningVm, Vmm},
+};
+
+/// The registry of sandboxes on backend `V`.
+pub type SandboxRegistry<V> = Registry<Runtime<<V as Vmm>::Vm>>;
+
+/// Where envd of a running sandbox answers, for callers that keep
+/// connections: `generation` changes whenever a new VM starts.
+#[derive(Debug, Clone)]
+pub struct EnvdTarget {
+    /// `http://ip:port`.
+    pub url: String,
+    pub token: AccessToken,
+    pub generation: u64,
+}
+
+/// What a lifecycle is built from.
+pub struct Parts<V: Vmm> {
+    pub registry: Arc<SandboxRegistry<V>>,
+    pub launcher: Arc<Launcher<V>>,
+    pub disks: Arc<DiskPlan>,
+    pub snapshots: Arc<TemplateSnapshots>,
+    pub layout: Layout,
+    pub data: DataDir,
+    pub limits: Limits,
+}
+
+/// Drives sandboxes through their states.
+pub struct Sandboxes<V: Vmm> {
+    parts: Parts<V>,
+}
+
+impl<V: Vmm> Sandboxes<V> {
+    pub fn new(parts: Parts<V>) -> Self {
+        Self { parts }
+    }
+
+    pub fn get(&self, id: &SandboxId) -> Result<SandboxInfo, SandboxError> {
+        Ok(self.parts.registry.get(id)?.info())
+    }
+
+    pub fn list(&self) -> Vec<SandboxInfo> {
+        self.parts.registry.list()
+    }
+
+    /// Creates sandbox `id` and returns once envd in it is ready and
+    /// initialised. On failure every resource is released and the sandbox
+    /// stays listed in state `error` with the reason.
+    pub async fn create(
+        &self,
+        id: SandboxId,
+        config: SandboxConfig,
+    ) -> Result<SandboxInfo, SandboxError> {
+        let p = &self.parts;
+        let dir = p.layout.dir(&id);
+        if p.registry.contains(&id) || dir.exists() {
+            return Err(SandboxError::AlreadyExists(id));
+        }
+        let policy = config.validate(&p.limits)?;
+        let image = layout::pinned_image(&p.data, &config.template)?;
+        // Refused before anything exists: a disk smaller than the template
+        // is the caller's mistake, not a failed start.
+        if let Some(requested_mib) = config.disk_mib {
+            let template_bytes = std::fs::metadata(&image)
+                .map_err(|source| SandboxError::storage(&image, source))?
+                .len();
+            if requested_mib.saturating_mul(1024 * 1024) < template_bytes {
+                return Err(SandboxError::DiskTooSmall {
+                    template: config.template.to_string(),
+                    requested_mib,
+                    template_mib: template_bytes.div_ceil(1024 * 1024),
+                });
+            }
+        }
+        let run_dir = p.layout.run_dir(&id);
+        std::fs::create_dir_all(&run_dir).map_err(|source| SandboxError::storage(&dir, source))?;
+        let now = now_ms();
+        let snapshot = p
+            .snapshots
+            .ready(&config.template, &image, config.vcpus, config.memory_mib);
+        let record = SandboxRecord {
+            id: id.clone(),
+            timeout_at_ms: now + config.timeout_secs * 1000,
+            config,
+            lifecycle: Lifecycle::new(),
+            access_token: AccessToken::generate(),
+            created_at_ms: now,
+            pid: None,
+            slot: None,
+            envd_addr: None,
+            from_snapshot: snapshot.clone(),
+            disk_strategy: Some(p.disks.strategy()),
+            vm_generation: 0,
+        };
+        record
+            .save(&dir)
+            .map_err(|source| SandboxError::storage(&dir, source))?;
+        let disk_mib = record.config.disk_mib;
+        let entry = p.registry.insert(dir.clone(), record);
+        let mut runtime = entry.lock().await;
+        let started = Instant::now();
+        let disk = p.layout.disk(&id);
+        let result = async {
+            let (base, start) = match &snapshot {
+                Some(snap) => (p.disks.disk_in(snap), Start::Restore(snap)),
+                None => (image.clone(), Start::Boot),
+            };
+            p.disks
+                .create(&base, &disk, disk_mib)
+                .await
+                .map_err(|e| format!("disk: {e}"))?;
+            let launch = Launch {
+                disk: &disk,
+                run_dir: &run_dir,
+                policy: &policy,
+                start,
+                current_token: None,
+            };
+            p.launcher.start(&entry, &mut runtime, launch).await
+        }
+        .await;
+        let reason = match result {
+            Ok(()) => match entry.transition(SandboxState::Running, None) {
+                Ok(info) => {
+                    tracing::info!(sandbox_id = %id, duration_ms = started.elapsed().as_millis() as u64,
+                        from_snapshot = snapshot.is_some(), disk_strategy = %p.disks.strategy(),
+                        "sandbox running");
+                    return Ok(info);
+                }
+                Err(err) => format!("recording the running state: {err}"),
+            },
+            Err(reason) => reason,
+        };
+        p.launcher.release(&mut runtime).await;
+        layout::remove_contents_except_record(&dir);
+        let recorded = entry.update(|r| {
+            r.clear_vm();
+            Ok(r.lifecycle
+                .transition(SandboxState::Error, Some(reason.clone()))?)
+        });
+        tracing::warn!(sandbox_id = %id, %reason, "sandbox failed to start");
+        recorded?;
+        Err(SandboxError::StartFailed { id, reason })
+    }
+
+    /// Destroys a sandbox: VM, network, disk and snapshot are removed.
+    pub async fn destroy(&self, id: &SandboxId) -> Result<(), SandboxError> {
+        let p = &self.parts;
+        let entry = p.registry.get(id)?;
+        let mut runtime = entry.lock().await;
+        if entry.state() == SandboxState::Stopped {
+            return Err(SandboxError::NotFound(id.clone()));
+        }
+        p.launcher.release(&mut runtime).await;
+        // The directory goes next: a failed write of the stopped state is
+        // logged, it cannot outlive the removal.
+        if let Err(err) = entry.update(|r| {
+            r.clear_vm();
+            if r.state().can_become(SandboxState::Stopped) {
+                r.lifecycle.transition(SandboxState::Stopped, None)?;
+            }
+            Ok(())
+        }) {
+            tracing::warn!(sandbox_id = %id, %err, "recording the stopped state failed");
+        }
+        let dir = p.layout.dir(id);
+        if let Err(err) = layout::remove_path(&dir) {
+            tracing::warn!(sandbox_id = %id, %err, "removing the sandbox directory failed");
+        }
+        p.registry.remove(id);
+        tracing::info!(sandbox_id = %id, "sandbox destroyed");
+        Ok(())
+    }
+
+    /// Snapshots the sandbox to disk and frees its CPU, memory and network.
+    pub async fn pause(&self, id: &SandboxId) -> Result<SandboxInfo, SandboxError> {
+        let p = &self.parts;
+        let entry = p.registry.get(id)?;
+        let mut runtime = entry.lock().await;
+        entry.transition(SandboxState::Pausing, None)?;
+        let snapshot = p.layout.snapshot_dir(id);
+        let failed = |reason: String| SandboxError::PauseFailed {
+            id: id.clone(),
+            reason,
+        };
+        if let Err(err) = layout::remove_path(&snapshot) {
+            entry.transition(SandboxState::Running, None)?;
+            return Err(failed(format!("removing the old snapshot: {err}")));
+        }
+        let Some(vm) = runtime.vm() else {
+            let reason = "no VM process for a running sandbox".to_owned();
+            p.launcher.release(&mut runtime).await;
+            entry.transition(SandboxState::Error, Some(reason.clone()))?;
+            return Err(failed(reason));
+        };
+        let started = Instant::now();
+        match vm.pause_to(&snapshot).await {
+            Ok(()) => {
+                runtime.forget_vm();
+                p.launcher.release(&mut runtime).await;
+                // Without the marker a restarted agent would not trust the
+                // snapshot: not writing it is a failed pause.
+                let marked = std::fs::write(snapshot.join(SNAPSHOT_COMPLETE), b"")
+                    .map_err(|source| SandboxError::storage(&snapshot, source));
+                let info = entry.update(|r| {
+                    r.clear_vm();
+                    match &marked {
+                        Ok(()) => r.lifecycle.transition(SandboxState::Paused, None)?,
+                        Err(err) => r.lifecycle.force(
+                            SandboxState::Error,
+                            format!("pause failed: the snapshot was not marked complete: {err}"),
+                        ),
+                    }
+                    Ok(())
+                })?;
+                if let Err(err) = marked {
+                    tracing::warn!(sandbox_id = %id, %err, "pause failed");
+                    return Err(failed(err.to_string()));
+                }
+                tracing::info!(sandbox_id = %id, duration_ms = started.elapsed().as_millis() as u64, "sandbox paused");
+                Ok(info)
+            }
+            Err(err) => {
+                let reason = err.to_string();
+                layout::remove_logged(&snapshot, "a failed pause's snapshot");
+                if vm.check_running().is_ok() {
+                    entry.transition(SandboxState::Running, None)?;
+                } else {
+                    p.launcher.release(&mut runtime).await;
+                    entry
+                        .transition(SandboxState::Error, Some(format!("pause failed: {reason}")))?;
+                }
+                Err(failed(reason))
+            }
+        }
+    }
+
+    /// Restores a paused sandbox with its processes and files.
+    pub async fn resume(&self, id: &SandboxId) -> Result<SandboxInfo, SandboxError> {
+        let p = &self.parts;
+        let entry = p.registry.get(id)?;
+        let mut runtime = entry.lock().await;
+        let (config, token) = entry.read(|r| (r.config.clone(), r.access_token.clone()));
+        entry.transition(SandboxState::Resuming, None)?;
+        let snapshot = p.layout.snapshot_dir(id);
+        let policy = config.validate(&p.limits)?;
+        let started = Instant::now();
+        let (disk, run_dir) = (p.layout.disk(id), p.layout.run_dir(id));
+        let launch = Launch {
+            disk: &disk,
+            run_dir: &run_dir,
+            policy: &policy,
+            start: Start::Restore(&snapshot),
+            current_token: Some(token.expose()),
+        };
+        let reason = match p.launcher.start(&entry, &mut runtime, launch).await {
+            Ok(()) => {
+                let timeout_ms = config.timeout_secs * 1000;
+                match entry.update(|r| {
+                    r.timeout_at_ms = now_ms() + timeout_ms;
+                    Ok(r.lifecycle.transition(SandboxState::Running, None)?)
+                }) {
+                    Ok(info) => {
+                        // The memory image is stale from now on; free its space.
+                        layout::remove_logged(&snapshot, "a resumed sandbox's snapshot");
+                        tracing::info!(sandbox_id = %id, duration_ms = started.elapsed().as_millis() as u64, "sandbox resumed");
+                        return Ok(info);
+                    }
+                    Err(err) => format!("recording the running state: {err}"),
+                }
+            }
+            Err(reason) => reason,
+        };
+        p.launcher.release(&mut runtime).await;
+        let recorded = entry.update(|r| {
+            r.clear_vm();
+            Ok(r.lifecycle.transition(SandboxState::Paused, None)?)
+        });
+        tracing::warn!(sandbox_id = %id, %reason, "sandbox failed to resume");
+        recorded?;
+        Err(SandboxError::ResumeFailed {
+            id: id.clone(),
+            reason,
+        })
+    }
+
+    /// Moves the inactivity deadline to `timeout_secs` (default: the
+    /// configured timeout) from now.
+    pub fn set_timeout(
+        &self,
+        id: &SandboxId,
+        timeout_secs: Option<u64>,
+    ) -> Result<SandboxInfo, SandboxError> {
+        self.parts.registry.get(id)?.update(|r| {
+            let secs = timeout_secs.unwrap_or(r.config.timeout_secs);
+            if secs == 0 || secs > MAX_TIMEOUT_SECS {
+                return Err(ConfigError::Timeout(secs).into());
+            }
+            r.timeout_at_ms = now_ms() + secs * 1000;
+            Ok(())
+        })
+    }
+
+    /// What the inactivity timeout does to sandbox `id`.
+    pub fn timeout_action(&self, id: &SandboxId) -> Result<TimeoutAction, SandboxError> {
+        Ok(self.parts.registry.get(id)?.read(|r| r.config.on_timeout))
+    }
+
+    /// Where envd of a running sandbox answers, its token and VM generation.
+    pub fn envd_target(&self, id: &SandboxId) -> Result<EnvdTarget, SandboxError> {
+        self.parts
+            .registry
+            .get(id)?
+            .read(|r| match (&r.envd_addr, r.state()) {
+                (Some(addr), SandboxState::Running) => Ok(EnvdTarget {
+                    url: format!("http://{addr}"),
+                    token: r.access_token.clone(),
+                    generation: r.vm_generation,
+                }),
+                (_, state) => Err(IllegalTransition {
+                    from: state,
+                    to: SandboxState::Running,
+                }
+                .into()),
+            })
+    }
+
+    /// Runs a shell command in a running sandbox and collects its output.
+    pub async fn exec(
+        &self,
+        id: &SandboxId,
+        mut request: ExecRequest,
+    ) -> Result<ExecOutput, SandboxError> {
+        let target = self.envd_target(id)?;
+        request.access_token = Some(target.token.expose().to_owned());
+        envd_client::exec(&target.url, &request)
+            .await
+            .map_err(|e| SandboxError::StartFailed {
+                id: id.clone(),
+                reason: format!("exec: {e}"),
+            })
+    }
+}

@@ -1,0 +1,116 @@
+//! Who is calling: the [`Principal`] extractor every authenticated handler
+//! takes, from a user JWT, an API key or (WebSocket upgrades) `?token=`.
+use axum::{extract::FromRequestParts, http::request::Parts};
+
+use crate::{
+    auth::{
+        api_key,
+        jwt::{TokenError, TokenType},
+        Actor, Principal, Role,
+    },
+    db,
+    error::ApiError,
+    state::AppState,
+};
+
+/// The credential of a request: `Authorization: Bearer`, `X-API-Key`, or,
+/// for WebSocket upgrades (browsers cannot set headers), `?token=`.
+fn credential(parts: &Parts) -> Option<String> {
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(bearer) = header("authorization").and_then(|v| v.strip_prefix("Bearer ")) {
+        return Some(bearer.trim().to_owned());
+    }
+    if let Some(key) = header("x-api-key") {
+        return Some(key.trim().to_owned());
+    }
+    if header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
+        return parts.uri.query().and_then(|q| {
+            q.split('&')
+                .find_map(|pair| pair.strip_prefix("token="))
+                .map(str::to_owned)
+        });
+    }
+    None
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(credential) = credential(parts) else {
+            return Err(ApiError::Unauthenticated(
+                "missing credentials: send `Authorization: Bearer <token or API key>`",
+            ));
+        };
+        if credential.starts_with(api_key::KEY_PREFIX) {
+            return from_api_key(state, &credential).await;
+        }
+        let claims = state
+            .jwt
+            .verify(&credential, TokenType::User)
+            .map_err(|err| match err {
+                TokenError::Expired => {
+                    ApiError::Unauthenticated("the token has expired; log in again")
+                }
+                TokenError::WrongType { .. } => {
+                    ApiError::Unauthenticated("a host token cannot be used as a user credential")
+                }
+                TokenError::Invalid => {
+                    ApiError::Unauthenticated("the token is malformed or its signature is wrong")
+                }
+            })?;
+        let user =
+            db::users::get(&state.db, &claims.sub)
+                .await?
+                .ok_or(ApiError::Unauthenticated(
+                    "the token's user no longer exists",
+                ))?;
+        let team_header = parts
+            .headers
+            .get("x-team-id")
+            .map(|v| v.to_str().unwrap_or_default().to_owned());
+        let (team_id, role) = match team_header {
+            Some(team_id) => {
+                let role = db::users::membership(&state.db, &team_id, &user.id)
+                    .await?
+                    .ok_or(ApiError::NotFound { what: "team" })?;
+                (team_id, role)
+            }
+            None => db::users::personal_team(&state.db, &user.id)
+                .await?
+                .ok_or(ApiError::Unauthenticated("the user has no team"))?,
+        };
+        Ok(Principal {
+            actor: Actor::User {
+                user_id: user.id,
+                is_admin: user.is_admin,
+            },
+            team_id,
+            role,
+        })
+    }
+}
+
+async fn from_api_key(state: &AppState, credential: &str) -> Result<Principal, ApiError> {
+    const REFUSED: &str = "the API key is unknown, revoked or expired";
+    if !api_key::looks_like_key(credential) {
+        return Err(ApiError::Unauthenticated(REFUSED));
+    }
+    let key = db::users::key_by_hash(&state.db, &api_key::hash(credential))
+        .await?
+        .ok_or(ApiError::Unauthenticated(REFUSED))?;
+    let now = db::now_ms();
+    if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
+        return Err(ApiError::Unauthenticated(REFUSED));
+    }
+    // One write a minute at most: `last_used_at` is informative, and a write
+    // per request would serialise every API call on SQLite.
+    if key.last_used_at.is_none_or(|at| now - at > 60_000) {
+        db::users::touch_key(&state.db, &key.id, now).await?;
+    }
+    Ok(Principal {
+        actor: Actor::ApiKey { key_id: key.id },
+        team_id: key.team_id,
+        role: Role::Member,
+    })
+}

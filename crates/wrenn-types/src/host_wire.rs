@@ -1,0 +1,162 @@
+//! The JSON of the agent's two calls to the control plane (docs/hosts.md is
+//! the contract): `POST /v1/hosts/register` and
+//! `POST /v1/hosts/{id}/heartbeat`, their bodies and their answers. The
+//! agent serialises the requests and reads the answers; the control plane
+//! the reverse. Requests refuse unknown fields; answers tolerate them, so
+//! a newer control plane may add fields without breaking older agents.
+use serde::{Deserialize, Serialize};
+
+/// `specs` of a registration: the machine as the agent sees it. Sizes in MiB.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AgentSpecs {
+    /// `x86_64` or `aarch64`.
+    pub arch: String,
+    pub cpus: u32,
+    pub memory_mb: u64,
+    pub disk_mb: u64,
+    /// `qemu` or `firecracker`.
+    pub backend: String,
+    /// e.g. `kvm`, `tcg`.
+    pub accelerator: String,
+    pub agent_version: String,
+    /// SHA-256 (hex) of the certificate the agent serves, if it serves TLS.
+    pub tls_cert_sha256: Option<String>,
+}
+
+/// Body of `POST /v1/hosts/register`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// The one-time registration token (`wrh_...`).
+    pub token: String,
+    /// `ip:port` where the control plane reaches the agent.
+    pub address: String,
+    pub specs: AgentSpecs,
+}
+
+impl std::fmt::Debug for RegisterRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterRequest")
+            .field("address", &self.address)
+            .field("specs", &self.specs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a registered agent keeps (in `AGENT_TOKEN_FILE`, mode 0600).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct Registered {
+    pub host_id: String,
+    /// JWT with `typ: "host"`, sent as `X-Host-Token` on heartbeats.
+    pub host_token: String,
+    /// What the control plane will present to this agent.
+    pub agent_secret: String,
+    pub heartbeat_interval_secs: u64,
+}
+
+impl std::fmt::Debug for Registered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registered")
+            .field("host_id", &self.host_id)
+            .field("heartbeat_interval_secs", &self.heartbeat_interval_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `free` of a heartbeat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct FreeCapacity {
+    pub vcpus: u32,
+    pub memory_mb: u64,
+    pub disk_mb: u64,
+}
+
+/// `load` of a heartbeat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LoadReport {
+    pub sandboxes_running: u32,
+    pub sandboxes_paused: u32,
+}
+
+/// Body of `POST /v1/hosts/{id}/heartbeat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatRequest {
+    /// The agent's clock (Unix ms) when it sent this.
+    pub sent_at_ms: i64,
+    pub free: FreeCapacity,
+    pub load: LoadReport,
+}
+
+/// `200` answer of a heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct HeartbeatAnswer {
+    pub status: String,
+    pub heartbeat_interval_secs: u64,
+    pub server_time_ms: i64,
+    /// The agent's clock minus the control plane's.
+    pub clock_skew_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeat_request_when_serialised_then_documented_shape() {
+        let request = HeartbeatRequest {
+            sent_at_ms: 5,
+            free: FreeCapacity {
+                vcpus: 1,
+                memory_mb: 2,
+                disk_mb: 3,
+            },
+            load: LoadReport {
+                sandboxes_running: 4,
+                sandboxes_paused: 0,
+            },
+        };
+        let json = serde_json::to_string(&request).expect("json");
+        assert_eq!(
+            json,
+            r#"{"sent_at_ms":5,"free":{"vcpus":1,"memory_mb":2,"disk_mb":3},"load":{"sandboxes_running":4,"sandboxes_paused":0}}"#
+        );
+    }
+
+    #[test]
+    fn register_request_when_unknown_field_then_refused() {
+        let json = r#"{"token":"wrh_x","address":"10.0.0.5:50051","extra":1,
+            "specs":{"arch":"x86_64","cpus":1,"memory_mb":512,"disk_mb":1,"backend":"qemu",
+            "accelerator":"kvm","agent_version":"0.1.0","tls_cert_sha256":null}}"#;
+        assert!(serde_json::from_str::<RegisterRequest>(json).is_err());
+    }
+
+    #[test]
+    fn registered_when_debug_printed_then_secrets_hidden() {
+        let registered = Registered {
+            host_id: "host_a".into(),
+            host_token: "jwt-secret-value".into(),
+            agent_secret: "agent-secret-value".into(),
+            heartbeat_interval_secs: 30,
+        };
+        let printed = format!("{registered:?}");
+        assert!(!printed.contains("secret-value"), "{printed}");
+    }
+
+    #[test]
+    fn heartbeat_answer_when_extra_fields_then_accepted() {
+        let json = r#"{"status":"online","heartbeat_interval_secs":30,"server_time_ms":1,"clock_skew_ms":0,"new":true}"#;
+        let answer: HeartbeatAnswer = serde_json::from_str(json).expect("tolerant");
+        assert_eq!(answer.heartbeat_interval_secs, 30);
+    }
+}
