@@ -1,5 +1,7 @@
 //! End-to-end tests of `wrenn-agent serve`: the real binary, real QEMU VMs of
-//! the `base` image, driven through the generated Connect client. They need
+//! the `base` image, driven through the generated Connect client and, for
+//! commands and files, the agent's envd proxy (the control plane's one road
+//! into the guest). They need
 //! root, QEMU, the kernel and base image in /var/lib/wrenn, and a host no one
 //! else is running sandboxes on (start-up recovery sweeps every `wrn-*`
 //! network). Run serially:
@@ -15,12 +17,13 @@ use std::{
     time::Duration,
 };
 
-use connectrpc::client::{ClientConfig, HttpClient};
-use wrenn_proto::wrenn::agent::v1::{
-    self as pb,
-    __buffa::oneof::{exec_response::Event, write_file_request::Part},
-    write_file_request::Header,
-    AgentServiceClient, SandboxState,
+use connectrpc::client::{CallOptions, ClientConfig, HttpClient};
+use wrenn_proto::{
+    process::{
+        __buffa::oneof::process_event::{data_event::Output, Event},
+        ProcessClient, ProcessConfig, StartRequest, StartResponse,
+    },
+    wrenn::agent::v1::{self as pb, AgentServiceClient, SandboxState},
 };
 
 const SECRET: &str = "e2e-secret-0123456789abcdef";
@@ -127,29 +130,54 @@ async fn create(client: &Client) -> pb::Sandbox {
     sandbox
 }
 
-/// Runs a command; returns (stdout, stderr, exit code), checking event order.
-async fn exec(client: &Client, id: &str, command: &str) -> (Vec<u8>, Vec<u8>, i32) {
-    let request = pb::ExecRequest {
-        id: id.into(),
-        command: command.into(),
-        timeout_secs: 120,
+/// The agent's envd proxy for sandbox `id`: what the control plane uses for
+/// every call into the guest.
+fn envd_url(port: u16, id: &str) -> String {
+    format!("http://127.0.0.1:{port}/envd/{id}")
+}
+
+/// Runs a command through the envd proxy (envd's `Process.Start`); returns
+/// (stdout, stderr, exit code), checking event order.
+async fn exec(port: u16, id: &str, command: &str) -> (Vec<u8>, Vec<u8>, i32) {
+    let uri = envd_url(port, id).parse().expect("uri");
+    let config = ClientConfig::new(uri).with_default_header("x-agent-secret", SECRET);
+    let client = ProcessClient::new(HttpClient::plaintext(), config);
+    let request = StartRequest {
+        process: ProcessConfig {
+            cmd: "/bin/bash".into(),
+            args: vec!["-l".into(), "-c".into(), command.into()],
+            ..Default::default()
+        }
+        .into(),
         ..Default::default()
     };
+    // `user:` as HTTP Basic: envd runs the command as `user`.
+    let options = CallOptions::default()
+        .with_timeout(CALL_LIMIT)
+        .with_header("authorization", "Basic dXNlcjo=");
     bounded("exec", async {
-        let mut stream = client.exec(request).await.expect("exec");
+        let mut stream = client
+            .start_with_options(request, options)
+            .await
+            .expect("exec");
         let (mut out, mut err, mut started) = (Vec::new(), Vec::new(), false);
-        while let Some(message) = stream.message::<pb::ExecResponse>().await.expect("event") {
-            match message.to_owned_message().event.expect("event set") {
-                Event::Started(s) => {
+        while let Some(message) = stream.message::<StartResponse>().await.expect("event") {
+            let event = message.to_owned_message().event.into_option();
+            match event.and_then(|e| e.event) {
+                Some(Event::Start(s)) => {
                     assert!(s.pid > 0);
                     started = true;
                 }
-                Event::Stdout(bytes) => out.extend(bytes),
-                Event::Stderr(bytes) => err.extend(bytes),
-                Event::Ended(end) => {
+                Some(Event::Data(data)) => match data.output {
+                    Some(Output::Stdout(bytes)) => out.extend(bytes),
+                    Some(Output::Stderr(bytes)) => err.extend(bytes),
+                    _ => {}
+                },
+                Some(Event::End(end)) => {
                     assert!(started, "ended before started");
                     return (out, err, end.exit_code);
                 }
+                _ => {}
             }
         }
         panic!("exec stream ended without an end event");
@@ -157,48 +185,41 @@ async fn exec(client: &Client, id: &str, command: &str) -> (Vec<u8>, Vec<u8>, i3
     .await
 }
 
-async fn write_file(client: &Client, id: &str, path: &str, chunks: Vec<Vec<u8>>) -> u64 {
-    let header = pb::WriteFileRequest {
-        part: Some(Part::Header(Box::new(Header {
-            id: id.into(),
-            path: path.into(),
-            ..Default::default()
-        }))),
-        ..Default::default()
-    };
-    let messages =
-        std::iter::once(header).chain(chunks.into_iter().map(|c| pb::WriteFileRequest {
-            part: Some(Part::Data(c)),
-            ..Default::default()
-        }));
-    let messages: Vec<_> = messages.collect();
-    bounded(
+/// Streams `chunks` into `path` through the envd proxy; answers the size
+/// the guest then reports (`stat`).
+async fn write_file(port: u16, id: &str, path: &str, chunks: Vec<Vec<u8>>) -> u64 {
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(
+        chunks.into_iter().map(Ok::<_, std::io::Error>),
+    ));
+    let response = bounded(
         "write_file",
-        client.write_file(connectrpc::stream_iter(messages)),
+        reqwest::Client::new()
+            .post(format!("{}/files", envd_url(port, id)))
+            .query(&[("path", path), ("username", "user")])
+            .header("x-agent-secret", SECRET)
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .send(),
     )
     .await
-    .expect("write_file")
-    .into_owned()
-    .bytes_written
+    .expect("write_file");
+    assert!(response.status().is_success(), "write_file: {response:?}");
+    let (size, _, code) = exec(port, id, &format!("stat -c %s {path}")).await;
+    assert_eq!(code, 0, "stat {path}");
+    String::from_utf8_lossy(&size).trim().parse().expect("size")
 }
 
-async fn read_file(client: &Client, id: &str, path: &str) -> Vec<u8> {
-    let request = pb::ReadFileRequest {
-        id: id.into(),
-        path: path.into(),
-        ..Default::default()
-    };
+async fn read_file(port: u16, id: &str, path: &str) -> Vec<u8> {
     bounded("read_file", async {
-        let mut stream = client.read_file(request).await.expect("read_file");
-        let mut data = Vec::new();
-        while let Some(chunk) = stream
-            .message::<pb::ReadFileResponse>()
+        let response = reqwest::Client::new()
+            .get(format!("{}/files", envd_url(port, id)))
+            .query(&[("path", path), ("username", "user")])
+            .header("x-agent-secret", SECRET)
+            .send()
             .await
-            .expect("chunk")
-        {
-            data.extend(chunk.to_owned_message().data);
-        }
-        data
+            .expect("read_file");
+        assert!(response.status().is_success(), "read_file: {response:?}");
+        response.bytes().await.expect("body").to_vec()
     })
     .await
 }
@@ -268,14 +289,15 @@ fn pattern(chunk: usize, len: usize) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs root, QEMU and the base image; run with --ignored --test-threads=1"]
-async fn lifecycle_through_rpc_when_create_exec_files_pause_resume_destroy_then_host_clean() {
+async fn lifecycle_through_rpc_and_proxy_when_create_exec_files_pause_resume_destroy_then_host_clean(
+) {
     let agent = Agent::start(free_port()).await;
     let client = agent.client();
     let sandbox = create(&client).await;
     let id = sandbox.id.clone();
 
     let (out, err, code) = exec(
-        &client,
+        agent.port,
         &id,
         "python3 -c 'import sys; print(6 * 7); print(\"to-stderr\", file=sys.stderr)'",
     )
@@ -288,11 +310,11 @@ async fn lifecycle_through_rpc_when_create_exec_files_pause_resume_destroy_then_
     let expected: Vec<u8> = chunks.concat();
     let path = "/home/user/rpc-e2e.bin";
     assert_eq!(
-        write_file(&client, &id, path, chunks).await,
+        write_file(agent.port, &id, path, chunks).await,
         expected.len() as u64
     );
     assert!(
-        read_file(&client, &id, path).await == expected,
+        read_file(agent.port, &id, path).await == expected,
         "read back differs"
     );
 
@@ -325,7 +347,7 @@ async fn lifecycle_through_rpc_when_create_exec_files_pause_resume_destroy_then_
         Some(SandboxState::SANDBOX_STATE_RUNNING)
     );
     assert!(
-        read_file(&client, &id, path).await == expected,
+        read_file(agent.port, &id, path).await == expected,
         "file lost over pause/resume"
     );
 
@@ -366,7 +388,7 @@ async fn crash_when_agent_killed_then_restart_readopts_running_sandbox() {
         state_of(&client, &id).await,
         Some(SandboxState::SANDBOX_STATE_RUNNING)
     );
-    let (out, _, code) = exec(&client, &id, "echo still-here").await;
+    let (out, _, code) = exec(agent.port, &id, "echo still-here").await;
     assert_eq!(
         (String::from_utf8_lossy(&out).trim(), code),
         ("still-here", 0)

@@ -20,7 +20,7 @@ pub use table::Row;
 #[derive(Debug, Parser)]
 #[command(about = "Run Wrenn's benchmark suites and print a table")]
 struct Args {
-    /// Suites to run (default: all). Built in: boot, sandbox (needs root), cp (its VM parts need root). External: file names in bench/suites.
+    /// Suites to run (default: all). Built in: boot, sandbox (needs root), cp (its VM parts need root), cp-exec (only cp's exec figures, needs root). External: file names in bench/suites.
     suites: Vec<String>,
     /// Repetitions for the built-in suites.
     #[arg(long, default_value_t = 5)]
@@ -46,6 +46,13 @@ async fn main() -> anyhow::Result<()> {
     if wanted("cp") {
         eprintln!("running suite cp ({} runs each)...", args.runs);
         rows.extend(cp::run(args.runs).await?);
+    }
+    if args.suites.iter().any(|s| s == "cp-exec") {
+        eprintln!(
+            "running suite cp-exec ({} samples each)...",
+            cp::EXEC_SAMPLES
+        );
+        rows.extend(cp::run_exec().await?);
     }
     for suite in external::discover(Path::new(&args.suites_dir))? {
         if wanted(&suite.name) {

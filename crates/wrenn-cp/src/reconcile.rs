@@ -16,6 +16,13 @@ use crate::{
     state::AppState,
 };
 
+/// Why a reconcile pass stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("cannot read or record sandbox states")]
+    Db(#[from] sqlx::Error),
+}
+
 /// A `starting` record younger than this may not have reached its host yet.
 const START_GRACE_MS: i64 = 10 * 60 * 1000;
 
@@ -33,7 +40,7 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
 }
 
 /// One pass over every host; returns the number of repairs.
-pub async fn reconcile_all(state: &AppState) -> Result<usize, sqlx::Error> {
+pub async fn reconcile_all(state: &AppState) -> Result<usize, ReconcileError> {
     // Lost sandboxes of an unreachable host wait for its heartbeat, which
     // reconciles it, so a half-working host does not flap them.
     let unreachable: std::collections::HashSet<String> =
@@ -59,7 +66,7 @@ pub async fn reconcile_all(state: &AppState) -> Result<usize, sqlx::Error> {
 /// (also run when an unreachable host comes back, to settle its `lost`
 /// sandboxes); returns the number of repairs. An unreachable agent is
 /// skipped: the host monitor owns that case.
-pub async fn reconcile_host(state: &AppState, host_id: &str) -> Result<usize, sqlx::Error> {
+pub async fn reconcile_host(state: &AppState, host_id: &str) -> Result<usize, ReconcileError> {
     let Ok(agent) = state.hosts.agent(host_id).await else {
         return Ok(0);
     };
@@ -155,7 +162,7 @@ mod tests {
             memory_mb: 512,
             disk_mb: None,
             timeout_secs: 300,
-            on_timeout: "kill".into(),
+            on_timeout: wrenn_types::TimeoutAction::Kill,
             metadata: Default::default(),
             internet: true,
             egress_allow: vec![],

@@ -3,7 +3,6 @@
 //! database; [`place`] loads the candidates and calls it.
 use crate::{
     db::{self, hosts::Candidate},
-    error::ApiError,
     state::AppState,
 };
 
@@ -125,12 +124,21 @@ fn fit(host: &Candidate, needs: &Requirements<'_>, overcommit: Overcommit) -> Re
     Ok((cpu_free / cpu_total).min(memory_free / memory_total))
 }
 
-/// Loads the candidates of the requesting team and picks one.
-pub async fn place(state: &AppState, needs: &Requirements<'_>) -> Result<String, ApiError> {
+/// Why [`place`] chose no host.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceError {
+    #[error(transparent)]
+    NoFit(#[from] NoFit),
+    #[error("cannot load the candidate hosts")]
+    Db(#[from] sqlx::Error),
+}
+
+/// Loads the candidates of the requesting team and picks one; answers its
+/// host id.
+pub async fn place(state: &AppState, needs: &Requirements<'_>) -> Result<String, PlaceError> {
     let candidates = db::hosts::candidates(&state.db, needs.team_id).await?;
-    choose(&candidates, needs, state.config.overcommit)
-        .map(|c| c.id.clone())
-        .map_err(|why| ApiError::NoCapacity(why.to_string()))
+    let chosen = choose(&candidates, needs, state.config.overcommit)?;
+    Ok(chosen.id.clone())
 }
 
 #[cfg(test)]

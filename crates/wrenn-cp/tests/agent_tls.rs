@@ -21,7 +21,7 @@ use wrenn_agent::{
 use wrenn_cp::{
     agent::{connect::ConnectAgent, transport::AgentTls, AgentApi, AgentError},
     config::SecretString,
-    envd::{Envd, EnvdError},
+    envd::{Envd, EnvdError, HostRefusal},
     tls::{pinned_client_config, ClientIdentity},
 };
 
@@ -217,24 +217,33 @@ async fn agent_when_client_offers_h2_then_serves_h2() {
 #[tokio::test]
 async fn envd_route_when_agent_over_tls_then_reqwest_and_connect_reach_its_proxy() {
     let agent = TlsAgent::start(None).await;
-    let envd = Envd::new(
-        agent.connect(&agent.pin, None).envd("sbx-unknown"),
-        reqwest::Client::new(),
-    );
+    let envd = Envd::new(agent.connect(&agent.pin, None).envd("sbx-unknown"));
     // The proxy itself answers (the sandbox is unknown): the route got
     // through TLS on both clients.
     let over_reqwest = bounded(envd.download("user", "/etc/hostname"))
         .await
         .expect_err("unknown sandbox");
     assert!(
-        matches!(&over_reqwest, EnvdError::Host { code, .. } if code == "not_found"),
+        matches!(
+            &over_reqwest,
+            EnvdError::Host {
+                refusal: HostRefusal::SandboxGone,
+                ..
+            }
+        ),
         "{over_reqwest:?}"
     );
     let over_connect = bounded(envd.make_dir("user", "/tmp/x"))
         .await
         .expect_err("unknown sandbox");
     assert!(
-        matches!(&over_connect, EnvdError::Host { code, .. } if code == "not_found"),
+        matches!(
+            &over_connect,
+            EnvdError::Host {
+                refusal: HostRefusal::SandboxGone,
+                ..
+            }
+        ),
         "{over_connect:?}"
     );
 }

@@ -71,7 +71,8 @@ async fn full_flow(stack: &Stack) {
 
     let id = create_sandbox(&cli, &[]).await;
 
-    // Collected exec: output and exit code come back at the end.
+    // Collected exec (envd through the host's proxy): stdout, stderr and
+    // the exit code come back at the end.
     let run = cli
         .run(
             &[
@@ -79,7 +80,7 @@ async fn full_flow(stack: &Stack) {
                 &id,
                 "--no-stream",
                 "--",
-                "echo out-$((6 * 7)); exit 3",
+                "echo out-$((6 * 7)); echo err-$((6 * 7)) >&2; exit 3",
             ],
             None,
         )
@@ -90,6 +91,7 @@ async fn full_flow(stack: &Stack) {
         "stderr: {}",
         run.stderr
     );
+    assert!(run.stderr.contains("err-42"), "stderr: {}", run.stderr);
 
     // Streamed exec: stdin reaches the command, its exit code is ours.
     let run = cli

@@ -11,9 +11,6 @@ use crate::sandbox::{
     TemplateName, TimeoutAction,
 };
 
-/// Guest user when a request leaves it empty (E2B's default user).
-pub const DEFAULT_USER: &str = "user";
-
 pub fn sandbox_id(field: &'static str, raw: &str) -> Result<SandboxId, RpcError> {
     if raw.is_empty() {
         return Err(RpcError::invalid(field, "is required"));
@@ -45,44 +42,6 @@ pub fn template(info: TemplateInfo) -> pb::Template {
         created_at_ms: info.created_at_ms,
         ..Default::default()
     }
-}
-
-/// A guest user name: empty means [`DEFAULT_USER`]; otherwise a POSIX-ish
-/// login name (it travels in a header and a query string).
-pub fn user(field: &'static str, raw: &str) -> Result<String, RpcError> {
-    if raw.is_empty() {
-        return Ok(DEFAULT_USER.to_owned());
-    }
-    let ok = raw.len() <= 32
-        && raw
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b));
-    if ok {
-        Ok(raw.to_owned())
-    } else {
-        Err(RpcError::invalid(
-            field,
-            format!("'{raw}' is not a valid user name"),
-        ))
-    }
-}
-
-/// A guest path: non-empty, no NUL bytes.
-pub fn guest_path(field: &'static str, raw: &str) -> Result<String, RpcError> {
-    if raw.is_empty() {
-        return Err(RpcError::invalid(field, "is required"));
-    }
-    if raw.contains('\0') || raw.len() > 4096 {
-        return Err(RpcError::invalid(
-            field,
-            "must be at most 4096 bytes without NUL",
-        ));
-    }
-    Ok(raw.to_owned())
 }
 
 pub fn vcpus(field: &'static str, raw: u32) -> Result<u8, RpcError> {
@@ -170,16 +129,6 @@ mod tests {
         assert!(err
             .to_string()
             .starts_with("id: sandbox id 'ABC' is invalid"));
-    }
-
-    #[test]
-    fn user_when_empty_then_default_user() {
-        assert_eq!(user("user", "").expect("ok"), "user");
-    }
-
-    #[test]
-    fn user_when_shell_characters_then_invalid() {
-        assert!(user("user", "root;rm").is_err());
     }
 
     #[test]

@@ -1,44 +1,23 @@
 //! `wrenn.agent.v1.AgentService` over the sandbox manager. Handlers parse the
 //! request (see [`super::convert`]), call the manager or envd, and map
-//! failures through [`super::error::to_connect`]. Exec and file transfers are
-//! proxied chunk by chunk; nothing is collected in memory.
-use std::{
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, Mutex,
-    },
-    time::{Duration, Instant},
-};
+//! failures through [`super::error::to_connect`]. Commands and files inside
+//! a sandbox are not RPCs: the control plane reaches envd through the
+//! `/envd/{id}/` proxy ([`super::envd_proxy`]).
+use std::{sync::Arc, time::Instant};
 
-use bytes::Bytes;
-use connectrpc::{
-    ConnectError, InboundStream, RequestContext, Response, ServiceRequest, ServiceResult,
-    ServiceStream,
-};
-use futures_util::{StreamExt, TryStreamExt};
-use wrenn_proto::wrenn::agent::v1::{
-    self as pb,
-    __buffa::oneof::{exec_response::Event, write_file_request::Part},
-    exec_response::{Ended, Started},
-};
+use connectrpc::{ConnectError, RequestContext, Response, ServiceRequest, ServiceResult};
+use wrenn_proto::wrenn::agent::v1 as pb;
 
 use super::{convert, error::RpcError, host::HostFacts};
 use crate::{
-    envd_client::{self, ExecEvent, FileTarget, StreamExecRequest},
-    sandbox::{
-        config::{MAX_TIMEOUT_SECS, MIN_MEMORY_MIB},
-        SandboxError, SandboxId, SandboxInfo, SandboxManager,
-    },
+    sandbox::{config::MIN_MEMORY_MIB, SandboxError, SandboxInfo, SandboxManager},
     vmm::Vmm,
 };
-
-const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The RPC service; cheap to clone.
 pub struct AgentRpc<V: Vmm> {
     manager: SandboxManager<V>,
     host: Arc<HostFacts>,
-    http: reqwest::Client,
 }
 
 impl<V: Vmm> std::fmt::Debug for AgentRpc<V> {
@@ -55,7 +34,6 @@ impl<V: Vmm> AgentRpc<V> {
         Self {
             manager,
             host: Arc::new(host),
-            http: reqwest::Client::new(),
         }
     }
 
@@ -68,11 +46,6 @@ impl<V: Vmm> AgentRpc<V> {
         let token = self.manager.envd_endpoint(&info.id).ok().map(|(_, t)| t);
         convert::sandbox(info, token.as_ref())
     }
-
-    fn endpoint(&self, id: &SandboxId) -> Result<(String, String), RpcError> {
-        let (url, token) = self.manager.envd_endpoint(id)?;
-        Ok((url, token.expose().to_owned()))
-    }
 }
 
 impl From<SandboxError> for ConnectError {
@@ -81,66 +54,6 @@ impl From<SandboxError> for ConnectError {
     }
 }
 
-fn exec_timeout(secs: u64) -> Result<Duration, RpcError> {
-    match secs {
-        0 => Ok(DEFAULT_EXEC_TIMEOUT),
-        s if s > MAX_TIMEOUT_SECS => Err(RpcError::invalid(
-            "timeout_secs",
-            format!("must be at most {MAX_TIMEOUT_SECS}"),
-        )),
-        s => Ok(Duration::from_secs(s)),
-    }
-}
-
-fn exec_event(event: ExecEvent) -> pb::ExecResponse {
-    let event = match event {
-        ExecEvent::Started { pid } => Event::Started(Box::new(Started {
-            pid,
-            ..Default::default()
-        })),
-        ExecEvent::Stdout(bytes) => Event::Stdout(bytes),
-        ExecEvent::Stderr(bytes) => Event::Stderr(bytes),
-        ExecEvent::Ended { exit_code, status } => Event::Ended(Box::new(Ended {
-            exit_code,
-            status,
-            ..Default::default()
-        })),
-    };
-    pb::ExecResponse {
-        event: Some(event),
-        ..Default::default()
-    }
-}
-
-fn exec_request(req: pb::ExecRequest, token: String) -> Result<StreamExecRequest, RpcError> {
-    if req.command.is_empty() {
-        return Err(RpcError::invalid("command", "is required"));
-    }
-    if let Some(name) = req
-        .env
-        .keys()
-        .find(|k| k.is_empty() || k.contains(['=', '\0']))
-    {
-        return Err(RpcError::invalid(
-            "env",
-            format!("invalid variable name '{name}'"),
-        ));
-    }
-    let cwd = match req.cwd.as_str() {
-        "" => None,
-        cwd => Some(convert::guest_path("cwd", cwd)?),
-    };
-    Ok(StreamExecRequest {
-        user: convert::user("user", &req.user)?,
-        timeout: exec_timeout(req.timeout_secs)?,
-        command: req.command,
-        env: req.env.into_iter().collect(),
-        cwd,
-        access_token: Some(token),
-    })
-}
-
-// Concrete return types instead of the trait's `impl Encodable`: simpler to read.
 #[allow(refining_impl_trait)]
 impl<V: Vmm> pb::AgentService for AgentRpc<V> {
     async fn create_sandbox(
@@ -238,108 +151,6 @@ impl<V: Vmm> pb::AgentService for AgentRpc<V> {
         let info = self.manager.set_timeout(&id, req.timeout_secs)?;
         Response::ok(pb::SetTimeoutResponse {
             sandbox: self.wire(info).into(),
-            ..Default::default()
-        })
-    }
-
-    async fn exec(
-        &self,
-        _ctx: RequestContext,
-        request: ServiceRequest<'_, pb::ExecRequest>,
-    ) -> ServiceResult<ServiceStream<pb::ExecResponse>> {
-        let req = request.to_owned_message();
-        let id = convert::sandbox_id("id", &req.id)?;
-        let (url, token) = self.endpoint(&id)?;
-        let exec = exec_request(req, token)?;
-        let events = envd_client::exec_stream(&url, &exec)
-            .await
-            .map_err(RpcError::from)?;
-        Response::stream_ok(
-            events
-                .map_ok(exec_event)
-                .map_err(|e| ConnectError::from(RpcError::from(e))),
-        )
-    }
-
-    async fn read_file(
-        &self,
-        _ctx: RequestContext,
-        request: ServiceRequest<'_, pb::ReadFileRequest>,
-    ) -> ServiceResult<ServiceStream<pb::ReadFileResponse>> {
-        let req = request.to_owned_message();
-        let id = convert::sandbox_id("id", &req.id)?;
-        let path = convert::guest_path("path", &req.path)?;
-        let user = convert::user("user", &req.user)?;
-        let (url, token) = self.endpoint(&id)?;
-        let target = FileTarget {
-            envd_base_url: &url,
-            access_token: &token,
-            path: &path,
-            user: &user,
-        };
-        let chunks = envd_client::read_file(&self.http, &target)
-            .await
-            .map_err(RpcError::from)?;
-        Response::stream_ok(
-            chunks
-                .map_ok(|data| pb::ReadFileResponse {
-                    data: data.to_vec(),
-                    ..Default::default()
-                })
-                .map_err(|e| ConnectError::from(RpcError::from(e))),
-        )
-    }
-
-    async fn write_file(
-        &self,
-        _ctx: RequestContext,
-        mut requests: InboundStream<pb::WriteFileRequest>,
-    ) -> ServiceResult<pb::WriteFileResponse> {
-        let first = requests
-            .next()
-            .await
-            .ok_or_else(|| RpcError::invalid("header", "the stream is empty"))??;
-        let Some(Part::Header(header)) = first.to_owned_message().part else {
-            return Err(RpcError::invalid("header", "the first message must be a header").into());
-        };
-        let id = convert::sandbox_id("header.id", &header.id)?;
-        let path = convert::guest_path("header.path", &header.path)?;
-        let user = convert::user("header.user", &header.user)?;
-        let (url, token) = self.endpoint(&id)?;
-        let written = Arc::new(AtomicU64::new(0));
-        let failure: Arc<Mutex<Option<ConnectError>>> = Arc::default();
-        let body = {
-            let (written, failure) = (Arc::clone(&written), Arc::clone(&failure));
-            requests.map(move |item| {
-                let part = item.map(|m| m.to_owned_message().part);
-                let err = match part {
-                    Ok(Some(Part::Data(data))) => {
-                        written.fetch_add(data.len() as u64, Ordering::Relaxed);
-                        return Ok(Bytes::from(data));
-                    }
-                    Ok(None) => return Ok(Bytes::new()),
-                    Ok(Some(Part::Header(_))) => {
-                        RpcError::invalid("header", "only the first message may be a header").into()
-                    }
-                    Err(err) => err,
-                };
-                *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(err);
-                Err(std::io::Error::other("upload aborted"))
-            })
-        };
-        let target = FileTarget {
-            envd_base_url: &url,
-            access_token: &token,
-            path: &path,
-            user: &user,
-        };
-        let result = envd_client::write_file(&self.http, &target, body).await;
-        if let Some(err) = failure.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            return Err(err);
-        }
-        result.map_err(RpcError::from)?;
-        Response::ok(pb::WriteFileResponse {
-            bytes_written: written.load(Ordering::Relaxed),
             ..Default::default()
         })
     }

@@ -117,7 +117,7 @@ async fn seed(db: &Db, team_id: &str) -> anyhow::Result<()> {
             memory_mb: 512,
             disk_mb: None,
             timeout_secs: 300,
-            on_timeout: "kill".into(),
+            on_timeout: wrenn_types::TimeoutAction::Kill,
             metadata: BTreeMap::from([("run".to_owned(), (i % 7).to_string())]),
             internet: true,
             egress_allow: Vec::new(),

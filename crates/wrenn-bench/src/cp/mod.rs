@@ -4,7 +4,9 @@
 //! - `overhead`: create → running and → first exec through `wrenn-cp` vs
 //!   straight through `wrenn-agent` (real processes and VMs, needs root);
 //! - `concurrent`: 20 creates at once through `wrenn-cp` (needs root);
-//! - `schedule`: placement decision time with 100 simulated hosts.
+//! - `schedule`: placement decision time with 100 simulated hosts;
+//! - `exec`: collected and streaming exec of `true` on one sandbox through
+//!   `wrenn-cp` (needs root; also alone as suite `cp-exec`).
 //!
 //! The VM parts start `wrenn-agent serve`, which takes over the host's
 //! sandbox networking: run one agent per machine at a time.
@@ -15,6 +17,8 @@ use crate::Row;
 
 mod api;
 mod concurrent;
+mod exec;
+pub use exec::SAMPLES as EXEC_SAMPLES;
 mod list;
 mod load;
 mod overhead;
@@ -34,13 +38,26 @@ pub async fn run(runs: usize) -> anyhow::Result<Vec<Row>> {
         ));
         return Ok(rows);
     }
-    rows.extend(with_vms(runs).await?);
+    rows.extend(with_vms(runs, Parts::All).await?);
     Ok(rows)
+}
+
+/// Suite `cp-exec`: only the exec figures (needs root).
+pub async fn run_exec() -> anyhow::Result<Vec<Row>> {
+    anyhow::ensure!(nix::unistd::geteuid().is_root(), "suite cp-exec needs root");
+    with_vms(0, Parts::Exec).await
+}
+
+/// Which VM parts [`with_vms`] measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Parts {
+    All,
+    Exec,
 }
 
 /// Starts the agent and the control plane, measures, then destroys whatever
 /// sandboxes are left and stops both processes, also when measuring failed.
-async fn with_vms(runs: usize) -> anyhow::Result<Vec<Row>> {
+async fn with_vms(runs: usize, parts: Parts) -> anyhow::Result<Vec<Row>> {
     // Kept afterwards: the processes' logs explain odd figures.
     let dir = tempfile::Builder::new()
         .prefix("wrenn-bench-cp-")
@@ -55,11 +72,16 @@ async fn with_vms(runs: usize) -> anyhow::Result<Vec<Row>> {
             let api = api::Api::signup(&cp.url).await?;
             let host = host_note(&client, &agent).await?;
             eprintln!("cp: {host}");
-            let mut rows = overhead::run(&api, &client, runs).await?;
+            if parts == Parts::Exec {
+                return exec::run(&api, &client).await;
+            }
+            let proxy = agent.proxy()?;
+            let mut rows = overhead::run(&api, &client, &proxy, runs).await?;
             if let Some(first) = rows.first_mut() {
                 first.note = format!("{}; {host}", first.note);
             }
             rows.extend(concurrent::run(&api, &client).await?);
+            rows.extend(exec::run(&api, &client).await?);
             Ok::<_, anyhow::Error>(rows)
         }
         .await;

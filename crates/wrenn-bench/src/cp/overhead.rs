@@ -1,13 +1,19 @@
 //! Control-plane overhead: create → running and create → first exec result
 //! through the REST API (HTTP, API key, database, then the agent) against
-//! the same calls made straight to the agent over Connect. Both restore
+//! the same calls made straight to the agent (Connect for the create, its
+//! envd proxy for the command, as the control plane does). Both restore
 //! from the same template memory snapshot, warmed before measuring; the two
 //! paths alternate so that machine noise hits both alike.
 use std::time::Instant;
 
+use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use wrenn_proto::wrenn::agent::v1::{self as pb, __buffa::oneof::exec_response::Event};
+use wrenn_cp::{
+    agent::{connect::ConnectAgent, AgentApi},
+    envd::{Command, Envd, ProcessOutput},
+};
+use wrenn_proto::wrenn::agent::v1 as pb;
 
 use super::{api::Api, procs::AgentClient, warm};
 use crate::{stats::median, Row};
@@ -23,18 +29,23 @@ struct Sample {
     from_snapshot: bool,
 }
 
-pub async fn run(api: &Api, agent: &AgentClient, runs: usize) -> anyhow::Result<Vec<Row>> {
+pub async fn run(
+    api: &Api,
+    agent: &AgentClient,
+    proxy: &ConnectAgent,
+    runs: usize,
+) -> anyhow::Result<Vec<Row>> {
     warm(agent, VCPUS, MEMORY_MIB).await?;
     // One unmeasured round opens the connections and pages everything in.
     via_cp(api).await?;
-    via_agent(agent).await?;
+    via_agent(agent, proxy).await?;
     let (mut cp, mut direct) = (Vec::new(), Vec::new());
     for round in 0..runs {
         if round % 2 == 0 {
             cp.push(via_cp(api).await?);
-            direct.push(via_agent(agent).await?);
+            direct.push(via_agent(agent, proxy).await?);
         } else {
-            direct.push(via_agent(agent).await?);
+            direct.push(via_agent(agent, proxy).await?);
             cp.push(via_cp(api).await?);
         }
     }
@@ -74,7 +85,7 @@ fn figures(
             &format!("{name}.via_agent"),
             direct_median,
             "ms",
-            "Connect CreateSandbox/Exec straight to the agent",
+            "Connect CreateSandbox, then envd through the agent's proxy",
         ),
         Row::new(
             &format!("{name}.cp_vs_agent"),
@@ -128,7 +139,7 @@ async fn via_cp(api: &Api) -> anyhow::Result<Sample> {
     })
 }
 
-async fn via_agent(agent: &AgentClient) -> anyhow::Result<Sample> {
+async fn via_agent(agent: &AgentClient, proxy: &ConnectAgent) -> anyhow::Result<Sample> {
     let started = Instant::now();
     let request = pb::CreateSandboxRequest {
         template: "base".into(),
@@ -145,7 +156,7 @@ async fn via_agent(agent: &AgentClient) -> anyhow::Result<Sample> {
         .into_option()
         .ok_or_else(|| anyhow::anyhow!("CreateSandbox answered no sandbox"))?;
     let ready = started.elapsed();
-    let exit_code = exec_true(agent, &sandbox.id).await;
+    let exit_code = exec_true(proxy, &sandbox.id).await;
     let exec = started.elapsed();
     agent
         .destroy_sandbox(pb::DestroySandboxRequest {
@@ -161,17 +172,19 @@ async fn via_agent(agent: &AgentClient) -> anyhow::Result<Sample> {
     })
 }
 
-/// Runs `true` in sandbox `id`; answers its exit code.
-async fn exec_true(agent: &AgentClient, id: &str) -> anyhow::Result<i32> {
-    let request = pb::ExecRequest {
-        id: id.into(),
-        command: "true".into(),
+/// Runs `true` in sandbox `id` through the agent's envd proxy; answers
+/// its exit code.
+async fn exec_true(proxy: &ConnectAgent, id: &str) -> anyhow::Result<i32> {
+    let command = Command {
+        cmd: "/bin/bash".into(),
+        args: vec!["-l".into(), "-c".into(), "true".into()],
+        timeout: Some(std::time::Duration::from_secs(60)),
         ..Default::default()
     };
-    let mut stream = agent.exec(request).await?;
-    while let Some(message) = stream.message::<pb::ExecResponse>().await? {
-        if let Some(Event::Ended(end)) = message.to_owned_message().event {
-            return Ok(end.exit_code);
+    let mut output = Envd::new(proxy.envd(id)).start(command).await?;
+    while let Some(event) = output.next().await {
+        if let ProcessOutput::Ended { exit_code, .. } = event? {
+            return Ok(exit_code);
         }
     }
     anyhow::bail!("the exec stream ended without an exit code")

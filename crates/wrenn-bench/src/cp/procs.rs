@@ -155,6 +155,15 @@ impl Agent {
         Ok(agent)
     }
 
+    /// The control plane's own client of this agent, for its envd proxy
+    /// (commands in a sandbox go there, not to an RPC).
+    pub fn proxy(&self) -> anyhow::Result<wrenn_cp::agent::connect::ConnectAgent> {
+        let secret = wrenn_cp::config::SecretString::new(self.secret.clone());
+        Ok(wrenn_cp::agent::connect::ConnectAgent::new(
+            &self.url, secret,
+        )?)
+    }
+
     pub fn client(&self) -> anyhow::Result<AgentClient> {
         let config = ClientConfig::new(self.url.parse()?)
             .with_default_header("authorization", format!("Bearer {}", self.secret));

@@ -149,7 +149,7 @@ async fn seed(db: &db::Db) -> anyhow::Result<String> {
             memory_mb: 512,
             disk_mb: None,
             timeout_secs: 300,
-            on_timeout: "kill".into(),
+            on_timeout: wrenn_types::TimeoutAction::Kill,
             metadata: Default::default(),
             internet: true,
             egress_allow: vec![],

@@ -3,16 +3,13 @@
 use std::sync::Arc;
 
 use connectrpc::{client::ClientConfig, ConnectError, ErrorCode};
-use futures_util::stream::BoxStream;
-use wrenn_proto::wrenn::agent::v1::{
-    self as pb, __buffa::oneof::exec_response::Event, AgentServiceClient, SandboxState,
-    TimeoutAction,
-};
+use wrenn_proto::wrenn::agent::v1::{self as pb, AgentServiceClient, SandboxState};
+use wrenn_types::TimeoutAction;
 
 use super::{
     transport::{AgentTls, AgentTransport},
     AgentApi, AgentCreate, AgentError, AgentResult, AgentSandbox, AgentState, AgentTemplate,
-    EnvdRoute, ExecEvent, ExecSpec,
+    EnvdRoute,
 };
 use crate::secret::SecretString;
 
@@ -36,6 +33,9 @@ pub struct ConnectAgent {
     base_url: String,
     secret: SecretString,
     tls: Option<AgentTls>,
+    /// The pooled clients of every call to this host's envd proxy.
+    envd_transport: AgentTransport,
+    envd_http: reqwest::Client,
 }
 
 impl std::fmt::Debug for ConnectAgent {
@@ -78,13 +78,28 @@ impl ConnectAgent {
             .map_err(|_| BadAgentUrl(base_url.to_owned()))?;
         let config = ClientConfig::new(uri)
             .with_default_header("authorization", format!("Bearer {}", secret.expose()));
+        let transport = AgentTransport::new(tls.as_ref());
+        let envd_http = match &tls {
+            Some(tls) => tls.http().clone(),
+            None => plain_http(),
+        };
         Ok(Self {
-            client: AgentServiceClient::new(AgentTransport::new(tls.as_ref()), config),
+            client: AgentServiceClient::new(transport.clone(), config),
             base_url: base_url.trim_end_matches('/').to_owned(),
             secret,
             tls,
+            envd_transport: transport,
+            envd_http,
         })
     }
+}
+
+/// reqwest for plain HTTP envd routes, with the API's connect deadline.
+fn plain_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap_or_default()
 }
 
 fn agent_error(err: ConnectError) -> AgentError {
@@ -101,6 +116,14 @@ fn agent_error(err: ConnectError) -> AgentError {
         ErrorCode::AlreadyExists => AgentError::AlreadyExists(message),
         ErrorCode::ResourceExhausted => AgentError::Exhausted(message),
         _ => AgentError::Unavailable(message),
+    }
+}
+
+/// The one conversion of [`TimeoutAction`] to the wire.
+fn timeout_action(action: TimeoutAction) -> pb::TimeoutAction {
+    match action {
+        TimeoutAction::Kill => pb::TimeoutAction::TIMEOUT_ACTION_KILL,
+        TimeoutAction::Pause => pb::TimeoutAction::TIMEOUT_ACTION_PAUSE,
     }
 }
 
@@ -135,16 +158,11 @@ impl AgentApi for ConnectAgent {
         let message = pb::CreateSandboxRequest {
             id: request.id,
             template: request.template_image,
-            vcpus: request.vcpus,
-            memory_mib: request.memory_mb,
-            disk_mib: request.disk_mb,
+            vcpus: request.resources.vcpus(),
+            memory_mib: request.resources.memory_mb(),
+            disk_mib: request.resources.disk_mb(),
             timeout_secs: request.timeout_secs,
-            on_timeout: if request.pause_on_timeout {
-                TimeoutAction::TIMEOUT_ACTION_PAUSE
-            } else {
-                TimeoutAction::TIMEOUT_ACTION_KILL
-            }
-            .into(),
+            on_timeout: timeout_action(request.on_timeout).into(),
             env_vars: request.env_vars.into_iter().collect(),
             metadata: request.metadata.into_iter().collect(),
             egress: pb::Egress {
@@ -243,45 +261,6 @@ impl AgentApi for ConnectAgent {
         sandbox(response.into_owned().sandbox.into_option())
     }
 
-    async fn exec(
-        &self,
-        id: &str,
-        spec: ExecSpec,
-    ) -> AgentResult<BoxStream<'static, AgentResult<ExecEvent>>> {
-        let message = pb::ExecRequest {
-            id: id.into(),
-            command: spec.command,
-            user: spec.user,
-            env: spec.env.into_iter().collect(),
-            cwd: spec.cwd,
-            timeout_secs: spec.timeout_secs,
-            ..Default::default()
-        };
-        let stream = self.client.exec(message).await.map_err(agent_error)?;
-        let events = futures_util::stream::unfold(Some(stream), |state| async move {
-            let mut stream = state?;
-            let event = match stream.message::<pb::ExecResponse>().await {
-                Ok(Some(message)) => match message.to_owned_message().event {
-                    Some(Event::Started(s)) => ExecEvent::Started { pid: s.pid },
-                    Some(Event::Stdout(bytes)) => ExecEvent::Stdout(bytes),
-                    Some(Event::Stderr(bytes)) => ExecEvent::Stderr(bytes),
-                    Some(Event::Ended(end)) => {
-                        let ended = ExecEvent::Ended {
-                            exit_code: end.exit_code,
-                            status: end.status,
-                        };
-                        return Some((Ok(ended), None));
-                    }
-                    None => ExecEvent::Stdout(Vec::new()),
-                },
-                Ok(None) => return None,
-                Err(err) => return Some((Err(agent_error(err)), None)),
-            };
-            Some((Ok(event), Some(stream)))
-        });
-        Ok(Box::pin(events))
-    }
-
     async fn snapshot(&self, id: &str, image: &str, memory: bool) -> AgentResult<AgentTemplate> {
         let message = pb::SnapshotSandboxRequest {
             id: id.into(),
@@ -324,7 +303,8 @@ impl AgentApi for ConnectAgent {
         EnvdRoute {
             base_url: format!("{}/envd/{id}", self.base_url),
             headers: vec![("x-agent-secret", self.secret.expose().to_owned())],
-            tls: self.tls.clone(),
+            transport: self.envd_transport.clone(),
+            http: self.envd_http.clone(),
         }
     }
 }

@@ -11,7 +11,7 @@ pub use hosts::{DirectoryError, HostDirectory, HostUnavailable, Hosts};
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use futures_util::stream::BoxStream;
+use wrenn_types::{Resources, TimeoutAction};
 
 /// What to create on a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,11 +19,9 @@ pub struct AgentCreate {
     pub id: String,
     /// The template's name on the host.
     pub template_image: String,
-    pub vcpus: u32,
-    pub memory_mb: u32,
-    pub disk_mb: Option<u64>,
+    pub resources: Resources,
     pub timeout_secs: u64,
-    pub pause_on_timeout: bool,
+    pub on_timeout: TimeoutAction,
     pub env_vars: BTreeMap<String, String>,
     pub metadata: BTreeMap<String, String>,
     pub internet: bool,
@@ -52,24 +50,6 @@ pub struct AgentSandbox {
     pub from_snapshot: bool,
 }
 
-/// One event of a streamed command.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExecEvent {
-    Started { pid: u32 },
-    Stdout(Vec<u8>),
-    Stderr(Vec<u8>),
-    Ended { exit_code: i32, status: String },
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExecSpec {
-    pub command: String,
-    pub user: String,
-    pub cwd: String,
-    pub env: BTreeMap<String, String>,
-    pub timeout_secs: u64,
-}
-
 /// A template as a host holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentTemplate {
@@ -79,14 +59,17 @@ pub struct AgentTemplate {
 }
 
 /// Where and how to reach a sandbox's envd through its host (the agent's
-/// `/envd/{id}/` proxy): base URL and the header that authenticates us to
-/// the agent.
+/// `/envd/{id}/` proxy): base URL, the header that authenticates us to the
+/// agent, and the host's HTTP clients, made once per host so that every
+/// call into its sandboxes reuses pooled keep-alive connections.
 #[derive(Debug, Clone)]
 pub struct EnvdRoute {
     pub base_url: String,
     pub headers: Vec<(&'static str, String)>,
-    /// The host's pinned TLS for `https://` base URLs; `None` for `http://`.
-    pub tls: Option<transport::AgentTls>,
+    /// Connect calls (plain, or the host's pinned TLS).
+    pub transport: transport::AgentTransport,
+    /// Plain HTTP routes (files, metrics), over the same TLS if any.
+    pub http: reqwest::Client,
 }
 
 /// Why a call to an agent failed, in the terms the API maps to errors.
@@ -119,11 +102,6 @@ pub trait AgentApi: Send + Sync + std::fmt::Debug {
     async fn pause(&self, id: &str) -> AgentResult<AgentSandbox>;
     async fn resume(&self, id: &str) -> AgentResult<AgentSandbox>;
     async fn set_timeout(&self, id: &str, timeout_secs: Option<u64>) -> AgentResult<AgentSandbox>;
-    async fn exec(
-        &self,
-        id: &str,
-        spec: ExecSpec,
-    ) -> AgentResult<BoxStream<'static, AgentResult<ExecEvent>>>;
     async fn snapshot(&self, id: &str, image: &str, memory: bool) -> AgentResult<AgentTemplate>;
     async fn delete_template(&self, image: &str) -> AgentResult<()>;
     /// The route to a sandbox's envd through this host.

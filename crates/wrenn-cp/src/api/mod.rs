@@ -14,6 +14,7 @@ pub mod me;
 pub mod members;
 pub mod openapi;
 pub mod sandboxes;
+mod service_errors;
 pub mod teams;
 pub mod templates;
 pub mod views;
@@ -110,14 +111,5 @@ pub fn page_limit(limit: Option<u32>) -> Result<i64, crate::error::ApiError> {
         Some(_) => Err(crate::error::ApiError::validation(
             "limit must be between 1 and 200",
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rfc3339_when_epoch_ms_then_utc_text() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(1_500), "1970-01-01T00:00:01.5Z");
     }
 }

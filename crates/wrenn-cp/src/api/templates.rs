@@ -5,18 +5,18 @@ use axum::{extract::State, http::StatusCode, Json};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use wrenn_types::TemplateName;
+
 use super::{
     extract::{ApiJson, ApiPath},
     rfc3339,
     sandboxes::{self as sbx},
 };
 use crate::{
-    agent::AgentError,
-    audit::{self, Outcome},
     auth::Principal,
-    db::{self, templates::TemplateRow},
+    db::templates::TemplateRow,
     error::{ApiError, ApiResult},
-    lifecycle::SandboxState,
+    service::templates as service,
     state::AppState,
 };
 
@@ -69,18 +69,19 @@ async fn list(
     State(state): State<AppState>,
     principal: Principal,
 ) -> ApiResult<Json<TemplateList>> {
-    let rows = db::templates::list(&state.db, &principal.team_id).await?;
+    let rows = service::list(&state, &principal.team_id).await?;
     Ok(Json(TemplateList {
         templates: rows.into_iter().map(Template::from).collect(),
     }))
 }
 
-async fn resolve(state: &AppState, principal: &Principal, name: &str) -> ApiResult<TemplateRow> {
+/// A template name from the path: a malformed one cannot exist.
+fn template_name(name: &str) -> Result<TemplateName, ApiError> {
     sbx::types::validate_template_name(name)
-        .map_err(|_| ApiError::TemplateNotFound(name.to_owned()))?;
-    db::templates::resolve(&state.db, &principal.team_id, name)
-        .await?
-        .ok_or_else(|| ApiError::TemplateNotFound(name.to_owned()))
+        .and_then(|()| {
+            TemplateName::try_from(name).map_err(|e| ApiError::validation(e.to_string()))
+        })
+        .map_err(|_| ApiError::TemplateNotFound(name.to_owned()))
 }
 
 /// One template by name.
@@ -94,7 +95,8 @@ async fn get(
     principal: Principal,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Template>> {
-    Ok(Json(resolve(&state, &principal, &name).await?.into()))
+    let template = service::get(&state, &principal.team_id, &template_name(&name)?).await?;
+    Ok(Json(template.into()))
 }
 
 /// Deletes one of the team's templates (built-ins cannot be deleted).
@@ -108,40 +110,7 @@ async fn delete(
     principal: Principal,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let template = resolve(&state, &principal, &name).await?;
-    if template.builtin {
-        return Err(ApiError::Forbidden("built-in templates cannot be deleted"));
-    }
-    // A team template lives on the host it was snapshotted on; a record
-    // from before hosts were tracked may be on any of them.
-    let holders = match &template.host_id {
-        Some(host_id) => state.hosts.agent(host_id).await.into_iter().collect(),
-        None => state
-            .hosts
-            .all()
-            .await
-            .map_err(ApiError::internal)?
-            .into_iter()
-            .map(|(_, a)| a)
-            .collect::<Vec<_>>(),
-    };
-    for agent in holders {
-        match agent.delete_template(&template.image).await {
-            Ok(()) | Err(AgentError::NotFound(_)) => {}
-            Err(AgentError::FailedPrecondition(m)) => return Err(ApiError::Conflict(m)),
-            Err(err) => return Err(sbx::agent_error(err)),
-        }
-    }
-    db::templates::delete(&state.db, &template.id).await?;
-    audit::record(
-        &state.db,
-        &principal,
-        "template.delete",
-        ("template", &template.name),
-        Outcome::Ok,
-        "",
-    )
-    .await;
+    service::delete(&state, &principal, &template_name(&name)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -169,75 +138,9 @@ async fn snapshot(
     ApiJson(request): ApiJson<SnapshotRequest>,
 ) -> ApiResult<(StatusCode, Json<Template>)> {
     sbx::types::validate_template_name(&request.name)?;
-    let sandbox = sbx::load(&state, &principal, &id).await?;
-    if !matches!(sandbox.state, SandboxState::Running | SandboxState::Paused) {
-        return Err(ApiError::SandboxNotRunning {
-            state: sandbox.state.to_string(),
-        });
-    }
-    if db::templates::resolve(&state.db, &principal.team_id, &request.name)
-        .await?
-        .is_some_and(|t| !t.builtin)
-        || db::templates::BUILTINS
-            .iter()
-            .any(|(b, _, _)| *b == request.name)
-    {
-        return Err(ApiError::Conflict(format!(
-            "a template named '{}' already exists",
-            request.name
-        )));
-    }
-    let agent = sbx::agent_of(&state, &sandbox).await?;
-    // Hosts know templates by a unique image name, so two teams can both
-    // have a template called "python".
-    let image = format!("tm-{}", crate::auth::random_token(16).to_lowercase());
-    let task = {
-        let (agent, id, image, memory) = (
-            agent.clone(),
-            sandbox.id.clone(),
-            image.clone(),
-            request.memory,
-        );
-        tokio::spawn(async move { agent.snapshot(&id, &image, memory).await })
-    };
-    let made = task
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(sbx::agent_error)?;
-    let row = TemplateRow {
-        id: db::new_id("tpl_"),
-        team_id: Some(principal.team_id.clone()),
-        name: request.name.clone(),
-        image: made.image,
-        builtin: false,
-        vcpus: sandbox.vcpus,
-        memory_mb: sandbox.memory_mb,
-        disk_mb: i64::try_from(made.disk_mb).ok(),
-        has_memory_snapshot: made.has_memory_snapshot,
-        source_sandbox_id: Some(sandbox.id.clone()),
-        created_at: db::now_ms(),
-        host_id: sandbox.host_id.clone(),
-    };
-    if let Err(err) = db::templates::insert(&state.db, &row).await {
-        // A concurrent snapshot took the name: drop our copy on the host.
-        let _ = agent.delete_template(&image).await;
-        return Err(if db::is_unique_violation(&err) {
-            ApiError::Conflict(format!(
-                "a template named '{}' already exists",
-                request.name
-            ))
-        } else {
-            err.into()
-        });
-    }
-    audit::record(
-        &state.db,
-        &principal,
-        "template.snapshot",
-        ("template", &row.name),
-        Outcome::Ok,
-        &sandbox.id,
-    )
-    .await;
+    let name =
+        TemplateName::try_from(request.name).map_err(|e| ApiError::validation(e.to_string()))?;
+    let id = sbx::sandbox_id(&id)?;
+    let row = service::snapshot(&state, &principal, &id, &name, request.memory).await?;
     Ok((StatusCode::CREATED, Json(row.into())))
 }

@@ -16,11 +16,12 @@ pub struct NewAuditEvent<'a> {
     pub detail: &'a str,
 }
 
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct AuditEvent {
+/// One recorded audit entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
     pub id: String,
-    /// RFC 3339.
-    pub at: String,
+    /// Unix milliseconds.
+    pub at: i64,
     pub team_id: Option<String>,
     /// `user`, `api_key`, `host` or `system`.
     pub actor_type: String,
@@ -54,23 +55,19 @@ pub async fn insert(db: &Db, event: &NewAuditEvent<'_>) -> Result<(), sqlx::Erro
     .map(|_| ())
 }
 
-fn event_row(row: &AnyRow) -> Result<(i64, AuditEvent), sqlx::Error> {
-    let at: i64 = row.try_get("at")?;
-    Ok((
-        at,
-        AuditEvent {
-            id: row.try_get("id")?,
-            at: crate::timestamp::rfc3339(at),
-            team_id: row.try_get("team_id")?,
-            actor_type: row.try_get("actor_type")?,
-            actor_id: row.try_get("actor_id")?,
-            action: row.try_get("action")?,
-            resource_type: row.try_get("resource_type")?,
-            resource_id: row.try_get("resource_id")?,
-            outcome: row.try_get("outcome")?,
-            detail: row.try_get("detail")?,
-        },
-    ))
+fn event_row(row: &AnyRow) -> Result<AuditRow, sqlx::Error> {
+    Ok(AuditRow {
+        id: row.try_get("id")?,
+        at: row.try_get("at")?,
+        team_id: row.try_get("team_id")?,
+        actor_type: row.try_get("actor_type")?,
+        actor_id: row.try_get("actor_id")?,
+        action: row.try_get("action")?,
+        resource_type: row.try_get("resource_type")?,
+        resource_id: row.try_get("resource_id")?,
+        outcome: row.try_get("outcome")?,
+        detail: row.try_get("detail")?,
+    })
 }
 
 /// A team's events, newest first, `limit` of them after the `before` cursor
@@ -80,7 +77,7 @@ pub async fn list(
     team_id: &str,
     before: Option<(i64, String)>,
     limit: i64,
-) -> Result<Vec<(i64, AuditEvent)>, sqlx::Error> {
+) -> Result<Vec<AuditRow>, sqlx::Error> {
     let (at, id) = before.unwrap_or((i64::MAX, String::new()));
     let rows = sqlx::query(
         "SELECT id, at, team_id, actor_type, actor_id, action, resource_type, resource_id, \

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use sqlx::{any::AnyRow, Row};
 
 use super::{get_bool, get_json, new_ordered_id, now_ms, Db, DbKind};
+use wrenn_types::TimeoutAction;
+
 use crate::lifecycle::SandboxState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,7 +22,7 @@ pub struct SandboxRow {
     pub memory_mb: i64,
     pub disk_mb: Option<i64>,
     pub timeout_secs: i64,
-    pub on_timeout: String,
+    pub on_timeout: TimeoutAction,
     pub metadata: BTreeMap<String, String>,
     pub internet: bool,
     pub egress_allow: Vec<String>,
@@ -39,6 +41,9 @@ const COLUMNS: &str = "id, team_id, host_id, template, template_image, state, re
 
 fn row(row: &AnyRow) -> Result<SandboxRow, sqlx::Error> {
     let state: String = row.try_get("state")?;
+    let on_timeout: String = row.try_get("on_timeout")?;
+    let on_timeout = TimeoutAction::parse(&on_timeout)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown on_timeout '{on_timeout}'").into()))?;
     Ok(SandboxRow {
         id: row.try_get("id")?,
         team_id: row.try_get("team_id")?,
@@ -51,7 +56,7 @@ fn row(row: &AnyRow) -> Result<SandboxRow, sqlx::Error> {
         memory_mb: row.try_get("memory_mb")?,
         disk_mb: row.try_get("disk_mb")?,
         timeout_secs: row.try_get("timeout_secs")?,
-        on_timeout: row.try_get("on_timeout")?,
+        on_timeout,
         metadata: get_json(row, "metadata")?,
         internet: get_bool(row, "internet")?,
         egress_allow: get_json(row, "egress_allow")?,
@@ -87,7 +92,7 @@ pub async fn insert(db: &Db, sandbox: &SandboxRow) -> Result<(), sqlx::Error> {
     .bind(sandbox.memory_mb)
     .bind(sandbox.disk_mb)
     .bind(sandbox.timeout_secs)
-    .bind(&sandbox.on_timeout)
+    .bind(sandbox.on_timeout.as_str())
     .bind(json(&sandbox.metadata))
     .bind(super::flag(sandbox.internet))
     .bind(json(&sandbox.egress_allow))

@@ -19,6 +19,7 @@ fn envd_routes(id: &str) -> Vec<(Method, String, Option<Value>)> {
             Some(json!({"from": "/a", "to": "/b"})),
         ),
         (GET, at("/metrics"), None),
+        (POST, at("/exec"), Some(json!({"command": "true"}))),
     ]
 }
 

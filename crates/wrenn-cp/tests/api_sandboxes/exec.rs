@@ -1,8 +1,18 @@
-//! `POST /v1/sandboxes/{id}/exec` through the fake host: collected output,
-//! exit codes, the output encoding, and refusals.
-use wrenn_cp::agent::ExecEvent;
+//! `POST /v1/sandboxes/{id}/exec` through the fake host's envd proxy (a
+//! [`crate::common::fake_envd::FakeEnvd`]): collected output, exit codes,
+//! the output encoding, the stdin request, and refusals.
+use wrenn_cp::envd::ProcessOutput;
 
 use super::*;
+use crate::common::fake_envd::FakeEnvd;
+
+/// A fixture whose host serves a fake envd, and one running sandbox.
+async fn with_envd(kind: Kind) -> (Fixture, Arc<FakeEnvd>, String) {
+    let fx = Fixture::start(kind).await;
+    let envd = fx.agent.serve_envd().await;
+    let id = fx.create_id().await;
+    (fx, envd, id)
+}
 
 async fn exec(fx: &Fixture, id: &str, body: Value) -> (StatusCode, Value) {
     fx.call(POST, &format!("/v1/sandboxes/{id}/exec"), Some(body))
@@ -10,8 +20,7 @@ async fn exec(fx: &Fixture, id: &str, body: Value) -> (StatusCode, Value) {
 }
 
 both_dbs!(exec_when_echo_then_stdout_and_exit_0, |kind| async move {
-    let fx = Fixture::start(kind).await;
-    let id = fx.create_id().await;
+    let (fx, envd, id) = with_envd(kind).await;
 
     let (status, result) = exec(&fx, &id, json!({"command": "echo héllo"})).await;
 
@@ -22,18 +31,20 @@ both_dbs!(exec_when_echo_then_stdout_and_exit_0, |kind| async move {
     assert_eq!(result["exit_code"], 0);
     assert_eq!(result["status"], "exit status 0");
     assert!(result["duration_ms"].is_u64());
+    // A collected command asks nothing of stdin (envd's default), as the
+    // host's Exec RPC did before.
+    assert_eq!(envd.stdin_requests(), [None]);
 });
 
 both_dbs!(
     exec_when_binary_output_then_base64_both,
     |kind| async move {
-        let fx = Fixture::start(kind).await;
-        let id = fx.create_id().await;
-        fx.agent.script_next_exec(vec![
-            ExecEvent::Started { pid: 7 },
-            ExecEvent::Stdout(vec![0xff, 0x00]),
-            ExecEvent::Stderr(b"ok".to_vec()),
-            ExecEvent::Ended {
+        let (fx, envd, id) = with_envd(kind).await;
+        envd.script_next(vec![
+            ProcessOutput::Started { pid: 7 },
+            ProcessOutput::Stdout(vec![0xff, 0x00]),
+            ProcessOutput::Stderr(b"ok".to_vec()),
+            ProcessOutput::Ended {
                 exit_code: 3,
                 status: "exit status 3".into(),
             },
@@ -54,10 +65,8 @@ both_dbs!(
 both_dbs!(
     exec_when_stream_ends_without_exit_then_503,
     |kind| async move {
-        let fx = Fixture::start(kind).await;
-        let id = fx.create_id().await;
-        fx.agent
-            .script_next_exec(vec![ExecEvent::Started { pid: 7 }]);
+        let (fx, envd, id) = with_envd(kind).await;
+        envd.script_next(vec![ProcessOutput::Started { pid: 7 }]);
 
         let (status, answer) = exec(&fx, &id, json!({"command": "true"})).await;
 
@@ -84,6 +93,7 @@ both_dbs!(exec_when_invalid_request_then_422, |kind| async move {
     let cases = [
         json!({"command": "  "}),
         json!({"command": "ls", "user": "a b"}),
+        json!({"command": "ls", "user": "Root"}),
         json!({"command": "ls", "timeout_secs": 0}),
         json!({"command": "ls", "env": {"A=B": "x"}}),
         json!({"command": "ls", "shell": "zsh"}),

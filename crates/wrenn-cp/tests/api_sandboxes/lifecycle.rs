@@ -40,10 +40,15 @@ both_dbs!(
 
         let sent = fx.agent.last_create().expect("create");
         assert_eq!(
-            (sent.vcpus, sent.memory_mb, sent.timeout_secs),
+            (
+                sent.resources.vcpus(),
+                sent.resources.memory_mb(),
+                sent.timeout_secs
+            ),
             (2, 1024, 60)
         );
-        assert!(sent.pause_on_timeout && !sent.internet);
+        assert_eq!(sent.on_timeout, wrenn_types::TimeoutAction::Pause);
+        assert!(!sent.internet);
         assert_eq!(sent.env_vars.get("A").map(String::as_str), Some("1"));
         assert_eq!(sent.egress_allow, ["10.0.0.0/8"]);
         assert_eq!(sandbox["metadata"], json!({"owner": "ada"}));

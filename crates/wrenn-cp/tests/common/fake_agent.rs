@@ -1,9 +1,10 @@
 //! [`FakeAgent`]: an in-memory host for API tests. It keeps sandboxes in a
 //! map and answers the way the real agent does (running after create,
 //! `NotFound` for unknown ids, `FailedPrecondition` for a pause of a paused
-//! sandbox), runs every command as a scripted echo, and routes envd to an
-//! address nothing listens on, so envd-backed endpoints fail as they would
-//! with an unreachable guest. Knobs let a test make the next create fail,
+//! sandbox), and routes envd to an address nothing listens on, so
+//! envd-backed endpoints fail as they would with an unreachable guest, until
+//! a test serves a [`FakeEnvd`] (which runs commands as a scripted echo).
+//! Knobs let a test make the next create fail,
 //! change what the host reports (its own timeout pausing a sandbox, a
 //! sandbox gone), and count the calls the control plane made.
 use std::{
@@ -11,11 +12,12 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
-use futures_util::stream::{self, BoxStream, StreamExt};
 use wrenn_cp::agent::{
-    AgentApi, AgentCreate, AgentError, AgentResult, AgentSandbox, AgentState, AgentTemplate,
-    EnvdRoute, ExecEvent, ExecSpec,
+    transport::AgentTransport, AgentApi, AgentCreate, AgentError, AgentResult, AgentSandbox,
+    AgentState, AgentTemplate, EnvdRoute,
 };
+
+use super::fake_envd::FakeEnvd;
 
 /// Where envd "is": the discard port, on which nothing listens.
 pub const UNREACHABLE_ENVD: &str = "http://127.0.0.1:9";
@@ -30,7 +32,8 @@ struct Inner {
     sandboxes: HashMap<String, AgentSandbox>,
     images: BTreeMap<String, AgentTemplate>,
     next_create_error: Option<AgentError>,
-    next_exec: Option<Vec<ExecEvent>>,
+    /// Where envd answers once a test served one.
+    envd_url: Option<String>,
     creates: Vec<AgentCreate>,
     destroyed: Vec<String>,
     pauses: usize,
@@ -52,9 +55,11 @@ impl FakeAgent {
         self.inner().next_create_error = Some(err);
     }
 
-    /// The next `exec` streams these events instead of the echo.
-    pub fn script_next_exec(&self, events: Vec<ExecEvent>) {
-        self.inner().next_exec = Some(events);
+    /// Serves a [`FakeEnvd`] for every sandbox of this host from now on.
+    pub async fn serve_envd(&self) -> Arc<FakeEnvd> {
+        let (envd, url) = FakeEnvd::serve().await;
+        self.inner().envd_url = Some(url);
+        envd
     }
 
     /// The host now reports `id` in `state` (as its own timeout would).
@@ -208,25 +213,6 @@ impl AgentApi for FakeAgent {
         })
     }
 
-    async fn exec(
-        &self,
-        id: &str,
-        spec: ExecSpec,
-    ) -> AgentResult<BoxStream<'static, AgentResult<ExecEvent>>> {
-        self.with_sandbox(id, |s| require(s, AgentState::Running))?;
-        let events = self.inner().next_exec.take().unwrap_or_else(|| {
-            vec![
-                ExecEvent::Started { pid: 42 },
-                ExecEvent::Stdout(spec.command.into_bytes()),
-                ExecEvent::Ended {
-                    exit_code: 0,
-                    status: "exit status 0".into(),
-                },
-            ]
-        });
-        Ok(stream::iter(events.into_iter().map(Ok)).boxed())
-    }
-
     async fn snapshot(&self, id: &str, image: &str, memory: bool) -> AgentResult<AgentTemplate> {
         self.with_sandbox(id, |_| Ok(()))?;
         let template = AgentTemplate {
@@ -251,10 +237,15 @@ impl AgentApi for FakeAgent {
     }
 
     fn envd(&self, id: &str) -> EnvdRoute {
+        let base_url = match &self.inner().envd_url {
+            Some(url) => url.clone(),
+            None => format!("{UNREACHABLE_ENVD}/envd/{id}"),
+        };
         EnvdRoute {
-            base_url: format!("{UNREACHABLE_ENVD}/envd/{id}"),
+            base_url,
             headers: vec![("x-agent-secret", "fake".to_owned())],
-            tls: None,
+            transport: AgentTransport::new(None),
+            http: reqwest::Client::new(),
         }
     }
 }

@@ -6,6 +6,7 @@
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
 pub mod fake_agent;
+pub mod fake_envd;
 pub mod postgres;
 pub mod websocket;
 

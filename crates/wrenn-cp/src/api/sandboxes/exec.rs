@@ -1,24 +1,23 @@
 //! `POST /v1/sandboxes/{id}/exec`: runs a command to completion and answers
 //! with its collected output.
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 use axum::{extract::State, Json};
 use base64::Engine;
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::{agent_error, agent_of, load, require_running};
+use super::sandbox_id;
 use crate::{
-    agent::{ExecEvent, ExecSpec},
     api::extract::{ApiJson, ApiPath},
     auth::Principal,
     error::{ApiError, ApiResult},
+    service::sandboxes::{self as service, CollectedExec, ExecCommand},
     state::AppState,
 };
 
-/// Output kept per stream; the rest is dropped and `truncated` set.
-const MAX_OUTPUT: usize = 16 * 1024 * 1024;
 const MAX_COMMAND: usize = 256 * 1024;
+/// The default whole-command limit.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -61,13 +60,55 @@ impl ExecRequest {
         Ok(())
     }
 
-    pub fn spec(&self) -> ExecSpec {
-        ExecSpec {
+    /// The checks a collected exec has always made on top of
+    /// [`ExecRequest::validate`] (once the host's Exec RPC made them): a
+    /// POSIX user name, a working directory and env names without NUL.
+    fn validate_collected(&self) -> Result<(), ApiError> {
+        if let Some(user) = self.user.as_deref() {
+            let posix = user
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+                && user
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b));
+            if !posix {
+                return Err(ApiError::validation(format!(
+                    "user: '{user}' is not a valid user name"
+                )));
+            }
+        }
+        if self
+            .cwd
+            .as_deref()
+            .is_some_and(|c| c.contains('\0') || c.len() > 4096)
+        {
+            return Err(ApiError::validation(
+                "cwd: must be at most 4096 bytes without NUL",
+            ));
+        }
+        if let Some(name) = self
+            .env
+            .as_ref()
+            .and_then(|e| e.keys().find(|k| k.contains('\0')))
+        {
+            return Err(ApiError::validation(format!(
+                "env: invalid variable name '{name}'"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The command as the service runs it.
+    pub fn command(&self) -> ExecCommand {
+        ExecCommand {
             command: self.command.clone(),
-            user: self.user.clone().unwrap_or_default(),
-            cwd: self.cwd.clone().unwrap_or_default(),
+            user: self.user.clone().unwrap_or_else(|| "user".into()),
+            cwd: self.cwd.clone().filter(|c| !c.is_empty()),
             env: self.env.clone().unwrap_or_default(),
-            timeout_secs: self.timeout_secs.unwrap_or(60),
+            timeout: self
+                .timeout_secs
+                .map_or(DEFAULT_TIMEOUT, Duration::from_secs),
         }
     }
 }
@@ -87,6 +128,21 @@ pub struct ExecResult {
     pub truncated: bool,
 }
 
+impl From<CollectedExec> for ExecResult {
+    fn from(done: CollectedExec) -> Self {
+        let (stdout, stderr, encoding) = render(done.stdout, done.stderr);
+        Self {
+            stdout,
+            stderr,
+            encoding,
+            exit_code: done.exit_code,
+            status: done.status,
+            duration_ms: u64::try_from(done.duration.as_millis()).unwrap_or(u64::MAX),
+            truncated: done.truncated,
+        }
+    }
+}
+
 fn render(stdout: Vec<u8>, stderr: Vec<u8>) -> (String, String, &'static str) {
     match (String::from_utf8(stdout), String::from_utf8(stderr)) {
         (Ok(out), Ok(err)) => (out, err, "utf8"),
@@ -99,14 +155,6 @@ fn render(stdout: Vec<u8>, stderr: Vec<u8>) -> (String, String, &'static str) {
             (b64(bytes(out)), b64(bytes(err)), "base64")
         }
     }
-}
-
-fn append(buffer: &mut Vec<u8>, bytes: &[u8], truncated: &mut bool) {
-    let room = MAX_OUTPUT.saturating_sub(buffer.len());
-    if bytes.len() > room {
-        *truncated = true;
-    }
-    buffer.extend_from_slice(&bytes[..bytes.len().min(room)]);
 }
 
 /// Runs a command and returns its output and exit code.
@@ -123,37 +171,10 @@ pub async fn exec(
     ApiJson(request): ApiJson<ExecRequest>,
 ) -> ApiResult<Json<ExecResult>> {
     request.validate()?;
-    let row = load(&state, &principal, &id).await?;
-    require_running(&row)?;
-    let started = std::time::Instant::now();
-    let mut events = agent_of(&state, &row)
-        .await?
-        .exec(&row.id, request.spec())
-        .await
-        .map_err(agent_error)?;
-    let (mut stdout, mut stderr, mut truncated) = (Vec::new(), Vec::new(), false);
-    while let Some(event) = events.next().await {
-        match event.map_err(agent_error)? {
-            ExecEvent::Stdout(bytes) => append(&mut stdout, &bytes, &mut truncated),
-            ExecEvent::Stderr(bytes) => append(&mut stderr, &bytes, &mut truncated),
-            ExecEvent::Started { .. } => {}
-            ExecEvent::Ended { exit_code, status } => {
-                let (stdout, stderr, encoding) = render(stdout, stderr);
-                return Ok(Json(ExecResult {
-                    stdout,
-                    stderr,
-                    encoding,
-                    exit_code,
-                    status,
-                    duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                    truncated,
-                }));
-            }
-        }
-    }
-    Err(ApiError::AgentUnavailable(
-        "the command's output ended without an exit status".into(),
-    ))
+    let id = sandbox_id(&id)?;
+    request.validate_collected()?;
+    let done = service::exec(&state, &principal.team_id, &id, &request.command()).await?;
+    Ok(Json(done.into()))
 }
 
 #[cfg(test)]
@@ -182,5 +203,15 @@ mod tests {
         let user: ExecRequest =
             serde_json::from_str(r#"{"command":"ls","user":"a b"}"#).expect("json");
         assert!(user.validate().is_err());
+    }
+
+    #[test]
+    fn validate_collected_when_uppercase_user_or_nul_cwd_then_refused() {
+        let user: ExecRequest =
+            serde_json::from_str(r#"{"command":"ls","user":"Root"}"#).expect("json");
+        assert!(user.validate_collected().is_err());
+        let cwd: ExecRequest =
+            serde_json::from_str(r#"{"command":"ls","cwd":"/a\u0000b"}"#).expect("json");
+        assert!(cwd.validate_collected().is_err());
     }
 }

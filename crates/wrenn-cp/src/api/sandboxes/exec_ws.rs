@@ -12,11 +12,11 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 
-use super::{envd_error, exec::ExecRequest, running_envd};
+use super::{exec::ExecRequest, running_envd};
 use crate::{
     api::extract::{ApiPath, ApiWebSocket},
     auth::Principal,
-    envd::{Command, Envd, ProcessOutput},
+    envd::{Envd, ProcessOutput},
     error::{ApiError, ApiResult},
     state::AppState,
 };
@@ -89,22 +89,12 @@ async fn run(mut socket: WebSocket, envd: Envd) -> Result<(), axum::Error> {
             return socket.close().await;
         }
     };
-    let user = request.user.clone().unwrap_or_else(|| "user".into());
-    let command = Command {
-        cmd: "/bin/bash".into(),
-        args: vec!["-l".into(), "-c".into(), request.command.clone()],
-        user: user.clone(),
-        cwd: request.cwd.clone(),
-        env: request.env.clone().unwrap_or_default(),
-        pty: None,
-        timeout: Some(std::time::Duration::from_secs(
-            request.timeout_secs.unwrap_or(60),
-        )),
-    };
-    let mut output = match envd.start(command).await {
+    let command = request.command();
+    let user = command.user.clone();
+    let mut output = match envd.start(command.process(true)).await {
         Ok(output) => output,
         Err(err) => {
-            socket.send(error_frame(&envd_error(err))).await?;
+            socket.send(error_frame(&ApiError::from(err))).await?;
             return socket.close().await;
         }
     };
@@ -135,7 +125,7 @@ async fn run(mut socket: WebSocket, envd: Envd) -> Result<(), axum::Error> {
                         return sink.close().await;
                     }
                     Some(Err(err)) => {
-                        sink.send(error_frame(&envd_error(err))).await?;
+                        sink.send(error_frame(&ApiError::from(err))).await?;
                         return sink.close().await;
                     }
                     None => {

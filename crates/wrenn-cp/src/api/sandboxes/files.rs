@@ -11,14 +11,47 @@ use axum::{
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::sandbox_envd;
+use super::guest as sandbox_envd;
 use crate::{
-    api::extract::{ApiJson, ApiPath, ApiQuery},
+    api::{
+        extract::{ApiJson, ApiPath, ApiQuery},
+        rfc3339,
+    },
     auth::Principal,
-    envd::Entry,
+    envd::{self, EntryKind},
     error::{ApiError, ApiResult},
     state::AppState,
 };
+
+/// One file system entry, as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Entry {
+    pub name: String,
+    pub path: String,
+    /// `file`, `dir` or `symlink`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub size: i64,
+    pub mode: u32,
+    pub modified_at: Option<String>,
+}
+
+impl From<envd::Entry> for Entry {
+    fn from(entry: envd::Entry) -> Self {
+        Self {
+            name: entry.name,
+            path: entry.path,
+            kind: match entry.kind {
+                EntryKind::File => "file",
+                EntryKind::Dir => "dir",
+                EntryKind::Symlink => "symlink",
+            },
+            size: entry.size,
+            mode: entry.mode,
+            modified_at: entry.modified_at_ms.map(rfc3339),
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -166,7 +199,9 @@ pub async fn list(
     }
     let envd = sandbox_envd(&state, &principal, &id).await?;
     let entries = envd.call(envd.envd.list_dir(user, path, depth)).await?;
-    Ok(Json(Listing { entries }))
+    Ok(Json(Listing {
+        entries: entries.into_iter().map(Entry::from).collect(),
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

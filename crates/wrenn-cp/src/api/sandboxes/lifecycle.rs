@@ -2,43 +2,16 @@
 use axum::{extract::State, http::StatusCode, Json};
 
 use super::{
-    agent_error, agent_of, load, require_running,
+    sandbox_id,
     types::{Sandbox, SetTimeout},
 };
 use crate::{
-    agent::{AgentError, AgentSandbox},
     api::extract::{ApiJson, ApiPath},
-    audit::{self, Outcome},
     auth::Principal,
-    db::{
-        self,
-        sandboxes::{SandboxRow, TransitionExtras},
-    },
     error::{ApiError, ApiResult},
-    lifecycle::SandboxState,
+    service::sandboxes as service,
     state::AppState,
 };
-
-async fn reload(state: &AppState, principal: &Principal, id: &str) -> ApiResult<Json<Sandbox>> {
-    Ok(Json(load(state, principal, id).await?.into()))
-}
-
-/// Records `to` after the host did the work; a lost race (someone else moved
-/// the sandbox first) leaves the other writer's state.
-async fn record(
-    state: &AppState,
-    row: &SandboxRow,
-    to: SandboxState,
-    reported: Option<&AgentSandbox>,
-) -> ApiResult<()> {
-    let extras = TransitionExtras {
-        timeout_at: reported.map(|s| s.timeout_at_ms),
-        started_at: (to == SandboxState::Running).then(db::now_ms),
-        from_snapshot: None,
-    };
-    db::sandboxes::transition(&state.db, &row.id, to, "", extras).await?;
-    Ok(())
-}
 
 /// Destroys the sandbox: VM, disk and network are released; the record
 /// stays, `stopped`. Destroying a stopped sandbox is a no-op.
@@ -52,30 +25,7 @@ pub async fn destroy(
     principal: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let row = load(&state, &principal, &id).await?;
-    if row.state == SandboxState::Stopped {
-        return Ok(StatusCode::NO_CONTENT);
-    }
-    if let Ok(agent) = state
-        .hosts
-        .agent(row.host_id.as_deref().unwrap_or_default())
-        .await
-    {
-        match agent.destroy(&row.id).await {
-            Ok(()) | Err(AgentError::NotFound(_)) => {}
-            Err(err) => return Err(agent_error(err)),
-        }
-    }
-    record(&state, &row, SandboxState::Stopped, None).await?;
-    audit::record(
-        &state.db,
-        &principal,
-        "sandbox.destroy",
-        ("sandbox", &row.id),
-        Outcome::Ok,
-        "",
-    )
-    .await;
+    service::destroy(&state, &principal, &sandbox_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -90,43 +40,8 @@ pub async fn pause(
     principal: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Sandbox>> {
-    let row = load(&state, &principal, &id).await?;
-    require_running(&row)?;
-    let reported = agent_of(&state, &row)
-        .await?
-        .pause(&row.id)
-        .await
-        .map_err(agent_error)?;
-    record(&state, &row, SandboxState::Paused, Some(&reported)).await?;
-    audit::record(
-        &state.db,
-        &principal,
-        "sandbox.pause",
-        ("sandbox", &row.id),
-        Outcome::Ok,
-        "",
-    )
-    .await;
-    reload(&state, &principal, &id).await
-}
-
-async fn resume_row(state: &AppState, principal: &Principal, row: &SandboxRow) -> ApiResult<()> {
-    let reported = agent_of(state, row)
-        .await?
-        .resume(&row.id)
-        .await
-        .map_err(agent_error)?;
-    record(state, row, SandboxState::Running, Some(&reported)).await?;
-    audit::record(
-        &state.db,
-        principal,
-        "sandbox.resume",
-        ("sandbox", &row.id),
-        Outcome::Ok,
-        "",
-    )
-    .await;
-    Ok(())
+    let row = service::pause(&state, &principal, &sandbox_id(&id)?).await?;
+    Ok(Json(row.into()))
 }
 
 /// Resumes a paused sandbox; processes and files are as they were.
@@ -140,14 +55,8 @@ pub async fn resume(
     principal: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Sandbox>> {
-    let row = load(&state, &principal, &id).await?;
-    if row.state != SandboxState::Paused {
-        return Err(ApiError::SandboxNotPaused {
-            state: row.state.to_string(),
-        });
-    }
-    resume_row(&state, &principal, &row).await?;
-    reload(&state, &principal, &id).await
+    let row = service::resume(&state, &principal, &sandbox_id(&id)?).await?;
+    Ok(Json(row.into()))
 }
 
 /// Makes the sandbox usable: resumes it if paused, else moves its timeout.
@@ -161,28 +70,8 @@ pub async fn connect(
     principal: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Sandbox>> {
-    let row = load(&state, &principal, &id).await?;
-    match row.state {
-        SandboxState::Paused => resume_row(&state, &principal, &row).await?,
-        SandboxState::Running => touch(&state, &row, None).await?,
-        other => {
-            return Err(ApiError::SandboxNotRunning {
-                state: other.to_string(),
-            })
-        }
-    }
-    reload(&state, &principal, &id).await
-}
-
-async fn touch(state: &AppState, row: &SandboxRow, timeout_secs: Option<u64>) -> ApiResult<()> {
-    let reported = agent_of(state, row)
-        .await?
-        .set_timeout(&row.id, timeout_secs)
-        .await
-        .map_err(agent_error)?;
-    let secs = timeout_secs.and_then(|s| i64::try_from(s).ok());
-    db::sandboxes::set_timeout_at(&state.db, &row.id, reported.timeout_at_ms, secs).await?;
-    Ok(())
+    let row = service::connect(&state, &principal, &sandbox_id(&id)?).await?;
+    Ok(Json(row.into()))
 }
 
 /// Sets a new inactivity timeout, counted from now.
@@ -203,10 +92,9 @@ pub async fn set_timeout(
             "timeout_secs must be between 1 and 86400",
         ));
     }
-    let row = load(&state, &principal, &id).await?;
-    require_running(&row)?;
-    touch(&state, &row, Some(body.timeout_secs)).await?;
-    reload(&state, &principal, &id).await
+    let id = sandbox_id(&id)?;
+    let row = service::set_timeout(&state, &principal, &id, body.timeout_secs).await?;
+    Ok(Json(row.into()))
 }
 
 /// Keeps the sandbox alive: its timeout starts again from now.
@@ -220,8 +108,6 @@ pub async fn ping(
     principal: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Sandbox>> {
-    let row = load(&state, &principal, &id).await?;
-    require_running(&row)?;
-    touch(&state, &row, None).await?;
-    reload(&state, &principal, &id).await
+    let row = service::ping(&state, &principal, &sandbox_id(&id)?).await?;
+    Ok(Json(row.into()))
 }

@@ -7,15 +7,16 @@ use axum::{
 };
 
 use super::{
-    load,
+    sandbox_id,
     types::{Sandbox, SandboxPage},
 };
 use crate::{
     api::{cursor, extract::ApiPath, page_limit},
     auth::Principal,
-    db::{self, sandboxes::ListFilter},
+    db::sandboxes::ListFilter,
     error::{ApiError, ApiResult},
     lifecycle::SandboxState,
+    service::sandboxes as service,
     state::AppState,
 };
 
@@ -77,18 +78,18 @@ pub async fn list(
     principal: Principal,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<SandboxPage>> {
-    let mut filter = parse_filter(query.as_deref())?;
-    let limit = filter.limit;
-    // One more than asked tells whether another page exists.
-    filter.limit += 1;
-    let mut rows = db::sandboxes::list(&state.db, &principal.team_id, &filter).await?;
-    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next_cursor = more
-        .then(|| rows.last().map(|r| cursor::encode(r.created_at, &r.id)))
+    let filter = parse_filter(query.as_deref())?;
+    let page = service::list(&state, &principal.team_id, filter).await?;
+    let next_cursor = page
+        .more
+        .then(|| {
+            page.sandboxes
+                .last()
+                .map(|r| cursor::encode(r.created_at, &r.id))
+        })
         .flatten();
     Ok(Json(SandboxPage {
-        sandboxes: rows.into_iter().map(Sandbox::from).collect(),
+        sandboxes: page.sandboxes.into_iter().map(Sandbox::from).collect(),
         next_cursor,
     }))
 }
@@ -104,7 +105,8 @@ pub async fn get(
     principal: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Sandbox>> {
-    Ok(Json(load(&state, &principal, &id).await?.into()))
+    let row = service::get(&state, &principal.team_id, &sandbox_id(&id)?).await?;
+    Ok(Json(row.into()))
 }
 
 #[cfg(test)]

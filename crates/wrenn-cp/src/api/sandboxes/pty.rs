@@ -12,7 +12,6 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 
 use super::{
-    envd_error,
     exec_ws::{error_frame, event},
     running_envd,
 };
@@ -90,6 +89,7 @@ pub async fn pty(
         user,
         env: [("TERM".to_owned(), "xterm-256color".to_owned())].into(),
         pty: Some((cols, rows)),
+        stdin: true,
         ..Default::default()
     };
     Ok(upgrade.on_upgrade(move |socket| async move {
@@ -105,7 +105,7 @@ async fn run(socket: WebSocket, envd: Envd, command: Command) -> Result<(), axum
     let mut output = match envd.start(command).await {
         Ok(output) => output,
         Err(err) => {
-            sink.send(error_frame(&envd_error(err))).await?;
+            sink.send(error_frame(&ApiError::from(err))).await?;
             return sink.close().await;
         }
     };
@@ -126,7 +126,7 @@ async fn run(socket: WebSocket, envd: Envd, command: Command) -> Result<(), axum
                     return sink.close().await;
                 }
                 Some(Err(err)) => {
-                    sink.send(error_frame(&envd_error(err))).await?;
+                    sink.send(error_frame(&ApiError::from(err))).await?;
                     return sink.close().await;
                 }
                 None => return sink.close().await,

@@ -2,18 +2,9 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use wrenn_types::TimeoutAction;
 
 use crate::{api::rfc3339, db::sandboxes::SandboxRow, error::ApiError, lifecycle::SandboxState};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum OnTimeout {
-    /// Destroy the sandbox when its timeout passes.
-    #[default]
-    Kill,
-    /// Pause it to disk instead; it can be resumed later.
-    Pause,
-}
 
 /// `POST /v1/sandboxes`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -31,7 +22,7 @@ pub struct CreateSandbox {
     /// Seconds until `on_timeout` happens, counted from creation or from the
     /// last `ping`/`timeout` call; 1-86400, default 300.
     pub timeout_secs: Option<u64>,
-    pub on_timeout: Option<OnTimeout>,
+    pub on_timeout: Option<TimeoutAction>,
     /// Environment of every command (names `[A-Za-z_][A-Za-z0-9_]*`).
     pub env_vars: Option<BTreeMap<String, String>>,
     /// Free-form labels, filterable in `GET /v1/sandboxes`.
@@ -206,7 +197,7 @@ pub struct Sandbox {
     pub memory_mb: i64,
     pub disk_mb: Option<i64>,
     pub timeout_secs: i64,
-    pub on_timeout: String,
+    pub on_timeout: TimeoutAction,
     pub metadata: BTreeMap<String, String>,
     pub internet: bool,
     pub egress_allow: Vec<String>,

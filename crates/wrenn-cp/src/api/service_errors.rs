@@ -1,0 +1,282 @@
+//! How the sandbox and template services' typed errors (and the agent's
+//! and envd's, which they carry) answer over HTTP: every variant becomes one
+//! [`ApiError`], whose code is a [`wrenn_types::ErrorCode`]. Here in the API
+//! layer, not in `crate::error`, so that `error` (used by `auth`) depends on
+//! no service.
+use crate::{
+    agent::{AgentError, AgentState},
+    envd::{EnvdError, HostRefusal, Refusal},
+    error::ApiError,
+    lifecycle::SandboxState,
+    service::{sandboxes as sbx, templates as tpl},
+};
+
+const SANDBOX: ApiError = ApiError::NotFound { what: "sandbox" };
+
+fn not_running(state: SandboxState) -> ApiError {
+    ApiError::SandboxNotRunning {
+        state: state.to_string(),
+    }
+}
+
+fn host_not_connected() -> ApiError {
+    ApiError::AgentUnavailable("the sandbox's host is not connected".into())
+}
+
+fn reported(state: AgentState) -> String {
+    format!("{state:?}").to_lowercase()
+}
+
+/// An agent's refusal in API terms.
+impl From<AgentError> for ApiError {
+    fn from(err: AgentError) -> Self {
+        match err {
+            AgentError::NotFound(m) => Self::Conflict(format!("the host does not know this: {m}")),
+            AgentError::InvalidArgument(m) => Self::Validation(m),
+            AgentError::FailedPrecondition(m) | AgentError::AlreadyExists(m) => Self::Conflict(m),
+            AgentError::Exhausted(m) => Self::NoCapacity(m),
+            AgentError::Unavailable(m) => Self::AgentUnavailable(m),
+        }
+    }
+}
+
+/// envd's refusal in API terms.
+impl From<EnvdError> for ApiError {
+    fn from(err: EnvdError) -> Self {
+        match err {
+            EnvdError::Refused { kind, message } => match kind {
+                Refusal::NotFound => Self::NotFound {
+                    what: "file or directory",
+                },
+                Refusal::InvalidArgument => Self::BadRequest(message),
+                Refusal::PermissionDenied => {
+                    Self::BadRequest(format!("permission denied: {message}"))
+                }
+                Refusal::AlreadyExists => Self::Conflict(message),
+                Refusal::DiskFull => {
+                    Self::Conflict(format!("the sandbox's disk is full: {message}"))
+                }
+                Refusal::Failed => Self::AgentUnavailable(message),
+            },
+            // The host no longer runs it: the reconciler records why.
+            EnvdError::Host {
+                refusal: HostRefusal::SandboxGone,
+                ..
+            } => Self::SandboxNotRunning {
+                state: "stopped".into(),
+            },
+            EnvdError::Host { message, .. } => Self::AgentUnavailable(message),
+            EnvdError::Unreachable(m) => Self::AgentUnavailable(m),
+        }
+    }
+}
+
+impl From<sbx::GetSandboxError> for ApiError {
+    fn from(err: sbx::GetSandboxError) -> Self {
+        match err {
+            sbx::GetSandboxError::NotFound => SANDBOX,
+            sbx::GetSandboxError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<sbx::CreateSandboxError> for ApiError {
+    fn from(err: sbx::CreateSandboxError) -> Self {
+        use sbx::CreateSandboxError as E;
+        match err {
+            E::TemplateNotFound(name) => Self::TemplateNotFound(name.into()),
+            err @ E::QuotaExceeded { .. } => Self::QuotaExceeded(err.to_string()),
+            E::Resources(e) => Self::Validation(e.to_string()),
+            E::NoFit(why) => Self::NoCapacity(why.to_string()),
+            E::HostsFull(e) | E::Host(e) => e.into(),
+            E::HostNotConnected => {
+                Self::AgentUnavailable("the chosen host is not connected".into())
+            }
+            err @ E::NotStarted { .. } => Self::AgentUnavailable(err.to_string()),
+            E::Db(e) => e.into(),
+            E::Task(e) => Self::internal(e),
+        }
+    }
+}
+
+impl From<sbx::DestroySandboxError> for ApiError {
+    fn from(err: sbx::DestroySandboxError) -> Self {
+        use sbx::DestroySandboxError as E;
+        match err {
+            E::NotFound => SANDBOX,
+            E::Host(e) => e.into(),
+            E::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<sbx::PauseSandboxError> for ApiError {
+    fn from(err: sbx::PauseSandboxError) -> Self {
+        use sbx::PauseSandboxError as E;
+        match err {
+            E::NotFound => SANDBOX,
+            E::NotRunning(state) => not_running(state),
+            E::HostNotConnected => host_not_connected(),
+            E::Host(e) => e.into(),
+            E::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<sbx::ResumeSandboxError> for ApiError {
+    fn from(err: sbx::ResumeSandboxError) -> Self {
+        use sbx::ResumeSandboxError as E;
+        match err {
+            E::NotFound => SANDBOX,
+            E::NotPaused(state) => Self::SandboxNotPaused {
+                state: state.to_string(),
+            },
+            E::HostNotConnected => host_not_connected(),
+            E::Host(e) => e.into(),
+            E::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<sbx::ConnectSandboxError> for ApiError {
+    fn from(err: sbx::ConnectSandboxError) -> Self {
+        use sbx::ConnectSandboxError as E;
+        match err {
+            E::NotFound => SANDBOX,
+            E::NotRunning(state) => not_running(state),
+            E::HostNotConnected => host_not_connected(),
+            E::Host(e) => e.into(),
+            E::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<sbx::SetTimeoutError> for ApiError {
+    fn from(err: sbx::SetTimeoutError) -> Self {
+        use sbx::SetTimeoutError as E;
+        match err {
+            E::NotFound => SANDBOX,
+            E::NotRunning(state) => not_running(state),
+            E::HostNotConnected => host_not_connected(),
+            E::Host(e) => e.into(),
+            E::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<sbx::OpenGuestError> for ApiError {
+    fn from(err: sbx::OpenGuestError) -> Self {
+        use sbx::OpenGuestError as E;
+        match err {
+            E::NotFound => SANDBOX,
+            E::NotRunning(state) => not_running(state),
+            E::HostNotConnected => host_not_connected(),
+            E::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<sbx::GuestCallError> for ApiError {
+    fn from(err: sbx::GuestCallError) -> Self {
+        match err {
+            sbx::GuestCallError::Envd(e) => e.into(),
+            sbx::GuestCallError::HostReports(state) => Self::SandboxNotRunning {
+                state: reported(state),
+            },
+            sbx::GuestCallError::Gone => Self::SandboxNotRunning {
+                state: "stopped".into(),
+            },
+        }
+    }
+}
+
+impl From<sbx::ExecError> for ApiError {
+    fn from(err: sbx::ExecError) -> Self {
+        match err {
+            sbx::ExecError::Open(e) => e.into(),
+            sbx::ExecError::Guest(e) => e.into(),
+            err @ sbx::ExecError::NoExit => Self::AgentUnavailable(err.to_string()),
+        }
+    }
+}
+
+impl From<tpl::GetTemplateError> for ApiError {
+    fn from(err: tpl::GetTemplateError) -> Self {
+        match err {
+            tpl::GetTemplateError::NotFound(name) => Self::TemplateNotFound(name.into()),
+            tpl::GetTemplateError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<tpl::DeleteTemplateError> for ApiError {
+    fn from(err: tpl::DeleteTemplateError) -> Self {
+        use tpl::DeleteTemplateError as E;
+        match err {
+            E::NotFound(name) => Self::TemplateNotFound(name.into()),
+            E::Builtin => Self::Forbidden("built-in templates cannot be deleted"),
+            E::InUse(m) => Self::Conflict(m),
+            E::Host(e) => e.into(),
+            E::Hosts(e) => Self::internal(e),
+            E::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<tpl::SnapshotError> for ApiError {
+    fn from(err: tpl::SnapshotError) -> Self {
+        use tpl::SnapshotError as E;
+        match err {
+            E::SandboxNotFound => SANDBOX,
+            E::NotRunning(state) => not_running(state),
+            err @ E::NameTaken(_) => Self::Conflict(err.to_string()),
+            E::HostNotConnected => host_not_connected(),
+            E::Host(e) => e.into(),
+            E::Task(e) => Self::internal(e),
+            E::Db(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wrenn_types::ErrorCode;
+
+    use super::*;
+
+    /// Every answer a service error maps to carries a shared code, with
+    /// that code's status.
+    #[test]
+    fn service_errors_when_mapped_then_shared_codes_with_their_status() {
+        let mapped: Vec<ApiError> = vec![
+            sbx::GetSandboxError::NotFound.into(),
+            sbx::PauseSandboxError::NotRunning(SandboxState::Paused).into(),
+            sbx::PauseSandboxError::HostNotConnected.into(),
+            sbx::ResumeSandboxError::NotPaused(SandboxState::Running).into(),
+            sbx::CreateSandboxError::QuotaExceeded { live: 3, limit: 3 }.into(),
+            sbx::CreateSandboxError::Host(AgentError::Exhausted("full".into())).into(),
+            sbx::ExecError::NoExit.into(),
+            sbx::GuestCallError::Gone.into(),
+            sbx::GuestCallError::HostReports(AgentState::Paused).into(),
+            EnvdError::Refused {
+                kind: Refusal::DiskFull,
+                message: "full".into(),
+            }
+            .into(),
+            EnvdError::Unreachable("silent".into()).into(),
+            tpl::DeleteTemplateError::Builtin.into(),
+        ];
+        for err in mapped {
+            let code = ErrorCode::parse(err.code()).unwrap_or(ErrorCode::Internal);
+            assert_eq!(code.as_str(), err.code(), "{err}");
+            assert_eq!(code.http_status(), err.status().as_u16(), "{err}");
+        }
+    }
+
+    #[test]
+    fn guest_call_error_when_host_reports_paused_then_409_paused() {
+        let err = ApiError::from(sbx::GuestCallError::HostReports(AgentState::Paused));
+        assert_eq!(err.code(), "sandbox_not_running");
+        assert_eq!(err.to_string(), "sandbox is paused, not running");
+    }
+}

@@ -1,0 +1,52 @@
+//! Sandboxes: create, read, lifecycle, and the guest (exec, files, PTY,
+//! metrics). Each operation loads the caller's sandbox (other teams' are
+//! "not found"), checks its state, calls its host, and records the
+//! transition with a guard on the state.
+mod create;
+mod exec;
+mod guest;
+mod lifecycle;
+mod read;
+
+use std::sync::Arc;
+
+pub use create::{create, CreateSandboxError, NewSandbox};
+pub use exec::{exec, CollectedExec, ExecCommand, ExecError};
+pub use guest::{guest, Guest, GuestCallError, OpenGuestError};
+pub use lifecycle::{
+    connect, destroy, pause, ping, resume, set_timeout, ConnectSandboxError, DestroySandboxError,
+    PauseSandboxError, ResumeSandboxError, SetTimeoutError,
+};
+pub use read::{get, list, GetSandboxError, SandboxPage};
+use wrenn_types::SandboxId;
+
+use crate::{
+    agent::AgentApi,
+    db::{self, sandboxes::SandboxRow},
+    lifecycle::SandboxState,
+    state::AppState,
+};
+
+/// The caller's sandbox `id`; `None` also for other teams' ids.
+async fn find(
+    state: &AppState,
+    team_id: &str,
+    id: &SandboxId,
+) -> Result<Option<SandboxRow>, sqlx::Error> {
+    db::sandboxes::get(&state.db, team_id, id.as_str()).await
+}
+
+/// The agent of the host a sandbox is placed on, if connected.
+async fn agent_of(state: &AppState, sandbox: &SandboxRow) -> Option<Arc<dyn AgentApi>> {
+    let host = sandbox.host_id.as_deref()?;
+    state.hosts.agent(host).await.ok()
+}
+
+/// `Err(state)` unless the sandbox is running.
+fn running(sandbox: &SandboxRow) -> Result<(), SandboxState> {
+    if sandbox.state == SandboxState::Running {
+        Ok(())
+    } else {
+        Err(sandbox.state)
+    }
+}
