@@ -8,7 +8,7 @@ use crate::{
     envd::{EnvdError, HostRefusal, Refusal},
     error::ApiError,
     lifecycle::SandboxState,
-    service::{accounts, admin, members, sandboxes as sbx, teams, templates as tpl},
+    service::{accounts, admin, hosts, members, sandboxes as sbx, teams, templates as tpl},
 };
 
 const SANDBOX: ApiError = ApiError::NotFound { what: "sandbox" };
@@ -326,6 +326,39 @@ impl From<admin::SetAdminError> for ApiError {
         match err {
             E::NotAdmin => Self::Forbidden("only platform admins may do this"),
             E::UserNotFound => Self::NotFound { what: "user" },
+            E::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<hosts::HostAccessError> for ApiError {
+    fn from(err: hosts::HostAccessError) -> Self {
+        use hosts::HostAccessError as E;
+        match err {
+            E::NotFound(_) => Self::NotFound { what: "host" },
+            E::NotOwner => Self::Forbidden("only owners of the team may manage its hosts"),
+            E::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<hosts::tags::AddTagsError> for ApiError {
+    fn from(err: hosts::tags::AddTagsError) -> Self {
+        use hosts::tags::AddTagsError as E;
+        match err {
+            E::Access(e) => e.into(),
+            err @ E::TooMany { .. } => Self::Validation(err.to_string()),
+            E::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<hosts::tags::RemoveTagError> for ApiError {
+    fn from(err: hosts::tags::RemoveTagError) -> Self {
+        use hosts::tags::RemoveTagError as E;
+        match err {
+            E::Access(e) => e.into(),
+            E::NotFound { .. } => Self::NotFound { what: "tag" },
             E::Database(e) => e.into(),
         }
     }

@@ -11,10 +11,13 @@ use serde::Serialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::rfc3339;
+use wrenn_types::HostId;
+
 use crate::{
-    auth::{Principal, Role},
+    auth::Principal,
     db::{self, hosts::HostRow},
     error::{ApiError, ApiResult},
+    service::{self, hosts::Access},
     state::AppState,
 };
 
@@ -35,7 +38,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tags::remove_tag))
 }
 
-const MAX_TAGS: usize = 16;
+use crate::service::hosts::tags::MAX_TAGS;
 
 /// Host tags: at most 16, each 1-32 of `a-z 0-9 - _ . :`, starting with a
 /// letter or digit.
@@ -179,36 +182,20 @@ impl Host {
     }
 }
 
-/// What a caller may do with a host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
-    Read,
-    Manage,
+/// A host id from the path; a malformed one names no host: `404`.
+fn parse_host(raw: &str) -> ApiResult<HostId> {
+    HostId::try_from(raw).map_err(|_| ApiError::NotFound { what: "host" })
 }
 
-/// Loads a host the caller may see (and, for `Manage`, change): platform
-/// admins any host; a team its own BYOC hosts (owners to manage). Others'
-/// hosts answer 404, as if they did not exist.
+/// [`service::hosts::load`] for a host id from the path.
 async fn load(
     state: &AppState,
     principal: &Principal,
     id: &str,
     access: Access,
 ) -> ApiResult<HostRow> {
-    let not_found = ApiError::NotFound { what: "host" };
-    let host = db::hosts::get(&state.db, id).await?.ok_or(not_found)?;
-    if principal.is_platform_admin() {
-        return Ok(host);
-    }
-    if host.team_id.as_deref() != Some(principal.team_id.as_str()) {
-        return Err(ApiError::NotFound { what: "host" });
-    }
-    if access == Access::Manage && principal.role != Role::Owner {
-        return Err(ApiError::Forbidden(
-            "only owners of the team may manage its hosts",
-        ));
-    }
-    Ok(host)
+    let id = parse_host(id)?;
+    Ok(service::hosts::load(&state.db, principal, &id, access).await?)
 }
 
 /// Unix milliseconds `ttl` from now.
