@@ -6,7 +6,7 @@
 use crate::{
     agent::{AgentError, AgentState},
     envd::{EnvdError, HostRefusal, Refusal},
-    error::ApiError,
+    error::{ApiError, HostError},
     lifecycle::SandboxState,
     service::{accounts, admin, hosts, members, sandboxes as sbx, teams, templates as tpl},
 };
@@ -359,6 +359,17 @@ impl From<hosts::tags::RemoveTagError> for ApiError {
         match err {
             E::Access(e) => e.into(),
             E::NotFound { .. } => Self::NotFound { what: "tag" },
+            E::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<hosts::IssueTokenError> for ApiError {
+    fn from(err: hosts::IssueTokenError) -> Self {
+        use hosts::IssueTokenError as E;
+        match err {
+            E::Access(e) => e.into(),
+            E::NotPending(id) => HostError::NotPending(id).into(),
             E::Database(e) => e.into(),
         }
     }

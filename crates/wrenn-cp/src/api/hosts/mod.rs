@@ -15,7 +15,7 @@ use wrenn_types::HostId;
 
 use crate::{
     auth::Principal,
-    db::{self, hosts::HostRow},
+    db::hosts::HostRow,
     error::{ApiError, ApiResult},
     service::{self, hosts::Access},
     state::AppState,
@@ -146,6 +146,10 @@ pub struct Host {
 }
 
 impl Host {
+    fn from_record(record: service::hosts::HostRecord) -> Self {
+        Self::from_row(record.row, record.tags)
+    }
+
     fn from_row(row: HostRow, tags: Vec<String>) -> Self {
         Self {
             byoc: row.team_id.is_some(),
@@ -196,9 +200,4 @@ async fn load(
 ) -> ApiResult<HostRow> {
     let id = parse_host(id)?;
     Ok(service::hosts::load(&state.db, principal, &id, access).await?)
-}
-
-/// Unix milliseconds `ttl` from now.
-fn expiry(ttl: std::time::Duration) -> i64 {
-    db::now_ms().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2))
 }

@@ -5,12 +5,16 @@
 mod access;
 mod directory;
 mod heartbeat;
+mod records;
 mod registration;
 pub mod tags;
 
 pub use access::{load, Access, HostAccessError};
 pub use directory::DbDirectory;
 pub use heartbeat::{heartbeat, HeartbeatError};
+pub use records::{
+    expiry, get, issue_token, list, set_draining, HostRecord, IssueTokenError, IssuedToken,
+};
 pub use registration::{register, RegisterError};
 
 /// What a certificate fingerprint must be, for error messages.
