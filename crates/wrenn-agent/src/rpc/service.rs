@@ -54,7 +54,10 @@ impl From<SandboxError> for ConnectError {
     }
 }
 
-#[allow(refining_impl_trait)]
+#[expect(
+    refining_impl_trait,
+    reason = "the handlers are plain `async fn`s; the generated trait names their futures `impl Future + Send`"
+)]
 impl<V: Vmm> pb::AgentService for AgentRpc<V> {
     async fn create_sandbox(
         &self,
