@@ -2,6 +2,11 @@
 //! real TCP listener, driven by the generated Connect client. The manager sits
 //! on a temporary data directory and is never started, so no root, VM or
 //! network namespace is needed.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 use std::{net::SocketAddr, time::Duration};
 
 use connectrpc::{

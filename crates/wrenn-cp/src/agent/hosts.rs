@@ -182,17 +182,14 @@ impl Hosts {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use std::sync::Mutex;
-
-    use futures_util::stream::BoxStream;
 
     use super::*;
     use crate::{
         agent::{
-            AgentCreate, AgentError, AgentResult, AgentSandbox, AgentTemplate, EnvdRoute,
-            ExecEvent, ExecSpec,
+            transport::AgentTransport, AgentCreate, AgentError, AgentResult, AgentSandbox,
+            AgentTemplate, EnvdRoute,
         },
         secret::SecretString,
     };
@@ -228,13 +225,6 @@ mod tests {
         async fn set_timeout(&self, _: &str, _: Option<u64>) -> AgentResult<AgentSandbox> {
             refused()
         }
-        async fn exec(
-            &self,
-            _: &str,
-            _: ExecSpec,
-        ) -> AgentResult<BoxStream<'static, AgentResult<ExecEvent>>> {
-            refused()
-        }
         async fn snapshot(&self, _: &str, _: &str, _: bool) -> AgentResult<AgentTemplate> {
             refused()
         }
@@ -245,7 +235,8 @@ mod tests {
             EnvdRoute {
                 base_url: self.0.clone(),
                 headers: Vec::new(),
-                tls: None,
+                transport: AgentTransport::new(None),
+                http: reqwest::Client::new(),
             }
         }
     }
