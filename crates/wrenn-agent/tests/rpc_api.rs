@@ -229,6 +229,8 @@ async fn host_info_when_asked_then_reports_backend_and_limits() {
         .into_owned();
     assert_eq!(info.backend, "qemu");
     assert_eq!(info.accelerator, "tcg");
+    // QEMU boots qcow2, so disks are overlays whatever the file system.
+    assert_eq!(info.disk_strategy, "qcow2-overlay");
     assert_eq!(info.max_vcpus, 2);
     assert!(info.cpus >= 1 && info.total_memory_mib > 0);
     assert_eq!(info.agent_version, env!("CARGO_PKG_VERSION"));

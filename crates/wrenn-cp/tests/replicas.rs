@@ -19,7 +19,10 @@
 )]
 
 #[path = "common/postgres.rs"]
-#[expect(dead_code, reason = "a shared helper module: this test uses part of it")]
+#[expect(
+    dead_code,
+    reason = "a shared helper module: this test uses part of it"
+)]
 mod postgres;
 
 use std::{

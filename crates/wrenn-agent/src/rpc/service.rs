@@ -56,7 +56,8 @@ impl From<SandboxError> for ConnectError {
 
 #[expect(
     refining_impl_trait,
-    reason = "the handlers are plain `async fn`s; the generated trait names their futures `impl Future + Send`"
+    reason = "handlers return the concrete response message where the generated \
+              trait says `impl Encodable<_>`; callers only use the trait"
 )]
 impl<V: Vmm> pb::AgentService for AgentRpc<V> {
     async fn create_sandbox(
