@@ -51,12 +51,8 @@ run() { local name=$1; if want "${selected[@]}"; then suite "$@"; fi; }
 
 run setup    bash deploy/setup-host.sh
 run lint     bash tests/lint/run.sh
-# Import cycles between modules (tests/lint/module_cycles.py). Off by default
-# until the service-layer refactors remove today's cycles: WRENN_CHECK_CYCLES=1
-# or naming the suite (tests/run-all.sh cycles) runs it.
-if [ "${WRENN_CHECK_CYCLES:-0}" = 1 ] || [[ " ${selected[*]} " == *" cycles "* ]]; then
-    run cycles python3 tests/lint/module_cycles.py
-fi
+# No import cycles between the modules of any crate (STYLE: arrows point down).
+run cycles   python3 tests/lint/module_cycles.py
 run rust     cargo test -q --workspace
 run images   bash tests/images/test_builders.sh
 run vm-boot  cargo test -q -p wrenn-agent --test boot --test pause_resume -- --ignored

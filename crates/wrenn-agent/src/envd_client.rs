@@ -1,5 +1,8 @@
-//! The agent's client for envd inside a guest: runs commands through envd's
-//! Connect `process.Process/Start` stream, the same protocol the E2B SDKs use.
+//! The agent's own client for envd inside a guest: `/health`, `/init`, and
+//! one-shot commands for the agent's housekeeping (growing the file system,
+//! `sync` before a snapshot) through envd's Connect `process.Process/Start`
+//! stream, the same protocol the E2B SDKs use. Callers' commands and files go
+//! through the `/envd/{id}/` proxy instead.
 use std::time::Duration;
 
 use connectrpc::client::{CallOptions, ClientConfig, HttpClient};
@@ -140,69 +143,10 @@ impl ExecRequest {
     }
 }
 
-/// Runs a command to completion and collects its output.
+/// Runs a command (`bash -l -c COMMAND`) to completion and collects its
+/// output; fails with [`ExecError::NoExit`] if envd closes the stream without
+/// an end event.
 pub async fn exec(envd_base_url: &str, request: &ExecRequest) -> Result<ExecOutput, ExecError> {
-    use futures_util::StreamExt;
-    let streamed = StreamExecRequest {
-        command: request.command.clone(),
-        user: request.user.clone(),
-        env: std::collections::BTreeMap::new(),
-        cwd: None,
-        timeout: request.timeout,
-        access_token: request.access_token.clone(),
-    };
-    let events = exec_stream(envd_base_url, &streamed).await?;
-    futures_util::pin_mut!(events);
-    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    while let Some(event) = events.next().await {
-        match event? {
-            ExecEvent::Stdout(bytes) => stdout.extend(bytes),
-            ExecEvent::Stderr(bytes) => stderr.extend(bytes),
-            ExecEvent::Ended { exit_code, status } => {
-                return Ok(ExecOutput {
-                    stdout,
-                    stderr,
-                    exit_code,
-                    status,
-                });
-            }
-            ExecEvent::Started { .. } => {}
-        }
-    }
-    Err(ExecError::NoExit)
-}
-
-/// Options for one streamed command (`bash -l -c command`).
-#[derive(Debug, Clone)]
-pub struct StreamExecRequest {
-    pub command: String,
-    pub user: String,
-    pub env: std::collections::BTreeMap<String, String>,
-    pub cwd: Option<String>,
-    pub timeout: Duration,
-    pub access_token: Option<String>,
-}
-
-/// One event of a streamed command, in the order envd sends them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExecEvent {
-    Started { pid: u32 },
-    Stdout(Vec<u8>),
-    Stderr(Vec<u8>),
-    Ended { exit_code: i32, status: String },
-}
-
-/// Starts a command and returns its events as they arrive; nothing is
-/// collected. The stream ends after [`ExecEvent::Ended`], or with
-/// [`ExecError::NoExit`] if envd closes it without one. Dropping the stream
-/// cancels the call.
-pub async fn exec_stream(
-    envd_base_url: &str,
-    request: &StreamExecRequest,
-) -> Result<
-    impl futures_util::Stream<Item = Result<ExecEvent, ExecError>> + Send + 'static,
-    ExecError,
-> {
     let uri = envd_base_url
         .parse()
         .map_err(|_| ExecError::Address(envd_base_url.to_owned()))?;
@@ -211,8 +155,6 @@ pub async fn exec_stream(
         process: ProcessConfig {
             cmd: "/bin/bash".into(),
             args: vec!["-l".into(), "-c".into(), request.command.clone()],
-            envs: request.env.clone().into_iter().collect(),
-            cwd: request.cwd.clone(),
             ..Default::default()
         }
         .into(),
@@ -225,116 +167,28 @@ pub async fn exec_stream(
     if let Some(token) = &request.access_token {
         options = options.with_header("x-access-token", token.clone());
     }
-    let stream = client.start_with_options(start, options).await?;
-    Ok(futures_util::stream::unfold(
-        Some(stream),
-        |state| async move {
-            let mut stream = state?;
-            loop {
-                let message = match stream.message::<StartResponse>().await {
-                    Ok(Some(message)) => message.to_owned_message(),
-                    Ok(None) => return Some((Err(ExecError::NoExit), None)),
-                    Err(err) => return Some((Err(ExecError::Rpc(err)), None)),
-                };
-                let event = match message.event.into_option().and_then(|e| e.event) {
-                    Some(Event::Start(start)) => ExecEvent::Started { pid: start.pid },
-                    Some(Event::Data(data)) => match data.output {
-                        Some(Output::Stdout(bytes) | Output::Pty(bytes)) => {
-                            ExecEvent::Stdout(bytes)
-                        }
-                        Some(Output::Stderr(bytes)) => ExecEvent::Stderr(bytes),
-                        None => continue,
-                    },
-                    Some(Event::End(end)) => {
-                        let ended = ExecEvent::Ended {
-                            exit_code: end.exit_code,
-                            status: end.status,
-                        };
-                        return Some((Ok(ended), None));
-                    }
-                    Some(Event::Keepalive(_)) | None => continue,
-                };
-                return Some((Ok(event), Some(stream)));
+    let mut stream = client.start_with_options(start, options).await?;
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    while let Some(message) = stream.message::<StartResponse>().await? {
+        let event = message.to_owned_message().event.into_option();
+        match event.and_then(|e| e.event) {
+            Some(Event::Data(data)) => match data.output {
+                Some(Output::Stdout(bytes) | Output::Pty(bytes)) => stdout.extend(bytes),
+                Some(Output::Stderr(bytes)) => stderr.extend(bytes),
+                None => {}
+            },
+            Some(Event::End(end)) => {
+                return Ok(ExecOutput {
+                    stdout,
+                    stderr,
+                    exit_code: end.exit_code,
+                    status: end.status,
+                });
             }
-        },
-    ))
-}
-
-/// Failures of envd's plain HTTP `/files` endpoint.
-#[derive(Debug, thiserror::Error)]
-pub enum FileError {
-    #[error("envd /files request failed")]
-    Http(#[from] reqwest::Error),
-    #[error("envd /files answered {status}: {message}")]
-    Status { status: u16, message: String },
-}
-
-/// Where a file transfer goes: envd, its token, the path and the guest user.
-#[derive(Debug, Clone)]
-pub struct FileTarget<'a> {
-    pub envd_base_url: &'a str,
-    pub access_token: &'a str,
-    pub path: &'a str,
-    pub user: &'a str,
-}
-
-impl FileTarget<'_> {
-    fn request(&self, http: &reqwest::Client, method: reqwest::Method) -> reqwest::RequestBuilder {
-        http.request(method, format!("{}/files", self.envd_base_url))
-            .query(&[("path", self.path), ("username", self.user)])
-            .header("X-Access-Token", self.access_token)
+            Some(Event::Start(_) | Event::Keepalive(_)) | None => {}
+        }
     }
-}
-
-async fn check_status(response: reqwest::Response) -> Result<reqwest::Response, FileError> {
-    let status = response.status();
-    if status.is_success() {
-        return Ok(response);
-    }
-    let body = response.text().await.unwrap_or_default();
-    let message = serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
-        .unwrap_or(body);
-    Err(FileError::Status {
-        status: status.as_u16(),
-        message: message.chars().take(300).collect(),
-    })
-}
-
-/// Downloads a file from the guest as a stream of chunks (`GET /files`).
-pub async fn read_file(
-    http: &reqwest::Client,
-    target: &FileTarget<'_>,
-) -> Result<
-    impl futures_util::Stream<Item = Result<bytes::Bytes, FileError>> + Send + 'static,
-    FileError,
-> {
-    use futures_util::TryStreamExt;
-    let response = target.request(http, reqwest::Method::GET).send().await?;
-    let response = check_status(response).await?;
-    Ok(response.bytes_stream().map_err(FileError::Http))
-}
-
-/// Uploads `body` to a file in the guest (`POST /files`, octet-stream),
-/// streaming it through; returns once envd has written and closed the file.
-pub async fn write_file<S>(
-    http: &reqwest::Client,
-    target: &FileTarget<'_>,
-    body: S,
-) -> Result<(), FileError>
-where
-    S: futures_util::TryStream + Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    bytes::Bytes: From<S::Ok>,
-{
-    let response = target
-        .request(http, reqwest::Method::POST)
-        .header("content-type", "application/octet-stream")
-        .body(reqwest::Body::wrap_stream(body))
-        .send()
-        .await?;
-    check_status(response).await.map(|_| ())
+    Err(ExecError::NoExit)
 }
 
 /// The Basic credentials envd reads the user from: `user:` (no password).

@@ -2,6 +2,11 @@
 //! for envd, and shuts the guest down cleanly. Needs the kernel and image
 //! built (`deploy/setup-host.sh`); run with `cargo test -p wrenn-agent --test
 //! boot -- --ignored` (tests/run-all.sh does).
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 use std::time::Duration;
 
 use wrenn_agent::{

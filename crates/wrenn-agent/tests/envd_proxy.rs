@@ -4,6 +4,11 @@
 //!
 //! The fake envd records each request's client port, so tests can tell a
 //! kept-alive connection from a fresh one.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 use std::{
     collections::HashMap,
     net::SocketAddr,

@@ -1,6 +1,11 @@
 //! The Firecracker backend's request sequences against an in-process model of
 //! Firecracker's API: a Unix-socket HTTP server that records every request
 //! and answers 204, or 400 with a `fault_message` on a chosen path.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 use std::{
     path::Path,
     sync::{Arc, Mutex},

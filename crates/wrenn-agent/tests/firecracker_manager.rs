@@ -8,6 +8,11 @@
 //! Without the binary, `/dev/kvm`, `vmlinux` or the `base` image the test
 //! prints why it was skipped and passes. Root-only (namespaces, nftables):
 //! `cargo test -p wrenn-agent --test firecracker_manager -- --ignored`.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 use std::{
     io::{Read, Seek, SeekFrom},
     path::{Path, PathBuf},

@@ -2,6 +2,11 @@
 //! backend up to `InstanceStart`. Whether the guest then runs depends on the
 //! host (PVM-backed KVM cannot run it); this test only checks the VMM side.
 //! Without the variable, or without a built `vmlinux`, it says so and passes.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 use std::{path::PathBuf, time::Duration};
 
 use wrenn_agent::{

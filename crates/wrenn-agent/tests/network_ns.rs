@@ -4,6 +4,11 @@
 //! `wrnt-ext` routed from the host stands for the internet (203.0.113.1) and
 //! for private networks (10.250.0.1, 10.251.0.1).
 //! Run: `cargo test -p wrenn-agent --test network_ns -- --ignored`.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 use std::{net::Ipv4Addr, process::Stdio, time::Duration};
 
 use anyhow::{bail, Context, Result};

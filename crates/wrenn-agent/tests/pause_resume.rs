@@ -1,5 +1,10 @@
 //! Pause to disk and resume with the QEMU backend on the real `base` image:
 //! files and a background process survive. Run with `--ignored` (boots VMs).
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 use std::{path::Path, process::Command, time::Duration};
 
 use wrenn_agent::{

@@ -2,6 +2,11 @@
 //! served, so they need no root: bad input and refusals exit 2 with a message
 //! that names the cause (and the control plane's error code), and leave no
 //! token file. The control plane is a one-route axum server in the test.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 use std::{
     path::{Path, PathBuf},
     process::Output,

@@ -2,6 +2,11 @@
 //! real TCP listener, driven by the generated Connect client. The manager sits
 //! on a temporary data directory and is never started, so no root, VM or
 //! network namespace is needed.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 use std::{net::SocketAddr, time::Duration};
 
 use connectrpc::{
@@ -224,6 +229,8 @@ async fn host_info_when_asked_then_reports_backend_and_limits() {
         .into_owned();
     assert_eq!(info.backend, "qemu");
     assert_eq!(info.accelerator, "tcg");
+    // QEMU boots qcow2, so disks are overlays whatever the file system.
+    assert_eq!(info.disk_strategy, "qcow2-overlay");
     assert_eq!(info.max_vcpus, 2);
     assert!(info.cpus >= 1 && info.total_memory_mib > 0);
     assert_eq!(info.agent_version, env!("CARGO_PKG_VERSION"));

@@ -12,6 +12,11 @@
 //! `unshare -m -n --propagation private sh -c 'mount -t tmpfs tmpfs /run/netns;
 //! ip link set lo up; WRENN_DATA_DIR=/tmp/e2e <test binary> --ignored
 //! --test-threads=1'`.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 use std::{
     process::{ExitStatus, Stdio},
     time::Duration,

@@ -2,6 +2,11 @@
 //! `base` image, TAP networking in namespaces, qcow2 disks and snapshots.
 //! Needs root; run serially: `cargo test -p wrenn-agent --test sandbox_e2e --
 //! --ignored --test-threads=1` (tests/run-all.sh does).
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 use std::{collections::BTreeMap, time::Duration};
 
 use wrenn_agent::{

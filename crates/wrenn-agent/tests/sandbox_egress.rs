@@ -2,6 +2,11 @@
 //! from the host, stands for the internet (203.0.113.1 and .2, listening on
 //! port 8080); a listener on the host stands for the agent's own port.
 //! Needs root: `cargo test -p wrenn-agent --test sandbox_egress -- --ignored`.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 use std::{collections::BTreeMap, process::Command, time::Duration};
 
 use wrenn_agent::{

@@ -4,6 +4,11 @@
 //! the file back, delete the template. Needs root, the kernel and the base
 //! image; run serially: `cargo test -p wrenn-agent --test template_snapshot
 //! -- --ignored --test-threads=1`.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 use std::{collections::BTreeMap, time::Duration};
 
 use wrenn_agent::{

@@ -24,6 +24,7 @@ use crate::{stats::median, Row};
 
 fn config(memory_mib: u32) -> SandboxConfig {
     SandboxConfig {
+        #[expect(clippy::expect_used, reason = "a literal, valid by construction")]
         template: "base".parse().expect("valid name"),
         vcpus: 1,
         memory_mib,

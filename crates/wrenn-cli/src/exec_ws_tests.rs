@@ -31,7 +31,10 @@ async fn fake_server(exit_code: Option<i32>) -> (String, oneshot::Receiver<Seen>
         let mut seen = Seen::default();
         let mut auth = None;
         // The callback's signature, with its large error, is tungstenite's.
-        #[allow(clippy::result_large_err)]
+        #[expect(
+            clippy::result_large_err,
+            reason = "the callback signature is tungstenite's"
+        )]
         let callback = |req: &Request, resp: Response| {
             auth = req
                 .headers()

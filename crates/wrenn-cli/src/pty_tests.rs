@@ -22,7 +22,10 @@ async fn fake_server() -> (String, oneshot::Receiver<(String, Vec<Message>)>) {
         let (tcp, _) = listener.accept().await.expect("accept");
         let mut uri = String::new();
         // The callback's signature, with its large error, is tungstenite's.
-        #[allow(clippy::result_large_err)]
+        #[expect(
+            clippy::result_large_err,
+            reason = "the callback signature is tungstenite's"
+        )]
         let callback = |req: &Request, resp: Response| {
             uri = req.uri().to_string();
             Ok(resp)

@@ -24,7 +24,7 @@ pub struct Sandbox {
     pub vcpus: u32,
     pub memory_mb: u64,
     /// Not printed; read so that an action the CLI does not know is an error.
-    #[allow(dead_code, reason = "validated, not printed")]
+    #[cfg_attr(not(test), expect(dead_code, reason = "validated, not printed"))]
     pub on_timeout: TimeoutAction,
     pub timeout_at: Option<String>,
     pub created_at: String,

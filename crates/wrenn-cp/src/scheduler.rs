@@ -101,13 +101,10 @@ fn fit(host: &Candidate, needs: &Requirements<'_>, overcommit: Overcommit) -> Re
     if host.specs.cpus <= 0 || host.specs.memory_mb <= 0 {
         return Ok(0.0);
     }
-    #[allow(clippy::cast_precision_loss)]
     let capacity = |total: i64, factor: f64| total as f64 * factor;
     let cpu_total = capacity(host.specs.cpus, overcommit.cpu);
     let memory_total = capacity(host.specs.memory_mb, overcommit.memory);
-    #[allow(clippy::cast_precision_loss)]
     let cpu_free = cpu_total - (host.used_vcpus + needs.vcpus) as f64;
-    #[allow(clippy::cast_precision_loss)]
     let memory_free = memory_total - (host.used_memory_mb + needs.memory_mb) as f64;
     if cpu_free < 0.0 {
         return Err(NoFit::Cpu(needs.vcpus));
@@ -116,7 +113,6 @@ fn fit(host: &Candidate, needs: &Requirements<'_>, overcommit: Overcommit) -> Re
         return Err(NoFit::Memory(needs.memory_mb));
     }
     if let (Some(disk), Some(free)) = (needs.disk_mb, host.free_disk_mb) {
-        #[allow(clippy::cast_precision_loss)]
         if (free as f64) * overcommit.disk < disk as f64 {
             return Err(NoFit::Disk(disk));
         }

@@ -29,7 +29,7 @@ pub fn random_token(len: usize) -> String {
     let mut buf = [0u8; 64];
     while out.len() < len {
         // A failing OS RNG leaves no safe way to mint secrets.
-        #[allow(clippy::expect_used)]
+        #[expect(clippy::expect_used, reason = "no safe fallback for a failing CSPRNG")]
         getrandom::fill(&mut buf).expect("the OS random number generator failed");
         // 62 * 4 = 248: rejecting bytes >= 248 keeps the draw uniform.
         for b in buf.iter().filter(|b| **b < 248) {

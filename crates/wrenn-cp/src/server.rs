@@ -51,6 +51,7 @@ pub async fn build_state(config: CpConfig) -> anyhow::Result<AppState> {
 
 /// The id of the unregistered development host (`CP_AGENT_URL`).
 pub fn local_host_id() -> HostId {
+    #[expect(clippy::expect_used, reason = "a literal checked by a unit test")]
     HostId::try_from(LOCAL_HOST_ID).expect("a valid host id literal")
 }
 

@@ -2,7 +2,11 @@
 //! process on loopback: the agent's router (sandbox manager never started,
 //! so no root or VM) behind `wrenn_agent::tls::serve_tls`, with rcgen
 //! certificates; called through `ConnectAgent::with_tls` and the envd route.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 
 use std::{net::SocketAddr, path::Path, time::Duration};
 

@@ -3,7 +3,11 @@
 //! regeneration), heartbeats (wrong host, wrong token type, deleted host),
 //! the host monitor and recovery, tags, placement and forced deletion.
 //! Registered hosts are in-memory fakes ([`FakeConnector`]).
-#![allow(clippy::expect_used, clippy::unwrap_used)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 
 #[macro_use]
 mod common;

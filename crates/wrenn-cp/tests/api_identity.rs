@@ -1,7 +1,11 @@
 //! Identity API behaviour, on SQLite and PostgreSQL: signup, login, `me`,
 //! credentials (JWTs and API keys), teams and members, the admin flag, the
 //! audit log, and the error envelope of refused requests.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 
 #[macro_use]
 mod common;

@@ -4,7 +4,11 @@
 //! creates, quotas, team isolation of every route, envd-backed routes with
 //! an unreachable guest, templates, the reconciler, and a sweep of
 //! malformed requests that must never answer 5xx.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 
 #[macro_use]
 mod common;

@@ -9,7 +9,11 @@
 //! e2e_binaries -- --ignored --test-threads=1` (or point WRENN_AGENT_BIN and
 //! WRENN_CLI_BIN at them). The flow runs on SQLite, and also on PostgreSQL
 //! when `WRENN_TEST_POSTGRES_URL` names a server.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 
 mod e2e;
 

@@ -3,7 +3,11 @@
 //! from it, and check that the router serves that same document and the
 //! docs page. `WRENN_UPDATE_OPENAPI=1 cargo test -p wrenn-cp --test
 //! openapi_snapshot` rewrites the file after an intended change.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 
 mod common;
 

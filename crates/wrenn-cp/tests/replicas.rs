@@ -12,10 +12,17 @@
 //! agent's start-up sweeps every `wrn-*` namespace). cargo builds
 //! `wrenn-cp`; build the agent first: `cargo build -p wrenn-agent && cargo
 //! test -p wrenn-cp --test replicas -- --ignored --test-threads=1`.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 
 #[path = "common/postgres.rs"]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a shared helper module: this test uses part of it"
+)]
 mod postgres;
 
 use std::{

@@ -4,10 +4,7 @@
 //! path, command or console output.
 use connectrpc::{ConnectError, ErrorCode};
 
-use crate::{
-    envd_client::{ExecError, FileError},
-    sandbox::SandboxError,
-};
+use crate::sandbox::SandboxError;
 
 /// Everything an RPC handler can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -20,10 +17,6 @@ pub enum RpcError {
     },
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
-    #[error("command in the guest failed")]
-    Exec(#[from] ExecError),
-    #[error("file transfer with the guest failed")]
-    File(#[from] FileError),
 }
 
 impl RpcError {
@@ -74,33 +67,6 @@ fn classify(err: &RpcError) -> (ErrorCode, Option<String>) {
             };
             (code, public)
         }
-        RpcError::Exec(ExecError::Rpc(e)) => match e.code {
-            // envd's own verdicts on the request are the caller's business.
-            ErrorCode::InvalidArgument
-            | ErrorCode::NotFound
-            | ErrorCode::PermissionDenied
-            | ErrorCode::FailedPrecondition
-            | ErrorCode::DeadlineExceeded => (
-                e.code,
-                Some(format!("envd: {}", e.message.as_deref().unwrap_or(""))),
-            ),
-            _ => (ErrorCode::Unavailable, None),
-        },
-        RpcError::Exec(_) => (ErrorCode::Unavailable, None),
-        RpcError::File(FileError::Status { status, message }) => match status {
-            400 => (ErrorCode::InvalidArgument, Some(format!("envd: {message}"))),
-            401 | 403 => (
-                ErrorCode::PermissionDenied,
-                Some(format!("envd: {message}")),
-            ),
-            404 => (ErrorCode::NotFound, Some(format!("envd: {message}"))),
-            507 => (
-                ErrorCode::ResourceExhausted,
-                Some("guest disk is full".into()),
-            ),
-            _ => (ErrorCode::Unavailable, None),
-        },
-        RpcError::File(FileError::Http(_)) => (ErrorCode::Unavailable, None),
     }
 }
 

@@ -1,5 +1,6 @@
 //! What this host offers, for the control plane's scheduler: backend,
-//! accelerator, CPUs, free memory and disk, sandboxes per state.
+//! accelerator, disk strategy, CPUs, free memory and disk, sandboxes per
+//! state.
 use std::{collections::BTreeMap, path::Path};
 
 use wrenn_proto::wrenn::agent::v1 as pb;
@@ -41,6 +42,7 @@ impl HostFacts {
             max_memory_mib: opts.limits.max_memory_mib,
             max_disk_mib: opts.limits.max_disk_mib,
             max_sandboxes: opts.network.max_slots,
+            disk_strategy: manager.disk_plan().strategy().to_string(),
             ..Default::default()
         }
     }
@@ -97,6 +99,54 @@ pub fn total_disk_mib(dir: &Path) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{
+        network::NetworkConfig,
+        paths::{DataDir, KernelFormat},
+        sandbox::{Limits, ManagerOptions},
+        vmm::{qemu::QemuBackend, Accel},
+    };
+
+    #[test]
+    fn report_when_qemu_manager_then_backend_limits_and_disk_strategy() {
+        let data = tempfile::tempdir().expect("tempdir");
+        let opts = ManagerOptions {
+            data: DataDir::new(data.path()),
+            network: NetworkConfig::default(),
+            limits: Limits {
+                max_vcpus: 3,
+                max_memory_mib: 1536,
+                max_disk_mib: 8192,
+            },
+            ready_timeout: std::time::Duration::from_secs(5),
+            kernel_format: KernelFormat::BzImage,
+        };
+        let manager =
+            SandboxManager::new(QemuBackend { accel: Accel::Tcg }, opts).expect("manager");
+        let facts = HostFacts {
+            backend: BackendKind::Qemu,
+            accel: AccelDecision {
+                accel: Accel::Tcg,
+                reason: "test".into(),
+            },
+        };
+        let info = facts.report(&manager);
+        assert_eq!(info.backend, "qemu");
+        assert_eq!(info.accelerator, "tcg");
+        assert_eq!(info.accelerator_reason, "test");
+        // QEMU boots qcow2, so disks are overlays whatever the file system.
+        assert_eq!(info.disk_strategy, "qcow2-overlay");
+        assert_eq!(
+            info.disk_strategy,
+            manager.disk_plan().strategy().to_string()
+        );
+        assert_eq!(
+            (info.max_vcpus, info.max_memory_mib, info.max_disk_mib),
+            (3, 1536, 8192)
+        );
+        assert_eq!(info.max_sandboxes, NetworkConfig::default().max_slots);
+        assert!(info.sandboxes_by_state.is_empty());
+        assert_eq!(info.agent_version, env!("CARGO_PKG_VERSION"));
+    }
 
     #[test]
     fn meminfo_parse_when_proc_format_then_mib() {

@@ -54,7 +54,11 @@ impl From<SandboxError> for ConnectError {
     }
 }
 
-#[allow(refining_impl_trait)]
+#[expect(
+    refining_impl_trait,
+    reason = "handlers return the concrete response message where the generated \
+              trait says `impl Encodable<_>`; callers only use the trait"
+)]
 impl<V: Vmm> pb::AgentService for AgentRpc<V> {
     async fn create_sandbox(
         &self,

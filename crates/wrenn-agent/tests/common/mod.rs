@@ -1,5 +1,10 @@
 //! Set-up shared by the root-only sandbox test binaries.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "shared test helpers: not every test uses each; test code fails by panicking"
+)]
 use std::{collections::BTreeMap, time::Duration};
 
 use wrenn_agent::{

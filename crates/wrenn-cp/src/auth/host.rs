@@ -34,7 +34,7 @@ pub fn looks_like_token(candidate: &str) -> bool {
 /// from the control plane's key rather than stored: HMAC-SHA256(key, id).
 pub fn agent_secret(key: &[u8], host_id: &str) -> String {
     // HMAC takes keys of any length.
-    #[allow(clippy::expect_used)]
+    #[expect(clippy::expect_used, reason = "HMAC accepts keys of any length")]
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts any key length");
     mac.update(b"wrenn agent secret\0");
     mac.update(host_id.as_bytes());

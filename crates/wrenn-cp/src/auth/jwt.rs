@@ -67,7 +67,7 @@ impl JwtKeys {
             exp: iat + ttl.as_secs(),
         };
         // Encoding fixed claims with an HMAC key cannot fail.
-        #[allow(clippy::expect_used)]
+        #[expect(clippy::expect_used, reason = "HS256 over plain claims cannot fail")]
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 encoding of plain claims");
         (token, claims.exp)

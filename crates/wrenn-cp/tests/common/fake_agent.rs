@@ -7,6 +7,11 @@
 //! Knobs let a test make the next create fail,
 //! change what the host reports (its own timeout pausing a sandbox, a
 //! sandbox gone), and count the calls the control plane made.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex, MutexGuard},

@@ -2,6 +2,11 @@
 //! for API tests of the routes that start commands (collected exec). It
 //! runs every command as an echo of its `bash -c` text (exit 0), unless a
 //! test scripted the next command's output; other calls are unimplemented.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 use std::sync::{Arc, Mutex};
 
 use connectrpc::{
@@ -89,7 +94,10 @@ fn data(output: Output) -> Event {
 }
 
 // The generated trait returns `impl Encodable`; the fake names its types.
-#[allow(refining_impl_trait)]
+#[expect(
+    refining_impl_trait,
+    reason = "plain `async fn` handlers for the generated trait's `impl Future + Send`"
+)]
 impl Process for FakeEnvd {
     async fn list(
         &self,

@@ -3,7 +3,12 @@
 //! or a new PostgreSQL database when `WRENN_TEST_POSTGRES_URL` is set) and
 //! drives `api::router` with `tower::ServiceExt::oneshot`, no sockets.
 //! [`both_dbs!`] runs one test body on both databases.
-#![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
+#![allow(
+    dead_code,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "shared test helpers: not every test uses each; test code fails by panicking"
+)]
 
 pub mod fake_agent;
 pub mod fake_envd;
@@ -262,7 +267,7 @@ pub const TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120
 macro_rules! both_dbs {
     ($name:ident, $body:expr) => {
         mod $name {
-            #[allow(unused_imports)]
+            #![allow(unused_imports, reason = "a body may use nothing from the test file")]
             use super::*;
 
             #[tokio::test]

@@ -1,6 +1,11 @@
 //! One throw-away PostgreSQL database per test, created on the server named
 //! by `WRENN_TEST_POSTGRES_URL` and dropped when the test ends (even when
 //! it panics).
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 use std::io::Write;
 
 use sqlx::{Connection, Executor, PgConnection};

@@ -1,6 +1,11 @@
 //! Just enough of a WebSocket client (RFC 6455) to test the API's
 //! WebSocket routes over a real socket: the upgrade handshake, one masked
 //! text frame out, and unmasked frames in.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
 use std::net::SocketAddr;
 
 use tokio::{

@@ -2,7 +2,12 @@
 //! [`stack::Stack`] of real `wrenn-agent serve` and `wrenn-cp` processes, the
 //! `wrenn` CLI run as a subprocess ([`cli::Cli`]), and checks of what the
 //! host is left with ([`host`]). Every wait is bounded.
-#![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
+#![allow(
+    dead_code,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "shared test helpers: not every test uses each; test code fails by panicking"
+)]
 
 pub mod cli;
 pub mod host;

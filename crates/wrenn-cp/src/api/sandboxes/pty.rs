@@ -37,7 +37,10 @@ pub struct PtyParams {
     pub user: Option<String>,
     /// Credential for clients that cannot set headers (read by the
     /// `Principal` extractor; listed here so the document shows it).
-    #[allow(dead_code)]
+    #[expect(
+        dead_code,
+        reason = "read by the Principal extractor; declared for the OpenAPI document"
+    )]
     pub token: Option<String>,
 }
 
