@@ -1,5 +1,5 @@
 //! `PUT /v1/admin/users/{user_id}/admin`: granting and revoking platform
-//! administration (platform admins only).
+//! administration (platform admins only; the rules: `service::admin`).
 use axum::{extract::State, Json};
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -8,13 +8,9 @@ use super::{
     extract::{ApiJson, ApiPath},
     views::User,
 };
-use crate::{
-    audit::{self, Outcome},
-    auth::Principal,
-    db,
-    error::{ApiError, ApiResult},
-    state::AppState,
-};
+use wrenn_types::UserId;
+
+use crate::{auth::Principal, error::ApiResult, service::admin, state::AppState};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(set_admin))
@@ -37,22 +33,7 @@ async fn set_admin(
     ApiPath(user_id): ApiPath<String>,
     ApiJson(body): ApiJson<SetAdmin>,
 ) -> ApiResult<Json<User>> {
-    if !principal.is_platform_admin() {
-        return Err(ApiError::Forbidden("only platform admins may do this"));
-    }
-    let user = db::accounts::set_admin(&state.db, &user_id, body.is_admin)
-        .await?
-        .ok_or(ApiError::NotFound { what: "user" })?;
-    let detail = if body.is_admin { "granted" } else { "revoked" };
-    audit::record(
-        &state.db,
-        &principal,
-        "user.set_admin",
-        ("user", &user.id),
-        Outcome::Ok,
-        detail,
-    )
-    .await;
-    tracing::info!(user_id = %user.id, is_admin = body.is_admin, "platform admin flag changed");
+    let user_id = UserId::try_from(user_id).ok();
+    let user = admin::set_admin(&state.db, &principal, user_id.as_ref(), body.is_admin).await?;
     Ok(Json(User::from(&user)))
 }

@@ -1,4 +1,5 @@
-//! `POST /v1/auth/signup` and `POST /v1/auth/login`: accounts and sessions.
+//! `POST /v1/auth/signup` and `POST /v1/auth/login`: accounts and sessions
+//! (the rules: `service::accounts`).
 use axum::{extract::State, http::StatusCode, Json};
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -8,13 +9,7 @@ use super::{
     input::{self, Email},
     views::{Session, Team},
 };
-use crate::{
-    audit::{self, Outcome},
-    auth::{password, Role},
-    db::{self, accounts::CreateAccountError, audit::NewAuditEvent},
-    error::{ApiError, ApiResult},
-    state::AppState,
-};
+use crate::{auth::Role, error::ApiResult, service::accounts, state::AppState};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -38,15 +33,6 @@ pub struct LoginRequest {
     pub password: String,
 }
 
-impl From<CreateAccountError> for ApiError {
-    fn from(err: CreateAccountError) -> Self {
-        match err {
-            CreateAccountError::EmailTaken => Self::Conflict(err.to_string()),
-            CreateAccountError::Db(source) => Self::internal(source),
-        }
-    }
-}
-
 /// Creates a user with a personal team and logs them in. The deployment's
 /// first user becomes its platform admin.
 #[utoipa::path(post, path = "/v1/auth/signup", tag = "auth", security(()),
@@ -63,40 +49,23 @@ async fn signup(
         Some(raw) => input::name(raw, "name")?,
         None => String::new(),
     };
-    let owner = if name.is_empty() {
-        email.as_str()
-    } else {
-        &name
+    let signup = accounts::NewSignup {
+        email: email.as_str(),
+        name: &name,
+        password,
     };
-    let team_name = format!("{owner}'s team");
-    let password_hash = hash_password(password).await?;
-    let account = db::accounts::create(
-        &state.db,
-        &db::accounts::NewAccount {
-            email: email.as_str(),
-            name: &name,
-            password_hash: &password_hash,
-            team_name: &team_name,
-        },
-    )
-    .await?;
-    let user_id = account.user.id.as_str();
+    let account = accounts::signup(&state.db, signup).await?;
     let team = Team {
-        id: account.team_id.clone(),
-        name: team_name,
+        id: account.team_id,
+        name: account.team_name,
         role: Role::Owner,
         personal: true,
     };
-    let event = user_event(Some(&account.team_id), user_id, "user.signup", Outcome::Ok);
-    audit::write(&state.db, event).await;
-    tracing::info!(user_id, is_admin = account.user.is_admin, "user signed up");
     Ok((
         StatusCode::CREATED,
         Json(Session::issue(&state, &account.user, team)),
     ))
 }
-
-const LOGIN_REFUSED: &str = "wrong email or password";
 
 /// Exchanges an email and password for a user token.
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", security(()),
@@ -106,88 +75,7 @@ async fn login(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<Session>> {
-    let email = body.email.trim().to_lowercase();
-    let user = db::users::by_email(&state.db, &email).await?;
-    let Some(user) = user else {
-        verify_blocking(body.password, None).await?;
-        audit::write(
-            &state.db,
-            NewAuditEvent {
-                team_id: None,
-                actor_type: "anonymous",
-                actor_id: "",
-                action: "user.login",
-                resource_type: "user",
-                resource_id: "",
-                outcome: "denied",
-                detail: "unknown email",
-            },
-        )
-        .await;
-        return Err(ApiError::Unauthenticated(LOGIN_REFUSED));
-    };
-    let team = db::teams::list_for_user(&state.db, &user.id)
-        .await?
-        .into_iter()
-        .find(|t| t.personal);
-    let team_id = team.as_ref().map(|t| t.id.as_str());
-    if !verify_blocking(body.password, Some(user.password_hash.clone())).await? {
-        let event = user_event(team_id, &user.id, "user.login", Outcome::Denied);
-        audit::write(
-            &state.db,
-            NewAuditEvent {
-                detail: "wrong password",
-                ..event
-            },
-        )
-        .await;
-        return Err(ApiError::Unauthenticated(LOGIN_REFUSED));
-    }
-    let team = team.ok_or(ApiError::Unauthenticated("the user has no team"))?;
-    audit::write(
-        &state.db,
-        user_event(Some(&team.id), &user.id, "user.login", Outcome::Ok),
-    )
-    .await;
+    let accounts::LoggedIn { user, team } =
+        accounts::login(&state.db, &body.email, body.password).await?;
     Ok(Json(Session::issue(&state, &user, Team::from(&team))))
-}
-
-fn user_event<'a>(
-    team_id: Option<&'a str>,
-    user_id: &'a str,
-    action: &'a str,
-    outcome: Outcome,
-) -> NewAuditEvent<'a> {
-    NewAuditEvent {
-        team_id,
-        actor_type: "user",
-        actor_id: user_id,
-        action,
-        resource_type: "user",
-        resource_id: user_id,
-        outcome: outcome.as_str(),
-        detail: "",
-    }
-}
-
-/// argon2 takes tens of milliseconds of CPU: off the async workers.
-async fn hash_password(password: String) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || password::hash(&password))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)
-}
-
-/// Verifies against `stored`, or against a dummy hash when there is no
-/// account, so both refusals take the same time.
-async fn verify_blocking(password: String, stored: Option<String>) -> ApiResult<bool> {
-    tokio::task::spawn_blocking(move || match stored {
-        Some(stored) => password::verify(&password, &stored),
-        None => {
-            password::dummy_verify(&password);
-            false
-        }
-    })
-    .await
-    .map_err(ApiError::internal)
 }

@@ -1,13 +1,14 @@
-//! `GET /v1/me`: who the credential is and which team the request acts on.
+//! `GET /v1/me`: who the credential is and which team the request acts on
+//! (the rules: `service::accounts`).
 use axum::{extract::State, Json};
 use serde::Serialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::views::{Team, User};
 use crate::{
-    auth::{Actor, Principal},
-    db,
-    error::{ApiError, ApiResult},
+    auth::Principal,
+    error::ApiResult,
+    service::accounts::{self, WhoAmI},
     state::AppState,
 };
 
@@ -29,38 +30,22 @@ pub struct Me {
 #[utoipa::path(get, path = "/v1/me", tag = "auth",
     responses((status = 200, body = Me), (status = 401, body = crate::error::ErrorBody)))]
 async fn me(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Me>> {
-    match &principal.actor {
-        Actor::User { user_id, .. } => {
-            let user =
-                db::users::get(&state.db, user_id)
-                    .await?
-                    .ok_or(ApiError::Unauthenticated(
-                        "the token's user no longer exists",
-                    ))?;
-            let teams: Vec<Team> = db::teams::list_for_user(&state.db, user_id)
-                .await?
-                .iter()
-                .map(Team::from)
-                .collect();
-            let team = teams
-                .iter()
-                .find(|t| t.id == principal.team_id)
-                .cloned()
-                .ok_or(ApiError::NotFound { what: "team" })?;
-            Ok(Json(Me {
-                user: Some(User::from(&user)),
-                team,
-                teams,
-            }))
-        }
-        Actor::ApiKey { .. } => {
-            let (name, personal) = db::teams::name(&state.db, &principal.team_id)
-                .await?
-                .ok_or(ApiError::NotFound { what: "team" })?;
+    match accounts::who_am_i(&state.db, &principal).await? {
+        WhoAmI::User { user, team, teams } => Ok(Json(Me {
+            user: Some(User::from(&user)),
+            team: Team::from(&team),
+            teams: teams.iter().map(Team::from).collect(),
+        })),
+        WhoAmI::ApiKey {
+            team_id,
+            name,
+            personal,
+            role,
+        } => {
             let team = Team {
-                id: principal.team_id.clone(),
+                id: team_id,
                 name,
-                role: principal.role,
+                role,
                 personal,
             };
             Ok(Json(Me {

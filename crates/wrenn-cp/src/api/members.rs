@@ -1,5 +1,6 @@
 //! `/v1/teams/{team_id}/members`: who belongs to a team. Any member may
-//! list; only owners add and remove. A team the caller is not in is `404`.
+//! list; only owners add and remove. A team the caller is not in is `404`
+//! (the rules: `service::members`).
 use axum::{extract::State, http::StatusCode, Json};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -8,15 +9,13 @@ use super::{
     extract::{ApiJson, ApiPath},
     input::Email,
 };
+use wrenn_types::{TeamId, UserId};
+
 use crate::{
-    audit::{self, Outcome},
-    auth::{Actor, Principal, Role},
-    db::{
-        self,
-        audit::NewAuditEvent,
-        teams::{AddMemberError, MemberRow, RemoveMemberError},
-    },
+    auth::{Principal, Role},
+    db::teams::MemberRow,
     error::{ApiError, ApiResult},
+    service::members,
     state::AppState,
 };
 
@@ -56,62 +55,10 @@ pub struct AddMember {
     pub role: Role,
 }
 
-impl From<AddMemberError> for ApiError {
-    fn from(err: AddMemberError) -> Self {
-        match err {
-            AddMemberError::UnknownUser => Self::NotFound { what: "user" },
-            AddMemberError::AlreadyMember => Self::Conflict(err.to_string()),
-            AddMemberError::Db(source) => Self::internal(source),
-        }
-    }
-}
-
-impl From<RemoveMemberError> for ApiError {
-    fn from(err: RemoveMemberError) -> Self {
-        match err {
-            RemoveMemberError::NotMember => Self::NotFound { what: "member" },
-            RemoveMemberError::LastOwner => Self::Conflict(err.to_string()),
-            RemoveMemberError::Db(source) => Self::internal(source),
-        }
-    }
-}
-
-/// The caller's role in `team_id`; `404` when the caller is not in it (an
-/// API key is in its own team only).
-async fn role_in(state: &AppState, principal: &Principal, team_id: &str) -> ApiResult<Role> {
-    let role = match &principal.actor {
-        Actor::User { user_id, .. } => db::users::membership(&state.db, team_id, user_id).await?,
-        Actor::ApiKey { .. } => (principal.team_id == team_id).then_some(principal.role),
-    };
-    role.ok_or(ApiError::NotFound { what: "team" })
-}
-
-async fn require_owner_of(state: &AppState, principal: &Principal, team_id: &str) -> ApiResult<()> {
-    match role_in(state, principal, team_id).await? {
-        Role::Owner => Ok(()),
-        Role::Member => Err(ApiError::Forbidden("only team owners may do this")),
-    }
-}
-
-async fn record(
-    state: &AppState,
-    principal: &Principal,
-    team_id: &str,
-    action: &str,
-    user_id: &str,
-) {
-    let (actor_type, actor_id) = principal.audit_actor();
-    let event = NewAuditEvent {
-        team_id: Some(team_id),
-        actor_type,
-        actor_id,
-        action,
-        resource_type: "user",
-        resource_id: user_id,
-        outcome: Outcome::Ok.as_str(),
-        detail: "",
-    };
-    audit::write(&state.db, event).await;
+/// A team id from the path; a malformed one names no team the caller is
+/// in, which answers `404` like any other.
+fn parse_team(raw: String) -> ApiResult<TeamId> {
+    TeamId::try_from(raw).map_err(|_| ApiError::NotFound { what: "team" })
 }
 
 /// The team's members.
@@ -123,8 +70,7 @@ async fn list_members(
     principal: Principal,
     ApiPath(team_id): ApiPath<String>,
 ) -> ApiResult<Json<MemberList>> {
-    role_in(&state, &principal, &team_id).await?;
-    let members = db::teams::members(&state.db, &team_id).await?;
+    let members = members::list(&state.db, &principal, &parse_team(team_id)?).await?;
     Ok(Json(MemberList {
         members: members.into_iter().map(Member::from).collect(),
     }))
@@ -141,17 +87,9 @@ async fn add_member(
     ApiPath(team_id): ApiPath<String>,
     ApiJson(body): ApiJson<AddMember>,
 ) -> ApiResult<(StatusCode, Json<Member>)> {
-    require_owner_of(&state, &principal, &team_id).await?;
+    let team_id = parse_team(team_id)?;
     let email = Email::parse(&body.email)?;
-    let member = db::teams::add_member(&state.db, &team_id, email.as_str(), body.role).await?;
-    record(
-        &state,
-        &principal,
-        &team_id,
-        "team_member.add",
-        &member.user_id,
-    )
-    .await;
+    let member = members::add(&state.db, &principal, &team_id, email.as_str(), body.role).await?;
     Ok((StatusCode::CREATED, Json(Member::from(member))))
 }
 
@@ -165,8 +103,8 @@ async fn remove_member(
     principal: Principal,
     ApiPath((team_id, user_id)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    require_owner_of(&state, &principal, &team_id).await?;
-    db::teams::remove_member(&state.db, &team_id, &user_id).await?;
-    record(&state, &principal, &team_id, "team_member.remove", &user_id).await;
+    let team_id = parse_team(team_id)?;
+    let user_id = UserId::try_from(user_id).ok();
+    members::remove(&state.db, &principal, &team_id, user_id.as_ref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

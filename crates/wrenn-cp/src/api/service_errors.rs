@@ -1,14 +1,14 @@
-//! How the sandbox and template services' typed errors (and the agent's
-//! and envd's, which they carry) answer over HTTP: every variant becomes one
+//! How the services' typed errors (and the agent's and envd's, which the
+//! sandbox and template services carry) answer over HTTP: every variant becomes one
 //! [`ApiError`], whose code is a [`wrenn_types::ErrorCode`]. Here in the API
 //! layer, not in `crate::error`, so that `error` (used by `auth`) depends on
 //! no service.
 use crate::{
     agent::{AgentError, AgentState},
     envd::{EnvdError, HostRefusal, Refusal},
-    error::ApiError,
+    error::{ApiError, HostError},
     lifecycle::SandboxState,
-    service::{sandboxes as sbx, templates as tpl},
+    service::{accounts, admin, hosts, members, sandboxes as sbx, teams, templates as tpl},
 };
 
 const SANDBOX: ApiError = ApiError::NotFound { what: "sandbox" };
@@ -234,6 +234,143 @@ impl From<tpl::SnapshotError> for ApiError {
             E::Host(e) => e.into(),
             E::Task(e) => Self::internal(e),
             E::Db(e) => e.into(),
+        }
+    }
+}
+
+const TEAM: ApiError = ApiError::NotFound { what: "team" };
+const NOT_OWNER: ApiError = ApiError::Forbidden("only team owners may do this");
+
+impl From<teams::CreateTeamError> for ApiError {
+    fn from(err: teams::CreateTeamError) -> Self {
+        match err {
+            teams::CreateTeamError::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<members::ListMembersError> for ApiError {
+    fn from(err: members::ListMembersError) -> Self {
+        match err {
+            members::ListMembersError::TeamNotFound(_) => TEAM,
+            members::ListMembersError::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<members::AddMemberError> for ApiError {
+    fn from(err: members::AddMemberError) -> Self {
+        use members::AddMemberError as E;
+        match err {
+            E::TeamNotFound(_) => TEAM,
+            E::NotOwner => NOT_OWNER,
+            E::UnknownUser { .. } => Self::NotFound { what: "user" },
+            err @ E::AlreadyMember => Self::Conflict(err.to_string()),
+            E::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<members::RemoveMemberError> for ApiError {
+    fn from(err: members::RemoveMemberError) -> Self {
+        use members::RemoveMemberError as E;
+        match err {
+            E::TeamNotFound(_) => TEAM,
+            E::NotOwner => NOT_OWNER,
+            E::NotMember => Self::NotFound { what: "member" },
+            err @ E::LastOwner => Self::Conflict(err.to_string()),
+            E::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<accounts::SignupError> for ApiError {
+    fn from(err: accounts::SignupError) -> Self {
+        use accounts::SignupError as E;
+        match err {
+            err @ E::EmailTaken => Self::Conflict(err.to_string()),
+            E::Hash(e) => Self::internal(e),
+            E::Task(e) => Self::internal(e),
+            E::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<accounts::LoginError> for ApiError {
+    fn from(err: accounts::LoginError) -> Self {
+        use accounts::LoginError as E;
+        match err {
+            // One answer for both, so that emails cannot be probed.
+            E::UnknownEmail | E::WrongPassword => Self::Unauthenticated("wrong email or password"),
+            E::NoTeam => Self::Unauthenticated("the user has no team"),
+            E::Task(e) => Self::internal(e),
+            E::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<accounts::WhoAmIError> for ApiError {
+    fn from(err: accounts::WhoAmIError) -> Self {
+        use accounts::WhoAmIError as E;
+        match err {
+            E::UserGone => Self::Unauthenticated("the token's user no longer exists"),
+            E::TeamNotFound => TEAM,
+            E::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<admin::SetAdminError> for ApiError {
+    fn from(err: admin::SetAdminError) -> Self {
+        use admin::SetAdminError as E;
+        match err {
+            E::NotAdmin => Self::Forbidden("only platform admins may do this"),
+            E::UserNotFound => Self::NotFound { what: "user" },
+            E::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<hosts::HostAccessError> for ApiError {
+    fn from(err: hosts::HostAccessError) -> Self {
+        use hosts::HostAccessError as E;
+        match err {
+            E::NotFound(_) => Self::NotFound { what: "host" },
+            E::NotOwner => Self::Forbidden("only owners of the team may manage its hosts"),
+            E::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<hosts::tags::AddTagsError> for ApiError {
+    fn from(err: hosts::tags::AddTagsError) -> Self {
+        use hosts::tags::AddTagsError as E;
+        match err {
+            E::Access(e) => e.into(),
+            err @ E::TooMany { .. } => Self::Validation(err.to_string()),
+            E::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<hosts::tags::RemoveTagError> for ApiError {
+    fn from(err: hosts::tags::RemoveTagError) -> Self {
+        use hosts::tags::RemoveTagError as E;
+        match err {
+            E::Access(e) => e.into(),
+            E::NotFound { .. } => Self::NotFound { what: "tag" },
+            E::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<hosts::IssueTokenError> for ApiError {
+    fn from(err: hosts::IssueTokenError) -> Self {
+        use hosts::IssueTokenError as E;
+        match err {
+            E::Access(e) => e.into(),
+            E::NotPending(id) => HostError::NotPending(id).into(),
+            E::Database(e) => e.into(),
         }
     }
 }

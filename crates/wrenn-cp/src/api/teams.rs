@@ -1,17 +1,12 @@
 //! `GET /v1/teams` and `POST /v1/teams`: the caller's teams. Teams are a
-//! user concept: API keys, which belong to one team, are refused here.
+//! user concept: API keys, which belong to one team, are refused here (the
+//! rules: `service::teams`).
 use axum::{extract::State, http::StatusCode, Json};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{extract::ApiJson, input, views::Team};
-use crate::{
-    audit::{self, Outcome},
-    auth::Principal,
-    db::{self, audit::NewAuditEvent},
-    error::ApiResult,
-    state::AppState,
-};
+use crate::{auth::Principal, error::ApiResult, service::teams, state::AppState};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_teams, create_team))
@@ -36,7 +31,7 @@ async fn list_teams(
     principal: Principal,
 ) -> ApiResult<Json<TeamList>> {
     let user_id = principal.require_user()?;
-    let teams = db::teams::list_for_user(&state.db, user_id).await?;
+    let teams = teams::list(&state.db, user_id).await?;
     Ok(Json(TeamList {
         teams: teams.iter().map(Team::from).collect(),
     }))
@@ -52,20 +47,6 @@ async fn create_team(
 ) -> ApiResult<(StatusCode, Json<Team>)> {
     let user_id = principal.require_user()?;
     let name = input::name(&body.name, "name")?;
-    let team = db::teams::create(&state.db, user_id, &name).await?;
-    audit::write(
-        &state.db,
-        NewAuditEvent {
-            team_id: Some(&team.id),
-            actor_type: "user",
-            actor_id: user_id,
-            action: "team.create",
-            resource_type: "team",
-            resource_id: &team.id,
-            outcome: Outcome::Ok.as_str(),
-            detail: "",
-        },
-    )
-    .await;
+    let team = teams::create(&state.db, user_id, &name).await?;
     Ok((StatusCode::CREATED, Json(Team::from(&team))))
 }

@@ -3,7 +3,11 @@
 //! checks, undo on failure and the audit trail. One module per resource;
 //! each operation returns its own error enum, mapped to HTTP in one place
 //! per layer (`error.rs`, `api/service_errors.rs`).
+pub mod accounts;
+pub mod admin;
 pub mod hosts;
 pub mod keys;
+pub mod members;
 pub mod sandboxes;
+pub mod teams;
 pub mod templates;

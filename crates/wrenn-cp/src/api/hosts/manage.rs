@@ -3,7 +3,7 @@
 use axum::{extract::State, http::StatusCode, Json};
 use serde::{Deserialize, Serialize};
 
-use super::{expiry, load, normalise_fingerprint, validate_name, validate_tags, Access, Host};
+use super::{load, normalise_fingerprint, parse_host, validate_name, validate_tags, Access, Host};
 use crate::{
     api::{
         extract::{ApiJson, ApiPath, ApiQuery},
@@ -11,9 +11,10 @@ use crate::{
     },
     audit::{self, Outcome},
     auth::{host as host_auth, Principal, Role},
-    db::{self, hosts::Visibility},
+    db,
     error::{ApiError, ApiResult, HostError},
     lifecycle::SandboxState,
+    service::hosts::{self as hosts, expiry},
     state::AppState,
 };
 
@@ -135,21 +136,10 @@ pub async fn list_hosts(
     State(state): State<AppState>,
     principal: Principal,
 ) -> ApiResult<Json<HostList>> {
-    let visibility = if principal.is_platform_admin() {
-        Visibility::All
-    } else {
-        Visibility::Team(&principal.team_id)
-    };
-    let rows = db::hosts::list(&state.db, visibility).await?;
-    let mut tags = db::hosts::all_tags(&state.db).await?;
-    let hosts = rows
-        .into_iter()
-        .map(|row| {
-            let host_tags = tags.remove(&row.id).unwrap_or_default();
-            Host::from_row(row, host_tags)
-        })
-        .collect();
-    Ok(Json(HostList { hosts }))
+    let hosts = hosts::list(&state.db, &principal).await?;
+    Ok(Json(HostList {
+        hosts: hosts.into_iter().map(Host::from_record).collect(),
+    }))
 }
 
 /// One host.
@@ -160,9 +150,8 @@ pub async fn get_host(
     principal: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Host>> {
-    let row = load(&state, &principal, &id, Access::Read).await?;
-    let tags = db::hosts::tags(&state.db, &row.id).await?;
-    Ok(Json(Host::from_row(row, tags)))
+    let host = hosts::get(&state.db, &principal, &parse_host(&id)?).await?;
+    Ok(Json(Host::from_record(host)))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -181,22 +170,9 @@ pub async fn update_host(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateHost>,
 ) -> ApiResult<Json<Host>> {
-    let row = load(&state, &principal, &id, Access::Manage).await?;
-    db::hosts::set_draining(&state.db, &row.id, body.draining).await?;
-    audit::record(
-        &state.db,
-        &principal,
-        if body.draining {
-            "host.drain"
-        } else {
-            "host.undrain"
-        },
-        ("host", &row.id),
-        Outcome::Ok,
-        "",
-    )
-    .await;
-    get_host(State(state), principal, ApiPath(id)).await
+    let id = parse_host(&id)?;
+    let host = hosts::set_draining(&state.db, &principal, &id, body.draining).await?;
+    Ok(Json(Host::from_record(host)))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -11,10 +11,13 @@ use serde::Serialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::rfc3339;
+use wrenn_types::HostId;
+
 use crate::{
-    auth::{Principal, Role},
-    db::{self, hosts::HostRow},
+    auth::Principal,
+    db::hosts::HostRow,
     error::{ApiError, ApiResult},
+    service::{self, hosts::Access},
     state::AppState,
 };
 
@@ -35,7 +38,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tags::remove_tag))
 }
 
-const MAX_TAGS: usize = 16;
+use crate::service::hosts::tags::MAX_TAGS;
 
 /// Host tags: at most 16, each 1-32 of `a-z 0-9 - _ . :`, starting with a
 /// letter or digit.
@@ -143,6 +146,10 @@ pub struct Host {
 }
 
 impl Host {
+    fn from_record(record: service::hosts::HostRecord) -> Self {
+        Self::from_row(record.row, record.tags)
+    }
+
     fn from_row(row: HostRow, tags: Vec<String>) -> Self {
         Self {
             byoc: row.team_id.is_some(),
@@ -179,39 +186,18 @@ impl Host {
     }
 }
 
-/// What a caller may do with a host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
-    Read,
-    Manage,
+/// A host id from the path; a malformed one names no host: `404`.
+fn parse_host(raw: &str) -> ApiResult<HostId> {
+    HostId::try_from(raw).map_err(|_| ApiError::NotFound { what: "host" })
 }
 
-/// Loads a host the caller may see (and, for `Manage`, change): platform
-/// admins any host; a team its own BYOC hosts (owners to manage). Others'
-/// hosts answer 404, as if they did not exist.
+/// [`service::hosts::load`] for a host id from the path.
 async fn load(
     state: &AppState,
     principal: &Principal,
     id: &str,
     access: Access,
 ) -> ApiResult<HostRow> {
-    let not_found = ApiError::NotFound { what: "host" };
-    let host = db::hosts::get(&state.db, id).await?.ok_or(not_found)?;
-    if principal.is_platform_admin() {
-        return Ok(host);
-    }
-    if host.team_id.as_deref() != Some(principal.team_id.as_str()) {
-        return Err(ApiError::NotFound { what: "host" });
-    }
-    if access == Access::Manage && principal.role != Role::Owner {
-        return Err(ApiError::Forbidden(
-            "only owners of the team may manage its hosts",
-        ));
-    }
-    Ok(host)
-}
-
-/// Unix milliseconds `ttl` from now.
-fn expiry(ttl: std::time::Duration) -> i64 {
-    db::now_ms().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2))
+    let id = parse_host(id)?;
+    Ok(service::hosts::load(&state.db, principal, &id, access).await?)
 }

@@ -4,16 +4,14 @@ use axum::{extract::State, http::StatusCode, Json};
 use serde::Serialize;
 use wrenn_types::host_wire::{RegisterRequest, Registered};
 
-use super::{expiry, load, Access};
+use super::parse_host;
 use crate::{
     api::{
         extract::{ApiJson, ApiPath},
         rfc3339,
     },
-    audit::{self, Outcome},
-    auth::{host as host_auth, Principal},
-    db,
-    error::{ApiResult, HostError},
+    auth::Principal,
+    error::ApiResult,
     service,
     state::AppState,
 };
@@ -33,26 +31,13 @@ pub async fn issue_token(
     principal: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
-    let host = load(&state, &principal, &id, Access::Manage).await?;
-    let token = host_auth::generate_token();
-    let expires_at = expiry(state.config.registration_token_ttl);
-    if !db::hosts::replace_token(&state.db, &host.id, &token.hash, expires_at).await? {
-        return Err(HostError::NotPending(host.id).into());
-    }
-    audit::record(
-        &state.db,
-        &principal,
-        "host.token.issue",
-        ("host", &host.id),
-        Outcome::Ok,
-        "reissued",
-    )
-    .await;
+    let ttl = state.config.registration_token_ttl;
+    let token = service::hosts::issue_token(&state.db, &principal, &parse_host(&id)?, ttl).await?;
     Ok((
         StatusCode::CREATED,
         Json(IssuedToken {
             registration_token: token.secret,
-            token_expires_at: rfc3339(expires_at),
+            token_expires_at: rfc3339(token.expires_at),
         }),
     ))
 }

@@ -1,15 +1,15 @@
 //! `/v1/hosts/{id}/tags`: labels the scheduler matches against a create's
-//! `tags`. Readable by whoever sees the host, changed by whoever manages it.
+//! `tags`. Readable by whoever sees the host, changed by whoever manages it
+//! (the rules: `service::hosts::tags`).
 use axum::{extract::State, http::StatusCode, Json};
 use serde::{Deserialize, Serialize};
 
-use super::{load, validate_tags, Access};
+use super::{parse_host, validate_tags};
 use crate::{
     api::extract::{ApiJson, ApiPath},
-    audit::{self, Outcome},
     auth::Principal,
-    db,
-    error::{ApiError, ApiResult},
+    error::ApiResult,
+    service::hosts::tags,
     state::AppState,
 };
 
@@ -27,10 +27,8 @@ pub async fn list_tags(
     principal: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Tags>> {
-    let host = load(&state, &principal, &id, Access::Read).await?;
-    Ok(Json(Tags {
-        tags: db::hosts::tags(&state.db, &host.id).await?,
-    }))
+    let tags = tags::list(&state.db, &principal, &parse_host(&id)?).await?;
+    Ok(Json(Tags { tags }))
 }
 
 /// Adds tags (present ones are kept); answers the host's tags.
@@ -43,28 +41,8 @@ pub async fn add_tags(
     ApiJson(body): ApiJson<Tags>,
 ) -> ApiResult<Json<Tags>> {
     validate_tags(&body.tags)?;
-    let host = load(&state, &principal, &id, Access::Manage).await?;
-    let present = db::hosts::tags(&state.db, &host.id).await?;
-    let added = body.tags.iter().filter(|t| !present.contains(t)).count();
-    if present.len() + added > super::MAX_TAGS {
-        return Err(ApiError::validation(format!(
-            "a host carries at most {} tags",
-            super::MAX_TAGS
-        )));
-    }
-    db::hosts::add_tags(&state.db, &host.id, &body.tags).await?;
-    audit::record(
-        &state.db,
-        &principal,
-        "host.tags.add",
-        ("host", &host.id),
-        Outcome::Ok,
-        &body.tags.join(","),
-    )
-    .await;
-    Ok(Json(Tags {
-        tags: db::hosts::tags(&state.db, &host.id).await?,
-    }))
+    let tags = tags::add(&state.db, &principal, &parse_host(&id)?, &body.tags).await?;
+    Ok(Json(Tags { tags }))
 }
 
 /// Removes one tag.
@@ -77,18 +55,6 @@ pub async fn remove_tag(
     ApiPath((id, tag)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     // An invalid tag is simply not on the host: 404 like any absent one.
-    let host = load(&state, &principal, &id, Access::Manage).await?;
-    if !db::hosts::remove_tag(&state.db, &host.id, &tag).await? {
-        return Err(ApiError::NotFound { what: "tag" });
-    }
-    audit::record(
-        &state.db,
-        &principal,
-        "host.tags.remove",
-        ("host", &host.id),
-        Outcome::Ok,
-        &tag,
-    )
-    .await;
+    tags::remove(&state.db, &principal, &parse_host(&id)?, &tag).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,12 +1,20 @@
-//! Hosts: agent registration and heartbeats (docs/hosts.md), and the
-//! directory the agent connections read. Each operation has its own error
+//! Hosts: who may see and manage a record, its tags, agent registration
+//! and heartbeats (docs/hosts.md), and the directory the agent connections
+//! read. Each operation has its own error
 //! enum; `error.rs` maps them to HTTP.
+mod access;
 mod directory;
 mod heartbeat;
+mod records;
 mod registration;
+pub mod tags;
 
+pub use access::{load, Access, HostAccessError};
 pub use directory::DbDirectory;
 pub use heartbeat::{heartbeat, HeartbeatError};
+pub use records::{
+    expiry, get, issue_token, list, set_draining, HostRecord, IssueTokenError, IssuedToken,
+};
 pub use registration::{register, RegisterError};
 
 /// What a certificate fingerprint must be, for error messages.
