@@ -74,11 +74,7 @@ pub enum HostError {
 }
 
 impl HostError {
-    fn code(&self) -> &'static str {
-        self.error_code().as_str()
-    }
-
-    /// The stable code of this refusal.
+    /// The stable code of this refusal (its HTTP status comes with it).
     pub fn error_code(&self) -> ErrorCode {
         match self {
             Self::InvalidRegistrationToken => ErrorCode::InvalidRegistrationToken,
@@ -92,62 +88,41 @@ impl HostError {
             Self::TlsFingerprintMismatch { .. } => ErrorCode::TlsFingerprintMismatch,
         }
     }
-
-    fn status(&self) -> StatusCode {
-        match self {
-            Self::InvalidRegistrationToken
-            | Self::RegistrationTokenExpired
-            | Self::InvalidHostToken(_) => StatusCode::UNAUTHORIZED,
-            Self::HostMismatch(_) => StatusCode::FORBIDDEN,
-            Self::HostDeleted(_) => StatusCode::GONE,
-            Self::AlreadyRegistered(_)
-            | Self::NotPending(_)
-            | Self::HasSandboxes { .. }
-            | Self::TlsFingerprintMismatch { .. } => StatusCode::CONFLICT,
-        }
-    }
 }
 
 impl ApiError {
-    pub fn code(&self) -> &'static str {
+    /// The stable code of this error, one of `wrenn_types::ErrorCode`.
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            Self::BadRequest(_) => "bad_request",
-            Self::InvalidJson(_) => "invalid_json",
-            Self::Validation(_) => "validation_failed",
-            Self::Unauthenticated(_) => "unauthenticated",
-            Self::Forbidden(_) => "forbidden",
-            Self::NotFound { .. } => "not_found",
-            Self::Conflict(_) => "conflict",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::UnsupportedMediaType(_) => "unsupported_media_type",
-            Self::NoCapacity(_) => "no_capacity",
-            Self::QuotaExceeded(_) => "quota_exceeded",
-            Self::SandboxNotRunning { .. } => "sandbox_not_running",
-            Self::SandboxNotPaused { .. } => "sandbox_not_paused",
-            Self::TemplateNotFound(_) => "template_not_found",
-            Self::AgentUnavailable(_) => "agent_unavailable",
-            Self::Host(e) => e.code(),
-            Self::Internal(_) => "internal",
+            Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::InvalidJson(_) => ErrorCode::InvalidJson,
+            Self::Validation(_) => ErrorCode::ValidationFailed,
+            Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound { .. } => ErrorCode::NotFound,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            Self::NoCapacity(_) => ErrorCode::NoCapacity,
+            Self::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
+            Self::SandboxNotRunning { .. } => ErrorCode::SandboxNotRunning,
+            Self::SandboxNotPaused { .. } => ErrorCode::SandboxNotPaused,
+            Self::TemplateNotFound(_) => ErrorCode::TemplateNotFound,
+            Self::AgentUnavailable(_) => ErrorCode::AgentUnavailable,
+            Self::Host(e) => e.error_code(),
+            Self::Internal(_) => ErrorCode::Internal,
         }
     }
 
+    /// The code's wire form, e.g. `sandbox_not_running`.
+    pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+
+    /// The HTTP status: the one every answer with this code carries.
     pub fn status(&self) -> StatusCode {
-        match self {
-            Self::BadRequest(_) | Self::InvalidJson(_) => StatusCode::BAD_REQUEST,
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound { .. } | Self::TemplateNotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) | Self::SandboxNotRunning { .. } | Self::SandboxNotPaused { .. } => {
-                StatusCode::CONFLICT
-            }
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::NoCapacity(_) | Self::AgentUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Host(e) => e.status(),
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        StatusCode::from_u16(self.error_code().http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     pub fn validation(message: impl Into<String>) -> Self {
