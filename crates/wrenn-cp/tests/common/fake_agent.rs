@@ -74,6 +74,12 @@ impl FakeAgent {
         }
     }
 
+    /// The host now runs `sandbox` without any create having asked (a create
+    /// whose control plane died before recording it).
+    pub fn keep(&self, sandbox: AgentSandbox) {
+        self.inner().sandboxes.insert(sandbox.id.clone(), sandbox);
+    }
+
     /// The host no longer knows `id` (it crashed, or was cleaned up).
     pub fn forget(&self, id: &str) {
         self.inner().sandboxes.remove(id);
