@@ -11,11 +11,13 @@
 //! host's deadline) when the host runs it, or rolled back (`error`) when it
 //! does not; and whatever a host keeps that no live record accounts for
 //! (a create nobody recorded, a rolled-back or failed sandbox) is destroyed
-//! on the host. The first pass runs at start-up.
+//! on the host, as are team template images no template record names (a
+//! snapshot whose control plane died before recording it). The first pass
+//! runs at start-up.
 use std::collections::{HashMap, HashSet};
 
 use crate::{
-    agent::{AgentApi, AgentSandbox, AgentState},
+    agent::{AgentApi, AgentSandbox, AgentState, AgentTemplateImage},
     audit,
     db::{
         self,
@@ -24,6 +26,10 @@ use crate::{
     lifecycle::SandboxState,
     state::AppState,
 };
+
+/// How the control plane names the host images of team templates
+/// (`service/templates.rs`); built-in images never carry it.
+const TEAM_IMAGE_PREFIX: &str = "tm-";
 
 /// Why a reconcile pass stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -136,7 +142,56 @@ pub async fn reconcile_host(state: &AppState, host_id: &str) -> Result<usize, Re
             repairs += 1;
         }
     }
+    repairs += sweep_template_images(state, agent.as_ref(), host_id, start_timeout_ms).await?;
     Ok(repairs)
+}
+
+/// Deletes the team template images (`tm-*`) a host holds that no template
+/// record names and that are older than the bound: a snapshot whose control
+/// plane died between the host's copy and the record.
+async fn sweep_template_images(
+    state: &AppState,
+    agent: &dyn AgentApi,
+    host_id: &str,
+    bound_ms: i64,
+) -> Result<usize, ReconcileError> {
+    // Host first, records second, as for sandboxes: a snapshot records its
+    // template after the host's copy, and the bound covers that gap.
+    let Ok(held) = agent.template_images().await else {
+        return Ok(0);
+    };
+    let recorded: HashSet<String> = db::templates::images(&state.db)
+        .await?
+        .into_iter()
+        .collect();
+    let mut deleted = 0;
+    for image in orphaned_images(&held, &recorded, db::now_ms(), bound_ms) {
+        match agent.delete_template(&image).await {
+            Ok(()) => {
+                deleted += 1;
+                tracing::info!(host_id, image, "deleted a template image no record names");
+            }
+            Err(err) => {
+                tracing::warn!(host_id, image, error = %err, "cannot delete an orphaned template image")
+            }
+        }
+    }
+    Ok(deleted)
+}
+
+/// Team template images (named `tm-*` by the control plane) that no record
+/// names and that were published more than `bound_ms` ago.
+pub fn orphaned_images(
+    held: &[AgentTemplateImage],
+    recorded: &HashSet<String>,
+    now_ms: i64,
+    bound_ms: i64,
+) -> Vec<String> {
+    held.iter()
+        .filter(|t| t.image.starts_with(TEAM_IMAGE_PREFIX) && !recorded.contains(&t.image))
+        .filter(|t| now_ms - t.created_at_ms >= bound_ms)
+        .map(|t| t.image.clone())
+        .collect()
 }
 
 /// Destroys a sandbox its host keeps but no live record accounts for.
@@ -426,5 +481,24 @@ mod tests {
         let found = orphans([&kept, &orphan, &failed, &gone], &accounted);
 
         assert_eq!(found, vec!["failed".to_owned(), "orphan".to_owned()]);
+    }
+
+    #[test]
+    fn orphaned_images_when_unrecorded_and_old_then_listed() {
+        let image = |name: &str, at: i64| AgentTemplateImage {
+            image: name.into(),
+            created_at_ms: at,
+        };
+        let held = [
+            image("base", 0),
+            image("tm-recorded", 0),
+            image("tm-orphan", 0),
+            image("tm-in-flight", BOUND),
+        ];
+        let recorded: HashSet<String> = ["tm-recorded".to_owned()].into();
+
+        let found = orphaned_images(&held, &recorded, BOUND, BOUND);
+
+        assert_eq!(found, vec!["tm-orphan".to_owned()]);
     }
 }

@@ -231,6 +231,9 @@ mod tests {
         async fn delete_template(&self, _: &str) -> AgentResult<()> {
             refused()
         }
+        async fn template_images(&self) -> AgentResult<Vec<super::super::AgentTemplateImage>> {
+            refused()
+        }
         fn envd(&self, _: &str) -> EnvdRoute {
             EnvdRoute {
                 base_url: self.0.clone(),

@@ -146,3 +146,26 @@ both_dbs!(
         assert_eq!(fx.agent.state(&id), None, "the host's copy goes");
     }
 );
+
+both_dbs!(
+    reconcile_when_host_holds_unrecorded_team_image_then_deleted_there,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let id = fx.create_id().await;
+        let (status, _) = fx
+            .call(
+                POST,
+                &format!("/v1/sandboxes/{id}/snapshot"),
+                Some(json!({"name": "kept"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let recorded = fx.agent.images();
+        fx.agent.keep_image("tm-orphaned");
+
+        reconcile_all(&fx.app.state).await.expect("reconcile");
+
+        assert_eq!(fx.agent.deleted_images(), vec!["tm-orphaned".to_owned()]);
+        assert_eq!(fx.agent.images(), recorded);
+    }
+);

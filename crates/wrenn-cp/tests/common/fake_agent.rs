@@ -19,7 +19,7 @@ use std::{
 
 use wrenn_cp::agent::{
     transport::AgentTransport, AgentApi, AgentCreate, AgentError, AgentResult, AgentSandbox,
-    AgentState, AgentTemplate, EnvdRoute,
+    AgentState, AgentTemplate, AgentTemplateImage, EnvdRoute,
 };
 
 use super::fake_envd::FakeEnvd;
@@ -78,6 +78,17 @@ impl FakeAgent {
     /// whose control plane died before recording it).
     pub fn keep(&self, sandbox: AgentSandbox) {
         self.inner().sandboxes.insert(sandbox.id.clone(), sandbox);
+    }
+
+    /// The host holds template image `image` that no control plane asked
+    /// for (a snapshot whose control plane died before recording it).
+    pub fn keep_image(&self, image: &str) {
+        let template = AgentTemplate {
+            image: image.to_owned(),
+            disk_mb: 2048,
+            has_memory_snapshot: false,
+        };
+        self.inner().images.insert(image.to_owned(), template);
     }
 
     /// The host no longer knows `id` (it crashed, or was cleaned up).
@@ -245,6 +256,18 @@ impl AgentApi for FakeAgent {
             .remove(image)
             .map(|_| ())
             .ok_or_else(|| AgentError::NotFound(format!("template {image} not found")))
+    }
+
+    async fn template_images(&self) -> AgentResult<Vec<AgentTemplateImage>> {
+        Ok(self
+            .inner()
+            .images
+            .keys()
+            .map(|image| AgentTemplateImage {
+                image: image.clone(),
+                created_at_ms: 0,
+            })
+            .collect())
     }
 
     fn envd(&self, id: &str) -> EnvdRoute {
