@@ -112,7 +112,7 @@ mod tests {
     fn due_when_starting_past_deadline_then_destroyed() {
         let starting = info(SandboxState::Starting, 1_000);
 
-        let due = due(&[starting.clone()], 1_000);
+        let due = due(std::slice::from_ref(&starting), 1_000);
 
         assert_eq!(due, vec![(starting.id, Expired::Destroy)]);
     }
@@ -122,7 +122,7 @@ mod tests {
         let running = info(SandboxState::Running, 999);
 
         assert_eq!(
-            due(&[running.clone()], 1_000),
+            due(std::slice::from_ref(&running), 1_000),
             vec![(running.id, Expired::Act)]
         );
     }
