@@ -169,3 +169,37 @@ both_dbs!(
         assert_eq!(fx.agent.images(), recorded);
     }
 );
+
+both_dbs!(
+    create_when_client_disconnects_mid_boot_then_completes_running,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let gate = fx.agent.hold_creates();
+        let request = fx.call(POST, "/v1/sandboxes", Some(json!({})));
+
+        // The client goes away once the host is booting the sandbox.
+        tokio::select! {
+            answer = request => panic!("answered while the host was held: {answer:?}"),
+            () = async {
+                while fx.agent.creates_started() == 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            } => {}
+        }
+        gate.notify_one();
+
+        let running = async {
+            loop {
+                if let Some(id) = fx.listed("?state=running").await.first() {
+                    return id.clone();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        let id = tokio::time::timeout(std::time::Duration::from_secs(30), running)
+            .await
+            .expect("the abandoned create finished");
+        assert_eq!(fx.agent.state(&id), Some(AgentState::Running));
+        assert_eq!(fx.listed("").await, vec![id]);
+    }
+);

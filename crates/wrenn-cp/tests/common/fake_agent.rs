@@ -37,6 +37,10 @@ struct Inner {
     sandboxes: HashMap<String, AgentSandbox>,
     images: BTreeMap<String, AgentTemplate>,
     next_create_error: Option<AgentError>,
+    /// Creates wait for this gate before answering (see `hold_creates`).
+    create_gate: Option<Arc<tokio::sync::Notify>>,
+    /// Creates that reached the host, answered or not.
+    creates_started: usize,
     /// Where envd answers once a test served one.
     envd_url: Option<String>,
     creates: Vec<AgentCreate>,
@@ -58,6 +62,19 @@ impl FakeAgent {
     /// The next `create` fails with `err` (and keeps nothing).
     pub fn fail_next_create(&self, err: AgentError) {
         self.inner().next_create_error = Some(err);
+    }
+
+    /// From now on every create waits, once it reached the host, until the
+    /// returned gate is opened (`notify_one` per create): a slow boot.
+    pub fn hold_creates(&self) -> Arc<tokio::sync::Notify> {
+        let gate = Arc::new(tokio::sync::Notify::new());
+        self.inner().create_gate = Some(gate.clone());
+        gate
+    }
+
+    /// Creates that reached the host, including those still held.
+    pub fn creates_started(&self) -> usize {
+        self.inner().creates_started
     }
 
     /// Serves a [`FakeEnvd`] for every sandbox of this host from now on.
@@ -171,6 +188,14 @@ fn require(sandbox: &AgentSandbox, state: AgentState) -> AgentResult<()> {
 #[async_trait::async_trait]
 impl AgentApi for FakeAgent {
     async fn create(&self, request: AgentCreate) -> AgentResult<AgentSandbox> {
+        let gate = {
+            let mut inner = self.inner();
+            inner.creates_started += 1;
+            inner.create_gate.clone()
+        };
+        if let Some(gate) = gate {
+            gate.notified().await;
+        }
         let mut inner = self.inner();
         inner.creates.push(request.clone());
         if let Some(err) = inner.next_create_error.take() {
