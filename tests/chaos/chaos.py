@@ -349,7 +349,8 @@ class Chaos:
         self.expect = {}  # sandbox id -> states it may be in
         self.templates_told = set()
         self.tried = {k: {"cp": 0, "agent": 0} for k in KINDS}
-        self.leaks = self.lost = 0
+        # Distinct findings: a leak that stays is counted once.
+        self.leaks, self.lost = set(), set()
         self.passed = self.failed = 0
         self.names = 0
 
@@ -441,8 +442,8 @@ class Chaos:
             self.expect[sid] = {state}
 
     def verdict(self, title, leaks, lost, other):
-        self.leaks += len(leaks)
-        self.lost += len(lost)
+        self.leaks.update(leaks)
+        self.lost.update(lost)
         if leaks or lost or other:
             self.failed += 1
             log(f"FAIL {title}")
@@ -533,8 +534,8 @@ def main():
         t = chaos.tried[kind]
         log(f"interrupted {kind}: {t['cp'] + t['agent']} (control plane {t['cp']}, agent {t['agent']})")
     log(f"interruptions: {sum(t['cp'] + t['agent'] for t in chaos.tried.values())}")
-    print(f"leaks: {chaos.leaks}")
-    print(f"lost: {chaos.lost}")
+    print(f"leaks: {len(chaos.leaks)}")
+    print(f"lost: {len(chaos.lost)}")
     print(f"chaos: {chaos.passed} passed, {chaos.failed} failed", flush=True)
     return 0 if chaos.failed == 0 else 1
 
