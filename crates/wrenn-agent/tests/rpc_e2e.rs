@@ -422,13 +422,19 @@ async fn create_when_caller_goes_away_mid_boot_then_sandbox_destroyed() {
         ..Default::default()
     };
 
-    // The caller gives up while the VM boots (a control plane killed mid-create).
-    let abandoned =
-        tokio::time::timeout(Duration::from_millis(500), client.create_sandbox(request)).await;
-    assert!(
-        abandoned.is_err(),
-        "the create answered before the caller left"
-    );
+    // The caller gives up once the agent is booting the sandbox (a control
+    // plane killed mid-create).
+    let booting = async {
+        while !list(&client).await.iter().any(|s| s.id == id) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::select! {
+        answer = client.create_sandbox(request) => {
+            panic!("the create answered before the caller left: {:?}", answer.map(|r| r.into_owned()))
+        }
+        () = bounded("the create reaching the agent", booting) => {}
+    }
 
     // Nobody will record it: the agent finishes the create, then destroys it.
     bounded("the abandoned sandbox's removal", async {
