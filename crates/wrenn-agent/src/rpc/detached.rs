@@ -45,7 +45,9 @@ pub async fn create<V: Vmm>(
             Ok(info) => info.state.to_string(),
             Err(err) => err.to_string(),
         };
-        if answer.send(result).is_err() {
+        // An id already taken is another create's sandbox, never this one's.
+        let made_here = !matches!(result, Err(SandboxError::AlreadyExists(_)));
+        if answer.send(result).is_err() && made_here {
             abandoned(&task_manager, &task_id, &outcome).await;
         }
     });
