@@ -11,6 +11,8 @@
 #   CHAOS_SEED=N    replay a run (its seed is printed first)
 #   CHAOS_ROUNDS=N  rounds (default 10: each operation kind twice, once
 #                   killing the control plane, once the agent)
+#   CHAOS_KINDS=a,b only these operation kinds (create, pause, resume,
+#                   snapshot, destroy)
 # Ends with `chaos: N passed, M failed`.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
