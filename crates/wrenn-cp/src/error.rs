@@ -173,6 +173,7 @@ impl From<crate::service::keys::CreateKeyError> for ApiError {
         use crate::service::keys::CreateKeyError as E;
         match err {
             E::InvalidLifetime => Self::Validation(err.to_string()),
+            E::TeamKeyNeedsOwner => Self::Forbidden("only team owners may create team-owned keys"),
             E::Database(err) => Self::internal(err),
         }
     }

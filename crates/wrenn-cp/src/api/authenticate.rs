@@ -96,11 +96,12 @@ async fn from_api_key(state: &AppState, credential: &str) -> Result<Principal, A
     if !api_key::looks_like_key(credential) {
         return Err(ApiError::Unauthenticated(REFUSED));
     }
-    let key = db::users::key_by_hash(&state.db, &api_key::hash(credential))
-        .await?
-        .ok_or(ApiError::Unauthenticated(REFUSED))?;
+    let db::users::KeyForAuth { key, owner_in_team } =
+        db::users::key_by_hash(&state.db, &api_key::hash(credential))
+            .await?
+            .ok_or(ApiError::Unauthenticated(REFUSED))?;
     let now = db::now_ms();
-    if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
+    if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) || !owner_in_team {
         return Err(ApiError::Unauthenticated(REFUSED));
     }
     // One write a minute at most: `last_used_at` is informative, and a write

@@ -176,11 +176,17 @@ pub enum RemoveMemberError {
     Db(#[from] sqlx::Error),
 }
 
-/// Removes a member unless they are the team's last owner. On PostgreSQL
+/// Removes a member unless they are the team's last owner, and revokes in
+/// the same transaction the keys they created there that are theirs
+/// (answers those keys' ids). On PostgreSQL
 /// the owners' rows are locked first, so that two owners removing each
 /// other concurrently cannot leave the team without one; SQLite runs
 /// writers one at a time and the check is part of the one `DELETE`.
-pub async fn remove_member(db: &Db, team_id: &str, user_id: &str) -> Result<(), RemoveMemberError> {
+pub async fn remove_member(
+    db: &Db,
+    team_id: &str,
+    user_id: &str,
+) -> Result<Vec<String>, RemoveMemberError> {
     let mut tx = db.pool.begin().await?;
     if db.kind == DbKind::Postgres {
         sqlx::query(
@@ -211,6 +217,7 @@ pub async fn remove_member(db: &Db, team_id: &str, user_id: &str) -> Result<(), 
             None => RemoveMemberError::NotMember,
         });
     }
+    let revoked = super::keys::revoke_creator_keys(&mut tx, team_id, user_id).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(revoked)
 }

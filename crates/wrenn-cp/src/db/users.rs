@@ -2,7 +2,7 @@
 use sqlx::{any::AnyRow, Row};
 
 use super::{get_bool, Db};
-use crate::role::Role;
+use crate::{auth::api_key::KeyOwner, role::Role};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRow {
@@ -94,10 +94,11 @@ pub struct KeyRow {
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    pub owner: KeyOwner,
 }
 
-pub const KEY_COLUMNS: &str =
-    "id, team_id, name, prefix, created_by, created_at, expires_at, last_used_at, revoked_at";
+pub const KEY_COLUMNS: &str = "id, team_id, name, prefix, created_by, created_at, expires_at, \
+     last_used_at, revoked_at, owner";
 
 pub fn key_row(row: &AnyRow) -> Result<KeyRow, sqlx::Error> {
     Ok(KeyRow {
@@ -110,18 +111,35 @@ pub fn key_row(row: &AnyRow) -> Result<KeyRow, sqlx::Error> {
         expires_at: row.try_get("expires_at")?,
         last_used_at: row.try_get("last_used_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        owner: KeyOwner::parse(&row.try_get::<String, _>("owner")?),
     })
 }
 
-pub async fn key_by_hash(db: &Db, hash: &str) -> Result<Option<KeyRow>, sqlx::Error> {
-    sqlx::query(&format!(
-        "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"
+/// A key found by its hash, for authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyForAuth {
+    pub key: KeyRow,
+    /// False when the key is its creator's and the creator is no longer a
+    /// member of the key's team (a second line behind the revocation done
+    /// when they leave: such a key never authenticates).
+    pub owner_in_team: bool,
+}
+
+pub async fn key_by_hash(db: &Db, hash: &str) -> Result<Option<KeyForAuth>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {KEY_COLUMNS}, CASE WHEN owner = 'team' OR EXISTS (SELECT 1 FROM team_members m \
+         WHERE m.team_id = api_keys.team_id AND m.user_id = api_keys.created_by) THEN 1 ELSE 0 \
+         END AS owner_in_team FROM api_keys WHERE key_hash = $1"
     ))
     .bind(hash)
     .fetch_optional(&db.pool)
-    .await?
-    .as_ref()
-    .map(key_row)
+    .await?;
+    row.map(|row| {
+        Ok(KeyForAuth {
+            key: key_row(&row)?,
+            owner_in_team: get_bool(&row, "owner_in_team")?,
+        })
+    })
     .transpose()
 }
 
