@@ -48,6 +48,7 @@ error_codes! {
     UnsupportedMediaType = "unsupported_media_type" => 415,
     QuotaExceeded = "quota_exceeded" => 429,
     RateLimited = "rate_limited" => 429,
+    TooManyAttempts = "too_many_attempts" => 429,
     SandboxNotRunning = "sandbox_not_running" => 409,
     SandboxNotPaused = "sandbox_not_paused" => 409,
     TemplateNotFound = "template_not_found" => 404,
@@ -61,6 +62,7 @@ error_codes! {
     HostAlreadyRegistered = "host_already_registered" => 409,
     HostNotPending = "host_not_pending" => 409,
     HostHasSandboxes = "host_has_sandboxes" => 409,
+    TeamHasHosts = "team_has_hosts" => 409,
     TlsFingerprintMismatch = "tls_fingerprint_mismatch" => 409,
     Internal = "internal" => 500,
 }
