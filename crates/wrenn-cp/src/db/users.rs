@@ -151,3 +151,33 @@ pub async fn touch_key(db: &Db, id: &str, now: i64) -> Result<(), sqlx::Error> {
         .await
         .map(|_| ())
 }
+
+/// Deletes a user in one transaction: revokes the keys they created that
+/// are theirs (`owner = 'user'`) in every team (answered as `(team_id,
+/// key_id)`, for the audit log), then removes their memberships and the
+/// user. `None` when there was no such user.
+pub async fn delete(db: &Db, user_id: &str) -> Result<Option<Vec<(String, String)>>, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    let teams: Vec<String> =
+        sqlx::query_scalar("SELECT team_id FROM team_members WHERE user_id = $1 ORDER BY team_id")
+            .bind(user_id)
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut revoked = Vec::new();
+    for team_id in teams {
+        for key_id in super::keys::revoke_creator_keys(&mut tx, &team_id, user_id).await? {
+            revoked.push((team_id.clone(), key_id));
+        }
+    }
+    sqlx::query("DELETE FROM team_members WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok((deleted == 1).then_some(revoked))
+}
