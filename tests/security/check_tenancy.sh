@@ -65,7 +65,7 @@ wait_health "http://127.0.0.1:$agent_port/health" "$agent_pid" 60 ||
     { tail -20 "$logs/tenancy-agent.log"; echo "tenancy: 0 passed, 1 failed"; exit 1; }
 DATABASE_URL="sqlite://$work/cp.db" CP_JWT_SECRET=$(random_text 48) \
     CP_LISTEN_ADDR="127.0.0.1:$cp_port" CP_AGENT_URL="http://127.0.0.1:$agent_port" \
-    CP_AGENT_SECRET=$secret CP_LOGIN_LOCKOUT_SECS=2 CP_LOGIN_LOCKOUT_MAX_SECS=2 \
+    CP_AGENT_SECRET=$secret CP_LOGIN_LOCKOUT_SECS=5 CP_LOGIN_LOCKOUT_MAX_SECS=5 \
     CP_STOPPED_RETENTION_SECS=1 CP_RETENTION_INTERVAL_SECS=1 \
     "$bin/wrenn-cp" >"$logs/tenancy-cp.log" 2>&1 &
 cp_pid=$!
@@ -118,7 +118,7 @@ code=$(field '["error"]["code"]' 2>/dev/null)
 wait_s=$(header Retry-After)
 check "6: right password while locked: $s $code Retry-After=$wait_s" \
     "$([ "$s" = 429 ] && [ "$code" = too_many_attempts ] && [ -n "$wait_s" ]; echo $?)"
-sleep "${wait_s:-2}"
+sleep "${wait_s:-5}"
 s=$(req POST /v1/auth/login "" '{"email":"ada@wrenn.test","password":"tenancy-password"}')
 check "6: right password after the lockout: $s" "$([ "$s" = 200 ]; echo $?)"
 req GET /v1/sandboxes "$team_key" >/dev/null
