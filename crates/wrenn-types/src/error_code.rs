@@ -64,6 +64,7 @@ error_codes! {
     HostHasSandboxes = "host_has_sandboxes" => 409,
     TeamHasHosts = "team_has_hosts" => 409,
     TlsFingerprintMismatch = "tls_fingerprint_mismatch" => 409,
+    HostAddressRefused = "host_address_refused" => 422,
     Internal = "internal" => 500,
 }
 
