@@ -20,7 +20,7 @@ pub use table::Row;
 #[derive(Debug, Parser)]
 #[command(about = "Run Wrenn's benchmark suites and print a table")]
 struct Args {
-    /// Suites to run (default: all). Built in: boot, sandbox (needs root), cp (its VM parts need root), cp-exec (only cp's exec figures, needs root). External: file names in bench/suites.
+    /// Suites to run (default: all). Built in: boot, sandbox (needs root), cp (its VM parts need root), cp-exec (only cp's exec figures, needs root), cp-ratelimit (list requests/s with rate limiting on vs off). External: file names in bench/suites.
     suites: Vec<String>,
     /// Repetitions for the built-in suites.
     #[arg(long, default_value_t = 5)]
@@ -53,6 +53,10 @@ async fn main() -> anyhow::Result<()> {
             cp::EXEC_SAMPLES
         );
         rows.extend(cp::run_exec().await?);
+    }
+    if args.suites.iter().any(|s| s == "cp-ratelimit") {
+        eprintln!("running suite cp-ratelimit...");
+        rows.extend(cp::run_rate_limit().await?);
     }
     for suite in external::discover(Path::new(&args.suites_dir))? {
         if wanted(&suite.name) {

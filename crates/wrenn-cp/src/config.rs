@@ -39,6 +39,47 @@ impl Default for Overcommit {
     }
 }
 
+/// A token bucket: `burst` requests at once, refilled at one request per
+/// `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub period: Duration,
+    pub burst: std::num::NonZeroU32,
+}
+
+/// Request limits and the login lockout (docs/security.md, "Tenancy, rate
+/// limits and deletion"). The token buckets live in each control-plane
+/// process; the lockout counters live in the database, shared by replicas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// `CP_RATE_LIMIT`, default `on`; `off` turns off the request limits
+    /// (per credential, per team, per client on signup and login), never
+    /// the login lockout.
+    pub enabled: bool,
+    /// `CP_RATE_LIMIT_KEY_PER_SEC` (200) and `CP_RATE_LIMIT_KEY_BURST`
+    /// (400): per API key, or per user for user tokens.
+    pub per_credential: Rate,
+    /// `CP_RATE_LIMIT_TEAM_PER_SEC` (1000) and `CP_RATE_LIMIT_TEAM_BURST`
+    /// (2000): per team, all of its credentials together.
+    pub per_team: Rate,
+    /// `CP_AUTH_RATE_PER_MIN` (120) and `CP_AUTH_RATE_BURST` (100): signup
+    /// and login requests per client address.
+    pub auth_per_client: Rate,
+    /// `CP_LOGIN_LOCKOUT_AFTER`, default 5: consecutive wrong passwords for
+    /// one account from one client address before that pair is locked.
+    pub lockout_after: u32,
+    /// `CP_LOGIN_ACCOUNT_LOCKOUT_AFTER`, default 20: consecutive wrong
+    /// passwords for one account from any address before the account is.
+    pub account_lockout_after: u32,
+    /// `CP_LOGIN_LOCKOUT_SECS`, default 30: the first lock; it doubles with
+    /// each further wrong password, up to `CP_LOGIN_LOCKOUT_MAX_SECS` (900).
+    pub lockout_base: Duration,
+    pub lockout_max: Duration,
+    /// `CP_TRUST_FORWARDED_FOR`, default off: take the client address from
+    /// the first `X-Forwarded-For` entry (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct CpConfig {
     /// `CP_LISTEN_ADDR`, default `127.0.0.1:8000`.
@@ -88,6 +129,13 @@ pub struct CpConfig {
     /// `CP_CLIENT_CERT` and `CP_CLIENT_KEY` (PEM, both or neither): the
     /// certificate presented to agents that require one (mTLS).
     pub client_identity: Option<crate::tls::ClientIdentity>,
+    /// Request limits and login lockout.
+    pub rate_limits: RateLimitConfig,
+    /// `CP_STOPPED_RETENTION_SECS`, default 604800 (7 days): how long the
+    /// records of `stopped` and `error` sandboxes are kept; 0 keeps them.
+    pub stopped_retention: Duration,
+    /// `CP_RETENTION_INTERVAL_SECS`, default 3600: how often they are purged.
+    pub retention_interval: Duration,
 }
 
 const DEFAULT_DATA: &str = "/var/lib/wrenn/cp";
@@ -170,8 +218,92 @@ impl CpConfig {
                 disk: factor(&value, "CP_DISK_OVERCOMMIT", "1.0")?,
             },
             client_identity: crate::tls::ClientIdentity::from_lookup(value)?,
+            rate_limits: rate_limits(&value)?,
+            stopped_retention: Duration::from_secs(parsed(
+                &value,
+                "CP_STOPPED_RETENTION_SECS",
+                "604800",
+            )?),
+            retention_interval: Duration::from_secs(positive(
+                &value,
+                "CP_RETENTION_INTERVAL_SECS",
+                "3600",
+            )?),
         })
     }
+}
+
+fn rate_limits(value: &impl Fn(&str) -> Option<String>) -> Result<RateLimitConfig, ConfigError> {
+    let enabled = match value("CP_RATE_LIMIT").as_deref().map(str::trim) {
+        None | Some("on" | "1" | "true") => true,
+        Some("off" | "0" | "false") => false,
+        Some(other) => return Err(invalid("CP_RATE_LIMIT", format!("'{other}': on or off"))),
+    };
+    let rate = |per: &'static str,
+                per_default: &str,
+                burst_var: &'static str,
+                burst_default: &str,
+                unit: Duration| {
+        let n = positive(value, per, per_default)?;
+        let burst = u32::try_from(positive(value, burst_var, burst_default)?)
+            .ok()
+            .and_then(std::num::NonZeroU32::new)
+            .ok_or_else(|| invalid(burst_var, "too large"))?;
+        let period = unit
+            .checked_div(u32::try_from(n).map_err(|_| invalid(per, "too large"))?)
+            .filter(|p| !p.is_zero())
+            .ok_or_else(|| invalid(per, "too large"))?;
+        Ok::<_, ConfigError>(Rate { period, burst })
+    };
+    let second = Duration::from_secs(1);
+    let lockout_base = Duration::from_secs(positive(value, "CP_LOGIN_LOCKOUT_SECS", "30")?);
+    let lockout_max = Duration::from_secs(positive(value, "CP_LOGIN_LOCKOUT_MAX_SECS", "900")?);
+    if lockout_max < lockout_base {
+        return Err(invalid(
+            "CP_LOGIN_LOCKOUT_MAX_SECS",
+            "must not be less than CP_LOGIN_LOCKOUT_SECS",
+        ));
+    }
+    Ok(RateLimitConfig {
+        enabled,
+        per_credential: rate(
+            "CP_RATE_LIMIT_KEY_PER_SEC",
+            "200",
+            "CP_RATE_LIMIT_KEY_BURST",
+            "400",
+            second,
+        )?,
+        per_team: rate(
+            "CP_RATE_LIMIT_TEAM_PER_SEC",
+            "1000",
+            "CP_RATE_LIMIT_TEAM_BURST",
+            "2000",
+            second,
+        )?,
+        auth_per_client: rate(
+            "CP_AUTH_RATE_PER_MIN",
+            "120",
+            "CP_AUTH_RATE_BURST",
+            "100",
+            Duration::from_secs(60),
+        )?,
+        lockout_after: count(value, "CP_LOGIN_LOCKOUT_AFTER", "5")?,
+        account_lockout_after: count(value, "CP_LOGIN_ACCOUNT_LOCKOUT_AFTER", "20")?,
+        lockout_base,
+        lockout_max,
+        trust_forwarded_for: matches!(
+            value("CP_TRUST_FORWARDED_FOR").as_deref().map(str::trim),
+            Some("1" | "true" | "on")
+        ),
+    })
+}
+
+fn count(
+    value: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: &str,
+) -> Result<u32, ConfigError> {
+    u32::try_from(positive(value, var, default)?).map_err(|_| invalid(var, "too large"))
 }
 
 fn invalid(var: &'static str, message: impl std::fmt::Display) -> ConfigError {
@@ -315,6 +447,38 @@ mod tests {
         ])
         .expect_err("refused");
         assert!(err.to_string().contains("CP_CLIENT_CERT"), "{err}");
+    }
+
+    #[test]
+    fn from_lookup_when_rate_limits_unset_then_defaults_and_off_parses() {
+        let config = load(&[("CP_JWT_SECRET", SECRET)]).expect("config");
+        let limits = &config.rate_limits;
+        assert!(limits.enabled);
+        assert_eq!(limits.per_credential.period, Duration::from_millis(5));
+        assert_eq!(limits.per_credential.burst.get(), 400);
+        assert_eq!(limits.auth_per_client.period, Duration::from_millis(500));
+        assert_eq!(config.stopped_retention, Duration::from_secs(7 * 24 * 3600));
+        let off = load(&[("CP_JWT_SECRET", SECRET), ("CP_RATE_LIMIT", "off")]).expect("config");
+        assert!(!off.rate_limits.enabled);
+        let bad = load(&[("CP_JWT_SECRET", SECRET), ("CP_RATE_LIMIT", "maybe")]);
+        assert!(bad
+            .expect_err("refused")
+            .to_string()
+            .contains("CP_RATE_LIMIT"));
+    }
+
+    #[test]
+    fn from_lookup_when_lockout_max_below_base_then_refused() {
+        let err = load(&[
+            ("CP_JWT_SECRET", SECRET),
+            ("CP_LOGIN_LOCKOUT_SECS", "60"),
+            ("CP_LOGIN_LOCKOUT_MAX_SECS", "10"),
+        ])
+        .expect_err("refused");
+        assert!(
+            err.to_string().contains("CP_LOGIN_LOCKOUT_MAX_SECS"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -36,6 +36,18 @@ pub enum ApiError {
     NoCapacity(String),
     #[error("{0}")]
     QuotaExceeded(String),
+    /// A team (or user) deletion refused: the team still owns hosts.
+    #[error("{0}")]
+    TeamHasHosts(String),
+    /// A request limit (per key, team or client) is spent.
+    #[error("too many requests: {scope} limit reached; retry in {} s", crate::auth::lockout::retry_after_secs(*retry_after))]
+    RateLimited {
+        scope: &'static str,
+        retry_after: std::time::Duration,
+    },
+    /// Logins locked after repeated wrong passwords.
+    #[error("too many failed logins; try again in {} s", crate::auth::lockout::retry_after_secs(*retry_after))]
+    TooManyAttempts { retry_after: std::time::Duration },
     #[error("sandbox is {state}, not running")]
     SandboxNotRunning { state: String },
     #[error("sandbox is {state}, not paused")]
@@ -108,6 +120,9 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             Self::NoCapacity(_) => ErrorCode::NoCapacity,
             Self::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
+            Self::TeamHasHosts(_) => ErrorCode::TeamHasHosts,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
             Self::SandboxNotRunning { .. } => ErrorCode::SandboxNotRunning,
             Self::SandboxNotPaused { .. } => ErrorCode::SandboxNotPaused,
             Self::TemplateNotFound(_) => ErrorCode::TemplateNotFound,
@@ -177,6 +192,7 @@ impl From<crate::service::keys::CreateKeyError> for ApiError {
         use crate::service::keys::CreateKeyError as E;
         match err {
             E::InvalidLifetime => Self::Validation(err.to_string()),
+            E::TeamKeyNeedsOwner => Self::Forbidden("only team owners may create team-owned keys"),
             E::Database(err) => Self::internal(err),
         }
     }
@@ -231,7 +247,19 @@ impl IntoResponse for ApiError {
         if let Self::Internal(err) = &self {
             tracing::error!(error = format!("{err:#}"), "internal error");
         }
-        error_response(self.status(), self.code(), self.to_string())
+        let retry_after = match &self {
+            Self::RateLimited { retry_after, .. } | Self::TooManyAttempts { retry_after } => {
+                Some(crate::auth::lockout::retry_after_secs(*retry_after))
+            }
+            _ => None,
+        };
+        let mut response = error_response(self.status(), self.code(), self.to_string());
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

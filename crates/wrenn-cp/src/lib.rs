@@ -12,6 +12,7 @@ pub mod error;
 pub mod host_monitor;
 pub mod lifecycle;
 pub mod reconcile;
+pub mod retention;
 pub mod role;
 pub mod scheduler;
 pub mod secret;

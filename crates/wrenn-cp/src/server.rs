@@ -63,12 +63,16 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let reconciler = crate::reconcile::spawn(state.clone());
     let monitor = crate::host_monitor::spawn(state.clone());
+    let retention = crate::retention::spawn(state.clone());
     let app = api::router(state);
+    // The peer address feeds the per-client limits of signup and login.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .context("the HTTP server failed")?;
     reconciler.abort();
     monitor.abort();
+    retention.abort();
     Ok(())
 }

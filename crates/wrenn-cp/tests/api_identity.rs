@@ -39,8 +39,14 @@ fn forge_user_token(sub: &str, exp: u64) -> String {
 mod audit;
 #[path = "api_identity/credentials.rs"]
 mod credentials;
+#[path = "api_identity/deletion.rs"]
+mod deletion;
+#[path = "api_identity/key_owner.rs"]
+mod key_owner;
 #[path = "api_identity/keys.rs"]
 mod keys;
+#[path = "api_identity/limits.rs"]
+mod limits;
 #[path = "api_identity/signup.rs"]
 mod signup;
 #[path = "api_identity/teams.rs"]

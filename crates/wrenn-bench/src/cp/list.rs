@@ -96,7 +96,7 @@ async fn measure(label: &str, url: &str) -> anyhow::Result<Vec<Row>> {
 }
 
 /// `RECORDS` sandboxes of `team_id`, one millisecond apart, most running.
-async fn seed(db: &Db, team_id: &str) -> anyhow::Result<()> {
+pub(super) async fn seed(db: &Db, team_id: &str) -> anyhow::Result<()> {
     let now = db::now_ms();
     for i in 0..RECORDS {
         let created_at = now - i64::try_from(i)?;

@@ -6,7 +6,9 @@
 //! - `concurrent`: 20 creates at once through `wrenn-cp` (needs root);
 //! - `schedule`: placement decision time with 100 simulated hosts;
 //! - `exec`: collected and streaming exec of `true` on one sandbox through
-//!   `wrenn-cp` (needs root; also alone as suite `cp-exec`).
+//!   `wrenn-cp` (needs root; also alone as suite `cp-exec`);
+//! - suite `cp-ratelimit` (alone): `GET /v1/sandboxes` requests/s with the
+//!   request limits on vs off (in-process, no VMs).
 //!
 //! The VM parts start `wrenn-agent serve`, which takes over the host's
 //! sandbox networking: run one agent per machine at a time.
@@ -23,6 +25,7 @@ mod list;
 mod load;
 mod overhead;
 mod procs;
+mod rate_limit;
 mod schedule;
 
 pub async fn run(runs: usize) -> anyhow::Result<Vec<Row>> {
@@ -46,6 +49,11 @@ pub async fn run(runs: usize) -> anyhow::Result<Vec<Row>> {
 pub async fn run_exec() -> anyhow::Result<Vec<Row>> {
     anyhow::ensure!(nix::unistd::geteuid().is_root(), "suite cp-exec needs root");
     with_vms(0, Parts::Exec).await
+}
+
+/// Suite `cp-ratelimit`: list throughput with the request limits on vs off.
+pub async fn run_rate_limit() -> anyhow::Result<Vec<Row>> {
+    rate_limit::run().await
 }
 
 /// Which VM parts [`with_vms`] measures.

@@ -2,6 +2,7 @@
 //! takes, from a user JWT, an API key or (WebSocket upgrades) `?token=`.
 use axum::{extract::FromRequestParts, http::request::Parts};
 
+use super::rate_limit::Limits;
 use crate::{
     auth::{
         api_key,
@@ -36,59 +37,66 @@ fn credential(parts: &Parts) -> Option<String> {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
+    /// Authenticates, then spends one request of the credential's and the
+    /// team's rate limits (`api::rate_limit`).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(credential) = credential(parts) else {
-            return Err(ApiError::Unauthenticated(
-                "missing credentials: send `Authorization: Bearer <token or API key>`",
-            ));
-        };
-        if credential.starts_with(api_key::KEY_PREFIX) {
-            return from_api_key(state, &credential).await;
+        let principal = authenticate(parts, state).await?;
+        if let Some(limits) = parts.extensions.get::<Limits>() {
+            limits.check_principal(&principal)?;
         }
-        let claims = state
-            .jwt
-            .verify(&credential, TokenType::User)
-            .map_err(|err| match err {
-                TokenError::Expired => {
-                    ApiError::Unauthenticated("the token has expired; log in again")
-                }
-                TokenError::WrongType { .. } => {
-                    ApiError::Unauthenticated("a host token cannot be used as a user credential")
-                }
-                TokenError::Invalid => {
-                    ApiError::Unauthenticated("the token is malformed or its signature is wrong")
-                }
-            })?;
-        let user =
-            db::users::get(&state.db, &claims.sub)
-                .await?
-                .ok_or(ApiError::Unauthenticated(
-                    "the token's user no longer exists",
-                ))?;
-        let team_header = parts
-            .headers
-            .get("x-team-id")
-            .map(|v| v.to_str().unwrap_or_default().to_owned());
-        let (team_id, role) = match team_header {
-            Some(team_id) => {
-                let role = db::users::membership(&state.db, &team_id, &user.id)
-                    .await?
-                    .ok_or(ApiError::NotFound { what: "team" })?;
-                (team_id, role)
-            }
-            None => db::users::personal_team(&state.db, &user.id)
-                .await?
-                .ok_or(ApiError::Unauthenticated("the user has no team"))?,
-        };
-        Ok(Principal {
-            actor: Actor::User {
-                user_id: user.id,
-                is_admin: user.is_admin,
-            },
-            team_id,
-            role,
-        })
+        Ok(principal)
     }
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let Some(credential) = credential(parts) else {
+        return Err(ApiError::Unauthenticated(
+            "missing credentials: send `Authorization: Bearer <token or API key>`",
+        ));
+    };
+    if credential.starts_with(api_key::KEY_PREFIX) {
+        return from_api_key(state, &credential).await;
+    }
+    let claims = state
+        .jwt
+        .verify(&credential, TokenType::User)
+        .map_err(|err| match err {
+            TokenError::Expired => ApiError::Unauthenticated("the token has expired; log in again"),
+            TokenError::WrongType { .. } => {
+                ApiError::Unauthenticated("a host token cannot be used as a user credential")
+            }
+            TokenError::Invalid => {
+                ApiError::Unauthenticated("the token is malformed or its signature is wrong")
+            }
+        })?;
+    let user = db::users::get(&state.db, &claims.sub)
+        .await?
+        .ok_or(ApiError::Unauthenticated(
+            "the token's user no longer exists",
+        ))?;
+    let team_header = parts
+        .headers
+        .get("x-team-id")
+        .map(|v| v.to_str().unwrap_or_default().to_owned());
+    let (team_id, role) = match team_header {
+        Some(team_id) => {
+            let role = db::users::membership(&state.db, &team_id, &user.id)
+                .await?
+                .ok_or(ApiError::NotFound { what: "team" })?;
+            (team_id, role)
+        }
+        None => db::users::personal_team(&state.db, &user.id)
+            .await?
+            .ok_or(ApiError::Unauthenticated("the user has no team"))?,
+    };
+    Ok(Principal {
+        actor: Actor::User {
+            user_id: user.id,
+            is_admin: user.is_admin,
+        },
+        team_id,
+        role,
+    })
 }
 
 async fn from_api_key(state: &AppState, credential: &str) -> Result<Principal, ApiError> {
@@ -96,11 +104,12 @@ async fn from_api_key(state: &AppState, credential: &str) -> Result<Principal, A
     if !api_key::looks_like_key(credential) {
         return Err(ApiError::Unauthenticated(REFUSED));
     }
-    let key = db::users::key_by_hash(&state.db, &api_key::hash(credential))
-        .await?
-        .ok_or(ApiError::Unauthenticated(REFUSED))?;
+    let db::users::KeyForAuth { key, owner_in_team } =
+        db::users::key_by_hash(&state.db, &api_key::hash(credential))
+            .await?
+            .ok_or(ApiError::Unauthenticated(REFUSED))?;
     let now = db::now_ms();
-    if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
+    if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) || !owner_in_team {
         return Err(ApiError::Unauthenticated(REFUSED));
     }
     // One write a minute at most: `last_used_at` is informative, and a write

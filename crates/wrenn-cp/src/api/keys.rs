@@ -1,7 +1,9 @@
 //! `/v1/keys`: the team's API keys. The plaintext key is in the answer to
 //! its creation and nowhere else: only its SHA-256 is stored, and it is
 //! never logged. Creating and revoking keys needs a user login (the
-//! rules: `service::keys`).
+//! rules: `service::keys`). A key is its creator's (`owner: user`, the
+//! default) and is revoked when they leave the team or are deleted, or the
+//! team's (`owner: team`, created by team owners only), which survives them.
 use axum::{extract::State, http::StatusCode, Json};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -10,7 +12,13 @@ use super::{
     extract::{ApiJson, ApiPath},
     input, rfc3339,
 };
-use crate::{auth::Principal, db::users::KeyRow, error::ApiResult, service::keys, state::AppState};
+use crate::{
+    auth::{api_key::KeyOwner, Principal},
+    db::users::KeyRow,
+    error::ApiResult,
+    service::keys,
+    state::AppState,
+};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -24,6 +32,11 @@ pub struct CreateKey {
     pub name: String,
     /// Lifetime in seconds; none: the key does not expire.
     pub expires_in_secs: Option<u64>,
+    /// `user` (default): the creator's key, revoked automatically when
+    /// they leave the team or their account is deleted. `team`: the team's
+    /// key (team owners only), which keeps working after its creator leaves.
+    #[serde(default)]
+    pub owner: Option<KeyOwner>,
 }
 
 /// A newly created key; `key` is shown only here.
@@ -36,6 +49,8 @@ pub struct CreatedKey {
     pub key: String,
     pub created_at: String,
     pub expires_at: Option<String>,
+    /// Whose key it is (see `CreateKey.owner`).
+    pub owner: KeyOwner,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -50,6 +65,9 @@ pub struct ApiKey {
     pub revoked_at: Option<String>,
     /// The user who created the key.
     pub created_by: Option<String>,
+    /// `user`: revoked when `created_by` leaves the team or is deleted;
+    /// `team`: survives them.
+    pub owner: KeyOwner,
 }
 
 impl From<KeyRow> for ApiKey {
@@ -63,6 +81,7 @@ impl From<KeyRow> for ApiKey {
             last_used_at: row.last_used_at.map(rfc3339),
             revoked_at: row.revoked_at.map(rfc3339),
             created_by: row.created_by,
+            owner: row.owner,
         }
     }
 }
@@ -72,9 +91,11 @@ pub struct KeyList {
     pub keys: Vec<ApiKey>,
 }
 
-/// Creates an API key for the team the request acts on.
+/// Creates an API key for the team the request acts on. A `user` key (the
+/// default) is revoked when its creator leaves the team or is deleted; a
+/// `team` key (team owners only) survives its creator.
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKey,
-    responses((status = 201, body = CreatedKey), (status = 403, description = "forbidden: needs a user login, not an API key", body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = CreatedKey), (status = 403, description = "forbidden: needs a user login, not an API key; `owner: team` needs a team owner", body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn create_key(
     State(state): State<AppState>,
     principal: Principal,
@@ -86,6 +107,7 @@ async fn create_key(
         name: &name,
         expires_in_secs: body.expires_in_secs,
         created_by: user_id,
+        owner: body.owner.unwrap_or(KeyOwner::User),
     };
     let keys::CreatedKey { row, secret } = keys::create(&state.db, &principal, new).await?;
     Ok((
@@ -97,6 +119,7 @@ async fn create_key(
             key: secret,
             created_at: rfc3339(row.created_at),
             expires_at: row.expires_at.map(rfc3339),
+            owner: row.owner,
         }),
     ))
 }

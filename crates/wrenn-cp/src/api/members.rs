@@ -1,6 +1,6 @@
 //! `/v1/teams/{team_id}/members`: who belongs to a team. Any member may
-//! list; only owners add and remove. A team the caller is not in is `404`
-//! (the rules: `service::members`).
+//! list; only owners add and remove others; any member may leave. A team
+//! the caller is not in is `404` (the rules: `service::members`).
 use axum::{extract::State, http::StatusCode, Json};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -93,7 +93,10 @@ async fn add_member(
     Ok((StatusCode::CREATED, Json(Member::from(member))))
 }
 
-/// Removes a member (owners only); the last owner stays.
+/// Removes a member (owners; any member may remove themself to leave the
+/// team); the last owner stays. The API keys the member created in the
+/// team with `owner: user` are revoked with it (and audited); `owner:
+/// team` keys keep working.
 #[utoipa::path(delete, path = "/v1/teams/{team_id}/members/{user_id}", tag = "teams",
     params(("team_id" = String, Path), ("user_id" = String, Path)),
     responses((status = 204), (status = 403, body = crate::error::ErrorBody),

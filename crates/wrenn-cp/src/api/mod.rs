@@ -13,10 +13,12 @@ pub mod keys;
 pub mod me;
 pub mod members;
 pub mod openapi;
+pub mod rate_limit;
 pub mod sandboxes;
 mod service_errors;
 pub mod teams;
 pub mod templates;
+pub mod users;
 pub mod views;
 
 use axum::{extract::DefaultBodyLimit, http::StatusCode, response::Response, Router};
@@ -39,6 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(teams::routes())
         .merge(members::routes())
         .merge(admin::routes())
+        .merge(users::routes())
         .merge(keys::routes())
         .merge(audit_log::routes());
     openapi::add_common_errors(routes.get_openapi_mut());
@@ -48,11 +51,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let (router, document) = routes().split_for_parts();
+    let limits = std::sync::Arc::new(rate_limit::RateLimits::new(&state.config.rate_limits));
     router
         .merge(openapi::serve(document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            rate_limit::layer,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -97,7 +97,10 @@ fn common_errors(path: &str, operation: &Operation) -> Vec<(&'static str, &'stat
     let mut errors = Vec::new();
     // `security(())` (signup, login) overrides the document's requirement.
     if operation.security.is_none() {
-        errors.push(("401", "unauthenticated"));
+        errors.extend([
+            ("401", "unauthenticated"),
+            ("429", "rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers"),
+        ]);
     }
     let json_body = operation
         .request_body

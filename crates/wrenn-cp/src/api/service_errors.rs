@@ -8,7 +8,9 @@ use crate::{
     envd::{EnvdError, HostRefusal, Refusal},
     error::{ApiError, HostError},
     lifecycle::SandboxState,
-    service::{accounts, admin, hosts, members, sandboxes as sbx, teams, templates as tpl},
+    service::{
+        accounts, admin, deletion, hosts, members, sandboxes as sbx, teams, templates as tpl,
+    },
 };
 
 const SANDBOX: ApiError = ApiError::NotFound { what: "sandbox" };
@@ -303,6 +305,7 @@ impl From<accounts::LoginError> for ApiError {
             // One answer for both, so that emails cannot be probed.
             E::UnknownEmail | E::WrongPassword => Self::Unauthenticated("wrong email or password"),
             E::NoTeam => Self::Unauthenticated("the user has no team"),
+            E::LockedOut { retry_after } => Self::TooManyAttempts { retry_after },
             E::Task(e) => Self::internal(e),
             E::Database(e) => e.into(),
         }
@@ -370,6 +373,34 @@ impl From<hosts::IssueTokenError> for ApiError {
         match err {
             E::Access(e) => e.into(),
             E::NotPending(id) => HostError::NotPending(id).into(),
+            E::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<deletion::DeleteTeamError> for ApiError {
+    fn from(err: deletion::DeleteTeamError) -> Self {
+        use deletion::DeleteTeamError as E;
+        match err {
+            E::NotFound => TEAM,
+            E::NotOwner => Self::Forbidden("only team owners may do this"),
+            E::NeedsUser => Self::Forbidden("this needs a user login, not an API key"),
+            err @ E::Personal => Self::Conflict(err.to_string()),
+            err @ E::HasHosts { .. } => Self::TeamHasHosts(err.to_string()),
+            err @ E::SandboxesRemain { .. } => Self::AgentUnavailable(err.to_string()),
+            E::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<deletion::DeleteUserError> for ApiError {
+    fn from(err: deletion::DeleteUserError) -> Self {
+        use deletion::DeleteUserError as E;
+        match err {
+            E::NotFound => Self::NotFound { what: "user" },
+            E::NeedsUser => Self::Forbidden("this needs a user login, not an API key"),
+            err @ E::LastOwner(_) => Self::Conflict(err.to_string()),
+            E::Team(e) => e.into(),
             E::Database(e) => e.into(),
         }
     }

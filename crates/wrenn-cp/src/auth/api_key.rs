@@ -15,6 +15,37 @@ pub struct NewKey {
     pub prefix: String,
 }
 
+/// Who a key belongs to, which decides whether it outlives its creator's
+/// membership (docs/api.md, "API keys").
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyOwner {
+    /// The creator's: revoked when they leave the team or are deleted.
+    User,
+    /// The team's: only team owners create one; it survives its creator.
+    Team,
+}
+
+impl KeyOwner {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Team => "team",
+        }
+    }
+
+    /// Stored values; anything else reads as the stricter `user`.
+    pub fn parse(s: &str) -> Self {
+        if s == "team" {
+            Self::Team
+        } else {
+            Self::User
+        }
+    }
+}
+
 pub fn generate() -> NewKey {
     let secret = format!("{KEY_PREFIX}{}", super::random_token(RANDOM_LEN));
     NewKey {

@@ -5,6 +5,7 @@
 pub mod api_key;
 pub mod host;
 pub mod jwt;
+pub mod lockout;
 pub mod password;
 pub mod principal;
 

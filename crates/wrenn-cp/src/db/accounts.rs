@@ -118,3 +118,70 @@ pub async fn set_admin(
     }
     super::users::get(db, user_id).await
 }
+
+/// The latest `locked_until` (Unix ms) of these login counters; 0 when
+/// none is locked.
+pub async fn locked_until(db: &Db, subjects: &[(&str, &str)]) -> Result<i64, sqlx::Error> {
+    let mut until = 0;
+    for (scope, subject) in subjects {
+        let row: Option<i64> = sqlx::query_scalar(
+            "SELECT locked_until FROM login_failures WHERE scope = $1 AND subject = $2",
+        )
+        .bind(*scope)
+        .bind(*subject)
+        .fetch_optional(&db.pool)
+        .await?;
+        until = until.max(row.unwrap_or(0));
+    }
+    Ok(until)
+}
+
+/// Counts one more wrong password on a login counter and answers the run's
+/// length. A counter untouched for a day starts again from 1. Atomic
+/// (one upsert), so replicas counting at once lose no failure.
+pub async fn record_login_failure(
+    db: &Db,
+    scope: &str,
+    subject: &str,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    const FORGET_AFTER_MS: i64 = 24 * 3600 * 1000;
+    sqlx::query_scalar(
+        "INSERT INTO login_failures (scope, subject, failures, locked_until, updated_at) \
+         VALUES ($1, $2, 1, 0, $3) ON CONFLICT (scope, subject) DO UPDATE SET \
+         failures = CASE WHEN login_failures.updated_at < $4 THEN 1 \
+         ELSE login_failures.failures + 1 END, updated_at = $3 RETURNING failures",
+    )
+    .bind(scope)
+    .bind(subject)
+    .bind(now)
+    .bind(now - FORGET_AFTER_MS)
+    .fetch_one(&db.pool)
+    .await
+}
+
+/// Locks a login counter until `until` (Unix ms).
+pub async fn lock_login(
+    db: &Db,
+    scope: &str,
+    subject: &str,
+    until: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE login_failures SET locked_until = $1 WHERE scope = $2 AND subject = $3")
+        .bind(until)
+        .bind(scope)
+        .bind(subject)
+        .execute(&db.pool)
+        .await
+        .map(|_| ())
+}
+
+/// Forgets a login counter (after a correct password).
+pub async fn clear_login_failures(db: &Db, scope: &str, subject: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM login_failures WHERE scope = $1 AND subject = $2")
+        .bind(scope)
+        .bind(subject)
+        .execute(&db.pool)
+        .await
+        .map(|_| ())
+}

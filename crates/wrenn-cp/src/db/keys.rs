@@ -5,6 +5,7 @@ use super::{
     users::{key_row, KeyRow, KEY_COLUMNS},
     Db,
 };
+use crate::auth::api_key::KeyOwner;
 
 /// A key to store: `hash` and `prefix` come from `auth::api_key::generate`.
 #[derive(Debug, Clone)]
@@ -15,6 +16,7 @@ pub struct NewKeyRecord<'a> {
     pub hash: &'a str,
     pub created_by: Option<&'a str>,
     pub expires_at: Option<i64>,
+    pub owner: KeyOwner,
 }
 
 pub async fn insert(db: &Db, key: &NewKeyRecord<'_>) -> Result<KeyRow, sqlx::Error> {
@@ -22,7 +24,7 @@ pub async fn insert(db: &Db, key: &NewKeyRecord<'_>) -> Result<KeyRow, sqlx::Err
     let now = now_ms();
     sqlx::query(
         "INSERT INTO api_keys (id, team_id, name, prefix, key_hash, created_by, created_at, \
-         expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         expires_at, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&id)
     .bind(key.team_id)
@@ -32,6 +34,7 @@ pub async fn insert(db: &Db, key: &NewKeyRecord<'_>) -> Result<KeyRow, sqlx::Err
     .bind(key.created_by)
     .bind(now)
     .bind(key.expires_at)
+    .bind(key.owner.as_str())
     .execute(&db.pool)
     .await?;
     Ok(KeyRow {
@@ -44,6 +47,7 @@ pub async fn insert(db: &Db, key: &NewKeyRecord<'_>) -> Result<KeyRow, sqlx::Err
         expires_at: key.expires_at,
         last_used_at: None,
         revoked_at: None,
+        owner: key.owner,
     })
 }
 
@@ -79,4 +83,32 @@ pub async fn revoke(db: &Db, team_id: &str, key_id: &str) -> Result<bool, sqlx::
     .execute(&db.pool)
     .await?;
     Ok(true)
+}
+
+/// Revokes, inside `tx`, the keys `user_id` created in `team_id` that are
+/// theirs (`owner = 'user'`), because they left the team or are being
+/// deleted; answers the revoked keys' ids (already revoked ones excluded).
+pub async fn revoke_creator_keys(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    team_id: &str,
+    user_id: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM api_keys WHERE team_id = $1 AND created_by = $2 AND owner = 'user' \
+         AND revoked_at IS NULL ORDER BY id",
+    )
+    .bind(team_id)
+    .bind(user_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE api_keys SET revoked_at = $1 WHERE team_id = $2 AND created_by = $3 \
+         AND owner = 'user' AND revoked_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(team_id)
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(ids)
 }

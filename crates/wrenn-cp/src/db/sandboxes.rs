@@ -336,3 +336,55 @@ pub async fn delete(db: &Db, id: &str) -> Result<(), sqlx::Error> {
         .await
         .map(|_| ())
 }
+
+/// The team's sandboxes that may still hold a VM (team deletion).
+pub async fn not_stopped_of_team(db: &Db, team_id: &str) -> Result<Vec<SandboxRow>, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM sandboxes WHERE team_id = $1 AND state <> 'stopped' ORDER BY created_at, id"
+    ))
+    .bind(team_id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(row).collect()
+}
+
+/// Deletes the records (and state histories) of `stopped` and `error`
+/// sandboxes last changed before `before` (Unix ms), at most `limit` of
+/// them; answers their `(id, team_id)` (the retention purge).
+pub async fn purge_finished(
+    db: &Db,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, team_id FROM sandboxes WHERE state IN ('stopped', 'error') AND updated_at < $1 \
+         ORDER BY updated_at, id LIMIT $2",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut purged = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let (id, team_id): (String, String) = (r.try_get("id")?, r.try_get("team_id")?);
+        let mut tx = db.pool.begin().await?;
+        sqlx::query("DELETE FROM sandbox_events WHERE sandbox_id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        // The state guard: a record that changed since it was read stays.
+        let deleted = sqlx::query(
+            "DELETE FROM sandboxes WHERE id = $1 AND state IN ('stopped', 'error') AND updated_at < $2",
+        )
+        .bind(&id)
+        .bind(before)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if deleted == 1 {
+            tx.commit().await?;
+            purged.push((id, team_id));
+        }
+    }
+    Ok(purged)
+}

@@ -176,11 +176,17 @@ pub enum RemoveMemberError {
     Db(#[from] sqlx::Error),
 }
 
-/// Removes a member unless they are the team's last owner. On PostgreSQL
+/// Removes a member unless they are the team's last owner, and revokes in
+/// the same transaction the keys they created there that are theirs
+/// (answers those keys' ids). On PostgreSQL
 /// the owners' rows are locked first, so that two owners removing each
 /// other concurrently cannot leave the team without one; SQLite runs
 /// writers one at a time and the check is part of the one `DELETE`.
-pub async fn remove_member(db: &Db, team_id: &str, user_id: &str) -> Result<(), RemoveMemberError> {
+pub async fn remove_member(
+    db: &Db,
+    team_id: &str,
+    user_id: &str,
+) -> Result<Vec<String>, RemoveMemberError> {
     let mut tx = db.pool.begin().await?;
     if db.kind == DbKind::Postgres {
         sqlx::query(
@@ -211,6 +217,71 @@ pub async fn remove_member(db: &Db, team_id: &str, user_id: &str) -> Result<(), 
             None => RemoveMemberError::NotMember,
         });
     }
+    let revoked = super::keys::revoke_creator_keys(&mut tx, team_id, user_id).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(revoked)
+}
+
+/// How many bring-your-own-cloud hosts the team owns.
+pub async fn host_count(db: &Db, team_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM hosts WHERE team_id = $1")
+        .bind(team_id)
+        .fetch_one(&db.pool)
+        .await
+}
+
+/// The user's teams in which they are the only owner, with how many
+/// members each has (user deletion decides what to do with them).
+pub async fn solely_owned(db: &Db, user_id: &str) -> Result<Vec<(TeamRow, i64)>, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "{TEAM_SELECT} AND m.role = 'owner' AND (SELECT COUNT(*) FROM team_members o \
+         WHERE o.team_id = t.id AND o.role = 'owner') = 1 ORDER BY t.created_at, t.id"
+    ))
+    .bind(user_id)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut teams = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let team = team_row(row)?;
+        let members: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM team_members WHERE team_id = $1")
+                .bind(&team.id)
+                .fetch_one(&db.pool)
+                .await?;
+        teams.push((team, members));
+    }
+    Ok(teams)
+}
+
+/// Deletes the team's records in one transaction: its keys (answered, for
+/// the audit log), templates, sandbox records and their state histories,
+/// memberships and the team itself. Its audit events stay. `None` when
+/// there was no such team (already deleted).
+pub async fn delete(db: &Db, team_id: &str) -> Result<Option<Vec<String>>, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    let keys: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM api_keys WHERE team_id = $1 AND revoked_at IS NULL ORDER BY id",
+    )
+    .bind(team_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    sqlx::query(
+        "DELETE FROM sandbox_events WHERE sandbox_id IN (SELECT id FROM sandboxes WHERE team_id = $1)",
+    )
+    .bind(team_id)
+    .execute(&mut *tx)
+    .await?;
+    for table in ["sandboxes", "templates", "api_keys", "team_members"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE team_id = $1"))
+            .bind(team_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let deleted = sqlx::query("DELETE FROM teams WHERE id = $1")
+        .bind(team_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok((deleted == 1).then_some(keys))
 }

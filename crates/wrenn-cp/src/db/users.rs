@@ -2,7 +2,7 @@
 use sqlx::{any::AnyRow, Row};
 
 use super::{get_bool, Db};
-use crate::role::Role;
+use crate::{auth::api_key::KeyOwner, role::Role};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRow {
@@ -94,10 +94,11 @@ pub struct KeyRow {
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    pub owner: KeyOwner,
 }
 
-pub const KEY_COLUMNS: &str =
-    "id, team_id, name, prefix, created_by, created_at, expires_at, last_used_at, revoked_at";
+pub const KEY_COLUMNS: &str = "id, team_id, name, prefix, created_by, created_at, expires_at, \
+     last_used_at, revoked_at, owner";
 
 pub fn key_row(row: &AnyRow) -> Result<KeyRow, sqlx::Error> {
     Ok(KeyRow {
@@ -110,18 +111,35 @@ pub fn key_row(row: &AnyRow) -> Result<KeyRow, sqlx::Error> {
         expires_at: row.try_get("expires_at")?,
         last_used_at: row.try_get("last_used_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        owner: KeyOwner::parse(&row.try_get::<String, _>("owner")?),
     })
 }
 
-pub async fn key_by_hash(db: &Db, hash: &str) -> Result<Option<KeyRow>, sqlx::Error> {
-    sqlx::query(&format!(
-        "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"
+/// A key found by its hash, for authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyForAuth {
+    pub key: KeyRow,
+    /// False when the key is its creator's and the creator is no longer a
+    /// member of the key's team (a second line behind the revocation done
+    /// when they leave: such a key never authenticates).
+    pub owner_in_team: bool,
+}
+
+pub async fn key_by_hash(db: &Db, hash: &str) -> Result<Option<KeyForAuth>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {KEY_COLUMNS}, CASE WHEN owner = 'team' OR EXISTS (SELECT 1 FROM team_members m \
+         WHERE m.team_id = api_keys.team_id AND m.user_id = api_keys.created_by) THEN 1 ELSE 0 \
+         END AS owner_in_team FROM api_keys WHERE key_hash = $1"
     ))
     .bind(hash)
     .fetch_optional(&db.pool)
-    .await?
-    .as_ref()
-    .map(key_row)
+    .await?;
+    row.map(|row| {
+        Ok(KeyForAuth {
+            key: key_row(&row)?,
+            owner_in_team: get_bool(&row, "owner_in_team")?,
+        })
+    })
     .transpose()
 }
 
@@ -132,4 +150,34 @@ pub async fn touch_key(db: &Db, id: &str, now: i64) -> Result<(), sqlx::Error> {
         .execute(&db.pool)
         .await
         .map(|_| ())
+}
+
+/// Deletes a user in one transaction: revokes the keys they created that
+/// are theirs (`owner = 'user'`) in every team (answered as `(team_id,
+/// key_id)`, for the audit log), then removes their memberships and the
+/// user. `None` when there was no such user.
+pub async fn delete(db: &Db, user_id: &str) -> Result<Option<Vec<(String, String)>>, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    let teams: Vec<String> =
+        sqlx::query_scalar("SELECT team_id FROM team_members WHERE user_id = $1 ORDER BY team_id")
+            .bind(user_id)
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut revoked = Vec::new();
+    for team_id in teams {
+        for key_id in super::keys::revoke_creator_keys(&mut tx, &team_id, user_id).await? {
+            revoked.push((team_id.clone(), key_id));
+        }
+    }
+    sqlx::query("DELETE FROM team_members WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok((deleted == 1).then_some(revoked))
 }

@@ -1,11 +1,18 @@
 //! Accounts: signup (a user, their personal team and owner membership;
 //! the deployment's first user becomes its platform admin), login by email
 //! and password (argon2 off the async workers; an unknown email costs the
-//! same time as a wrong password) and who a credential is. Signups and
-//! logins, refused ones included, are audited.
+//! same time as a wrong password; runs of wrong passwords lock the account
+//! from that client, then from everywhere, for a growing time:
+//! `auth::lockout`) and who a credential is. Signups and logins, refused
+//! ones included, are audited.
+use std::time::Duration;
+
 use crate::{
     audit::{self, Outcome},
-    auth::{password, Actor, Principal, Role},
+    auth::{
+        lockout::{self, Policy},
+        password, Actor, Principal, Role,
+    },
     db::{self, audit::NewAuditEvent, teams::TeamRow, users::UserRow},
 };
 
@@ -32,6 +39,10 @@ pub enum LoginError {
     WrongPassword,
     #[error("the user has no team")]
     NoTeam,
+    /// Too many wrong passwords: the account is locked for this client (or
+    /// for everyone) for `retry_after`; the password was not checked.
+    #[error("too many failed logins; try again in {} s", lockout::retry_after_secs(*retry_after))]
+    LockedOut { retry_after: Duration },
     #[error("the verifying task failed")]
     Task(#[from] tokio::task::JoinError),
     #[error("cannot read the account")]
@@ -147,12 +158,54 @@ pub async fn signup(db: &db::Db, signup: NewSignup<'_>) -> Result<SignedUp, Sign
     })
 }
 
-/// Checks `password` for the account with `email` (trimmed, lowercased
-/// here); audited as `user.login`, refusals as `denied`.
-pub async fn login(db: &db::Db, email: &str, password: String) -> Result<LoggedIn, LoginError> {
-    let email = email.trim().to_lowercase();
+/// A login attempt: who it claims to be and where it comes from.
+#[derive(Debug)]
+pub struct LoginAttempt<'a> {
+    pub email: &'a str,
+    pub password: String,
+    /// The client's address (the lockout's `Client` scope).
+    pub client: &'a str,
+}
+
+/// Checks the password of the account with `attempt.email` (trimmed,
+/// lowercased here) unless a run of wrong passwords locked it; audited as
+/// `user.login`, refusals as `denied`. Unknown emails are counted and
+/// locked like known ones, so a lockout tells nothing about accounts.
+pub async fn login(
+    db: &db::Db,
+    policy: &Policy,
+    attempt: LoginAttempt<'_>,
+) -> Result<LoggedIn, LoginError> {
+    let email = attempt.email.trim().to_lowercase();
+    let password = attempt.password;
+    let subjects = lockout::subjects(attempt.client, &email);
+    let keys: Vec<(&str, &str)> = subjects
+        .iter()
+        .map(|(scope, subject)| (scope.as_str(), subject.as_str()))
+        .collect();
+    let now = db::now_ms();
+    let locked_until = db::accounts::locked_until(db, &keys).await?;
+    if locked_until > now {
+        let retry_after = Duration::from_millis(u64::try_from(locked_until - now).unwrap_or(0));
+        audit::write(
+            db,
+            NewAuditEvent {
+                team_id: None,
+                actor_type: "anonymous",
+                actor_id: "",
+                action: "user.login",
+                resource_type: "user",
+                resource_id: "",
+                outcome: "denied",
+                detail: "locked out after repeated failures",
+            },
+        )
+        .await;
+        return Err(LoginError::LockedOut { retry_after });
+    }
     let Some(user) = db::users::by_email(db, &email).await? else {
         verify_blocking(password, None).await?;
+        count_failure(db, policy, &subjects).await?;
         audit::write(
             db,
             NewAuditEvent {
@@ -175,6 +228,7 @@ pub async fn login(db: &db::Db, email: &str, password: String) -> Result<LoggedI
         .find(|t| t.personal);
     let team_id = team.as_ref().map(|t| t.id.as_str());
     if !verify_blocking(password, Some(user.password_hash.clone())).await? {
+        count_failure(db, policy, &subjects).await?;
         let event = user_event(team_id, &user.id, "user.login", Outcome::Denied);
         audit::write(
             db,
@@ -186,6 +240,9 @@ pub async fn login(db: &db::Db, email: &str, password: String) -> Result<LoggedI
         .await;
         return Err(LoginError::WrongPassword);
     }
+    for (scope, subject) in &subjects {
+        db::accounts::clear_login_failures(db, scope.as_str(), subject).await?;
+    }
     let team = team.ok_or(LoginError::NoTeam)?;
     audit::write(
         db,
@@ -193,6 +250,25 @@ pub async fn login(db: &db::Db, email: &str, password: String) -> Result<LoggedI
     )
     .await;
     Ok(LoggedIn { user, team })
+}
+
+/// Counts a wrong password on each counter and locks those whose run is
+/// long enough.
+async fn count_failure(
+    db: &db::Db,
+    policy: &Policy,
+    subjects: &[(lockout::Scope, String); 2],
+) -> Result<(), sqlx::Error> {
+    let now = db::now_ms();
+    for (scope, subject) in subjects {
+        let failures = db::accounts::record_login_failure(db, scope.as_str(), subject, now).await?;
+        let failures = u32::try_from(failures).unwrap_or(u32::MAX);
+        if let Some(lock) = policy.lock_for(*scope, failures) {
+            let until = now.saturating_add(i64::try_from(lock.as_millis()).unwrap_or(i64::MAX));
+            db::accounts::lock_login(db, scope.as_str(), subject, until).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Verifies against `stored`, or against a dummy hash when there is no

@@ -4,7 +4,10 @@ use wrenn_types::{ErrorCode, KeyId};
 
 use crate::{
     audit::{self, Outcome},
-    auth::{api_key, Principal},
+    auth::{
+        api_key::{self, KeyOwner},
+        Principal, Role,
+    },
     db::{self, users::KeyRow},
 };
 
@@ -16,6 +19,9 @@ pub const MAX_EXPIRES_IN_SECS: u64 = 10 * 365 * 24 * 3600;
 pub enum CreateKeyError {
     #[error("expires_in_secs must be between 1 and {MAX_EXPIRES_IN_SECS}")]
     InvalidLifetime,
+    /// `owner: team` asked by a member who is not an owner of the team.
+    #[error("only team owners may create team-owned keys")]
+    TeamKeyNeedsOwner,
     #[error("cannot store the key")]
     Database(#[from] sqlx::Error),
 }
@@ -24,6 +30,7 @@ impl CreateKeyError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::InvalidLifetime => ErrorCode::ValidationFailed,
+            Self::TeamKeyNeedsOwner => ErrorCode::Forbidden,
             Self::Database(_) => ErrorCode::Internal,
         }
     }
@@ -64,6 +71,8 @@ pub struct NewKey<'a> {
     pub expires_in_secs: Option<u64>,
     /// The user creating it (keys cannot create keys).
     pub created_by: &'a str,
+    /// Whose it is: `Team` keys need a team owner and survive the creator.
+    pub owner: KeyOwner,
 }
 
 /// Creates a key for the team `principal` acts on.
@@ -79,6 +88,9 @@ pub async fn create(
         }
         Some(_) => return Err(CreateKeyError::InvalidLifetime),
     };
+    if key.owner == KeyOwner::Team && principal.role != Role::Owner {
+        return Err(CreateKeyError::TeamKeyNeedsOwner);
+    }
     let secret = api_key::generate();
     let row = db::keys::insert(
         db,
@@ -89,6 +101,7 @@ pub async fn create(
             hash: &secret.hash,
             created_by: Some(key.created_by),
             expires_at,
+            owner: key.owner,
         },
     )
     .await?;
@@ -98,7 +111,7 @@ pub async fn create(
         "api_key.create",
         ("api_key", &row.id),
         Outcome::Ok,
-        "",
+        key.owner.as_str(),
     )
     .await;
     Ok(CreatedKey {

@@ -1,6 +1,9 @@
 //! Who belongs to a team. Any member may list; only owners add and
-//! remove. A team the caller is not in is "not found", as if it did not
-//! exist (an API key is in its own team only). Changes are audited.
+//! remove others; any member may leave (remove themself). A team the
+//! caller is not in is "not found", as if it did not exist (an API key is
+//! in its own team only). A member who leaves or is removed loses the keys
+//! they created there that are theirs (`owner: user`), revoked in the same
+//! transaction. Changes are audited.
 use wrenn_types::{TeamId, UserId};
 
 use crate::{
@@ -135,25 +138,27 @@ pub async fn add(
     Ok(member)
 }
 
-/// Removes a member (owners only) unless they are the last owner; audited
-/// as `team_member.remove`. `user_id` is `None` for a malformed id, which
-/// names no member.
+/// Removes a member (owners; any member may remove themself, i.e. leave)
+/// unless they are the last owner; audited as `team_member.remove` and,
+/// for each key of theirs revoked with it, `api_key.revoke`. `user_id` is
+/// `None` for a malformed id, which names no member.
 pub async fn remove(
     db: &db::Db,
     principal: &Principal,
     team_id: &TeamId,
     user_id: Option<&UserId>,
 ) -> Result<(), RemoveMemberError> {
+    let leaving = user_id.is_some_and(|id| principal.user_id() == Some(id.as_str()));
     let owner = require_owner(db, principal, team_id)
         .await
         .map_err(RemoveMemberError::Database)?;
     match owner {
         Err(Denied::NotInTeam) => return Err(RemoveMemberError::TeamNotFound(team_id.clone())),
-        Err(Denied::NotOwner) => return Err(RemoveMemberError::NotOwner),
-        Ok(()) => {}
+        Err(Denied::NotOwner) if !leaving => return Err(RemoveMemberError::NotOwner),
+        Err(Denied::NotOwner) | Ok(()) => {}
     }
     let user_id = user_id.ok_or(RemoveMemberError::NotMember)?;
-    db::teams::remove_member(db, team_id.as_str(), user_id.as_str())
+    let revoked = db::teams::remove_member(db, team_id.as_str(), user_id.as_str())
         .await
         .map_err(|err| match err {
             db::teams::RemoveMemberError::NotMember => RemoveMemberError::NotMember,
@@ -168,5 +173,30 @@ pub async fn remove(
         user_id.as_str(),
     )
     .await;
+    for key_id in &revoked {
+        record_key_revoked(db, principal, team_id, key_id, "its creator left the team").await;
+    }
     Ok(())
+}
+
+/// Audits a key revoked because its creator is gone (`detail` says why).
+pub async fn record_key_revoked(
+    db: &db::Db,
+    principal: &Principal,
+    team_id: &TeamId,
+    key_id: &str,
+    detail: &str,
+) {
+    let (actor_type, actor_id) = principal.audit_actor();
+    let event = NewAuditEvent {
+        team_id: Some(team_id.as_str()),
+        actor_type,
+        actor_id,
+        action: "api_key.revoke",
+        resource_type: "api_key",
+        resource_id: key_id,
+        outcome: Outcome::Ok.as_str(),
+        detail,
+    };
+    audit::write(db, event).await;
 }
