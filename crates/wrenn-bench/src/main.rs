@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 
 mod boot;
+mod confinement;
 mod cp;
 mod external;
 mod sandbox;
@@ -20,7 +21,7 @@ pub use table::Row;
 #[derive(Debug, Parser)]
 #[command(about = "Run Wrenn's benchmark suites and print a table")]
 struct Args {
-    /// Suites to run (default: all). Built in: boot, sandbox (needs root), cp (its VM parts need root), cp-exec (only cp's exec figures, needs root). External: file names in bench/suites.
+    /// Suites to run (default: all). Built in: boot, sandbox (needs root), cp (its VM parts need root), cp-exec (only cp's exec figures, needs root), confinement (VM confinement on vs off, needs root; only when named). External: file names in bench/suites.
     suites: Vec<String>,
     /// Repetitions for the built-in suites.
     #[arg(long, default_value_t = 5)]
@@ -53,6 +54,13 @@ async fn main() -> anyhow::Result<()> {
             cp::EXEC_SAMPLES
         );
         rows.extend(cp::run_exec().await?);
+    }
+    if args.suites.iter().any(|s| s == "confinement") {
+        eprintln!(
+            "running suite confinement ({} samples each, alternating)...",
+            confinement::SAMPLES
+        );
+        rows.extend(confinement::run().await?);
     }
     for suite in external::discover(Path::new(&args.suites_dir))? {
         if wanted(&suite.name) {
