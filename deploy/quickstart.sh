@@ -4,7 +4,9 @@
 #   1. sets the host up (deploy/setup-host.sh: packages, guest kernel, `base`
 #      image; cached after the first run);
 #   2. builds wrenn-agent, wrenn-cp and wrenn, installs them in /usr/local/bin;
-#   3. creates the secrets and /etc/wrenn/wrenn.env once;
+#   3. creates the secrets and /etc/wrenn/wrenn.env once, and the control
+#      plane's user `wrenn` (the control plane runs as it; its database
+#      directory and secret are its own, 0700/0600);
 #   4. starts the control plane (systemd units where systemd runs, else
 #      deploy/wrenn-services.sh) and waits for its /health;
 #   5. creates the first user (the platform admin) and an API key for the
@@ -88,9 +90,23 @@ new_secret() {
     mv "$tmp" "$1"
     step "created $1"
 }
-mkdir -p "$ETC" /var/lib/wrenn/cp
-chmod 700 "$ETC"
+# The control plane runs as its own unprivileged user. /etc/wrenn is 0711:
+# it may reach its one secret there, list nothing, read nothing else.
+CP_USER=wrenn
+CP_DATA=/var/lib/wrenn/cp
+ensure_system_user "$CP_USER" "Wrenn control plane"
+mkdir -p "$ETC" "$CP_DATA"
+chmod 711 "$ETC"
+chmod 711 /var/lib/wrenn
 new_secret "$ETC/jwt-secret" 48
+chown "$CP_USER:$CP_USER" "$ETC/jwt-secret"
+chmod 600 "$ETC/jwt-secret"
+# Its database directory (a database of an earlier, root-run version too).
+chown -R "$CP_USER:$CP_USER" "$CP_DATA"
+chmod 700 "$CP_DATA"
+find "$CP_DATA" -type f -exec chmod 600 {} +
+chmod 700 /var/log/wrenn
+find /var/log/wrenn -type f -exec chmod 600 {} +
 settings_changed=0
 if [ ! -s "$ENV_FILE" ]; then
     tmp=$(mktemp "$ENV_FILE.XXXXXX")
@@ -163,6 +179,12 @@ systemd_running() {
 restart=()
 case " ${changed[*]} " in *" $BIN_DIR/wrenn-agent "*) restart+=(agent) ;; esac
 case " ${changed[*]} " in *" $BIN_DIR/wrenn-cp "*) restart+=(cp) ;; esac
+# A control plane still running as root (started by an earlier version) is
+# restarted as its own user.
+cp_pid=$(cat /var/lib/wrenn/run/cp.pid 2>/dev/null || true)
+if [ -n "$cp_pid" ] && [ "$(stat -c %U "/proc/$cp_pid" 2>/dev/null || true)" = root ]; then
+    case " ${restart[*]} " in *" cp "*) ;; *) restart+=(cp) ;; esac
+fi
 [ "$settings_changed" = 1 ] && restart=(agent cp)
 if systemd_running; then
     units_changed=0

@@ -51,8 +51,14 @@ if [ -n "$pg_version" ] && pg_lsclusters -h "$pg_version" main >/dev/null 2>&1; 
 fi
 [ "${1:-}" = "--packages" ] && exit 0
 
+# Least privilege: the data directory is root's (0711 at the top so that the
+# control plane's own cp/ inside stays reachable by its user; 0700 below);
+# QEMU drops to wrenn-vm once its files are open (docs/security.md).
 mkdir -p "$WRENN_DATA_DIR"/{kernels,images,sandboxes,snapshots,build,tools}
-step "data directory $WRENN_DATA_DIR"
+chmod 0711 "$WRENN_DATA_DIR"
+chmod 0700 "$WRENN_DATA_DIR"/{kernels,images,sandboxes,snapshots,build,tools}
+step "data directory $WRENN_DATA_DIR (root only)"
+ensure_system_user wrenn-vm "Wrenn microVM processes (QEMU after it drops root)"
 
 # Lint tools (tests/lint/run.sh), built once per pinned version and kept.
 . "$root/deploy/tools.sh"

@@ -3,7 +3,9 @@
 # background and reports on them. Uses the systemd units (wrenn-agent.service,
 # wrenn-cp.service) where systemd runs and they are installed; otherwise a
 # small supervisor: setsid + nohup, pid files in $WRENN_RUN_DIR, logs in
-# $WRENN_LOG_DIR. Both read their settings from $WRENN_ENV_FILE.
+# $WRENN_LOG_DIR. Both read their settings from $WRENN_ENV_FILE. The agent
+# runs as root (network namespaces, nftables, TAP devices; it drops its VMs
+# to wrenn-vm); the control plane as the unprivileged $WRENN_CP_USER.
 #
 #   deploy/wrenn-services.sh start   [agent|cp]...  start what is not running and healthy
 #   deploy/wrenn-services.sh stop    [agent|cp]...
@@ -14,8 +16,10 @@
 # Environment (defaults): WRENN_ENV_FILE=/etc/wrenn/wrenn.env,
 # WRENN_BIN_DIR=/usr/local/bin, WRENN_RUN_DIR=/var/lib/wrenn/run,
 # WRENN_LOG_DIR=/var/log/wrenn, WRENN_START_TIMEOUT=90 (seconds to wait for
-# /health), WRENN_SERVICES_MODE=auto|systemd|process.
+# /health), WRENN_SERVICES_MODE=auto|systemd|process, WRENN_CP_USER=wrenn.
 set -euo pipefail
+# Logs, pid files and whatever the services create: the owner's only.
+umask 077
 
 ENV_FILE=${WRENN_ENV_FILE:-/etc/wrenn/wrenn.env}
 BIN_DIR=${WRENN_BIN_DIR:-/usr/local/bin}
@@ -23,6 +27,7 @@ RUN_DIR=${WRENN_RUN_DIR:-/var/lib/wrenn/run}
 LOG_DIR=${WRENN_LOG_DIR:-/var/log/wrenn}
 START_TIMEOUT=${WRENN_START_TIMEOUT:-90}
 MODE=${WRENN_SERVICES_MODE:-auto}
+CP_USER=${WRENN_CP_USER:-wrenn}
 me=$(basename "$0")
 
 say() { printf '[services] %s\n' "$*" >&2; }
@@ -40,6 +45,14 @@ env_value() {
 }
 
 binary() { case $1 in agent) echo "$BIN_DIR/wrenn-agent" ;; cp) echo "$BIN_DIR/wrenn-cp" ;; esac; }
+# as_user SERVICE: how the service's process drops root before it starts
+# (nothing for the agent; setpriv to $CP_USER, no capabilities, for the cp).
+as_user() {
+    case $1 in
+        agent) echo "" ;;
+        cp) echo "setpriv --reuid=$CP_USER --regid=$CP_USER --init-groups --inh-caps=-all --no-new-privs --" ;;
+    esac
+}
 args() { case $1 in agent) echo serve ;; cp) echo "" ;; esac; }
 unit() { echo "wrenn-$1.service"; }
 
@@ -141,7 +154,13 @@ start_one() {
         die "something else already answers $(health_url "$svc") (not started by $me)" \
             "stop that process (systemctl stop $(unit "$svc")?) or change the address in $ENV_FILE"
     fi
+    if [ "$svc" = cp ]; then
+        getent passwd "$CP_USER" >/dev/null 2>&1 ||
+            die "the control plane's user '$CP_USER' does not exist" \
+                "run deploy/quickstart.sh (it creates it), or: useradd --system --no-create-home --shell /usr/sbin/nologin $CP_USER"
+    fi
     mkdir -p "$RUN_DIR" "$LOG_DIR"
+    chmod 700 "$LOG_DIR"
     rm -f "$(pidfile "$svc")"
     printf '=== %s: starting %s %s\n' "$(date -Is)" "$bin" "$(args "$svc")" >>"$(logfile "$svc")"
     # The child writes its own pid, then becomes the service (same pid), in a
@@ -149,8 +168,9 @@ start_one() {
     # Descriptors above 2 inherited from the caller (a lock held by `flock`,
     # a CI runner's pipes) are closed so the daemon does not hold them.
     # shellcheck disable=SC2016
-    setsid nohup bash -c 'for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done 2>/dev/null; echo $$ >"$1"; set -a; . "$2"; set +a; exec "$3" $4' \
-        wrenn-start "$(pidfile "$svc")" "$ENV_FILE" "$bin" "$(args "$svc")" \
+    # The settings file stays root's: it is read here, before the drop.
+    setsid nohup bash -c 'for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done 2>/dev/null; echo $$ >"$1"; set -a; . "$2"; set +a; exec $5 "$3" $4' \
+        wrenn-start "$(pidfile "$svc")" "$ENV_FILE" "$bin" "$(args "$svc")" "$(as_user "$svc")" \
         </dev/null >>"$(logfile "$svc")" 2>&1 &
     for _ in $(seq 50); do
         [ -s "$(pidfile "$svc")" ] && break

@@ -67,11 +67,23 @@ verify_manifest() {
 }
 
 # publish TMPDIR FINALDIR: atomic rename, replacing a corrupt previous entry.
+# Published artefacts are root's only (QEMU reads them as root before it
+# drops to the VM user; nothing unprivileged needs them).
 publish() {
+    chmod -R go-rwx "$1"
     rm -rf "$2.old"
     [ -e "$2" ] && mv "$2" "$2.old"
     mv "$1" "$2"
     rm -rf "$2.old"
+}
+
+# ensure_system_user NAME COMMENT: a locked system account without a home or
+# a login shell, created once.
+ensure_system_user() {
+    getent passwd "$1" >/dev/null 2>&1 && return 0
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+        --comment "$2" "$1" || die "cannot create the system user $1" "useradd --system $1"
+    step "created system user $1"
 }
 
 # run_logged LOG CMD...: runs CMD with its output in LOG, printing the latest

@@ -10,7 +10,7 @@ use std::{path::Path, process::Command, time::Duration};
 use wrenn_agent::{
     envd_client::{self, ExecRequest},
     paths::{DataDir, KernelFormat},
-    vmm::{accel, qemu::QemuBackend, GuestNet, RunningVm, VmSpec, Vmm},
+    vmm::{accel, qemu::QemuBackend, Confinement, GuestNet, RunningVm, VmSpec, Vmm},
 };
 
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -60,9 +60,12 @@ fn overlay(template: &Path, dest: &Path) {
 #[ignore = "boots a VM: needs the kernel and base image; run with --ignored"]
 async fn paused_vm_when_resumed_then_files_and_processes_survive() {
     let data = DataDir::from_env();
-    let backend = QemuBackend {
-        accel: accel::decide(Default::default(), accel::HostKvm::probe()).accel,
-    };
+    // Confined as in production: the memory image goes through a file
+    // descriptor, since QEMU runs as the VM user under seccomp.
+    let backend = QemuBackend::new(
+        accel::decide(Default::default(), accel::HostKvm::probe()).accel,
+        Confinement::default_on().expect("VM confinement (deploy/setup-host.sh creates wrenn-vm)"),
+    );
     let dir = tempfile::tempdir_in(data.root().join("sandboxes")).expect("temp dir");
     let disk = dir.path().join("disk.qcow2");
     overlay(&data.template_image("base").expect("base image"), &disk);

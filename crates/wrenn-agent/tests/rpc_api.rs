@@ -44,7 +44,7 @@ impl TestAgent {
             ready_timeout: Duration::from_secs(5),
             kernel_format: KernelFormat::BzImage,
         };
-        let backend = QemuBackend { accel: Accel::Tcg };
+        let backend = QemuBackend::unconfined(Accel::Tcg);
         let manager = SandboxManager::new(backend, opts).expect("manager");
         let facts = HostFacts {
             backend: BackendKind::Qemu,

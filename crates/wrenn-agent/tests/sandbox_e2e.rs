@@ -77,6 +77,8 @@ async fn sandbox_when_paused_and_resumed_then_files_and_processes_survive_and_de
     let m = manager().await;
     let sb = m.create(config()).await.expect("created");
     assert_eq!(sb.state, SandboxState::Running);
+    let booted = common::vmm_pid(&m, sb.id.as_str());
+    let booted_group = common::assert_confined(booted, sb.vcpus, sb.memory_mib);
 
     assert_eq!(sh(&m, &sb.id, "python3 -c 'print(6*7)'").await, "42\n");
     assert_eq!(
@@ -98,8 +100,14 @@ async fn sandbox_when_paused_and_resumed_then_files_and_processes_survive_and_de
         m.exec(&sb.id, ExecRequest::shell("true")).await.is_err(),
         "no exec while paused"
     );
+    assert!(
+        booted_group.iter().all(|d| !d.exists()),
+        "the cgroup of the paused VM is gone: {booted_group:?}"
+    );
     let resumed = m.resume(&sb.id).await.expect("resumed");
     assert_eq!(resumed.state, SandboxState::Running);
+    let restored = common::vmm_pid(&m, sb.id.as_str());
+    let restored_group = common::assert_confined(restored, sb.vcpus, sb.memory_mib);
 
     assert_eq!(sh(&m, &sb.id, "cat /home/user/note").await, "kept\n");
     assert_eq!(
@@ -110,6 +118,10 @@ async fn sandbox_when_paused_and_resumed_then_files_and_processes_survive_and_de
 
     m.destroy(&sb.id).await.expect("destroyed");
     assert!(m.get(&sb.id).is_err());
+    assert!(
+        restored_group.iter().all(|d| !d.exists()),
+        "the cgroup goes with the VM: {restored_group:?}"
+    );
     assert_host_clean(&m);
 }
 

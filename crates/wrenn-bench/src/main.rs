@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 
 mod boot;
+mod confinement;
 mod cp;
 mod external;
 mod sandbox;
@@ -20,7 +21,7 @@ pub use table::Row;
 #[derive(Debug, Parser)]
 #[command(about = "Run Wrenn's benchmark suites and print a table")]
 struct Args {
-    /// Suites to run (default: all). Built in: boot, sandbox (needs root), cp (its VM parts need root), cp-exec (only cp's exec figures, needs root), cp-ratelimit (list requests/s with rate limiting on vs off). External: file names in bench/suites.
+    /// Suites to run (default: all). Built in: boot, sandbox (needs root), cp (its VM parts need root), cp-exec (only cp's exec figures, needs root), cp-ratelimit (list requests/s with rate limiting on vs off; only when named), confinement (VM confinement on vs off, needs root; only when named). External: file names in bench/suites.
     suites: Vec<String>,
     /// Repetitions for the built-in suites.
     #[arg(long, default_value_t = 5)]
@@ -57,6 +58,13 @@ async fn main() -> anyhow::Result<()> {
     if args.suites.iter().any(|s| s == "cp-ratelimit") {
         eprintln!("running suite cp-ratelimit...");
         rows.extend(cp::run_rate_limit().await?);
+    }
+    if args.suites.iter().any(|s| s == "confinement") {
+        eprintln!(
+            "running suite confinement ({} samples each, alternating)...",
+            confinement::SAMPLES
+        );
+        rows.extend(confinement::run().await?);
     }
     for suite in external::discover(Path::new(&args.suites_dir))? {
         if wanted(&suite.name) {

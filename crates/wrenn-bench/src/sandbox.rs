@@ -17,7 +17,7 @@ use wrenn_agent::{
     network::NetworkConfig,
     paths::{DataDir, KernelFormat},
     sandbox::{EgressSpec, Limits, ManagerOptions, SandboxConfig, SandboxManager, TimeoutAction},
-    vmm::{accel, qemu::QemuBackend, Accel},
+    vmm::{accel, qemu::QemuBackend, Accel, Confinement},
 };
 
 use crate::{stats::median, Row};
@@ -74,7 +74,7 @@ pub async fn run(runs: usize) -> anyhow::Result<Vec<Row>> {
         ready_timeout: Duration::from_secs(120),
         kernel_format: KernelFormat::BzImage,
     };
-    let m = SandboxManager::new(QemuBackend { accel }, opts)?;
+    let m = SandboxManager::new(QemuBackend::new(accel, Confinement::default_on()?), opts)?;
     m.start().await?;
     let note = format!("median of {runs}, accel {accel}, 1 vCPU, 512 MiB");
     let mut rows = Vec::new();

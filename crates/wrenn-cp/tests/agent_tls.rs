@@ -76,7 +76,7 @@ impl TlsAgent {
             kernel_format: KernelFormat::BzImage,
         };
         let manager =
-            SandboxManager::new(QemuBackend { accel: Accel::Tcg }, opts).expect("manager");
+            SandboxManager::new(QemuBackend::unconfined(Accel::Tcg), opts).expect("manager");
         let facts = HostFacts {
             backend: BackendKind::Qemu,
             accel: AccelDecision {

@@ -11,12 +11,14 @@ use wrenn_agent::{
     rpc::{host, Secret},
     sandbox::{config::MIN_MEMORY_MIB, Limits, TemplateName},
     tls::TlsFiles,
-    vmm::AccelChoice,
+    vmm::{confine::DEFAULT_VM_USER, AccelChoice, ConfinementChoice},
 };
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50051";
 const DEFAULT_READY_TIMEOUT_SECS: u64 = 120;
 const DEFAULT_MAX_DISK_MIB: u64 = 64 * 1024;
+/// Where the key that seals secrets in sandbox records lives.
+pub const DEFAULT_STATE_KEY_FILE: &str = "/etc/wrenn/agent-state.key";
 
 /// Which VMM to run (`AGENT_BACKEND`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +102,14 @@ pub struct ServeConfig {
     /// `AGENT_TLS_CERT`, `AGENT_TLS_KEY`, `AGENT_TLS_CLIENT_CA`: HTTPS (and
     /// mTLS) when set; plain HTTP otherwise.
     pub tls: Option<TlsFiles>,
+    /// `AGENT_VM_CONFINEMENT` (`on`, default, or `off`): VMMs as
+    /// `vm_user`, under seccomp, each in its own cgroup.
+    pub vm_confinement: ConfinementChoice,
+    /// `AGENT_VM_USER`, default `wrenn-vm`.
+    pub vm_user: String,
+    /// `AGENT_STATE_KEY_FILE`, default `/etc/wrenn/agent-state.key`: the key
+    /// sealing envd tokens in sandbox records; made (0600) on first start.
+    pub state_key_file: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -258,6 +268,10 @@ impl ServeConfig {
             ready_timeout: Duration::from_secs(ready_secs),
             warm_templates,
             tls: TlsFiles::from_lookup(&get).map_err(|e| invalid("AGENT_TLS_*", e))?,
+            vm_confinement: parsed(&get, "AGENT_VM_CONFINEMENT", ConfinementChoice::On)?,
+            vm_user: get("AGENT_VM_USER").unwrap_or_else(|| DEFAULT_VM_USER.to_owned()),
+            state_key_file: get("AGENT_STATE_KEY_FILE")
+                .map_or_else(|| DEFAULT_STATE_KEY_FILE.into(), PathBuf::from),
         })
     }
 }
@@ -309,6 +323,12 @@ mod tests {
         assert_eq!(config.backend, BackendChoice::Auto);
         assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert!(config.warm_templates.is_empty());
+        assert_eq!(config.vm_confinement, ConfinementChoice::On);
+        assert_eq!(config.vm_user, "wrenn-vm");
+        assert_eq!(
+            config.state_key_file,
+            PathBuf::from("/etc/wrenn/agent-state.key")
+        );
     }
 
     #[test]
@@ -425,6 +445,7 @@ mod tests {
             ("AGENT_NETNS_PREFIX", "Bad_"),
             ("AGENT_HEARTBEAT_SECS", "0"),
             ("AGENT_TLS_CERT", "/etc/wrenn/agent.crt"),
+            ("AGENT_VM_CONFINEMENT", "maybe"),
         ] {
             let err = load(&[("AGENT_SECRET", SECRET), (var, value)]).expect_err(var);
             assert!(

@@ -8,15 +8,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use wrenn_agent::{
-    paths::{DataDir, KernelFormat},
+    paths::{DataDir, KernelFormat, AGENT_UMASK},
     registration::{self, Usage},
     rpc::{self, AgentRpc, HostFacts},
-    sandbox::{ManagerOptions, SandboxManager},
+    sandbox::{sealed::StateKey, ManagerOptions, SandboxManager},
     vmm::{
         accel::{self, AccelDecision, HostKvm},
-        firecracker::FirecrackerBackend,
+        firecracker::{
+            jailer::{choose_jailer, JAILER_BIN_ENV},
+            FirecrackerBackend,
+        },
         qemu::QemuBackend,
-        Accel, BackendKind, Vmm,
+        Accel, BackendKind, Confinement, Vmm,
     },
 };
 
@@ -35,6 +38,7 @@ pub async fn run(config: ServeConfig, args: RegisterArgs) -> anyhow::Result<i32>
         "starting wrenn-agent {}",
         env!("CARGO_PKG_VERSION")
     );
+    let confinement = secure_host(&config)?;
     let listener = tokio::net::TcpListener::bind(config.listen_addr)
         .await
         .with_context(|| {
@@ -43,7 +47,7 @@ pub async fn run(config: ServeConfig, args: RegisterArgs) -> anyhow::Result<i32>
                 config.listen_addr
             )
         })?;
-    match choose_backend(config.backend)? {
+    match choose_backend(config.backend, &confinement)? {
         Some(firecracker) => {
             let facts = HostFacts {
                 backend: BackendKind::Firecracker,
@@ -69,9 +73,7 @@ pub async fn run(config: ServeConfig, args: RegisterArgs) -> anyhow::Result<i32>
                 backend: BackendKind::Qemu,
                 accel: decision.clone(),
             };
-            let qemu = QemuBackend {
-                accel: decision.accel,
-            };
+            let qemu = QemuBackend::new(decision.accel, confinement);
             run_with(qemu, KernelFormat::BzImage, facts, config, listener, args).await
         }
     }
@@ -80,7 +82,10 @@ pub async fn run(config: ServeConfig, args: RegisterArgs) -> anyhow::Result<i32>
 /// `Some` for Firecracker, `None` for QEMU; logs why. `auto` is QEMU: the
 /// whole sandbox path (boot, pause, resume, snapshots) is tested end to end
 /// on QEMU only, so Firecracker runs only where asked for.
-fn choose_backend(choice: BackendChoice) -> anyhow::Result<Option<FirecrackerBackend>> {
+fn choose_backend(
+    choice: BackendChoice,
+    confinement: &Confinement,
+) -> anyhow::Result<Option<FirecrackerBackend>> {
     match choice {
         BackendChoice::Qemu => {
             tracing::info!(
@@ -100,9 +105,28 @@ fn choose_backend(choice: BackendChoice) -> anyhow::Result<Option<FirecrackerBac
             Ok(None)
         }
         BackendChoice::Firecracker => {
-            let fc = FirecrackerBackend::detect()
+            let mut fc = FirecrackerBackend::detect()
                 .context("AGENT_BACKEND=firecracker but Firecracker cannot run here")?;
-            tracing::info!(backend = "firecracker", binary = %fc.binary.display(), "backend chosen");
+            let user = match confinement {
+                Confinement::On { user, .. } => Some((user.uid, user.gid)),
+                Confinement::Off => None,
+            };
+            let jailer = choose_jailer(
+                user,
+                std::env::var_os(JAILER_BIN_ENV).map(Into::into),
+                &fc.binary,
+                std::env::var_os("PATH").as_deref(),
+            )
+            .context("AGENT_BACKEND=firecracker: refusing to run Firecracker without its jailer")?;
+            if let Some(jailer) = jailer {
+                fc = fc.with_jailer(jailer);
+            }
+            tracing::info!(
+                backend = "firecracker",
+                binary = %fc.binary.display(),
+                jailer = ?fc.jailer.as_ref().map(|j| j.binary.display().to_string()),
+                "backend chosen"
+            );
             Ok(Some(fc))
         }
     }
@@ -183,6 +207,35 @@ async fn run_with<V: Vmm>(
         "stopped; sandboxes are left as they are and the next start re-adopts them"
     );
     Ok(exit_status)
+}
+
+/// Host least privilege, before anything is created: umask 077, the data
+/// directory made root-only, the state key sealing envd tokens installed,
+/// and the VM confinement resolved (its leftover cgroups swept).
+fn secure_host(config: &ServeConfig) -> anyhow::Result<Confinement> {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(AGENT_UMASK));
+    let data = DataDir::new(&config.data_dir);
+    let changed = data
+        .restrict()
+        .with_context(|| format!("making {} root-only", config.data_dir.display()))?;
+    if changed > 0 {
+        tracing::info!(changed, data_dir = %config.data_dir.display(), "removed group and other access from files of the data directory");
+    }
+    StateKey::load_or_create(&config.state_key_file, &data.root().join("sandboxes"))
+        .context("AGENT_STATE_KEY_FILE")?
+        .install();
+    let confinement = Confinement::resolve(config.vm_confinement, &config.vm_user)
+        .context("AGENT_VM_CONFINEMENT")?;
+    let swept = confinement.sweep();
+    if let Confinement::On { user, cgroups } = &confinement {
+        tracing::info!(
+            user = %user.name,
+            cgroup_version = cgroups.version(),
+            stale_cgroups_removed = swept,
+            "VMs run confined: unprivileged user, seccomp, one cgroup each"
+        );
+    }
+    Ok(confinement)
 }
 
 /// Builds the configured template snapshots in the background, one by one.

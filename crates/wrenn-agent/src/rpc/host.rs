@@ -121,7 +121,7 @@ mod tests {
             kernel_format: KernelFormat::BzImage,
         };
         let manager =
-            SandboxManager::new(QemuBackend { accel: Accel::Tcg }, opts).expect("manager");
+            SandboxManager::new(QemuBackend::unconfined(Accel::Tcg), opts).expect("manager");
         let facts = HostFacts {
             backend: BackendKind::Qemu,
             accel: AccelDecision {

@@ -17,6 +17,11 @@ impl AccessToken {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// A token read back from a record (see [`super::sealed`]).
+    pub(crate) fn from_stored(token: String) -> Self {
+        Self(token)
+    }
 }
 
 impl fmt::Debug for AccessToken {

@@ -14,6 +14,7 @@ mod reaper;
 pub mod record;
 mod recovery;
 mod registry;
+pub mod sealed;
 mod snapshot;
 pub mod state;
 pub mod template;

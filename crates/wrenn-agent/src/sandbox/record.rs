@@ -1,6 +1,8 @@
 //! What the agent remembers about one sandbox, persisted as
 //! `<data>/sandboxes/<id>/sandbox.json` after every change so that a
-//! restarted agent knows what it owns.
+//! restarted agent knows what it owns. The envd token is sealed on disk
+//! ([`super::sealed`]); the file is the owner's only (0600, by the agent's
+//! umask and explicitly here).
 use std::path::{Path, PathBuf};
 
 use super::{
@@ -18,6 +20,7 @@ pub struct SandboxRecord {
     pub id: SandboxId,
     pub config: SandboxConfig,
     pub lifecycle: Lifecycle,
+    #[serde(with = "super::sealed::token")]
     pub access_token: AccessToken,
     pub created_at_ms: u64,
     /// When the inactivity timeout fires (Unix ms); moved by ping.
@@ -63,11 +66,21 @@ impl SandboxRecord {
         self.envd_addr = None;
     }
 
-    /// Writes the record atomically (temp file + rename).
+    /// Writes the record atomically (temp file + rename), mode 0600.
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        use std::{io::Write, os::unix::fs::OpenOptionsExt};
         let tmp = dir.join(format!("{RECORD_FILE}.tmp"));
         let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(&tmp, json)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        // A temp file left by an older agent keeps its mode on open.
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        file.write_all(&json)?;
+        drop(file);
         std::fs::rename(&tmp, dir.join(RECORD_FILE))
     }
 
@@ -111,5 +124,73 @@ impl From<&SandboxRecord> for SandboxInfo {
             envd_url: r.envd_addr.as_ref().map(|a| format!("http://{a}")),
             from_snapshot: r.from_snapshot.is_some(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::sandbox::{EgressSpec, TimeoutAction};
+
+    fn record() -> SandboxRecord {
+        SandboxRecord {
+            id: "sb-sealtest0001".parse().expect("id"),
+            config: SandboxConfig {
+                template: "base".parse().expect("name"),
+                vcpus: 1,
+                memory_mib: 256,
+                disk_mib: None,
+                timeout_secs: 60,
+                on_timeout: TimeoutAction::Kill,
+                env_vars: Default::default(),
+                metadata: Default::default(),
+                egress: EgressSpec::default(),
+            },
+            lifecycle: Lifecycle::new(),
+            access_token: AccessToken::generate(),
+            created_at_ms: 1,
+            timeout_at_ms: 2,
+            pid: None,
+            slot: None,
+            envd_addr: None,
+            from_snapshot: None,
+            disk_strategy: None,
+            vm_generation: 0,
+        }
+    }
+
+    #[test]
+    fn save_when_written_then_0600_and_token_not_in_plaintext() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let record = record();
+        record.save(dir.path()).expect("save");
+        let path = dir.path().join(RECORD_FILE);
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(!text.contains(record.access_token.expose()), "{text}");
+        assert!(text.contains("\"sealed\""), "{text}");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let loaded = SandboxRecord::load(dir.path()).expect("load");
+        assert_eq!(loaded.access_token, record.access_token);
+    }
+
+    #[test]
+    fn load_when_plaintext_token_of_older_agent_then_read_and_resealed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let record = record();
+        let mut legacy = serde_json::to_value(&record).expect("json");
+        legacy["access_token"] = serde_json::Value::String("legacy-plain-token".into());
+        std::fs::write(
+            dir.path().join(RECORD_FILE),
+            serde_json::to_vec(&legacy).expect("bytes"),
+        )
+        .expect("write");
+        let loaded = SandboxRecord::load(dir.path()).expect("legacy loads");
+        assert_eq!(loaded.access_token.expose(), "legacy-plain-token");
+        loaded.save(dir.path()).expect("save");
+        let text = std::fs::read_to_string(dir.path().join(RECORD_FILE)).expect("read");
+        assert!(!text.contains("legacy-plain-token"), "{text}");
     }
 }

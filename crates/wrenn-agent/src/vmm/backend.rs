@@ -49,6 +49,8 @@ pub enum VmmError {
     Snapshot(String),
     #[error("restore failed: {0}")]
     Restore(String),
+    #[error("confining the VMM process: {0}")]
+    Confine(String),
     #[error("timed out after {0:?}")]
     Timeout(Duration),
     #[error("file system error on {path}")]

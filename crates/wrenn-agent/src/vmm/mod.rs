@@ -4,6 +4,8 @@
 //! (`AGENT_BACKEND=firecracker`) on hosts with hardware KVM and its binary.
 pub mod accel;
 pub mod backend;
+pub mod cgroup;
+pub mod confine;
 pub mod firecracker;
 pub mod qemu;
 pub mod qmp;
@@ -12,6 +14,7 @@ use std::path::PathBuf;
 
 pub use accel::{Accel, AccelChoice};
 pub use backend::{BackendKind, RunningVm, Vmm, VmmError};
+pub use confine::{Confinement, ConfinementChoice};
 
 /// Everything needed to boot one VM.
 #[derive(Debug, Clone)]

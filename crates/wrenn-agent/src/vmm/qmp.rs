@@ -1,9 +1,13 @@
 //! A small QMP (QEMU Machine Protocol) client: JSON lines over a Unix socket.
-//! Only what the agent uses: capabilities negotiation and `execute`.
-use std::path::Path;
+//! Only what the agent uses: capabilities negotiation, `execute`, and
+//! handing QEMU a file descriptor (`getfd`, over `SCM_RIGHTS`).
+use std::{io, mem::MaybeUninit, os::fd::BorrowedFd, path::Path};
+
+use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 
 use serde_json::{json, Value};
 use tokio::{
+    io::Interest,
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
     net::{unix::OwnedWriteHalf, UnixStream},
 };
@@ -57,6 +61,44 @@ impl Qmp {
         let mut line = serde_json::to_vec(&request)?;
         line.push(b'\n');
         self.writer.write_all(&line).await?;
+        self.reply(command).await
+    }
+
+    /// Hands `fd` to QEMU under `name` (QMP `getfd`), e.g. for an `fd:name`
+    /// migration: QEMU then writes or reads a file the agent opened, so it
+    /// needs neither access to the path nor a shell to run `cat`.
+    pub async fn send_fd(&mut self, name: &str, fd: BorrowedFd<'_>) -> Result<(), QmpError> {
+        let request = json!({ "execute": "getfd", "arguments": { "fdname": name } });
+        let mut line = serde_json::to_vec(&request)?;
+        line.push(b'\n');
+        let stream: &UnixStream = self.writer.as_ref();
+        let sent = loop {
+            stream.writable().await?;
+            let attempt = stream.try_io(Interest::WRITABLE, || {
+                let fds = [fd];
+                let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+                let mut ancillary = SendAncillaryBuffer::new(&mut space);
+                ancillary.push(SendAncillaryMessage::ScmRights(&fds));
+                sendmsg(
+                    stream,
+                    &[io::IoSlice::new(&line)],
+                    &mut ancillary,
+                    SendFlags::empty(),
+                )
+                .map_err(io::Error::from)
+            });
+            match attempt {
+                Ok(sent) => break sent,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        // The descriptor went with the first byte; the rest is plain data.
+        self.writer.write_all(&line[sent..]).await?;
+        self.reply("getfd").await.map(|_| ())
+    }
+
+    async fn reply(&mut self, command: &str) -> Result<Value, QmpError> {
         loop {
             let message = self.next_message().await?;
             if let Some(value) = message.get("return") {

@@ -21,6 +21,8 @@ pub use sqlx::AnyPool;
 pub enum OpenDbError {
     #[error("cannot create the SQLite directory {0}")]
     Directory(String, #[source] std::io::Error),
+    #[error("cannot make the database file {0} private to its owner")]
+    Permissions(String, #[source] std::io::Error),
     #[error("cannot connect to the database")]
     Connect(#[source] sqlx::Error),
     #[error("cannot apply the database migrations")]
@@ -84,24 +86,64 @@ impl Db {
                 .await
                 .map_err(OpenDbError::Connect)?;
         }
+        if let Some(path) = sqlite_path(&url) {
+            // WAL mode made `-wal` and `-shm` now; SQLite gives them the
+            // file's mode, and this holds for files of older versions too.
+            restrict_sqlite_files(path)?;
+        }
         MIGRATOR.run(&pool).await.map_err(OpenDbError::Migrate)?;
         Ok(Self { pool, kind })
     }
 }
 
-/// Creates the SQLite file's directory and asks the driver to create the file.
-fn prepare_sqlite(url: &str) -> Result<String, OpenDbError> {
+/// The file of a SQLite URL (`None` for an in-memory database).
+fn sqlite_path(url: &str) -> Option<&str> {
     let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = path.split('?').next().unwrap_or_default();
-    if path != ":memory:" {
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// The database holds every email and password hash: its file, `-wal` and
+/// `-shm` are the owner's only (0600), whoever started the control plane
+/// and whatever its umask.
+fn restrict_sqlite_files(path: &str) -> Result<(), OpenDbError> {
+    use std::os::unix::fs::PermissionsExt;
+    for file in [path.to_owned(), format!("{path}-wal"), format!("{path}-shm")] {
+        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(OpenDbError::Permissions(file, e))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Creates the SQLite file's directory (0700) and the file (0600) if they
+/// are missing, then lets the driver open it.
+fn prepare_sqlite(url: &str) -> Result<String, OpenDbError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(path) = sqlite_path(url) {
         if let Some(parent) = std::path::Path::new(path).parent() {
             if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent)
                     .map_err(|e| OpenDbError::Directory(parent.display().to_string(), e))?;
             }
         }
+        // Made here, not by SQLite, so it never exists with the umask's mode.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| OpenDbError::Permissions(path.to_owned(), e))?;
+        restrict_sqlite_files(path)?;
     }
     Ok(if url.contains('?') {
         url.to_owned()
@@ -212,5 +254,30 @@ mod tests {
             base.map(|t| (t.image, t.builtin)),
             Some(("base".into(), true))
         );
+    }
+
+    #[tokio::test]
+    async fn open_when_sqlite_then_db_wal_shm_0600_and_new_dir_0700() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db_path = dir.path().join("cp/wrenn.db");
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p).expect("meta").permissions().mode() & 0o777
+        };
+        let url = format!("sqlite://{}", db_path.display());
+        let db = Db::open(&url).await.expect("open");
+        sqlx::query("SELECT 1").execute(&db.pool).await.expect("query");
+        assert_eq!(mode(&dir.path().join("cp")), 0o700);
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", db_path.display()));
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+        db.pool.close().await;
+        // A file an older version left world-readable is closed on open.
+        std::fs::set_permissions(&db_path, std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+        let db = Db::open(&url).await.expect("reopen");
+        assert_eq!(mode(&db_path), 0o600);
+        db.pool.close().await;
     }
 }

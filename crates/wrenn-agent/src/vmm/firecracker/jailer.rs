@@ -20,6 +20,65 @@ pub struct JailerConfig {
     pub chroot_base: PathBuf,
 }
 
+/// Path of the jailer binary, overriding the lookup beside firecracker and
+/// on `PATH`.
+pub const JAILER_BIN_ENV: &str = "AGENT_JAILER_BIN";
+/// Firecracker's default parent of every jail.
+pub const DEFAULT_CHROOT_BASE: &str = "/srv/jailer";
+
+/// Why Firecracker would have to run unjailed, which the agent refuses
+/// unless VM confinement is switched off.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JailerMissing {
+    #[error("{JAILER_BIN_ENV}={} is not an executable file", .0.display())]
+    NotExecutable(PathBuf),
+    #[error("no jailer binary beside {} or on PATH: install Firecracker's `jailer` (same release as firecracker), set {JAILER_BIN_ENV}, or run Firecracker unjailed with AGENT_VM_CONFINEMENT=off", .0.display())]
+    NotFound(PathBuf),
+}
+
+/// How Firecracker runs: jailed as `user` (`Some((uid, gid))`, confinement
+/// on) when a jailer is found (`$AGENT_JAILER_BIN`, beside the firecracker
+/// binary, or on `PATH`), refused without one; unjailed only when
+/// confinement is off (`user` is `None`).
+pub fn choose_jailer(
+    user: Option<(u32, u32)>,
+    jailer_env: Option<PathBuf>,
+    firecracker: &Path,
+    path_var: Option<&std::ffi::OsStr>,
+) -> Result<Option<JailerConfig>, JailerMissing> {
+    let Some((uid, gid)) = user else {
+        tracing::warn!("AGENT_VM_CONFINEMENT=off: Firecracker runs without its jailer, as root");
+        return Ok(None);
+    };
+    let executable = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let binary = match jailer_env {
+        Some(path) if executable(&path) => path,
+        Some(path) => return Err(JailerMissing::NotExecutable(path)),
+        None => firecracker
+            .parent()
+            .map(|dir| dir.join("jailer"))
+            .into_iter()
+            .chain(
+                path_var
+                    .into_iter()
+                    .flat_map(std::env::split_paths)
+                    .map(|dir| dir.join("jailer")),
+            )
+            .find(|candidate| executable(candidate))
+            .ok_or_else(|| JailerMissing::NotFound(firecracker.to_owned()))?,
+    };
+    Ok(Some(JailerConfig {
+        binary,
+        uid,
+        gid,
+        chroot_base: DEFAULT_CHROOT_BASE.into(),
+    }))
+}
+
 /// API socket path inside the jail.
 const JAIL_SOCKET: &str = "/run/firecracker.socket";
 const JAIL_KERNEL: &str = "/vmlinux";
@@ -210,6 +269,68 @@ mod tests {
         assert_eq!(
             launch.host_path(Path::new("/snapshot/state")),
             Path::new("/srv/jailer/firecracker/sb-1/root/snapshot/state")
+        );
+    }
+
+    fn fake(dir: &Path, name: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::write(&path, "#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    }
+
+    #[test]
+    fn choose_jailer_when_beside_firecracker_then_jailed_as_vm_user() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fc = fake(dir.path(), "firecracker");
+        let jailer = fake(dir.path(), "jailer");
+        let config = choose_jailer(Some((990, 991)), None, &fc, None)
+            .expect("found")
+            .expect("jailed");
+        assert_eq!(
+            config,
+            JailerConfig {
+                binary: jailer,
+                uid: 990,
+                gid: 991,
+                chroot_base: DEFAULT_CHROOT_BASE.into(),
+            }
+        );
+        let launch = Launch::jailed(&config, &fc, &spec(tap())).expect("jail");
+        let line = joined(&launch);
+        assert!(line.contains("--uid 990 --gid 991"), "{line}");
+        assert!(
+            line.starts_with(&config.binary.display().to_string()),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn choose_jailer_when_none_found_then_refused_naming_the_opt_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fc = fake(dir.path(), "firecracker");
+        let err = choose_jailer(
+            Some((990, 990)),
+            None,
+            &fc,
+            Some(std::ffi::OsStr::new("/nonexistent")),
+        )
+        .expect_err("no jailer");
+        assert!(
+            err.to_string().contains("AGENT_VM_CONFINEMENT=off"),
+            "{err}"
+        );
+        let err = choose_jailer(Some((990, 990)), Some("/nope/jailer".into()), &fc, None)
+            .expect_err("bad env");
+        assert_eq!(err, JailerMissing::NotExecutable("/nope/jailer".into()));
+    }
+
+    #[test]
+    fn choose_jailer_when_confinement_off_then_unjailed() {
+        assert_eq!(
+            choose_jailer(None, None, Path::new("/bin/firecracker"), None),
+            Ok(None)
         );
     }
 
