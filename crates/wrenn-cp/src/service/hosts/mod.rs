@@ -6,7 +6,7 @@ mod access;
 mod directory;
 mod heartbeat;
 mod records;
-mod registration;
+pub(crate) mod registration;
 pub mod tags;
 
 pub use access::{load, Access, HostAccessError};
