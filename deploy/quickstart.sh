@@ -115,6 +115,8 @@ CP_LISTEN_ADDR=127.0.0.1:8000
 DATABASE_URL=sqlite:///var/lib/wrenn/cp/wrenn.db
 CP_JWT_SECRET_FILE=$ETC/jwt-secret
 CP_LOG=info
+# This machine's own agent registers at 127.0.0.1 (refused by default).
+CP_ALLOW_PRIVATE_HOST_ADDRS=true
 EOF
     chmod 600 "$tmp"
     mv "$tmp" "$ENV_FILE"
@@ -131,6 +133,12 @@ elif grep -Eq '^(CP_AGENT_URL|CP_AGENT_SECRET|CP_AGENT_SECRET_FILE|AGENT_SECRET|
     step "settings in $ENV_FILE: the agent registers with the control plane now (shared secret settings commented out)"
 else
     step "settings in $ENV_FILE (kept)"
+fi
+if ! grep -q '^CP_ALLOW_PRIVATE_HOST_ADDRS=' "$ENV_FILE"; then
+    # Settings from before host addresses were checked: this machine's own
+    # agent registers at loopback.
+    printf '# This machine'"'"'s own agent registers at 127.0.0.1 (refused by default).\nCP_ALLOW_PRIVATE_HOST_ADDRS=true\n' >>"$ENV_FILE"
+    settings_changed=1
 fi
 cp_addr=$(sed -n 's/^CP_LISTEN_ADDR=//p' "$ENV_FILE" | tail -n1)
 cp_addr=${cp_addr:-127.0.0.1:8000}

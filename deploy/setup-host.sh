@@ -57,7 +57,7 @@ step "data directory $WRENN_DATA_DIR"
 # Lint tools (tests/lint/run.sh), built once per pinned version and kept.
 . "$root/deploy/tools.sh"
 export PATH="$HOME/.cargo/bin:$PATH"
-while read -r name version; do
+while read -r name version extra; do
     [ -n "$name" ] || continue
     dir=$(tool_dir "$name")
     if [ -x "$dir/bin/$name" ]; then
@@ -66,7 +66,8 @@ while read -r name version; do
     fi
     command -v cargo >/dev/null 2>&1 || die "cargo not found (needed to build $name)" "install Rust with rustup (https://rustup.rs), then re-run"
     step "building $name $version (once; cached in $dir)"
-    cargo install --locked --quiet "$name" --version "$version" --root "$dir.partial" >/tmp/wrenn-tool-$name.log 2>&1 ||
+    # shellcheck disable=SC2086 # extra holds separate cargo-install arguments
+    cargo install --locked --quiet "$name" --version "$version" $extra --root "$dir.partial" >/tmp/wrenn-tool-$name.log 2>&1 ||
         { tail -n 20 "/tmp/wrenn-tool-$name.log" >&2; die "cargo install $name $version failed (log: /tmp/wrenn-tool-$name.log)" "check access to crates.io and re-run"; }
     rm -rf "$dir" && mv "$dir.partial" "$dir"
 done <<<"$WRENN_CARGO_TOOLS"

@@ -5,15 +5,18 @@
 
 WRENN_DATA_DIR="${WRENN_DATA_DIR:-/var/lib/wrenn}"
 
-# name version, one a line
+# name version [extra cargo-install arguments], one a line. cargo-audit
+# without its default binary-scanning feature: we audit Cargo.lock only, and
+# the feature's syn/object build would add minutes to a cold CI run.
 WRENN_CARGO_TOOLS="
 cargo-deny 0.20.2
+cargo-audit 0.22.2 --no-default-features
 "
 
 # tool_dir NAME: the install root of NAME's pinned version (empty if unknown).
 tool_dir() {
-    local name version
-    while read -r name version; do
+    local name version _
+    while read -r name version _; do
         [ "$name" = "$1" ] && { printf '%s/tools/%s-%s\n' "$WRENN_DATA_DIR" "$name" "$version"; return 0; }
     done <<<"$WRENN_CARGO_TOOLS"
     return 1

@@ -97,7 +97,7 @@ mh_start_cp() {
     port=$(mh_free_port)
     cp_url="http://$MH_CP_ADDR:$port"
     DATABASE_URL="sqlite://$work/cp.db" CP_JWT_SECRET=$(mh_random 48) \
-        CP_LISTEN_ADDR="$MH_CP_ADDR:$port" CP_AGENT_URL="" \
+        CP_LISTEN_ADDR="$MH_CP_ADDR:$port" CP_AGENT_URL="" CP_ALLOW_PRIVATE_HOST_ADDRS=true \
         CP_HOST_DEAD_SECS=${CP_HOST_DEAD_SECS:-6} \
         CP_HOST_MONITOR_INTERVAL_SECS=${CP_HOST_MONITOR_INTERVAL_SECS:-1} \
         CP_RECONCILE_INTERVAL_SECS=2 CP_LOG=${CP_LOG:-info} \

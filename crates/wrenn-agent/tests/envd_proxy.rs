@@ -89,6 +89,12 @@ async fn fake_envd(seen: Arc<Seen>) -> SocketAddr {
     let echo_seen = Arc::clone(&seen);
     let health_seen = Arc::clone(&seen);
     let app = axum::Router::new()
+        // A guest that took the request and never answers (a wedged envd,
+        // or a VM stopped under the connection).
+        .route(
+            "/silent",
+            axum::routing::get(std::future::pending::<StatusCode>),
+        )
         .route(
             "/health",
             axum::routing::get(
@@ -162,6 +168,10 @@ struct Proxy {
 
 impl Proxy {
     async fn start() -> Self {
+        Self::start_with(envd_proxy::Limits::default()).await
+    }
+
+    async fn start_with(limits: envd_proxy::Limits) -> Self {
         let seen = Arc::new(Seen::default());
         let envd = fake_envd(Arc::clone(&seen)).await;
         let token = AccessToken::generate();
@@ -177,9 +187,10 @@ impl Proxy {
             ]))),
             token: token.clone(),
         };
-        let routes = envd_proxy::routes(
+        let routes = envd_proxy::routes_with_limits(
             Arc::new(directory.clone()),
             Secret::new(SECRET).expect("secret"),
+            limits,
         );
         let addr = serve(routes).await;
         Self {
@@ -484,4 +495,96 @@ async fn proxy_when_concurrent_downloads_then_both_stream_independently() {
 
     assert_eq!(rest, b"second");
     assert_eq!(proxy.health_peers().len(), 1);
+}
+
+#[tokio::test]
+async fn proxy_when_vm_stops_while_envd_silent_then_409_sandbox_not_running() {
+    let proxy = Proxy::start().await;
+    let pending = proxy
+        .request(reqwest::Method::GET, "/envd/running/silent")
+        .send();
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        proxy.directory.set("running", None);
+    };
+
+    let (response, ()) = bounded(async { tokio::join!(pending, stop) }).await;
+
+    let response = response.expect("answered");
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(response).await, "sandbox_not_running");
+}
+
+#[tokio::test]
+async fn proxy_when_envd_silent_past_header_limit_then_504_envd_timeout() {
+    let proxy = Proxy::start_with(envd_proxy::Limits {
+        response_headers: Duration::from_millis(300),
+    })
+    .await;
+
+    let response = bounded(
+        proxy
+            .request(reqwest::Method::GET, "/envd/running/silent")
+            .send(),
+    )
+    .await
+    .expect("answered");
+
+    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(error_code(response).await, "envd_timeout");
+}
+
+#[tokio::test]
+async fn proxy_when_upload_outlasts_header_limit_then_still_answered() {
+    // The header limit counts from the end of the body: a slow upload is
+    // not a silent envd.
+    let proxy = Proxy::start_with(envd_proxy::Limits {
+        response_headers: Duration::from_millis(300),
+    })
+    .await;
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+    let feed = async move {
+        for _ in 0..4 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            tx.send(Ok(Bytes::from_static(b"slow"))).await.expect("fed");
+        }
+    };
+    let upload = proxy
+        .request(reqwest::Method::POST, "/envd/running/files")
+        .body(reqwest::Body::wrap_stream(tokio_stream(rx)))
+        .send();
+
+    let (response, ()) = bounded(async { tokio::join!(upload, feed) }).await;
+
+    let response = response.expect("answered");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.bytes().await.expect("body"), "slowslowslowslow");
+}
+
+#[tokio::test]
+async fn proxy_when_vm_stops_mid_download_then_body_ends_in_error() {
+    let proxy = Proxy::start().await;
+    let (_held, gate) = oneshot::channel::<()>();
+    *proxy.seen.download_gate.lock().expect("lock") = Some(gate);
+    let response = bounded(
+        proxy
+            .request(reqwest::Method::GET, "/envd/running/download")
+            .send(),
+    )
+    .await
+    .expect("sent");
+    let mut body = response.bytes_stream();
+    let first = bounded(body.next()).await.expect("a chunk").expect("ok");
+
+    proxy.directory.set("running", None);
+    let mut ended_in_error = false;
+    while let Some(chunk) = bounded(body.next()).await {
+        if chunk.is_err() {
+            ended_in_error = true;
+            break;
+        }
+    }
+
+    assert_eq!(first, Bytes::from("first"));
+    assert!(ended_in_error, "a cut stream must not read as complete");
 }

@@ -64,6 +64,10 @@ pub struct CpConfig {
     pub default_timeout_secs: u64,
     /// `CP_MAX_SANDBOXES_PER_TEAM`, default 100.
     pub max_sandboxes_per_team: u32,
+    /// `CP_ALLOW_PRIVATE_HOST_ADDRS`, default false: agents may register at
+    /// loopback addresses, and teams' own hosts at private ones
+    /// (`service::hosts::address`).
+    pub allow_private_host_addrs: bool,
     /// `CP_HOST_HEARTBEAT_SECS`, default 30: the interval agents are told.
     pub heartbeat_interval_secs: u64,
     /// `CP_HOST_DEAD_SECS`, default 90: silence after which a host is
@@ -137,6 +141,7 @@ impl CpConfig {
             )?),
             default_timeout_secs: parsed(&value, "CP_SANDBOX_DEFAULT_TIMEOUT_SECS", "300")?,
             max_sandboxes_per_team: parsed(&value, "CP_MAX_SANDBOXES_PER_TEAM", "100")?,
+            allow_private_host_addrs: parsed(&value, "CP_ALLOW_PRIVATE_HOST_ADDRS", "false")?,
             heartbeat_interval_secs: positive(&value, "CP_HOST_HEARTBEAT_SECS", "30")?,
             host_dead_after: Duration::from_secs(positive(&value, "CP_HOST_DEAD_SECS", "90")?),
             host_monitor_interval: Duration::from_secs(positive(

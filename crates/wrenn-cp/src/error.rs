@@ -71,6 +71,8 @@ pub enum HostError {
     HasSandboxes { id: String, count: usize },
     #[error("the agent's TLS certificate (sha256 {found}) is not the one pinned for this host")]
     TlsFingerprintMismatch { found: String },
+    #[error(transparent)]
+    AddressRefused(crate::service::hosts::address::AddressRefusal),
 }
 
 impl HostError {
@@ -86,6 +88,7 @@ impl HostError {
             Self::HostDeleted(_) => ErrorCode::HostDeleted,
             Self::HasSandboxes { .. } => ErrorCode::HostHasSandboxes,
             Self::TlsFingerprintMismatch { .. } => ErrorCode::TlsFingerprintMismatch,
+            Self::AddressRefused(_) => ErrorCode::HostAddressRefused,
         }
     }
 }
@@ -150,6 +153,7 @@ impl From<crate::service::hosts::RegisterError> for ApiError {
             E::TlsFingerprintMismatch { found } => {
                 HostError::TlsFingerprintMismatch { found }.into()
             }
+            E::AddressRefused(refusal) => HostError::AddressRefused(refusal).into(),
             E::Invalid(message) => Self::Validation(message),
             E::Database(err) => Self::internal(err),
         }

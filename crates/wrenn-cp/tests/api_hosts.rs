@@ -451,14 +451,6 @@ both_dbs!(
                 "address",
             ),
             (
-                json!({"token": token, "address": "0.0.0.0:50051", "specs": specs(8, 16384)}),
-                "address",
-            ),
-            (
-                json!({"token": token, "address": "10.0.0.1:0", "specs": specs(8, 16384)}),
-                "address",
-            ),
-            (
                 json!({"token": token, "address": "10.0.0.1:50051", "specs": specs(0, 16384)}),
                 "specs.cpus",
             ),
@@ -628,6 +620,96 @@ both_dbs!(
 );
 
 both_dbs!(
+    register_when_address_unroutable_metadata_or_loopback_then_422_host_address_refused,
+    |kind| async move {
+        // Found by probing: a team's own host registered at the metadata
+        // service or at a port on the control plane's machine, and a
+        // sandbox create then made the control plane call it.
+        let f = Fixture::start(kind).await;
+        let refused = [
+            ("169.254.169.254:80", "link-local"),
+            ("[fd00:ec2::254]:80", "link-local"),
+            ("127.0.0.1:18555", "loopback"),
+            ("[::ffff:127.0.0.1]:18555", "loopback"),
+            ("10.0.0.1:50051", "private"),
+            ("0.0.0.0:50051", "unicast"),
+            ("224.0.0.1:50051", "unicast"),
+            ("10.0.0.1:0", "port 0"),
+        ];
+        for (address, says) in refused {
+            let (id, token) = f
+                .create(&f.owner_b, json!({"name": "b", "byoc": true}))
+                .await;
+            let (status, answer) = f.register(&token, address).await;
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{address}: {answer}"
+            );
+            let message = assert_error(&answer, "host_address_refused");
+            assert!(message.contains(says), "{address}: {message}");
+            let (_, host) = f
+                .app
+                .request(GET, &format!("/v1/hosts/{id}"), Some(&f.owner_b), None)
+                .await;
+            assert_eq!(host["status"], "pending", "{address}: nothing recorded");
+        }
+        // A shared host (made by a platform admin) may sit on a private
+        // network, never on loopback or link-local.
+        let (_, token) = f.create(&f.admin, json!({"name": "shared"})).await;
+        let (status, answer) = f.register(&token, "127.0.0.1:50051").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        let (status, answer) = f.register(&token, "10.0.0.1:50051").await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+    }
+);
+
+#[tokio::test]
+async fn register_when_private_addresses_allowed_then_loopback_byoc_accepted_metadata_not() {
+    let hosts = FakeConnector::new();
+    let app = TestApp::start_with_connector(
+        Kind::Sqlite,
+        hosts.clone(),
+        &[("CP_ALLOW_PRIVATE_HOST_ADDRS", "true")],
+    )
+    .await;
+    let (owner, _) = app.signup("owner@allowed.test").await;
+    let create = |name: &'static str| {
+        let app = &app;
+        let owner = owner.clone();
+        async move {
+            let (status, answer) = app
+                .request(
+                    POST,
+                    "/v1/hosts",
+                    Some(&owner),
+                    Some(json!({"name": name, "byoc": true})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{answer}");
+            answer["registration_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let register = |token: String, address: &'static str| {
+        let app = &app;
+        async move {
+            app.request(
+                POST,
+                "/v1/hosts/register",
+                None,
+                Some(json!({"token": token, "address": address, "specs": specs(8, 16384)})),
+            )
+            .await
+        }
+    };
+
+    let (loopback, answer) = register(create("local").await, "127.0.0.1:18555").await;
+    assert_eq!(loopback, StatusCode::CREATED, "{answer}");
+    let (metadata, answer) = register(create("meta").await, "169.254.169.254:80").await;
+    assert_eq!(metadata, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+}
+
+both_dbs!(
     placement_when_byoc_tags_and_shared_then_assigned_accordingly,
     |kind| async move {
         let f = Fixture::start(kind).await;
@@ -645,7 +727,8 @@ both_dbs!(
             .add_host(
                 &f.owner_b,
                 json!({"name": "b", "byoc": true}),
-                "10.0.0.2:50051",
+                // A team's own host registers a public address.
+                "203.0.113.2:50051",
             )
             .await;
         // Team A: a shared host, never team B's.

@@ -223,6 +223,8 @@ async fn start_replica(n: u8, database_url: &str, dir: &Path) -> (Daemon, Replic
         .env("DATABASE_URL", database_url)
         .env("CP_JWT_SECRET", JWT_SECRET)
         .env("CP_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        // Its agent registers at loopback.
+        .env("CP_ALLOW_PRIVATE_HOST_ADDRS", "true")
         .env("CP_AGENT_URL", "")
         .env("CP_HOST_HEARTBEAT_SECS", "2")
         .env_remove("CP_AGENT_SECRET")

@@ -62,6 +62,7 @@ error_codes! {
     HostNotPending = "host_not_pending" => 409,
     HostHasSandboxes = "host_has_sandboxes" => 409,
     TlsFingerprintMismatch = "tls_fingerprint_mismatch" => 409,
+    HostAddressRefused = "host_address_refused" => 422,
     Internal = "internal" => 500,
 }
 

@@ -160,3 +160,39 @@ mod tests {
         assert_eq!(answer.heartbeat_interval_secs, 30);
     }
 }
+
+/// The agent's answer to an identity challenge: hex HMAC-SHA256 of the
+/// challenge under the per-host agent secret. Before the control plane sends
+/// a registered host any work it sends a fresh random challenge
+/// (`HostInfoRequest.challenge`) and checks this proof, so an address that
+/// is not a Wrenn agent holding that host's secret (a metadata service, an
+/// internal web server named at registration) gets nothing but the
+/// challenge. The secret itself never has to cross the wire for this.
+pub fn identity_proof(agent_secret: &str, challenge: &str) -> String {
+    use hmac::{Hmac, Mac};
+    // HMAC takes keys of every length; an empty proof would never verify.
+    let Ok(mut mac) = <Hmac<sha2::Sha256> as Mac>::new_from_slice(agent_secret.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(b"wrenn-agent-identity/v1\n");
+    mac.update(challenge.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::identity_proof;
+
+    #[test]
+    fn identity_proof_when_secret_or_challenge_differs_then_differs() {
+        let proof = identity_proof("secret-one", "challenge");
+        assert_eq!(proof.len(), 64);
+        assert_eq!(proof, identity_proof("secret-one", "challenge"));
+        assert_ne!(proof, identity_proof("secret-two", "challenge"));
+        assert_ne!(proof, identity_proof("secret-one", "challenge2"));
+    }
+}

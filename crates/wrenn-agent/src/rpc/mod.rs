@@ -24,6 +24,7 @@ use crate::vmm::Vmm;
 /// envd proxy behind its own header, `/health` open.
 pub fn router<V: Vmm>(service: AgentRpc<V>, secret: Secret) -> axum::Router {
     let proxy = envd_proxy::routes(Arc::new(service.manager().clone()), secret.clone());
+    let service = service.with_identity(secret.clone());
     let connect = Arc::new(service).register(connectrpc::Router::new());
     axum::Router::new()
         .fallback_service(connect.into_axum_service())

@@ -18,6 +18,8 @@ use crate::{
 pub struct AgentRpc<V: Vmm> {
     manager: SandboxManager<V>,
     host: Arc<HostFacts>,
+    /// Answers the control plane's identity challenges (HostInfo).
+    identity: Option<super::Secret>,
 }
 
 impl<V: Vmm> std::fmt::Debug for AgentRpc<V> {
@@ -34,7 +36,14 @@ impl<V: Vmm> AgentRpc<V> {
         Self {
             manager,
             host: Arc::new(host),
+            identity: None,
         }
+    }
+
+    /// Proves this agent holds `secret` to whoever challenges it.
+    pub fn with_identity(mut self, secret: super::Secret) -> Self {
+        self.identity = Some(secret);
+        self
     }
 
     pub fn manager(&self) -> &SandboxManager<V> {
@@ -239,8 +248,14 @@ impl<V: Vmm> pb::AgentService for AgentRpc<V> {
     async fn host_info(
         &self,
         _ctx: RequestContext,
-        _request: ServiceRequest<'_, pb::HostInfoRequest>,
+        request: ServiceRequest<'_, pb::HostInfoRequest>,
     ) -> ServiceResult<pb::HostInfoResponse> {
-        Response::ok(self.host.report(&self.manager))
+        let mut report = self.host.report(&self.manager);
+        let challenge = request.to_owned_message().challenge;
+        if let (false, Some(secret)) = (challenge.is_empty(), &self.identity) {
+            report.identity_proof =
+                wrenn_types::host_wire::identity_proof(secret.expose(), &challenge);
+        }
+        Response::ok(report)
     }
 }

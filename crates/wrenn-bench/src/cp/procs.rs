@@ -189,6 +189,8 @@ impl ControlPlane {
         let mut command = tokio::process::Command::new(binary);
         command
             .env("CP_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            // Its agent registers at loopback.
+            .env("CP_ALLOW_PRIVATE_HOST_ADDRS", "true")
             .env(
                 "DATABASE_URL",
                 format!("sqlite://{}", dir.join("cp.db").display()),

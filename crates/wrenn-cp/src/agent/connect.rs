@@ -102,21 +102,62 @@ fn plain_http() -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// Turns an agent's refusal into an [`AgentError`]. Users see the agent's
+/// words only for its typed Connect refusals, cut to one short line of
+/// printable text: they come from a host that proved its identity and say
+/// what to fix (an unknown template, a sandbox in the wrong state). A
+/// failure our own transport classified (refused connection, certificate
+/// mismatch) keeps its description, which holds nothing the host sent. Any
+/// other reply (an unknown code, a body that is not Connect at all) could
+/// be any server's, so users get a fixed message and the reply goes to the
+/// log only.
 fn agent_error(err: ConnectError) -> AgentError {
-    let message = err
+    // connectrpc's wording for a reply that was not a Connect error: the
+    // rest of the message is the raw body.
+    let foreign = err
         .message
-        .clone()
-        .unwrap_or_else(|| format!("{:?}", err.code));
-    match err.code {
-        ErrorCode::NotFound => AgentError::NotFound(message),
-        ErrorCode::InvalidArgument => AgentError::InvalidArgument(message),
-        ErrorCode::FailedPrecondition | ErrorCode::Aborted => {
-            AgentError::FailedPrecondition(message)
-        }
-        ErrorCode::AlreadyExists => AgentError::AlreadyExists(message),
-        ErrorCode::ResourceExhausted => AgentError::Exhausted(message),
-        _ => AgentError::Unavailable(message),
+        .as_deref()
+        .is_some_and(|m| m.starts_with("HTTP error "));
+    let message = || {
+        err.message
+            .as_deref()
+            .map(printable_line)
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| format!("{:?}", err.code))
+    };
+    let not_reflected = |code: ErrorCode| {
+        tracing::warn!(?code, reply = ?err.message, "host agent call failed");
+        AgentError::Unavailable(format!(
+            "the host's agent failed the call ({code:?}); see the control plane's log"
+        ))
+    };
+    if foreign {
+        return not_reflected(err.code);
     }
+    match err.code {
+        ErrorCode::NotFound => AgentError::NotFound(message()),
+        ErrorCode::InvalidArgument => AgentError::InvalidArgument(message()),
+        ErrorCode::FailedPrecondition | ErrorCode::Aborted => {
+            AgentError::FailedPrecondition(message())
+        }
+        ErrorCode::AlreadyExists => AgentError::AlreadyExists(message()),
+        ErrorCode::ResourceExhausted => AgentError::Exhausted(message()),
+        ErrorCode::Unavailable if err.source_arc().is_some() => AgentError::Unavailable(message()),
+        code => not_reflected(code),
+    }
+}
+
+/// Longest agent message passed on to users.
+const MAX_AGENT_MESSAGE: usize = 300;
+
+/// `text` as one line of printable characters, at most [`MAX_AGENT_MESSAGE`].
+fn printable_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_AGENT_MESSAGE)
+        .collect::<String>()
+        .trim()
+        .to_owned()
 }
 
 /// The one conversion of [`TimeoutAction`] to the wire.
@@ -299,6 +340,15 @@ impl AgentApi for ConnectAgent {
             .map_err(agent_error)
     }
 
+    async fn prove_identity(&self, challenge: &str) -> AgentResult<String> {
+        let message = pb::HostInfoRequest {
+            challenge: challenge.into(),
+            ..Default::default()
+        };
+        let response = self.client.host_info(message).await.map_err(agent_error)?;
+        Ok(response.into_owned().identity_proof)
+    }
+
     fn envd(&self, id: &str) -> EnvdRoute {
         EnvdRoute {
             base_url: format!("{}/envd/{id}", self.base_url),
@@ -306,5 +356,52 @@ impl AgentApi for ConnectAgent {
             transport: self.envd_transport.clone(),
             http: self.envd_http.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_error_when_reply_not_a_typed_refusal_then_not_reflected() {
+        // What a metadata service or any web server might answer.
+        let reply = "ami-id\ninstance-id\niam/security-credentials/admin";
+        for err in [
+            ConnectError::new(ErrorCode::Unknown, reply),
+            ConnectError::internal(reply),
+            ConnectError::unavailable(reply),
+            // A 4xx reply that was not Connect, as connectrpc words it.
+            ConnectError::new(
+                ErrorCode::InvalidArgument,
+                format!("HTTP error 400: {reply}"),
+            ),
+        ] {
+            let AgentError::Unavailable(message) = agent_error(err) else {
+                panic!("not Unavailable");
+            };
+            assert!(!message.contains("instance-id"), "{message}");
+        }
+    }
+
+    #[test]
+    fn agent_error_when_our_transport_failed_then_its_description_kept() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let err = ConnectError::unavailable_from_transport("connecting", refused);
+        let AgentError::Unavailable(message) = agent_error(err) else {
+            panic!("not Unavailable");
+        };
+        assert!(message.contains("refused"), "{message}");
+    }
+
+    #[test]
+    fn agent_error_when_typed_refusal_then_one_short_printable_line() {
+        let long = format!("template x\r\nnot found{}", "!".repeat(1000));
+        let AgentError::NotFound(message) = agent_error(ConnectError::not_found(long)) else {
+            panic!("not NotFound");
+        };
+        assert!(message.starts_with("template x  not found"), "{message}");
+        assert!(message.len() <= MAX_AGENT_MESSAGE);
+        assert!(!message.chars().any(char::is_control));
     }
 }

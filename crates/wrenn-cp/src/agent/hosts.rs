@@ -5,6 +5,12 @@
 //! any registered host. Entries are refreshed on heartbeats and dropped
 //! when a host is deleted. Development and tests may pin an agent that has
 //! no registration (`CP_AGENT_URL`, fakes).
+//!
+//! A registered host is only handed out once whatever answers at its
+//! address has proved it holds that host's agent secret (an HMAC over a
+//! fresh challenge, [`wrenn_types::host_wire::identity_proof`]); until then
+//! the only thing sent to the address is the challenge. The proof is kept
+//! per dialled target: a new address or certificate is proved anew.
 use std::{
     collections::BTreeMap,
     sync::{Arc, RwLock},
@@ -42,15 +48,68 @@ pub enum HostUnavailable {
         #[source]
         source: anyhow::Error,
     },
+    /// What answers at the host's address did not prove it is that host's
+    /// agent.
+    #[error("host {host_id} did not prove it is the registered agent: {reason}")]
+    Unverified { host_id: HostId, reason: String },
     #[error(transparent)]
     Directory(#[from] DirectoryError),
 }
+
+/// Length of an identity challenge (36 symbols a-z0-9: 186 bits).
+const CHALLENGE_LEN: usize = 36;
 
 #[derive(Debug, Clone)]
 struct Entry {
     /// What the client was made from; `None` for a pinned agent.
     target: Option<HostTarget>,
     agent: Arc<dyn AgentApi>,
+    /// Set once the agent at `target` proved its identity.
+    verified: Arc<tokio::sync::OnceCell<()>>,
+}
+
+impl Entry {
+    fn new(target: Option<HostTarget>, agent: Arc<dyn AgentApi>) -> Self {
+        Self {
+            target,
+            agent,
+            verified: Arc::default(),
+        }
+    }
+
+    /// The agent, once it proved it holds its host's secret (pinned agents
+    /// are trusted as configured).
+    async fn verified_agent(&self) -> Result<Arc<dyn AgentApi>, HostUnavailable> {
+        let Some(target) = &self.target else {
+            return Ok(self.agent.clone());
+        };
+        self.verified
+            .get_or_try_init(|| async {
+                let unverified = |reason: String| HostUnavailable::Unverified {
+                    host_id: target.host_id.clone(),
+                    reason,
+                };
+                let challenge = wrenn_types::random_lowercase(CHALLENGE_LEN);
+                let proof = self.agent.prove_identity(&challenge).await.map_err(|err| {
+                    // The answer may be anything the address serves: logged,
+                    // not carried in the error.
+                    tracing::warn!(host_id = %target.host_id, error = %err, "identity challenge failed");
+                    unverified("no valid answer to the identity challenge".into())
+                })?;
+                let expected =
+                    wrenn_types::host_wire::identity_proof(target.secret.expose(), &challenge);
+                // The challenge is fresh each time, so comparison timing
+                // tells an impostor nothing it could reuse.
+                if proof == expected {
+                    tracing::info!(host_id = %target.host_id, "host agent proved its identity");
+                    Ok(())
+                } else {
+                    Err(unverified("wrong proof".into()))
+                }
+            })
+            .await?;
+        Ok(self.agent.clone())
+    }
 }
 
 /// The host agents this control plane can call.
@@ -73,26 +132,29 @@ impl Hosts {
     /// Pins `agent` as `host_id` for the life of this process: a host with
     /// no registration (the `CP_AGENT_URL` shortcut, test fakes).
     pub fn pin(&self, host_id: HostId, agent: Arc<dyn AgentApi>) {
-        self.write().insert(
-            host_id,
-            Entry {
-                target: None,
-                agent,
-            },
-        );
+        self.write().insert(host_id, Entry::new(None, agent));
     }
 
-    /// The agent of `host_id`: from the cache, else dialled from its record.
+    /// The agent of `host_id`, from the cache or dialled from its record,
+    /// once it proved its identity.
     pub async fn agent<H: AsRef<str> + ?Sized>(
         &self,
         host_id: &H,
     ) -> Result<Arc<dyn AgentApi>, HostUnavailable> {
         let raw = host_id.as_ref();
         let id = HostId::try_from(raw).map_err(|_| HostUnavailable::NotRegistered(raw.into()))?;
-        if let Some(entry) = self.read().get(&id) {
-            return Ok(entry.agent.clone());
-        }
-        self.refresh(&id).await
+        let cached = self.read().get(&id).cloned();
+        let entry = match cached {
+            Some(entry) => entry,
+            None => {
+                self.refresh(&id).await?;
+                self.read()
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| HostUnavailable::NotRegistered(id.to_string()))?
+            }
+        };
+        entry.verified_agent().await
     }
 
     /// Re-reads `host_id`'s record (a heartbeat, a registration): dials it
@@ -100,7 +162,7 @@ impl Hosts {
     /// longer has a registration.
     pub async fn refresh(&self, host_id: &HostId) -> Result<Arc<dyn AgentApi>, HostUnavailable> {
         match self.directory.target(host_id).await? {
-            Some(target) => self.connect(target),
+            Some(target) => self.connect(target).map(|entry| entry.agent),
             None => {
                 let mut cache = self.write();
                 match cache.get(host_id) {
@@ -123,7 +185,8 @@ impl Hosts {
     }
 
     /// Every registered host and every pinned one (the reconciler, template
-    /// deletion). Hosts that cannot be dialled are left out and logged.
+    /// deletion). Hosts that cannot be dialled or did not prove their
+    /// identity are left out and logged.
     pub async fn all(&self) -> Result<Vec<(HostId, Arc<dyn AgentApi>)>, DirectoryError> {
         let registered = self.directory.registered().await?;
         // Hosts deleted through another replica leave this cache here.
@@ -133,9 +196,13 @@ impl Hosts {
         let mut all = Vec::with_capacity(registered.len());
         for target in registered {
             let host_id = target.host_id.clone();
-            match self.connect(target) {
+            let verified = match self.connect(target) {
+                Ok(entry) => entry.verified_agent().await,
+                Err(err) => Err(err),
+            };
+            match verified {
                 Ok(agent) => all.push((host_id, agent)),
-                Err(err) => tracing::warn!(%host_id, error = %err, "cannot dial a registered host"),
+                Err(err) => tracing::warn!(%host_id, error = %err, "cannot use a registered host"),
             }
         }
         let pinned: Vec<_> = self
@@ -148,11 +215,11 @@ impl Hosts {
         Ok(all)
     }
 
-    /// The cached client for `target`, or a new one when it changed.
-    fn connect(&self, target: HostTarget) -> Result<Arc<dyn AgentApi>, HostUnavailable> {
+    /// The cached entry for `target`, or a new one when it changed.
+    fn connect(&self, target: HostTarget) -> Result<Entry, HostUnavailable> {
         if let Some(entry) = self.read().get(&target.host_id) {
             if entry.target.as_ref() == Some(&target) {
-                return Ok(entry.agent.clone());
+                return Ok(entry.clone());
             }
         }
         let agent = self
@@ -162,14 +229,10 @@ impl Hosts {
                 host_id: target.host_id.clone(),
                 source,
             })?;
-        self.write().insert(
-            target.host_id.clone(),
-            Entry {
-                target: Some(target),
-                agent: agent.clone(),
-            },
-        );
-        Ok(agent)
+        let host_id = target.host_id.clone();
+        let entry = Entry::new(Some(target), agent);
+        self.write().insert(host_id, entry.clone());
+        Ok(entry)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<HostId, Entry>> {
@@ -194,9 +257,17 @@ mod tests {
         secret::SecretString,
     };
 
-    /// An agent that only says where it was dialled (`envd().base_url`).
+    /// An agent that only says where it was dialled (`envd().base_url`) and
+    /// answers identity challenges with the secret it holds (`None`: an
+    /// impostor that knows no secret), counting them.
     #[derive(Debug)]
-    struct Dialled(String);
+    struct Dialled(String, Option<String>, Arc<Mutex<usize>>);
+
+    impl Dialled {
+        fn pinned(address: &str) -> Self {
+            Self(address.into(), None, Arc::default())
+        }
+    }
 
     fn refused<T>() -> AgentResult<T> {
         Err(AgentError::Unavailable("test agent".into()))
@@ -230,6 +301,13 @@ mod tests {
         }
         async fn delete_template(&self, _: &str) -> AgentResult<()> {
             refused()
+        }
+        async fn prove_identity(&self, challenge: &str) -> AgentResult<String> {
+            *self.2.lock().unwrap() += 1;
+            Ok(match &self.1 {
+                Some(secret) => wrenn_types::host_wire::identity_proof(secret, challenge),
+                None => "0".repeat(64),
+            })
         }
         fn envd(&self, _: &str) -> EnvdRoute {
             EnvdRoute {
@@ -271,21 +349,69 @@ mod tests {
         }
     }
 
-    #[derive(Debug)]
-    struct Dial;
+    /// Dials [`Dialled`] agents; addresses starting `impostor` hold no secret.
+    #[derive(Debug, Default)]
+    struct Dial {
+        challenges: Arc<Mutex<usize>>,
+    }
 
     impl Connector for Dial {
         fn connect(&self, target: &HostTarget) -> anyhow::Result<Arc<dyn AgentApi>> {
-            Ok(Arc::new(Dialled(target.address.clone())))
+            let secret = (!target.address.starts_with("impostor"))
+                .then(|| target.secret.expose().to_owned());
+            Ok(Arc::new(Dialled(
+                target.address.clone(),
+                secret,
+                self.challenges.clone(),
+            )))
         }
     }
 
     fn hosts() -> (Hosts, Arc<Records>) {
+        let (hosts, records, _) = hosts_counting_challenges();
+        (hosts, records)
+    }
+
+    fn hosts_counting_challenges() -> (Hosts, Arc<Records>, Arc<Mutex<usize>>) {
         let records = Arc::new(Records::default());
+        let dial = Dial::default();
+        let challenges = dial.challenges.clone();
         (
-            Hosts::new(Arc::new(Dial), Arc::new(records.clone())),
+            Hosts::new(Arc::new(dial), Arc::new(records.clone())),
             records,
+            challenges,
         )
+    }
+
+    #[tokio::test]
+    async fn agent_when_address_holds_no_secret_then_unverified_every_time() {
+        let (hosts, records) = hosts();
+        records.set(&host_a(), "impostor:80");
+
+        for _ in 0..2 {
+            let answer = hosts.agent("host_a").await;
+            assert!(matches!(answer, Err(HostUnavailable::Unverified { .. })));
+        }
+        assert!(hosts.all().await.expect("all").is_empty());
+    }
+
+    #[tokio::test]
+    async fn agent_when_proof_right_then_challenged_once_per_target() {
+        let (hosts, records, challenges) = hosts_counting_challenges();
+        records.set(&host_a(), "10.0.0.1:1");
+
+        hosts.agent("host_a").await.expect("verified");
+        hosts.agent("host_a").await.expect("cached");
+        assert_eq!(*challenges.lock().unwrap(), 1);
+
+        records.set(&host_a(), "10.0.0.2:1");
+        hosts.refresh(&host_a()).await.expect("dialled");
+        hosts.agent("host_a").await.expect("verified again");
+        assert_eq!(
+            *challenges.lock().unwrap(),
+            2,
+            "a new address is proved anew"
+        );
     }
 
     fn host_a() -> HostId {
@@ -330,7 +456,7 @@ mod tests {
     #[tokio::test]
     async fn agent_when_pinned_then_served_without_record() {
         let (hosts, _records) = hosts();
-        hosts.pin(host_a(), Arc::new(Dialled("pinned".into())));
+        hosts.pin(host_a(), Arc::new(Dialled::pinned("pinned")));
         hosts
             .refresh(&host_a())
             .await

@@ -104,6 +104,9 @@ pub trait AgentApi: Send + Sync + std::fmt::Debug {
     async fn set_timeout(&self, id: &str, timeout_secs: Option<u64>) -> AgentResult<AgentSandbox>;
     async fn snapshot(&self, id: &str, image: &str, memory: bool) -> AgentResult<AgentTemplate>;
     async fn delete_template(&self, image: &str) -> AgentResult<()>;
+    /// The agent's proof over `challenge` that it holds its host's secret
+    /// ([`wrenn_types::host_wire::identity_proof`]).
+    async fn prove_identity(&self, challenge: &str) -> AgentResult<String>;
     /// The route to a sandbox's envd through this host.
     fn envd(&self, id: &str) -> EnvdRoute;
 }

@@ -44,6 +44,9 @@ struct Inner {
     pauses: usize,
     resumes: usize,
     deleted_images: Vec<String>,
+    /// The agent secret it proves its identity with (set when dialled as a
+    /// registered host).
+    secret: Option<String>,
 }
 
 impl FakeAgent {
@@ -153,6 +156,11 @@ fn require(sandbox: &AgentSandbox, state: AgentState) -> AgentResult<()> {
 
 #[async_trait::async_trait]
 impl AgentApi for FakeAgent {
+    async fn prove_identity(&self, challenge: &str) -> AgentResult<String> {
+        let secret = self.inner().secret.clone().unwrap_or_default();
+        Ok(wrenn_types::host_wire::identity_proof(&secret, challenge))
+    }
+
     async fn create(&self, request: AgentCreate) -> AgentResult<AgentSandbox> {
         let mut inner = self.inner();
         inner.creates.push(request.clone());
@@ -280,6 +288,8 @@ impl FakeConnector {
 
 impl wrenn_cp::agent::Connector for FakeConnector {
     fn connect(&self, target: &wrenn_cp::agent::HostTarget) -> anyhow::Result<Arc<dyn AgentApi>> {
-        Ok(self.agent(target.host_id.as_str()))
+        let agent = self.agent(target.host_id.as_str());
+        agent.inner().secret = Some(target.secret.expose().to_owned());
+        Ok(agent)
     }
 }

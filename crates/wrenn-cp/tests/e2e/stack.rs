@@ -201,6 +201,8 @@ impl Stack {
             .env("DATABASE_URL", database_url)
             .env("CP_JWT_SECRET", JWT_SECRET)
             .env("CP_LISTEN_ADDR", format!("127.0.0.1:{cp_port}"))
+            // Its agent registers at loopback.
+            .env("CP_ALLOW_PRIVATE_HOST_ADDRS", "true")
             .env("CP_AGENT_URL", &stack.agent_url)
             .env("CP_AGENT_SECRET", AGENT_SECRET)
             .env_remove("CP_AGENT_SECRET_FILE")

@@ -8,9 +8,15 @@
 //! of the RPC routes: `Authorization` belongs to envd (it reads the guest user
 //! from `Basic user:`) and passes through. The agent secret and hop-by-hop
 //! headers are stripped; envd's `X-Access-Token` is set from the sandbox.
+//!
+//! An exchange is bounded ([`watch`]): it ends when the sandbox's VM stops
+//! under it (`409 sandbox_not_running`), and envd's response headers must
+//! come within [`Limits::response_headers`] of the request body's end
+//! (`504 envd_timeout`).
 pub mod pool;
+mod watch;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     body::Body,
@@ -57,6 +63,8 @@ pub enum ProxyError {
     NotFound(String),
     #[error("sandbox {0} is not running")]
     NotRunning(SandboxId),
+    #[error("envd of sandbox {id} sent no answer within {after:?}")]
+    Timeout { id: SandboxId, after: Duration },
     #[error("envd of sandbox {id} is unreachable")]
     Unreachable {
         id: SandboxId,
@@ -71,6 +79,7 @@ impl ProxyError {
             Self::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::NotRunning(_) => (StatusCode::CONFLICT, "sandbox_not_running"),
+            Self::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "envd_timeout"),
             Self::Unreachable { .. } => (StatusCode::BAD_GATEWAY, "envd_unreachable"),
         }
     }
@@ -87,21 +96,49 @@ impl IntoResponse for ProxyError {
     }
 }
 
+/// How long the proxy waits on envd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// From the end of the request body to envd's response headers. Every
+    /// envd route answers its headers promptly (streams start at once), so
+    /// a minute means the guest is wedged, not busy.
+    pub response_headers: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            response_headers: Duration::from_secs(60),
+        }
+    }
+}
+
 #[derive(Clone)]
 struct ProxyState {
     directory: Arc<dyn EnvdDirectory>,
     secret: Secret,
     pools: Arc<EnvdPools>,
+    limits: Limits,
 }
 
 /// The proxy route alone, with its own authentication.
 pub fn routes(directory: Arc<dyn EnvdDirectory>, secret: Secret) -> axum::Router {
+    routes_with_limits(directory, secret, Limits::default())
+}
+
+/// [`routes`] with other bounds on envd (tests use short ones).
+pub fn routes_with_limits(
+    directory: Arc<dyn EnvdDirectory>,
+    secret: Secret,
+    limits: Limits,
+) -> axum::Router {
     axum::Router::new()
         .route(ROUTE, axum::routing::any(forward))
         .with_state(ProxyState {
             directory,
             secret,
             pools: Arc::default(),
+            limits,
         })
 }
 
@@ -184,13 +221,28 @@ async fn try_forward(state: &ProxyState, request: Request) -> Result<Response, P
     parts.headers.insert(ACCESS_TOKEN_HEADER, token);
 
     let client = state.pools.client(&id, &target, state.directory.as_ref());
-    let response = client
-        .request(Request::from_parts(parts, body))
-        .await
-        .map_err(|e| unreachable(e.into()))?;
+    let (body, body_sent) = watch::sent(body);
+    let exchange = client.request(Request::from_parts(parts, Body::new(body)));
+    let directory = Arc::clone(&state.directory);
+    let generation = target.generation;
+    let gone = move |id: SandboxId| watch::vm_gone(Arc::clone(&directory), id, generation);
+    let limit = state.limits.response_headers;
+    let headers_due = async move {
+        // Err only means the body was dropped: sent or abandoned, either way done.
+        let _ = body_sent.await;
+        tokio::time::sleep(limit).await;
+    };
+    let response = tokio::select! {
+        response = exchange => response.map_err(|e| unreachable(e.into()))?,
+        () = gone(id.clone()) => return Err(ProxyError::NotRunning(id)),
+        () = headers_due => return Err(ProxyError::Timeout { id, after: limit }),
+    };
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    Ok(Response::from_parts(parts, Body::new(body)))
+    Ok(Response::from_parts(
+        parts,
+        Body::new(watch::UntilVmGone::new(body, gone(id))),
+    ))
 }
 
 /// `/envd/<id>/<rest>` → (`<id>`, `/<rest>`).

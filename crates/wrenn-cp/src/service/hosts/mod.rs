@@ -3,6 +3,7 @@
 //! read. Each operation has its own error
 //! enum; `error.rs` maps them to HTTP.
 mod access;
+pub mod address;
 mod directory;
 mod heartbeat;
 mod records;

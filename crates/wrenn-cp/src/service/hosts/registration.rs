@@ -29,6 +29,8 @@ pub enum RegisterError {
     AlreadyRegistered(String),
     #[error("the agent's TLS certificate (sha256 {found}) is not the one pinned for this host")]
     TlsFingerprintMismatch { found: String },
+    #[error(transparent)]
+    AddressRefused(#[from] super::address::AddressRefusal),
     /// A malformed address or specs field; the message names it.
     #[error("{0}")]
     Invalid(String),
@@ -47,6 +49,7 @@ impl RegisterError {
             Self::TokenExpired => ErrorCode::RegistrationTokenExpired,
             Self::AlreadyRegistered(_) => ErrorCode::HostAlreadyRegistered,
             Self::TlsFingerprintMismatch { .. } => ErrorCode::TlsFingerprintMismatch,
+            Self::AddressRefused(_) => ErrorCode::HostAddressRefused,
             Self::Invalid(_) => ErrorCode::ValidationFailed,
             Self::Database(_) => ErrorCode::Internal,
         }
@@ -79,11 +82,6 @@ pub(crate) fn parse(request: &RegisterRequest) -> Result<Registration, RegisterE
         .trim()
         .parse()
         .map_err(|_| RegisterError::invalid("address must be ip:port, e.g. 10.0.0.5:50051"))?;
-    if address.port() == 0 || address.ip().is_unspecified() || address.ip().is_multicast() {
-        return Err(RegisterError::invalid(
-            "address must be a reachable unicast ip and a non-zero port",
-        ));
-    }
     let specs = &request.specs;
     let word = |field: &str, value: &str, max: usize| {
         let ok = (1..=max).contains(&value.len())
@@ -162,6 +160,13 @@ async fn try_register(
         return Err(RegisterError::TokenExpired);
     }
     let registration = parse(request)?;
+    super::address::check(
+        registration.address,
+        super::address::AddressPolicy {
+            byoc: host.team_id.is_some(),
+            allow_private: state.config.allow_private_host_addrs,
+        },
+    )?;
     let fingerprint = match (&host.tls_fingerprint, registration.tls_fingerprint) {
         (Some(pinned), Some(found)) if *pinned != found => {
             return Err(RegisterError::TlsFingerprintMismatch { found });
