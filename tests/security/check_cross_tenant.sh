@@ -101,7 +101,7 @@ for backend in $backends; do
     # addresses allowed (the agent is on loopback); rate limits off where
     # the control plane has them.
     DATABASE_URL=$db_url CP_JWT_SECRET=$(random_text 48) CP_LISTEN_ADDR="127.0.0.1:$cp_port" \
-        CP_AGENT_URL="" CP_ALLOW_PRIVATE_HOST_ADDRS=1 CP_RATE_LIMIT=off \
+        CP_AGENT_URL="" CP_ALLOW_PRIVATE_HOST_ADDRS=true CP_RATE_LIMIT=off \
         CP_HOST_HEARTBEAT_SECS=2 \
         "$bin/wrenn-cp" >"$logs/cross-tenant-cp-$backend.log" 2>&1 &
     cp_pid=$!
