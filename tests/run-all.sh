@@ -65,6 +65,10 @@ run multihost bash tests/multihost/run.sh
 run replicas bash tests/cp/replicas.sh
 run openapi  bash tests/cp/openapi.sh
 run schemathesis bash tests/cp/schemathesis.sh
+# Holes found by probing a fresh install, each shown refused (tests/security/).
+run security bash tests/security/run.sh
+# Kills the control plane or the agent mid-operation; nothing may leak.
+run chaos    bash tests/chaos/run.sh
 if [ -x tests/envd/run.sh ]; then run envd env WRENN_VM_TESTS=1 tests/envd/run.sh; fi
 if [ -x fuzz/run.sh ]; then run fuzz fuzz/run.sh; fi
 

@@ -406,3 +406,45 @@ async fn crash_when_agent_killed_then_restart_readopts_running_sandbox() {
     assert!(status.success(), "agent exit: {status}");
     assert_host_clean(&id);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root, QEMU and the base image; run with --ignored --test-threads=1"]
+async fn create_when_caller_goes_away_mid_boot_then_sandbox_destroyed() {
+    let agent = Agent::start(free_port()).await;
+    let client = agent.client();
+    let id = wrenn_types::SandboxId::generate().to_string();
+    let request = pb::CreateSandboxRequest {
+        id: id.clone(),
+        template: "base".into(),
+        vcpus: 1,
+        memory_mib: 512,
+        timeout_secs: 1800,
+        ..Default::default()
+    };
+
+    // The caller gives up once the agent is booting the sandbox (a control
+    // plane killed mid-create).
+    let booting = async {
+        while !list(&client).await.iter().any(|s| s.id == id) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::select! {
+        answer = client.create_sandbox(request) => {
+            panic!("the create answered before the caller left: {:?}", answer.map(|r| r.into_owned()))
+        }
+        () = bounded("the create reaching the agent", booting) => {}
+    }
+
+    // Nobody will record it: the agent finishes the create, then destroys it.
+    bounded("the abandoned sandbox's removal", async {
+        while list(&client).await.iter().any(|s| s.id == id) {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+    .await;
+    assert_host_clean(&id);
+    let data = std::env::var_os("WRENN_DATA_DIR").unwrap_or_else(|| "/var/lib/wrenn".into());
+    let dir = std::path::Path::new(&data).join("sandboxes").join(&id);
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}

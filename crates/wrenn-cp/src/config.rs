@@ -62,6 +62,11 @@ pub struct CpConfig {
     pub reconcile_interval: Duration,
     /// `CP_SANDBOX_DEFAULT_TIMEOUT_SECS`, default 300.
     pub default_timeout_secs: u64,
+    /// `CP_SANDBOX_START_TIMEOUT_SECS`, default 300: how long a record may
+    /// stay `pending` or `starting` before the reconciler finishes it (the
+    /// host runs it) or rolls it back (`error`, destroyed on the host).
+    /// Longer than any create takes, so no create in flight is cut short.
+    pub start_timeout: Duration,
     /// `CP_MAX_SANDBOXES_PER_TEAM`, default 100.
     pub max_sandboxes_per_team: u32,
     /// `CP_ALLOW_PRIVATE_HOST_ADDRS`, default false: agents may register at
@@ -140,6 +145,11 @@ impl CpConfig {
                 "10",
             )?),
             default_timeout_secs: parsed(&value, "CP_SANDBOX_DEFAULT_TIMEOUT_SECS", "300")?,
+            start_timeout: Duration::from_secs(positive(
+                &value,
+                "CP_SANDBOX_START_TIMEOUT_SECS",
+                "300",
+            )?),
             max_sandboxes_per_team: parsed(&value, "CP_MAX_SANDBOXES_PER_TEAM", "100")?,
             allow_private_host_addrs: parsed(&value, "CP_ALLOW_PRIVATE_HOST_ADDRS", "false")?,
             heartbeat_interval_secs: positive(&value, "CP_HOST_HEARTBEAT_SECS", "30")?,

@@ -105,6 +105,8 @@ mod isolation;
 mod lifecycle;
 #[path = "api_sandboxes/list.rs"]
 mod list;
+#[path = "api_sandboxes/orphans.rs"]
+mod orphans;
 #[path = "api_sandboxes/reconcile.rs"]
 mod reconcile;
 #[path = "api_sandboxes/sweep.rs"]

@@ -4,6 +4,7 @@
 //! and an unauthenticated `GET /health`.
 pub mod auth;
 pub mod convert;
+mod detached;
 pub mod envd_proxy;
 pub mod error;
 pub mod host;

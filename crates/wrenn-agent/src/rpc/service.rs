@@ -8,9 +8,9 @@ use std::{sync::Arc, time::Instant};
 use connectrpc::{ConnectError, RequestContext, Response, ServiceRequest, ServiceResult};
 use wrenn_proto::wrenn::agent::v1 as pb;
 
-use super::{convert, error::RpcError, host::HostFacts};
+use super::{convert, detached, error::RpcError, host::HostFacts};
 use crate::{
-    sandbox::{config::MIN_MEMORY_MIB, SandboxError, SandboxInfo, SandboxManager},
+    sandbox::{config::MIN_MEMORY_MIB, SandboxError, SandboxId, SandboxInfo, SandboxManager},
     vmm::Vmm,
 };
 
@@ -76,10 +76,11 @@ impl<V: Vmm> pb::AgentService for AgentRpc<V> {
     ) -> ServiceResult<pb::CreateSandboxResponse> {
         let request = request.to_owned_message();
         let config = convert::sandbox_config(&request)?;
-        let info = match convert::optional_sandbox_id("id", &request.id)? {
-            Some(id) => self.manager.create_with_id(id, config).await?,
-            None => self.manager.create(config).await?,
-        };
+        let id =
+            convert::optional_sandbox_id("id", &request.id)?.unwrap_or_else(SandboxId::generate);
+        // Detached: a caller that goes away cannot stop it half-way, and
+        // what nobody is left to record is destroyed.
+        let info = detached::create(&self.manager, id, config).await?;
         tracing::info!(sandbox_id = %info.id, template = %info.template, "sandbox created");
         Response::ok(pb::CreateSandboxResponse {
             sandbox: self.wire(info).into(),
@@ -123,7 +124,9 @@ impl<V: Vmm> pb::AgentService for AgentRpc<V> {
         request: ServiceRequest<'_, pb::DestroySandboxRequest>,
     ) -> ServiceResult<pb::DestroySandboxResponse> {
         let id = convert::sandbox_id("id", request.to_owned_message().id.as_str())?;
-        self.manager.destroy(&id).await?;
+        let manager = self.manager.clone();
+        let task_id = id.clone();
+        detached::run(&id, async move { manager.destroy(&task_id).await }).await?;
         tracing::info!(sandbox_id = %id, "sandbox destroyed");
         Response::ok(pb::DestroySandboxResponse::default())
     }
@@ -134,7 +137,9 @@ impl<V: Vmm> pb::AgentService for AgentRpc<V> {
         request: ServiceRequest<'_, pb::PauseSandboxRequest>,
     ) -> ServiceResult<pb::PauseSandboxResponse> {
         let id = convert::sandbox_id("id", request.to_owned_message().id.as_str())?;
-        let info = self.manager.pause(&id).await?;
+        let manager = self.manager.clone();
+        let task_id = id.clone();
+        let info = detached::run(&id, async move { manager.pause(&task_id).await }).await?;
         Response::ok(pb::PauseSandboxResponse {
             sandbox: self.wire(info).into(),
             ..Default::default()
@@ -147,7 +152,9 @@ impl<V: Vmm> pb::AgentService for AgentRpc<V> {
         request: ServiceRequest<'_, pb::ResumeSandboxRequest>,
     ) -> ServiceResult<pb::ResumeSandboxResponse> {
         let id = convert::sandbox_id("id", request.to_owned_message().id.as_str())?;
-        let info = self.manager.resume(&id).await?;
+        let manager = self.manager.clone();
+        let task_id = id.clone();
+        let info = detached::run(&id, async move { manager.resume(&task_id).await }).await?;
         Response::ok(pb::ResumeSandboxResponse {
             sandbox: self.wire(info).into(),
             ..Default::default()

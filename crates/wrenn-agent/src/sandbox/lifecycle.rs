@@ -100,20 +100,13 @@ impl<V: Vmm> Sandboxes<V> {
         let snapshot = p
             .snapshots
             .ready(&config.template, &image, config.vcpus, config.memory_mib);
-        let record = SandboxRecord {
-            id: id.clone(),
-            timeout_at_ms: now + config.timeout_secs * 1000,
+        let record = new_record(
+            id.clone(),
             config,
-            lifecycle: Lifecycle::new(),
-            access_token: AccessToken::generate(),
-            created_at_ms: now,
-            pid: None,
-            slot: None,
-            envd_addr: None,
-            from_snapshot: snapshot.clone(),
-            disk_strategy: Some(p.disks.strategy()),
-            vm_generation: 0,
-        };
+            now,
+            snapshot.clone(),
+            p.disks.strategy(),
+        );
         record
             .save(&dir)
             .map_err(|source| SandboxError::storage(&dir, source))?;
@@ -361,5 +354,67 @@ impl<V: Vmm> Sandboxes<V> {
                 id: id.clone(),
                 reason: format!("exec: {e}"),
             })
+    }
+}
+
+/// The record of a sandbox about to boot. Its deadline is armed here, before
+/// anything starts: the reaper destroys a sandbox still `starting` at its
+/// deadline, so a create that nobody sees through cannot keep a VM forever.
+fn new_record(
+    id: SandboxId,
+    config: SandboxConfig,
+    now_ms: u64,
+    from_snapshot: Option<std::path::PathBuf>,
+    disk_strategy: crate::disk::DiskStrategy,
+) -> SandboxRecord {
+    SandboxRecord {
+        id,
+        timeout_at_ms: now_ms + config.timeout_secs * 1000,
+        config,
+        lifecycle: Lifecycle::new(),
+        access_token: AccessToken::generate(),
+        created_at_ms: now_ms,
+        pid: None,
+        slot: None,
+        envd_addr: None,
+        from_snapshot,
+        disk_strategy: Some(disk_strategy),
+        vm_generation: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::{disk::DiskStrategy, sandbox::config::EgressSpec};
+
+    fn config(timeout_secs: u64) -> SandboxConfig {
+        SandboxConfig {
+            template: "base".parse().expect("name"),
+            vcpus: 1,
+            memory_mib: 256,
+            disk_mib: None,
+            timeout_secs,
+            on_timeout: TimeoutAction::Pause,
+            env_vars: BTreeMap::new(),
+            metadata: BTreeMap::new(),
+            egress: EgressSpec::default(),
+        }
+    }
+
+    #[test]
+    fn new_record_when_create_begins_then_deadline_armed_while_starting() {
+        let record = new_record(
+            SandboxId::generate(),
+            config(30),
+            1_000,
+            None,
+            DiskStrategy::Qcow2Overlay,
+        );
+
+        assert_eq!(record.state(), SandboxState::Starting);
+        assert_eq!(record.timeout_at_ms, 31_000);
     }
 }

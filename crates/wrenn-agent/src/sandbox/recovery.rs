@@ -86,6 +86,16 @@ impl<V: Vmm> Recovery<'_, V> {
             }
         }
         report.orphans_killed = kill_orphan_vmms(sandboxes_dir, &known_pids);
+        if let Some(data_root) = sandboxes_dir.parent() {
+            // A template VM never outlives the build that booted it.
+            let templates = data_root.join(TEMPLATE_SNAPSHOTS);
+            report
+                .orphans_killed
+                .extend(kill_orphan_vmms(&templates, &[]));
+            report
+                .removed
+                .extend(remove_unfinished_templates(data_root));
+        }
         report.network = cleanup_leftovers(self.netns_prefix)
             .await
             .map_err(|e| SandboxError::Capacity(format!("network cleanup: {e}")))?;
@@ -220,6 +230,30 @@ impl<V: Vmm> Recovery<'_, V> {
 }
 
 const RECOVERED: &str = "recovered after an agent restart";
+/// Template memory snapshots, under the data directory.
+const TEMPLATE_SNAPSHOTS: &str = "snapshots/templates";
+
+/// Removes what template builds cut short by the previous agent's end left
+/// behind: staged template images (`images/.tmp-*`) and template snapshots
+/// being built (`snapshots/templates/*.tmp-*`). Nothing builds yet.
+fn remove_unfinished_templates(data_root: &Path) -> Vec<String> {
+    let staged = |dir: &Path, unfinished: fn(&str) -> bool| -> Vec<String> {
+        let mut removed = Vec::new();
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if unfinished(&name) {
+                layout::remove_logged(&entry.path(), "an unfinished template build");
+                removed.push(name);
+            }
+        }
+        removed
+    };
+    let mut removed = staged(&data_root.join("images"), |n| n.starts_with(".tmp-"));
+    removed.extend(staged(&data_root.join(TEMPLATE_SNAPSHOTS), |n| {
+        n.contains(".tmp-")
+    }));
+    removed
+}
 
 enum Recovered {
     Resume(SandboxId),
@@ -296,7 +330,31 @@ fn mentions_dir(cmdline: &str, dir: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::mentions_dir;
+    use super::{mentions_dir, remove_unfinished_templates, TEMPLATE_SNAPSHOTS};
+
+    #[test]
+    fn remove_unfinished_templates_when_builds_cut_short_then_only_staging_removed() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let (images, snapshots) = (
+            root.path().join("images"),
+            root.path().join(TEMPLATE_SNAPSHOTS),
+        );
+        for dir in [
+            images.join("base"),
+            images.join(".tmp-tm-a-x1"),
+            snapshots.join("tm-b-v-1c256m"),
+            snapshots.join("tm-b-v-1c256m.tmp-42"),
+        ] {
+            std::fs::create_dir_all(dir).expect("dir");
+        }
+
+        let mut removed = remove_unfinished_templates(root.path());
+
+        removed.sort();
+        assert_eq!(removed, [".tmp-tm-a-x1", "tm-b-v-1c256m.tmp-42"]);
+        assert!(images.join("base").is_dir());
+        assert!(snapshots.join("tm-b-v-1c256m").is_dir());
+    }
 
     const DIR: &str = "/var/lib/wrenn/sandboxes";
 

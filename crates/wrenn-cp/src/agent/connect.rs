@@ -9,7 +9,7 @@ use wrenn_types::TimeoutAction;
 use super::{
     transport::{AgentTls, AgentTransport},
     AgentApi, AgentCreate, AgentError, AgentResult, AgentSandbox, AgentState, AgentTemplate,
-    EnvdRoute,
+    AgentTemplateImage, EnvdRoute,
 };
 use crate::secret::SecretString;
 
@@ -347,6 +347,23 @@ impl AgentApi for ConnectAgent {
         };
         let response = self.client.host_info(message).await.map_err(agent_error)?;
         Ok(response.into_owned().identity_proof)
+    }
+
+    async fn template_images(&self) -> AgentResult<Vec<AgentTemplateImage>> {
+        let response = self
+            .client
+            .list_templates(pb::ListTemplatesRequest::default())
+            .await
+            .map_err(agent_error)?;
+        Ok(response
+            .into_owned()
+            .templates
+            .into_iter()
+            .map(|t| AgentTemplateImage {
+                image: t.name,
+                created_at_ms: i64::try_from(t.created_at_ms).unwrap_or(i64::MAX),
+            })
+            .collect())
     }
 
     fn envd(&self, id: &str) -> EnvdRoute {

@@ -309,6 +309,9 @@ mod tests {
                 None => "0".repeat(64),
             })
         }
+        async fn template_images(&self) -> AgentResult<Vec<super::super::AgentTemplateImage>> {
+            refused()
+        }
         fn envd(&self, _: &str) -> EnvdRoute {
             EnvdRoute {
                 base_url: self.0.clone(),

@@ -58,6 +58,14 @@ pub struct AgentTemplate {
     pub has_memory_snapshot: bool,
 }
 
+/// A template image a host holds, as its list reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentTemplateImage {
+    pub image: String,
+    /// When its current version was published (Unix ms).
+    pub created_at_ms: i64,
+}
+
 /// Where and how to reach a sandbox's envd through its host (the agent's
 /// `/envd/{id}/` proxy): base URL, the header that authenticates us to the
 /// agent, and the host's HTTP clients, made once per host so that every
@@ -107,6 +115,8 @@ pub trait AgentApi: Send + Sync + std::fmt::Debug {
     /// The agent's proof over `challenge` that it holds its host's secret
     /// ([`wrenn_types::host_wire::identity_proof`]).
     async fn prove_identity(&self, challenge: &str) -> AgentResult<String>;
+    /// The template images the host holds (built-ins included).
+    async fn template_images(&self) -> AgentResult<Vec<AgentTemplateImage>>;
     /// The route to a sandbox's envd through this host.
     fn envd(&self, id: &str) -> EnvdRoute;
 }

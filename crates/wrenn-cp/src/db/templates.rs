@@ -125,6 +125,13 @@ pub async fn insert(db: &Db, template: &TemplateRow) -> Result<(), sqlx::Error> 
     .map(|_| ())
 }
 
+/// The host images of every recorded template (any team, any host).
+pub async fn images(db: &Db) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT image FROM templates")
+        .fetch_all(&db.pool)
+        .await
+}
+
 /// Drops the team templates whose files were on a deleted host.
 pub async fn delete_on_host(db: &Db, host_id: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM templates WHERE host_id = $1 AND builtin = 0")

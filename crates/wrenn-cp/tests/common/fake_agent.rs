@@ -19,7 +19,7 @@ use std::{
 
 use wrenn_cp::agent::{
     transport::AgentTransport, AgentApi, AgentCreate, AgentError, AgentResult, AgentSandbox,
-    AgentState, AgentTemplate, EnvdRoute,
+    AgentState, AgentTemplate, AgentTemplateImage, EnvdRoute,
 };
 
 use super::fake_envd::FakeEnvd;
@@ -37,6 +37,10 @@ struct Inner {
     sandboxes: HashMap<String, AgentSandbox>,
     images: BTreeMap<String, AgentTemplate>,
     next_create_error: Option<AgentError>,
+    /// Creates wait for this gate before answering (see `hold_creates`).
+    create_gate: Option<Arc<tokio::sync::Notify>>,
+    /// Creates that reached the host, answered or not.
+    creates_started: usize,
     /// Where envd answers once a test served one.
     envd_url: Option<String>,
     creates: Vec<AgentCreate>,
@@ -63,6 +67,19 @@ impl FakeAgent {
         self.inner().next_create_error = Some(err);
     }
 
+    /// From now on every create waits, once it reached the host, until the
+    /// returned gate is opened (`notify_one` per create): a slow boot.
+    pub fn hold_creates(&self) -> Arc<tokio::sync::Notify> {
+        let gate = Arc::new(tokio::sync::Notify::new());
+        self.inner().create_gate = Some(gate.clone());
+        gate
+    }
+
+    /// Creates that reached the host, including those still held.
+    pub fn creates_started(&self) -> usize {
+        self.inner().creates_started
+    }
+
     /// Serves a [`FakeEnvd`] for every sandbox of this host from now on.
     pub async fn serve_envd(&self) -> Arc<FakeEnvd> {
         let (envd, url) = FakeEnvd::serve().await;
@@ -75,6 +92,23 @@ impl FakeAgent {
         if let Some(sandbox) = self.inner().sandboxes.get_mut(id) {
             sandbox.state = state;
         }
+    }
+
+    /// The host now runs `sandbox` without any create having asked (a create
+    /// whose control plane died before recording it).
+    pub fn keep(&self, sandbox: AgentSandbox) {
+        self.inner().sandboxes.insert(sandbox.id.clone(), sandbox);
+    }
+
+    /// The host holds template image `image` that no control plane asked
+    /// for (a snapshot whose control plane died before recording it).
+    pub fn keep_image(&self, image: &str) {
+        let template = AgentTemplate {
+            image: image.to_owned(),
+            disk_mb: 2048,
+            has_memory_snapshot: false,
+        };
+        self.inner().images.insert(image.to_owned(), template);
     }
 
     /// The host no longer knows `id` (it crashed, or was cleaned up).
@@ -162,6 +196,14 @@ impl AgentApi for FakeAgent {
     }
 
     async fn create(&self, request: AgentCreate) -> AgentResult<AgentSandbox> {
+        let gate = {
+            let mut inner = self.inner();
+            inner.creates_started += 1;
+            inner.create_gate.clone()
+        };
+        if let Some(gate) = gate {
+            gate.notified().await;
+        }
         let mut inner = self.inner();
         inner.creates.push(request.clone());
         if let Some(err) = inner.next_create_error.take() {
@@ -247,6 +289,18 @@ impl AgentApi for FakeAgent {
             .remove(image)
             .map(|_| ())
             .ok_or_else(|| AgentError::NotFound(format!("template {image} not found")))
+    }
+
+    async fn template_images(&self) -> AgentResult<Vec<AgentTemplateImage>> {
+        Ok(self
+            .inner()
+            .images
+            .keys()
+            .map(|image| AgentTemplateImage {
+                image: image.clone(),
+                created_at_ms: 0,
+            })
+            .collect())
     }
 
     fn envd(&self, id: &str) -> EnvdRoute {
