@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 export PATH="$HOME/.cargo/bin:$PATH"
 seconds=${FUZZ_SECONDS:-20}
-targets=(connect_envelope multipart)
+targets=(connect_envelope multipart cp_api_body agent_rpc)
 passed=0
 failed=0
 

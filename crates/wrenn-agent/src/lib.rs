@@ -3,6 +3,8 @@
 pub mod devboot;
 pub mod disk;
 pub mod envd_client;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod network;
 pub mod paths;
 pub mod registration;

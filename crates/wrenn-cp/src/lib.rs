@@ -9,6 +9,8 @@ pub mod config;
 pub mod db;
 pub mod envd;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod host_monitor;
 pub mod lifecycle;
 pub mod reconcile;

@@ -3,9 +3,9 @@
 //! owners for their bring-your-own-cloud hosts) manage records; agents
 //! register with a one-time token and then heartbeat with a host JWT.
 mod heartbeat;
-mod manage;
+pub(crate) mod manage;
 mod registration;
-mod tags;
+pub(crate) mod tags;
 
 use serde::Serialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -74,7 +74,7 @@ fn validate_tag(tag: &str) -> Result<(), ApiError> {
 }
 
 /// Host names: 1-63 of `a-z 0-9 -`, starting with a letter or digit.
-fn validate_name(name: &str) -> Result<(), ApiError> {
+pub(crate) fn validate_name(name: &str) -> Result<(), ApiError> {
     let ok = (1..=63).contains(&name.len())
         && name
             .bytes()

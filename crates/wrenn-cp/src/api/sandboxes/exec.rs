@@ -63,7 +63,7 @@ impl ExecRequest {
     /// The checks a collected exec has always made on top of
     /// [`ExecRequest::validate`] (once the host's Exec RPC made them): a
     /// POSIX user name, a working directory and env names without NUL.
-    fn validate_collected(&self) -> Result<(), ApiError> {
+    pub(crate) fn validate_collected(&self) -> Result<(), ApiError> {
         if let Some(user) = self.user.as_deref() {
             let posix = user
                 .bytes()

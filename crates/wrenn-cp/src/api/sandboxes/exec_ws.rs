@@ -24,7 +24,7 @@ use crate::{
 /// Client → server frames after the first (the command).
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum ClientFrame {
+pub(crate) enum ClientFrame {
     Stdin { data: String },
     StdinEof,
     Kill,

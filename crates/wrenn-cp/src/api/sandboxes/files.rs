@@ -66,7 +66,7 @@ pub struct PathParams {
 }
 
 impl PathParams {
-    fn checked(&self) -> Result<(&str, &str), ApiError> {
+    pub(crate) fn checked(&self) -> Result<(&str, &str), ApiError> {
         checked_path(&self.path)?;
         let user = self.user.as_deref().unwrap_or("user");
         super::types::validate_guest_user(user)?;
@@ -74,7 +74,7 @@ impl PathParams {
     }
 }
 
-fn checked_path(path: &str) -> Result<(), ApiError> {
+pub(crate) fn checked_path(path: &str) -> Result<(), ApiError> {
     if path.is_empty() || path.len() > 4096 || path.chars().any(char::is_control) {
         Err(ApiError::validation(
             "path must be 1-4096 bytes without control characters",

@@ -22,7 +22,7 @@ use crate::{
 
 /// Parses `state=`, `limit=`, `cursor=` and `metadata[KEY]=VALUE`; anything
 /// else is refused so that a typo does not silently list everything.
-fn parse_filter(query: Option<&str>) -> Result<ListFilter, ApiError> {
+pub(crate) fn parse_filter(query: Option<&str>) -> Result<ListFilter, ApiError> {
     let mut filter = ListFilter::default();
     let mut limit = None;
     let mut metadata = BTreeMap::new();

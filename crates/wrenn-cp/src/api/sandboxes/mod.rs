@@ -1,12 +1,12 @@
 //! `/v1/sandboxes`: handlers that authenticate, parse, call one function of
 //! [`crate::service::sandboxes`] and map its typed error.
 mod create;
-mod exec;
-mod exec_ws;
-mod files;
+pub(crate) mod exec;
+pub(crate) mod exec_ws;
+pub(crate) mod files;
 mod lifecycle;
-mod list;
-mod pty;
+pub(crate) mod list;
+pub(crate) mod pty;
 pub(crate) mod types;
 
 use utoipa_axum::{router::OpenApiRouter, routes};

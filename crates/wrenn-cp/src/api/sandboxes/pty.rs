@@ -46,12 +46,12 @@ pub struct PtyParams {
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum Control {
+pub(crate) enum Control {
     Resize { cols: u32, rows: u32 },
     Kill,
 }
 
-fn size(value: Option<u32>, default: u32) -> Result<u32, ApiError> {
+pub(crate) fn size(value: Option<u32>, default: u32) -> Result<u32, ApiError> {
     match value.unwrap_or(default) {
         n @ 1..=1000 => Ok(n),
         _ => Err(ApiError::validation(

@@ -7,7 +7,7 @@ pub mod address;
 mod directory;
 mod heartbeat;
 mod records;
-mod registration;
+pub(crate) mod registration;
 pub mod tags;
 
 pub use access::{load, Access, HostAccessError};

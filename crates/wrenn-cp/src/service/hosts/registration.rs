@@ -70,13 +70,13 @@ pub async fn register(
 }
 
 /// Parsed, bounded registration input.
-struct Registration {
+pub(crate) struct Registration {
     address: SocketAddr,
     specs: HostSpecs,
     tls_fingerprint: Option<String>,
 }
 
-fn parse(request: &RegisterRequest) -> Result<Registration, RegisterError> {
+pub(crate) fn parse(request: &RegisterRequest) -> Result<Registration, RegisterError> {
     let address: SocketAddr = request
         .address
         .trim()
