@@ -331,7 +331,14 @@ WRENN_ENV_FILE=$ENV_FILE "$SERVICES" start agent ||
 
 # ---- 7. a sandbox -----------------------------------------------------------
 step "creating a 'base' sandbox"
-sandbox=$(wrenn sandbox create --template base </dev/null 2>"$cli_log") || {
+# Right after a restart of either service the host may not be online yet
+# (its next heartbeat is due): such a refusal is retried for a while.
+create_deadline=$(( $(date +%s) + ${WRENN_START_TIMEOUT:-90} ))
+until sandbox=$(wrenn sandbox create --template base </dev/null 2>"$cli_log"); do
+    grep -qiE 'no host|no_capacity|agent_unavailable' "$cli_log" && [ "$(date +%s)" -lt "$create_deadline" ] || break
+    sleep 2
+done
+[ -n "$sandbox" ] || {
     sandbox=""
     cat "$cli_log" >&2
     WRENN_ENV_FILE=$ENV_FILE "$SERVICES" logs >&2 || true

@@ -104,8 +104,8 @@ async fn from_api_key(state: &AppState, credential: &str) -> Result<Principal, A
     if !api_key::looks_like_key(credential) {
         return Err(ApiError::Unauthenticated(REFUSED));
     }
-    let db::users::KeyForAuth { key, owner_in_team } =
-        db::users::key_by_hash(&state.db, &api_key::hash(credential))
+    let db::keys::KeyForAuth { key, owner_in_team } =
+        db::keys::key_by_hash(&state.db, &api_key::hash(credential))
             .await?
             .ok_or(ApiError::Unauthenticated(REFUSED))?;
     let now = db::now_ms();
@@ -115,7 +115,7 @@ async fn from_api_key(state: &AppState, credential: &str) -> Result<Principal, A
     // One write a minute at most: `last_used_at` is informative, and a write
     // per request would serialise every API call on SQLite.
     if key.last_used_at.is_none_or(|at| now - at > 60_000) {
-        db::users::touch_key(&state.db, &key.id, now).await?;
+        db::keys::touch_key(&state.db, &key.id, now).await?;
     }
     Ok(Principal {
         actor: Actor::ApiKey { key_id: key.id },

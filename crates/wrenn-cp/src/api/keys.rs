@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     auth::{api_key::KeyOwner, Principal},
-    db::users::KeyRow,
+    db::keys::KeyRow,
     error::ApiResult,
     service::keys,
     state::AppState,

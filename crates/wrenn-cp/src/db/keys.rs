@@ -1,11 +1,78 @@
-//! A team's API keys: creation (only the hash is stored), listing and
-//! revocation. Looking a key up by hash for authentication is in `users`.
-use super::{
-    new_id, now_ms,
-    users::{key_row, KeyRow, KEY_COLUMNS},
-    Db,
-};
+//! A team's API keys: creation (only the hash is stored), listing,
+//! revocation, and the lookup by hash that authenticates a key.
+use sqlx::{any::AnyRow, Row};
+
+use super::{get_bool, new_id, now_ms, Db};
 use crate::auth::api_key::KeyOwner;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    pub id: String,
+    pub team_id: String,
+    pub name: String,
+    pub prefix: String,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub owner: KeyOwner,
+}
+
+pub const KEY_COLUMNS: &str = "id, team_id, name, prefix, created_by, created_at, expires_at, \
+     last_used_at, revoked_at, owner";
+
+pub fn key_row(row: &AnyRow) -> Result<KeyRow, sqlx::Error> {
+    Ok(KeyRow {
+        id: row.try_get("id")?,
+        team_id: row.try_get("team_id")?,
+        name: row.try_get("name")?,
+        prefix: row.try_get("prefix")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+        owner: KeyOwner::parse(&row.try_get::<String, _>("owner")?),
+    })
+}
+
+/// A key found by its hash, for authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyForAuth {
+    pub key: KeyRow,
+    /// False when the key is its creator's and the creator is no longer a
+    /// member of the key's team (a second line behind the revocation done
+    /// when they leave: such a key never authenticates).
+    pub owner_in_team: bool,
+}
+
+pub async fn key_by_hash(db: &Db, hash: &str) -> Result<Option<KeyForAuth>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {KEY_COLUMNS}, CASE WHEN owner = 'team' OR EXISTS (SELECT 1 FROM team_members m \
+         WHERE m.team_id = api_keys.team_id AND m.user_id = api_keys.created_by) THEN 1 ELSE 0 \
+         END AS owner_in_team FROM api_keys WHERE key_hash = $1"
+    ))
+    .bind(hash)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.map(|row| {
+        Ok(KeyForAuth {
+            key: key_row(&row)?,
+            owner_in_team: get_bool(&row, "owner_in_team")?,
+        })
+    })
+    .transpose()
+}
+
+pub async fn touch_key(db: &Db, id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .map(|_| ())
+}
 
 /// A key to store: `hash` and `prefix` come from `auth::api_key::generate`.
 #[derive(Debug, Clone)]

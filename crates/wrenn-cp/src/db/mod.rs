@@ -110,7 +110,11 @@ fn sqlite_path(url: &str) -> Option<&str> {
 /// and whatever its umask.
 fn restrict_sqlite_files(path: &str) -> Result<(), OpenDbError> {
     use std::os::unix::fs::PermissionsExt;
-    for file in [path.to_owned(), format!("{path}-wal"), format!("{path}-shm")] {
+    for file in [
+        path.to_owned(),
+        format!("{path}-wal"),
+        format!("{path}-shm"),
+    ] {
         match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(OpenDbError::Permissions(file, e))
@@ -261,12 +265,14 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tempdir");
         let db_path = dir.path().join("cp/wrenn.db");
-        let mode = |p: &std::path::Path| {
-            std::fs::metadata(p).expect("meta").permissions().mode() & 0o777
-        };
+        let mode =
+            |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
         let url = format!("sqlite://{}", db_path.display());
         let db = Db::open(&url).await.expect("open");
-        sqlx::query("SELECT 1").execute(&db.pool).await.expect("query");
+        sqlx::query("SELECT 1")
+            .execute(&db.pool)
+            .await
+            .expect("query");
         assert_eq!(mode(&dir.path().join("cp")), 0o700);
         for suffix in ["", "-wal", "-shm"] {
             let file = std::path::PathBuf::from(format!("{}{suffix}", db_path.display()));
@@ -274,8 +280,7 @@ mod tests {
         }
         db.pool.close().await;
         // A file an older version left world-readable is closed on open.
-        std::fs::set_permissions(&db_path, std::fs::Permissions::from_mode(0o644))
-            .expect("chmod");
+        std::fs::set_permissions(&db_path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         let db = Db::open(&url).await.expect("reopen");
         assert_eq!(mode(&db_path), 0o600);
         db.pool.close().await;

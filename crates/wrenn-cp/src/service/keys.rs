@@ -8,7 +8,7 @@ use crate::{
         api_key::{self, KeyOwner},
         Principal, Role,
     },
-    db::{self, users::KeyRow},
+    db::{self, keys::KeyRow},
 };
 
 /// Longest key lifetime: ten years.
