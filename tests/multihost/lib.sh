@@ -120,6 +120,9 @@ mh_wait_http() {
 # mh_start_agent X [ARGS...]: `wrenn-agent serve ARGS` in namespace wmh-X,
 # with MH_ENV[X] added to its environment.
 # Sets MH_PID[X]; output goes to $logs/multihost-agent-X.log.
+# VM confinement is off: `ip netns exec` mounts a fresh /sys for the
+# namespace, without the cgroup hierarchies the agent puts each QEMU in
+# (the agent and security suites test confinement).
 mh_start_agent() {
     local x=$1
     shift
@@ -129,6 +132,7 @@ mh_start_agent() {
         AGENT_NETNS_PREFIX="wm$x-" AGENT_HEARTBEAT_SECS=${AGENT_HEARTBEAT_SECS:-2} \
         AGENT_ACCEL=${AGENT_ACCEL:-auto} AGENT_BACKEND=qemu AGENT_MAX_SLOTS=16 \
         AGENT_SECRET= AGENT_SECRET_FILE= AGENT_LOG=${AGENT_LOG:-info} \
+        AGENT_VM_CONFINEMENT=off \
         ${MH_ENV[$x]:-} "$bin/wrenn-agent" serve "$@" >>"$logs/multihost-agent-$x.log" 2>&1 &
     MH_PID[$x]=$!
 }

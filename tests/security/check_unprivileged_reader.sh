@@ -96,7 +96,7 @@ cleanup() {
     fi
     stop "$cp_pid"
     stop "$agent_pid"
-    rm -rf "$work"
+    rm -rf "$work" "${cp_bin_dir:-}"
 }
 trap cleanup EXIT
 
@@ -108,11 +108,15 @@ wait_health "http://127.0.0.1:$agent_port/health" "$agent_pid" 60 ||
 
 # The control plane as its own unprivileged user, started the way
 # deploy/wrenn-services.sh starts it (root's umask, so the files' modes are
-# the control plane's own doing).
+# the control plane's own doing). Its binary is copied out of the checkout,
+# which `wrenn` may not be able to enter (a CI clone in a 0700 directory).
+cp_bin_dir=$(mktemp -d /tmp/wrenn-sec-bin.XXXXXX)
+chmod 0755 "$cp_bin_dir"
+install -m 0755 "$bin/wrenn-cp" "$cp_bin_dir/wrenn-cp"
 (umask 022; exec setpriv --reuid=wrenn --regid=wrenn --init-groups --inh-caps=-all --no-new-privs -- \
     env DATABASE_URL="sqlite://$db" CP_JWT_SECRET="$(random_text 48)" \
     CP_LISTEN_ADDR="127.0.0.1:$cp_port" CP_AGENT_URL="http://127.0.0.1:$agent_port" \
-    CP_AGENT_SECRET="$secret" "$bin/wrenn-cp") >"$logs/security-reader-cp.log" 2>&1 &
+    CP_AGENT_SECRET="$secret" "$cp_bin_dir/wrenn-cp") >"$logs/security-reader-cp.log" 2>&1 &
 cp_pid=$!
 wait_health "$cp_url/health" "$cp_pid" 60 ||
     { tail -20 "$logs/security-reader-cp.log"; abort "the control plane did not start"; }

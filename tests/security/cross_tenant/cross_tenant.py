@@ -75,6 +75,18 @@ EXEMPT = {
         "keys are managed with a user login only; an API key is refused "
         "before the id is looked up (docs/api.md)",
     ),
+    ("DELETE", "/v1/teams/{team_id}", ("b_key",)): (
+        403,
+        "forbidden",
+        "deleting a team needs a user login; an API key is refused before "
+        "the id is looked up (docs/api.md)",
+    ),
+    ("DELETE", "/v1/users/{user_id}", ("b_key",)): (
+        403,
+        "forbidden",
+        "deleting a user needs a user login; an API key is refused before "
+        "the id is looked up (docs/api.md)",
+    ),
 }
 
 # Path segment before a parameter -> id kind.
