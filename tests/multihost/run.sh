@@ -134,7 +134,7 @@ check "a consumed registration token is refused (409/401)" answered 409 401
 # The same through the agent: a second agent in wmh-a with the used token.
 mkdir -p "$work/d/data" && ln -s "$MH_DATA_SRC/kernels" "$work/d/data/kernels" && ln -s "$MH_DATA_SRC/images" "$work/d/data/images"
 ip netns exec wmh-a env WRENN_DATA_DIR="$work/d/data" AGENT_LISTEN_ADDR=10.251.1.2:50052 \
-    AGENT_TOKEN_FILE="$work/d/host-token" AGENT_NETNS_PREFIX=wmd- AGENT_BACKEND=qemu \
+    AGENT_TOKEN_FILE="$work/d/host-token" AGENT_NETNS_PREFIX=wmd- AGENT_BACKEND=qemu AGENT_VM_CONFINEMENT=off \
     "$bin/wrenn-agent" --register "${tok[a]}" --address 10.251.1.2:50052 --cp-url "$cp_url" \
     >"$logs/multihost-agent-d.log" 2>&1
 rc=$?
