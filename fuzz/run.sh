@@ -7,6 +7,15 @@ set -uo pipefail
 cd "$(dirname "$0")"
 export PATH="$HOME/.cargo/bin:$PATH"
 seconds=${FUZZ_SECONDS:-20}
+# Fuzz builds (sanitizers, the control plane and agent crates) are slow on a
+# small machine: they share one target dir under the data directory, so a
+# fresh clone reuses the compiled dependencies and cargo rebuilds only what
+# changed. Falls back to fuzz/target where that is not writable.
+cache=${WRENN_DATA_DIR:-/var/lib/wrenn}/cache/fuzz-target
+if [ -z "${CARGO_TARGET_DIR:-}" ] && mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ]; then
+    export CARGO_TARGET_DIR=$cache
+fi
+bin_dir=${CARGO_TARGET_DIR:-target}
 targets=(connect_envelope multipart cp_api_body agent_rpc)
 passed=0
 failed=0
@@ -31,7 +40,7 @@ else
     echo "mode: no nightly toolchain; building targets as plain binaries and replaying the corpus"
     if cargo build -q --release --bins; then
         for t in "${targets[@]}"; do
-            if "target/release/$t" -runs=0 "corpus/$t"; then
+            if "$bin_dir/release/$t" -runs=0 "corpus/$t"; then
                 passed=$((passed + 1))
             else
                 failed=$((failed + 1))
