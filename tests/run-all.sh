@@ -11,6 +11,8 @@ export CARGO_TERM_COLOR=never
 export PATH="$HOME/.cargo/bin:$PATH"
 # The PostgreSQL cluster deploy/setup-host.sh starts (test-only credentials).
 export WRENN_TEST_POSTGRES_URL=${WRENN_TEST_POSTGRES_URL:-postgres://postgres:wrenn@127.0.0.1:5432/postgres}
+# A fresh clone never reuses incremental state; writing it only costs disk.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 logs="$root/target/test-logs"
 mkdir -p "$logs"
 
