@@ -136,6 +136,10 @@ pub struct CpConfig {
     pub stopped_retention: Duration,
     /// `CP_RETENTION_INTERVAL_SECS`, default 3600: how often they are purged.
     pub retention_interval: Duration,
+    /// `WRENN_DOMAIN`, unset by default: sandboxes are reached at
+    /// `<port>-<sandboxID>.<domain>` and the E2B-compatible API at
+    /// `api.<domain>` (see `crate::domain`).
+    pub domain: Option<crate::domain::Domain>,
 }
 
 const DEFAULT_DATA: &str = "/var/lib/wrenn/cp";
@@ -229,6 +233,10 @@ impl CpConfig {
                 "CP_RETENTION_INTERVAL_SECS",
                 "3600",
             )?),
+            domain: value("WRENN_DOMAIN")
+                .map(|text| crate::domain::Domain::parse(&text))
+                .transpose()
+                .map_err(|e| invalid("WRENN_DOMAIN", e.to_string()))?,
         })
     }
 }

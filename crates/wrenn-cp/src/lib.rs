@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod envd;
 pub mod error;
 #[doc(hidden)]
