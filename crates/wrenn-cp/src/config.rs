@@ -16,6 +16,8 @@ pub enum ConfigError {
     },
     #[error(transparent)]
     ClientIdentity(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    TlsListener(#[from] crate::listener::ListenerError),
 }
 
 pub use crate::secret::SecretString;
@@ -140,6 +142,10 @@ pub struct CpConfig {
     /// `<port>-<sandboxID>.<domain>` and the E2B-compatible API at
     /// `api.<domain>` (see `crate::domain`).
     pub domain: Option<crate::domain::Domain>,
+    /// `CP_TLS_CERT_FILE` and `CP_TLS_KEY_FILE` (PEM, both or neither): an
+    /// HTTPS listener on `CP_TLS_LISTEN_ADDR` (default `127.0.0.1:8443`)
+    /// beside the plain one (`crate::listener`).
+    pub tls_listener: Option<crate::listener::TlsListenerConfig>,
 }
 
 const DEFAULT_DATA: &str = "/var/lib/wrenn/cp";
@@ -237,6 +243,14 @@ impl CpConfig {
                 .map(|text| crate::domain::Domain::parse(&text))
                 .transpose()
                 .map_err(|e| invalid("WRENN_DOMAIN", e.to_string()))?,
+            tls_listener: crate::listener::TlsListenerConfig::from_lookup(
+                &value,
+                parsed(
+                    &value,
+                    crate::listener::ADDR_VAR,
+                    crate::listener::DEFAULT_ADDR,
+                )?,
+            )?,
         })
     }
 }
