@@ -161,6 +161,13 @@ pub enum SandboxCommand {
     Resume { id: PathSegment },
     /// Set a sandbox's inactivity timeout
     Timeout { id: PathSegment, secs: u64 },
+    /// Print the public URL of a port of the sandbox,
+    /// https://PORT-ID.DOMAIN (needs WRENN_DOMAIN on the control plane)
+    Url {
+        id: PathSegment,
+        #[arg(value_parser = clap::value_parser!(u16).range(1..))]
+        port: u16,
+    },
 }
 
 #[derive(Debug, Args)]

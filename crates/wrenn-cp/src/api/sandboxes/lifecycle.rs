@@ -41,7 +41,7 @@ pub async fn pause(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Sandbox>> {
     let row = service::pause(&state, &principal, &sandbox_id(&id)?).await?;
-    Ok(Json(row.into()))
+    Ok(Json(Sandbox::view(row, state.config.domain.as_ref())))
 }
 
 /// Resumes a paused sandbox; processes and files are as they were.
@@ -56,7 +56,7 @@ pub async fn resume(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Sandbox>> {
     let row = service::resume(&state, &principal, &sandbox_id(&id)?).await?;
-    Ok(Json(row.into()))
+    Ok(Json(Sandbox::view(row, state.config.domain.as_ref())))
 }
 
 /// Makes the sandbox usable: resumes it if paused, else moves its timeout.
@@ -71,7 +71,7 @@ pub async fn connect(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Sandbox>> {
     let row = service::connect(&state, &principal, &sandbox_id(&id)?).await?;
-    Ok(Json(row.into()))
+    Ok(Json(Sandbox::view(row, state.config.domain.as_ref())))
 }
 
 /// Sets a new inactivity timeout, counted from now.
@@ -94,7 +94,7 @@ pub async fn set_timeout(
     }
     let id = sandbox_id(&id)?;
     let row = service::set_timeout(&state, &principal, &id, body.timeout_secs).await?;
-    Ok(Json(row.into()))
+    Ok(Json(Sandbox::view(row, state.config.domain.as_ref())))
 }
 
 /// Keeps the sandbox alive: its timeout starts again from now.
@@ -109,5 +109,5 @@ pub async fn ping(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Sandbox>> {
     let row = service::ping(&state, &principal, &sandbox_id(&id)?).await?;
-    Ok(Json(row.into()))
+    Ok(Json(Sandbox::view(row, state.config.domain.as_ref())))
 }

@@ -208,6 +208,21 @@ pub struct Sandbox {
     pub started_at: Option<String>,
     pub timeout_at: Option<String>,
     pub updated_at: String,
+    /// This control plane's `WRENN_DOMAIN`, when set: the sandbox's ports are
+    /// reached at `https://<port>-<id>.<domain>` (`wrenn sandbox url`).
+    /// Absent when no domain is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+}
+
+impl Sandbox {
+    /// The API's view of a record, with the domain its ports are reached at.
+    pub fn view(row: SandboxRow, domain: Option<&crate::domain::Domain>) -> Self {
+        Self {
+            domain: domain.map(ToString::to_string),
+            ..Self::from(row)
+        }
+    }
 }
 
 impl From<SandboxRow> for Sandbox {
@@ -233,6 +248,7 @@ impl From<SandboxRow> for Sandbox {
             started_at: row.started_at.map(rfc3339),
             timeout_at: row.timeout_at.map(rfc3339),
             updated_at: rfc3339(row.updated_at),
+            domain: None,
         }
     }
 }
