@@ -190,6 +190,11 @@ impl CpConfig {
                 })?),
                 (None, None) => None,
             };
+        let tls_addr = parsed(
+            &value,
+            crate::listener::ADDR_VAR,
+            crate::listener::DEFAULT_ADDR,
+        )?;
         Ok(Self {
             listen_addr: parsed(&value, "CP_LISTEN_ADDR", "127.0.0.1:8000")?,
             database_url: SecretString::new(database_url),
@@ -243,14 +248,8 @@ impl CpConfig {
                 .map(|text| crate::domain::Domain::parse(&text))
                 .transpose()
                 .map_err(|e| invalid("WRENN_DOMAIN", e.to_string()))?,
-            tls_listener: crate::listener::TlsListenerConfig::from_lookup(
-                &value,
-                parsed(
-                    &value,
-                    crate::listener::ADDR_VAR,
-                    crate::listener::DEFAULT_ADDR,
-                )?,
-            )?,
+            // The last use of `value`: it moves.
+            tls_listener: crate::listener::TlsListenerConfig::from_lookup(value, tls_addr)?,
         })
     }
 }

@@ -254,7 +254,10 @@ mod tests {
             .body(())
             .unwrap();
         host_from_authority(&mut request);
-        assert_eq!(request.headers()[hyper::header::HOST], "api.wrenn.localhost");
+        assert_eq!(
+            request.headers()[hyper::header::HOST],
+            "api.wrenn.localhost"
+        );
     }
 
     #[test]
@@ -266,7 +269,10 @@ mod tests {
         )
         .unwrap_err();
         let message = err.to_string();
-        assert!(message.contains(CERT_VAR) && message.contains(KEY_VAR), "{message}");
+        assert!(
+            message.contains(CERT_VAR) && message.contains(KEY_VAR),
+            "{message}"
+        );
     }
 
     #[test]
@@ -378,7 +384,8 @@ mod tests {
             let body = response.into_body().collect().await.unwrap().to_bytes();
             let body = String::from_utf8(body.to_vec()).unwrap();
             assert!(
-                body == format!("127.0.0.1 localhost:{port}") || body == format!("::1 localhost:{port}"),
+                body == format!("127.0.0.1 localhost:{port}")
+                    || body == format!("::1 localhost:{port}"),
                 "{version:?}: {body}"
             );
         }
