@@ -31,7 +31,10 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Sandbox>)> {
     request.validate()?;
     let row = service::create(&state, &principal, new_sandbox(request)?).await?;
-    Ok((StatusCode::CREATED, Json(Sandbox::view(row, state.config.domain.as_ref()))))
+    Ok((
+        StatusCode::CREATED,
+        Json(Sandbox::view(row, state.config.domain.as_ref())),
+    ))
 }
 
 fn new_sandbox(request: CreateSandbox) -> Result<NewSandbox, ApiError> {
