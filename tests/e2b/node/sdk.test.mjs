@@ -84,6 +84,16 @@ function flow(name, features, body) {
 
 const SDK = ['e2b-api', 'proxy']
 
+flow('api.<domain> over TLS, trusted through NODE_EXTRA_CA_CERTS alone', [], async () => {
+  const status = await new Promise((resolve, reject) => {
+    httpsRequest(`https://api.${process.env.E2B_DOMAIN}/health`, (res) => {
+      res.resume()
+      resolve(res.statusCode)
+    }).on('error', reject).end()
+  })
+  assert.equal(status, 200)
+})
+
 flow('create with metadata, envs and timeout', SDK, async () => {
   const sandbox = await create({ metadata: { case: 'create' }, envs: { WRENN_E2B: 'from-create' }, timeoutMs: 150_000 })
   assert.equal((await sandbox.commands.run('echo $WRENN_E2B')).stdout, 'from-create\n')

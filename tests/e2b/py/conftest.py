@@ -11,6 +11,7 @@ The closing line is `<E2B_SUITE>: N passed, M failed, X xfailed`."""
 import json
 import os
 import pathlib
+import ssl
 import time
 import uuid
 
@@ -59,7 +60,7 @@ def pytest_terminal_summary(terminalreporter):
 @pytest.fixture(scope="session")
 def https():
     """An HTTPS client trusting only the suite's CA (h2 by ALPN)."""
-    with httpx.Client(verify=CA, http2=True, timeout=30) as client:
+    with httpx.Client(verify=ssl.create_default_context(cafile=CA), http2=True, timeout=30) as client:
         yield client
 
 

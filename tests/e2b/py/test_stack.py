@@ -20,7 +20,7 @@ CLI = os.environ["WRENN_CLI"]
 
 @pytest.mark.parametrize("http2", [True, False])
 def test_tls_when_api_name_then_answers_over_h2_and_http1(http2):
-    with httpx.Client(verify=CA, http2=http2, http1=not http2, timeout=30) as client:
+    with httpx.Client(verify=ssl.create_default_context(cafile=CA), http2=http2, http1=not http2, timeout=30) as client:
         response = client.get(f"https://api.{DOMAIN}/health")
     assert response.status_code == 200, response.text
     assert response.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
