@@ -24,7 +24,7 @@ bin="${CARGO_TARGET_DIR:-$root/target}/debug"
 mkdir -p "$logs"
 [ $# -gt 0 ] && suites=("$@") || suites=(e2b-py e2b-py24 e2b-node)
 for s in "${suites[@]}"; do
-    case $s in e2b-py | e2b-py24 | e2b-node) ;; *) echo "unknown suite '$s' (e2b-py, e2b-py24, e2b-node)" >&2; exit 2 ;; esac
+    case $s in e2b-py | e2b-py24 | e2b-node | e2b-bench) ;; *) echo "unknown suite '$s' (e2b-py, e2b-py24, e2b-node; e2b-bench: bench/suites/e2b-proxy)" >&2; exit 2 ;; esac
 done
 
 fail() { # REASON: every suite failed to start
@@ -45,7 +45,7 @@ if [ -z "${WRENN_VM_LOCKED:-}" ]; then
     [ "$(id -u)" -eq 0 ] || fail "must run as root (the agent makes namespaces and TAP devices)"
     for s in "${suites[@]}"; do
         case $s in
-            e2b-py) venv "$root/target/e2b-venv-latest" "$here/requirements-latest.txt" || fail "pip install -r $here/requirements-latest.txt" ;;
+            e2b-py | e2b-bench) venv "$root/target/e2b-venv-latest" "$here/requirements-latest.txt" || fail "pip install -r $here/requirements-latest.txt" ;;
             e2b-py24) venv "$root/target/e2b-venv-24x" "$here/requirements-24x.txt" || fail "pip install -r $here/requirements-24x.txt" ;;
             e2b-node)
                 node --version 2>/dev/null | grep -Eq '^v(2[0-9]|[3-9][0-9])\.' || fail "node 20 or later is needed for e2b-node"
@@ -137,6 +137,7 @@ key=$(curl -fsS -H 'Content-Type: application/json' -H "Authorization: Bearer $t
 # the tests use to look behind the SDK.
 export E2B_DOMAIN=$domain E2B_API_KEY=$key SSL_CERT_FILE=$ca NODE_EXTRA_CA_CERTS=$ca
 export WRENN_E2B_CA=$ca WRENN_API_URL=$cp_url WRENN_API_KEY=$key WRENN_CLI="$bin/wrenn"
+export WRENN_AGENT_URL="http://127.0.0.1:$agent_port" WRENN_AGENT_SECRET=$secret
 unset E2B_API_URL E2B_SANDBOX_URL E2B_DEBUG SSL_CERT_DIR
 
 # destroy_sandboxes: DELETE every sandbox of the suite's team not stopped.
@@ -165,6 +166,13 @@ for suite in "${suites[@]}"; do
             # 2.4x refuses keys that are not e2b_<hex> unless told not to.
             (cd "$here/py" && E2B_SUITE=$suite E2B_VALIDATE_API_KEY=false "$root/target/e2b-venv-24x/bin/python" -m pytest \
                 -p no:cacheprovider -rfEX test_sdk.py test_readme.py) 2>&1 | tee "$log"
+            ;;
+        e2b-bench)
+            # Rows, not a tally: the line below says whether it ran.
+            "$root/target/e2b-venv-latest/bin/python" "$here/bench.py" 2>&1 | tee "$log"
+            rc=${PIPESTATUS[0]}
+            echo "$suite: $((rc == 0)) passed, $((rc != 0)) failed" | tee -a "$log"
+            (exit "$rc")
             ;;
         e2b-node)
             (cd "$here/node" && node --test --test-concurrency=1 --test-reporter=spec sdk.test.mjs) 2>&1 | tee "$log"
