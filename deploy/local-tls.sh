@@ -2,8 +2,10 @@
 # TLS and names for one machine (docs/e2b.md, "TLS and names"), run by
 # deploy/quickstart.sh as root; safe to re-run, it keeps what is still good:
 #   1. a local certificate authority, /etc/wrenn/tls/ca.{crt,key} (10 years;
-#      the key root's, 0600), installed in the system trust store
-#      (/usr/local/share/ca-certificates, update-ca-certificates);
+#      the key root's, 0600), name-constrained to DOMAIN and the names under
+#      it (it cannot vouch for any other site, even if its key leaks),
+#      installed in the system trust store (/usr/local/share/ca-certificates,
+#      update-ca-certificates);
 #   2. a certificate for *.DOMAIN and DOMAIN signed by it,
 #      /etc/wrenn/tls/DOMAIN.{crt,key} (the key 0600, owned by the control
 #      plane's user), made again when it expires within 30 days, names other
@@ -46,6 +48,7 @@ chmod 755 "$dir"
 # ---- 1. the local CA ---------------------------------------------------------
 ca_valid() {
     [ -s "$ca_key" ] && [ -s "$ca_crt" ] && openssl x509 -in "$ca_crt" -noout -checkend $((30 * 86400)) >/dev/null 2>&1 &&
+        openssl x509 -in "$ca_crt" -noout -ext nameConstraints 2>/dev/null | grep -q "DNS:$domain\$" &&
         [ "$(openssl x509 -in "$ca_crt" -noout -pubkey | openssl sha256)" = "$(openssl pkey -in "$ca_key" -pubout | openssl sha256)" ]
 }
 if ca_valid; then
@@ -57,6 +60,7 @@ else
         -subj "/O=Wrenn/CN=Wrenn local CA ($(hostname))" \
         -addext "basicConstraints=critical,CA:TRUE,pathlen:0" \
         -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -addext "nameConstraints=critical,permitted;DNS:$domain" \
         -addext "subjectKeyIdentifier=hash" \
         -out "$tmp/ca.crt" 2>/dev/null || die "openssl could not make the local CA" "check: openssl version"
     chmod 600 "$tmp/ca.key"
