@@ -156,7 +156,22 @@ pub enum SandboxCommand {
     /// Destroy a sandbox
     Kill { id: PathSegment },
     /// Pause a sandbox
-    Pause { id: PathSegment },
+    Pause {
+        id: PathSegment,
+        /// Keep only the disk: processes end, the next resume boots afresh
+        #[arg(long)]
+        disk_only: bool,
+    },
+    /// Make running copies of a sandbox (its memory and disk of now)
+    Fork {
+        id: PathSegment,
+        /// How many copies (1-16)
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// The copies' inactivity timeout in seconds (default: the source's)
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+    },
     /// Resume a paused sandbox
     Resume { id: PathSegment },
     /// Set a sandbox's inactivity timeout

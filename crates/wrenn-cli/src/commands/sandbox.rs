@@ -1,4 +1,4 @@
-//! `sandbox create|list|get|kill|pause|resume|timeout|url`.
+//! `sandbox create|list|get|kill|pause|resume|fork|timeout|url`.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -62,6 +62,12 @@ impl From<CreateArgs> for CreateSandbox {
     }
 }
 
+/// The answer of a fork: the copies, one id a line in text output.
+#[derive(Debug, serde::Deserialize)]
+struct Forked {
+    sandboxes: Vec<Sandbox>,
+}
+
 pub fn to_map(pairs: Vec<KeyValue>) -> BTreeMap<String, String> {
     pairs.into_iter().map(|kv| (kv.key, kv.value)).collect()
 }
@@ -97,12 +103,32 @@ pub async fn run(ctx: &Context, cmd: SandboxCommand) -> Result<u8, CommandError>
                 .await?;
             ctx.output(&answer, |_| None)?;
         }
-        SandboxCommand::Pause { id } => {
+        SandboxCommand::Pause { id, disk_only } => {
+            let path = format!("/v1/sandboxes/{id}/pause");
+            let answer = if disk_only {
+                ctx.client.post_as(&path, &json!({ "memory": false })).await?
+            } else {
+                ctx.client.post_empty_as(&path).await?
+            };
+            ctx.output_as(&answer, state_line)?;
+        }
+        SandboxCommand::Fork { id, count, timeout } => {
+            let mut body = json!({ "count": count });
+            if let Some(secs) = timeout {
+                body["timeout_secs"] = json!(secs);
+            }
+            let spinner = spinner(&format!("Forking {id}"));
             let answer = ctx
                 .client
-                .post_empty_as(&format!("/v1/sandboxes/{id}/pause"))
-                .await?;
-            ctx.output_as(&answer, state_line)?;
+                .post_as::<Forked>(&format!("/v1/sandboxes/{id}/fork"), &body)
+                .await;
+            if let Some(spinner) = spinner {
+                spinner.finish_and_clear();
+            }
+            ctx.output_as(&answer?, |f| {
+                let ids: Vec<String> = f.sandboxes.iter().map(|s| s.id.to_string()).collect();
+                Some(ids.join("\n"))
+            })?;
         }
         SandboxCommand::Resume { id } => {
             let answer = ctx

@@ -275,6 +275,45 @@ impl AgentApi for ConnectAgent {
         sandbox(response.into_owned().sandbox.into_option())
     }
 
+    async fn pause_disk_only(&self, id: &str) -> AgentResult<AgentSandbox> {
+        let message = pb::PauseSandboxRequest {
+            id: id.into(),
+            disk_only: true,
+            ..Default::default()
+        };
+        let response = self
+            .client
+            .pause_sandbox(message)
+            .await
+            .map_err(agent_error)?;
+        sandbox(response.into_owned().sandbox.into_option())
+    }
+
+    async fn fork(
+        &self,
+        id: &str,
+        copy_ids: &[String],
+        timeout_secs: Option<u64>,
+    ) -> AgentResult<Vec<AgentSandbox>> {
+        let message = pb::ForkSandboxRequest {
+            id: id.into(),
+            copy_ids: copy_ids.to_vec(),
+            timeout_secs,
+            ..Default::default()
+        };
+        let response = self
+            .client
+            .fork_sandbox(message)
+            .await
+            .map_err(agent_error)?;
+        response
+            .into_owned()
+            .copies
+            .into_iter()
+            .map(|s| sandbox(Some(s)))
+            .collect()
+    }
+
     async fn resume(&self, id: &str) -> AgentResult<AgentSandbox> {
         let message = pb::ResumeSandboxRequest {
             id: id.into(),

@@ -108,6 +108,25 @@ pub trait AgentApi: Send + Sync + std::fmt::Debug {
     async fn list(&self) -> AgentResult<Vec<AgentSandbox>>;
     async fn destroy(&self, id: &str) -> AgentResult<()>;
     async fn pause(&self, id: &str) -> AgentResult<AgentSandbox>;
+    /// Pauses keeping only the disk: the next resume boots afresh on it.
+    async fn pause_disk_only(&self, id: &str) -> AgentResult<AgentSandbox> {
+        let _ = id;
+        Err(AgentError::Unavailable(
+            "this host cannot pause without memory".into(),
+        ))
+    }
+    /// Makes running copies `copy_ids` of running sandbox `id` (its memory
+    /// and disk of this moment); all of them or none. `timeout_secs`:
+    /// the copies' inactivity timeout, `None` the source's.
+    async fn fork(
+        &self,
+        id: &str,
+        copy_ids: &[String],
+        timeout_secs: Option<u64>,
+    ) -> AgentResult<Vec<AgentSandbox>> {
+        let _ = (id, copy_ids, timeout_secs);
+        Err(AgentError::Unavailable("this host cannot fork".into()))
+    }
     async fn resume(&self, id: &str) -> AgentResult<AgentSandbox>;
     async fn set_timeout(&self, id: &str, timeout_secs: Option<u64>) -> AgentResult<AgentSandbox>;
     async fn snapshot(&self, id: &str, image: &str, memory: bool) -> AgentResult<AgentTemplate>;

@@ -4,6 +4,7 @@ mod create;
 pub(crate) mod exec;
 pub(crate) mod exec_ws;
 pub(crate) mod files;
+mod fork;
 mod lifecycle;
 pub(crate) mod list;
 pub(crate) mod pty;
@@ -31,6 +32,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(lifecycle::pause))
         .routes(routes!(lifecycle::resume))
         .routes(routes!(lifecycle::connect))
+        .routes(routes!(fork::fork))
         .routes(routes!(exec::exec))
         .routes(routes!(exec_ws::exec_ws))
         .routes(routes!(pty::pty))

@@ -269,6 +269,46 @@ pub struct SetTimeout {
     pub timeout_secs: u64,
 }
 
+/// `POST /v1/sandboxes/{id}/pause` (the body is optional).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PauseSandbox {
+    /// Keep the memory (processes survive; the default). `false`: keep only
+    /// the disk; the next resume boots afresh with the same id and token.
+    #[serde(default = "yes")]
+    pub memory: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl PauseSandbox {
+    /// What an empty body means: memory kept.
+    pub fn default_memory() -> Self {
+        Self { memory: true }
+    }
+}
+
+/// `POST /v1/sandboxes/{id}/fork`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForkSandbox {
+    /// How many copies, 1-16 (default 1).
+    #[serde(default)]
+    pub count: Option<u32>,
+    /// The copies' inactivity timeout in seconds, 1-86400 (default: the
+    /// source's).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+/// The copies a fork made, all running.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ForkedSandboxes {
+    pub sandboxes: Vec<Sandbox>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

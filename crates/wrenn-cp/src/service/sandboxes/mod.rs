@@ -1,9 +1,10 @@
-//! Sandboxes: create, read, lifecycle, and the guest (exec, files, PTY,
+//! Sandboxes: create, read, lifecycle, fork, and the guest (exec, files, PTY,
 //! metrics). Each operation loads the caller's sandbox (other teams' are
 //! "not found"), checks its state, calls its host, and records the
 //! transition with a guard on the state.
 mod create;
 mod exec;
+mod fork;
 mod guest;
 mod lifecycle;
 mod read;
@@ -12,10 +13,11 @@ use std::sync::Arc;
 
 pub use create::{create, CreateSandboxError, NewSandbox};
 pub use exec::{exec, CollectedExec, ExecCommand, ExecError};
+pub use fork::{fork, ForkSandbox, ForkSandboxError, MAX_FORK_COUNT};
 pub use guest::{guest, Guest, GuestCallError, OpenGuestError};
 pub use lifecycle::{
-    connect, destroy, pause, ping, resume, set_timeout, ConnectSandboxError, DestroySandboxError,
-    PauseSandboxError, ResumeSandboxError, SetTimeoutError,
+    connect, destroy, pause, pause_keeping, ping, resume, set_timeout, ConnectSandboxError,
+    DestroySandboxError, PauseSandboxError, ResumeSandboxError, SetTimeoutError,
 };
 pub use read::{get, list, GetSandboxError, SandboxPage};
 use wrenn_types::SandboxId;
