@@ -34,7 +34,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
-fn new_sandbox(request: CreateSandbox) -> Result<NewSandbox, ApiError> {
+/// The service's request for a validated body (also the E2B API's, which
+/// rewrites its body into this one).
+pub(crate) fn new_sandbox(request: CreateSandbox) -> Result<NewSandbox, ApiError> {
     let template = request.template.unwrap_or_else(|| "base".into());
     Ok(NewSandbox {
         template: TemplateName::try_from(template)
