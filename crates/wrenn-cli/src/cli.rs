@@ -112,6 +112,10 @@ pub enum KeysCommand {
         /// Store the new key as this CLI's credential
         #[arg(long)]
         save: bool,
+        /// Mint the key in E2B's form (`e2b_` + 40 hex digits), which the
+        /// e2b SDKs up to 2.49 require; it works on Wrenn's API too
+        #[arg(long)]
+        e2b: bool,
     },
     /// List the team's API keys
     List,

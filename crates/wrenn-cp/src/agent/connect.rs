@@ -341,6 +341,26 @@ impl AgentApi for ConnectAgent {
         sandbox(response.into_owned().sandbox.into_option())
     }
 
+    async fn envd_access_token(&self, id: &str) -> AgentResult<Option<SecretString>> {
+        let message = pb::GetSandboxRequest {
+            id: id.into(),
+            ..Default::default()
+        };
+        let response = self
+            .client
+            .get_sandbox(message)
+            .await
+            .map_err(agent_error)?;
+        // The agent sets the token only while the sandbox runs.
+        Ok(response
+            .into_owned()
+            .sandbox
+            .into_option()
+            .map(|s| s.envd_access_token)
+            .filter(|token| !token.is_empty())
+            .map(SecretString::new))
+    }
+
     async fn snapshot(&self, id: &str, image: &str, memory: bool) -> AgentResult<AgentTemplate> {
         let message = pb::SnapshotSandboxRequest {
             id: id.into(),

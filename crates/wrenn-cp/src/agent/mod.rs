@@ -129,6 +129,11 @@ pub trait AgentApi: Send + Sync + std::fmt::Debug {
     }
     async fn resume(&self, id: &str) -> AgentResult<AgentSandbox>;
     async fn set_timeout(&self, id: &str, timeout_secs: Option<u64>) -> AgentResult<AgentSandbox>;
+    /// The `X-Access-Token` envd of a running sandbox expects; `None` when
+    /// it is not running. Read from the host on every call: the control
+    /// plane keeps no copy (docs/security.md, "E2B API").
+    async fn envd_access_token(&self, id: &str)
+        -> AgentResult<Option<crate::secret::SecretString>>;
     async fn snapshot(&self, id: &str, image: &str, memory: bool) -> AgentResult<AgentTemplate>;
     async fn delete_template(&self, image: &str) -> AgentResult<()>;
     /// The agent's proof over `challenge` that it holds its host's secret

@@ -127,26 +127,52 @@ pub async fn get(db: &Db, team_id: &str, id: &str) -> Result<Option<SandboxRow>,
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
     pub state: Option<SandboxState>,
+    /// Any of these states (empty: any state); with `state`, both apply.
+    pub any_state: Vec<SandboxState>,
     pub metadata: BTreeMap<String, String>,
+    /// Only sandboxes of this template (by name).
+    pub template: Option<String>,
+    /// Only sandboxes started (or, not started yet, created) at or after
+    /// this instant (Unix ms).
+    pub started_after: Option<i64>,
     /// `(created_at, id)` of the last sandbox of the previous page.
     pub before: Option<(i64, String)>,
+    /// Oldest first (and `before` is then the newest one already seen).
+    pub oldest_first: bool,
     pub limit: i64,
 }
 
-/// A team's sandboxes, newest first.
+/// A team's sandboxes, newest first (oldest first with `oldest_first`).
 pub async fn list(
     db: &Db,
     team_id: &str,
     filter: &ListFilter,
 ) -> Result<Vec<SandboxRow>, sqlx::Error> {
-    let mut sql = format!(
-        "SELECT {COLUMNS} FROM sandboxes WHERE team_id = $1 \
-         AND (created_at < $2 OR (created_at = $2 AND id < $3))"
-    );
+    let (after, order) = if filter.oldest_first {
+        ("(created_at > $2 OR (created_at = $2 AND id > $3))", "ASC")
+    } else {
+        ("(created_at < $2 OR (created_at = $2 AND id < $3))", "DESC")
+    };
+    let mut sql = format!("SELECT {COLUMNS} FROM sandboxes WHERE team_id = $1 AND {after}");
     let mut n = 3;
     if filter.state.is_some() {
         n += 1;
         sql.push_str(&format!(" AND state = ${n}"));
+    }
+    if !filter.any_state.is_empty() {
+        let places: Vec<String> = (0..filter.any_state.len())
+            .map(|i| format!("${}", n + 1 + i))
+            .collect();
+        n += filter.any_state.len();
+        sql.push_str(&format!(" AND state IN ({})", places.join(", ")));
+    }
+    if filter.template.is_some() {
+        n += 1;
+        sql.push_str(&format!(" AND template = ${n}"));
+    }
+    if filter.started_after.is_some() {
+        n += 1;
+        sql.push_str(&format!(" AND COALESCE(started_at, created_at) >= ${n}"));
     }
     for _ in &filter.metadata {
         // Keys and values are bound, never spliced into the SQL.
@@ -162,13 +188,27 @@ pub async fn list(
         });
     }
     sql.push_str(&format!(
-        " ORDER BY created_at DESC, id DESC LIMIT ${}",
+        " ORDER BY created_at {order}, id {order} LIMIT ${}",
         n + 1
     ));
-    let (at, id) = filter.before.clone().unwrap_or((i64::MAX, String::new()));
+    let start = if filter.oldest_first {
+        (i64::MIN, String::new())
+    } else {
+        (i64::MAX, String::new())
+    };
+    let (at, id) = filter.before.clone().unwrap_or(start);
     let mut query = sqlx::query(&sql).bind(team_id).bind(at).bind(id);
     if let Some(state) = filter.state {
         query = query.bind(state.as_str());
+    }
+    for state in &filter.any_state {
+        query = query.bind(state.as_str());
+    }
+    if let Some(template) = &filter.template {
+        query = query.bind(template.clone());
+    }
+    if let Some(started_after) = filter.started_after {
+        query = query.bind(started_after);
     }
     for (key, value) in &filter.metadata {
         query = query.bind(key.clone()).bind(value.clone());

@@ -190,7 +190,14 @@ impl FakeAgent {
     }
 }
 
-fn deadline(timeout_secs: u64) -> i64 {
+/// The envd access token the fake host gives sandbox `id` (the same across
+/// pause and resume, as the real agent's).
+pub fn envd_token(id: &str) -> String {
+    format!("envd-token-{id}")
+}
+
+/// The deadline the fake host sets for a timeout from now.
+pub fn deadline(timeout_secs: u64) -> i64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
@@ -329,6 +336,16 @@ impl AgentApi for FakeAgent {
             require(s, AgentState::Running)?;
             s.timeout_at_ms = deadline(timeout_secs.unwrap_or(300));
             Ok(s.clone())
+        })
+    }
+
+    async fn envd_access_token(
+        &self,
+        id: &str,
+    ) -> AgentResult<Option<wrenn_cp::secret::SecretString>> {
+        self.with_sandbox(id, |s| {
+            Ok((s.state == AgentState::Running)
+                .then(|| wrenn_cp::secret::SecretString::new(envd_token(id))))
         })
     }
 

@@ -37,7 +37,9 @@ pub async fn create(
     ))
 }
 
-fn new_sandbox(request: CreateSandbox) -> Result<NewSandbox, ApiError> {
+/// The service's request for a validated body (also the E2B API's, which
+/// rewrites its body into this one).
+pub(crate) fn new_sandbox(request: CreateSandbox) -> Result<NewSandbox, ApiError> {
     let template = request.template.unwrap_or_else(|| "base".into());
     Ok(NewSandbox {
         template: TemplateName::try_from(template)

@@ -13,6 +13,7 @@ pub(crate) mod types;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use wrenn_types::SandboxId;
 
+pub(crate) use create::new_sandbox;
 pub use types::{CreateSandbox, Sandbox};
 
 use crate::{

@@ -7,7 +7,7 @@ use wrenn_types::TimeoutAction;
 use crate::{api::rfc3339, db::sandboxes::SandboxRow, error::ApiError, lifecycle::SandboxState};
 
 /// `POST /v1/sandboxes`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSandbox {
     /// Template name: a built-in (`base`) or one of the team's. Default `base`.

@@ -3,23 +3,29 @@
 //! "not found"), checks its state, calls its host, and records the
 //! transition with a guard on the state.
 mod create;
+mod deadline;
 mod exec;
 mod fork;
 mod guest;
+mod idempotent;
 mod lifecycle;
 mod read;
+mod token;
 
 use std::sync::Arc;
 
 pub use create::{create, CreateSandboxError, NewSandbox};
+pub use deadline::{connect_until, time_out_now, Connected, TimeOutNowError};
 pub use exec::{exec, CollectedExec, ExecCommand, ExecError};
 pub use fork::{fork, ForkSandbox, ForkSandboxError, MAX_FORK_COUNT};
 pub use guest::{guest, Guest, GuestCallError, OpenGuestError};
+pub use idempotent::{create_once, BadIdempotencyKey, IdempotencyKey, IdempotentCreateError};
 pub use lifecycle::{
     connect, destroy, pause, pause_keeping, ping, resume, set_timeout, ConnectSandboxError,
     DestroySandboxError, PauseSandboxError, ResumeSandboxError, SetTimeoutError,
 };
 pub use read::{get, list, GetSandboxError, SandboxPage};
+pub use token::{envd_access_token, EnvdTokenError};
 use wrenn_types::SandboxId;
 
 use crate::{
