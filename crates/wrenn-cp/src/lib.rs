@@ -24,3 +24,4 @@ pub mod service;
 pub mod state;
 pub mod timestamp;
 pub mod tls;
+pub mod traffic;

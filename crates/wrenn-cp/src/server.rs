@@ -46,6 +46,7 @@ pub async fn build_state(config: CpConfig) -> anyhow::Result<AppState> {
         jwt: JwtKeys::new(config.jwt_secret.expose().as_bytes()),
         config: Arc::new(config),
         hosts: Arc::new(hosts),
+        routes: Arc::default(),
     })
 }
 
