@@ -14,6 +14,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod host_monitor;
 pub mod lifecycle;
+pub mod proxy;
 pub mod reconcile;
 pub mod retention;
 pub mod role;

@@ -1,5 +1,5 @@
 //! Start-up: database, built-in records, host connections, the reconciler and
-//! the HTTP server with graceful shutdown.
+//! the HTTP server (the ingress: sandbox proxy and APIs) with graceful shutdown.
 use std::{future::Future, sync::Arc};
 
 use anyhow::Context;
@@ -65,7 +65,8 @@ pub async fn serve(
     let reconciler = crate::reconcile::spawn(state.clone());
     let monitor = crate::host_monitor::spawn(state.clone());
     let retention = crate::retention::spawn(state.clone());
-    let app = api::router(state);
+    // Sandbox traffic and the E2B API by Host, the REST API otherwise.
+    let app = crate::proxy::Ingress::new(&state, api::router(state.clone()), None).into_router();
     // The peer address feeds the per-client limits of signup and login.
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)

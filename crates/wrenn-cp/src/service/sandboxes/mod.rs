@@ -7,6 +7,7 @@ mod exec;
 mod guest;
 mod lifecycle;
 mod read;
+mod traffic;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ pub use lifecycle::{
     PauseSandboxError, ResumeSandboxError, SetTimeoutError,
 };
 pub use read::{get, list, GetSandboxError, SandboxPage};
+pub use traffic::resume_on_traffic;
 use wrenn_types::SandboxId;
 
 use crate::{
