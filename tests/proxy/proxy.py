@@ -432,7 +432,7 @@ def main():
         for attempt in range(40):
             try:
                 return ws_echo(sid, 8765, messages)
-            except AssertionError:
+            except (AssertionError, OSError):
                 # 502 until the server in the guest listens.
                 if attempt == 39:
                     raise
