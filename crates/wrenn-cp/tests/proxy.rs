@@ -119,10 +119,37 @@ fn route(state: SandboxState) -> Route {
     }
 }
 
+/// Counts the endless guest streams that are still alive.
+static ENDLESS_ALIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Dropped with the stream it lives in.
+struct Alive;
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        ENDLESS_ALIVE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A guest app: `/echo` answers the request's headers as JSON, `/upgrade`
-/// switches to a byte echo.
+/// switches to a byte echo, `/endless` streams for ever.
 async fn fake_guest() -> u16 {
     let app = Router::new()
+        .route(
+            "/endless",
+            axum::routing::get(|| async {
+                ENDLESS_ALIVE.fetch_add(1, Ordering::SeqCst);
+                let alive = Alive;
+                let chunks = futures_util::stream::unfold(alive, |alive| async move {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    Some((
+                        Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'x'; 64 * 1024])),
+                        alive,
+                    ))
+                });
+                Body::from_stream(chunks)
+            }),
+        )
         .route(
             "/echo",
             axum::routing::any(|headers: HeaderMap| async move {
@@ -526,4 +553,31 @@ async fn ingress_when_not_sandbox_traffic_then_apis() {
     assert_eq!(prefixed.text().await.unwrap(), "e2b /v2/sandboxes");
     // No lookup was made for any of them.
     assert_eq!(stack.backend.lookups.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn proxy_when_client_leaves_mid_stream_then_guest_stream_dropped() {
+    let stack = Stack::start().await;
+    let mut response = bounded(
+        stack
+            .sandbox("running", stack.guest_port, "/endless")
+            .send(),
+    )
+    .await
+    .unwrap();
+    let mut read = 0;
+    while read < 1 << 20 {
+        read += bounded(response.chunk()).await.unwrap().unwrap().len();
+    }
+    assert!(ENDLESS_ALIVE.load(Ordering::SeqCst) >= 1);
+
+    drop(response);
+
+    // Both hops let go: the guest's response (and its connection) ends.
+    bounded(async {
+        while ENDLESS_ALIVE.load(Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
 }
