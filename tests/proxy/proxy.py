@@ -34,6 +34,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 
 ROOT, BIN, WORK, LOGS = sys.argv[1:5]
 sys.path.insert(0, os.path.join(ROOT, "tests", "security", "lib"))
@@ -100,8 +102,23 @@ cp = ControlPlane(ROOT, "proxy-cp.log", env={
 token = None
 
 
-def api(method, path, body=None):
-    return request("POST" if method == "POST" else method, cp.url + path, body, token=token)
+def api(method, path, body=None, timeout=300):
+    """(status, JSON, headers) of a REST call; creates, pauses and resumes of
+    VMs under TCG can take longer than the shared helper's minute."""
+    req = urllib.request.Request(cp.url + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode())
+    req.add_header("Authorization", f"Bearer {token}")
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, raw, hdrs = resp.status, resp.read(), resp.headers
+    except urllib.error.HTTPError as err:
+        status, raw, hdrs = err.code, err.read(), err.headers
+    try:
+        return status, json.loads(raw or b"null"), hdrs
+    except ValueError:
+        return status, raw.decode(errors="replace"), hdrs
 
 
 def create(**fields):
@@ -340,7 +357,7 @@ def main():
     tally.check("client's X-Access-Token passed through: 200", status == 200, (status, raw[:200]))
     status, _, _ = via_host("GET", sid, ENVD, "/envs", {"X-Access-Token": "wrong"})
     tally.check("wrong X-Access-Token -> envd's 401", status == 401, status)
-    status, body, _ = request("GET", cp.url + "/v1/sandboxes", token=token)
+    status, body, _ = api("GET", "/v1/sandboxes")
     tally.check("other hosts still reach the REST API", status == 200, status)
 
     # 502 and friends.
@@ -540,4 +557,14 @@ finally:
     except Exception as err:  # noqa: BLE001
         print(f"cleanup: {err}", file=sys.stderr)
     agent.stop()
+    # Nothing this suite started may outlive it (a VM would keep the VM lock).
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"qemu-system-x86_64") and any(WORK.encode() in a for a in argv):
+            print(f"cleanup: killing leftover VM {pid}", file=sys.stderr)
+            os.kill(int(pid), signal.SIGKILL)
 tally.finish()

@@ -23,7 +23,8 @@ if [ -z "${WRENN_VM_LOCKED:-}" ]; then
     [ "$(id -u)" -eq 0 ] || fail "must run as root (the agent makes namespaces and TAP devices)"
     [ -e /var/lib/wrenn/images/base/current ] || fail "no base image in /var/lib/wrenn (run deploy/setup-host.sh)"
     cargo build -q -p wrenn-agent -p wrenn-cp || fail "cargo build"
-    WRENN_VM_LOCKED=1 exec flock /tmp/wrenn-vm.lock "$0" "$@"
+    # -o: the lock stays with flock, not with VMs that might outlive the suite.
+    WRENN_VM_LOCKED=1 exec flock -o /tmp/wrenn-vm.lock "$0" "$@"
 fi
 
 work=$(mktemp -d /tmp/wrenn-proxy.XXXXXX)
