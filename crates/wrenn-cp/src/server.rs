@@ -1,5 +1,5 @@
 //! Start-up: database, built-in records, host connections, the reconciler and
-//! the HTTP server with graceful shutdown.
+//! the HTTP server (the ingress: sandbox proxy and APIs) with graceful shutdown.
 use std::{future::Future, sync::Arc};
 
 use anyhow::Context;
@@ -46,6 +46,7 @@ pub async fn build_state(config: CpConfig) -> anyhow::Result<AppState> {
         jwt: JwtKeys::new(config.jwt_secret.expose().as_bytes()),
         config: Arc::new(config),
         hosts: Arc::new(hosts),
+        routes: Arc::default(),
     })
 }
 
@@ -67,7 +68,8 @@ pub async fn serve(
     let reconciler = crate::reconcile::spawn(state.clone());
     let monitor = crate::host_monitor::spawn(state.clone());
     let retention = crate::retention::spawn(state.clone());
-    let app = api::router(state);
+    // Sandbox traffic and the E2B API by Host, the REST API otherwise.
+    let app = crate::proxy::Ingress::new(&state, api::router(state.clone()), None).into_router();
     // One stop signal for both listeners.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

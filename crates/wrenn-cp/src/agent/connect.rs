@@ -7,6 +7,7 @@ use wrenn_proto::wrenn::agent::v1::{self as pb, AgentServiceClient, SandboxState
 use wrenn_types::TimeoutAction;
 
 use super::{
+    guest_hop::GuestHop,
     transport::{AgentTls, AgentTransport},
     AgentApi, AgentCreate, AgentError, AgentResult, AgentSandbox, AgentState, AgentTemplate,
     AgentTemplateImage, EnvdRoute,
@@ -36,6 +37,8 @@ pub struct ConnectAgent {
     /// The pooled clients of every call to this host's envd proxy.
     envd_transport: AgentTransport,
     envd_http: reqwest::Client,
+    /// The pooled client of the sandbox traffic proxy's hop.
+    guest_hop: GuestHop,
 }
 
 impl std::fmt::Debug for ConnectAgent {
@@ -83,13 +86,19 @@ impl ConnectAgent {
             Some(tls) => tls.http().clone(),
             None => plain_http(),
         };
+        let base_url = base_url.trim_end_matches('/');
+        let guest_hop = match &tls {
+            Some(tls) => GuestHop::tls(base_url, secret.clone(), tls.config()),
+            None => GuestHop::plain(base_url, secret.clone()),
+        };
         Ok(Self {
             client: AgentServiceClient::new(transport.clone(), config),
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            base_url: base_url.to_owned(),
             secret,
             tls,
             envd_transport: transport,
             envd_http,
+            guest_hop,
         })
     }
 }
@@ -432,6 +441,10 @@ impl AgentApi for ConnectAgent {
             transport: self.envd_transport.clone(),
             http: self.envd_http.clone(),
         }
+    }
+
+    fn guest_hop(&self) -> Option<GuestHop> {
+        Some(self.guest_hop.clone())
     }
 }
 

@@ -4,6 +4,7 @@
 //! cache in front of the host records). Imports neither the configuration
 //! nor the application state.
 pub mod connect;
+pub mod guest_hop;
 mod hosts;
 pub mod transport;
 
@@ -143,6 +144,11 @@ pub trait AgentApi: Send + Sync + std::fmt::Debug {
     async fn template_images(&self) -> AgentResult<Vec<AgentTemplateImage>>;
     /// The route to a sandbox's envd through this host.
     fn envd(&self, id: &str) -> EnvdRoute;
+    /// The host's hop for sandbox traffic (`/guest/{id}/{port}/`); `None`
+    /// for agents that have none (test fakes).
+    fn guest_hop(&self) -> Option<guest_hop::GuestHop> {
+        None
+    }
 }
 
 /// How to reach one registered host's agent.

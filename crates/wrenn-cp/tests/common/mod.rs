@@ -141,6 +141,7 @@ impl TestApp {
             jwt: JwtKeys::new(JWT_SECRET.as_bytes()),
             config: Arc::new(config),
             hosts: Arc::new(hosts),
+            routes: Default::default(),
         };
         Self {
             router: wrenn_cp::api::router(state.clone()),

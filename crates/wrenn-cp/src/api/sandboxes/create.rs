@@ -55,5 +55,7 @@ pub(crate) fn new_sandbox(request: CreateSandbox) -> Result<NewSandbox, ApiError
         egress_allow: request.egress_allow.unwrap_or_default(),
         egress_deny: request.egress_deny.unwrap_or_default(),
         tags: request.tags.unwrap_or_default(),
+        auto_resume: request.auto_resume.unwrap_or(false),
+        public_traffic: request.public_traffic.unwrap_or(true),
     })
 }

@@ -35,6 +35,14 @@ pub struct CreateSandbox {
     pub egress_deny: Option<Vec<String>>,
     /// Host tags the sandbox's host must carry (e.g. `["gpu"]`).
     pub tags: Option<Vec<String>>,
+    /// A request through the sandbox proxy resumes the sandbox when it is
+    /// paused; default false.
+    pub auto_resume: Option<bool>,
+    /// Guest ports other than envd's reachable through the sandbox proxy
+    /// without a token; default true. When false the answer carries
+    /// `traffic_access_token` (once), which requests must send in
+    /// `e2b-traffic-access-token`.
+    pub public_traffic: Option<bool>,
 }
 
 /// Limits of a create request.
@@ -208,6 +216,14 @@ pub struct Sandbox {
     pub started_at: Option<String>,
     pub timeout_at: Option<String>,
     pub updated_at: String,
+    /// A request through the sandbox proxy resumes it when paused.
+    pub auto_resume: bool,
+    /// Its user ports need no traffic access token.
+    pub public_traffic: bool,
+    /// The token for `e2b-traffic-access-token`: only in the answer of the
+    /// create of a sandbox without public traffic (not stored; shown once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic_access_token: Option<String>,
     /// This control plane's `WRENN_DOMAIN`, when set: the sandbox's ports are
     /// reached at `https://<port>-<id>.<domain>` (`wrenn sandbox url`).
     /// Absent when no domain is configured.
@@ -249,6 +265,9 @@ impl From<SandboxRow> for Sandbox {
             timeout_at: row.timeout_at.map(rfc3339),
             updated_at: rfc3339(row.updated_at),
             domain: None,
+            auto_resume: row.auto_resume,
+            public_traffic: row.public_traffic,
+            traffic_access_token: row.traffic_access_token,
         }
     }
 }

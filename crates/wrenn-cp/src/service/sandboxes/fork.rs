@@ -182,6 +182,12 @@ fn copy_row(source: &SandboxRow, principal: &Principal, timeout_secs: u64) -> Sa
         started_at: None,
         timeout_at: None,
         updated_at: now,
+        // The source's traffic rules, its token included (merge of the
+        // fork and proxy branches: the lead may decide otherwise).
+        auto_resume: source.auto_resume,
+        public_traffic: source.public_traffic,
+        traffic_token_hash: source.traffic_token_hash.clone(),
+        traffic_access_token: None,
     }
 }
 

@@ -88,8 +88,9 @@ pub enum SetTimeoutError {
     Db(#[from] sqlx::Error),
 }
 
-/// Records `to` after the host did the work.
-async fn record(
+/// Records `to` after the host did the work (and drops this replica's
+/// cached proxy route of the sandbox).
+pub(super) async fn record(
     state: &AppState,
     row: &SandboxRow,
     to: SandboxState,
@@ -101,6 +102,7 @@ async fn record(
         from_snapshot: None,
     };
     db::sandboxes::transition(&state.db, &row.id, to, "", extras).await?;
+    state.routes.invalidate(&row.id);
     Ok(())
 }
 

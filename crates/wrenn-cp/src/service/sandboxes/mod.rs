@@ -11,6 +11,7 @@ mod idempotent;
 mod lifecycle;
 mod read;
 mod token;
+mod traffic;
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub use lifecycle::{
 };
 pub use read::{get, list, GetSandboxError, SandboxPage};
 pub use token::{envd_access_token, EnvdTokenError};
+pub use traffic::resume_on_traffic;
 use wrenn_types::SandboxId;
 
 use crate::{
