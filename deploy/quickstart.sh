@@ -389,12 +389,11 @@ sandbox=""
 
 # ---- 8. the e2b SDKs over HTTPS ----------------------------------------------
 if [ -n "$domain" ]; then
-    step "checking https://api.$domain (the local CA, the name, the HTTPS listener)"
-    # Any HTTP answer will do: the handshake verified the name and the CA.
-    code=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "https://api.$domain/health" 2>"$cli_log" || true)
-    [ "${code:-000}" != 000 ] || {
+    step "checking https://$domain/health (the local CA, the name, the HTTPS listener)"
+    code=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "https://$domain/health" 2>"$cli_log" || true)
+    [ "$code" = 200 ] || {
         cat "$cli_log" >&2
-        die "https://api.$domain/health did not answer" \
+        die "https://$domain/health did not answer 200 (got ${code:-nothing})" \
             "check CP_TLS_* and WRENN_DOMAIN in $ENV_FILE, getent hosts api.${domain%%:*}, and: wrenn-services logs cp"
     }
 fi

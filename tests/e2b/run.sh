@@ -124,8 +124,8 @@ DATABASE_URL="sqlite://$work/cp.db" CP_JWT_SECRET=$(random_text 48) \
 cp_pid=$!
 wait_health "$cp_url/health" "$cp_pid" 60 ||
     { tail -20 "$logs/e2b-cp.log"; fail "the control plane did not start"; }
-curl -fsS --cacert "$ca" -o /dev/null "https://api.$domain/health" ||
-    { tail -20 "$logs/e2b-cp.log"; fail "https://api.$domain/health did not answer"; }
+curl -fsS --cacert "$ca" -o /dev/null "https://$domain/health" ||
+    { tail -20 "$logs/e2b-cp.log"; fail "https://$domain/health did not answer"; }
 
 json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)$1)"; }
 token=$(curl -fsS -H 'Content-Type: application/json' "$cp_url/v1/auth/signup" \

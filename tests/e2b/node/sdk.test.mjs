@@ -84,9 +84,9 @@ function flow(name, features, body) {
 
 const SDK = ['e2b-api', 'proxy']
 
-flow('api.<domain> over TLS, trusted through NODE_EXTRA_CA_CERTS alone', [], async () => {
+flow('<domain> over TLS, trusted through NODE_EXTRA_CA_CERTS alone', [], async () => {
   const status = await new Promise((resolve, reject) => {
-    httpsRequest(`https://api.${process.env.E2B_DOMAIN}/health`, (res) => {
+    httpsRequest(`https://${process.env.E2B_DOMAIN}/health`, (res) => {
       res.resume()
       resolve(res.statusCode)
     }).on('error', reject).end()

@@ -1,6 +1,7 @@
-"""The stack itself, without the SDK: the control plane over TLS at
-`api.<domain>` (h2 and HTTP/1.1, the suite's CA), the `/v1` answer's
-`domain` and `wrenn sandbox url`. Run by the e2b-py suite only."""
+"""The stack itself, without the SDK: the control plane over TLS (h2 and
+HTTP/1.1, the suite's CA) at `<domain>` (Wrenn's API) and `api.<domain>`
+(the E2B API at its root), the `/v1` answer's `domain` and `wrenn sandbox
+url`. Run by the e2b-py suite only."""
 import json
 import os
 import subprocess
@@ -19,10 +20,21 @@ CLI = os.environ["WRENN_CLI"]
 
 
 @pytest.mark.parametrize("http2", [True, False])
-def test_tls_when_api_name_then_answers_over_h2_and_http1(http2):
+def test_tls_when_domain_then_wrenn_api_over_h2_and_http1(http2):
     with httpx.Client(verify=ssl.create_default_context(cafile=CA), http2=http2, http1=not http2, timeout=30) as client:
-        response = client.get(f"https://api.{DOMAIN}/health")
+        response = client.get(f"https://{DOMAIN}/health")
     assert response.status_code == 200, response.text
+    assert response.json()["status"] == "ok"
+    assert response.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
+
+
+@pytest.mark.needs("e2b-api", "proxy")
+@pytest.mark.parametrize("http2", [True, False])
+def test_tls_when_api_name_then_e2b_api_at_its_root(http2):
+    with httpx.Client(verify=ssl.create_default_context(cafile=CA), http2=http2, http1=not http2, timeout=30) as client:
+        response = client.get(f"https://api.{DOMAIN}/v2/sandboxes", headers={"X-API-KEY": KEY})
+    assert response.status_code == 200, response.text
+    assert isinstance(response.json(), list)
     assert response.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
 
 
@@ -30,7 +42,7 @@ def test_tls_when_client_does_not_trust_the_ca_then_refused():
     public_roots = ssl.create_default_context(cafile=certifi.where())
     with httpx.Client(verify=public_roots, timeout=30) as client:
         with pytest.raises(httpx.ConnectError):
-            client.get(f"https://api.{DOMAIN}/health")
+            client.get(f"https://{DOMAIN}/health")
 
 
 def test_v1_sandbox_when_domain_set_then_answer_and_cli_url_name_it():
