@@ -109,8 +109,9 @@ flow('commands: exit codes, background and connect', SDK, async () => {
   assert.equal((await sandbox.commands.run('echo out')).stdout, 'out\n')
   await assert.rejects(sandbox.commands.run('exit 3'), (err) => err instanceof CommandExitError && err.exitCode === 3)
   const handle = await sandbox.commands.run('read line; echo got-$line', { background: true, stdin: true })
-  await sandbox.commands.sendStdin(handle.pid, 'ping\n')
+  // Connected while it still waits for its line: it cannot end before.
   const again = await sandbox.commands.connect(handle.pid)
+  await sandbox.commands.sendStdin(handle.pid, 'ping\n')
   assert.equal((await again.wait()).stdout, 'got-ping\n')
 })
 

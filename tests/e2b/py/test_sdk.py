@@ -36,8 +36,9 @@ def test_commands_when_exit_code_and_background_then_connect_reads_output(sandbo
         sandbox.commands.run("exit 3")
     assert failed.value.exit_code == 3
     handle = sandbox.commands.run("read line; echo got-$line", background=True, stdin=True)
-    sandbox.commands.send_stdin(handle.pid, "ping\n")
+    # Connected while it still waits for its line: it cannot end before.
     again = sandbox.commands.connect(handle.pid)
+    sandbox.commands.send_stdin(handle.pid, "ping\n")
     assert again.wait().stdout == "got-ping\n"
     assert handle.pid not in [p.pid for p in sandbox.commands.list()]
 
