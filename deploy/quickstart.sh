@@ -15,12 +15,19 @@
 #      host record `local` and its one-time token, `wrenn-agent serve
 #      --register`, credentials kept in the agent's token file; then starts
 #      the agent service, which heartbeats from then on;
-#   7. creates a `base` sandbox, runs Python in it and kills it.
+#   7. creates a `base` sandbox, runs Python in it and kills it;
+#   8. TLS and names for the e2b SDKs (deploy/local-tls.sh, before step 4):
+#      a local CA in the system trust store, a certificate for
+#      *.wrenn.localhost, those names resolving to loopback, and
+#      WRENN_DOMAIN=wrenn.localhost:8443 with an HTTPS listener on
+#      127.0.0.1:8443; prints the variables for Python and Node.
 # Safe to re-run: every step keeps what an earlier run made (an agent that
 # is registered keeps its token file and is not registered again).
 # Non-interactive.
 # Environment: WRENN_ADMIN_EMAIL (admin@wrenn.local), WRENN_CONFIG_DIR
-# (~/.config/wrenn), WRENN_START_TIMEOUT (90 s per service), CARGO_TARGET_DIR.
+# (~/.config/wrenn), WRENN_START_TIMEOUT (90 s per service), CARGO_TARGET_DIR,
+# WRENN_TLS_PORT (8443; read only when the settings have no
+# CP_TLS_LISTEN_ADDR yet).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -156,6 +163,29 @@ if ! grep -q '^CP_ALLOW_PRIVATE_HOST_ADDRS=' "$ENV_FILE"; then
     printf '# This machine'"'"'s own agent registers at 127.0.0.1 (refused by default).\nCP_ALLOW_PRIVATE_HOST_ADDRS=true\n' >>"$ENV_FILE"
     settings_changed=1
 fi
+
+# ---- 3b. TLS and names (deploy/local-tls.sh; docs/e2b.md) -------------------
+TLS_DIR=$ETC/tls
+LOCAL_DOMAIN=wrenn.localhost
+WRENN_TLS_DIR=$TLS_DIR bash deploy/local-tls.sh "$LOCAL_DOMAIN" "$CP_USER"
+# env_default KEY VALUE: appends KEY=VALUE unless the settings name KEY
+# (an operator's own value, commented in or out, is kept).
+env_default() {
+    grep -Eq "^#? *$1=" "$ENV_FILE" && return 0
+    printf '%s=%s\n' "$1" "$2" >>"$ENV_FILE"
+    settings_changed=1
+}
+if ! grep -Eq '^#? *(WRENN_DOMAIN|CP_TLS_CERT_FILE)=' "$ENV_FILE"; then
+    printf '\n# HTTPS for the e2b SDKs (deploy/local-tls.sh): *.%s resolves to this\n# machine, the certificate is signed by the local CA in %s.\n' \
+        "$LOCAL_DOMAIN" "$TLS_DIR" >>"$ENV_FILE"
+fi
+env_default CP_TLS_LISTEN_ADDR "127.0.0.1:${WRENN_TLS_PORT:-8443}"
+tls_addr=$(sed -n 's/^CP_TLS_LISTEN_ADDR=//p' "$ENV_FILE" | tail -n1)
+env_default CP_TLS_CERT_FILE "$TLS_DIR/$LOCAL_DOMAIN.crt"
+env_default CP_TLS_KEY_FILE "$TLS_DIR/$LOCAL_DOMAIN.key"
+env_default WRENN_DOMAIN "$LOCAL_DOMAIN:${tls_addr##*:}"
+domain=$(sed -n 's/^WRENN_DOMAIN=//p' "$ENV_FILE" | tail -n1)
+
 cp_addr=$(sed -n 's/^CP_LISTEN_ADDR=//p' "$ENV_FILE" | tail -n1)
 cp_addr=${cp_addr:-127.0.0.1:8000}
 cp_addr=${cp_addr/#0.0.0.0:/127.0.0.1:}
@@ -357,6 +387,17 @@ wrenn sandbox kill "$sandbox" </dev/null >/dev/null 2>"$cli_log" ||
 step "killed sandbox $sandbox"
 sandbox=""
 
+# ---- 8. the e2b SDKs over HTTPS ----------------------------------------------
+if [ -n "$domain" ]; then
+    step "checking https://$domain/health (the local CA, the name, the HTTPS listener)"
+    code=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "https://$domain/health" 2>"$cli_log" || true)
+    [ "$code" = 200 ] || {
+        cat "$cli_log" >&2
+        die "https://$domain/health did not answer 200 (got ${code:-nothing})" \
+            "check CP_TLS_* and WRENN_DOMAIN in $ENV_FILE, getent hosts api.${domain%%:*}, and: wrenn-services logs cp"
+    }
+fi
+
 cat <<NEXT
 
 Wrenn is running.
@@ -376,3 +417,13 @@ Next steps
   wrenn-services logs                  their last log lines
   $stop_hint
 NEXT
+[ -n "$domain" ] && cat <<E2B
+
+Use the e2b SDKs (Python, Node) with this Wrenn (README, "Use the E2B SDK with Wrenn"):
+  export E2B_DOMAIN=$domain
+  export E2B_API_KEY=\$(sed -n 's/^api_key *= *"\(.*\)"/\1/p' $config_file)
+  export SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt   # Python: the system store, with the local CA
+  export NODE_EXTRA_CA_CERTS=$TLS_DIR/ca.crt               # Node: the local CA
+  wrenn sandbox url ID 3000             https://3000-ID.$domain, port 3000 of sandbox ID
+E2B
+exit 0

@@ -12,6 +12,7 @@ mod boot;
 mod confinement;
 mod cp;
 mod external;
+mod proxy;
 mod sandbox;
 mod stats;
 mod table;
@@ -21,7 +22,7 @@ pub use table::Row;
 #[derive(Debug, Parser)]
 #[command(about = "Run Wrenn's benchmark suites and print a table")]
 struct Args {
-    /// Suites to run (default: all). Built in: boot, sandbox (needs root), cp (its VM parts need root), cp-exec (only cp's exec figures, needs root), cp-ratelimit (list requests/s with rate limiting on vs off; only when named), confinement (VM confinement on vs off, needs root; only when named). External: file names in bench/suites.
+    /// Suites to run (default: all). Built in: boot, sandbox (needs root), cp (its VM parts need root), cp-exec (only cp's exec figures, needs root), cp-ratelimit (list requests/s with rate limiting on vs off; only when named), confinement (VM confinement on vs off, needs root; only when named), proxy (1 GiB download through the sandbox proxy vs straight to envd, and the proxy's peak RSS; needs root; only when named). External: file names in bench/suites.
     suites: Vec<String>,
     /// Repetitions for the built-in suites.
     #[arg(long, default_value_t = 5)]
@@ -58,6 +59,10 @@ async fn main() -> anyhow::Result<()> {
     if args.suites.iter().any(|s| s == "cp-ratelimit") {
         eprintln!("running suite cp-ratelimit...");
         rows.extend(cp::run_rate_limit().await?);
+    }
+    if args.suites.iter().any(|s| s == "proxy") {
+        eprintln!("running suite proxy ({} runs each)...", proxy::RUNS);
+        rows.extend(proxy::run().await?);
     }
     if args.suites.iter().any(|s| s == "confinement") {
         eprintln!(

@@ -112,6 +112,10 @@ pub enum KeysCommand {
         /// Store the new key as this CLI's credential
         #[arg(long)]
         save: bool,
+        /// Mint the key in E2B's form (`e2b_` + 40 hex digits), which the
+        /// e2b SDKs up to 2.49 require; it works on Wrenn's API too
+        #[arg(long)]
+        e2b: bool,
     },
     /// List the team's API keys
     List,
@@ -156,11 +160,33 @@ pub enum SandboxCommand {
     /// Destroy a sandbox
     Kill { id: PathSegment },
     /// Pause a sandbox
-    Pause { id: PathSegment },
+    Pause {
+        id: PathSegment,
+        /// Keep only the disk: processes end, the next resume boots afresh
+        #[arg(long)]
+        disk_only: bool,
+    },
+    /// Make running copies of a sandbox (its memory and disk of now)
+    Fork {
+        id: PathSegment,
+        /// How many copies (1-16)
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// The copies' inactivity timeout in seconds (default: the source's)
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+    },
     /// Resume a paused sandbox
     Resume { id: PathSegment },
     /// Set a sandbox's inactivity timeout
     Timeout { id: PathSegment, secs: u64 },
+    /// Print the public URL of a port of the sandbox,
+    /// https://PORT-ID.DOMAIN (needs WRENN_DOMAIN on the control plane)
+    Url {
+        id: PathSegment,
+        #[arg(value_parser = clap::value_parser!(u16).range(1..))]
+        port: u16,
+    },
 }
 
 #[derive(Debug, Args)]

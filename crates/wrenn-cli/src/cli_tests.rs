@@ -152,3 +152,19 @@ fn host_delete_when_id_has_slash_then_refused() {
     assert!(parse(&["host", "delete", "a/b"]).is_err());
     assert!(parse(&["host", "delete", "host_x", "--force"]).is_ok());
 }
+
+#[test]
+fn keys_create_when_e2b_flag_then_e2b_form_asked() -> Result<(), clap::Error> {
+    let cli = parse(&["keys", "create", "ci", "--e2b"])?;
+    let Command::Keys(KeysCommand::Create { name, e2b, .. }) = cli.command else {
+        panic!("expected keys create");
+    };
+    assert_eq!(name, "ci");
+    assert!(e2b);
+    let cli = parse(&["keys", "create", "ci"])?;
+    let Command::Keys(KeysCommand::Create { e2b, .. }) = cli.command else {
+        panic!("expected keys create");
+    };
+    assert!(!e2b);
+    Ok(())
+}

@@ -30,6 +30,9 @@ pub struct Sandbox {
     pub created_at: String,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// The control plane's `WRENN_DOMAIN`; absent when it has none.
+    #[serde(default)]
+    pub domain: Option<String>,
 }
 
 /// `SandboxPage`: `GET /v1/sandboxes`.

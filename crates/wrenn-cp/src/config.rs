@@ -16,6 +16,8 @@ pub enum ConfigError {
     },
     #[error(transparent)]
     ClientIdentity(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    TlsListener(#[from] crate::listener::ListenerError),
 }
 
 pub use crate::secret::SecretString;
@@ -140,6 +142,10 @@ pub struct CpConfig {
     /// `<port>-<sandboxID>.<domain>` and the E2B-compatible API at
     /// `api.<domain>` (see `crate::domain`).
     pub domain: Option<crate::domain::Domain>,
+    /// `CP_TLS_CERT_FILE` and `CP_TLS_KEY_FILE` (PEM, both or neither): an
+    /// HTTPS listener on `CP_TLS_LISTEN_ADDR` (default `127.0.0.1:8443`)
+    /// beside the plain one (`crate::listener`).
+    pub tls_listener: Option<crate::listener::TlsListenerConfig>,
 }
 
 const DEFAULT_DATA: &str = "/var/lib/wrenn/cp";
@@ -184,6 +190,11 @@ impl CpConfig {
                 })?),
                 (None, None) => None,
             };
+        let tls_addr = parsed(
+            &value,
+            crate::listener::ADDR_VAR,
+            crate::listener::DEFAULT_ADDR,
+        )?;
         Ok(Self {
             listen_addr: parsed(&value, "CP_LISTEN_ADDR", "127.0.0.1:8000")?,
             database_url: SecretString::new(database_url),
@@ -237,6 +248,8 @@ impl CpConfig {
                 .map(|text| crate::domain::Domain::parse(&text))
                 .transpose()
                 .map_err(|e| invalid("WRENN_DOMAIN", e.to_string()))?,
+            // The last use of `value`: it moves.
+            tls_listener: crate::listener::TlsListenerConfig::from_lookup(value, tls_addr)?,
         })
     }
 }

@@ -52,6 +52,9 @@ pub enum ApiError {
     SandboxNotRunning { state: String },
     #[error("sandbox is {state}, not paused")]
     SandboxNotPaused { state: String },
+    /// A fork asked for more copies than one fork makes.
+    #[error("{0}")]
+    ForkLimitExceeded(String),
     #[error("template '{0}' not found")]
     TemplateNotFound(String),
     #[error("the host agent is unavailable: {0}")]
@@ -125,6 +128,7 @@ impl ApiError {
             Self::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
             Self::SandboxNotRunning { .. } => ErrorCode::SandboxNotRunning,
             Self::SandboxNotPaused { .. } => ErrorCode::SandboxNotPaused,
+            Self::ForkLimitExceeded(_) => ErrorCode::ForkLimitExceeded,
             Self::TemplateNotFound(_) => ErrorCode::TemplateNotFound,
             Self::AgentUnavailable(_) => ErrorCode::AgentUnavailable,
             Self::Host(e) => e.error_code(),

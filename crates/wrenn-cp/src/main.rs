@@ -20,9 +20,19 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen_addr)
         .await
         .with_context(|| format!("cannot listen on {} (CP_LISTEN_ADDR)", config.listen_addr))?;
+    let tls = match &config.tls_listener {
+        Some(tls) => {
+            let tls_listener = tokio::net::TcpListener::bind(tls.addr)
+                .await
+                .with_context(|| format!("cannot listen on {} (CP_TLS_LISTEN_ADDR)", tls.addr))?;
+            tracing::info!(addr = %tls_listener.local_addr()?, cert = %tls.cert_file.display(), "listening (HTTPS, h2 and HTTP/1.1)");
+            Some((tls_listener, tls.server_config()))
+        }
+        None => None,
+    };
     let state = wrenn_cp::server::build_state(config).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    wrenn_cp::server::serve(state, listener, shutdown_signal()).await
+    wrenn_cp::server::serve(state, listener, tls, shutdown_signal()).await
 }
 
 async fn shutdown_signal() {

@@ -323,6 +323,10 @@ mod tests {
             started_at: None,
             timeout_at: None,
             updated_at,
+            auto_resume: false,
+            public_traffic: true,
+            traffic_token_hash: None,
+            traffic_access_token: None,
         }
     }
 

@@ -1,5 +1,5 @@
 //! Start-up: database, built-in records, host connections, the reconciler and
-//! the HTTP server with graceful shutdown.
+//! the HTTP server (the ingress: sandbox proxy and APIs) with graceful shutdown.
 use std::{future::Future, sync::Arc};
 
 use anyhow::Context;
@@ -46,6 +46,7 @@ pub async fn build_state(config: CpConfig) -> anyhow::Result<AppState> {
         jwt: JwtKeys::new(config.jwt_secret.expose().as_bytes()),
         config: Arc::new(config),
         hosts: Arc::new(hosts),
+        routes: Arc::default(),
     })
 }
 
@@ -55,24 +56,59 @@ pub fn local_host_id() -> HostId {
     HostId::try_from(LOCAL_HOST_ID).expect("a valid host id literal")
 }
 
-/// Serves until `shutdown` resolves, then drains in-flight requests.
+/// Serves until `shutdown` resolves, then drains in-flight requests: the
+/// plain listener, and the HTTPS one (`crate::listener`) when `tls` is given,
+/// both with the same router.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
+    tls: Option<(tokio::net::TcpListener, Arc<rustls::ServerConfig>)>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let reconciler = crate::reconcile::spawn(state.clone());
     let monitor = crate::host_monitor::spawn(state.clone());
     let retention = crate::retention::spawn(state.clone());
-    let app = api::router(state);
+    // Sandbox traffic and the E2B API by Host, the REST API otherwise.
+    let app = crate::proxy::Ingress::new(
+        &state,
+        api::router(state.clone()),
+        Some(api::e2b::router(state.clone())),
+    )
+    .into_router();
+    // One stop signal for both listeners.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let when_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+    };
+    let https = tls.map(|(listener, config)| {
+        tokio::spawn(crate::listener::serve_tls(
+            listener,
+            app.clone(),
+            config,
+            when_stopped(),
+        ))
+    });
     // The peer address feeds the per-client limits of signup and login.
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    let plain = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, plain)
+        .with_graceful_shutdown(when_stopped())
         .await
-        .context("the HTTP server failed")?;
+        .context("the HTTP server failed");
+    if let Some(https) = https {
+        https
+            .await
+            .context("the HTTPS server panicked")?
+            .context("the HTTPS server failed")?;
+    }
     reconciler.abort();
     monitor.abort();
     retention.abort();
-    Ok(())
+    served
 }

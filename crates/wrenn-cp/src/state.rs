@@ -1,8 +1,8 @@
 //! What every request handler shares: the database, the JWT keys, the
-//! configuration and the host agents.
+//! configuration, the host agents and the sandbox proxy's route cache.
 use std::sync::Arc;
 
-use crate::{agent::Hosts, auth::jwt::JwtKeys, config::CpConfig, db::Db};
+use crate::{agent::Hosts, auth::jwt::JwtKeys, config::CpConfig, db::Db, traffic::RouteCache};
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -10,4 +10,6 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub config: Arc<CpConfig>,
     pub hosts: Arc<Hosts>,
+    /// Where the sandbox proxy sends each sandbox's traffic (this replica's).
+    pub routes: Arc<RouteCache>,
 }

@@ -1,6 +1,6 @@
 //! Sandbox and template API behaviour against an in-memory host
 //! ([`common::fake_agent::FakeAgent`]), on SQLite and PostgreSQL: the
-//! lifecycle and its recorded history, lists, exec, validation, failed
+//! lifecycle and its recorded history, forks, lists, exec, validation, failed
 //! creates, quotas, team isolation of every route, envd-backed routes with
 //! an unreachable guest, templates, the reconciler, and a sweep of
 //! malformed requests that must never answer 5xx.
@@ -99,6 +99,8 @@ mod envd_routes;
 mod exec;
 #[path = "api_sandboxes/failures.rs"]
 mod failures;
+#[path = "api_sandboxes/fork.rs"]
+mod fork;
 #[path = "api_sandboxes/isolation.rs"]
 mod isolation;
 #[path = "api_sandboxes/lifecycle.rs"]

@@ -51,6 +51,7 @@ error_codes! {
     TooManyAttempts = "too_many_attempts" => 429,
     SandboxNotRunning = "sandbox_not_running" => 409,
     SandboxNotPaused = "sandbox_not_paused" => 409,
+    ForkLimitExceeded = "fork_limit_exceeded" => 400,
     TemplateNotFound = "template_not_found" => 404,
     NoCapacity = "no_capacity" => 503,
     AgentUnavailable = "agent_unavailable" => 503,

@@ -5,6 +5,7 @@
 //! the control plane ([`host_wire`]). Parse at the edge into these types,
 //! then trust them; convert only at the wire (JSON, proto), never through
 //! ad-hoc strings.
+pub mod envd_paths;
 mod error_code;
 pub mod host_wire;
 mod id;

@@ -5,6 +5,7 @@
 //! into a strategy once per host and logs why. Everything here that runs a
 //! process or copies a file does so off the async executor's threads.
 mod flatten;
+pub mod layer;
 mod plan;
 mod raw;
 

@@ -13,7 +13,7 @@
 use std::future::Future;
 
 use crate::{
-    sandbox::{SandboxConfig, SandboxError, SandboxId, SandboxInfo, SandboxManager},
+    sandbox::{ForkRequest, SandboxConfig, SandboxError, SandboxId, SandboxInfo, SandboxManager},
     vmm::Vmm,
 };
 
@@ -54,6 +54,30 @@ pub async fn create<V: Vmm>(
     answered.await.map_err(|_| SandboxError::StartFailed {
         id,
         reason: "the create task ended without an answer".into(),
+    })?
+}
+
+/// Forks `source` in its own task. When the caller is gone by the time
+/// the fork ends, its copies are destroyed, as an abandoned create's
+/// sandbox is; the source is left as it is.
+pub async fn fork<V: Vmm>(
+    manager: &SandboxManager<V>,
+    source: SandboxId,
+    request: ForkRequest,
+) -> Result<Vec<SandboxInfo>, SandboxError> {
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let (task_manager, task_source) = (manager.clone(), source.clone());
+    tokio::spawn(async move {
+        let result = task_manager.fork(&task_source, request).await;
+        if let Err(Ok(copies)) = answer.send(result) {
+            for copy in copies {
+                abandoned(&task_manager, &copy.id, "forked").await;
+            }
+        }
+    });
+    answered.await.map_err(|_| SandboxError::ForkFailed {
+        id: source,
+        reason: "the fork task ended without an answer".into(),
     })?
 }
 

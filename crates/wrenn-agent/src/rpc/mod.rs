@@ -1,12 +1,14 @@
 //! The agent's RPC API for the control plane: `wrenn.agent.v1.AgentService`
 //! (Connect protocol over HTTP/1.1 and h2c) behind bearer authentication,
-//! the envd reverse proxy `/envd/{sandbox_id}/...` behind `X-Agent-Secret`,
-//! and an unauthenticated `GET /health`.
+//! the envd reverse proxy `/envd/{sandbox_id}/...` and the sandbox traffic
+//! hop `/guest/{sandbox_id}/{port}/...` behind `X-Agent-Secret`, and an
+//! unauthenticated `GET /health`.
 pub mod auth;
 pub mod convert;
 mod detached;
 pub mod envd_proxy;
 pub mod error;
+pub mod guest_proxy;
 pub mod host;
 pub mod service;
 
@@ -22,9 +24,11 @@ pub use service::AgentRpc;
 use crate::vmm::Vmm;
 
 /// The whole HTTP application: the Connect service behind bearer auth, the
-/// envd proxy behind its own header, `/health` open.
+/// envd proxy and the guest hop behind their own header, `/health` open.
 pub fn router<V: Vmm>(service: AgentRpc<V>, secret: Secret) -> axum::Router {
-    let proxy = envd_proxy::routes(Arc::new(service.manager().clone()), secret.clone());
+    let directory: Arc<dyn envd_proxy::EnvdDirectory> = Arc::new(service.manager().clone());
+    let proxy = envd_proxy::routes(Arc::clone(&directory), secret.clone());
+    let guest = guest_proxy::routes(directory, secret.clone());
     let service = service.with_identity(secret.clone());
     let connect = Arc::new(service).register(connectrpc::Router::new());
     axum::Router::new()
@@ -35,6 +39,7 @@ pub fn router<V: Vmm>(service: AgentRpc<V>, secret: Secret) -> axum::Router {
         ))
         .route("/health", axum::routing::get(|| async { "ok" }))
         .merge(proxy)
+        .merge(guest)
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting

@@ -10,7 +10,9 @@ use wrenn_proto::wrenn::agent::v1 as pb;
 
 use super::{convert, detached, error::RpcError, host::HostFacts};
 use crate::{
-    sandbox::{config::MIN_MEMORY_MIB, SandboxError, SandboxId, SandboxInfo, SandboxManager},
+    sandbox::{
+        config::MIN_MEMORY_MIB, ForkRequest, SandboxError, SandboxId, SandboxInfo, SandboxManager,
+    },
     vmm::Vmm,
 };
 
@@ -136,10 +138,19 @@ impl<V: Vmm> pb::AgentService for AgentRpc<V> {
         _ctx: RequestContext,
         request: ServiceRequest<'_, pb::PauseSandboxRequest>,
     ) -> ServiceResult<pb::PauseSandboxResponse> {
-        let id = convert::sandbox_id("id", request.to_owned_message().id.as_str())?;
+        let request = request.to_owned_message();
+        let id = convert::sandbox_id("id", request.id.as_str())?;
         let manager = self.manager.clone();
         let task_id = id.clone();
-        let info = detached::run(&id, async move { manager.pause(&task_id).await }).await?;
+        let disk_only = request.disk_only;
+        let info = detached::run(&id, async move {
+            if disk_only {
+                manager.pause_disk_only(&task_id).await
+            } else {
+                manager.pause(&task_id).await
+            }
+        })
+        .await?;
         Response::ok(pb::PauseSandboxResponse {
             sandbox: self.wire(info).into(),
             ..Default::default()
@@ -248,6 +259,30 @@ impl<V: Vmm> pb::AgentService for AgentRpc<V> {
             .collect();
         Response::ok(pb::ListTemplatesResponse {
             templates,
+            ..Default::default()
+        })
+    }
+
+    async fn fork_sandbox(
+        &self,
+        _ctx: RequestContext,
+        request: ServiceRequest<'_, pb::ForkSandboxRequest>,
+    ) -> ServiceResult<pb::ForkSandboxResponse> {
+        let req = request.to_owned_message();
+        let id = convert::sandbox_id("id", &req.id)?;
+        let copies = req
+            .copy_ids
+            .iter()
+            .map(|copy| convert::sandbox_id("copy_ids", copy))
+            .collect::<Result<Vec<_>, _>>()?;
+        let request = ForkRequest {
+            copies,
+            timeout_secs: req.timeout_secs,
+        };
+        let copies = detached::fork(&self.manager, id.clone(), request).await?;
+        tracing::info!(sandbox_id = %id, copies = copies.len(), "sandbox forked");
+        Response::ok(pb::ForkSandboxResponse {
+            copies: copies.into_iter().map(|info| self.wire(info)).collect(),
             ..Default::default()
         })
     }

@@ -47,6 +47,14 @@ pub enum SandboxError {
     },
     #[error("snapshot of sandbox {id} failed: {reason}")]
     SnapshotFailed { id: SandboxId, reason: String },
+    #[error("a fork makes 1 to {max} copies, not {count}")]
+    ForkCount { count: usize, max: usize },
+    #[error("sandbox {id} is {state}; a fork needs it running")]
+    ForkNotRunning { id: SandboxId, state: SandboxState },
+    #[error("this host's disks ({0}) cannot be forked; forks need qcow2 overlays (QEMU)")]
+    ForkUnsupported(crate::disk::DiskStrategy),
+    #[error("fork of sandbox {id} failed: {reason}")]
+    ForkFailed { id: SandboxId, reason: String },
     #[error("sandbox {0} is busy with another operation")]
     Busy(SandboxId),
     #[error("storage error on {path}: {source}")]
@@ -62,12 +70,16 @@ impl SandboxError {
     /// Stable machine-readable code (Connect / API error codes).
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidConfig(_) | Self::DiskTooSmall { .. } => "invalid_argument",
+            Self::InvalidConfig(_) | Self::DiskTooSmall { .. } | Self::ForkCount { .. } => {
+                "invalid_argument"
+            }
             Self::UnknownTemplate(_) | Self::NotFound(_) => "not_found",
             Self::IllegalTransition(_)
             | Self::TemplateProtected(_)
             | Self::TemplateInUse { .. }
-            | Self::WrongState { .. } => "failed_precondition",
+            | Self::WrongState { .. }
+            | Self::ForkNotRunning { .. }
+            | Self::ForkUnsupported(_) => "failed_precondition",
             Self::TemplateExists(_) => "already_exists",
             Self::Capacity(_) => "resource_exhausted",
             Self::Busy(_) => "aborted",
@@ -76,7 +88,8 @@ impl SandboxError {
             | Self::PauseFailed { .. }
             | Self::ResumeFailed { .. }
             | Self::TemplateSnapshotFailed { .. }
-            | Self::SnapshotFailed { .. } => "unavailable",
+            | Self::SnapshotFailed { .. }
+            | Self::ForkFailed { .. } => "unavailable",
             Self::Storage { .. } | Self::DiskSetup(_) => "internal",
         }
     }

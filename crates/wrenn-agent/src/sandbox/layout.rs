@@ -1,18 +1,21 @@
 //! Where a sandbox's files live: `<data>/sandboxes/<id>/` with the record
 //! (`sandbox.json`), the disk (named by the host's disk format), `run/`
-//! (console, control socket) and `snapshot/` (a paused sandbox's memory).
+//! (console, control socket) and `snapshot/` (a paused sandbox's memory);
+//! `<data>/layers/` holds fork layers and `<data>/forks/` forks under way.
 //! Also the pinning of a template image to its canonical, versioned path.
 use std::path::{Path, PathBuf};
 
 use super::{
     id::{SandboxId, TemplateName},
-    record::RECORD_FILE,
+    record::{SandboxRecord, RECORD_FILE},
     SandboxError,
 };
 use crate::paths::DataDir;
 
 const RUN_DIR: &str = "run";
 const SNAPSHOT_DIR: &str = "snapshot";
+const LAYERS_DIR: &str = "layers";
+const FORKS_DIR: &str = "forks";
 
 /// The sandboxes directory and the disk file name; a plain value.
 #[derive(Debug, Clone)]
@@ -40,6 +43,25 @@ impl Layout {
 
     pub fn disk(&self, id: &SandboxId) -> PathBuf {
         self.dir(id).join(self.disk_file)
+    }
+
+    /// The disk the sandbox of `record` writes: the default name, or the
+    /// layer a fork moved it to.
+    pub fn active_disk(&self, record: &SandboxRecord) -> PathBuf {
+        match &record.disk_file {
+            Some(file) => self.dir(&record.id).join(file),
+            None => self.disk(&record.id),
+        }
+    }
+
+    /// `<data>/layers`: fork layers, shared by the sandboxes that read them.
+    pub fn layers(&self) -> PathBuf {
+        self.sandboxes.with_file_name(LAYERS_DIR)
+    }
+
+    /// `<data>/forks/<name>`: a fork's memory image while its copies start.
+    pub fn fork_dir(&self, name: &str) -> PathBuf {
+        self.sandboxes.with_file_name(FORKS_DIR).join(name)
     }
 
     pub fn run_dir(&self, id: &SandboxId) -> PathBuf {

@@ -12,7 +12,7 @@ use super::{
     launcher::{Launch, Launcher, Runtime, Start},
     layout::{self, Layout},
     record::{SandboxInfo, SandboxRecord},
-    registry::Registry,
+    registry::{Entry, Registry},
     state::{now_ms, IllegalTransition, Lifecycle, SandboxState},
     template::{TemplateSnapshots, SNAPSHOT_COMPLETE},
 };
@@ -49,7 +49,7 @@ pub struct Parts<V: Vmm> {
 
 /// Drives sandboxes through their states.
 pub struct Sandboxes<V: Vmm> {
-    parts: Parts<V>,
+    pub(super) parts: Parts<V>,
 }
 
 impl<V: Vmm> Sandboxes<V> {
@@ -134,20 +134,31 @@ impl<V: Vmm> Sandboxes<V> {
             p.launcher.start(&entry, &mut runtime, launch).await
         }
         .await;
+        let info = self.settle_start(&entry, &mut runtime, result).await?;
+        tracing::info!(sandbox_id = %id, duration_ms = started.elapsed().as_millis() as u64,
+            from_snapshot = snapshot.is_some(), disk_strategy = %p.disks.strategy(),
+            "sandbox running");
+        Ok(info)
+    }
+
+    /// The end of the first start of a new sandbox: `running`, or every
+    /// resource released and the sandbox listed in `error` with the reason.
+    pub(super) async fn settle_start(
+        &self,
+        entry: &Entry<Runtime<V::Vm>>,
+        runtime: &mut Runtime<V::Vm>,
+        result: Result<(), String>,
+    ) -> Result<SandboxInfo, SandboxError> {
         let reason = match result {
             Ok(()) => match entry.transition(SandboxState::Running, None) {
-                Ok(info) => {
-                    tracing::info!(sandbox_id = %id, duration_ms = started.elapsed().as_millis() as u64,
-                        from_snapshot = snapshot.is_some(), disk_strategy = %p.disks.strategy(),
-                        "sandbox running");
-                    return Ok(info);
-                }
+                Ok(info) => return Ok(info),
                 Err(err) => format!("recording the running state: {err}"),
             },
             Err(reason) => reason,
         };
-        p.launcher.release(&mut runtime).await;
-        layout::remove_contents_except_record(&dir);
+        let id = entry.read(|r| r.id.clone());
+        self.parts.launcher.release(runtime).await;
+        layout::remove_contents_except_record(entry.dir());
         let recorded = entry.update(|r| {
             r.clear_vm();
             Ok(r.lifecycle
@@ -167,6 +178,7 @@ impl<V: Vmm> Sandboxes<V> {
             return Err(SandboxError::NotFound(id.clone()));
         }
         p.launcher.release(&mut runtime).await;
+        let layers = entry.read(|r| r.layers.clone());
         // The directory goes next: a failed write of the stopped state is
         // logged, it cannot outlive the removal.
         if let Err(err) = entry.update(|r| {
@@ -183,12 +195,17 @@ impl<V: Vmm> Sandboxes<V> {
             tracing::warn!(sandbox_id = %id, %err, "removing the sandbox directory failed");
         }
         p.registry.remove(id);
+        self.release_layers(&layers);
         tracing::info!(sandbox_id = %id, "sandbox destroyed");
         Ok(())
     }
 
     /// Snapshots the sandbox to disk and frees its CPU, memory and network.
-    pub async fn pause(&self, id: &SandboxId) -> Result<SandboxInfo, SandboxError> {
+    /// Without `memory` only the disk is kept: the next resume boots afresh.
+    pub async fn pause(&self, id: &SandboxId, memory: bool) -> Result<SandboxInfo, SandboxError> {
+        if !memory {
+            return self.pause_disk_only(id).await;
+        }
         let p = &self.parts;
         let entry = p.registry.get(id)?;
         let mut runtime = entry.lock().await;
@@ -250,29 +267,86 @@ impl<V: Vmm> Sandboxes<V> {
         }
     }
 
-    /// Restores a paused sandbox with its processes and files.
+    /// Keeps only the disk: the guest's writes are synced, the VM stopped
+    /// (which drains the disk) and ended; processes and memory are gone.
+    async fn pause_disk_only(&self, id: &SandboxId) -> Result<SandboxInfo, SandboxError> {
+        let p = &self.parts;
+        let entry = p.registry.get(id)?;
+        let mut runtime = entry.lock().await;
+        let failed = |reason: String| SandboxError::PauseFailed {
+            id: id.clone(),
+            reason,
+        };
+        // Writes still in the guest's page cache are not on the disk yet;
+        // a guest that cannot sync is still running, nothing changed.
+        let mut sync = ExecRequest::shell("sync");
+        sync.user = "root".into();
+        sync.timeout = std::time::Duration::from_secs(60);
+        self.exec(id, sync)
+            .await
+            .map_err(|e| failed(format!("sync in the guest: {e}")))?;
+        entry.transition(SandboxState::Pausing, None)?;
+        let frozen = match runtime.vm() {
+            Some(vm) => vm.freeze().await.map_err(|e| e.to_string()),
+            None => Err("no VM process for a running sandbox".to_owned()),
+        };
+        p.launcher.release(&mut runtime).await;
+        layout::remove_logged(&p.layout.snapshot_dir(id), "an old memory snapshot");
+        let info = entry.update(|r| {
+            r.clear_vm();
+            match &frozen {
+                Ok(()) => {
+                    r.paused_without_memory = true;
+                    r.lifecycle.transition(SandboxState::Paused, None)?;
+                }
+                Err(err) => r
+                    .lifecycle
+                    .force(SandboxState::Error, format!("pause failed: {err}")),
+            }
+            Ok(())
+        })?;
+        frozen.map_err(failed)?;
+        tracing::info!(sandbox_id = %id, "sandbox paused, disk only");
+        Ok(info)
+    }
+
+    /// Restores a paused sandbox with its processes and files (or, paused
+    /// without memory, boots it afresh on its disk with the same token).
     pub async fn resume(&self, id: &SandboxId) -> Result<SandboxInfo, SandboxError> {
         let p = &self.parts;
         let entry = p.registry.get(id)?;
         let mut runtime = entry.lock().await;
-        let (config, token) = entry.read(|r| (r.config.clone(), r.access_token.clone()));
+        let (config, token, disk, boot) = entry.read(|r| {
+            let disk = p.layout.active_disk(r);
+            (
+                r.config.clone(),
+                r.access_token.clone(),
+                disk,
+                r.paused_without_memory,
+            )
+        });
         entry.transition(SandboxState::Resuming, None)?;
         let snapshot = p.layout.snapshot_dir(id);
         let policy = config.validate(&p.limits)?;
         let started = Instant::now();
-        let (disk, run_dir) = (p.layout.disk(id), p.layout.run_dir(id));
+        let run_dir = p.layout.run_dir(id);
         let launch = Launch {
             disk: &disk,
             run_dir: &run_dir,
             policy: &policy,
-            start: Start::Restore(&snapshot),
-            current_token: Some(token.expose()),
+            start: if boot {
+                Start::Boot
+            } else {
+                Start::Restore(&snapshot)
+            },
+            current_token: (!boot).then(|| token.expose()),
         };
         let reason = match p.launcher.start(&entry, &mut runtime, launch).await {
             Ok(()) => {
                 let timeout_ms = config.timeout_secs * 1000;
                 match entry.update(|r| {
                     r.timeout_at_ms = now_ms() + timeout_ms;
+                    r.paused_without_memory = false;
                     Ok(r.lifecycle.transition(SandboxState::Running, None)?)
                 }) {
                     Ok(info) => {
@@ -360,7 +434,7 @@ impl<V: Vmm> Sandboxes<V> {
 /// The record of a sandbox about to boot. Its deadline is armed here, before
 /// anything starts: the reaper destroys a sandbox still `starting` at its
 /// deadline, so a create that nobody sees through cannot keep a VM forever.
-fn new_record(
+pub(super) fn new_record(
     id: SandboxId,
     config: SandboxConfig,
     now_ms: u64,
@@ -379,6 +453,9 @@ fn new_record(
         envd_addr: None,
         from_snapshot,
         disk_strategy: Some(disk_strategy),
+        disk_file: None,
+        layers: Vec::new(),
+        paused_without_memory: false,
         vm_generation: 0,
     }
 }

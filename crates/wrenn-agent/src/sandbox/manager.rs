@@ -18,6 +18,7 @@ use super::{
     catalog::{TemplateCatalog, TemplateInfo},
     config::{Limits, SandboxConfig, TimeoutAction},
     error::SandboxError,
+    fork::ForkRequest,
     id::{AccessToken, SandboxId, TemplateName},
     launcher::{Launcher, LauncherOptions},
     layout::{self, Layout},
@@ -185,12 +186,30 @@ impl<V: Vmm> SandboxManager<V> {
 
     /// Snapshots the sandbox to disk and frees its CPU, memory and network.
     pub async fn pause(&self, id: &SandboxId) -> Result<SandboxInfo, SandboxError> {
-        self.inner.sandboxes.pause(id).await
+        self.inner.sandboxes.pause(id, true).await
+    }
+
+    /// Pauses keeping only the disk (E2B's `memory: false`): the VM ends,
+    /// processes are lost, and the next resume boots afresh on the same
+    /// disk with the same id and envd token.
+    pub async fn pause_disk_only(&self, id: &SandboxId) -> Result<SandboxInfo, SandboxError> {
+        self.inner.sandboxes.pause(id, false).await
     }
 
     /// Restores a paused sandbox with its processes and files.
     pub async fn resume(&self, id: &SandboxId) -> Result<SandboxInfo, SandboxError> {
         self.inner.sandboxes.resume(id).await
+    }
+
+    /// Forks running sandbox `id` into `request.copies`, each a running
+    /// sandbox with the source's memory and disk of this moment; the
+    /// source keeps running. All copies or none.
+    pub async fn fork(
+        &self,
+        id: &SandboxId,
+        request: ForkRequest,
+    ) -> Result<Vec<SandboxInfo>, SandboxError> {
+        self.inner.sandboxes.fork(id, request).await
     }
 
     /// Moves the inactivity deadline to `timeout_secs` from now (E2B's

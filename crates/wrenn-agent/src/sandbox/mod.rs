@@ -1,10 +1,11 @@
 //! Sandboxes on this host: validated configuration, lifecycle states, the
 //! persisted record, and the manager with its parts (registry, launcher,
-//! lifecycle, template snapshots, recovery, reaper) that drive VMs, disks
+//! lifecycle, forks, template snapshots, recovery, reaper) that drive VMs, disks
 //! and networks.
 pub mod catalog;
 pub mod config;
 pub mod error;
+mod fork;
 pub mod id;
 mod launcher;
 mod layout;
@@ -22,6 +23,7 @@ pub mod template;
 pub use catalog::{TemplateCatalog, TemplateInfo};
 pub use config::{EgressSpec, Limits, SandboxConfig, TimeoutAction};
 pub use error::SandboxError;
+pub use fork::{ForkRequest, MAX_FORK_COPIES};
 pub use id::{AccessToken, SandboxId, TemplateName};
 pub use lifecycle::EnvdTarget;
 pub use manager::{ManagerOptions, SandboxManager};

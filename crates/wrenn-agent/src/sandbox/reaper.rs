@@ -56,7 +56,7 @@ pub async fn reap_expired<V: Vmm>(sandboxes: &Sandboxes<V>) -> Vec<(SandboxId, T
             Expired::Destroy => TimeoutAction::Kill,
         };
         let result = match action {
-            TimeoutAction::Pause => sandboxes.pause(&id).await.map(|_| ()),
+            TimeoutAction::Pause => sandboxes.pause(&id, true).await.map(|_| ()),
             TimeoutAction::Kill => sandboxes.destroy(&id).await,
         };
         match result {

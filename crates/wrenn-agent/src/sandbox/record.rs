@@ -41,6 +41,19 @@ pub struct SandboxRecord {
     /// copy); absent in records of agents that did not say.
     #[serde(default)]
     pub disk_strategy: Option<DiskStrategy>,
+    /// The disk file the VM writes, in the sandbox's directory, when it is
+    /// not the layout's default name: after a fork the sandbox goes on in a
+    /// new layer over the frozen one.
+    #[serde(default)]
+    pub disk_file: Option<String>,
+    /// Fork layers the sandbox's disk chain reads, shared with its copies
+    /// or its source; a layer goes with the last sandbox that reads it.
+    #[serde(default)]
+    pub layers: Vec<PathBuf>,
+    /// Paused without a memory image (filesystem only): the next resume
+    /// boots afresh on the same disk.
+    #[serde(default)]
+    pub paused_without_memory: bool,
     /// Which VM incarnation envd at `envd_addr` is: a new number every time
     /// a VM starts, so connections kept to an earlier VM are never reused.
     /// Not persisted: connections do not outlive the agent.
@@ -157,6 +170,9 @@ mod tests {
             envd_addr: None,
             from_snapshot: None,
             disk_strategy: None,
+            disk_file: None,
+            layers: Vec::new(),
+            paused_without_memory: false,
             vm_generation: 0,
         }
     }

@@ -180,7 +180,8 @@ impl<V: Vmm> Recovery<'_, V> {
                 }
             }
             SandboxState::Paused | SandboxState::Resuming | SandboxState::Pausing
-                if dir.join("snapshot").join(SNAPSHOT_COMPLETE).is_file() =>
+                if record.paused_without_memory
+                    || dir.join("snapshot").join(SNAPSHOT_COMPLETE).is_file() =>
             {
                 if let Some(pid) = record.pid.filter(|&p| vmm_alive(p)) {
                     kill_pid(pid);

@@ -142,6 +142,14 @@ impl<R> Registry<R> {
             .remove(id);
     }
 
+    /// Every fork layer some sandbox's disk still reads.
+    pub fn layers_in_use(&self) -> std::collections::HashSet<PathBuf> {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        map.values()
+            .flat_map(|e| e.read(|r| r.layers.clone()))
+            .collect()
+    }
+
     /// Every sandbox, oldest first.
     pub fn list(&self) -> Vec<SandboxInfo> {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
@@ -186,6 +194,9 @@ mod tests {
             envd_addr: None,
             from_snapshot: None,
             disk_strategy: None,
+            disk_file: None,
+            layers: Vec::new(),
+            paused_without_memory: false,
             vm_generation: 0,
         }
     }

@@ -42,14 +42,15 @@ impl<V: Vmm> DiskPublisher<'_, V> {
     ) -> Result<(u8, u32), SandboxError> {
         let entry = self.registry.get(id)?;
         let mut runtime = entry.lock().await;
-        let (state, vcpus, memory_mib) =
-            entry.read(|r| (r.state(), r.config.vcpus, r.config.memory_mib));
+        let (state, vcpus, memory_mib, disk) = entry.read(|r| {
+            let disk = self.layout.active_disk(r);
+            (r.state(), r.config.vcpus, r.config.memory_mib, disk)
+        });
         let failed = |reason: String| SandboxError::SnapshotFailed {
             id: id.clone(),
             reason,
         };
         let staged = catalog.stage(template).map_err(publish_error)?;
-        let disk = self.layout.disk(id);
         match state {
             // A paused sandbox's disk was flushed when its VMM ended.
             SandboxState::Paused => self

@@ -53,6 +53,8 @@ pub enum VmmError {
     Confine(String),
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    #[error("{0} is not supported by this VMM backend")]
+    Unsupported(&'static str),
     #[error("file system error on {path}")]
     Io {
         path: String,
@@ -107,6 +109,26 @@ pub trait RunningVm: Send + Sync + 'static {
 
     /// Lets a frozen VM run again.
     fn thaw(&mut self) -> impl Future<Output = Result<(), VmmError>> + Send;
+
+    /// While frozen: the VM's disk continues on `overlay`, a new qcow2
+    /// layer whose backing file is the current disk, so the current disk
+    /// file stops changing (a fork's frozen layer). The agent made
+    /// `overlay`; the VMM only opens it.
+    fn switch_disk(&mut self, overlay: &Path) -> impl Future<Output = Result<(), VmmError>> + Send {
+        let _ = overlay;
+        async { Err(VmmError::Unsupported("switching a running disk")) }
+    }
+
+    /// While frozen: writes memory and device state into `snapshot_dir`
+    /// like [`RunningVm::pause_to`], but the VMM stays, frozen, so that
+    /// [`RunningVm::thaw`] lets the VM go on (a fork's memory image).
+    fn save_memory(
+        &mut self,
+        snapshot_dir: &Path,
+    ) -> impl Future<Output = Result<(), VmmError>> + Send {
+        let _ = snapshot_dir;
+        async { Err(VmmError::Unsupported("a memory image of a running VM")) }
+    }
 
     /// Ends the VMM at once (the guest gets no chance to shut down).
     fn kill(&mut self) -> impl Future<Output = Result<(), VmmError>> + Send;

@@ -34,6 +34,8 @@ const QEMU_LOG: &str = "qemu.log";
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The QMP name of the memory snapshot's file descriptor.
 const SNAPSHOT_FD: &str = "snapshot";
+/// The `-drive` id of the root disk (its block backend's name in QMP).
+const ROOT_DRIVE: &str = "root";
 
 /// Kept for callers of the pre-trait API (dev boots, benches, tests).
 pub type QemuError = VmmError;
@@ -111,7 +113,13 @@ impl Vmm for QemuBackend {
             if let Err(kill) = vm.kill().await {
                 tracing::warn!(%kill, "stopping QEMU after a failed restore failed");
             }
-            return Err(err);
+            // QEMU's own words (a disk it could not open, ...) say more.
+            return Err(match err {
+                VmmError::Control(_) => {
+                    VmmError::Restore(format!("{err}; QEMU said:\n{}", vm.console_tail(5)))
+                }
+                other => other,
+            });
         }
         Ok(vm)
     }
@@ -200,7 +208,7 @@ fn qemu_args(
         kernel_cmdline(spec),
         "-drive".into(),
         format!(
-            "id=root,file={},format={},if=none,{}",
+            "id={ROOT_DRIVE},file={},format={},if=none,{}",
             spec.root_disk.display(),
             if spec.root_disk.extension().is_some_and(|e| e == "qcow2") {
                 "qcow2"
@@ -217,7 +225,7 @@ fn qemu_args(
             }
         ),
         "-device".into(),
-        "virtio-blk-device,drive=root".into(),
+        format!("virtio-blk-device,drive={ROOT_DRIVE}"),
         "-device".into(),
         "virtio-rng-device".into(),
     ];
@@ -418,6 +426,51 @@ impl QemuVm {
         Ok(())
     }
 
+    /// Writes the (stopped) VM's migration stream into
+    /// `snapshot_dir/memory`; a failed write leaves no file behind.
+    async fn migrate_to_file(
+        &mut self,
+        qmp: &mut Qmp,
+        snapshot_dir: &Path,
+    ) -> Result<(), VmmError> {
+        std::fs::create_dir_all(snapshot_dir).map_err(|source| VmmError::Io {
+            path: snapshot_dir.display().to_string(),
+            source,
+        })?;
+        let memory = snapshot_dir.join(SNAPSHOT_MEMORY_FILE);
+        // Created by the agent (root-only, under its umask) and handed to
+        // QEMU, which may no longer open paths itself.
+        let file = std::fs::File::create(&memory).map_err(|source| VmmError::Io {
+            path: memory.display().to_string(),
+            source,
+        })?;
+        let uri = format!("fd:{SNAPSHOT_FD}");
+        qmp.send_fd(SNAPSHOT_FD, file.as_fd())
+            .await
+            .map_err(control)?;
+        drop(file);
+        // QEMU 7.2 caps migration at 32 MiB/s by default; a local file needs no cap.
+        let unlimited = json!({ "max-bandwidth": 1_u64 << 40 });
+        let migrated = async {
+            qmp.execute("migrate-set-parameters", Some(unlimited))
+                .await
+                .map_err(control)?;
+            qmp.execute("migrate", Some(json!({ "uri": uri })))
+                .await
+                .map_err(control)?;
+            wait_migration(qmp, self)
+                .await
+                .map_err(|err| VmmError::Snapshot(err.to_string()))
+        }
+        .await;
+        if migrated.is_err() {
+            if let Err(e) = std::fs::remove_file(&memory) {
+                tracing::warn!(path = %memory.display(), %e, "removing a partial memory image failed");
+            }
+        }
+        migrated
+    }
+
     fn exited(&self, status: String) -> VmmError {
         VmmError::Exited {
             status,
@@ -435,41 +488,14 @@ impl RunningVm for QemuVm {
     }
 
     async fn pause_to(&mut self, snapshot_dir: &Path) -> Result<(), VmmError> {
-        std::fs::create_dir_all(snapshot_dir).map_err(|source| VmmError::Io {
-            path: snapshot_dir.display().to_string(),
-            source,
-        })?;
-        let memory = snapshot_dir.join(SNAPSHOT_MEMORY_FILE);
-        // Created by the agent (root-only, under its umask) and handed to
-        // QEMU, which may no longer open paths itself.
-        let file = std::fs::File::create(&memory).map_err(|source| VmmError::Io {
-            path: memory.display().to_string(),
-            source,
-        })?;
-        let uri = format!("fd:{SNAPSHOT_FD}");
         let mut qmp = self.qmp().await?;
-        qmp.send_fd(SNAPSHOT_FD, file.as_fd())
-            .await
-            .map_err(control)?;
-        drop(file);
         qmp.execute("stop", None).await.map_err(control)?;
-        // QEMU 7.2 caps migration at 32 MiB/s by default; a local file needs no cap.
-        let unlimited = json!({ "max-bandwidth": 1_u64 << 40 });
-        qmp.execute("migrate-set-parameters", Some(unlimited))
-            .await
-            .map_err(control)?;
-        qmp.execute("migrate", Some(json!({ "uri": uri })))
-            .await
-            .map_err(control)?;
-        if let Err(err) = wait_migration(&mut qmp, self).await {
-            // Leave the VM running rather than half-paused; drop the partial file.
-            if let Err(e) = std::fs::remove_file(&memory) {
-                tracing::warn!(path = %memory.display(), %e, "removing a partial memory image failed");
-            }
+        if let Err(err) = self.migrate_to_file(&mut qmp, snapshot_dir).await {
+            // Leave the VM running rather than half-paused.
             if let Err(e) = qmp.execute("cont", None).await {
                 tracing::error!(%e, "the VM stays stopped after a failed snapshot");
             }
-            return Err(VmmError::Snapshot(err.to_string()));
+            return Err(err);
         }
         // QEMU may close the socket before answering `quit`; its exit is
         // what counts.
@@ -477,6 +503,40 @@ impl RunningVm for QemuVm {
         self.wait_exit(CONTROL_TIMEOUT).await?;
         self.release_cgroup();
         Ok(())
+    }
+
+    async fn switch_disk(&mut self, overlay: &Path) -> Result<(), VmmError> {
+        // Opened by the agent and handed over as an fd set: a confined QEMU
+        // may not open paths under the agent's data directory itself.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(overlay)
+            .map_err(|source| VmmError::Io {
+                path: overlay.display().to_string(),
+                source,
+            })?;
+        let mut qmp = self.qmp().await?;
+        let set = qmp.add_fd(file.as_fd()).await.map_err(control)?;
+        drop(file);
+        // `existing`: QEMU opens the overlay without its backing chain and
+        // puts the running disk under it; the header's backing path is
+        // what later starts of the VM (and its copies) open.
+        let snapshot = json!({
+            "device": ROOT_DRIVE,
+            "snapshot-file": format!("/dev/fdset/{set}"),
+            "format": "qcow2",
+            "mode": "existing",
+        });
+        qmp.execute("blockdev-snapshot-sync", Some(snapshot))
+            .await
+            .map_err(|e| VmmError::Snapshot(format!("switching the disk: {e}")))?;
+        Ok(())
+    }
+
+    async fn save_memory(&mut self, snapshot_dir: &Path) -> Result<(), VmmError> {
+        let mut qmp = self.qmp().await?;
+        self.migrate_to_file(&mut qmp, snapshot_dir).await
     }
 
     async fn freeze(&mut self) -> Result<(), VmmError> {

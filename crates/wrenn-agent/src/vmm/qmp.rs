@@ -69,7 +69,34 @@ impl Qmp {
     /// needs neither access to the path nor a shell to run `cat`.
     pub async fn send_fd(&mut self, name: &str, fd: BorrowedFd<'_>) -> Result<(), QmpError> {
         let request = json!({ "execute": "getfd", "arguments": { "fdname": name } });
-        let mut line = serde_json::to_vec(&request)?;
+        self.execute_with_fd("getfd", &request, fd)
+            .await
+            .map(|_| ())
+    }
+
+    /// Hands `fd` to QEMU as a new fd set (QMP `add-fd`) and answers the
+    /// set's id: QEMU then opens `/dev/fdset/<id>` as if it were a path, so
+    /// a confined QEMU can open a disk it could not reach by its name.
+    pub async fn add_fd(&mut self, fd: BorrowedFd<'_>) -> Result<u64, QmpError> {
+        let request = json!({ "execute": "add-fd" });
+        let reply = self.execute_with_fd("add-fd", &request, fd).await?;
+        reply
+            .get("fdset-id")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| QmpError::Command {
+                command: "add-fd".into(),
+                class: "GenericError".into(),
+                desc: "no fdset-id in the answer".into(),
+            })
+    }
+
+    async fn execute_with_fd(
+        &mut self,
+        command: &str,
+        request: &Value,
+        fd: BorrowedFd<'_>,
+    ) -> Result<Value, QmpError> {
+        let mut line = serde_json::to_vec(request)?;
         line.push(b'\n');
         let stream: &UnixStream = self.writer.as_ref();
         let sent = loop {
@@ -95,7 +122,7 @@ impl Qmp {
         };
         // The descriptor went with the first byte; the rest is plain data.
         self.writer.write_all(&line[sent..]).await?;
-        self.reply("getfd").await.map(|_| ())
+        self.reply(command).await
     }
 
     async fn reply(&mut self, command: &str) -> Result<Value, QmpError> {

@@ -128,6 +128,10 @@ pub(super) async fn seed(db: &Db, team_id: &str) -> anyhow::Result<()> {
             started_at: Some(created_at),
             timeout_at: Some(created_at + 300_000),
             updated_at: created_at,
+            auto_resume: false,
+            public_traffic: true,
+            traffic_token_hash: None,
+            traffic_access_token: None,
         };
         db::sandboxes::insert(db, &row).await?;
     }

@@ -17,14 +17,14 @@ use wrenn_proto::wrenn::agent::v1 as pb;
 
 use crate::Row;
 
-mod api;
+pub(crate) mod api;
 mod concurrent;
 mod exec;
 pub use exec::SAMPLES as EXEC_SAMPLES;
 mod list;
 mod load;
 mod overhead;
-mod procs;
+pub(crate) mod procs;
 mod rate_limit;
 mod schedule;
 
@@ -136,7 +136,7 @@ async fn host_note(client: &procs::AgentClient, agent: &procs::Agent) -> anyhow:
 }
 
 /// Destroys every sandbox the agent holds; answers how many it had.
-async fn destroy_everything(client: &procs::AgentClient) -> anyhow::Result<usize> {
+pub(crate) async fn destroy_everything(client: &procs::AgentClient) -> anyhow::Result<usize> {
     let listed = client
         .list_sandboxes(pb::ListSandboxesRequest::default())
         .await?

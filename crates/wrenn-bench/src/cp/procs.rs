@@ -211,6 +211,11 @@ impl ControlPlane {
         Ok(cp)
     }
 
+    /// The process id (suite `proxy` samples its memory).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.child.id()
+    }
+
     pub async fn stop(self) -> anyhow::Result<()> {
         self.child.stop().await
     }

@@ -160,6 +160,10 @@ async fn seed(db: &db::Db) -> anyhow::Result<String> {
             started_at: Some(now),
             timeout_at: None,
             updated_at: now,
+            auto_resume: false,
+            public_traffic: true,
+            traffic_token_hash: None,
+            traffic_access_token: None,
         };
         db::sandboxes::insert(db, &row).await?;
     }

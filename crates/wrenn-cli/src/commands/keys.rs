@@ -13,6 +13,9 @@ struct CreateKey<'a> {
     name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_in_secs: Option<u64>,
+    /// Sent only when asked, so older control planes still accept the body.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    e2b: bool,
 }
 
 pub async fn run(ctx: &Context, cmd: KeysCommand) -> Result<u8, CommandError> {
@@ -21,10 +24,12 @@ pub async fn run(ctx: &Context, cmd: KeysCommand) -> Result<u8, CommandError> {
             name,
             expires_in,
             save,
+            e2b,
         } => {
             let body = CreateKey {
                 name: &name,
                 expires_in_secs: expires_in,
+                e2b,
             };
             let answer: Answer<CreatedKey> = ctx.client.post_as("/v1/keys", &body).await?;
             if save {

@@ -53,6 +53,8 @@ pub enum CommandError {
     },
     #[error("cannot write output")]
     Output(#[from] std::io::Error),
+    #[error("the control plane at {api_url} has no domain (WRENN_DOMAIN is not set there), so sandbox ports have no public URL; set WRENN_DOMAIN in its settings (docs/e2b.md, \"TLS and names\"), or reach ports on localhost with the headers E2b-Sandbox-Id and E2b-Sandbox-Port")]
+    NoDomain { api_url: String },
 }
 
 impl CommandError {

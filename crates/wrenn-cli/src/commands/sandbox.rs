@@ -1,4 +1,4 @@
-//! `sandbox create|list|get|kill|pause|resume|timeout`.
+//! `sandbox create|list|get|kill|pause|resume|fork|timeout|url`.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -62,6 +62,12 @@ impl From<CreateArgs> for CreateSandbox {
     }
 }
 
+/// The answer of a fork: the copies, one id a line in text output.
+#[derive(Debug, serde::Deserialize)]
+struct Forked {
+    sandboxes: Vec<Sandbox>,
+}
+
 pub fn to_map(pairs: Vec<KeyValue>) -> BTreeMap<String, String> {
     pairs.into_iter().map(|kv| (kv.key, kv.value)).collect()
 }
@@ -97,12 +103,34 @@ pub async fn run(ctx: &Context, cmd: SandboxCommand) -> Result<u8, CommandError>
                 .await?;
             ctx.output(&answer, |_| None)?;
         }
-        SandboxCommand::Pause { id } => {
+        SandboxCommand::Pause { id, disk_only } => {
+            let path = format!("/v1/sandboxes/{id}/pause");
+            let answer = if disk_only {
+                ctx.client
+                    .post_as(&path, &json!({ "memory": false }))
+                    .await?
+            } else {
+                ctx.client.post_empty_as(&path).await?
+            };
+            ctx.output_as(&answer, state_line)?;
+        }
+        SandboxCommand::Fork { id, count, timeout } => {
+            let mut body = json!({ "count": count });
+            if let Some(secs) = timeout {
+                body["timeout_secs"] = json!(secs);
+            }
+            let spinner = spinner(&format!("Forking {id}"));
             let answer = ctx
                 .client
-                .post_empty_as(&format!("/v1/sandboxes/{id}/pause"))
-                .await?;
-            ctx.output_as(&answer, state_line)?;
+                .post_as::<Forked>(&format!("/v1/sandboxes/{id}/fork"), &body)
+                .await;
+            if let Some(spinner) = spinner {
+                spinner.finish_and_clear();
+            }
+            ctx.output_as(&answer?, |f| {
+                let ids: Vec<String> = f.sandboxes.iter().map(|s| s.id.to_string()).collect();
+                Some(ids.join("\n"))
+            })?;
         }
         SandboxCommand::Resume { id } => {
             let answer = ctx
@@ -125,8 +153,26 @@ pub async fn run(ctx: &Context, cmd: SandboxCommand) -> Result<u8, CommandError>
                 ))
             })?;
         }
+        SandboxCommand::Url { id, port } => {
+            let sandbox: Answer<Sandbox> = ctx
+                .client
+                .get_as(&format!("/v1/sandboxes/{id}"), &[])
+                .await?;
+            let url = port_url(&sandbox.body, port).ok_or_else(|| CommandError::NoDomain {
+                api_url: ctx.settings.api_url.clone(),
+            })?;
+            ctx.output(&json!({ "url": url }), |_| Some(url.clone()))?;
+        }
     }
     Ok(0)
+}
+
+/// `https://<port>-<id>.<domain>`: where the sandbox proxy routes `port`
+/// of the sandbox (the name the e2b SDK's `get_host` gives), or `None`
+/// when the control plane has no domain.
+pub fn port_url(sandbox: &Sandbox, port: u16) -> Option<String> {
+    let domain = sandbox.domain.as_deref().filter(|d| !d.is_empty())?;
+    Some(format!("https://{port}-{}.{domain}", sandbox.id))
 }
 
 async fn list(
@@ -247,5 +293,35 @@ mod tests {
                    "env_vars": {"A": "1"}, "internet": false, "egress_deny": ["10.0.0.0/8"]})
         );
         Ok(())
+    }
+
+    fn sandbox_with(domain: Option<&str>) -> Sandbox {
+        serde_json::from_value(json!({
+            "id": "i0123456789abcdefghj", "template": "base", "state": "running",
+            "vcpus": 1, "memory_mb": 512, "on_timeout": "kill", "timeout_at": null,
+            "created_at": "2026-12-01T00:00:00Z", "domain": domain,
+        }))
+        .expect("a sandbox")
+    }
+
+    #[test]
+    fn port_url_when_domain_with_port_then_port_dash_id_under_it() {
+        let sandbox = sandbox_with(Some("wrenn.localhost:8443"));
+        assert_eq!(
+            port_url(&sandbox, 3000).as_deref(),
+            Some("https://3000-i0123456789abcdefghj.wrenn.localhost:8443")
+        );
+    }
+
+    #[test]
+    fn port_url_when_no_domain_then_none() {
+        assert_eq!(port_url(&sandbox_with(None), 3000), None);
+    }
+
+    #[test]
+    fn url_when_port_zero_or_missing_then_usage_error() {
+        assert!(Cli::try_parse_from(["wrenn", "sandbox", "url", "sb_1", "0"]).is_err());
+        assert!(Cli::try_parse_from(["wrenn", "sandbox", "url", "sb_1"]).is_err());
+        assert!(Cli::try_parse_from(["wrenn", "sandbox", "url", "sb_1", "49983"]).is_ok());
     }
 }

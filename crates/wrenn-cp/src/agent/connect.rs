@@ -7,6 +7,7 @@ use wrenn_proto::wrenn::agent::v1::{self as pb, AgentServiceClient, SandboxState
 use wrenn_types::TimeoutAction;
 
 use super::{
+    guest_hop::GuestHop,
     transport::{AgentTls, AgentTransport},
     AgentApi, AgentCreate, AgentError, AgentResult, AgentSandbox, AgentState, AgentTemplate,
     AgentTemplateImage, EnvdRoute,
@@ -36,6 +37,8 @@ pub struct ConnectAgent {
     /// The pooled clients of every call to this host's envd proxy.
     envd_transport: AgentTransport,
     envd_http: reqwest::Client,
+    /// The pooled client of the sandbox traffic proxy's hop.
+    guest_hop: GuestHop,
 }
 
 impl std::fmt::Debug for ConnectAgent {
@@ -83,13 +86,19 @@ impl ConnectAgent {
             Some(tls) => tls.http().clone(),
             None => plain_http(),
         };
+        let base_url = base_url.trim_end_matches('/');
+        let guest_hop = match &tls {
+            Some(tls) => GuestHop::tls(base_url, secret.clone(), tls.config()),
+            None => GuestHop::plain(base_url, secret.clone()),
+        };
         Ok(Self {
             client: AgentServiceClient::new(transport.clone(), config),
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            base_url: base_url.to_owned(),
             secret,
             tls,
             envd_transport: transport,
             envd_http,
+            guest_hop,
         })
     }
 }
@@ -275,6 +284,45 @@ impl AgentApi for ConnectAgent {
         sandbox(response.into_owned().sandbox.into_option())
     }
 
+    async fn pause_disk_only(&self, id: &str) -> AgentResult<AgentSandbox> {
+        let message = pb::PauseSandboxRequest {
+            id: id.into(),
+            disk_only: true,
+            ..Default::default()
+        };
+        let response = self
+            .client
+            .pause_sandbox(message)
+            .await
+            .map_err(agent_error)?;
+        sandbox(response.into_owned().sandbox.into_option())
+    }
+
+    async fn fork(
+        &self,
+        id: &str,
+        copy_ids: &[String],
+        timeout_secs: Option<u64>,
+    ) -> AgentResult<Vec<AgentSandbox>> {
+        let message = pb::ForkSandboxRequest {
+            id: id.into(),
+            copy_ids: copy_ids.to_vec(),
+            timeout_secs,
+            ..Default::default()
+        };
+        let response = self
+            .client
+            .fork_sandbox(message)
+            .await
+            .map_err(agent_error)?;
+        response
+            .into_owned()
+            .copies
+            .into_iter()
+            .map(|s| sandbox(Some(s)))
+            .collect()
+    }
+
     async fn resume(&self, id: &str) -> AgentResult<AgentSandbox> {
         let message = pb::ResumeSandboxRequest {
             id: id.into(),
@@ -300,6 +348,26 @@ impl AgentApi for ConnectAgent {
             .await
             .map_err(agent_error)?;
         sandbox(response.into_owned().sandbox.into_option())
+    }
+
+    async fn envd_access_token(&self, id: &str) -> AgentResult<Option<SecretString>> {
+        let message = pb::GetSandboxRequest {
+            id: id.into(),
+            ..Default::default()
+        };
+        let response = self
+            .client
+            .get_sandbox(message)
+            .await
+            .map_err(agent_error)?;
+        // The agent sets the token only while the sandbox runs.
+        Ok(response
+            .into_owned()
+            .sandbox
+            .into_option()
+            .map(|s| s.envd_access_token)
+            .filter(|token| !token.is_empty())
+            .map(SecretString::new))
     }
 
     async fn snapshot(&self, id: &str, image: &str, memory: bool) -> AgentResult<AgentTemplate> {
@@ -373,6 +441,10 @@ impl AgentApi for ConnectAgent {
             transport: self.envd_transport.clone(),
             http: self.envd_http.clone(),
         }
+    }
+
+    fn guest_hop(&self) -> Option<GuestHop> {
+        Some(self.guest_hop.clone())
     }
 }
 

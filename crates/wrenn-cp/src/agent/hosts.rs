@@ -296,6 +296,12 @@ mod tests {
         async fn set_timeout(&self, _: &str, _: Option<u64>) -> AgentResult<AgentSandbox> {
             refused()
         }
+        async fn envd_access_token(
+            &self,
+            _: &str,
+        ) -> AgentResult<Option<crate::secret::SecretString>> {
+            refused()
+        }
         async fn snapshot(&self, _: &str, _: &str, _: bool) -> AgentResult<AgentTemplate> {
             refused()
         }

@@ -4,6 +4,7 @@
 //! cache in front of the host records). Imports neither the configuration
 //! nor the application state.
 pub mod connect;
+pub mod guest_hop;
 mod hosts;
 pub mod transport;
 
@@ -108,8 +109,32 @@ pub trait AgentApi: Send + Sync + std::fmt::Debug {
     async fn list(&self) -> AgentResult<Vec<AgentSandbox>>;
     async fn destroy(&self, id: &str) -> AgentResult<()>;
     async fn pause(&self, id: &str) -> AgentResult<AgentSandbox>;
+    /// Pauses keeping only the disk: the next resume boots afresh on it.
+    async fn pause_disk_only(&self, id: &str) -> AgentResult<AgentSandbox> {
+        let _ = id;
+        Err(AgentError::Unavailable(
+            "this host cannot pause without memory".into(),
+        ))
+    }
+    /// Makes running copies `copy_ids` of running sandbox `id` (its memory
+    /// and disk of this moment); all of them or none. `timeout_secs`:
+    /// the copies' inactivity timeout, `None` the source's.
+    async fn fork(
+        &self,
+        id: &str,
+        copy_ids: &[String],
+        timeout_secs: Option<u64>,
+    ) -> AgentResult<Vec<AgentSandbox>> {
+        let _ = (id, copy_ids, timeout_secs);
+        Err(AgentError::Unavailable("this host cannot fork".into()))
+    }
     async fn resume(&self, id: &str) -> AgentResult<AgentSandbox>;
     async fn set_timeout(&self, id: &str, timeout_secs: Option<u64>) -> AgentResult<AgentSandbox>;
+    /// The `X-Access-Token` envd of a running sandbox expects; `None` when
+    /// it is not running. Read from the host on every call: the control
+    /// plane keeps no copy (docs/security.md, "E2B API").
+    async fn envd_access_token(&self, id: &str)
+        -> AgentResult<Option<crate::secret::SecretString>>;
     async fn snapshot(&self, id: &str, image: &str, memory: bool) -> AgentResult<AgentTemplate>;
     async fn delete_template(&self, image: &str) -> AgentResult<()>;
     /// The agent's proof over `challenge` that it holds its host's secret
@@ -119,6 +144,11 @@ pub trait AgentApi: Send + Sync + std::fmt::Debug {
     async fn template_images(&self) -> AgentResult<Vec<AgentTemplateImage>>;
     /// The route to a sandbox's envd through this host.
     fn envd(&self, id: &str) -> EnvdRoute;
+    /// The host's hop for sandbox traffic (`/guest/{id}/{port}/`); `None`
+    /// for agents that have none (test fakes).
+    fn guest_hop(&self) -> Option<guest_hop::GuestHop> {
+        None
+    }
 }
 
 /// How to reach one registered host's agent.

@@ -54,7 +54,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
             "missing credentials: send `Authorization: Bearer <token or API key>`",
         ));
     };
-    if credential.starts_with(api_key::KEY_PREFIX) {
+    if api_key::has_key_prefix(&credential) {
         return from_api_key(state, &credential).await;
     }
     let claims = state

@@ -13,7 +13,10 @@ use super::{
     input, rfc3339,
 };
 use crate::{
-    auth::{api_key::KeyOwner, Principal},
+    auth::{
+        api_key::{KeyForm, KeyOwner},
+        Principal,
+    },
     db::keys::KeyRow,
     error::ApiResult,
     service::keys,
@@ -37,6 +40,10 @@ pub struct CreateKey {
     /// key (team owners only), which keeps working after its creator leaves.
     #[serde(default)]
     pub owner: Option<KeyOwner>,
+    /// Mint the key in E2B's form, `e2b_` + 40 hex digits (the e2b SDKs up
+    /// to 2.49 refuse other keys). Valid on both APIs. Default false.
+    #[serde(default)]
+    pub e2b: bool,
 }
 
 /// A newly created key; `key` is shown only here.
@@ -45,7 +52,7 @@ pub struct CreatedKey {
     pub id: String,
     pub name: String,
     pub prefix: String,
-    /// The secret: `wrn_` + 32 characters.
+    /// The secret: `wrn_` + 32 characters, or `e2b_` + 40 hex digits.
     pub key: String,
     pub created_at: String,
     pub expires_at: Option<String>,
@@ -108,6 +115,11 @@ async fn create_key(
         expires_in_secs: body.expires_in_secs,
         created_by: user_id,
         owner: body.owner.unwrap_or(KeyOwner::User),
+        form: if body.e2b {
+            KeyForm::E2b
+        } else {
+            KeyForm::Wrenn
+        },
     };
     let keys::CreatedKey { row, secret } = keys::create(&state.db, &principal, new).await?;
     Ok((

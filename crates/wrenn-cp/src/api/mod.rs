@@ -5,6 +5,7 @@ pub mod admin;
 pub mod audit_log;
 pub mod auth;
 mod authenticate;
+pub mod e2b;
 pub mod extract;
 pub mod health;
 pub mod hosts;
@@ -54,6 +55,9 @@ pub fn router(state: AppState) -> Router {
     let limits = std::sync::Arc::new(rate_limit::RateLimits::new(&state.config.rate_limits));
     router
         .merge(openapi::serve(document))
+        // Until the ingress serves it at `api.<domain>`, and also then for
+        // `E2B_API_URL=http://host:port/e2b`.
+        .nest("/e2b", e2b::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))

@@ -125,6 +125,23 @@ impl From<sbx::PauseSandboxError> for ApiError {
     }
 }
 
+impl From<sbx::ForkSandboxError> for ApiError {
+    fn from(err: sbx::ForkSandboxError) -> Self {
+        use sbx::ForkSandboxError as E;
+        match err {
+            E::NotFound => SANDBOX,
+            E::NotRunning(state) => not_running(state),
+            err @ E::CountOutOfRange { .. } => Self::ForkLimitExceeded(err.to_string()),
+            err @ E::QuotaExceeded { .. } => Self::QuotaExceeded(err.to_string()),
+            E::HostNotConnected => host_not_connected(),
+            err @ E::Incomplete => Self::AgentUnavailable(err.to_string()),
+            E::Host(e) => e.into(),
+            E::Db(e) => e.into(),
+            E::Task(e) => Self::internal(e),
+        }
+    }
+}
+
 impl From<sbx::ResumeSandboxError> for ApiError {
     fn from(err: sbx::ResumeSandboxError) -> Self {
         use sbx::ResumeSandboxError as E;

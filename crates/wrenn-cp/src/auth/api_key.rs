@@ -1,10 +1,26 @@
-//! API keys: `wrn_` followed by 32 random characters. Only the SHA-256 of a
-//! key is stored (keys are high-entropy, so a slow hash adds nothing), with
-//! a display prefix so that people can tell their keys apart.
+//! API keys: `wrn_` followed by 32 random characters, or, in the form the
+//! e2b SDKs up to 2.49 insist on, `e2b_` followed by 40 hex digits. Both
+//! forms are valid on every API. Only the SHA-256 of a key is stored (keys
+//! are high-entropy, so a slow hash adds nothing), with a display prefix so
+//! that people can tell their keys apart.
 use sha2::{Digest, Sha256};
 
 pub const KEY_PREFIX: &str = "wrn_";
 const RANDOM_LEN: usize = 32;
+/// The prefix of keys in E2B's form.
+pub const E2B_KEY_PREFIX: &str = "e2b_";
+/// 160 bits, as hex: E2B's own keys have this shape.
+const E2B_HEX_LEN: usize = 40;
+
+/// The shape of a new key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyForm {
+    /// `wrn_` + 32 characters `[A-Za-z0-9]`.
+    #[default]
+    Wrenn,
+    /// `e2b_` + 40 lowercase hex digits.
+    E2b,
+}
 
 /// A freshly minted key; `secret` is shown to its creator once.
 #[derive(Debug)]
@@ -47,12 +63,38 @@ impl KeyOwner {
 }
 
 pub fn generate() -> NewKey {
-    let secret = format!("{KEY_PREFIX}{}", super::random_token(RANDOM_LEN));
+    generate_form(KeyForm::Wrenn)
+}
+
+/// A fresh key of `form`; the display prefix is the form's prefix and the
+/// first 6 random characters.
+pub fn generate_form(form: KeyForm) -> NewKey {
+    let (prefix, secret) = match form {
+        KeyForm::Wrenn => (
+            KEY_PREFIX,
+            format!("{KEY_PREFIX}{}", super::random_token(RANDOM_LEN)),
+        ),
+        KeyForm::E2b => (
+            E2B_KEY_PREFIX,
+            format!("{E2B_KEY_PREFIX}{}", random_hex(E2B_HEX_LEN)),
+        ),
+    };
     NewKey {
         hash: hash(&secret),
-        prefix: secret[..KEY_PREFIX.len() + 6].to_owned(),
+        prefix: secret[..prefix.len() + 6].to_owned(),
         secret,
     }
+}
+
+/// `len` lowercase hex digits from the OS's CSPRNG.
+fn random_hex(len: usize) -> String {
+    let mut bytes = vec![0u8; len.div_ceil(2)];
+    // A failing OS RNG leaves no safe way to mint secrets.
+    #[expect(clippy::expect_used, reason = "no safe fallback for a failing CSPRNG")]
+    getrandom::fill(&mut bytes).expect("the OS random number generator failed");
+    let mut hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    hex.truncate(len);
+    hex
 }
 
 pub fn hash(secret: &str) -> String {
@@ -60,11 +102,24 @@ pub fn hash(secret: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Whether `candidate` has the shape of a key (checked before any lookup).
+/// Whether `candidate` starts like a key of either form (rather than a JWT).
+pub fn has_key_prefix(candidate: &str) -> bool {
+    candidate.starts_with(KEY_PREFIX) || candidate.starts_with(E2B_KEY_PREFIX)
+}
+
+/// Whether `candidate` has the shape of a key of either form (checked
+/// before any lookup).
 pub fn looks_like_key(candidate: &str) -> bool {
-    candidate.strip_prefix(KEY_PREFIX).is_some_and(|rest| {
+    let wrenn = candidate.strip_prefix(KEY_PREFIX).is_some_and(|rest| {
         rest.len() == RANDOM_LEN && rest.bytes().all(|b| b.is_ascii_alphanumeric())
-    })
+    });
+    let e2b = candidate.strip_prefix(E2B_KEY_PREFIX).is_some_and(|rest| {
+        rest.len() == E2B_HEX_LEN
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    });
+    wrenn || e2b
 }
 
 #[cfg(test)]
@@ -84,5 +139,23 @@ mod tests {
     fn looks_like_key_when_wrong_shape_then_false() {
         assert!(!looks_like_key("wrn_short"));
         assert!(!looks_like_key("eyJhbGciOi.JIUzI1NiJ9.x"));
+        assert!(!looks_like_key("e2b_0123456789abcdef"));
+        assert!(!looks_like_key(&format!("e2b_{}", "A".repeat(40))));
+        assert!(!looks_like_key(&format!("e2b_{}", "g".repeat(40))));
+    }
+
+    #[test]
+    fn generate_form_when_e2b_then_prefix_and_40_hex() {
+        let key = generate_form(KeyForm::E2b);
+        let hex = key.secret.strip_prefix("e2b_").expect("e2b_ prefix");
+        assert_eq!(hex.len(), 40);
+        assert!(hex
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(looks_like_key(&key.secret));
+        assert!(has_key_prefix(&key.secret));
+        assert_eq!(key.prefix.len(), 10);
+        assert!(key.secret.starts_with(&key.prefix));
+        assert_ne!(key.secret, generate_form(KeyForm::E2b).secret);
     }
 }

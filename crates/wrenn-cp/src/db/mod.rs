@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod hosts;
+pub mod idempotency;
 pub mod keys;
 pub mod sandboxes;
 pub mod teams;

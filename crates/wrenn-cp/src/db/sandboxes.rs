@@ -33,11 +33,21 @@ pub struct SandboxRow {
     pub started_at: Option<i64>,
     pub timeout_at: Option<i64>,
     pub updated_at: i64,
+    /// A request through the sandbox proxy resumes it when paused.
+    pub auto_resume: bool,
+    /// User ports are reachable without `e2b-traffic-access-token`.
+    pub public_traffic: bool,
+    /// SHA-256 (hex) of the traffic access token; `None` with public traffic.
+    pub traffic_token_hash: Option<String>,
+    /// The traffic access token itself: set only in the answer of the
+    /// create that minted it (never stored, never read back).
+    pub traffic_access_token: Option<String>,
 }
 
 const COLUMNS: &str = "id, team_id, host_id, template, template_image, state, reason, vcpus, \
     memory_mb, disk_mb, timeout_secs, on_timeout, metadata, internet, egress_allow, egress_deny, \
-    from_snapshot, created_by, created_at, started_at, timeout_at, updated_at";
+    from_snapshot, created_by, created_at, started_at, timeout_at, updated_at, auto_resume, \
+    public_traffic, traffic_token_hash";
 
 fn row(row: &AnyRow) -> Result<SandboxRow, sqlx::Error> {
     let state: String = row.try_get("state")?;
@@ -67,6 +77,10 @@ fn row(row: &AnyRow) -> Result<SandboxRow, sqlx::Error> {
         started_at: row.try_get("started_at")?,
         timeout_at: row.try_get("timeout_at")?,
         updated_at: row.try_get("updated_at")?,
+        auto_resume: get_bool(row, "auto_resume")?,
+        public_traffic: get_bool(row, "public_traffic")?,
+        traffic_token_hash: row.try_get("traffic_token_hash")?,
+        traffic_access_token: None,
     })
 }
 
@@ -79,7 +93,7 @@ pub async fn insert(db: &Db, sandbox: &SandboxRow) -> Result<(), sqlx::Error> {
     let mut tx = db.pool.begin().await?;
     sqlx::query(&format!(
         "INSERT INTO sandboxes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-         $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+         $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
     ))
     .bind(&sandbox.id)
     .bind(&sandbox.team_id)
@@ -103,6 +117,9 @@ pub async fn insert(db: &Db, sandbox: &SandboxRow) -> Result<(), sqlx::Error> {
     .bind(sandbox.started_at)
     .bind(sandbox.timeout_at)
     .bind(sandbox.updated_at)
+    .bind(super::flag(sandbox.auto_resume))
+    .bind(super::flag(sandbox.public_traffic))
+    .bind(&sandbox.traffic_token_hash)
     .execute(&mut *tx)
     .await?;
     record_event(&mut tx, &sandbox.id, "", sandbox.state, "").await?;
@@ -123,30 +140,69 @@ pub async fn get(db: &Db, team_id: &str, id: &str) -> Result<Option<SandboxRow>,
     .transpose()
 }
 
+/// Any team's sandbox `id`: the sandbox proxy's route lookup, which has no
+/// caller team (the sandbox id routes; envd's and the traffic token
+/// authenticate).
+pub async fn get_any(db: &Db, id: &str) -> Result<Option<SandboxRow>, sqlx::Error> {
+    sqlx::query(&format!("SELECT {COLUMNS} FROM sandboxes WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .as_ref()
+        .map(row)
+        .transpose()
+}
+
 /// Filters of a list request.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
     pub state: Option<SandboxState>,
+    /// Any of these states (empty: any state); with `state`, both apply.
+    pub any_state: Vec<SandboxState>,
     pub metadata: BTreeMap<String, String>,
+    /// Only sandboxes of this template (by name).
+    pub template: Option<String>,
+    /// Only sandboxes started (or, not started yet, created) at or after
+    /// this instant (Unix ms).
+    pub started_after: Option<i64>,
     /// `(created_at, id)` of the last sandbox of the previous page.
     pub before: Option<(i64, String)>,
+    /// Oldest first (and `before` is then the newest one already seen).
+    pub oldest_first: bool,
     pub limit: i64,
 }
 
-/// A team's sandboxes, newest first.
+/// A team's sandboxes, newest first (oldest first with `oldest_first`).
 pub async fn list(
     db: &Db,
     team_id: &str,
     filter: &ListFilter,
 ) -> Result<Vec<SandboxRow>, sqlx::Error> {
-    let mut sql = format!(
-        "SELECT {COLUMNS} FROM sandboxes WHERE team_id = $1 \
-         AND (created_at < $2 OR (created_at = $2 AND id < $3))"
-    );
+    let (after, order) = if filter.oldest_first {
+        ("(created_at > $2 OR (created_at = $2 AND id > $3))", "ASC")
+    } else {
+        ("(created_at < $2 OR (created_at = $2 AND id < $3))", "DESC")
+    };
+    let mut sql = format!("SELECT {COLUMNS} FROM sandboxes WHERE team_id = $1 AND {after}");
     let mut n = 3;
     if filter.state.is_some() {
         n += 1;
         sql.push_str(&format!(" AND state = ${n}"));
+    }
+    if !filter.any_state.is_empty() {
+        let places: Vec<String> = (0..filter.any_state.len())
+            .map(|i| format!("${}", n + 1 + i))
+            .collect();
+        n += filter.any_state.len();
+        sql.push_str(&format!(" AND state IN ({})", places.join(", ")));
+    }
+    if filter.template.is_some() {
+        n += 1;
+        sql.push_str(&format!(" AND template = ${n}"));
+    }
+    if filter.started_after.is_some() {
+        n += 1;
+        sql.push_str(&format!(" AND COALESCE(started_at, created_at) >= ${n}"));
     }
     for _ in &filter.metadata {
         // Keys and values are bound, never spliced into the SQL.
@@ -162,13 +218,27 @@ pub async fn list(
         });
     }
     sql.push_str(&format!(
-        " ORDER BY created_at DESC, id DESC LIMIT ${}",
+        " ORDER BY created_at {order}, id {order} LIMIT ${}",
         n + 1
     ));
-    let (at, id) = filter.before.clone().unwrap_or((i64::MAX, String::new()));
+    let start = if filter.oldest_first {
+        (i64::MIN, String::new())
+    } else {
+        (i64::MAX, String::new())
+    };
+    let (at, id) = filter.before.clone().unwrap_or(start);
     let mut query = sqlx::query(&sql).bind(team_id).bind(at).bind(id);
     if let Some(state) = filter.state {
         query = query.bind(state.as_str());
+    }
+    for state in &filter.any_state {
+        query = query.bind(state.as_str());
+    }
+    if let Some(template) = &filter.template {
+        query = query.bind(template.clone());
+    }
+    if let Some(started_after) = filter.started_after {
+        query = query.bind(started_after);
     }
     for (key, value) in &filter.metadata {
         query = query.bind(key.clone()).bind(value.clone());

@@ -5,7 +5,7 @@ use wrenn_types::{ErrorCode, KeyId};
 use crate::{
     audit::{self, Outcome},
     auth::{
-        api_key::{self, KeyOwner},
+        api_key::{self, KeyForm, KeyOwner},
         Principal, Role,
     },
     db::{self, keys::KeyRow},
@@ -73,6 +73,8 @@ pub struct NewKey<'a> {
     pub created_by: &'a str,
     /// Whose it is: `Team` keys need a team owner and survive the creator.
     pub owner: KeyOwner,
+    /// `wrn_…` or, for the e2b SDKs that check the form, `e2b_…`.
+    pub form: KeyForm,
 }
 
 /// Creates a key for the team `principal` acts on.
@@ -91,7 +93,7 @@ pub async fn create(
     if key.owner == KeyOwner::Team && principal.role != Role::Owner {
         return Err(CreateKeyError::TeamKeyNeedsOwner);
     }
-    let secret = api_key::generate();
+    let secret = api_key::generate_form(key.form);
     let row = db::keys::insert(
         db,
         &db::keys::NewKeyRecord {

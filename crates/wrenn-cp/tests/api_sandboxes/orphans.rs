@@ -39,6 +39,10 @@ async fn interrupted_create(fx: &Fixture, state: SandboxState, updated_at: i64) 
         started_at: None,
         timeout_at: None,
         updated_at,
+        auto_resume: false,
+        public_traffic: true,
+        traffic_token_hash: None,
+        traffic_access_token: None,
     };
     db::sandboxes::insert(&fx.app.state.db, &row)
         .await

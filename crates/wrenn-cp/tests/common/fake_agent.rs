@@ -37,6 +37,11 @@ struct Inner {
     sandboxes: HashMap<String, AgentSandbox>,
     images: BTreeMap<String, AgentTemplate>,
     next_create_error: Option<AgentError>,
+    next_fork_error: Option<AgentError>,
+    /// Fork calls: (source, copies asked for, timeout).
+    forks: Vec<(String, Vec<String>, Option<u64>)>,
+    /// Pauses that kept only the disk.
+    disk_only_pauses: usize,
     /// Creates wait for this gate before answering (see `hold_creates`).
     create_gate: Option<Arc<tokio::sync::Notify>>,
     /// Creates that reached the host, answered or not.
@@ -65,6 +70,21 @@ impl FakeAgent {
     /// The next `create` fails with `err` (and keeps nothing).
     pub fn fail_next_create(&self, err: AgentError) {
         self.inner().next_create_error = Some(err);
+    }
+
+    /// The next `fork` fails with `err` (and keeps no copy).
+    pub fn fail_next_fork(&self, err: AgentError) {
+        self.inner().next_fork_error = Some(err);
+    }
+
+    /// Fork calls so far: (source, copy ids, timeout).
+    pub fn forks(&self) -> Vec<(String, Vec<String>, Option<u64>)> {
+        self.inner().forks.clone()
+    }
+
+    /// Pauses that kept only the disk.
+    pub fn disk_only_pauses(&self) -> usize {
+        self.inner().disk_only_pauses
     }
 
     /// From now on every create waits, once it reached the host, until the
@@ -170,7 +190,14 @@ impl FakeAgent {
     }
 }
 
-fn deadline(timeout_secs: u64) -> i64 {
+/// The envd access token the fake host gives sandbox `id` (the same across
+/// pause and resume, as the real agent's).
+pub fn envd_token(id: &str) -> String {
+    format!("envd-token-{id}")
+}
+
+/// The deadline the fake host sets for a timeout from now.
+pub fn deadline(timeout_secs: u64) -> i64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
@@ -250,6 +277,50 @@ impl AgentApi for FakeAgent {
         })
     }
 
+    async fn pause_disk_only(&self, id: &str) -> AgentResult<AgentSandbox> {
+        self.inner().disk_only_pauses += 1;
+        self.with_sandbox(id, |s| {
+            require(s, AgentState::Running)?;
+            s.state = AgentState::Paused;
+            Ok(s.clone())
+        })
+    }
+
+    async fn fork(
+        &self,
+        id: &str,
+        copy_ids: &[String],
+        timeout_secs: Option<u64>,
+    ) -> AgentResult<Vec<AgentSandbox>> {
+        let mut inner = self.inner();
+        inner
+            .forks
+            .push((id.to_owned(), copy_ids.to_vec(), timeout_secs));
+        let source = inner
+            .sandboxes
+            .get(id)
+            .cloned()
+            .ok_or_else(|| AgentError::NotFound(format!("sandbox {id} not found")))?;
+        require(&source, AgentState::Running)?;
+        if let Some(err) = inner.next_fork_error.take() {
+            return Err(err);
+        }
+        let copies: Vec<AgentSandbox> = copy_ids
+            .iter()
+            .map(|copy| AgentSandbox {
+                id: copy.clone(),
+                state: AgentState::Running,
+                reason: String::new(),
+                timeout_at_ms: deadline(timeout_secs.unwrap_or(300)),
+                from_snapshot: false,
+            })
+            .collect();
+        for copy in &copies {
+            inner.sandboxes.insert(copy.id.clone(), copy.clone());
+        }
+        Ok(copies)
+    }
+
     async fn resume(&self, id: &str) -> AgentResult<AgentSandbox> {
         self.inner().resumes += 1;
         self.with_sandbox(id, |s| {
@@ -265,6 +336,16 @@ impl AgentApi for FakeAgent {
             require(s, AgentState::Running)?;
             s.timeout_at_ms = deadline(timeout_secs.unwrap_or(300));
             Ok(s.clone())
+        })
+    }
+
+    async fn envd_access_token(
+        &self,
+        id: &str,
+    ) -> AgentResult<Option<wrenn_cp::secret::SecretString>> {
+        self.with_sandbox(id, |s| {
+            Ok((s.state == AgentState::Running)
+                .then(|| wrenn_cp::secret::SecretString::new(envd_token(id))))
         })
     }
 

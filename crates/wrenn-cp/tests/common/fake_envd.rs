@@ -36,7 +36,9 @@ impl FakeEnvd {
     pub async fn serve() -> (Arc<Self>, String) {
         let envd = Arc::new(Self::default());
         let router = envd.clone().register(connectrpc::Router::new());
-        let app = axum::Router::new().fallback_service(router.into_axum_service());
+        let app = axum::Router::new()
+            .route("/metrics", axum::routing::get(metrics))
+            .fallback_service(router.into_axum_service());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the fake envd");
@@ -54,6 +56,15 @@ impl FakeEnvd {
     pub fn stdin_requests(&self) -> Vec<Option<bool>> {
         self.stdin.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+}
+
+/// envd's `GET /metrics`, with fixed figures.
+pub async fn metrics() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "ts": 1_796_119_200, "cpu_count": 2, "cpu_used_pct": 12.5,
+        "mem_total": 1_073_741_824u64, "mem_used": 536_870_912u64, "mem_cache": 1024,
+        "disk_total": 2_147_483_648u64, "disk_used": 1_048_576,
+    }))
 }
 
 fn unimplemented() -> ConnectError {

@@ -141,6 +141,7 @@ impl TestApp {
             jwt: JwtKeys::new(JWT_SECRET.as_bytes()),
             config: Arc::new(config),
             hosts: Arc::new(hosts),
+            routes: Default::default(),
         };
         Self {
             router: wrenn_cp::api::router(state.clone()),
@@ -191,6 +192,15 @@ impl TestApp {
 
     /// Sends a request built by the test (raw bodies, odd headers).
     pub async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let (status, _, value) = self.send_full(request).await;
+        (status, value)
+    }
+
+    /// [`TestApp::send`], answering the response headers too.
+    pub async fn send_full(
+        &self,
+        request: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
         let response = self
             .router
             .clone()
@@ -198,6 +208,7 @@ impl TestApp {
             .await
             .expect("infallible router");
         let status = response.status();
+        let headers = response.headers().clone();
         let bytes = response
             .into_body()
             .collect()
@@ -210,7 +221,7 @@ impl TestApp {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
-        (status, value)
+        (status, headers, value)
     }
 
     /// Serves the API on a loopback port, for what `oneshot` cannot do

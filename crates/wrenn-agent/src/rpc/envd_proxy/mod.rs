@@ -14,7 +14,7 @@
 //! come within [`Limits::response_headers`] of the request body's end
 //! (`504 envd_timeout`).
 pub mod pool;
-mod watch;
+pub(crate) mod watch;
 
 use std::{sync::Arc, time::Duration};
 
@@ -254,7 +254,7 @@ fn split_path(path: &str) -> Option<(&str, &str)> {
 
 /// Removes the headers that describe one connection, not the message
 /// (RFC 9110 §7.6.1), including those the `Connection` header names.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()

@@ -31,10 +31,15 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Sandbox>)> {
     request.validate()?;
     let row = service::create(&state, &principal, new_sandbox(request)?).await?;
-    Ok((StatusCode::CREATED, Json(row.into())))
+    Ok((
+        StatusCode::CREATED,
+        Json(Sandbox::view(row, state.config.domain.as_ref())),
+    ))
 }
 
-fn new_sandbox(request: CreateSandbox) -> Result<NewSandbox, ApiError> {
+/// The service's request for a validated body (also the E2B API's, which
+/// rewrites its body into this one).
+pub(crate) fn new_sandbox(request: CreateSandbox) -> Result<NewSandbox, ApiError> {
     let template = request.template.unwrap_or_else(|| "base".into());
     Ok(NewSandbox {
         template: TemplateName::try_from(template)
@@ -50,5 +55,7 @@ fn new_sandbox(request: CreateSandbox) -> Result<NewSandbox, ApiError> {
         egress_allow: request.egress_allow.unwrap_or_default(),
         egress_deny: request.egress_deny.unwrap_or_default(),
         tags: request.tags.unwrap_or_default(),
+        auto_resume: request.auto_resume.unwrap_or(false),
+        public_traffic: request.public_traffic.unwrap_or(true),
     })
 }

@@ -1,9 +1,9 @@
 //! Destroy, pause, resume, connect and timeouts of one sandbox.
-use axum::{extract::State, http::StatusCode, Json};
+use axum::{body::Bytes, extract::State, http::StatusCode, Json};
 
 use super::{
     sandbox_id,
-    types::{Sandbox, SetTimeout},
+    types::{PauseSandbox, Sandbox, SetTimeout},
 };
 use crate::{
     api::extract::{ApiJson, ApiPath},
@@ -29,19 +29,29 @@ pub async fn destroy(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Pauses the sandbox to disk, freeing its CPU and memory.
+/// Pauses the sandbox to disk, freeing its CPU and memory. The body is
+/// optional; `{"memory": false}` keeps only the disk (the next resume is a
+/// fresh boot with the same id, token and files).
 #[utoipa::path(
     post, path = "/v1/sandboxes/{id}/pause", tag = "sandboxes",
     params(("id" = String, Path)),
-    responses((status = 200, body = Sandbox), (status = 409, description = "sandbox_not_running", body = crate::error::ErrorBody))
+    request_body(content = PauseSandbox, description = "optional"),
+    responses((status = 200, body = Sandbox), (status = 400, body = crate::error::ErrorBody), (status = 409, description = "sandbox_not_running", body = crate::error::ErrorBody))
 )]
 pub async fn pause(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(id): ApiPath<String>,
+    body: Bytes,
 ) -> ApiResult<Json<Sandbox>> {
-    let row = service::pause(&state, &principal, &sandbox_id(&id)?).await?;
-    Ok(Json(row.into()))
+    let options: PauseSandbox = if body.iter().all(u8::is_ascii_whitespace) {
+        PauseSandbox::default_memory()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(e.to_string()))?
+    };
+    let id = sandbox_id(&id)?;
+    let row = service::pause_keeping(&state, &principal, &id, options.memory).await?;
+    Ok(Json(Sandbox::view(row, state.config.domain.as_ref())))
 }
 
 /// Resumes a paused sandbox; processes and files are as they were.
@@ -56,7 +66,7 @@ pub async fn resume(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Sandbox>> {
     let row = service::resume(&state, &principal, &sandbox_id(&id)?).await?;
-    Ok(Json(row.into()))
+    Ok(Json(Sandbox::view(row, state.config.domain.as_ref())))
 }
 
 /// Makes the sandbox usable: resumes it if paused, else moves its timeout.
@@ -71,7 +81,7 @@ pub async fn connect(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Sandbox>> {
     let row = service::connect(&state, &principal, &sandbox_id(&id)?).await?;
-    Ok(Json(row.into()))
+    Ok(Json(Sandbox::view(row, state.config.domain.as_ref())))
 }
 
 /// Sets a new inactivity timeout, counted from now.
@@ -94,7 +104,7 @@ pub async fn set_timeout(
     }
     let id = sandbox_id(&id)?;
     let row = service::set_timeout(&state, &principal, &id, body.timeout_secs).await?;
-    Ok(Json(row.into()))
+    Ok(Json(Sandbox::view(row, state.config.domain.as_ref())))
 }
 
 /// Keeps the sandbox alive: its timeout starts again from now.
@@ -109,5 +119,5 @@ pub async fn ping(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Sandbox>> {
     let row = service::ping(&state, &principal, &sandbox_id(&id)?).await?;
-    Ok(Json(row.into()))
+    Ok(Json(Sandbox::view(row, state.config.domain.as_ref())))
 }

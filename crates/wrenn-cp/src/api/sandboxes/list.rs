@@ -89,7 +89,11 @@ pub async fn list(
         })
         .flatten();
     Ok(Json(SandboxPage {
-        sandboxes: page.sandboxes.into_iter().map(Sandbox::from).collect(),
+        sandboxes: page
+            .sandboxes
+            .into_iter()
+            .map(|row| Sandbox::view(row, state.config.domain.as_ref()))
+            .collect(),
         next_cursor,
     }))
 }
@@ -106,7 +110,7 @@ pub async fn get(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Sandbox>> {
     let row = service::get(&state, &principal.team_id, &sandbox_id(&id)?).await?;
-    Ok(Json(row.into()))
+    Ok(Json(Sandbox::view(row, state.config.domain.as_ref())))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ mod create;
 pub(crate) mod exec;
 pub(crate) mod exec_ws;
 pub(crate) mod files;
+mod fork;
 mod lifecycle;
 pub(crate) mod list;
 pub(crate) mod pty;
@@ -12,6 +13,7 @@ pub(crate) mod types;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use wrenn_types::SandboxId;
 
+pub(crate) use create::new_sandbox;
 pub use types::{CreateSandbox, Sandbox};
 
 use crate::{
@@ -31,6 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(lifecycle::pause))
         .routes(routes!(lifecycle::resume))
         .routes(routes!(lifecycle::connect))
+        .routes(routes!(fork::fork))
         .routes(routes!(exec::exec))
         .routes(routes!(exec_ws::exec_ws))
         .routes(routes!(pty::pty))

@@ -7,7 +7,7 @@ use wrenn_types::TimeoutAction;
 use crate::{api::rfc3339, db::sandboxes::SandboxRow, error::ApiError, lifecycle::SandboxState};
 
 /// `POST /v1/sandboxes`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSandbox {
     /// Template name: a built-in (`base`) or one of the team's. Default `base`.
@@ -35,6 +35,14 @@ pub struct CreateSandbox {
     pub egress_deny: Option<Vec<String>>,
     /// Host tags the sandbox's host must carry (e.g. `["gpu"]`).
     pub tags: Option<Vec<String>>,
+    /// A request through the sandbox proxy resumes the sandbox when it is
+    /// paused; default false.
+    pub auto_resume: Option<bool>,
+    /// Guest ports other than envd's reachable through the sandbox proxy
+    /// without a token; default true. When false the answer carries
+    /// `traffic_access_token` (once), which requests must send in
+    /// `e2b-traffic-access-token`.
+    pub public_traffic: Option<bool>,
 }
 
 /// Limits of a create request.
@@ -208,6 +216,29 @@ pub struct Sandbox {
     pub started_at: Option<String>,
     pub timeout_at: Option<String>,
     pub updated_at: String,
+    /// A request through the sandbox proxy resumes it when paused.
+    pub auto_resume: bool,
+    /// Its user ports need no traffic access token.
+    pub public_traffic: bool,
+    /// The token for `e2b-traffic-access-token`: only in the answer of the
+    /// create of a sandbox without public traffic (not stored; shown once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic_access_token: Option<String>,
+    /// This control plane's `WRENN_DOMAIN`, when set: the sandbox's ports are
+    /// reached at `https://<port>-<id>.<domain>` (`wrenn sandbox url`).
+    /// Absent when no domain is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+}
+
+impl Sandbox {
+    /// The API's view of a record, with the domain its ports are reached at.
+    pub fn view(row: SandboxRow, domain: Option<&crate::domain::Domain>) -> Self {
+        Self {
+            domain: domain.map(ToString::to_string),
+            ..Self::from(row)
+        }
+    }
 }
 
 impl From<SandboxRow> for Sandbox {
@@ -233,6 +264,10 @@ impl From<SandboxRow> for Sandbox {
             started_at: row.started_at.map(rfc3339),
             timeout_at: row.timeout_at.map(rfc3339),
             updated_at: rfc3339(row.updated_at),
+            domain: None,
+            auto_resume: row.auto_resume,
+            public_traffic: row.public_traffic,
+            traffic_access_token: row.traffic_access_token,
         }
     }
 }
@@ -251,6 +286,46 @@ pub struct SandboxPage {
 pub struct SetTimeout {
     /// New inactivity timeout, from now; 1-86400.
     pub timeout_secs: u64,
+}
+
+/// `POST /v1/sandboxes/{id}/pause` (the body is optional).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PauseSandbox {
+    /// Keep the memory (processes survive; the default). `false`: keep only
+    /// the disk; the next resume boots afresh with the same id and token.
+    #[serde(default = "yes")]
+    pub memory: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl PauseSandbox {
+    /// What an empty body means: memory kept.
+    pub fn default_memory() -> Self {
+        Self { memory: true }
+    }
+}
+
+/// `POST /v1/sandboxes/{id}/fork`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForkSandbox {
+    /// How many copies, 1-16 (default 1).
+    #[serde(default)]
+    pub count: Option<u32>,
+    /// The copies' inactivity timeout in seconds, 1-86400 (default: the
+    /// source's).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+/// The copies a fork made, all running.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ForkedSandboxes {
+    pub sandboxes: Vec<Sandbox>,
 }
 
 #[cfg(test)]

@@ -36,6 +36,11 @@ pub struct NewSandbox {
     pub egress_deny: Vec<String>,
     /// Host tags the sandbox's host must carry.
     pub tags: Vec<String>,
+    /// A request through the sandbox proxy resumes the sandbox when paused.
+    pub auto_resume: bool,
+    /// User ports reachable without a traffic access token; when false the
+    /// create mints one (in the answer's `traffic_access_token`, once).
+    pub public_traffic: bool,
 }
 
 /// Why no sandbox was created.
@@ -209,7 +214,7 @@ async fn create_on_best_host(
     let timeout_secs = request
         .timeout_secs
         .unwrap_or(state.config.default_timeout_secs);
-    let row = new_row(
+    let mut row = new_row(
         principal,
         &template,
         request,
@@ -217,6 +222,8 @@ async fn create_on_best_host(
         &host_id,
         timeout_secs,
     );
+    let traffic_token = (!request.public_traffic).then(crate::traffic::token::mint);
+    row.traffic_token_hash = traffic_token.as_ref().map(|t| t.hash.clone());
     db::sandboxes::insert(&state.db, &row).await?;
     let starting = TransitionExtras::default();
     db::sandboxes::transition(&state.db, &row.id, SandboxState::Starting, "", starting).await?;
@@ -253,8 +260,12 @@ async fn create_on_best_host(
             )
             .await;
             let created = db::sandboxes::get(&state.db, &principal.team_id, &row.id).await?;
+            // A lookup of the id before it existed may be cached.
+            state.routes.invalidate(&row.id);
             // Just written; gone only if destroyed meanwhile.
-            created.ok_or_else(|| sqlx::Error::RowNotFound.into())
+            let mut created = created.ok_or(sqlx::Error::RowNotFound)?;
+            created.traffic_access_token = traffic_token.map(|t| t.token);
+            Ok(created)
         }
         Ok(created) => {
             let err = CreateSandboxError::NotStarted {
@@ -321,6 +332,10 @@ fn new_row(
         started_at: None,
         timeout_at: None,
         updated_at: now,
+        auto_resume: request.auto_resume,
+        public_traffic: request.public_traffic,
+        traffic_token_hash: None,
+        traffic_access_token: None,
     }
 }
 

@@ -88,8 +88,9 @@ pub enum SetTimeoutError {
     Db(#[from] sqlx::Error),
 }
 
-/// Records `to` after the host did the work.
-async fn record(
+/// Records `to` after the host did the work (and drops this replica's
+/// cached proxy route of the sandbox).
+pub(super) async fn record(
     state: &AppState,
     row: &SandboxRow,
     to: SandboxState,
@@ -101,6 +102,7 @@ async fn record(
         from_snapshot: None,
     };
     db::sandboxes::transition(&state.db, &row.id, to, "", extras).await?;
+    state.routes.invalidate(&row.id);
     Ok(())
 }
 
@@ -140,6 +142,17 @@ pub async fn pause(
     principal: &Principal,
     id: &SandboxId,
 ) -> Result<SandboxRow, PauseSandboxError> {
+    pause_keeping(state, principal, id, true).await
+}
+
+/// [`pause`]; without `memory` only the disk is kept and the next resume
+/// boots afresh on it (same id and envd token; processes are gone).
+pub async fn pause_keeping(
+    state: &AppState,
+    principal: &Principal,
+    id: &SandboxId,
+    memory: bool,
+) -> Result<SandboxRow, PauseSandboxError> {
     let row = find(state, &principal.team_id, id)
         .await?
         .ok_or(PauseSandboxError::NotFound)?;
@@ -147,10 +160,12 @@ pub async fn pause(
     let agent = agent_of(state, &row)
         .await
         .ok_or(PauseSandboxError::HostNotConnected)?;
-    let reported = agent
-        .pause(&row.id)
-        .await
-        .map_err(PauseSandboxError::Host)?;
+    let paused = if memory {
+        agent.pause(&row.id).await
+    } else {
+        agent.pause_disk_only(&row.id).await
+    };
+    let reported = paused.map_err(PauseSandboxError::Host)?;
     record(state, &row, SandboxState::Paused, Some(&reported)).await?;
     audit_ok(state, principal, "sandbox.pause", &row).await;
     reload(state, principal, id)

@@ -1,23 +1,33 @@
-//! Sandboxes: create, read, lifecycle, and the guest (exec, files, PTY,
+//! Sandboxes: create, read, lifecycle, fork, and the guest (exec, files, PTY,
 //! metrics). Each operation loads the caller's sandbox (other teams' are
 //! "not found"), checks its state, calls its host, and records the
 //! transition with a guard on the state.
 mod create;
+mod deadline;
 mod exec;
+mod fork;
 mod guest;
+mod idempotent;
 mod lifecycle;
 mod read;
+mod token;
+mod traffic;
 
 use std::sync::Arc;
 
 pub use create::{create, CreateSandboxError, NewSandbox};
+pub use deadline::{connect_until, time_out_now, Connected, TimeOutNowError};
 pub use exec::{exec, CollectedExec, ExecCommand, ExecError};
+pub use fork::{fork, ForkSandbox, ForkSandboxError, MAX_FORK_COUNT};
 pub use guest::{guest, Guest, GuestCallError, OpenGuestError};
+pub use idempotent::{create_once, BadIdempotencyKey, IdempotencyKey, IdempotentCreateError};
 pub use lifecycle::{
-    connect, destroy, pause, ping, resume, set_timeout, ConnectSandboxError, DestroySandboxError,
-    PauseSandboxError, ResumeSandboxError, SetTimeoutError,
+    connect, destroy, pause, pause_keeping, ping, resume, set_timeout, ConnectSandboxError,
+    DestroySandboxError, PauseSandboxError, ResumeSandboxError, SetTimeoutError,
 };
 pub use read::{get, list, GetSandboxError, SandboxPage};
+pub use token::{envd_access_token, EnvdTokenError};
+pub use traffic::resume_on_traffic;
 use wrenn_types::SandboxId;
 
 use crate::{

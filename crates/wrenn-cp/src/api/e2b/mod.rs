@@ -1,0 +1,70 @@
+//! The E2B-compatible REST API: E2B's paths, JSON keys, status codes and
+//! `{"code", "message"}` errors over Wrenn's sandbox service, so that code
+//! written for the `e2b` SDKs runs against Wrenn by changing environment
+//! variables (docs/api.md, "E2B-compatible API"). Handlers authenticate
+//! (`X-API-KEY`, any Wrenn credential), parse E2B's shapes, call one
+//! function of `service::sandboxes` and answer E2B's shapes: no sandbox
+//! rule lives here. Not part of Wrenn's `/openapi.json`: it is E2B's
+//! contract, checked against the real SDK (tests/e2b/).
+mod create;
+mod error;
+mod extract;
+mod lifecycle;
+mod list;
+mod metrics;
+mod views;
+
+use std::sync::Arc;
+
+use axum::{
+    extract::DefaultBodyLimit,
+    routing::{get, post},
+    Router,
+};
+
+pub use error::{E2bError, E2bResult};
+
+use crate::{api::rate_limit, state::AppState};
+
+/// E2B's routes, without layers: to be nested where the layers of Wrenn's
+/// API (rate limits, body limit, tracing) already apply.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sandboxes", post(create::create_v1).get(list::list_v1))
+        .route("/v2/sandboxes", post(create::create).get(list::list_v2))
+        .route(
+            "/sandboxes/{sandbox_id}",
+            get(lifecycle::get).delete(lifecycle::kill),
+        )
+        .route(
+            "/sandboxes/{sandbox_id}/timeout",
+            post(lifecycle::set_timeout),
+        )
+        .route("/sandboxes/{sandbox_id}/pause", post(lifecycle::pause))
+        .route("/sandboxes/{sandbox_id}/resume", post(lifecycle::resume))
+        .route(
+            "/sandboxes/{sandbox_id}/connect",
+            post(lifecycle::connect_v1),
+        )
+        .route(
+            "/v2/sandboxes/{sandbox_id}/connect",
+            post(lifecycle::connect),
+        )
+        .route("/sandboxes/{sandbox_id}/metrics", get(metrics::metrics))
+        .fallback(error::no_route)
+        .method_not_allowed_fallback(error::method_not_allowed)
+}
+
+/// The E2B API on its own, with the layers Wrenn's API has (its own rate
+/// limit buckets): what `api.<domain>` serves at its root.
+pub fn router(state: AppState) -> Router {
+    let limits = Arc::new(rate_limit::RateLimits::new(&state.config.rate_limits));
+    routes()
+        .layer(DefaultBodyLimit::max(crate::api::MAX_JSON_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            rate_limit::layer,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

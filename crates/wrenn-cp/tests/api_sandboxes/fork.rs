@@ -1,0 +1,227 @@
+//! Forks and filesystem-only pauses: the copies' records, the bound on the
+//! count, the team's limit, other teams, a source that is not running, a
+//! host that fails (no copy or record left), and `{"memory": false}`.
+use super::*;
+
+both_dbs!(
+    fork_when_two_copies_then_201_running_records_like_the_source,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let source = fx
+            .create(json!({"metadata": {"owner": "ada"}, "timeout_secs": 600}))
+            .await;
+        let id = id_of(&source);
+
+        let (status, answer) = fx
+            .call(
+                POST,
+                &format!("/v1/sandboxes/{id}/fork"),
+                Some(json!({"count": 2, "timeout_secs": 120})),
+            )
+            .await;
+
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        let copies = answer["sandboxes"].as_array().expect("sandboxes");
+        assert_eq!(copies.len(), 2, "{answer}");
+        for copy in copies {
+            assert_eq!(copy["state"], "running", "{copy}");
+            assert_ne!(id_of(copy), id);
+            assert_eq!(copy["metadata"], json!({"owner": "ada"}));
+            assert_eq!(copy["timeout_secs"], 120);
+            assert_eq!(copy["host_id"], source["host_id"]);
+        }
+        let forks = fx.agent.forks();
+        assert_eq!(forks.len(), 1);
+        assert_eq!(forks[0].0, id);
+        assert_eq!(forks[0].1, copies.iter().map(id_of).collect::<Vec<_>>());
+        assert_eq!(forks[0].2, Some(120));
+        assert_eq!(fx.state_of(&id).await, "running", "the source runs on");
+        assert_eq!(fx.listed("").await.len(), 3);
+    }
+);
+
+both_dbs!(
+    fork_when_no_body_fields_then_one_copy_with_the_source_timeout,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let id = id_of(&fx.create(json!({"timeout_secs": 900})).await);
+
+        let (status, answer) = fx
+            .call(POST, &format!("/v1/sandboxes/{id}/fork"), Some(json!({})))
+            .await;
+
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        assert_eq!(answer["sandboxes"].as_array().map(Vec::len), Some(1));
+        assert_eq!(answer["sandboxes"][0]["timeout_secs"], 900);
+    }
+);
+
+both_dbs!(
+    fork_when_count_over_limit_then_400_fork_limit_exceeded_and_host_not_asked,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let id = fx.create_id().await;
+
+        let (over, answer) = fx
+            .call(
+                POST,
+                &format!("/v1/sandboxes/{id}/fork"),
+                Some(json!({"count": 17})),
+            )
+            .await;
+        let (zero, zero_answer) = fx
+            .call(
+                POST,
+                &format!("/v1/sandboxes/{id}/fork"),
+                Some(json!({"count": 0})),
+            )
+            .await;
+        let (unknown, unknown_answer) = fx
+            .call(
+                POST,
+                &format!("/v1/sandboxes/{id}/fork"),
+                Some(json!({"copies": 2})),
+            )
+            .await;
+
+        assert_eq!(over, StatusCode::BAD_REQUEST, "{answer}");
+        assert_error(&answer, "fork_limit_exceeded");
+        assert_eq!(zero, StatusCode::UNPROCESSABLE_ENTITY, "{zero_answer}");
+        assert!(unknown.is_client_error(), "{unknown}: {unknown_answer}");
+        assert!(fx.agent.forks().is_empty());
+        assert_eq!(fx.listed("").await, [id]);
+    }
+);
+
+both_dbs!(
+    fork_when_other_team_or_unknown_then_404,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let id = fx.create_id().await;
+        let (bob, _) = fx.app.signup("bob@example.com").await;
+
+        let (theirs, answer) = fx
+            .app
+            .request(
+                POST,
+                &format!("/v1/sandboxes/{id}/fork"),
+                Some(&bob),
+                Some(json!({})),
+            )
+            .await;
+        let (unknown, _) = fx
+            .call(POST, "/v1/sandboxes/nosuchsandbox1/fork", Some(json!({})))
+            .await;
+
+        assert_eq!(theirs, StatusCode::NOT_FOUND, "{answer}");
+        assert_error(&answer, "not_found");
+        assert_eq!(unknown, StatusCode::NOT_FOUND);
+        assert!(fx.agent.forks().is_empty());
+    }
+);
+
+both_dbs!(fork_when_source_paused_then_409, |kind| async move {
+    let fx = Fixture::start(kind).await;
+    let id = fx.create_id().await;
+    fx.call(POST, &format!("/v1/sandboxes/{id}/pause"), None)
+        .await;
+
+    let (status, answer) = fx
+        .call(POST, &format!("/v1/sandboxes/{id}/fork"), Some(json!({})))
+        .await;
+
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_error(&answer, "sandbox_not_running");
+    assert!(fx.agent.forks().is_empty());
+});
+
+both_dbs!(
+    fork_when_copies_exceed_team_limit_then_429_and_nothing_recorded,
+    |kind| async move {
+        let fx = Fixture::configured(kind, &[("CP_MAX_SANDBOXES_PER_TEAM", "3")]).await;
+        let id = fx.create_id().await;
+
+        let (status, answer) = fx
+            .call(
+                POST,
+                &format!("/v1/sandboxes/{id}/fork"),
+                Some(json!({"count": 3})),
+            )
+            .await;
+
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+        assert_error(&answer, "quota_exceeded");
+        assert!(fx.agent.forks().is_empty());
+        assert_eq!(fx.listed("").await, [id]);
+    }
+);
+
+both_dbs!(
+    fork_when_host_fails_then_error_and_no_copy_or_record_left,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let id = fx.create_id().await;
+        fx.agent
+            .fail_next_fork(wrenn_cp::agent::AgentError::Unavailable(
+                "restore failed".into(),
+            ));
+
+        let (status, answer) = fx
+            .call(
+                POST,
+                &format!("/v1/sandboxes/{id}/fork"),
+                Some(json!({"count": 2})),
+            )
+            .await;
+
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+        assert_error(&answer, "agent_unavailable");
+        let asked = fx.agent.forks();
+        assert_eq!(asked.len(), 1);
+        for copy in &asked[0].1 {
+            assert!(fx.agent.destroyed(copy), "the host was told to drop {copy}");
+            assert_eq!(fx.agent.state(copy), None);
+        }
+        assert_eq!(
+            fx.listed("").await,
+            std::slice::from_ref(&id),
+            "no copy's record stays"
+        );
+        assert_eq!(fx.state_of(&id).await, "running");
+    }
+);
+
+both_dbs!(
+    pause_when_memory_false_then_disk_only_and_resume_works,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let id = fx.create_id().await;
+
+        let (status, paused) = fx
+            .call(
+                POST,
+                &format!("/v1/sandboxes/{id}/pause"),
+                Some(json!({"memory": false})),
+            )
+            .await;
+        let (resumed, _) = fx
+            .call(POST, &format!("/v1/sandboxes/{id}/resume"), None)
+            .await;
+        let (bad, bad_answer) = fx
+            .call(
+                POST,
+                &format!("/v1/sandboxes/{id}/pause"),
+                Some(json!({"memory": "no"})),
+            )
+            .await;
+
+        assert_eq!(status, StatusCode::OK, "{paused}");
+        assert_eq!(paused["state"], "paused");
+        assert_eq!(fx.agent.disk_only_pauses(), 1);
+        assert_eq!(fx.agent.pauses(), 0, "not a memory pause");
+        assert_eq!(resumed, StatusCode::OK);
+        assert_eq!(bad, StatusCode::BAD_REQUEST, "{bad_answer}");
+        assert_error(&bad_answer, "invalid_json");
+        assert_eq!(fx.state_of(&id).await, "running");
+    }
+);
