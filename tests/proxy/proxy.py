@@ -363,7 +363,8 @@ def main():
     # 502 and friends.
     for label, (s_id, port) in {
         "unknown id": ("doesnotexist0000000", ENVD),
-        "malformed id": ("ABC_!", ENVD),
+        # Host names are case-insensitive: the proxy reads them lowercase.
+        "malformed id": ("abc_!", ENVD),
         "port 0": (sid, 0),
         "port 99999": (sid, 99999),
     }.items():
@@ -371,6 +372,8 @@ def main():
         tally.check(f"502 exact body: {label}", is_502(status, raw, s_id), (status, raw[:200]))
     status, _, raw = via_headers("GET", "nosuchsandbox", 3000, "/")
     tally.check("502 exact body: unknown id by headers", is_502(status, raw, "nosuchsandbox"), (status, raw[:200]))
+    status, _, raw = via_headers("GET", "ABC_!", None, "/health")
+    tally.check("502 exact body: malformed id by headers", is_502(status, raw, "ABC_!"), (status, raw[:200]))
     status, _, raw = via_host("GET", sid, ENVD, "/health", {"X-Big": "a" * 40000})
     ok = status == 431 and json.loads(raw).get("code") == 431
     tally.check("oversize headers: 431 JSON", ok, (status, raw[:200]))

@@ -581,3 +581,28 @@ async fn proxy_when_client_leaves_mid_stream_then_guest_stream_dropped() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn proxy_when_paused_private_sandbox_without_token_then_403_and_not_resumed() {
+    let stack = Stack::start().await;
+    let minted = token::mint();
+    stack.directory.set("sleepy", None);
+    stack.backend.routes.lock().unwrap().insert(
+        "sleepy".into(),
+        Route {
+            auto_resume: true,
+            public_traffic: false,
+            traffic_token_hash: Some(minted.hash),
+            ..route(SandboxState::Paused)
+        },
+    );
+    let response = bounded(stack.sandbox("sleepy", stack.guest_port, "/echo").send())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let init = bounded(stack.sandbox("sleepy", 49983, "/init").send())
+        .await
+        .unwrap();
+    assert_eq!(init.status(), StatusCode::FORBIDDEN);
+    assert_eq!(stack.backend.resumes.load(Ordering::SeqCst), 0);
+}

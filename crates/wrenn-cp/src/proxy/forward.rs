@@ -102,13 +102,18 @@ impl SandboxProxy {
         let port = parse_port(raw_port).ok_or_else(not_running)?;
         let id = id.as_str().to_owned();
         let mut route = self.route(&id).await?;
-        if route.state == SandboxState::Paused && route.auto_resume {
+        let resumable = route.state == SandboxState::Paused && route.auto_resume;
+        if route.state != SandboxState::Running && !resumable {
+            return Err(not_running());
+        }
+        // Before any resume: a request the rules refuse wakes nothing.
+        check_access(&route, &id, port, request.uri().path(), request.headers())?;
+        if resumable {
             route = self.ensure_running(&id).await?;
         }
         if route.state != SandboxState::Running {
             return Err(not_running());
         }
-        check_access(&route, &id, port, request.uri().path(), request.headers())?;
 
         let upgrade = is_upgrade(request.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
