@@ -51,8 +51,19 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
-    let (router, document) = routes().split_for_parts();
+    routers(state).0
+}
+
+/// Wrenn's API and the E2B API on its own (for `api.<domain>`), spending
+/// the same rate limit buckets.
+pub fn routers(state: AppState) -> (Router, Router) {
     let limits = std::sync::Arc::new(rate_limit::RateLimits::new(&state.config.rate_limits));
+    let e2b = e2b::router_with_limits(state.clone(), limits.clone());
+    (router_with_limits(state, limits), e2b)
+}
+
+fn router_with_limits(state: AppState, limits: std::sync::Arc<rate_limit::RateLimits>) -> Router {
+    let (router, document) = routes().split_for_parts();
     router
         .merge(openapi::serve(document))
         // Until the ingress serves it at `api.<domain>`, and also then for

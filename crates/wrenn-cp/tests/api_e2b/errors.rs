@@ -64,3 +64,25 @@ both_dbs!(
         assert!(wait >= 1, "{answer:?}");
     }
 );
+
+both_dbs!(
+    router_when_standalone_then_served_at_root,
+    |kind| async move {
+        use tower::ServiceExt;
+        let fx = Fixture::start(kind).await;
+        let (_, e2b) = wrenn_cp::api::routers(fx.app.state.clone());
+        let request = |path: &str| {
+            Request::builder()
+                .uri(path)
+                .header("x-api-key", &fx.key)
+                .body(Body::empty())
+                .unwrap()
+        };
+
+        let listed = e2b.clone().oneshot(request("/v2/sandboxes")).await.unwrap();
+        let wrenn = e2b.oneshot(request("/v1/sandboxes")).await.unwrap();
+
+        assert_eq!(listed.status(), StatusCode::OK);
+        assert_eq!(wrenn.status(), StatusCode::NOT_FOUND);
+    }
+);

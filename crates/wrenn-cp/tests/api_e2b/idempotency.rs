@@ -133,3 +133,22 @@ both_dbs!(create_when_key_malformed_then_400, |kind| async move {
     }
     assert_eq!(fx.agent.creates(), 0);
 });
+
+both_dbs!(
+    create_when_key_sandbox_killed_then_409_not_another,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let first = create_with_key(&fx, "gone", BODY()).await;
+        let id = id_of(&first.body);
+        fx.call(DELETE, &format!("/sandboxes/{id}"), None).await;
+
+        let again = create_with_key(&fx, "gone", BODY()).await;
+
+        assert!(
+            again.error(StatusCode::CONFLICT).contains("stopped"),
+            "{again:?}"
+        );
+        assert_eq!(again.header("should-retry"), Some("false"));
+        assert_eq!(fx.agent.creates(), 1);
+    }
+);

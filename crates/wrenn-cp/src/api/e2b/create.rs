@@ -23,6 +23,7 @@ use super::{
 };
 use crate::{
     api::sandboxes::{new_sandbox, types::TIMEOUT_SECS, CreateSandbox},
+    lifecycle::SandboxState,
     service::sandboxes::{self as service, IdempotencyKey},
     state::AppState,
 };
@@ -97,7 +98,15 @@ pub async fn create(
         Some(key) => {
             // serde_json's maps are ordered: equal bodies hash equally.
             let hash = hex(&Sha256::digest(raw.to_string().as_bytes()));
-            service::create_once(&state, &principal, &key, &hash, new).await?
+            let row = service::create_once(&state, &principal, &key, &hash, new).await?;
+            // The key's sandbox may have ended since; it is still the answer.
+            if row.state != SandboxState::Running {
+                return Err(E2bError::conflict(format!(
+                    "the sandbox this Idempotency-Key created is {}",
+                    row.state
+                )));
+            }
+            row
         }
     };
     let token = service::envd_access_token(&state, &row)

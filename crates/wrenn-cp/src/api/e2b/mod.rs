@@ -56,9 +56,15 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The E2B API on its own, with the layers Wrenn's API has (its own rate
-/// limit buckets): what `api.<domain>` serves at its root.
+/// limit buckets; `api::routers` shares them with Wrenn's API): what
+/// `api.<domain>` serves at its root.
 pub fn router(state: AppState) -> Router {
     let limits = Arc::new(rate_limit::RateLimits::new(&state.config.rate_limits));
+    router_with_limits(state, limits)
+}
+
+/// [`router`] spending `limits`' buckets.
+pub fn router_with_limits(state: AppState, limits: Arc<rate_limit::RateLimits>) -> Router {
     routes()
         .layer(DefaultBodyLimit::max(crate::api::MAX_JSON_BODY))
         .layer(axum::middleware::from_fn_with_state(
