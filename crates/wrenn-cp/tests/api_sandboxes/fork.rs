@@ -225,3 +225,60 @@ both_dbs!(
         assert_eq!(fx.state_of(&id).await, "running");
     }
 );
+
+both_dbs!(
+    network_when_put_then_host_applies_whole_policy_and_record_follows,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let id = id_of(&fx.create(json!({"egress_allow": ["10.0.0.0/8"]})).await);
+
+        let (status, sandbox) = fx
+            .call(
+                PUT,
+                &format!("/v1/sandboxes/{id}/network"),
+                Some(json!({"internet": false, "deny_out": ["8.8.8.8/32"]})),
+            )
+            .await;
+
+        assert_eq!(status, StatusCode::OK, "{sandbox}");
+        assert_eq!(sandbox["internet"], false);
+        assert_eq!(sandbox["egress_deny"], json!(["8.8.8.8/32"]));
+        assert_eq!(
+            sandbox["egress_allow"],
+            json!([]),
+            "omitted lists are cleared"
+        );
+        let updates = fx.agent.egress_updates();
+        assert_eq!(updates.len(), 1);
+        assert_eq!(updates[0].0, id);
+        assert!(!updates[0].1.internet);
+        assert_eq!(updates[0].1.deny, ["8.8.8.8/32"]);
+        assert!(updates[0].1.allow.is_empty());
+    }
+);
+
+both_dbs!(
+    network_when_bad_cidr_other_team_or_stopped_then_refused_and_host_not_asked,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let id = fx.create_id().await;
+        let (bob, _) = fx.app.signup("bob@example.com").await;
+        let path = format!("/v1/sandboxes/{id}/network");
+
+        let (bad, bad_answer) = fx
+            .call(PUT, &path, Some(json!({"deny_out": ["not-a-cidr"]})))
+            .await;
+        let (theirs, _) = fx
+            .app
+            .request(PUT, &path, Some(&bob), Some(json!({})))
+            .await;
+        fx.call(DELETE, &format!("/v1/sandboxes/{id}"), None).await;
+        let (stopped, stopped_answer) = fx.call(PUT, &path, Some(json!({}))).await;
+
+        assert_eq!(bad, StatusCode::UNPROCESSABLE_ENTITY, "{bad_answer}");
+        assert_eq!(theirs, StatusCode::NOT_FOUND);
+        assert_eq!(stopped, StatusCode::CONFLICT, "{stopped_answer}");
+        assert_error(&stopped_answer, "sandbox_not_running");
+        assert!(fx.agent.egress_updates().is_empty());
+    }
+);

@@ -7,6 +7,7 @@ pub(crate) mod files;
 mod fork;
 mod lifecycle;
 pub(crate) mod list;
+mod network;
 pub(crate) mod pty;
 pub(crate) mod types;
 
@@ -33,6 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(lifecycle::resume))
         .routes(routes!(lifecycle::connect))
         .routes(routes!(fork::fork))
+        .routes(routes!(network::update_network))
         .routes(routes!(exec::exec))
         .routes(routes!(exec_ws::exec_ws))
         .routes(routes!(pty::pty))

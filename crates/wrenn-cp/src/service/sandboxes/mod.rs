@@ -7,6 +7,7 @@ mod exec;
 mod fork;
 mod guest;
 mod lifecycle;
+mod network;
 mod read;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ pub use lifecycle::{
     connect, destroy, pause, pause_keeping, ping, resume, set_timeout, ConnectSandboxError,
     DestroySandboxError, PauseSandboxError, ResumeSandboxError, SetTimeoutError,
 };
+pub use network::{update_network, UpdateNetworkError};
 pub use read::{get, list, GetSandboxError, SandboxPage};
 use wrenn_types::SandboxId;
 
