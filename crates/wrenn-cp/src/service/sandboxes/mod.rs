@@ -9,6 +9,7 @@ mod guest;
 mod lifecycle;
 mod network;
 mod read;
+mod snapshots;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ pub use lifecycle::{
 };
 pub use network::{update_network, UpdateNetworkError};
 pub use read::{get, list, GetSandboxError, SandboxPage};
+pub use snapshots::{list_snapshots, snapshot};
 use wrenn_types::SandboxId;
 
 use crate::{
