@@ -178,3 +178,52 @@ async fn egress_when_policies_differ_then_each_sandbox_reaches_only_what_it_may(
 
     m.destroy_all().await;
 }
+
+#[tokio::test]
+#[ignore = "needs root, QEMU, the kernel and base image"]
+async fn egress_update_when_running_then_denied_address_unreachable_at_once_and_after_resume() {
+    let m = common::manager(Duration::from_secs(120)).await;
+    let _outside = Outside::start();
+    let sb = m.create(config(EgressSpec::default())).await.expect("open");
+    assert!(
+        reaches(&m, &sb.id, "203.0.113.1", 8080).await,
+        "open at first"
+    );
+
+    let deny_one = EgressSpec {
+        internet: true,
+        allow: vec![],
+        deny: vec!["203.0.113.1".into()],
+    };
+    m.update_egress(&sb.id, deny_one).await.expect("updated");
+
+    assert!(
+        !reaches(&m, &sb.id, "203.0.113.1", 8080).await,
+        "the denied address is unreachable at once"
+    );
+    assert!(
+        reaches(&m, &sb.id, "203.0.113.2", 8080).await,
+        "the rest stays reachable"
+    );
+    m.pause(&sb.id).await.expect("paused");
+    m.resume(&sb.id).await.expect("resumed");
+    assert!(
+        !reaches(&m, &sb.id, "203.0.113.1", 8080).await,
+        "the new policy outlives a pause"
+    );
+    let bad = EgressSpec {
+        internet: true,
+        allow: vec!["not-a-cidr".into()],
+        deny: vec![],
+    };
+    assert!(
+        m.update_egress(&sb.id, bad).await.is_err(),
+        "bad lists refused"
+    );
+    assert!(
+        !reaches(&m, &sb.id, "203.0.113.1", 8080).await,
+        "a refused update changes nothing"
+    );
+
+    m.destroy_all().await;
+}

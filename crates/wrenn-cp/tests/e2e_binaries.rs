@@ -243,3 +243,62 @@ async fn second_user_when_listing_or_getting_first_users_sandbox_then_sees_nothi
     alice.ok(&["sandbox", "kill", &id]).await;
     host::assert_clean(&[&id]).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root, QEMU and the base image; run with --ignored --test-threads=1"]
+async fn fork_when_cli_forks_a_running_sandbox_then_copies_share_its_moment_and_host_clean() {
+    let stack = Stack::start(Database::Sqlite).await;
+    let cli = stack.cli("alice");
+    cli.signup("alice@e2e.test").await;
+    let source = create_sandbox(&cli, &[]).await;
+    sh(
+        &cli,
+        &source,
+        "echo forked > /home/user/mark && (nohup sleep 900 >/dev/null 2>&1 &)",
+    )
+    .await;
+    let sleeper = sh(&cli, &source, "pgrep -x sleep").await;
+
+    let forked = cli
+        .json(&["sandbox", "fork", &source, "--count", "2"])
+        .await;
+
+    let copies: Vec<String> = forked["sandboxes"]
+        .as_array()
+        .expect("sandboxes")
+        .iter()
+        .map(|c| {
+            assert_eq!(c["state"], "running", "{c}");
+            c["id"].as_str().expect("id").to_owned()
+        })
+        .collect();
+    assert_eq!(copies.len(), 2, "{forked}");
+    assert_eq!(cli.state(&source).await, "running", "the source runs on");
+    for copy in &copies {
+        host::assert_visible(copy);
+        assert_eq!(sh(&cli, copy, "cat /home/user/mark").await, "forked\n");
+        assert_eq!(sh(&cli, copy, "pgrep -x sleep").await, sleeper);
+    }
+    sh(&cli, &copies[0], "echo mine > /home/user/mark").await;
+    assert_eq!(sh(&cli, &source, "cat /home/user/mark").await, "forked\n");
+    let over = cli
+        .run(&["sandbox", "fork", &source, "--count", "17"], None)
+        .await;
+    assert!(
+        over.stderr.contains("fork_limit_exceeded"),
+        "stderr: {}",
+        over.stderr
+    );
+
+    let mut all: Vec<&str> = copies.iter().map(String::as_str).collect();
+    all.push(&source);
+    for id in &all {
+        cli.ok(&["sandbox", "kill", id]).await;
+    }
+    host::assert_clean(&all).await;
+    let layers = host::data_dir().join("layers");
+    let left: Vec<_> = std::fs::read_dir(&layers)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "fork layers left: {left:?}");
+}

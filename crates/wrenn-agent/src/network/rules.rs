@@ -69,6 +69,28 @@ table inet {HOST_TABLE} {{
 /// chain already exists, so another slot's rules are never appended to).
 pub fn host_slot_add(addrs: &SlotAddrs, host_range: Ipv4Net, policy: &EgressPolicy) -> String {
     let chain = addrs.host_chain();
+    let mut script = format!("create chain inet {HOST_TABLE} {chain}\n");
+    script.push_str(&slot_rules(addrs, host_range, policy));
+    let _ = writeln!(
+        script,
+        "add element inet {HOST_TABLE} slot_policy {{ \"{}\" : jump {chain} }}",
+        addrs.host_veth
+    );
+    script
+}
+
+/// Replaces the rules of the slot's existing chain with `policy`'s in one
+/// transaction (a live egress update): no packet sees a half-written chain,
+/// and established flows meet the new rules too.
+pub fn host_slot_replace(addrs: &SlotAddrs, host_range: Ipv4Net, policy: &EgressPolicy) -> String {
+    let mut script = format!("flush chain inet {HOST_TABLE} {}\n", addrs.host_chain());
+    script.push_str(&slot_rules(addrs, host_range, policy));
+    script
+}
+
+/// The `add rule` lines of the slot's chain.
+fn slot_rules(addrs: &SlotAddrs, host_range: Ipv4Net, policy: &EgressPolicy) -> String {
+    let chain = addrs.host_chain();
     let mut rules = vec![
         "meta nfproto ipv6 drop".to_owned(),
         format!("ip saddr != {} drop", addrs.ns_addr),
@@ -84,15 +106,10 @@ pub fn host_slot_add(addrs: &SlotAddrs, host_range: Ipv4Net, policy: &EgressPoli
     rules.push(format!("ip daddr {{ {} }} drop", DEFAULT_DENIED.join(", ")));
     rules.push(if policy.internet { "accept" } else { "drop" }.to_owned());
 
-    let mut script = format!("create chain inet {HOST_TABLE} {chain}\n");
+    let mut script = String::new();
     for rule in rules {
         let _ = writeln!(script, "add rule inet {HOST_TABLE} {chain} {rule}");
     }
-    let _ = writeln!(
-        script,
-        "add element inet {HOST_TABLE} slot_policy {{ \"{}\" : jump {chain} }}",
-        addrs.host_veth
-    );
     script
 }
 
@@ -193,6 +210,22 @@ mod tests {
         assert_eq!(rules.last(), Some(&"accept"));
         assert!(!script.contains("{  }"));
         assert_eq!(rules.len(), 6);
+    }
+
+    #[test]
+    fn host_slot_replace_when_policy_changes_then_flush_and_same_rules_as_add() {
+        let policy = EgressPolicy::parse(true, &[] as &[&str], &["8.8.8.8"]).expect("policy");
+        let script = host_slot_replace(&slot_2(), range(), &policy);
+        assert!(
+            script.starts_with("flush chain inet wrenn slot-2\n"),
+            "{script}"
+        );
+        assert_eq!(
+            rule_lines(&script),
+            rule_lines(&host_slot_add(&slot_2(), range(), &policy))
+        );
+        assert!(rule_lines(&script).contains(&"ip daddr { 8.8.8.8/32 } drop"));
+        assert!(!script.contains("create chain") && !script.contains("add element"));
     }
 
     #[test]

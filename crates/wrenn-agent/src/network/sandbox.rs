@@ -97,6 +97,25 @@ impl SandboxNetwork {
         }
     }
 
+    /// Applies `policy` to the slot's running network at once.
+    pub async fn update_policy(
+        &self,
+        slot: Slot,
+        policy: &EgressPolicy,
+    ) -> Result<(), NetworkError> {
+        let addrs = self.config.slot_addrs(slot);
+        step(
+            "replace the host rules",
+            cmd::nft_apply(
+                None,
+                &rules::host_slot_replace(&addrs, self.config.host_range, policy),
+            ),
+        )
+        .await?;
+        tracing::info!(slot = %slot, "sandbox egress policy updated");
+        Ok(())
+    }
+
     /// Removes the slot's rules, veth and namespace (with its TAP); parts
     /// already gone are skipped, and every part is tried even after a failure.
     pub async fn destroy(&self, slot: Slot) -> Result<(), NetworkError> {

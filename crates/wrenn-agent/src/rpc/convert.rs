@@ -58,16 +58,22 @@ fn timeout_action(raw: &buffa::EnumValue<pb::TimeoutAction>) -> Result<TimeoutAc
     }
 }
 
-/// Parses a create request; the manager checks sizes against host limits.
-pub fn sandbox_config(req: &pb::CreateSandboxRequest) -> Result<SandboxConfig, RpcError> {
-    let egress = match req.egress.as_option() {
+/// The wire egress policy (absent: internet on, no lists); the manager
+/// parses the lists.
+pub fn egress(wire: Option<&pb::Egress>) -> EgressSpec {
+    match wire {
         Some(e) => EgressSpec {
             internet: e.internet,
             allow: e.allow.clone(),
             deny: e.deny.clone(),
         },
         None => EgressSpec::default(),
-    };
+    }
+}
+
+/// Parses a create request; the manager checks sizes against host limits.
+pub fn sandbox_config(req: &pb::CreateSandboxRequest) -> Result<SandboxConfig, RpcError> {
+    let egress = egress(req.egress.as_option());
     Ok(SandboxConfig {
         template: template_name("template", &req.template)?,
         vcpus: vcpus("vcpus", req.vcpus)?,

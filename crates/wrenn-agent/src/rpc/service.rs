@@ -287,6 +287,27 @@ impl<V: Vmm> pb::AgentService for AgentRpc<V> {
         })
     }
 
+    async fn update_egress(
+        &self,
+        _ctx: RequestContext,
+        request: ServiceRequest<'_, pb::UpdateEgressRequest>,
+    ) -> ServiceResult<pb::UpdateEgressResponse> {
+        let req = request.to_owned_message();
+        let id = convert::sandbox_id("id", &req.id)?;
+        let egress = convert::egress(req.egress.as_option());
+        let manager = self.manager.clone();
+        let task_id = id.clone();
+        let info = detached::run(
+            &id,
+            async move { manager.update_egress(&task_id, egress).await },
+        )
+        .await?;
+        Response::ok(pb::UpdateEgressResponse {
+            sandbox: self.wire(info).into(),
+            ..Default::default()
+        })
+    }
+
     async fn host_info(
         &self,
         _ctx: RequestContext,

@@ -228,6 +228,23 @@ impl<V: Vmm> Launcher<V> {
         Ok(())
     }
 
+    /// Applies `policy` to the running sandbox's network; a sandbox without
+    /// one (not running) has nothing to update.
+    pub async fn update_policy(
+        &self,
+        runtime: &Runtime<V::Vm>,
+        policy: &EgressPolicy,
+    ) -> Result<(), String> {
+        match &runtime.net {
+            Some((lease, _)) => self
+                .network
+                .update_policy(lease.slot(), policy)
+                .await
+                .map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
     /// Stops the VM and frees the network slot (both best effort, logged).
     pub async fn release(&self, runtime: &mut Runtime<V::Vm>) {
         if let Some(mut vm) = runtime.vm.take() {

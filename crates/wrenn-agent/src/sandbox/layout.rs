@@ -59,9 +59,14 @@ impl Layout {
         self.sandboxes.with_file_name(LAYERS_DIR)
     }
 
+    /// `<data>/forks`: memory images of forks under way.
+    pub fn forks(&self) -> PathBuf {
+        self.sandboxes.with_file_name(FORKS_DIR)
+    }
+
     /// `<data>/forks/<name>`: a fork's memory image while its copies start.
     pub fn fork_dir(&self, name: &str) -> PathBuf {
-        self.sandboxes.with_file_name(FORKS_DIR).join(name)
+        self.forks().join(name)
     }
 
     pub fn run_dir(&self, id: &SandboxId) -> PathBuf {

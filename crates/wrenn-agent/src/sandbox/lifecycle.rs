@@ -6,7 +6,7 @@
 use std::{sync::Arc, time::Instant};
 
 use super::{
-    config::{ConfigError, Limits, SandboxConfig, TimeoutAction, MAX_TIMEOUT_SECS},
+    config::{ConfigError, EgressSpec, Limits, SandboxConfig, TimeoutAction, MAX_TIMEOUT_SECS},
     error::SandboxError,
     id::{AccessToken, SandboxId},
     launcher::{Launch, Launcher, Runtime, Start},
@@ -386,6 +386,37 @@ impl<V: Vmm> Sandboxes<V> {
                 return Err(ConfigError::Timeout(secs).into());
             }
             r.timeout_at_ms = now_ms() + secs * 1000;
+            Ok(())
+        })
+    }
+
+    /// Replaces the sandbox's egress policy: recorded for its next starts
+    /// and, while it runs, applied to its network at once.
+    pub async fn update_egress(
+        &self,
+        id: &SandboxId,
+        egress: EgressSpec,
+    ) -> Result<SandboxInfo, SandboxError> {
+        let p = &self.parts;
+        let entry = p.registry.get(id)?;
+        let runtime = entry.lock().await;
+        let mut config = entry.read(|r| r.config.clone());
+        config.egress = egress;
+        let policy = config.validate(&p.limits)?;
+        let state = entry.state();
+        if matches!(state, SandboxState::Stopped | SandboxState::Error) {
+            return Err(SandboxError::WrongState {
+                id: id.clone(),
+                state,
+                action: "an egress update",
+            });
+        }
+        p.launcher
+            .update_policy(&runtime, &policy)
+            .await
+            .map_err(|reason| SandboxError::Capacity(format!("egress update: {reason}")))?;
+        entry.update(|r| {
+            r.config.egress = config.egress.clone();
             Ok(())
         })
     }

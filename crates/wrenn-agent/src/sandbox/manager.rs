@@ -212,6 +212,15 @@ impl<V: Vmm> SandboxManager<V> {
         self.inner.sandboxes.fork(id, request).await
     }
 
+    /// Replaces the sandbox's egress policy, at once while it runs.
+    pub async fn update_egress(
+        &self,
+        id: &SandboxId,
+        egress: super::EgressSpec,
+    ) -> Result<SandboxInfo, SandboxError> {
+        self.inner.sandboxes.update_egress(id, egress).await
+    }
+
     /// Moves the inactivity deadline to `timeout_secs` from now (E2B's
     /// `set_timeout`; a ping with the configured timeout).
     pub fn set_timeout(

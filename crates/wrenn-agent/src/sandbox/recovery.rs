@@ -86,6 +86,10 @@ impl<V: Vmm> Recovery<'_, V> {
             }
         }
         report.orphans_killed = kill_orphan_vmms(sandboxes_dir, &known_pids);
+        report.removed.extend(remove_unread_layers(
+            self.layout,
+            &self.registry.layers_in_use(),
+        ));
         if let Some(data_root) = sandboxes_dir.parent() {
             // A template VM never outlives the build that booted it.
             let templates = data_root.join(TEMPLATE_SNAPSHOTS);
@@ -382,4 +386,26 @@ mod tests {
         assert!(!mentions_dir(sibling, DIR));
         assert!(!mentions_dir("qemu\0-nographic\0", DIR));
     }
+}
+
+/// Fork layers no recovered sandbox reads (their last reader went while no
+/// agent ran), and memory images of forks that an agent stop interrupted.
+fn remove_unread_layers(
+    layout: &super::layout::Layout,
+    in_use: &std::collections::HashSet<std::path::PathBuf>,
+) -> Vec<String> {
+    let mut removed = Vec::new();
+    let layers = std::fs::read_dir(layout.layers()).into_iter().flatten();
+    let forks = std::fs::read_dir(layout.forks()).into_iter().flatten();
+    for path in layers.flatten().map(|e| e.path()) {
+        if !in_use.contains(&path) {
+            layout::remove_logged(&path, "a fork layer no sandbox reads");
+            removed.push(path.display().to_string());
+        }
+    }
+    for path in forks.flatten().map(|e| e.path()) {
+        layout::remove_logged(&path, "an interrupted fork's memory image");
+        removed.push(path.display().to_string());
+    }
+    removed
 }

@@ -9,8 +9,8 @@ use wrenn_types::TimeoutAction;
 use super::{
     guest_hop::GuestHop,
     transport::{AgentTls, AgentTransport},
-    AgentApi, AgentCreate, AgentError, AgentResult, AgentSandbox, AgentState, AgentTemplate,
-    AgentTemplateImage, EnvdRoute,
+    AgentApi, AgentCreate, AgentEgress, AgentError, AgentResult, AgentSandbox, AgentState,
+    AgentTemplate, AgentTemplateImage, EnvdRoute,
 };
 use crate::secret::SecretString;
 
@@ -321,6 +321,26 @@ impl AgentApi for ConnectAgent {
             .into_iter()
             .map(|s| sandbox(Some(s)))
             .collect()
+    }
+
+    async fn update_egress(&self, id: &str, egress: &AgentEgress) -> AgentResult<AgentSandbox> {
+        let message = pb::UpdateEgressRequest {
+            id: id.into(),
+            egress: pb::Egress {
+                internet: egress.internet,
+                allow: egress.allow.clone(),
+                deny: egress.deny.clone(),
+                ..Default::default()
+            }
+            .into(),
+            ..Default::default()
+        };
+        let response = self
+            .client
+            .update_egress(message)
+            .await
+            .map_err(agent_error)?;
+        sandbox(response.into_owned().sandbox.into_option())
     }
 
     async fn resume(&self, id: &str) -> AgentResult<AgentSandbox> {

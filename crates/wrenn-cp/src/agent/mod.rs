@@ -30,6 +30,14 @@ pub struct AgentCreate {
     pub egress_deny: Vec<String>,
 }
 
+/// A sandbox's whole egress policy as its host takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AgentEgress {
+    pub internet: bool,
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AgentState {
     Starting,
@@ -129,6 +137,13 @@ pub trait AgentApi: Send + Sync + std::fmt::Debug {
         Err(AgentError::Unavailable("this host cannot fork".into()))
     }
     async fn resume(&self, id: &str) -> AgentResult<AgentSandbox>;
+    /// Replaces the sandbox's egress policy, applied at once while it runs.
+    async fn update_egress(&self, id: &str, egress: &AgentEgress) -> AgentResult<AgentSandbox> {
+        let _ = (id, egress);
+        Err(AgentError::Unavailable(
+            "this host cannot update egress live".into(),
+        ))
+    }
     async fn set_timeout(&self, id: &str, timeout_secs: Option<u64>) -> AgentResult<AgentSandbox>;
     /// The `X-Access-Token` envd of a running sandbox expects; `None` when
     /// it is not running. Read from the host on every call: the control

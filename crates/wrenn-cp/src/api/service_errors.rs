@@ -142,6 +142,19 @@ impl From<sbx::ForkSandboxError> for ApiError {
     }
 }
 
+impl From<sbx::UpdateNetworkError> for ApiError {
+    fn from(err: sbx::UpdateNetworkError) -> Self {
+        use sbx::UpdateNetworkError as E;
+        match err {
+            E::NotFound => SANDBOX,
+            E::NotLive(state) => not_running(state),
+            E::HostNotConnected => host_not_connected(),
+            E::Host(e) => e.into(),
+            E::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<sbx::ResumeSandboxError> for ApiError {
     fn from(err: sbx::ResumeSandboxError) -> Self {
         use sbx::ResumeSandboxError as E;

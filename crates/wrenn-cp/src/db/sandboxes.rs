@@ -353,6 +353,27 @@ pub async fn set_timeout_at(
     .map(|_| ())
 }
 
+/// Replaces the sandbox's egress policy (after its host applied it).
+pub async fn set_egress(
+    db: &Db,
+    id: &str,
+    internet: bool,
+    allow: &[String],
+    deny: &[String],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE sandboxes SET internet = $1, egress_allow = $2, egress_deny = $3, updated_at = $4 WHERE id = $5",
+    )
+    .bind(internet)
+    .bind(json(&allow))
+    .bind(json(&deny))
+    .bind(now_ms())
+    .bind(id)
+    .execute(&db.pool)
+    .await
+    .map(|_| ())
+}
+
 async fn record_event(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: &str,

@@ -225,3 +225,161 @@ both_dbs!(
         assert_eq!(fx.state_of(&id).await, "running");
     }
 );
+
+both_dbs!(
+    network_when_put_then_host_applies_whole_policy_and_record_follows,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let id = id_of(&fx.create(json!({"egress_allow": ["10.0.0.0/8"]})).await);
+
+        let (status, sandbox) = fx
+            .call(
+                PUT,
+                &format!("/v1/sandboxes/{id}/network"),
+                Some(json!({"internet": false, "deny_out": ["8.8.8.8/32"]})),
+            )
+            .await;
+
+        assert_eq!(status, StatusCode::OK, "{sandbox}");
+        assert_eq!(sandbox["internet"], false);
+        assert_eq!(sandbox["egress_deny"], json!(["8.8.8.8/32"]));
+        assert_eq!(
+            sandbox["egress_allow"],
+            json!([]),
+            "omitted lists are cleared"
+        );
+        let updates = fx.agent.egress_updates();
+        assert_eq!(updates.len(), 1);
+        assert_eq!(updates[0].0, id);
+        assert!(!updates[0].1.internet);
+        assert_eq!(updates[0].1.deny, ["8.8.8.8/32"]);
+        assert!(updates[0].1.allow.is_empty());
+    }
+);
+
+both_dbs!(
+    network_when_bad_cidr_other_team_or_stopped_then_refused_and_host_not_asked,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let id = fx.create_id().await;
+        let (bob, _) = fx.app.signup("bob@example.com").await;
+        let path = format!("/v1/sandboxes/{id}/network");
+
+        let (bad, bad_answer) = fx
+            .call(PUT, &path, Some(json!({"deny_out": ["not-a-cidr"]})))
+            .await;
+        let (theirs, _) = fx
+            .app
+            .request(PUT, &path, Some(&bob), Some(json!({})))
+            .await;
+        fx.call(DELETE, &format!("/v1/sandboxes/{id}"), None).await;
+        let (stopped, stopped_answer) = fx.call(PUT, &path, Some(json!({}))).await;
+
+        assert_eq!(bad, StatusCode::UNPROCESSABLE_ENTITY, "{bad_answer}");
+        assert_eq!(theirs, StatusCode::NOT_FOUND);
+        assert_eq!(stopped, StatusCode::CONFLICT, "{stopped_answer}");
+        assert_error(&stopped_answer, "sandbox_not_running");
+        assert!(fx.agent.egress_updates().is_empty());
+    }
+);
+
+both_dbs!(
+    snapshots_when_made_then_templates_listed_by_sandbox_and_name,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let a = fx.create_id().await;
+        let b = fx.create_id().await;
+
+        let (named, snap) = fx
+            .call(
+                POST,
+                &format!("/v1/sandboxes/{a}/snapshots"),
+                Some(json!({"name": "my-snap"})),
+            )
+            .await;
+        let (unnamed, other) = fx
+            .call(
+                POST,
+                &format!("/v1/sandboxes/{b}/snapshots"),
+                Some(json!({})),
+            )
+            .await;
+        let (_, of_a) = fx
+            .call(GET, &format!("/v1/snapshots?sandbox_id={a}"), None)
+            .await;
+        let (_, by_name) = fx.call(GET, "/v1/snapshots?name=my-snap", None).await;
+        let (_, all) = fx.call(GET, "/v1/snapshots", None).await;
+
+        assert_eq!(named, StatusCode::CREATED, "{snap}");
+        assert_eq!(snap["name"], "my-snap");
+        assert_eq!(snap["source_sandbox_id"], a.as_str());
+        assert_eq!(unnamed, StatusCode::CREATED, "{other}");
+        assert!(
+            other["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("snap-")),
+            "{other}"
+        );
+        assert_eq!(
+            of_a["snapshots"].as_array().map(Vec::len),
+            Some(1),
+            "{of_a}"
+        );
+        assert_eq!(of_a["snapshots"][0]["name"], "my-snap");
+        assert_eq!(by_name["snapshots"].as_array().map(Vec::len), Some(1));
+        assert_eq!(all["snapshots"].as_array().map(Vec::len), Some(2), "{all}");
+        let (created, sandbox) = fx
+            .call(POST, "/v1/sandboxes", Some(json!({"template": "my-snap"})))
+            .await;
+        assert_eq!(
+            created,
+            StatusCode::CREATED,
+            "a snapshot is a template: {sandbox}"
+        );
+    }
+);
+
+both_dbs!(
+    snapshots_when_other_team_or_taken_name_then_404_or_409_and_not_listed,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let id = fx.create_id().await;
+        let (bob, _) = fx.app.signup("bob@example.com").await;
+        fx.call(
+            POST,
+            &format!("/v1/sandboxes/{id}/snapshots"),
+            Some(json!({"name": "taken"})),
+        )
+        .await;
+
+        let (theirs, _) = fx
+            .app
+            .request(
+                POST,
+                &format!("/v1/sandboxes/{id}/snapshots"),
+                Some(&bob),
+                Some(json!({})),
+            )
+            .await;
+        let (_, bobs) = fx.app.request(GET, "/v1/snapshots", Some(&bob), None).await;
+        let (again, answer) = fx
+            .call(
+                POST,
+                &format!("/v1/sandboxes/{id}/snapshots"),
+                Some(json!({"name": "taken"})),
+            )
+            .await;
+        let (bad, _) = fx
+            .call(
+                POST,
+                &format!("/v1/sandboxes/{id}/snapshots"),
+                Some(json!({"name": "Not A Name"})),
+            )
+            .await;
+
+        assert_eq!(theirs, StatusCode::NOT_FOUND);
+        assert_eq!(bobs["snapshots"], json!([]), "{bobs}");
+        assert_eq!(again, StatusCode::CONFLICT, "{answer}");
+        assert_eq!(bad, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+);

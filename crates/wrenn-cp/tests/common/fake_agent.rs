@@ -18,8 +18,8 @@ use std::{
 };
 
 use wrenn_cp::agent::{
-    transport::AgentTransport, AgentApi, AgentCreate, AgentError, AgentResult, AgentSandbox,
-    AgentState, AgentTemplate, AgentTemplateImage, EnvdRoute,
+    transport::AgentTransport, AgentApi, AgentCreate, AgentEgress, AgentError, AgentResult,
+    AgentSandbox, AgentState, AgentTemplate, AgentTemplateImage, EnvdRoute,
 };
 
 use super::fake_envd::FakeEnvd;
@@ -42,6 +42,8 @@ struct Inner {
     forks: Vec<(String, Vec<String>, Option<u64>)>,
     /// Pauses that kept only the disk.
     disk_only_pauses: usize,
+    /// Egress updates: (sandbox, policy).
+    egress_updates: Vec<(String, AgentEgress)>,
     /// Creates wait for this gate before answering (see `hold_creates`).
     create_gate: Option<Arc<tokio::sync::Notify>>,
     /// Creates that reached the host, answered or not.
@@ -80,6 +82,11 @@ impl FakeAgent {
     /// Fork calls so far: (source, copy ids, timeout).
     pub fn forks(&self) -> Vec<(String, Vec<String>, Option<u64>)> {
         self.inner().forks.clone()
+    }
+
+    /// Egress updates so far: (sandbox, policy).
+    pub fn egress_updates(&self) -> Vec<(String, AgentEgress)> {
+        self.inner().egress_updates.clone()
     }
 
     /// Pauses that kept only the disk.
@@ -275,6 +282,14 @@ impl AgentApi for FakeAgent {
             s.state = AgentState::Paused;
             Ok(s.clone())
         })
+    }
+
+    async fn update_egress(&self, id: &str, egress: &AgentEgress) -> AgentResult<AgentSandbox> {
+        let sandbox = self.with_sandbox(id, |s| Ok(s.clone()))?;
+        self.inner()
+            .egress_updates
+            .push((id.to_owned(), egress.clone()));
+        Ok(sandbox)
     }
 
     async fn pause_disk_only(&self, id: &str) -> AgentResult<AgentSandbox> {

@@ -7,7 +7,9 @@ pub(crate) mod files;
 mod fork;
 mod lifecycle;
 pub(crate) mod list;
+mod network;
 pub(crate) mod pty;
+mod snapshots;
 pub(crate) mod types;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -34,6 +36,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(lifecycle::resume))
         .routes(routes!(lifecycle::connect))
         .routes(routes!(fork::fork))
+        .routes(routes!(network::update_network))
+        .routes(routes!(snapshots::create_snapshot))
+        .routes(routes!(snapshots::list_snapshots))
         .routes(routes!(exec::exec))
         .routes(routes!(exec_ws::exec_ws))
         .routes(routes!(pty::pty))

@@ -322,6 +322,29 @@ pub struct ForkSandbox {
     pub timeout_secs: Option<u64>,
 }
 
+/// `PUT /v1/sandboxes/{id}/network`: the whole new egress policy; what it
+/// leaves out is cleared (internet on, no lists).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateNetwork {
+    /// Internet access outside `allow_out`; default true.
+    #[serde(default)]
+    pub internet: Option<bool>,
+    /// CIDRs or addresses always reachable.
+    #[serde(default)]
+    pub allow_out: Vec<String>,
+    /// CIDRs or addresses never reachable.
+    #[serde(default)]
+    pub deny_out: Vec<String>,
+}
+
+impl UpdateNetwork {
+    pub fn validate(&self) -> Result<(), ApiError> {
+        validate_cidrs("allow_out", &self.allow_out)?;
+        validate_cidrs("deny_out", &self.deny_out)
+    }
+}
+
 /// The copies a fork made, all running.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ForkedSandboxes {

@@ -9,9 +9,11 @@ mod fork;
 mod guest;
 mod idempotent;
 mod lifecycle;
+mod network;
 mod read;
 mod token;
 mod traffic;
+mod snapshots;
 
 use std::sync::Arc;
 
@@ -25,9 +27,11 @@ pub use lifecycle::{
     connect, destroy, pause, pause_keeping, ping, resume, set_timeout, ConnectSandboxError,
     DestroySandboxError, PauseSandboxError, ResumeSandboxError, SetTimeoutError,
 };
+pub use network::{update_network, UpdateNetworkError};
 pub use read::{get, list, GetSandboxError, SandboxPage};
 pub use token::{envd_access_token, EnvdTokenError};
 pub use traffic::resume_on_traffic;
+pub use snapshots::{list_snapshots, snapshot};
 use wrenn_types::SandboxId;
 
 use crate::{
