@@ -3,6 +3,7 @@
 //! a VM, the guest init.
 pub mod auth;
 pub mod connect;
+pub mod drain;
 pub mod entropy;
 pub mod files;
 pub mod filesystem;
