@@ -153,15 +153,31 @@ async fn remove(
     request: RemoveRequest,
 ) -> Result<RemoveResponse, ConnectError> {
     let path = resolve_path(&request.path, &user.home)?;
+    // E2B's envd removes with Go's `os.RemoveAll`: a path that is not
+    // there is already removed, not an error.
     run_as(&user, move || {
-        let meta = std::fs::symlink_metadata(&path)
-            .map_err(|err| ConnectError::from_io(&err, &format!("remove {}", path.display())))?;
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(err) => {
+                return Err(ConnectError::from_io(
+                    &err,
+                    &format!("remove {}", path.display()),
+                ))
+            }
+        };
         let result = if meta.is_dir() {
             std::fs::remove_dir_all(&path)
         } else {
             std::fs::remove_file(&path)
         };
-        result.map_err(|err| ConnectError::from_io(&err, &format!("remove {}", path.display())))
+        match result {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(ConnectError::from_io(
+                &err,
+                &format!("remove {}", path.display()),
+            )),
+            _ => Ok(()),
+        }
     })
     .await?;
     Ok(RemoveResponse::default())
