@@ -59,6 +59,12 @@ async fn prepare(
 }
 
 /// Runs a watch, handing each event to `sink` until it returns false.
+///
+/// Events follow E2B's envd (fsnotify, E2B's fork with recursive watches):
+/// one inotify event gives one filesystem event per kind it carries, in the
+/// order CREATE, RENAME, CHMOD, WRITE, REMOVE; names are relative to the
+/// watched directory (`.` for the directory itself); a recursive watch
+/// starts watching every directory created or moved into the tree.
 fn start(
     spec: WatchSpec,
     mut sink: impl FnMut(FilesystemEvent) -> futures_util::future::BoxFuture<'static, bool>
@@ -80,50 +86,80 @@ fn start(
     )?;
     Ok(tokio::spawn(async move {
         while let Some(Ok(event)) = stream.next().await {
+            if event.mask.contains(EventMask::IGNORED) {
+                dirs.remove(&event.wd);
+                continue;
+            }
             let Some(dir) = dirs.get(&event.wd).cloned() else {
                 continue;
             };
-            let Some(name) = event.name else { continue };
-            let relative = dir.join(&name);
-            let Some(kind) = event_type(event.mask) else {
-                continue;
+            let is_root = dir.as_os_str().is_empty();
+            let relative = match &event.name {
+                Some(name) => dir.join(name),
+                None => dir.clone(),
             };
+            if event.name.is_none()
+                && event
+                    .mask
+                    .intersects(EventMask::DELETE_SELF | EventMask::MOVE_SELF)
+            {
+                // A subdirectory's removal or move is reported by its parent.
+                if !is_root {
+                    continue;
+                }
+                // The watched directory moved away: nothing more to see there.
+                if event.mask.contains(EventMask::MOVE_SELF) {
+                    let _ = watches.remove(event.wd.clone());
+                    dirs.remove(&event.wd);
+                }
+            }
             let full = spec.root.join(&relative);
             if spec.recursive
+                && event.name.is_some()
                 && event.mask.contains(EventMask::ISDIR)
-                && kind == EventType::EVENT_TYPE_CREATE
+                && event
+                    .mask
+                    .intersects(EventMask::CREATE | EventMask::MOVED_TO)
             {
+                // Also re-labels the watches of a tree renamed inside the
+                // watch (same inodes, same descriptors).
                 let _ = add_tree(&mut watches, &mut dirs, &full, &relative, true);
             }
-            let entry = if spec.include_entry
-                && kind != EventType::EVENT_TYPE_REMOVE
-                && kind != EventType::EVENT_TYPE_RENAME
-            {
-                entry_info(&full).ok()
+            let name = if relative.as_os_str().is_empty() {
+                ".".to_owned()
             } else {
-                None
+                relative.display().to_string()
             };
-            let fs_event = FilesystemEvent {
-                name: relative.display().to_string(),
-                r#type: kind.into(),
-                entry: entry.into(),
-                ..Default::default()
-            };
-            if !sink(fs_event).await {
-                return;
+            for kind in event_types(event.mask) {
+                let entry = if spec.include_entry && carries_entry(kind) {
+                    entry_info(&full).ok()
+                } else {
+                    None
+                };
+                let fs_event = FilesystemEvent {
+                    name: name.clone(),
+                    r#type: kind.into(),
+                    entry: entry.into(),
+                    ..Default::default()
+                };
+                if !sink(fs_event).await {
+                    return;
+                }
             }
         }
     }))
 }
 
+/// fsnotify's default set (E2B's envd adds no options).
 fn mask() -> WatchMask {
     WatchMask::CREATE
         | WatchMask::MODIFY
         | WatchMask::DELETE
+        | WatchMask::DELETE_SELF
         | WatchMask::MOVED_FROM
         | WatchMask::MOVED_TO
+        | WatchMask::MOVE_SELF
         | WatchMask::ATTRIB
-        | WatchMask::DONT_FOLLOW
 }
 
 fn add_tree(
@@ -155,21 +191,35 @@ fn add_tree(
     Ok(())
 }
 
-/// fsnotify's mapping, which E2B's envd reports.
-fn event_type(mask: EventMask) -> Option<EventType> {
+/// The kinds one inotify event stands for, in the order E2B's envd sends
+/// them (fsnotify's mapping of the mask bits).
+fn event_types(mask: EventMask) -> Vec<EventType> {
+    let mut kinds = Vec::with_capacity(1);
     if mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
-        Some(EventType::EVENT_TYPE_CREATE)
-    } else if mask.contains(EventMask::DELETE) {
-        Some(EventType::EVENT_TYPE_REMOVE)
-    } else if mask.contains(EventMask::MOVED_FROM) {
-        Some(EventType::EVENT_TYPE_RENAME)
-    } else if mask.contains(EventMask::MODIFY) {
-        Some(EventType::EVENT_TYPE_WRITE)
-    } else if mask.contains(EventMask::ATTRIB) {
-        Some(EventType::EVENT_TYPE_CHMOD)
-    } else {
-        None
+        kinds.push(EventType::EVENT_TYPE_CREATE);
     }
+    if mask.intersects(EventMask::MOVED_FROM | EventMask::MOVE_SELF) {
+        kinds.push(EventType::EVENT_TYPE_RENAME);
+    }
+    if mask.contains(EventMask::ATTRIB) {
+        kinds.push(EventType::EVENT_TYPE_CHMOD);
+    }
+    if mask.contains(EventMask::MODIFY) {
+        kinds.push(EventType::EVENT_TYPE_WRITE);
+    }
+    if mask.intersects(EventMask::DELETE | EventMask::DELETE_SELF) {
+        kinds.push(EventType::EVENT_TYPE_REMOVE);
+    }
+    kinds
+}
+
+/// Whether an event's path still names its entry (never after a removal
+/// or a rename: a new file there would be the wrong one).
+fn carries_entry(kind: EventType) -> bool {
+    matches!(
+        kind,
+        EventType::EVENT_TYPE_CREATE | EventType::EVENT_TYPE_WRITE | EventType::EVENT_TYPE_CHMOD
+    )
 }
 
 fn keepalive() -> WatchDirResponse {
@@ -283,4 +333,30 @@ pub async fn remove_watcher(
         ));
     }
     Ok(RemoveWatcherResponse::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_types_when_several_bits_then_fsnotify_order() {
+        assert_eq!(
+            event_types(EventMask::CREATE),
+            vec![EventType::EVENT_TYPE_CREATE]
+        );
+        assert_eq!(
+            event_types(EventMask::MODIFY | EventMask::ATTRIB),
+            vec![EventType::EVENT_TYPE_CHMOD, EventType::EVENT_TYPE_WRITE]
+        );
+        assert_eq!(
+            event_types(EventMask::MOVED_FROM),
+            vec![EventType::EVENT_TYPE_RENAME]
+        );
+        assert_eq!(
+            event_types(EventMask::DELETE | EventMask::ISDIR),
+            vec![EventType::EVENT_TYPE_REMOVE]
+        );
+        assert!(event_types(EventMask::CLOSE_WRITE).is_empty());
+    }
 }
