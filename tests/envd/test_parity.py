@@ -250,6 +250,16 @@ def test_watch_when_include_entry_then_write_event_has_the_file(sandbox, workdir
         handle.stop()
 
 
+def test_watch_when_network_mounts_allowed_then_regular_dir_watched_the_same(sandbox, workdir):
+    # E2B's test_watch_directory_changes_with_network_mounts_allowed.
+    handle = sandbox.files.watch_dir(workdir, allow_network_mounts=True)
+    try:
+        sandbox.files.write(f"{workdir}/n.txt", "x")
+        assert (Ev.WRITE, "n.txt") in _events(handle, 3)
+    finally:
+        handle.stop()
+
+
 # --- parent directories (permissions.EnsureDirs) -------------------------
 
 

@@ -29,12 +29,30 @@ struct WatchSpec {
     include_entry: bool,
 }
 
+/// Super-block magic numbers of network file systems (Linux
+/// `include/uapi/linux/magic.h`): NFS, CIFS, SMB, SMB2 and FUSE, the set
+/// E2B's envd refuses to watch unless the request allows network mounts
+/// (inotify sees no changes made on other machines).
+const NETWORK_FS_MAGIC: [i64; 5] = [0x6969, 0xFF53_4D42, 0x517B, 0xFE53_4D42, 0x6573_5546];
+
+/// The flags of a `WatchDir` / `CreateWatcher` request.
+#[derive(Clone, Copy, Debug)]
+struct WatchOptions {
+    recursive: bool,
+    include_entry: bool,
+    allow_network_mounts: bool,
+}
+
 async fn prepare(
     user: &UserInfo,
     path: &str,
-    recursive: bool,
-    include_entry: bool,
+    options: WatchOptions,
 ) -> Result<WatchSpec, ConnectError> {
+    let WatchOptions {
+        recursive,
+        include_entry,
+        allow_network_mounts,
+    } = options;
     let root = resolve_path(path, &user.home)?;
     let check = root.clone();
     run_as(user, move || {
@@ -48,6 +66,17 @@ async fn prepare(
         }
         std::fs::read_dir(&check)
             .map_err(|err| ConnectError::from_io(&err, &format!("watch {}", check.display())))?;
+        if !allow_network_mounts {
+            let fs = nix::sys::statfs::statfs(&check).map_err(|err| {
+                ConnectError::from_io(&err.into(), &format!("statfs {}", check.display()))
+            })?;
+            if NETWORK_FS_MAGIC.contains(&(fs.filesystem_type().0 as i64)) {
+                return Err(ConnectError::invalid_argument(format!(
+                    "cannot watch {} on a network file system",
+                    check.display()
+                )));
+            }
+        }
         Ok(())
     })
     .await?;
@@ -241,13 +270,12 @@ pub async fn watch_dir(state: SharedState, user: Option<String>, rpc: RpcRequest
     let result = async {
         let request: WatchDirRequest = rpc.message().await?;
         let user = state.user(user.as_deref()).await?;
-        let spec = prepare(
-            &user,
-            &request.path,
-            request.recursive,
-            request.include_entry,
-        )
-        .await?;
+        let options = WatchOptions {
+            recursive: request.recursive,
+            include_entry: request.include_entry,
+            allow_network_mounts: request.allow_network_mounts,
+        };
+        let spec = prepare(&user, &request.path, options).await?;
         let (tx, rx) = mpsc::channel(64);
         let _ = tx.try_send(Ok(WatchDirResponse {
             event: Some(watch_dir_response::StartEvent::default().into()),
@@ -284,13 +312,12 @@ pub async fn create_watcher(
     user: UserInfo,
     request: CreateWatcherRequest,
 ) -> Result<CreateWatcherResponse, ConnectError> {
-    let spec = prepare(
-        &user,
-        &request.path,
-        request.recursive,
-        request.include_entry,
-    )
-    .await?;
+    let options = WatchOptions {
+        recursive: request.recursive,
+        include_entry: request.include_entry,
+        allow_network_mounts: request.allow_network_mounts,
+    };
+    let spec = prepare(&user, &request.path, options).await?;
     let events = EventQueue::default();
     let sink = events.clone();
     let task = start(spec, move |event| {
