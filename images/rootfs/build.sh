@@ -55,6 +55,19 @@ else
     run_logged "$tmp_stage.log" debootstrap --variant=minbase "$SUITE" "$tmp_stage" "$mirror" ||
         die "debootstrap failed (log above)" \
             "check the mirror ($mirror, override with WRENN_DEBIAN_MIRROR) and free space, then re-run"
+    # Documentation, manual pages and translations are dead weight in every
+    # sandbox disk: dpkg skips them from here on (in the sandbox too), and
+    # what debootstrap already unpacked is pruned below. Copyright files stay.
+    mkdir -p "$tmp_stage/etc/dpkg/dpkg.cfg.d"
+    cat > "$tmp_stage/etc/dpkg/dpkg.cfg.d/01-wrenn-nodoc" <<'NODOC'
+path-exclude=/usr/share/doc/*
+path-include=/usr/share/doc/*/copyright
+path-exclude=/usr/share/man/*
+path-exclude=/usr/share/info/*
+path-exclude=/usr/share/locale/*
+path-include=/usr/share/locale/locale.alias
+path-exclude=/usr/share/lintian/*
+NODOC
     # Installing the template's packages with apt inside the new root, rather
     # than debootstrap --include, lets apt order the configuration of large
     # dependency trees (npm) that debootstrap fails on.
@@ -68,8 +81,13 @@ else
     cp "$tdir/setup.sh" "$tmp_stage/tmp/wrenn-setup.sh"
     chroot "$tmp_stage" /bin/sh /tmp/wrenn-setup.sh
     rm -f "$tmp_stage/tmp/wrenn-setup.sh"
-    # apt's download cache is dead weight in every sandbox disk.
-    rm -rf "$tmp_stage"/var/cache/apt/archives/*.deb "$tmp_stage"/var/lib/apt/lists/*
+    # apt's download cache and lists are dead weight in every sandbox disk.
+    rm -rf "$tmp_stage"/var/cache/apt/archives/*.deb "$tmp_stage"/var/cache/apt/*.bin \
+        "$tmp_stage"/var/lib/apt/lists/*
+    find "$tmp_stage/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete
+    find "$tmp_stage/usr/share/doc" -mindepth 1 -type d -empty -delete
+    rm -rf "$tmp_stage"/usr/share/man/* "$tmp_stage"/usr/share/info/* "$tmp_stage"/usr/share/lintian/*
+    find "$tmp_stage/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
     touch "$tmp_stage/.complete"
     mv "$tmp_stage" "$stage"
 fi

@@ -87,7 +87,7 @@ if [ "${WRENN_VM_TESTS:-0}" = "1" ]; then
             sleep 1
         done
         if grep -q "^guest ready" "$logs/envd-vm-agent.log"; then
-            (cd tests/envd && E2B_DEBUG=true "$venv/bin/python" -m pytest -q -m vm --junitxml="$logs/envd-vm.xml")
+            (cd tests/envd && ENVD_IN_VM=1 E2B_DEBUG=true "$venv/bin/python" -m pytest -q -m vm --junitxml="$logs/envd-vm.xml")
             vm_rc=$?
         else
             cat "$logs/envd-vm-agent.log"

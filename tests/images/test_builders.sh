@@ -57,5 +57,25 @@ if [ -e "${WRENN_DATA_DIR:-/var/lib/wrenn}/kernels/current/MANIFEST.sha256" ]; t
     [ $rc -eq 0 ] && grep -q "is up to date" <<<"$out"; check "kernel build is a cache hit when inputs are unchanged" $?
 fi
 
+# The built `base` image has what e2b users expect (read with debugfs, no
+# mount): python and pip under those names, git, curl, sudo, the user
+# `user` with passwordless sudo, and no documentation or apt lists.
+base="${WRENN_DATA_DIR:-/var/lib/wrenn}/images/base/current/rootfs.ext4"
+if [ -r "$base" ] && command -v debugfs >/dev/null; then
+    in_image() { debugfs -R "$1" "$base" 2>/dev/null; }
+    for f in /usr/bin/python /usr/bin/python3 /usr/bin/pip /usr/bin/pip3 /usr/bin/git \
+        /usr/bin/curl /usr/bin/sudo /usr/bin/envd /home/user; do
+        in_image "stat $f" | grep -q "^Inode:"; check "base image has $f" $?
+    done
+    in_image "cat /etc/passwd" | grep -qx 'user:x:1000:1000::/home/user:/bin/bash'
+    check "base image has the user 'user' (home /home/user)" $?
+    in_image "cat /etc/sudoers.d/90-wrenn-user" | grep -qx 'user ALL=(ALL:ALL) NOPASSWD: ALL'
+    check "base image lets 'user' sudo without a password" $?
+    # Entries of a directory in the image, but . and .. and those named.
+    entries() { in_image "ls -p $1" | awk -F/ 'NF > 5 { print $6 }' | grep -cvxE "\.|\.\.${2:+|$2}"; }
+    [ "$(entries /usr/share/man)" -eq 0 ] && [ "$(entries /var/lib/apt/lists 'partial|lock')" -eq 0 ]
+    check "base image has no manual pages or apt lists" $?
+fi
+
 echo "images: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

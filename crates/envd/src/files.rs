@@ -1,7 +1,7 @@
 //! `GET/POST /files`: file download and upload, streamed between the socket
 //! and the disk (never a whole file in memory), gzip both ways, files
 //! created as the selected user, 507 when the disk is full.
-use std::{io::Write, path::PathBuf};
+use std::{io::Write, os::fd::AsRawFd, path::PathBuf};
 
 use axum::{
     body::Body,
@@ -17,6 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::{
     auth,
     connect::{Code, ConnectError},
+    dirs,
+    metadata::{self, Metadata},
     multipart::{boundary_from_content_type, Event, MultipartParser},
     state::SharedState,
     users::{resolve_path, run_as, UserInfo},
@@ -233,15 +235,18 @@ mod tests {
     }
 }
 
+/// One entry of the upload answer (E2B's `EntryInfo` of `/files`).
 #[derive(Debug, serde::Serialize)]
 struct WriteInfo {
     path: String,
     name: String,
     r#type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<Metadata>,
 }
 
 impl WriteInfo {
-    fn new(path: &std::path::Path) -> Self {
+    fn new(path: &std::path::Path, metadata: Option<Metadata>) -> Self {
         Self {
             path: path.display().to_string(),
             name: path
@@ -249,46 +254,70 @@ impl WriteInfo {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             r#type: "file",
+            metadata,
         }
     }
 }
 
-/// A file being written: parent directories and the file itself are created
-/// as the user.
+/// A file being written, in the order of E2B's envd (so a watcher sees the
+/// same events): missing parents made by envd and handed to the user, the
+/// file opened as the user and chowned to them, the body, then the metadata.
 struct Upload {
     file: tokio::fs::File,
     path: PathBuf,
+    user: UserInfo,
+    metadata: Metadata,
     gunzip: Option<flate2::write::GzDecoder<Vec<u8>>>,
 }
 
 impl Upload {
-    async fn create(user: &UserInfo, path: PathBuf, gzip: bool) -> Result<Self, HttpError> {
+    async fn create(
+        user: &UserInfo,
+        path: PathBuf,
+        gzip: bool,
+        metadata: &Metadata,
+    ) -> Result<Self, HttpError> {
+        if let Some(parent) = path.parent() {
+            dirs::ensure_dirs(parent, user).await?;
+        }
         let create_path = path.clone();
+        let (uid, gid) = (user.uid, user.gid);
         let file = run_as(user, move || {
-            if let Some(parent) = create_path.parent() {
-                std::fs::create_dir_all(parent).map_err(|err| {
-                    ConnectError::from_io(&err, &format!("mkdir {}", parent.display()))
-                })?;
-            }
-            if create_path.is_dir() {
+            let existing = std::fs::metadata(&create_path).ok();
+            if existing.as_ref().is_some_and(|m| m.is_dir()) {
                 return Err(ConnectError::invalid_argument(format!(
                     "{} is a directory",
                     create_path.display()
                 )));
             }
-            std::fs::OpenOptions::new()
+            // E2B chowns an existing file before truncating it and a new one
+            // after creating it. Only the owner may, here: another user's
+            // writable file keeps its owner.
+            let chown = |at: &std::path::Path| {
+                let _ = nix::unistd::chown(at, Some(uid), Some(gid));
+            };
+            if existing.is_some() {
+                chown(&create_path);
+            }
+            let file = std::fs::OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(true)
                 .open(&create_path)
                 .map_err(|err| {
                     ConnectError::from_io(&err, &format!("create {}", create_path.display()))
-                })
+                })?;
+            if existing.is_none() {
+                let _ = nix::unistd::fchown(file.as_raw_fd(), Some(uid), Some(gid));
+            }
+            Ok(file)
         })
         .await?;
         Ok(Self {
             file: tokio::fs::File::from_std(file),
             path,
+            user: user.clone(),
+            metadata: metadata.clone(),
             gunzip: gzip.then(|| flate2::write::GzDecoder::new(Vec::new())),
         })
     }
@@ -329,9 +358,44 @@ impl Upload {
             .flush()
             .await
             .map_err(|err| write_error(&err, &self.path))?;
-        self.file.sync_data().await.ok();
-        Ok(WriteInfo::new(&self.path))
+        let file = self.file.into_std().await;
+        let (path, metadata) = (self.path, self.metadata);
+        run_as(&self.user, move || {
+            let _ = file.sync_data();
+            // Always written, even empty: the new set replaces the old one.
+            match metadata::write(&file, &metadata) {
+                Ok(()) => {}
+                Err(err) if metadata::unsupported(&err) => {
+                    tracing::warn!(path = %path.display(), "no extended attributes here; metadata not kept");
+                }
+                Err(err) if metadata.is_empty() => {
+                    // Files that take no user attributes (devices, FIFOs) can
+                    // still be written without metadata.
+                    tracing::debug!(path = %path.display(), %err, "clearing metadata failed");
+                }
+                Err(err) => return Err(metadata_error(&err, &path)),
+            }
+            // Read back from the disk, so the answer never claims metadata
+            // that was not kept.
+            let kept = metadata::read(&path).ok().flatten();
+            Ok(WriteInfo::new(&path, kept))
+        })
+        .await
+        .map_err(HttpError::from)
     }
+}
+
+fn metadata_error(err: &std::io::Error, path: &std::path::Path) -> ConnectError {
+    if matches!(
+        err.raw_os_error(),
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::E2BIG)
+    ) {
+        return ConnectError::new(
+            Code::ResourceExhausted,
+            format!("not enough space for the metadata of {}", path.display()),
+        );
+    }
+    ConnectError::from_io(err, &format!("metadata of {}", path.display()))
 }
 
 fn write_error(err: &std::io::Error, path: &std::path::Path) -> HttpError {
@@ -351,6 +415,10 @@ pub async fn upload(
 ) -> Result<Response, HttpError> {
     let (parts, body) = request.into_parts();
     let user = request_user(&state, &query, &parts.headers).await?;
+    let metadata = metadata::from_headers(&parts.headers);
+    metadata::validate(&metadata).map_err(|err| {
+        HttpError::new(StatusCode::BAD_REQUEST, format!("invalid metadata: {err}"))
+    })?;
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -371,14 +439,22 @@ pub async fn upload(
         }
     };
     let written = if let Some(boundary) = boundary_from_content_type(content_type) {
-        upload_multipart(&user, query.path.as_deref(), &boundary, body, gzip).await?
+        upload_multipart(
+            &user,
+            query.path.as_deref(),
+            &boundary,
+            body,
+            gzip,
+            &metadata,
+        )
+        .await?
     } else if content_type.is_empty() || content_type.starts_with("application/octet-stream") {
         let raw = query
             .path
             .as_deref()
             .ok_or_else(|| HttpError::new(StatusCode::BAD_REQUEST, "path is required"))?;
         let path = resolve_path(raw, &user.home)?;
-        let mut upload = Upload::create(&user, path, gzip).await?;
+        let mut upload = Upload::create(&user, path, gzip, &metadata).await?;
         let mut stream = body.into_data_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|err| {
@@ -402,6 +478,7 @@ async fn upload_multipart(
     boundary: &str,
     body: Body,
     gzip: bool,
+    metadata: &Metadata,
 ) -> Result<Vec<WriteInfo>, HttpError> {
     let bad = |err: crate::multipart::MultipartError| {
         HttpError::new(StatusCode::BAD_REQUEST, err.to_string())
@@ -428,7 +505,7 @@ async fn upload_multipart(
                     if !skipping {
                         if let Some(target) = target {
                             let resolved = resolve_path(&target, &user.home)?;
-                            current = Some(Upload::create(user, resolved, false).await?);
+                            current = Some(Upload::create(user, resolved, false, metadata).await?);
                         }
                     }
                 }

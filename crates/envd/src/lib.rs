@@ -3,12 +3,15 @@
 //! a VM, the guest init.
 pub mod auth;
 pub mod connect;
+pub mod dirs;
+pub mod drain;
 pub mod entropy;
 pub mod files;
 pub mod filesystem;
 pub mod fuzzing;
 pub mod http;
 pub mod init;
+pub mod metadata;
 pub mod multipart;
 pub mod process;
 pub mod server;

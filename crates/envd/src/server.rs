@@ -14,6 +14,7 @@ use axum::{
 use crate::{
     auth::{self, FileOperation, SignedRequest},
     connect::{self, Code, ConnectError, RpcRequest, WireFormat},
+    drain,
     files::{self, HttpError},
     filesystem, http, process,
     state::{AppState, SharedState},
@@ -35,6 +36,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/process.Process/{method}", post(process_rpc))
         .route("/filesystem.Filesystem/{method}", post(filesystem_rpc))
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .layer(middleware::from_fn(drain::drain_refused_uploads))
         .with_state(state)
 }
 

@@ -43,6 +43,20 @@ async fn sh(
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
+/// Status of `GET /envs` on envd, with `token` as `X-Access-Token`.
+async fn envd_status(url: &str, token: Option<&str>) -> u16 {
+    let mut request = reqwest::Client::new().get(format!("{url}/envs"));
+    if let Some(token) = token {
+        request = request.header("x-access-token", token);
+    }
+    request
+        .send()
+        .await
+        .expect("envd answers")
+        .status()
+        .as_u16()
+}
+
 /// Nothing of ours is left on the host: no VMM, namespace, veth or dir.
 fn assert_host_clean(m: &SandboxManager<QemuBackend>) {
     let netns = std::process::Command::new("ip")
@@ -93,6 +107,9 @@ async fn sandbox_when_paused_and_resumed_then_files_and_processes_survive_and_de
     )
     .await;
     let sleeper = sh(&m, &sb.id, "pgrep -x sleep").await;
+    let before = m.envd_target(&sb.id).expect("envd of the running sandbox");
+    let token = before.token.expose().to_owned();
+    assert_eq!(envd_status(&before.url, Some(&token)).await, 200);
 
     let paused = m.pause(&sb.id).await.expect("paused");
     assert_eq!(paused.state, SandboxState::Paused);
@@ -115,6 +132,17 @@ async fn sandbox_when_paused_and_resumed_then_files_and_processes_survive_and_de
         sleeper,
         "the same background process"
     );
+    // The envd access token clients were given at create still opens envd
+    // after the resume (E2B keeps it; the agent re-inits envd with it).
+    let after = m.envd_target(&sb.id).expect("envd of the resumed sandbox");
+    assert_eq!(after.token.expose(), token, "the token is kept");
+    assert_eq!(envd_status(&after.url, Some(&token)).await, 200);
+    assert_eq!(
+        envd_status(&after.url, None).await,
+        401,
+        "envd still wants the token"
+    );
+    assert_eq!(envd_status(&after.url, Some("not-the-token")).await, 401);
 
     m.destroy(&sb.id).await.expect("destroyed");
     assert!(m.get(&sb.id).is_err());

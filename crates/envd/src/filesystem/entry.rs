@@ -1,5 +1,6 @@
-//! `EntryInfo` for a path: type, size, mode, owner, modification time and
-//! symlink target, from `lstat` (symlinks are reported as themselves).
+//! `EntryInfo` for a path: type, size, mode, owner, modification time,
+//! symlink target, from `lstat` (symlinks are reported as themselves), and
+//! the user metadata kept in `user.e2b.*` extended attributes.
 use std::{
     os::unix::fs::{MetadataExt, PermissionsExt},
     path::Path,
@@ -54,6 +55,13 @@ pub fn from_metadata(path: &Path, meta: &std::fs::Metadata) -> EntryInfo {
         .into(),
         symlink_target,
         is_symlink: file_type.is_symlink(),
+        // Best effort, as in E2B's envd: an unreadable attribute set does
+        // not fail the entry.
+        metadata: crate::metadata::read(path)
+            .ok()
+            .flatten()
+            .map(|m| m.into_iter().collect())
+            .unwrap_or_default(),
         ..Default::default()
     }
 }

@@ -16,6 +16,7 @@ pub use entry::entry_info;
 
 use crate::{
     connect::{self, Code, ConnectError, RpcRequest},
+    dirs,
     state::SharedState,
     users::{resolve_path, run_as, UserInfo},
 };
@@ -90,27 +91,22 @@ async fn make_dir(
     request: MakeDirRequest,
 ) -> Result<MakeDirResponse, ConnectError> {
     let path = resolve_path(&request.path, &user.home)?;
-    let entry = run_as(&user, move || {
-        match std::fs::symlink_metadata(&path) {
-            Ok(meta) if meta.is_dir() => {
-                return Err(ConnectError::new(
-                    Code::AlreadyExists,
-                    format!("directory {} already exists", path.display()),
-                ))
-            }
-            Ok(_) => {
-                return Err(ConnectError::new(
-                    Code::AlreadyExists,
-                    format!("{} exists and is not a directory", path.display()),
-                ))
-            }
-            Err(_) => {}
-        }
-        std::fs::create_dir_all(&path)
-            .map_err(|err| ConnectError::from_io(&err, &format!("mkdir {}", path.display())))?;
-        entry_info(&path)
+    let check = path.clone();
+    run_as(&user, move || match std::fs::metadata(&check) {
+        Ok(meta) if meta.is_dir() => Err(ConnectError::new(
+            Code::AlreadyExists,
+            format!("directory {} already exists", check.display()),
+        )),
+        Ok(_) => Err(ConnectError::invalid_argument(format!(
+            "{} exists and is not a directory",
+            check.display()
+        ))),
+        Err(_) => Ok(()),
     })
     .await?;
+    // As E2B's envd: made by envd, each new directory handed to the user.
+    dirs::ensure_dirs(&path, &user).await?;
+    let entry = run_as(&user, move || entry_info(&path)).await?;
     Ok(MakeDirResponse {
         entry: entry.into(),
         ..Default::default()
@@ -124,14 +120,18 @@ async fn move_entry(
 ) -> Result<MoveResponse, ConnectError> {
     let source = resolve_path(&request.source, &user.home)?;
     let destination = resolve_path(&request.destination, &user.home)?;
+    let check = source.clone();
+    run_as(&user, move || {
+        std::fs::symlink_metadata(&check)
+            .map(drop)
+            .map_err(|err| ConnectError::from_io(&err, &format!("source {}", check.display())))
+    })
+    .await?;
+    if let Some(parent) = destination.parent() {
+        dirs::ensure_dirs(parent, &user).await?;
+    }
+    // A rename keeps the inode, and with it the `user.e2b.*` metadata.
     let entry = run_as(&user, move || {
-        std::fs::symlink_metadata(&source)
-            .map_err(|err| ConnectError::from_io(&err, &format!("source {}", source.display())))?;
-        if let Some(parent) = destination.parent() {
-            std::fs::create_dir_all(parent).map_err(|err| {
-                ConnectError::from_io(&err, &format!("mkdir {}", parent.display()))
-            })?;
-        }
         std::fs::rename(&source, &destination).map_err(|err| {
             ConnectError::from_io(
                 &err,
@@ -153,15 +153,31 @@ async fn remove(
     request: RemoveRequest,
 ) -> Result<RemoveResponse, ConnectError> {
     let path = resolve_path(&request.path, &user.home)?;
+    // E2B's envd removes with Go's `os.RemoveAll`: a path that is not
+    // there is already removed, not an error.
     run_as(&user, move || {
-        let meta = std::fs::symlink_metadata(&path)
-            .map_err(|err| ConnectError::from_io(&err, &format!("remove {}", path.display())))?;
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(err) => {
+                return Err(ConnectError::from_io(
+                    &err,
+                    &format!("remove {}", path.display()),
+                ))
+            }
+        };
         let result = if meta.is_dir() {
             std::fs::remove_dir_all(&path)
         } else {
             std::fs::remove_file(&path)
         };
-        result.map_err(|err| ConnectError::from_io(&err, &format!("remove {}", path.display())))
+        match result {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(ConnectError::from_io(
+                &err,
+                &format!("remove {}", path.display()),
+            )),
+            _ => Ok(()),
+        }
     })
     .await?;
     Ok(RemoveResponse::default())
