@@ -11,9 +11,9 @@ mod idempotent;
 mod lifecycle;
 mod network;
 mod read;
+mod snapshots;
 mod token;
 mod traffic;
-mod snapshots;
 
 use std::sync::Arc;
 
@@ -29,9 +29,9 @@ pub use lifecycle::{
 };
 pub use network::{update_network, UpdateNetworkError};
 pub use read::{get, list, GetSandboxError, SandboxPage};
+pub use snapshots::{list_snapshots, snapshot};
 pub use token::{envd_access_token, EnvdTokenError};
 pub use traffic::resume_on_traffic;
-pub use snapshots::{list_snapshots, snapshot};
 use wrenn_types::SandboxId;
 
 use crate::{
