@@ -114,6 +114,13 @@ async fn measure(
     }
     sampling.abort();
     let peak = peak.load(Ordering::Relaxed);
+    api.json(
+        Method::DELETE,
+        &format!("/v1/sandboxes/{id}"),
+        None,
+        StatusCode::NO_CONTENT,
+    )
+    .await?;
     let (straight, through) = (median(&straight), median(&through));
     let profile = procs::profile(&procs::binary("wrenn-cp", "WRENN_CP_BIN")?);
     Ok(vec![
