@@ -67,6 +67,10 @@ run multihost bash tests/multihost/run.sh
 run replicas bash tests/cp/replicas.sh
 run openapi  bash tests/cp/openapi.sh
 run schemathesis bash tests/cp/schemathesis.sh
+# The sandbox traffic proxy end to end (routing, streams, WebSocket, 2 GiB).
+run proxy    bash tests/proxy/run.sh
+# The real e2b SDKs (PyPI latest and 2.4x, npm) over TLS against real VMs.
+run e2b      bash tests/e2b/run.sh
 # Holes found by probing a fresh install, each shown refused (tests/security/).
 run security bash tests/security/run.sh
 # Kills the control plane or the agent mid-operation; nothing may leak.

@@ -69,12 +69,9 @@ pub async fn serve(
     let monitor = crate::host_monitor::spawn(state.clone());
     let retention = crate::retention::spawn(state.clone());
     // Sandbox traffic and the E2B API by Host, the REST API otherwise.
-    let app = crate::proxy::Ingress::new(
-        &state,
-        api::router(state.clone()),
-        Some(api::e2b::router(state.clone())),
-    )
-    .into_router();
+    // Both APIs spend the same rate limit buckets.
+    let (wrenn_api, e2b_api) = api::routers(state.clone());
+    let app = crate::proxy::Ingress::new(&state, wrenn_api, Some(e2b_api)).into_router();
     // One stop signal for both listeners.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
