@@ -106,7 +106,9 @@ pub async fn run(ctx: &Context, cmd: SandboxCommand) -> Result<u8, CommandError>
         SandboxCommand::Pause { id, disk_only } => {
             let path = format!("/v1/sandboxes/{id}/pause");
             let answer = if disk_only {
-                ctx.client.post_as(&path, &json!({ "memory": false })).await?
+                ctx.client
+                    .post_as(&path, &json!({ "memory": false }))
+                    .await?
             } else {
                 ctx.client.post_empty_as(&path).await?
             };
