@@ -122,6 +122,27 @@ async fn fork_when_two_copies_then_each_sees_files_and_processes_of_the_moment_a
     // The source still writes and syncs after the fork (its new layer).
     sh(&m, &source.id, "sync").await;
 
+    // A second fork of the same source: its chain now reads the first
+    // fork's layer, which other VMMs must be able to open too.
+    let c = SandboxId::generate();
+    m.fork(
+        &source.id,
+        ForkRequest {
+            copies: vec![c.clone()],
+            timeout_secs: None,
+        },
+    )
+    .await
+    .expect("forked again");
+    assert_eq!(sh(&m, &c, "cat /home/user/after").await, "source\n");
+    assert_eq!(sh(&m, &c, "cat /home/user/note").await, "before\n");
+    m.destroy(&c).await.expect("c destroyed");
+    // The source restarts from its own chain (layers, not the files its
+    // first VMM held).
+    m.pause(&source.id).await.expect("source paused");
+    m.resume(&source.id).await.expect("source resumed");
+    assert_eq!(sh(&m, &source.id, "cat /home/user/after").await, "source\n");
+
     m.destroy(&source.id).await.expect("source destroyed");
     assert_eq!(
         sh(&m, &a, "cat /home/user/note").await,

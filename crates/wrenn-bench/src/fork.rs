@@ -89,11 +89,23 @@ pub async fn run(runs: usize) -> anyhow::Result<Vec<Row>> {
         "set-up failed"
     );
     let note = format!("median of {runs}, accel {accel}, 1 vCPU, 512 MiB, source keeps running");
+    let rows = measure(&m, &source.id, runs, &note).await;
+    // The source goes whatever happened (a failed fork removed its copies).
+    m.destroy(&source.id).await?;
+    rows
+}
+
+async fn measure(
+    m: &Manager,
+    source: &SandboxId,
+    runs: usize,
+    note: &str,
+) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for count in [1, 4] {
         let (mut running, mut exec) = (Vec::new(), Vec::new());
         for _ in 0..runs {
-            let (r, e) = fork_once(&m, &source.id, count).await?;
+            let (r, e) = fork_once(m, source, count).await?;
             running.push(r);
             exec.push(e);
         }
@@ -101,7 +113,7 @@ pub async fn run(runs: usize) -> anyhow::Result<Vec<Row>> {
             &format!("fork.512mib.to_{count}_running"),
             median(&running),
             "s",
-            note.clone(),
+            note,
         ));
         rows.push(Row::new(
             &format!("fork.512mib.to_{count}_first_exec"),
@@ -110,6 +122,5 @@ pub async fn run(runs: usize) -> anyhow::Result<Vec<Row>> {
             "until a first exec finished in every copy",
         ));
     }
-    m.destroy(&source.id).await?;
     Ok(rows)
 }

@@ -162,6 +162,7 @@ async fn run_with<V: Vmm>(
     // The manager logs the full report; keep one line for the daemon's story.
     tracing::debug!(?report, "recovery report");
     let _reaper = manager.spawn_reaper();
+    let _metrics = manager.spawn_metrics_sampler();
     spawn_warmers(&manager, &config);
 
     let app = rpc::router(AgentRpc::new(manager.clone(), facts), established.secret);

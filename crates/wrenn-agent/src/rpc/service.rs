@@ -308,6 +308,29 @@ impl<V: Vmm> pb::AgentService for AgentRpc<V> {
         })
     }
 
+    async fn get_metrics(
+        &self,
+        _ctx: RequestContext,
+        request: ServiceRequest<'_, pb::GetMetricsRequest>,
+    ) -> ServiceResult<pb::GetMetricsResponse> {
+        let req = request.to_owned_message();
+        let id = convert::sandbox_id("id", &req.id)?;
+        let samples = self
+            .manager
+            .metrics_history(&id, req.start_ms, req.end_ms)?
+            .into_iter()
+            .map(|s| pb::MetricsSample {
+                at_ms: s.at_ms,
+                json: s.metrics.to_string(),
+                ..Default::default()
+            })
+            .collect();
+        Response::ok(pb::GetMetricsResponse {
+            samples,
+            ..Default::default()
+        })
+    }
+
     async fn host_info(
         &self,
         _ctx: RequestContext,

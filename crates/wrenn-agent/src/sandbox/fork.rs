@@ -2,9 +2,10 @@
 //! one moment, while the source keeps running. The source is frozen only
 //! for that moment: its disk goes on in a new qcow2 layer over the frozen
 //! file, its memory is written to a file, and it runs on. The frozen file
-//! is then copied under `<data>/layers/`, and each copy is a new sandbox
-//! (its own id, network slot and envd token, set by `/init`) restored from
-//! that memory over an overlay of its own on that layer. All or nothing:
+//! is then copied under `<data>/layers/` (the source's new layer names that
+//! copy as its backing, so nothing ever reopens the original), and each
+//! copy is a new sandbox (its own id, network slot and envd token, set by
+//! `/init`) restored from that memory over an overlay of its own on it. All or nothing:
 //! a copy that fails to start takes every copy of the fork with it. A
 //! layer goes with the last sandbox whose disk reads it.
 use std::{
@@ -145,9 +146,16 @@ impl<V: Vmm> Sandboxes<V> {
         let size = layer::virtual_size(&frozen)
             .await
             .map_err(|e| failed(format!("reading the disk: {e}")))?;
+        // The copies, and the source's own later starts, read a copy of the
+        // frozen file: the source's VMM keeps the original open for writing,
+        // and QEMU's image locks refuse a second VMM on it. Nothing writes it
+        // any more, so the copy is made while the source runs on; the new
+        // overlay's header already names it (QEMU does not open the backing
+        // of an `existing` overlay, it keeps the node it has).
+        let frozen_layer = p.layout.layers().join(format!("{name}.qcow2"));
         let overlay_file = format!("disk-{name}.qcow2");
         let overlay = entry.dir().join(&overlay_file);
-        layer::overlay(&frozen, &overlay, size)
+        layer::overlay(&frozen_layer, &overlay, size)
             .await
             .map_err(|e| failed(format!("the source's new layer: {e}")))?;
         let memory = p.layout.fork_dir(&name);
@@ -167,6 +175,7 @@ impl<V: Vmm> Sandboxes<V> {
                 // else can fail, or a restart would boot the frozen file.
                 let recorded = entry.update(|r| {
                     r.disk_file = Some(overlay_file.clone());
+                    r.layers.push(frozen_layer.clone());
                     Ok(())
                 });
                 match recorded {
@@ -184,23 +193,24 @@ impl<V: Vmm> Sandboxes<V> {
         drop(runtime);
         if switched.is_err() {
             layout::remove_logged(&overlay, "a failed fork's overlay");
+            return Err(failed(saved.err().unwrap_or_default()));
         }
-        if let Err(reason) = saved {
-            layout::remove_logged(&memory, "a failed fork's memory image");
-            return Err(failed(reason));
-        }
-        // The copies read a copy of the frozen file: the source's VMM keeps
-        // the original open for writing, and QEMU's image locks refuse a
-        // second VMM on it. Nothing writes it any more, so the copy runs
-        // while the source goes on.
-        let frozen_layer = p.layout.layers().join(format!("{name}.qcow2"));
         let copied = copy_layer(&frozen, &frozen_layer).await;
         tracing::info!(sandbox_id = %source, frozen_ms,
             copied_ms = frozen_at.elapsed().as_millis() as u64 - frozen_ms, "fork point taken");
         if let Err(err) = copied {
+            // The source's overlay names the layer: a second name of the
+            // frozen file keeps the source's later starts working.
             layout::remove_logged(&frozen_layer, "a failed fork's layer");
+            if let Err(e) = std::fs::hard_link(&frozen, &frozen_layer) {
+                tracing::error!(sandbox_id = %source, error = %e, "the source's disk chain lost its frozen layer");
+            }
             layout::remove_logged(&memory, "a failed fork's memory image");
             return Err(err);
+        }
+        if let Err(reason) = saved {
+            layout::remove_logged(&memory, "a failed fork's memory image");
+            return Err(failed(reason));
         }
         let mut copy_layers = layers;
         copy_layers.push(frozen_layer.clone());

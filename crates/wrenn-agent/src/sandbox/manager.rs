@@ -23,6 +23,7 @@ use super::{
     launcher::{Launcher, LauncherOptions},
     layout::{self, Layout},
     lifecycle::{EnvdTarget, Parts, SandboxRegistry, Sandboxes},
+    metrics::{self, MetricsHistory, MetricsSample},
     reaper,
     record::SandboxInfo,
     recovery::{Recovery, RecoveryReport},
@@ -61,6 +62,7 @@ struct Inner<V: Vmm> {
     disks: Arc<DiskPlan>,
     snapshots: Arc<TemplateSnapshots>,
     sandboxes: Arc<Sandboxes<V>>,
+    metrics: Arc<MetricsHistory>,
 }
 
 impl<V: Vmm> Clone for SandboxManager<V> {
@@ -123,6 +125,7 @@ impl<V: Vmm> SandboxManager<V> {
                 disks,
                 snapshots,
                 sandboxes,
+                metrics: Arc::default(),
             }),
         })
     }
@@ -260,6 +263,24 @@ impl<V: Vmm> SandboxManager<V> {
     /// is dropped everywhere else.
     pub fn spawn_reaper(&self) -> tokio::task::JoinHandle<()> {
         reaper::spawn(&self.inner.sandboxes)
+    }
+
+    /// Samples every running sandbox's envd metrics into its history
+    /// until the manager is dropped everywhere else.
+    pub fn spawn_metrics_sampler(&self) -> tokio::task::JoinHandle<()> {
+        metrics::spawn_sampler(&self.inner.sandboxes, &self.inner.metrics)
+    }
+
+    /// The metrics samples of sandbox `id` in `[start_ms, end_ms]`, oldest
+    /// first; empty for a sandbox never sampled.
+    pub fn metrics_history(
+        &self,
+        id: &SandboxId,
+        start_ms: Option<u64>,
+        end_ms: Option<u64>,
+    ) -> Result<Vec<MetricsSample>, SandboxError> {
+        self.get(id)?;
+        Ok(self.inner.metrics.range(id, start_ms, end_ms))
     }
 
     /// Destroys every sandbox (tests, shutdown with `--destroy-on-exit`).

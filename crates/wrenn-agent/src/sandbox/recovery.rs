@@ -333,6 +333,28 @@ fn mentions_dir(cmdline: &str, dir: &str) -> bool {
     })
 }
 
+/// Fork layers no recovered sandbox reads (their last reader went while no
+/// agent ran), and memory images of forks that an agent stop interrupted.
+fn remove_unread_layers(
+    layout: &super::layout::Layout,
+    in_use: &std::collections::HashSet<std::path::PathBuf>,
+) -> Vec<String> {
+    let mut removed = Vec::new();
+    let layers = std::fs::read_dir(layout.layers()).into_iter().flatten();
+    let forks = std::fs::read_dir(layout.forks()).into_iter().flatten();
+    for path in layers.flatten().map(|e| e.path()) {
+        if !in_use.contains(&path) {
+            layout::remove_logged(&path, "a fork layer no sandbox reads");
+            removed.push(path.display().to_string());
+        }
+    }
+    for path in forks.flatten().map(|e| e.path()) {
+        layout::remove_logged(&path, "an interrupted fork's memory image");
+        removed.push(path.display().to_string());
+    }
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::{mentions_dir, remove_unfinished_templates, TEMPLATE_SNAPSHOTS};
@@ -386,26 +408,4 @@ mod tests {
         assert!(!mentions_dir(sibling, DIR));
         assert!(!mentions_dir("qemu\0-nographic\0", DIR));
     }
-}
-
-/// Fork layers no recovered sandbox reads (their last reader went while no
-/// agent ran), and memory images of forks that an agent stop interrupted.
-fn remove_unread_layers(
-    layout: &super::layout::Layout,
-    in_use: &std::collections::HashSet<std::path::PathBuf>,
-) -> Vec<String> {
-    let mut removed = Vec::new();
-    let layers = std::fs::read_dir(layout.layers()).into_iter().flatten();
-    let forks = std::fs::read_dir(layout.forks()).into_iter().flatten();
-    for path in layers.flatten().map(|e| e.path()) {
-        if !in_use.contains(&path) {
-            layout::remove_logged(&path, "a fork layer no sandbox reads");
-            removed.push(path.display().to_string());
-        }
-    }
-    for path in forks.flatten().map(|e| e.path()) {
-        layout::remove_logged(&path, "an interrupted fork's memory image");
-        removed.push(path.display().to_string());
-    }
-    removed
 }

@@ -9,8 +9,8 @@ use wrenn_types::TimeoutAction;
 use super::{
     guest_hop::GuestHop,
     transport::{AgentTls, AgentTransport},
-    AgentApi, AgentCreate, AgentEgress, AgentError, AgentResult, AgentSandbox, AgentState,
-    AgentTemplate, AgentTemplateImage, EnvdRoute,
+    AgentApi, AgentCreate, AgentEgress, AgentError, AgentMetricsSample, AgentResult, AgentSandbox,
+    AgentState, AgentTemplate, AgentTemplateImage, EnvdRoute,
 };
 use crate::secret::SecretString;
 
@@ -321,6 +321,34 @@ impl AgentApi for ConnectAgent {
             .into_iter()
             .map(|s| sandbox(Some(s)))
             .collect()
+    }
+
+    async fn metrics_history(
+        &self,
+        id: &str,
+        start_ms: Option<u64>,
+        end_ms: Option<u64>,
+    ) -> AgentResult<Vec<AgentMetricsSample>> {
+        let message = pb::GetMetricsRequest {
+            id: id.into(),
+            start_ms,
+            end_ms,
+            ..Default::default()
+        };
+        let response = self
+            .client
+            .get_metrics(message)
+            .await
+            .map_err(agent_error)?;
+        Ok(response
+            .into_owned()
+            .samples
+            .into_iter()
+            .map(|s| AgentMetricsSample {
+                at_ms: i64::try_from(s.at_ms).unwrap_or(i64::MAX),
+                metrics: serde_json::from_str(&s.json).unwrap_or(serde_json::Value::Null),
+            })
+            .collect())
     }
 
     async fn update_egress(&self, id: &str, egress: &AgentEgress) -> AgentResult<AgentSandbox> {

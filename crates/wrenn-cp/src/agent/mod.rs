@@ -30,6 +30,13 @@ pub struct AgentCreate {
     pub egress_deny: Vec<String>,
 }
 
+/// One metrics sample of a sandbox: envd's `/metrics` object and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentMetricsSample {
+    pub at_ms: i64,
+    pub metrics: serde_json::Value,
+}
+
 /// A sandbox's whole egress policy as its host takes it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AgentEgress {
@@ -137,6 +144,19 @@ pub trait AgentApi: Send + Sync + std::fmt::Debug {
         Err(AgentError::Unavailable("this host cannot fork".into()))
     }
     async fn resume(&self, id: &str) -> AgentResult<AgentSandbox>;
+    /// The sandbox's envd metrics as its host sampled them, in the window
+    /// `[start_ms, end_ms]` (Unix ms; `None`: unbounded), oldest first.
+    async fn metrics_history(
+        &self,
+        id: &str,
+        start_ms: Option<u64>,
+        end_ms: Option<u64>,
+    ) -> AgentResult<Vec<AgentMetricsSample>> {
+        let _ = (id, start_ms, end_ms);
+        Err(AgentError::Unavailable(
+            "this host keeps no metrics history".into(),
+        ))
+    }
     /// Replaces the sandbox's egress policy, applied at once while it runs.
     async fn update_egress(&self, id: &str, egress: &AgentEgress) -> AgentResult<AgentSandbox> {
         let _ = (id, egress);

@@ -142,6 +142,18 @@ impl From<sbx::ForkSandboxError> for ApiError {
     }
 }
 
+impl From<sbx::MetricsHistoryError> for ApiError {
+    fn from(err: sbx::MetricsHistoryError) -> Self {
+        use sbx::MetricsHistoryError as E;
+        match err {
+            E::NotFound => SANDBOX,
+            E::HostNotConnected => host_not_connected(),
+            E::Host(e) => e.into(),
+            E::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<sbx::UpdateNetworkError> for ApiError {
     fn from(err: sbx::UpdateNetworkError) -> Self {
         use sbx::UpdateNetworkError as E;

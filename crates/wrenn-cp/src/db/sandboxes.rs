@@ -364,7 +364,7 @@ pub async fn set_egress(
     sqlx::query(
         "UPDATE sandboxes SET internet = $1, egress_allow = $2, egress_deny = $3, updated_at = $4 WHERE id = $5",
     )
-    .bind(internet)
+    .bind(super::flag(internet))
     .bind(json(&allow))
     .bind(json(&deny))
     .bind(now_ms())

@@ -383,3 +383,46 @@ both_dbs!(
         assert_eq!(bad, StatusCode::UNPROCESSABLE_ENTITY);
     }
 );
+
+both_dbs!(
+    metrics_history_when_window_given_then_samples_inside_it_in_mb,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let id = fx.create_id().await;
+        for at_secs in [1_000_i64, 1_005, 1_010] {
+            let sample = json!({"cpu_count": 2, "cpu_used_pct": 12.5,
+                "mem_total": 512_u64 << 20, "mem_used": 100_u64 << 20,
+                "disk_total": 2048_u64 << 20, "disk_used": 300_u64 << 20});
+            fx.agent.add_metrics(&id, at_secs * 1000, sample);
+        }
+        let path = format!("/v1/sandboxes/{id}/metrics/history");
+
+        let (status, all) = fx.call(GET, &path, None).await;
+        let (_, window) = fx
+            .call(GET, &format!("{path}?start=1005&end=1010"), None)
+            .await;
+        let (reversed, _) = fx
+            .call(GET, &format!("{path}?start=1010&end=1000"), None)
+            .await;
+        let (bob, _) = fx.app.signup("bob@example.com").await;
+        let (theirs, _) = fx.app.request(GET, &path, Some(&bob), None).await;
+
+        assert_eq!(status, StatusCode::OK, "{all}");
+        assert_eq!(all["samples"].as_array().map(Vec::len), Some(3), "{all}");
+        let first = &all["samples"][0];
+        assert_eq!(first["timestamp_unix"], 1000);
+        assert_eq!(first["cpu_count"], 2);
+        assert_eq!(first["mem_used_mb"], 100);
+        assert_eq!(first["disk_total_mb"], 2048);
+        assert!(first["timestamp"].is_string());
+        let stamps: Vec<_> = window["samples"]
+            .as_array()
+            .expect("samples")
+            .iter()
+            .map(|s| s["timestamp_unix"].clone())
+            .collect();
+        assert_eq!(stamps, [json!(1005), json!(1010)]);
+        assert_eq!(reversed, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(theirs, StatusCode::NOT_FOUND);
+    }
+);

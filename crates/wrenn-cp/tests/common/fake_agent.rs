@@ -18,8 +18,8 @@ use std::{
 };
 
 use wrenn_cp::agent::{
-    transport::AgentTransport, AgentApi, AgentCreate, AgentEgress, AgentError, AgentResult,
-    AgentSandbox, AgentState, AgentTemplate, AgentTemplateImage, EnvdRoute,
+    transport::AgentTransport, AgentApi, AgentCreate, AgentEgress, AgentError, AgentMetricsSample,
+    AgentResult, AgentSandbox, AgentState, AgentTemplate, AgentTemplateImage, EnvdRoute,
 };
 
 use super::fake_envd::FakeEnvd;
@@ -44,6 +44,8 @@ struct Inner {
     disk_only_pauses: usize,
     /// Egress updates: (sandbox, policy).
     egress_updates: Vec<(String, AgentEgress)>,
+    /// Metrics samples the host "took", per sandbox.
+    metrics: HashMap<String, Vec<AgentMetricsSample>>,
     /// Creates wait for this gate before answering (see `hold_creates`).
     create_gate: Option<Arc<tokio::sync::Notify>>,
     /// Creates that reached the host, answered or not.
@@ -82,6 +84,15 @@ impl FakeAgent {
     /// Fork calls so far: (source, copy ids, timeout).
     pub fn forks(&self) -> Vec<(String, Vec<String>, Option<u64>)> {
         self.inner().forks.clone()
+    }
+
+    /// The host sampled `metrics` of sandbox `id` at `at_ms`.
+    pub fn add_metrics(&self, id: &str, at_ms: i64, metrics: serde_json::Value) {
+        self.inner()
+            .metrics
+            .entry(id.to_owned())
+            .or_default()
+            .push(AgentMetricsSample { at_ms, metrics });
     }
 
     /// Egress updates so far: (sandbox, policy).
@@ -282,6 +293,28 @@ impl AgentApi for FakeAgent {
             s.state = AgentState::Paused;
             Ok(s.clone())
         })
+    }
+
+    async fn metrics_history(
+        &self,
+        id: &str,
+        start_ms: Option<u64>,
+        end_ms: Option<u64>,
+    ) -> AgentResult<Vec<AgentMetricsSample>> {
+        self.with_sandbox(id, |_| Ok(()))?;
+        let inside = |at: i64| {
+            let at = u64::try_from(at).unwrap_or(0);
+            start_ms.is_none_or(|s| at >= s) && end_ms.is_none_or(|e| at <= e)
+        };
+        Ok(self
+            .inner()
+            .metrics
+            .get(id)
+            .into_iter()
+            .flatten()
+            .filter(|s| inside(s.at_ms))
+            .cloned()
+            .collect())
     }
 
     async fn update_egress(&self, id: &str, egress: &AgentEgress) -> AgentResult<AgentSandbox> {

@@ -7,6 +7,7 @@ pub(crate) mod files;
 mod fork;
 mod lifecycle;
 pub(crate) mod list;
+mod metrics_history;
 mod network;
 pub(crate) mod pty;
 mod snapshots;
@@ -39,6 +40,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(network::update_network))
         .routes(routes!(snapshots::create_snapshot))
         .routes(routes!(snapshots::list_snapshots))
+        .routes(routes!(metrics_history::metrics_history))
         .routes(routes!(exec::exec))
         .routes(routes!(exec_ws::exec_ws))
         .routes(routes!(pty::pty))

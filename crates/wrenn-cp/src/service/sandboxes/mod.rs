@@ -9,6 +9,7 @@ mod fork;
 mod guest;
 mod idempotent;
 mod lifecycle;
+mod metrics;
 mod network;
 mod read;
 mod snapshots;
@@ -27,6 +28,7 @@ pub use lifecycle::{
     connect, destroy, pause, pause_keeping, ping, resume, set_timeout, ConnectSandboxError,
     DestroySandboxError, PauseSandboxError, ResumeSandboxError, SetTimeoutError,
 };
+pub use metrics::{metrics_history, MetricsHistoryError};
 pub use network::{update_network, UpdateNetworkError};
 pub use read::{get, list, GetSandboxError, SandboxPage};
 pub use snapshots::{list_snapshots, snapshot};
