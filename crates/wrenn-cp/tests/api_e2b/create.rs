@@ -101,10 +101,6 @@ both_dbs!(create_when_bad_input_then_400_named, |kind| async move {
             "allowOut",
         ),
         (
-            json!({"templateID": "base", "network": {"allowPublicTraffic": false}}),
-            "allowPublicTraffic",
-        ),
-        (
             json!({"templateID": "base", "volumeMounts": [{"name": "v", "path": "/v"}]}),
             "volumeMounts",
         ),
@@ -175,5 +171,41 @@ both_dbs!(
 
         answer.error(StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(answer.header("should-retry"), Some("true"));
+    }
+);
+
+both_dbs!(
+    create_when_auto_resume_and_private_traffic_then_recorded,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let body = json!({"templateID": "base", "autoPause": true, "autoResume": {"enabled": true},
+            "network": {"allowPublicTraffic": false}});
+
+        let created = fx.create(body).await;
+
+        let token = created["trafficAccessToken"]
+            .as_str()
+            .expect("trafficAccessToken");
+        assert!(!token.is_empty());
+        let detail = fx.detail(&id_of(&created)).await.body;
+        assert_eq!(
+            detail["lifecycle"],
+            json!({"autoResume": true, "onTimeout": "pause"})
+        );
+        assert_eq!(detail["network"]["allowPublicTraffic"], false);
+        assert!(detail.get("trafficAccessToken").is_none(), "{detail}");
+    }
+);
+
+both_dbs!(
+    create_when_public_traffic_then_no_traffic_token,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+
+        let created = fx.create(json!({"templateID": "base"})).await;
+
+        assert!(created.get("trafficAccessToken").is_none(), "{created}");
+        let detail = fx.detail(&id_of(&created)).await.body;
+        assert_eq!(detail["network"]["allowPublicTraffic"], true);
     }
 );

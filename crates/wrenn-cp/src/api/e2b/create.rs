@@ -80,7 +80,8 @@ pub async fn create_v1(
     create(state, caller, headers, body).await
 }
 
-/// `POST /v2/sandboxes`.
+/// `POST /v2/sandboxes`. With `network.allowPublicTraffic: false` the answer
+/// carries `trafficAccessToken`, once.
 pub async fn create(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -159,8 +160,11 @@ fn wrenn_request(body: NewSandboxBody) -> E2bResult<CreateSandbox> {
             "autoPauseMemory: false (a filesystem-only pause on timeout)",
         ));
     }
-    if body.auto_resume.is_some_and(|a| a.enabled) {
-        return Err(unsupported("autoResume"));
+    let auto_resume = body.auto_resume.is_some_and(|a| a.enabled);
+    if auto_resume && !auto_pause {
+        return Err(E2bError::bad_request(
+            "autoResume needs autoPause: only a sandbox paused on timeout can be resumed by traffic",
+        ));
     }
     if body.mcp.is_some_and(|m| !m.is_null()) {
         return Err(unsupported("mcp"));
@@ -191,6 +195,8 @@ fn wrenn_request(body: NewSandboxBody) -> E2bResult<CreateSandbox> {
         internet: Some(egress.internet),
         egress_allow: Some(egress.allow),
         egress_deny: Some(egress.deny),
+        auto_resume: Some(auto_resume),
+        public_traffic: Some(egress.public_traffic),
         ..CreateSandbox::default()
     })
 }
@@ -198,6 +204,8 @@ fn wrenn_request(body: NewSandboxBody) -> E2bResult<CreateSandbox> {
 #[derive(Debug, PartialEq, Eq)]
 struct Egress {
     internet: bool,
+    /// User ports reachable through the proxy without a traffic token.
+    public_traffic: bool,
     allow: Vec<String>,
     deny: Vec<String>,
 }
@@ -206,9 +214,6 @@ struct Egress {
 /// `allow_internet_access: false`) is "no internet"; addresses become /32s;
 /// domain names and the proxying options are refused.
 fn egress(internet: bool, network: NetworkBody) -> E2bResult<Egress> {
-    if network.allow_public_traffic == Some(false) {
-        return Err(unsupported("network.allowPublicTraffic: false"));
-    }
     let present = [
         (
             "network.dnsServers",
@@ -238,6 +243,7 @@ fn egress(internet: bool, network: NetworkBody) -> E2bResult<Egress> {
     }
     let mut egress = Egress {
         internet,
+        public_traffic: network.allow_public_traffic.unwrap_or(true),
         allow: cidrs("network.allowOut", network.allow_out.unwrap_or_default())?,
         deny: Vec::new(),
     };
@@ -285,6 +291,16 @@ mod tests {
         assert_eq!(request.on_timeout, Some(TimeoutAction::Kill));
         assert_eq!(request.internet, Some(true));
         assert!(request.validate().is_ok());
+    }
+
+    #[test]
+    fn wrenn_request_when_auto_resume_and_private_then_mapped() {
+        let request = wrenn_request(body(serde_json::json!({"templateID": "base",
+            "autoPause": true, "autoResume": {"enabled": true},
+            "network": {"allowPublicTraffic": false}})))
+        .expect("valid");
+        assert_eq!(request.auto_resume, Some(true));
+        assert_eq!(request.public_traffic, Some(false));
     }
 
     #[test]
@@ -343,6 +359,7 @@ mod tests {
             egress,
             Egress {
                 internet: false,
+                public_traffic: true,
                 allow: vec!["1.1.1.1/32".into()],
                 deny: vec!["10.0.0.0/8".into()],
             }

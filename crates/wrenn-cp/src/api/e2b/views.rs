@@ -55,6 +55,9 @@ pub struct Created {
     pub envd_version: &'static str,
     #[serde(rename = "envdAccessToken")]
     pub envd_access_token: String,
+    /// Only in the create of a sandbox without public traffic (shown once).
+    #[serde(rename = "trafficAccessToken", skip_serializing_if = "Option::is_none")]
+    pub traffic_access_token: Option<String>,
     pub domain: Option<String>,
 }
 
@@ -67,6 +70,7 @@ impl Created {
             client_id: CLIENT_ID,
             envd_version: ENVD_VERSION,
             envd_access_token: token.expose().to_owned(),
+            traffic_access_token: row.traffic_access_token.clone(),
             domain: domain(state),
         }
     }
@@ -132,6 +136,8 @@ pub struct Network {
     pub allow_out: Vec<String>,
     #[serde(rename = "denyOut")]
     pub deny_out: Vec<String>,
+    #[serde(rename = "allowPublicTraffic")]
+    pub allow_public_traffic: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -173,8 +179,9 @@ impl Detail {
         let network = Network {
             allow_out: row.egress_allow.clone(),
             deny_out,
+            allow_public_traffic: row.public_traffic,
         };
-        let (internet, on_timeout) = (row.internet, row.on_timeout);
+        let (internet, on_timeout, auto_resume) = (row.internet, row.on_timeout, row.auto_resume);
         let listed = Listed::of(row).ok_or_else(E2bError::sandbox_not_found)?;
         Ok(Self {
             listed,
@@ -183,7 +190,7 @@ impl Detail {
             domain: domain(state),
             network,
             lifecycle: Lifecycle {
-                auto_resume: false,
+                auto_resume,
                 on_timeout,
             },
         })
