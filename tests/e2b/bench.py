@@ -9,6 +9,7 @@ import importlib.metadata
 import json
 import os
 import statistics
+import sys
 import time
 import urllib.request
 
@@ -53,6 +54,7 @@ def main():
     try:
         proxied = timings(sandbox)
         straight_url = envd_url(sandbox.sandbox_id)
+        print(f"proxy done ({len(proxied)} runs); straight to envd at {straight_url}", file=sys.stderr, flush=True)
         straight = timings(Sandbox.connect(sandbox.sandbox_id, sandbox_url=straight_url))
     finally:
         sandbox.kill()
