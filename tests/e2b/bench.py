@@ -9,6 +9,7 @@ import importlib.metadata
 import json
 import os
 import statistics
+import sys
 import time
 import urllib.request
 
@@ -34,34 +35,59 @@ def envd_url(sandbox_id):
 
 
 def timings(sandbox):
-    for _ in range(WARMUP):
-        sandbox.commands.run("true")
+    """Milliseconds of each run, and the error that stopped the loop (None)."""
     out = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        sandbox.commands.run("true")
-        out.append((time.perf_counter() - start) * 1000)
-    return out
+    try:
+        for i in range(WARMUP + RUNS):
+            start = time.perf_counter()
+            sandbox.commands.run("true", timeout=30)
+            if i >= WARMUP:
+                out.append((time.perf_counter() - start) * 1000)
+    except Exception as err:  # noqa: BLE001 - reported as a row
+        err.completed = i  # calls that had answered before this one
+        return out, err
+    return out, None
 
 
 def p99(values):
     return statistics.quantiles(values, n=100, method="inclusive")[98]
 
 
+def report(name, how, values, error, note):
+    if error is not None:
+        row(f"e2b-run-true-{name}-failed-after", error.completed, "calls",
+            f"{how}: {type(error).__name__}: {str(error)[:120]}")
+        return None
+    row(f"e2b-run-true-{name}-median", f"{statistics.median(values):.2f}", "ms", f"{how}; {note}")
+    row(f"e2b-run-true-{name}-p99", f"{p99(values):.2f}", "ms", how)
+    return values
+
+
 def main():
+    note = f"{RUNS} runs after {WARMUP}, one sandbox, e2b {importlib.metadata.version('e2b')}"
     sandbox = Sandbox.create(timeout=900, metadata={"bench": "e2b-proxy"})
+    sid = sandbox.sandbox_id
+    failed = False
     try:
-        proxied = timings(sandbox)
-        straight_url = envd_url(sandbox.sandbox_id)
-        straight = timings(Sandbox.connect(sandbox.sandbox_id, sandbox_url=straight_url))
+        paths = [
+            ("proxy", "https://49983-<id>.<domain>, TLS", sandbox),
+            ("proxy-plain", "plain HTTP to the cp, E2b-Sandbox-Id headers",
+             Sandbox.connect(sid, sandbox_url=os.environ["WRENN_API_URL"])),
+        ]
+        straight_url = envd_url(sid)
+        paths.append(("envd", straight_url, Sandbox.connect(sid, sandbox_url=straight_url)))
+        results = {}
+        for name, how, handle in paths:
+            values, error = timings(handle)
+            results[name] = report(name, how, values, error, note)
+            failed |= error is not None
+        if results.get("proxy") and results.get("envd"):
+            proxied, straight = results["proxy"], results["envd"]
+            row("e2b-run-true-ratio-median", f"{statistics.median(proxied) / statistics.median(straight):.2f}", "x", "proxy / envd; target <= 1.2")
+            row("e2b-run-true-ratio-p99", f"{p99(proxied) / p99(straight):.2f}", "x", "proxy / envd")
     finally:
         sandbox.kill()
-    note = f"{RUNS} runs after {WARMUP}, one sandbox, e2b {importlib.metadata.version('e2b')}"
-    for name, values, how in (("proxy", proxied, "https://49983-<id>.<domain>, TLS"), ("envd", straight, straight_url)):
-        row(f"e2b-run-true-{name}-median", f"{statistics.median(values):.2f}", "ms", f"{how}; {note}")
-        row(f"e2b-run-true-{name}-p99", f"{p99(values):.2f}", "ms", how)
-    row("e2b-run-true-ratio-median", f"{statistics.median(proxied) / statistics.median(straight):.2f}", "x", "proxy / envd; target <= 1.2")
-    row("e2b-run-true-ratio-p99", f"{p99(proxied) / p99(straight):.2f}", "x", "proxy / envd")
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":
