@@ -18,6 +18,7 @@ pub mod rate_limit;
 pub mod sandboxes;
 mod service_errors;
 pub mod teams;
+pub mod template_view;
 pub mod templates;
 pub mod users;
 pub mod views;

@@ -9,7 +9,7 @@ use super::{sandbox_id, types::validate_template_name};
 use crate::{
     api::{
         extract::{ApiJson, ApiPath, ApiQuery},
-        templates::Template,
+        template_view::Template,
     },
     auth::Principal,
     error::{ApiError, ApiResult},
