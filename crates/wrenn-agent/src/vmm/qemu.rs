@@ -36,6 +36,16 @@ const CONTROL_TIMEOUT: Duration = Duration::from_secs(30);
 const SNAPSHOT_FD: &str = "snapshot";
 /// The `-drive` id of the root disk (its block backend's name in QMP).
 const ROOT_DRIVE: &str = "root";
+/// TCG's translation cache in MiB. QEMU's default (1 GiB) fills as the guest
+/// starts processes (ASLR puts each one's code at new addresses, so it is
+/// translated again) and is resident once written, so it outgrew the cgroup's
+/// `guest + MEMORY_OVERHEAD_MIB` and QEMU was OOM-killed after ~120 commands.
+/// A full cache is flushed and refilled in place, so this bounds it.
+pub const TCG_TB_SIZE_MIB: u64 = 256;
+/// What QEMU itself (heap, thread arenas, device state) keeps resident: ~170 MiB.
+const QEMU_OWN_RSS_MIB: u64 = 192;
+// A full cache and QEMU's own memory fit the cgroup's allowance beyond guest RAM.
+const _: () = assert!(TCG_TB_SIZE_MIB + QEMU_OWN_RSS_MIB <= super::cgroup::MEMORY_OVERHEAD_MIB);
 
 /// Kept for callers of the pre-trait API (dev boots, benches, tests).
 pub type QemuError = VmmError;
@@ -173,6 +183,14 @@ fn kernel_cmdline(spec: &VmSpec) -> String {
     args.join(" ")
 }
 
+/// `-accel` with TCG's translation cache bounded (see [`TCG_TB_SIZE_MIB`]).
+fn accel_arg(accel: Accel) -> String {
+    match accel {
+        Accel::Kvm => accel.to_string(),
+        Accel::Tcg => format!("{accel},tb-size={TCG_TB_SIZE_MIB}"),
+    }
+}
+
 fn qemu_args(
     spec: &VmSpec,
     accel: Accel,
@@ -184,7 +202,7 @@ fn qemu_args(
         "-M".into(),
         "microvm,acpi=off,x-option-roms=off,rtc=on".into(),
         "-accel".into(),
-        accel.to_string(),
+        accel_arg(accel),
         "-cpu".into(),
         if accel == Accel::Kvm { "host" } else { "max" }.into(),
         "-smp".into(),
@@ -674,12 +692,21 @@ mod tests {
             args.contains("hostfwd=tcp:127.0.0.1:40000-:49983"),
             "{args}"
         );
-        assert!(args.contains("-accel tcg -cpu max"), "{args}");
+        assert!(
+            args.contains(&format!("-accel tcg,tb-size={TCG_TB_SIZE_MIB} -cpu max")),
+            "{args}"
+        );
         assert!(
             args.contains("format=raw") && args.contains("snapshot=on"),
             "{args}"
         );
         assert!(!args.contains("-incoming"), "{args}");
+    }
+
+    #[test]
+    fn args_when_kvm_then_no_translation_cache_option() {
+        let args = qemu_args(&spec(), Accel::Kvm, &Confinement::Off, false).join(" ");
+        assert!(args.contains("-accel kvm -cpu host"), "{args}");
     }
 
     #[test]
