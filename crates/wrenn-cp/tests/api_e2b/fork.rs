@@ -52,7 +52,7 @@ both_dbs!(
 );
 
 both_dbs!(
-    fork_when_no_body_then_one_copy_with_the_source_timeout,
+    fork_when_no_body_or_unknown_field_then_one_copy_source_timeout,
     |kind| async move {
         let fx = Fixture::start(kind).await;
         let id = id_of(
@@ -62,9 +62,22 @@ both_dbs!(
 
         let answer = fx.call(POST, &format!("/sandboxes/{id}/fork"), None).await;
 
+        let newer = fx
+            .call(
+                POST,
+                &format!("/sandboxes/{id}/fork"),
+                Some(json!({"count": 1, "someNewerField": true})),
+            )
+            .await;
+
         assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
         assert_eq!(answer.body.as_array().map(Vec::len), Some(1));
         assert_eq!(fx.agent.forks()[0].2, Some(900));
+        assert_eq!(
+            newer.status,
+            StatusCode::CREATED,
+            "unknown fields are ignored: {newer:?}"
+        );
     }
 );
 
@@ -81,7 +94,7 @@ both_dbs!(
             json!({"count": -1}),
             json!({"timeout": 0}),
             json!({"count": "two"}),
-            json!({"copies": 2}),
+            json!({"timeout": "soon"}),
         ] {
             let answer = fx.call(POST, &path, Some(body.clone())).await;
             answer.error(StatusCode::BAD_REQUEST);

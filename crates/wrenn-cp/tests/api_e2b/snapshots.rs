@@ -123,7 +123,7 @@ both_dbs!(
             json!({"name": "Not A Name"}),
             json!({"name": 7}),
             json!({"memory": true}),
-            json!({"label": "x"}),
+            json!({"memory": "no"}),
         ] {
             fx.call(POST, &path, Some(body))
                 .await

@@ -16,9 +16,8 @@ use crate::{
     state::AppState,
 };
 
-/// E2B's `SandboxForkRequest`.
+/// E2B's `SandboxForkRequest` (unknown fields are ignored, as E2B does).
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ForkBody {
     /// The copies' timeout in seconds; default the source's.
     timeout: Option<i64>,

@@ -12,9 +12,10 @@ use super::{
 };
 use crate::{agent::AgentEgress, service::sandboxes as service, state::AppState};
 
-/// E2B's `SandboxNetworkUpdateConfig`.
+/// E2B's `SandboxNetworkUpdateConfig` (unknown fields are ignored, as E2B
+/// does; the known ones Wrenn lacks are refused).
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct NetworkUpdateBody {
     allow_out: Option<Vec<String>>,
     deny_out: Option<Vec<String>>,

@@ -24,9 +24,8 @@ use crate::{
     state::AppState,
 };
 
-/// E2B's `SandboxSnapshotRequest`.
+/// E2B's `SandboxSnapshotRequest` (unknown fields are ignored, as E2B does).
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SnapshotBody {
     name: Option<String>,
     /// `true` asks for the memory too (not supported: disk only).
