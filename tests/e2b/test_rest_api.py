@@ -5,6 +5,7 @@ E2B_API_URL=<cp>/e2b. REST only: the calls that reach envd go through the
 sandbox proxy and are the full e2b suite's (tests/e2b/run.sh)."""
 import datetime
 import os
+import time
 import uuid
 
 import pytest
@@ -120,10 +121,51 @@ def test_list_when_filtered_and_paged_then_every_sandbox_once(e2b):
             e2b.Sandbox.kill(sbx.sandbox_id)
 
 
-def test_metrics_when_running_then_a_sample(e2b, sandbox):
-    metrics = sandbox.get_metrics()
-    assert len(metrics) == 1
-    assert metrics[0].cpu_count >= 1 and metrics[0].mem_total > 0
+def test_metrics_when_running_then_a_series_in_time(e2b, sandbox):
+    # The host samples envd every 5 s: the first sample follows the boot.
+    metrics = []
+    for _ in range(30):
+        metrics = sandbox.get_metrics()
+        if metrics:
+            break
+        time.sleep(1)
+    assert metrics, "no metrics sample 30 s after the boot"
+    assert all(m.cpu_count >= 1 and m.mem_total > 0 for m in metrics)
+    stamps = [m.timestamp for m in metrics]
+    assert stamps == sorted(stamps)
+    first = stamps[0]
+    assert [m.timestamp for m in sandbox.get_metrics(start=first, end=first)] == [first]
+
+
+def test_pause_when_memory_false_then_paused_and_connect_boots_it(e2b, sandbox, stack):
+    assert sandbox.pause(keep_memory=False) is not False
+    assert sandbox.get_info().state == e2b.SandboxState.PAUSED
+
+    again = e2b.Sandbox.connect(sandbox.sandbox_id, timeout=120)
+
+    assert again.get_info().state == e2b.SandboxState.RUNNING
+    assert stack.agent_sandbox(sandbox.sandbox_id)["state"] == "SANDBOX_STATE_RUNNING"
+
+
+def test_network_when_updated_then_whole_policy_replaced(e2b, sandbox):
+    sandbox.update_network({"allow_out": ["1.1.1.1/32"], "deny_out": ["0.0.0.0/0"]})
+    assert sandbox.get_info().allow_internet_access is False
+
+    sandbox.update_network({})
+
+    assert sandbox.get_info().allow_internet_access is True
+
+
+def test_snapshot_when_made_then_listed_then_deleted(e2b, sandbox):
+    snapshot = sandbox.create_snapshot()
+    try:
+        listed = e2b.Sandbox.list_snapshots(sandbox_id=sandbox.sandbox_id).next_items()
+        assert [s.snapshot_id for s in listed] == [snapshot.snapshot_id]
+        assert sandbox.get_info().state == e2b.SandboxState.RUNNING
+    finally:
+        assert e2b.Sandbox.delete_snapshot(snapshot.snapshot_id) is True
+    assert e2b.Sandbox.delete_snapshot(snapshot.snapshot_id) is False
+    assert e2b.Sandbox.list_snapshots(sandbox_id=sandbox.sandbox_id).next_items() == []
 
 
 def test_other_team_when_any_call_then_not_found(e2b, sandbox, stack):

@@ -2,8 +2,8 @@
 //! against an in-memory host ([`common::fake_agent::FakeAgent`]), on SQLite
 //! and PostgreSQL: every route's status codes and the keys the e2b SDK
 //! requires, E2B's error body and retry headers, list filters and pages,
-//! idempotent creates, other teams' sandboxes, E2B-form API keys and bad
-//! input.
+//! idempotent creates, forks, snapshots, network updates, other teams'
+//! sandboxes, E2B-form API keys and bad input.
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
@@ -175,6 +175,8 @@ const DETAIL_KEYS: &[&str] = &[
 mod create;
 #[path = "api_e2b/errors.rs"]
 mod errors;
+#[path = "api_e2b/fork.rs"]
+mod fork;
 #[path = "api_e2b/idempotency.rs"]
 mod idempotency;
 #[path = "api_e2b/isolation.rs"]
@@ -185,3 +187,5 @@ mod keys;
 mod lifecycle;
 #[path = "api_e2b/list.rs"]
 mod list;
+#[path = "api_e2b/snapshots.rs"]
+mod snapshots;

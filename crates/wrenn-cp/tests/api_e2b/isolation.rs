@@ -27,6 +27,18 @@ both_dbs!(
             ),
             (POST, format!("/v2/sandboxes/{id}/connect"), Some(json!({}))),
             (GET, format!("/sandboxes/{id}/metrics"), None),
+            (POST, format!("/sandboxes/{id}/fork"), Some(json!({}))),
+            (POST, format!("/sandboxes/{id}/snapshots"), Some(json!({}))),
+            (
+                Method::PUT,
+                format!("/sandboxes/{id}/network"),
+                Some(json!({})),
+            ),
+            (
+                POST,
+                format!("/sandboxes/{id}/pause"),
+                Some(json!({"memory": false})),
+            ),
         ];
         for (method, path, body) in routes {
             let answer = fx
@@ -43,6 +55,9 @@ both_dbs!(
         assert_eq!(theirs.body, json!([]));
         assert!(!fx.agent.destroyed(&id));
         assert_eq!(fx.agent.pauses(), 0);
+        assert_eq!(fx.agent.disk_only_pauses(), 0);
+        assert!(fx.agent.forks().is_empty());
+        assert!(fx.agent.egress_updates().is_empty());
     }
 );
 

@@ -1,6 +1,6 @@
 //! One sandbox through E2B's calls: detail, timeout (0 = the timeout
 //! action now), pause (409 when paused), connect v1 and v2 (200 running,
-//! 201 resumed, deadlines only extended), resume, metrics and kill.
+//! 201 resumed, deadlines only extended), resume, metrics history and kill.
 use super::*;
 
 fn deadline_ms(detail: &Value) -> i64 {
@@ -155,7 +155,35 @@ both_dbs!(pause_when_running_then_204_then_409, |kind| async move {
     assert!(detail.get("envdAccessToken").is_none(), "{detail}");
 });
 
-both_dbs!(pause_when_memory_false_then_400_named, |kind| async move {
+both_dbs!(
+    pause_when_memory_false_then_204_disk_only,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let id = fx.create_id().await;
+
+        let answer = fx
+            .call(
+                POST,
+                &format!("/sandboxes/{id}/pause"),
+                Some(json!({"memory": false})),
+            )
+            .await;
+        let again = fx
+            .call(
+                POST,
+                &format!("/sandboxes/{id}/pause"),
+                Some(json!({"memory": false})),
+            )
+            .await;
+
+        assert_eq!(answer.status, StatusCode::NO_CONTENT, "{answer:?}");
+        again.error(StatusCode::CONFLICT);
+        assert_eq!((fx.agent.disk_only_pauses(), fx.agent.pauses()), (1, 0));
+        assert_eq!(fx.detail(&id).await.body["state"], "paused");
+    }
+);
+
+both_dbs!(pause_when_malformed_body_then_400, |kind| async move {
     let fx = Fixture::start(kind).await;
     let id = fx.create_id().await;
 
@@ -163,12 +191,12 @@ both_dbs!(pause_when_memory_false_then_400_named, |kind| async move {
         .call(
             POST,
             &format!("/sandboxes/{id}/pause"),
-            Some(json!({"memory": false})),
+            Some(json!({"memory": "no"})),
         )
         .await;
 
-    assert!(answer.error(StatusCode::BAD_REQUEST).contains("memory"));
-    assert_eq!(fx.agent.pauses(), 0);
+    answer.error(StatusCode::BAD_REQUEST);
+    assert_eq!((fx.agent.disk_only_pauses(), fx.agent.pauses()), (0, 0));
 });
 
 both_dbs!(
@@ -274,42 +302,68 @@ both_dbs!(
     }
 );
 
-both_dbs!(metrics_when_running_then_one_sample, |kind| async move {
-    let fx = Fixture::start(kind).await;
-    fx.agent.serve_envd().await;
-    let id = fx.create_id().await;
+both_dbs!(
+    metrics_when_host_history_then_series_in_window,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let id = fx.create_id().await;
+        for (at_s, used) in [(1_000, 1), (1_005, 2), (1_010, 3)] {
+            fx.agent.add_metrics(
+                &id,
+                at_s * 1000 + 250,
+                json!({"cpu_count": 1, "cpu_used_pct": 12.5, "mem_total": 1_073_741_824u64,
+                    "mem_used": used, "mem_cache": 0, "disk_used": 7, "disk_total": 9}),
+            );
+        }
 
-    let all = fx
-        .call(GET, &format!("/sandboxes/{id}/metrics"), None)
-        .await;
-    let before = fx
-        .call(
-            GET,
-            &format!("/sandboxes/{id}/metrics?start=0&end=1000"),
-            None,
-        )
-        .await;
+        let all = fx
+            .call(GET, &format!("/sandboxes/{id}/metrics"), None)
+            .await;
+        let window = fx
+            .call(
+                GET,
+                &format!("/sandboxes/{id}/metrics?start=1005&end=1005"),
+                None,
+            )
+            .await;
+        let before = fx
+            .call(
+                GET,
+                &format!("/sandboxes/{id}/metrics?start=0&end=999"),
+                None,
+            )
+            .await;
 
-    assert_eq!(all.status, StatusCode::OK, "{all:?}");
-    let samples = all.body.as_array().expect("a list");
-    assert_eq!(samples.len(), 1);
-    assert_keys(
-        &samples[0],
-        &[
-            "timestamp",
-            "timestampUnix",
-            "cpuCount",
-            "cpuUsedPct",
-            "memUsed",
-            "memTotal",
-            "memCache",
-            "diskUsed",
-            "diskTotal",
-        ],
-    );
-    assert_eq!(samples[0]["memTotal"], 1_073_741_824u64);
-    assert_eq!(before.body, json!([]));
-});
+        assert_eq!(all.status, StatusCode::OK, "{all:?}");
+        let samples = all.body.as_array().expect("a list");
+        assert_eq!(samples.len(), 3, "{all:?}");
+        for sample in samples {
+            assert_keys(
+                sample,
+                &[
+                    "timestamp",
+                    "timestampUnix",
+                    "cpuCount",
+                    "cpuUsedPct",
+                    "memUsed",
+                    "memTotal",
+                    "memCache",
+                    "diskUsed",
+                    "diskTotal",
+                ],
+            );
+        }
+        let used: Vec<&Value> = samples.iter().map(|s| &s["memUsed"]).collect();
+        assert_eq!(used, [&json!(1), &json!(2), &json!(3)], "oldest first");
+        assert_eq!(samples[0]["timestampUnix"], 1_000);
+        assert_eq!(samples[0]["timestamp"], "1970-01-01T00:16:40Z");
+        assert_eq!(samples[0]["memTotal"], 1_073_741_824u64);
+        let in_window = window.body.as_array().expect("a list");
+        assert_eq!(in_window.len(), 1, "{window:?}");
+        assert_eq!(in_window[0]["memUsed"], 2);
+        assert_eq!(before.body, json!([]));
+    }
+);
 
 both_dbs!(
     metrics_when_paused_or_bad_window_then_empty_or_400,

@@ -57,17 +57,18 @@ struct AutoResume {
     enabled: bool,
 }
 
+/// E2B's `SandboxNetworkConfig` (also read for a network update).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct NetworkBody {
-    allow_out: Option<Vec<String>>,
-    deny_out: Option<Vec<String>>,
-    allow_public_traffic: Option<bool>,
-    dns_servers: Option<Vec<String>>,
-    egress_proxy: Option<serde_json::Value>,
-    mask_request_host: Option<String>,
-    https_ports: Option<Vec<u16>>,
-    rules: Option<serde_json::Value>,
+pub(super) struct NetworkBody {
+    pub(super) allow_out: Option<Vec<String>>,
+    pub(super) deny_out: Option<Vec<String>>,
+    pub(super) allow_public_traffic: Option<bool>,
+    pub(super) dns_servers: Option<Vec<String>>,
+    pub(super) egress_proxy: Option<serde_json::Value>,
+    pub(super) mask_request_host: Option<String>,
+    pub(super) https_ports: Option<Vec<u16>>,
+    pub(super) rules: Option<serde_json::Value>,
 }
 
 /// `POST /sandboxes` (what the 2.4x SDKs call).
@@ -202,18 +203,18 @@ fn wrenn_request(body: NewSandboxBody) -> E2bResult<CreateSandbox> {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-struct Egress {
-    internet: bool,
+pub(super) struct Egress {
+    pub(super) internet: bool,
     /// User ports reachable through the proxy without a traffic token.
-    public_traffic: bool,
-    allow: Vec<String>,
-    deny: Vec<String>,
+    pub(super) public_traffic: bool,
+    pub(super) allow: Vec<String>,
+    pub(super) deny: Vec<String>,
 }
 
 /// E2B's network rules as Wrenn's: `denyOut: ["0.0.0.0/0"]` (or
 /// `allow_internet_access: false`) is "no internet"; addresses become /32s;
 /// domain names and the proxying options are refused.
-fn egress(internet: bool, network: NetworkBody) -> E2bResult<Egress> {
+pub(super) fn egress(internet: bool, network: NetworkBody) -> E2bResult<Egress> {
     let present = [
         (
             "network.dnsServers",

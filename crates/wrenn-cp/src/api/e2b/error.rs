@@ -129,6 +129,11 @@ through_api_error!(
     crate::service::sandboxes::SetTimeoutError,
     crate::service::sandboxes::OpenGuestError,
     crate::service::sandboxes::GuestCallError,
+    crate::service::sandboxes::ForkSandboxError,
+    crate::service::sandboxes::UpdateNetworkError,
+    crate::service::sandboxes::MetricsHistoryError,
+    crate::service::templates::SnapshotError,
+    crate::service::templates::DeleteTemplateError,
 );
 
 impl From<IdempotentCreateError> for E2bError {

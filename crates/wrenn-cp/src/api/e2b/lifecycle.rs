@@ -1,7 +1,7 @@
-//! One sandbox: detail, kill, timeout, pause, resume and connect, each one
-//! call of `service::sandboxes`, with E2B's status codes (kill 204, pause
-//! 204 or 409 when already paused, connect 200 when it was running and 201
-//! when it was resumed).
+//! One sandbox: detail, kill, timeout, pause (with or without memory),
+//! resume and connect, each one call of `service::sandboxes`, with E2B's
+//! status codes (kill 204, pause 204 or 409 when already paused, connect
+//! 200 when it was running and 201 when it was resumed).
 use axum::{extract::State, http::StatusCode, Json};
 use serde::Deserialize;
 
@@ -89,29 +89,25 @@ pub async fn set_timeout(
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PauseBody {
-    /// `false`: keep only the filesystem (not supported yet).
+    /// `false`: keep only the filesystem; the next resume boots afresh.
     memory: Option<bool>,
     #[serde(rename = "requireHealthyGuest")]
     _require_healthy_guest: Option<bool>,
 }
 
-/// `POST /sandboxes/{sandboxID}/pause`: 204; 409 when already paused.
+/// `POST /sandboxes/{sandboxID}/pause {memory?}`: 204; 409 when already
+/// paused. `memory: false` keeps only the disk (processes end).
 pub async fn pause(
     State(state): State<AppState>,
     Caller(principal): Caller,
     SandboxPath(id): SandboxPath,
     OptionalBody(body): OptionalBody<PauseBody>,
 ) -> E2bResult<StatusCode> {
-    if body.memory == Some(false) {
-        return Err(E2bError::bad_request(
-            "memory: false (a filesystem-only pause) is not supported by this Wrenn",
-        ));
-    }
     let row = visible(service::get(&state, &principal.team_id, &id).await?)?;
     if row.state == SandboxState::Paused {
         return Err(E2bError::conflict("sandbox is already paused"));
     }
-    service::pause(&state, &principal, &id).await?;
+    service::pause_keeping(&state, &principal, &id, body.memory.unwrap_or(true)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,7 +1,7 @@
 //! `GET /sandboxes/{sandboxID}/metrics?start=&end=`: E2B's time series of a
-//! sandbox's resource use. Until the host keeps a history, the series is
-//! the sample envd measures now (one element, or none when it falls outside
-//! `start`..`end` or the sandbox is paused).
+//! sandbox's resource use, from the history its host keeps (envd sampled
+//! every 5 s, the last hour), oldest first, within `start`..`end` (Unix
+//! seconds, both inclusive).
 use axum::{extract::State, Json};
 use serde::Deserialize;
 
@@ -12,7 +12,6 @@ use super::{
 };
 use crate::{
     api::{extract::ApiQuery, rfc3339},
-    lifecycle::SandboxState,
     service::sandboxes as service,
     state::AppState,
 };
@@ -37,31 +36,33 @@ pub async fn metrics(
             return Err(E2bError::bad_request("start must not be after end"));
         }
     }
-    let row = visible(service::get(&state, &principal.team_id, &id).await?)?;
-    if row.state != SandboxState::Running {
-        return Ok(Json(Vec::new()));
-    }
-    let guest = service::guest(&state, &principal.team_id, &id).await?;
-    let raw = guest.call(guest.envd.metrics()).await?;
-    let sample = sample(&raw, crate::db::now_ms() / 1000);
-    let inside = window.start.is_none_or(|s| sample.timestamp_unix >= s)
-        && window.end.is_none_or(|e| sample.timestamp_unix <= e);
-    Ok(Json(if inside { vec![sample] } else { Vec::new() }))
+    visible(service::get(&state, &principal.team_id, &id).await?)?;
+    // Seconds to the ms the host keeps; the end second is whole.
+    let ms = |secs: i64| u64::try_from(secs).unwrap_or(0).saturating_mul(1000);
+    let samples = service::metrics_history(
+        &state,
+        &principal,
+        &id,
+        window.start.map(ms),
+        window.end.map(|e| ms(e).saturating_add(999)),
+    )
+    .await?;
+    Ok(Json(
+        samples
+            .iter()
+            .map(|s| sample(&s.metrics, s.at_ms / 1000))
+            .collect(),
+    ))
 }
 
-/// envd's `/metrics` answer as one E2B sample; `now` (Unix seconds) when
-/// envd gave no instant.
-fn sample(raw: &serde_json::Value, now: i64) -> Metric {
+/// One of envd's `/metrics` answers, sampled by the host at `at` (Unix
+/// seconds), as an E2B sample.
+fn sample(raw: &serde_json::Value, at: i64) -> Metric {
     let number = |key: &str| {
         raw.get(key)
             .and_then(serde_json::Value::as_u64)
             .unwrap_or(0)
     };
-    let at = raw
-        .get("ts")
-        .and_then(serde_json::Value::as_i64)
-        .filter(|ts| *ts > 0)
-        .unwrap_or(now);
     Metric {
         timestamp: rfc3339(at.saturating_mul(1000)),
         timestamp_unix: at,
@@ -83,10 +84,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sample_when_envd_answer_then_e2b_keys() {
-        let raw = serde_json::json!({"ts": 1_796_119_200, "cpu_count": 2, "cpu_used_pct": 12.5,
+    fn sample_when_host_sample_then_e2b_keys_at_its_instant() {
+        let raw = serde_json::json!({"cpu_count": 2, "cpu_used_pct": 12.5,
             "mem_total": 1024, "mem_used": 512, "mem_cache": 64, "disk_used": 10, "disk_total": 100});
-        let metric = serde_json::to_value(sample(&raw, 0)).expect("serializes");
+        let metric = serde_json::to_value(sample(&raw, 1_796_119_200)).expect("serializes");
         assert_eq!(metric["timestampUnix"], 1_796_119_200);
         assert_eq!(metric["timestamp"], "2026-12-01T10:00:00Z");
         assert_eq!(metric["cpuUsedPct"], 12.5);

@@ -9,16 +9,19 @@
 mod create;
 mod error;
 mod extract;
+mod fork;
 mod lifecycle;
 mod list;
 mod metrics;
+mod network;
+mod snapshots;
 mod views;
 
 use std::sync::Arc;
 
 use axum::{
     extract::DefaultBodyLimit,
-    routing::{get, post},
+    routing::{delete, get, post, put},
     Router,
 };
 
@@ -51,6 +54,14 @@ pub fn routes() -> Router<AppState> {
             post(lifecycle::connect),
         )
         .route("/sandboxes/{sandbox_id}/metrics", get(metrics::metrics))
+        .route("/sandboxes/{sandbox_id}/fork", post(fork::fork))
+        .route("/sandboxes/{sandbox_id}/snapshots", post(snapshots::create))
+        .route("/snapshots", get(snapshots::list))
+        .route(
+            "/templates/{template_id}",
+            delete(snapshots::delete_template),
+        )
+        .route("/sandboxes/{sandbox_id}/network", put(network::update))
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::method_not_allowed)
 }
