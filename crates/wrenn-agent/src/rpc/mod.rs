@@ -8,6 +8,7 @@ pub mod convert;
 mod detached;
 pub mod envd_proxy;
 pub mod error;
+mod forwarding;
 pub mod guest_proxy;
 pub mod host;
 pub mod service;

@@ -2,7 +2,11 @@
 //! authenticated with the agent's shared secret.
 use std::sync::Arc;
 
-use connectrpc::{client::ClientConfig, ConnectError, ErrorCode};
+use buffa::view::{MessageView, OwnedView};
+use connectrpc::{
+    client::{ClientConfig, UnaryResponse},
+    ConnectError, ErrorCode,
+};
 use wrenn_proto::wrenn::agent::v1::{self as pb, AgentServiceClient, SandboxState};
 use wrenn_types::TimeoutAction;
 
@@ -156,6 +160,15 @@ fn agent_error(err: ConnectError) -> AgentError {
     }
 }
 
+/// The outcome of one agent RPC: its owned reply, or the refusal as an
+/// [`AgentError`] ([`agent_error`]).
+fn reply<V>(outcome: Result<UnaryResponse<OwnedView<V>>, ConnectError>) -> AgentResult<V::Owned>
+where
+    V: MessageView<'static>,
+{
+    outcome.map(UnaryResponse::into_owned).map_err(agent_error)
+}
+
 /// Longest agent message passed on to users.
 const MAX_AGENT_MESSAGE: usize = 300;
 
@@ -224,12 +237,8 @@ impl AgentApi for ConnectAgent {
             .into(),
             ..Default::default()
         };
-        let response = self
-            .client
-            .create_sandbox(message)
-            .await
-            .map_err(agent_error)?;
-        sandbox(response.into_owned().sandbox.into_option())
+        let response = reply(self.client.create_sandbox(message).await)?;
+        sandbox(response.sandbox.into_option())
     }
 
     async fn get(&self, id: &str) -> AgentResult<AgentSandbox> {
@@ -237,22 +246,17 @@ impl AgentApi for ConnectAgent {
             id: id.into(),
             ..Default::default()
         };
-        let response = self
-            .client
-            .get_sandbox(message)
-            .await
-            .map_err(agent_error)?;
-        sandbox(response.into_owned().sandbox.into_option())
+        let response = reply(self.client.get_sandbox(message).await)?;
+        sandbox(response.sandbox.into_option())
     }
 
     async fn list(&self) -> AgentResult<Vec<AgentSandbox>> {
-        let response = self
-            .client
-            .list_sandboxes(pb::ListSandboxesRequest::default())
-            .await
-            .map_err(agent_error)?;
+        let response = reply(
+            self.client
+                .list_sandboxes(pb::ListSandboxesRequest::default())
+                .await,
+        )?;
         response
-            .into_owned()
             .sandboxes
             .into_iter()
             .map(|s| sandbox(Some(s)))
@@ -264,11 +268,7 @@ impl AgentApi for ConnectAgent {
             id: id.into(),
             ..Default::default()
         };
-        self.client
-            .destroy_sandbox(message)
-            .await
-            .map(|_| ())
-            .map_err(agent_error)
+        reply(self.client.destroy_sandbox(message).await).map(drop)
     }
 
     async fn pause(&self, id: &str) -> AgentResult<AgentSandbox> {
@@ -276,12 +276,8 @@ impl AgentApi for ConnectAgent {
             id: id.into(),
             ..Default::default()
         };
-        let response = self
-            .client
-            .pause_sandbox(message)
-            .await
-            .map_err(agent_error)?;
-        sandbox(response.into_owned().sandbox.into_option())
+        let response = reply(self.client.pause_sandbox(message).await)?;
+        sandbox(response.sandbox.into_option())
     }
 
     async fn pause_disk_only(&self, id: &str) -> AgentResult<AgentSandbox> {
@@ -290,12 +286,8 @@ impl AgentApi for ConnectAgent {
             disk_only: true,
             ..Default::default()
         };
-        let response = self
-            .client
-            .pause_sandbox(message)
-            .await
-            .map_err(agent_error)?;
-        sandbox(response.into_owned().sandbox.into_option())
+        let response = reply(self.client.pause_sandbox(message).await)?;
+        sandbox(response.sandbox.into_option())
     }
 
     async fn fork(
@@ -310,13 +302,8 @@ impl AgentApi for ConnectAgent {
             timeout_secs,
             ..Default::default()
         };
-        let response = self
-            .client
-            .fork_sandbox(message)
-            .await
-            .map_err(agent_error)?;
+        let response = reply(self.client.fork_sandbox(message).await)?;
         response
-            .into_owned()
             .copies
             .into_iter()
             .map(|s| sandbox(Some(s)))
@@ -335,13 +322,8 @@ impl AgentApi for ConnectAgent {
             end_ms,
             ..Default::default()
         };
-        let response = self
-            .client
-            .get_metrics(message)
-            .await
-            .map_err(agent_error)?;
+        let response = reply(self.client.get_metrics(message).await)?;
         Ok(response
-            .into_owned()
             .samples
             .into_iter()
             .map(|s| AgentMetricsSample {
@@ -363,12 +345,8 @@ impl AgentApi for ConnectAgent {
             .into(),
             ..Default::default()
         };
-        let response = self
-            .client
-            .update_egress(message)
-            .await
-            .map_err(agent_error)?;
-        sandbox(response.into_owned().sandbox.into_option())
+        let response = reply(self.client.update_egress(message).await)?;
+        sandbox(response.sandbox.into_option())
     }
 
     async fn resume(&self, id: &str) -> AgentResult<AgentSandbox> {
@@ -376,12 +354,8 @@ impl AgentApi for ConnectAgent {
             id: id.into(),
             ..Default::default()
         };
-        let response = self
-            .client
-            .resume_sandbox(message)
-            .await
-            .map_err(agent_error)?;
-        sandbox(response.into_owned().sandbox.into_option())
+        let response = reply(self.client.resume_sandbox(message).await)?;
+        sandbox(response.sandbox.into_option())
     }
 
     async fn set_timeout(&self, id: &str, timeout_secs: Option<u64>) -> AgentResult<AgentSandbox> {
@@ -390,12 +364,8 @@ impl AgentApi for ConnectAgent {
             timeout_secs,
             ..Default::default()
         };
-        let response = self
-            .client
-            .set_timeout(message)
-            .await
-            .map_err(agent_error)?;
-        sandbox(response.into_owned().sandbox.into_option())
+        let response = reply(self.client.set_timeout(message).await)?;
+        sandbox(response.sandbox.into_option())
     }
 
     async fn envd_access_token(&self, id: &str) -> AgentResult<Option<SecretString>> {
@@ -403,14 +373,9 @@ impl AgentApi for ConnectAgent {
             id: id.into(),
             ..Default::default()
         };
-        let response = self
-            .client
-            .get_sandbox(message)
-            .await
-            .map_err(agent_error)?;
+        let response = reply(self.client.get_sandbox(message).await)?;
         // The agent sets the token only while the sandbox runs.
         Ok(response
-            .into_owned()
             .sandbox
             .into_option()
             .map(|s| s.envd_access_token)
@@ -425,18 +390,10 @@ impl AgentApi for ConnectAgent {
             memory,
             ..Default::default()
         };
-        let response = self
-            .client
-            .snapshot_sandbox(message)
-            .await
-            .map_err(agent_error)?;
-        let template = response
-            .into_owned()
-            .template
-            .into_option()
-            .ok_or_else(|| {
-                AgentError::Unavailable("the agent answered without a template".into())
-            })?;
+        let response = reply(self.client.snapshot_sandbox(message).await)?;
+        let template = response.template.into_option().ok_or_else(|| {
+            AgentError::Unavailable("the agent answered without a template".into())
+        })?;
         Ok(AgentTemplate {
             image: template.name,
             disk_mb: template.disk_mib,
@@ -449,11 +406,7 @@ impl AgentApi for ConnectAgent {
             template: image.into(),
             ..Default::default()
         };
-        self.client
-            .delete_template(message)
-            .await
-            .map(|_| ())
-            .map_err(agent_error)
+        reply(self.client.delete_template(message).await).map(drop)
     }
 
     async fn prove_identity(&self, challenge: &str) -> AgentResult<String> {
@@ -461,18 +414,17 @@ impl AgentApi for ConnectAgent {
             challenge: challenge.into(),
             ..Default::default()
         };
-        let response = self.client.host_info(message).await.map_err(agent_error)?;
-        Ok(response.into_owned().identity_proof)
+        let response = reply(self.client.host_info(message).await)?;
+        Ok(response.identity_proof)
     }
 
     async fn template_images(&self) -> AgentResult<Vec<AgentTemplateImage>> {
-        let response = self
-            .client
-            .list_templates(pb::ListTemplatesRequest::default())
-            .await
-            .map_err(agent_error)?;
+        let response = reply(
+            self.client
+                .list_templates(pb::ListTemplatesRequest::default())
+                .await,
+        )?;
         Ok(response
-            .into_owned()
             .templates
             .into_iter()
             .map(|t| AgentTemplateImage {

@@ -8,8 +8,8 @@
 //! the end user's: its headers pass through as sent, `X-Access-Token`
 //! included (envd checks it itself; the proxy never adds or replaces it),
 //! minus the agent secret and hop-by-hop headers. Bodies stream both ways
-//! unbuffered over kept-alive connections pooled per sandbox VM (the pools
-//! of [`super::envd_proxy::pool`]); `Upgrade` requests (WebSocket) are
+//! unbuffered over kept-alive connections pooled per sandbox VM (the
+//! forwarding core it shares with `/envd/`: [`super::forwarding`]); `Upgrade` requests (WebSocket) are
 //! forwarded and, once the guest answers 101, both upgraded connections
 //! are spliced until either side closes or the VM stops.
 //!
@@ -36,12 +36,12 @@ use wrenn_types::envd_paths::{self, ENVD_PORT};
 
 use super::{
     auth::Secret,
-    envd_proxy::{
-        pool::EnvdPools, strip_hop_by_hop, watch, EnvdDirectory, AGENT_SECRET_HEADER,
-        PROXY_ERROR_HEADER,
+    forwarding::{
+        self, strip_hop_by_hop, EnvdDirectory, ExchangeFailure, Forwarder, Unavailable,
+        AGENT_SECRET_HEADER, PROXY_ERROR_HEADER,
     },
 };
-use crate::sandbox::{SandboxError, SandboxId};
+use crate::sandbox::SandboxId;
 
 /// The routes, in axum's syntax (the second serves `/guest/<id>/<port>/`).
 pub const ROUTE: &str = "/guest/{sandbox_id}/{port}/{*rest}";
@@ -90,14 +90,22 @@ impl GuestProxyError {
     }
 }
 
+impl From<Unavailable> for GuestProxyError {
+    fn from(unavailable: Unavailable) -> Self {
+        match unavailable {
+            Unavailable::NotFound(id) => Self::NotFound(id),
+            Unavailable::NotRunning(id) => Self::NotRunning(id),
+        }
+    }
+}
+
 impl IntoResponse for GuestProxyError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         if let Self::Unreachable { source, .. } = &self {
             tracing::debug!(error = %self, cause = %source, "guest proxy failed");
         }
-        let body = serde_json::json!({ "error": { "code": code, "message": self.to_string() } });
-        (status, [(PROXY_ERROR_HEADER, code)], axum::Json(body)).into_response()
+        forwarding::refusal(status, code, self.to_string())
     }
 }
 
@@ -120,9 +128,7 @@ impl Default for Limits {
 
 #[derive(Clone)]
 struct GuestState {
-    directory: Arc<dyn EnvdDirectory>,
-    secret: Secret,
-    pools: Arc<EnvdPools>,
+    forwarder: Forwarder,
     limits: Limits,
 }
 
@@ -141,9 +147,7 @@ pub fn routes_with_limits(
         .route(ROUTE, axum::routing::any(forward))
         .route(ROUTE_ROOT, axum::routing::any(forward))
         .with_state(GuestState {
-            directory,
-            secret,
-            pools: Arc::default(),
+            forwarder: Forwarder::new(directory, secret),
             limits,
         })
 }
@@ -161,16 +165,9 @@ fn settle(state: &GuestState, err: GuestProxyError) -> GuestProxyError {
     let GuestProxyError::Unreachable { id, .. } = &err else {
         return err;
     };
-    match state.directory.envd_target(id) {
-        Ok(_) => err,
-        Err(SandboxError::NotFound(id)) => {
-            state.pools.forget(&id);
-            GuestProxyError::NotFound(id.to_string())
-        }
-        Err(_) => {
-            state.pools.forget(id);
-            GuestProxyError::NotRunning(id.clone())
-        }
+    match state.forwarder.stopped_since(id) {
+        None => err,
+        Some(unavailable) => unavailable.into(),
     }
 }
 
@@ -216,11 +213,7 @@ async fn try_forward(
     state: &GuestState,
     mut request: Request,
 ) -> Result<Response, GuestProxyError> {
-    let presented = request.headers().get(AGENT_SECRET_HEADER);
-    if !state
-        .secret
-        .matches_raw(presented.map(HeaderValue::as_bytes))
-    {
+    if !state.forwarder.authenticated(request.headers()) {
         return Err(GuestProxyError::Unauthenticated);
     }
     // The raw path: the guest sees the percent-encoding the client sent.
@@ -234,16 +227,7 @@ async fn try_forward(
     if port == ENVD_PORT && envd_paths::is_host_only(target.rest) {
         return Err(GuestProxyError::HostOnly);
     }
-    let envd = match state.directory.envd_target(&id) {
-        Ok(envd) => envd,
-        Err(err) => {
-            state.pools.forget(&id);
-            return Err(match err {
-                SandboxError::NotFound(id) => GuestProxyError::NotFound(id.to_string()),
-                _ => GuestProxyError::NotRunning(id),
-            });
-        }
-    };
+    let envd = state.forwarder.running(&id)?;
     let unreachable =
         |source: Box<dyn std::error::Error + Send + Sync>| GuestProxyError::Unreachable {
             id: id.clone(),
@@ -252,10 +236,7 @@ async fn try_forward(
         };
     let authority =
         guest_authority(&envd.url, port).ok_or_else(|| unreachable("bad envd address".into()))?;
-    let path_and_query = match request.uri().query() {
-        Some(query) => format!("{}?{query}", target.rest),
-        None => target.rest.to_owned(),
-    };
+    let path_and_query = forwarding::path_and_query(target.rest, request.uri().query());
     let upgrade = is_upgrade(request.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
     let (mut parts, body) = request.into_parts();
@@ -277,27 +258,28 @@ async fn try_forward(
         parts.headers.insert(header::HOST, host);
     }
 
-    let client = state.pools.client(&id, &envd, state.directory.as_ref());
-    let (body, body_sent) = watch::sent(body);
-    let exchange = client.request(Request::from_parts(parts, Body::new(body)));
-    let directory = Arc::clone(&state.directory);
-    let generation = envd.generation;
-    let gone = move |id: SandboxId| watch::vm_gone(Arc::clone(&directory), id, generation);
     let limit = if port == ENVD_PORT {
         state.limits.envd_headers
     } else {
         state.limits.user_headers
     };
-    let headers_due = async move {
-        // Err only means the body was dropped: sent or abandoned.
-        let _ = body_sent.await;
-        tokio::time::sleep(limit).await;
+    let mut response = match state
+        .forwarder
+        .exchange(&id, &envd, parts, body, limit)
+        .await
+    {
+        Ok(response) => response,
+        Err(ExchangeFailure::Unreachable(source)) => return Err(unreachable(source)),
+        Err(ExchangeFailure::VmGone) => return Err(GuestProxyError::NotRunning(id)),
+        Err(ExchangeFailure::Timeout) => {
+            return Err(GuestProxyError::Timeout {
+                id,
+                port,
+                after: limit,
+            })
+        }
     };
-    let mut response = tokio::select! {
-        response = exchange => response.map_err(|e| unreachable(e.into()))?,
-        () = gone(id.clone()) => return Err(GuestProxyError::NotRunning(id)),
-        () = headers_due => return Err(GuestProxyError::Timeout { id, port, after: limit }),
-    };
+    let gone = |id: SandboxId| state.forwarder.vm_gone(id, envd.generation);
     // The guest's answer must not pass for one of the proxy's refusals.
     response.headers_mut().remove(PROXY_ERROR_HEADER);
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
@@ -308,12 +290,7 @@ async fn try_forward(
             return Ok(Response::from_parts(parts, Body::empty()));
         }
     }
-    let (mut parts, body) = response.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    Ok(Response::from_parts(
-        parts,
-        Body::new(watch::UntilVmGone::new(body, gone(id))),
-    ))
+    Ok(forwarding::stream_back(response, gone(id)))
 }
 
 /// Copies both ways between the client's and the guest's upgraded

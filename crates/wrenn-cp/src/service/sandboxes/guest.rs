@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use wrenn_types::SandboxId;
 
-use super::{agent_of, find, running};
+use super::{on_host, running};
 use crate::{
     agent::{AgentApi, AgentError, AgentState},
     envd::{Envd, EnvdError, HostRefusal, Refusal},
@@ -26,6 +26,11 @@ pub enum OpenGuestError {
     HostNotConnected,
     #[error("database")]
     Db(#[from] sqlx::Error),
+}
+
+impl super::OnHostRefusal for OpenGuestError {
+    const NOT_FOUND: Self = Self::NotFound;
+    const HOST_NOT_CONNECTED: Self = Self::HostNotConnected;
 }
 
 /// Why a call into the guest failed.
@@ -57,13 +62,8 @@ pub async fn guest(
     team_id: &str,
     id: &SandboxId,
 ) -> Result<Guest, OpenGuestError> {
-    let sandbox = find(state, team_id, id)
-        .await?
-        .ok_or(OpenGuestError::NotFound)?;
-    running(&sandbox).map_err(OpenGuestError::NotRunning)?;
-    let agent = agent_of(state, &sandbox)
-        .await
-        .ok_or(OpenGuestError::HostNotConnected)?;
+    let running = |row: &_| running(row).map_err(OpenGuestError::NotRunning);
+    let (sandbox, agent) = on_host(state, team_id, id, running).await?;
     Ok(Guest {
         envd: Envd::new(agent.envd(&sandbox.id)),
         agent,

@@ -3,7 +3,7 @@
 //! (a lost race leaves the other writer's state) and audited.
 use wrenn_types::SandboxId;
 
-use super::{agent_of, find, running};
+use super::{agent_of, find, on_host, running};
 use crate::{
     agent::{AgentError, AgentSandbox},
     audit::{self, Outcome},
@@ -40,6 +40,11 @@ pub enum PauseSandboxError {
     Host(#[source] AgentError),
     #[error("database")]
     Db(#[from] sqlx::Error),
+}
+
+impl super::OnHostRefusal for PauseSandboxError {
+    const NOT_FOUND: Self = Self::NotFound;
+    const HOST_NOT_CONNECTED: Self = Self::HostNotConnected;
 }
 
 /// Why a sandbox could not be resumed.
@@ -153,13 +158,8 @@ pub async fn pause_keeping(
     id: &SandboxId,
     memory: bool,
 ) -> Result<SandboxRow, PauseSandboxError> {
-    let row = find(state, &principal.team_id, id)
-        .await?
-        .ok_or(PauseSandboxError::NotFound)?;
-    running(&row).map_err(PauseSandboxError::NotRunning)?;
-    let agent = agent_of(state, &row)
-        .await
-        .ok_or(PauseSandboxError::HostNotConnected)?;
+    let running = |row: &SandboxRow| running(row).map_err(PauseSandboxError::NotRunning);
+    let (row, agent) = on_host(state, &principal.team_id, id, running).await?;
     let paused = if memory {
         agent.pause(&row.id).await
     } else {

@@ -2,7 +2,7 @@
 //! 5 s, the last hour), for a window of time.
 use wrenn_types::SandboxId;
 
-use super::{agent_of, find};
+use super::on_host;
 use crate::{
     agent::{AgentError, AgentMetricsSample},
     auth::Principal,
@@ -22,6 +22,11 @@ pub enum MetricsHistoryError {
     Db(#[from] sqlx::Error),
 }
 
+impl super::OnHostRefusal for MetricsHistoryError {
+    const NOT_FOUND: Self = Self::NotFound;
+    const HOST_NOT_CONNECTED: Self = Self::HostNotConnected;
+}
+
 /// The samples of the caller's sandbox `id` in `[start_ms, end_ms]`
 /// (Unix ms; `None`: unbounded), oldest first.
 pub async fn metrics_history(
@@ -31,12 +36,8 @@ pub async fn metrics_history(
     start_ms: Option<u64>,
     end_ms: Option<u64>,
 ) -> Result<Vec<AgentMetricsSample>, MetricsHistoryError> {
-    let row = find(state, &principal.team_id, id)
-        .await?
-        .ok_or(MetricsHistoryError::NotFound)?;
-    let agent = agent_of(state, &row)
-        .await
-        .ok_or(MetricsHistoryError::HostNotConnected)?;
+    let any_state = |_: &_| Ok::<(), MetricsHistoryError>(());
+    let (row, agent) = on_host(state, &principal.team_id, id, any_state).await?;
     match agent.metrics_history(&row.id, start_ms, end_ms).await {
         Ok(samples) => Ok(samples),
         // Stopped sandboxes are gone from their host, and so is their history.

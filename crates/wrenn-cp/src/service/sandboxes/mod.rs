@@ -58,6 +58,27 @@ async fn agent_of(state: &AppState, sandbox: &SandboxRow) -> Option<Arc<dyn Agen
     state.hosts.agent(host).await.ok()
 }
 
+/// The refusals of an operation that needs the caller's sandbox on its
+/// connected host, under the names of the operation's own error.
+trait OnHostRefusal: From<sqlx::Error> {
+    const NOT_FOUND: Self;
+    const HOST_NOT_CONNECTED: Self;
+}
+
+/// The caller's sandbox `id`, once `check` accepts it (its state), and the
+/// agent of its host: the preamble of an operation on one sandbox's host.
+async fn on_host<E: OnHostRefusal>(
+    state: &AppState,
+    team_id: &str,
+    id: &SandboxId,
+    check: impl FnOnce(&SandboxRow) -> Result<(), E>,
+) -> Result<(SandboxRow, Arc<dyn AgentApi>), E> {
+    let row = find(state, team_id, id).await?.ok_or(E::NOT_FOUND)?;
+    check(&row)?;
+    let agent = agent_of(state, &row).await.ok_or(E::HOST_NOT_CONNECTED)?;
+    Ok((row, agent))
+}
+
 /// `Err(state)` unless the sandbox is running.
 fn running(sandbox: &SandboxRow) -> Result<(), SandboxState> {
     if sandbox.state == SandboxState::Running {

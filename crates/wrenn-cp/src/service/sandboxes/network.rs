@@ -3,7 +3,7 @@
 //! one transaction) and keeps it for later starts; then the record follows.
 use wrenn_types::SandboxId;
 
-use super::{agent_of, find};
+use super::{find, on_host};
 use crate::{
     agent::{AgentEgress, AgentError},
     audit::{self, Outcome},
@@ -29,6 +29,11 @@ pub enum UpdateNetworkError {
     Db(#[from] sqlx::Error),
 }
 
+impl super::OnHostRefusal for UpdateNetworkError {
+    const NOT_FOUND: Self = Self::NotFound;
+    const HOST_NOT_CONNECTED: Self = Self::HostNotConnected;
+}
+
 /// Replaces the egress policy of the caller's sandbox `id` with `egress`
 /// (the whole policy: what it leaves out is cleared).
 pub async fn update_network(
@@ -37,15 +42,11 @@ pub async fn update_network(
     id: &SandboxId,
     egress: AgentEgress,
 ) -> Result<SandboxRow, UpdateNetworkError> {
-    let row = find(state, &principal.team_id, id)
-        .await?
-        .ok_or(UpdateNetworkError::NotFound)?;
-    if !matches!(row.state, SandboxState::Running | SandboxState::Paused) {
-        return Err(UpdateNetworkError::NotLive(row.state));
-    }
-    let agent = agent_of(state, &row)
-        .await
-        .ok_or(UpdateNetworkError::HostNotConnected)?;
+    let live = |row: &SandboxRow| match row.state {
+        SandboxState::Running | SandboxState::Paused => Ok(()),
+        other => Err(UpdateNetworkError::NotLive(other)),
+    };
+    let (row, agent) = on_host(state, &principal.team_id, id, live).await?;
     agent
         .update_egress(&row.id, &egress)
         .await
