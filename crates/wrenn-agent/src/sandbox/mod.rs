@@ -31,4 +31,5 @@ pub use manager::{ManagerOptions, SandboxManager};
 pub use metrics::MetricsSample;
 pub use record::{SandboxInfo, SandboxRecord};
 pub use recovery::RecoveryReport;
+pub use snapshot::{BUILTIN_SHAPE, BUILTIN_TEMPLATES};
 pub use state::SandboxState;
