@@ -101,6 +101,10 @@ pub struct ServeConfig {
     /// `AGENT_WARM_TEMPLATES`: snapshots to build besides the built-in
     /// templates' (see [`ServeConfig::warm_plan`]).
     pub warm_templates: Vec<WarmSpec>,
+    /// `AGENT_MAX_CONCURRENT_STARTS`: VMs starting at once (spawn or
+    /// restore until envd is initialised); default one per CPU. The rest
+    /// queue in arrival order.
+    pub max_concurrent_starts: Option<usize>,
     /// `AGENT_TLS_CERT`, `AGENT_TLS_KEY`, `AGENT_TLS_CLIENT_CA`: HTTPS (and
     /// mTLS) when set; plain HTTP otherwise.
     pub tls: Option<TlsFiles>,
@@ -290,6 +294,18 @@ impl ServeConfig {
             limits,
             ready_timeout: Duration::from_secs(ready_secs),
             warm_templates,
+            max_concurrent_starts: match get("AGENT_MAX_CONCURRENT_STARTS") {
+                None => None,
+                Some(raw) => match raw.trim().parse::<usize>() {
+                    Ok(n @ 1..) => Some(n),
+                    _ => {
+                        return Err(invalid(
+                            "AGENT_MAX_CONCURRENT_STARTS",
+                            format!("'{raw}': expected a whole number of at least 1"),
+                        ))
+                    }
+                },
+            },
             tls: TlsFiles::from_lookup(&get).map_err(|e| invalid("AGENT_TLS_*", e))?,
             vm_confinement: parsed(&get, "AGENT_VM_CONFINEMENT", ConfinementChoice::On)?,
             vm_user: get("AGENT_VM_USER").unwrap_or_else(|| DEFAULT_VM_USER.to_owned()),
@@ -458,6 +474,19 @@ mod tests {
     }
 
     #[test]
+    fn from_lookup_when_max_concurrent_starts_then_parsed() {
+        let unset = load(&[("AGENT_SECRET", SECRET)]).expect("valid");
+        let set = load(&[
+            ("AGENT_SECRET", SECRET),
+            ("AGENT_MAX_CONCURRENT_STARTS", "4"),
+        ])
+        .expect("valid");
+
+        assert_eq!(unset.max_concurrent_starts, None);
+        assert_eq!(set.max_concurrent_starts, Some(4));
+    }
+
+    #[test]
     fn warm_plan_when_nothing_set_then_builtin_templates_at_default_shape() {
         let config = load(&[("AGENT_SECRET", SECRET)]).expect("valid");
 
@@ -505,6 +534,7 @@ mod tests {
             ("AGENT_HEARTBEAT_SECS", "0"),
             ("AGENT_TLS_CERT", "/etc/wrenn/agent.crt"),
             ("AGENT_VM_CONFINEMENT", "maybe"),
+            ("AGENT_MAX_CONCURRENT_STARTS", "0"),
         ] {
             let err = load(&[("AGENT_SECRET", SECRET), (var, value)]).expect_err(var);
             assert!(

@@ -155,6 +155,13 @@ async fn run_with<V: Vmm>(
         kernel_format,
     };
     let manager = SandboxManager::new(backend, opts).context("setting up the sandbox manager")?;
+    if let Some(limit) = config.max_concurrent_starts {
+        manager.start_gate().set_limit(limit);
+    }
+    tracing::info!(
+        limit = manager.start_gate().limit(),
+        "VM starts at once (AGENT_MAX_CONCURRENT_STARTS; default one per CPU); the rest queue in order"
+    );
     let report = manager
         .start()
         .await

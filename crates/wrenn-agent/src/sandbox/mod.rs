@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod config;
 pub mod error;
 mod fork;
+pub mod gate;
 pub mod id;
 mod launcher;
 mod layout;
