@@ -304,7 +304,7 @@ impl<V: Vmm> Launcher<V> {
             let _turn = self.gate.enter().await;
             let mut vm = self
                 .backend
-                .boot(&spec)
+                .boot_template(&spec, snapshot_dir)
                 .await
                 .map_err(|e| format!("VMM: {e}"))?;
             let ready =
