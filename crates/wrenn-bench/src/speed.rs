@@ -77,9 +77,11 @@ pub async fn run(runs: usize) -> anyhow::Result<Vec<Row>> {
         snapshot: &snapshot,
         manager: &m,
     };
-    let (mut agent, mut bare) = (Vec::new(), Vec::new());
+    let (mut agent, mut bare, mut net) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
-        bare.push(floor.restore_and_exec().await?);
+        let (restored, network) = floor.restore_and_exec().await?;
+        bare.push(restored);
+        net.push(network);
         let started = Instant::now();
         let sandbox = m.create(config()).await?;
         let out = m.exec(&sandbox.id, ExecRequest::shell("true")).await?;
@@ -99,6 +101,12 @@ pub async fn run(runs: usize) -> anyhow::Result<Vec<Row>> {
         bare_m,
         "s",
         "floor: bare QEMU -incoming of the same snapshot + one envd exec (net, disk made before)",
+    ));
+    rows.push(Row::new(
+        "speed.network_slot_create",
+        median(&net),
+        "s",
+        "one sandbox network (namespace, veth, TAP, nftables) as the agent builds it",
     ));
     rows.push(Row::new(
         "speed.create_to_first_run.vs_floor",
@@ -129,15 +137,18 @@ struct Floor<'a> {
 }
 
 impl Floor<'_> {
-    /// Seconds from QEMU's spawn to the end of one `true` through envd.
-    async fn restore_and_exec(&self) -> anyhow::Result<f64> {
+    /// Seconds from QEMU's spawn to the end of one `true` through envd, and
+    /// seconds the network took to build.
+    async fn restore_and_exec(&self) -> anyhow::Result<(f64, f64)> {
         let slot: Slot = self.slot.slot();
         let policy = EgressPolicy {
             internet: false,
             allow: Vec::new(),
             deny: Vec::new(),
         };
+        let net_started = Instant::now();
         let handle = self.network.create(slot, &policy).await?;
+        let network = net_started.elapsed().as_secs_f64();
         let dir = self.data.root().join("sandboxes/bench-floor");
         std::fs::create_dir_all(dir.join("run"))?;
         let plan = self.manager.disk_plan();
@@ -176,7 +187,7 @@ impl Floor<'_> {
         .await;
         self.network.destroy(slot).await?;
         let _ = std::fs::remove_dir_all(&dir);
-        result
+        result.map(|restored| (restored, network))
     }
 }
 
