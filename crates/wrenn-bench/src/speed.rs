@@ -116,8 +116,11 @@ pub async fn run(runs: usize) -> anyhow::Result<Vec<Row>> {
     ));
 
     // Without queueing (every start at once, as before the start gate),
-    // then with the gate's default.
-    let default_limit = m.start_gate().limit();
+    // then with the gate's default (or `SPEED_GATE_LIMIT`).
+    let default_limit = std::env::var("SPEED_GATE_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(m.start_gate().limit());
     m.start_gate().set_limit(CONCURRENT);
     rows.extend(concurrent_creates(&m, "unqueued").await?);
     m.start_gate().set_limit(default_limit);
