@@ -102,7 +102,7 @@ pub struct ServeConfig {
     /// templates' (see [`ServeConfig::warm_plan`]).
     pub warm_templates: Vec<WarmSpec>,
     /// `AGENT_MAX_CONCURRENT_STARTS`: VMs starting at once (spawn or
-    /// restore until envd is initialised); default one per CPU. The rest
+    /// restore until envd is initialised); default four per CPU. The rest
     /// queue in arrival order.
     pub max_concurrent_starts: Option<usize>,
     /// `AGENT_TLS_CERT`, `AGENT_TLS_KEY`, `AGENT_TLS_CLIENT_CA`: HTTPS (and

@@ -160,7 +160,7 @@ async fn run_with<V: Vmm>(
     }
     tracing::info!(
         limit = manager.start_gate().limit(),
-        "VM starts at once (AGENT_MAX_CONCURRENT_STARTS; default one per CPU); the rest queue in order"
+        "VM starts at once (AGENT_MAX_CONCURRENT_STARTS; default four per CPU); the rest queue in order"
     );
     let report = manager
         .start()

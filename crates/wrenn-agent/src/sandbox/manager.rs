@@ -138,7 +138,7 @@ impl<V: Vmm> SandboxManager<V> {
         &self.inner.opts
     }
 
-    /// How many VMs may start at once (default: one per CPU); the rest
+    /// How many VMs may start at once (default: four per CPU); the rest
     /// queue first come, first served.
     pub fn start_gate(&self) -> &super::gate::StartGate {
         self.inner.launcher.gate()
