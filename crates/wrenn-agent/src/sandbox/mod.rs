@@ -21,6 +21,7 @@ pub mod sealed;
 mod snapshot;
 pub mod state;
 pub mod template;
+pub mod warm;
 
 pub use catalog::{TemplateCatalog, TemplateInfo};
 pub use config::{EgressSpec, Limits, SandboxConfig, TimeoutAction};
