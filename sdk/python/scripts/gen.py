@@ -60,15 +60,33 @@ def unasync(text: str) -> str:
 
 def ruff_format(paths: list[Path]) -> None:
     subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--quiet", "--config", str(SDK / "pyproject.toml"),
-         *map(str, paths)],
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "format",
+            "--quiet",
+            "--config",
+            str(SDK / "pyproject.toml"),
+            *map(str, paths),
+        ],
         check=True,
         cwd=SDK,
     )
     subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--quiet", "--fix", "--config",
-         str(SDK / "pyproject.toml"), "--select", "I,F401",
-         *map(str, paths)],
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--quiet",
+            "--fix",
+            "--config",
+            str(SDK / "pyproject.toml"),
+            "--select",
+            "I,F401",
+            *map(str, paths),
+        ],
         check=False,
         cwd=SDK,
     )
@@ -78,8 +96,15 @@ def gen_proto(dest: Path) -> None:
     out = dest / "_proto"
     out.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO_ROOT}",
-         f"--python_out={out}", f"--pyi_out={out}", *PROTOS],
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{PROTO_ROOT}",
+            f"--python_out={out}",
+            f"--pyi_out={out}",
+            *PROTOS,
+        ],
         check=True,
     )
     for pkg in ["", "process", "filesystem"]:
@@ -87,21 +112,43 @@ def gen_proto(dest: Path) -> None:
 
 
 def gen_models(dest: Path) -> None:
-    target = dest / "_models.py"
+    # generated beside the package so that every formatter sees its pyproject.toml
+    target = SDK / "wrenn" / "_models.gen.py"
     subprocess.run(
-        [sys.executable, "-m", "datamodel_code_generator",
-         "--input", str(OPENAPI), "--input-file-type", "openapi",
-         "--output", str(target), "--output-model-type", "pydantic_v2.BaseModel",
-         "--target-python-version", "3.10", "--use-standard-collections",
-         "--use-union-operator", "--disable-timestamp", "--use-schema-description",
-         "--field-constraints", "--enum-field-as-literal", "all", "--use-double-quotes",
-         "--collapse-root-models",
-         "--formatters", "ruff-format"],
+        [
+            sys.executable,
+            "-m",
+            "datamodel_code_generator",
+            "--input",
+            str(OPENAPI),
+            "--input-file-type",
+            "openapi",
+            "--output",
+            str(target),
+            "--output-model-type",
+            "pydantic_v2.BaseModel",
+            "--target-python-version",
+            "3.10",
+            "--use-standard-collections",
+            "--use-union-operator",
+            "--disable-timestamp",
+            "--use-schema-description",
+            "--field-constraints",
+            "--enum-field-as-literal",
+            "all",
+            "--use-double-quotes",
+            "--collapse-root-models",
+            "--formatters",
+            "ruff-format",
+        ],
         check=True,
     )
-    text = target.read_text().replace("#   filename:  " + str(OPENAPI), "#   filename:  openapi.json")
+    text = target.read_text().replace(
+        "#   filename:  " + str(OPENAPI), "#   filename:  openapi.json"
+    )
     target.write_text(text)
     ruff_format([target])
+    target.replace(dest / "_models.py")
 
 
 def gen_sync(dest: Path) -> None:

@@ -1,0 +1,82 @@
+"""Compare data-plane transports on ``run("echo hi")``: this SDK vs connect-python.
+
+Usage: python scripts/bench_transport.py URL [SANDBOX_ID ACCESS_TOKEN] [N]
+
+URL is envd itself (``envd --no-init``) or the control plane's base URL (then
+give the sandbox id and envd token: the requests carry the proxy headers).
+Prints one JSON line per transport: median and p99 in ms.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+from connectrpc.client import ConnectClientSync
+from connectrpc.method import IdempotencyLevel, MethodInfo
+
+from wrenn._config import Config
+from wrenn._proto.process import process_pb2 as pb
+from wrenn._sync._envd import Envd
+from wrenn._sync._transport import Transport
+from wrenn._sync.commands import Commands
+
+START = MethodInfo(
+    name="Start",
+    service_name="process.Process",
+    input=pb.StartRequest,
+    output=pb.StartResponse,
+    idempotency_level=IdempotencyLevel.UNKNOWN,
+)
+
+
+def measure(fn: Callable[[], object], n: int) -> dict[str, float]:
+    for _ in range(10):
+        fn()
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return {
+        "median_ms": round(statistics.median(times), 2),
+        "p99_ms": round(times[min(n - 1, int(n * 0.99))], 2),
+        "n": n,
+    }
+
+
+def main() -> None:
+    url = sys.argv[1]
+    sandbox_id = sys.argv[2] if len(sys.argv) > 3 else "local"
+    token = sys.argv[3] if len(sys.argv) > 3 else None
+    n = int(sys.argv[-1]) if sys.argv[-1].isdigit() else 200
+    headers = {"E2b-Sandbox-Id": sandbox_id, "E2b-Sandbox-Port": "49983"}
+    if token:
+        headers["X-Access-Token"] = token
+
+    cmds = Commands(Envd(Transport(Config(api_key="-", base_url=url)), sandbox_id, token))
+    ours = measure(lambda: cmds.run("echo hi"), n)
+    print(json.dumps({"transport": "wrenn-httpx", **ours}))
+
+    client = ConnectClientSync(url, send_compression=None, accept_compression=[])
+    request = pb.StartRequest(
+        process=pb.ProcessConfig(cmd="/bin/bash", args=["-l", "-c", "echo hi"])
+    )
+
+    def run_connect() -> None:
+        out = b""
+        for resp in client.execute_server_stream(request=request, method=START, headers=headers):
+            if resp.event.WhichOneof("event") == "data":
+                out += resp.event.data.stdout
+        assert out == b"hi\n", out
+
+    theirs = measure(run_connect, n)
+    print(json.dumps({"transport": "connect-python-0.9", **theirs}))
+
+
+if __name__ == "__main__":
+    main()
