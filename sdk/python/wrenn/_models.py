@@ -467,7 +467,8 @@ class CreateKey(BaseModel):
 
 class CreateSandbox(BaseModel):
     """
-    `POST /v1/sandboxes`.
+    `POST /v1/sandboxes`. `Serialize` gives an idempotent create's
+    fingerprint.
     """
 
     model_config = ConfigDict(
@@ -621,6 +622,10 @@ class Sandbox(BaseModel):
     )
     egress_allow: list[str]
     egress_deny: list[str]
+    envd_access_token: str | None = Field(
+        None,
+        description="envd's `X-Access-Token` for the sandbox's data plane (commands,\nfiles, PTY through the sandbox proxy): only in the answers of create,\nconnect, resume and fork, read from the sandbox's host each time and\nnever stored by the control plane (docs/security.md, \"E2B API\").",
+    )
     from_snapshot: bool
     host_id: str | None = None
     id: str

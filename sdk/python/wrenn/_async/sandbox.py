@@ -136,8 +136,8 @@ class AsyncSandbox:
 
     @classmethod
     def _from_answer(cls, data: Any, client: AsyncWrenn, *, owns_client: bool) -> AsyncSandbox:
-        token = data.get("envd_access_token") if isinstance(data, dict) else None
-        return cls(m.Sandbox.model_validate(data), token, client, owns_client=owns_client)
+        info = m.Sandbox.model_validate(data)
+        return cls(info, info.envd_access_token, client, owns_client=owns_client)
 
     @staticmethod
     async def list(

@@ -137,8 +137,8 @@ class Sandbox:
 
     @classmethod
     def _from_answer(cls, data: Any, client: Wrenn, *, owns_client: bool) -> Sandbox:
-        token = data.get("envd_access_token") if isinstance(data, dict) else None
-        return cls(m.Sandbox.model_validate(data), token, client, owns_client=owns_client)
+        info = m.Sandbox.model_validate(data)
+        return cls(info, info.envd_access_token, client, owns_client=owns_client)
 
     @staticmethod
     def list(
