@@ -32,8 +32,8 @@ step() {
 }
 
 step "generated files match openapi.json, protos and wrenn/_async" python scripts/gen.py --check
-step "ruff check" ruff check wrenn tests scripts examples
-step "ruff format --check" ruff format --check wrenn tests scripts examples
+step "ruff check" ruff check wrenn tests scripts examples e2e
+step "ruff format --check" ruff format --check wrenn tests scripts examples e2e
 step "mypy --strict" mypy
 JUNIT="$REPO/target/sdk-python-junit.xml"
 rm -f "$JUNIT"
