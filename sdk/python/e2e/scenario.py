@@ -259,7 +259,13 @@ def main() -> int:
             Sandbox.connect("sbx-doesnotexist0", client=client)
         except wrenn.NotFoundError as e:
             check(e.status == 404 and e.code == "not_found", repr(e))
-            check(bool(e.request_id), "request id")
+            # the error carries the answer's x-request-id (whatever the server sends)
+            raw = httpx.post(
+                f"{os.environ['WRENN_BASE_URL']}/v1/sandboxes/sbx-doesnotexist0/connect",
+                headers={"Authorization": f"Bearer {os.environ['WRENN_API_KEY']}"},
+            )
+            check(raw.status_code == 404, f"raw {raw.status_code}")
+            check(e.request_id == raw.headers.get("x-request-id"), "request id")
         else:
             raise AssertionError("no NotFoundError")
         bad = Wrenn(api_key="wrn_" + "x" * 32)
@@ -331,14 +337,15 @@ def main() -> int:
 
     def account() -> None:
         check(any(t.name == "base" for t in client.templates.list()), "base template")
-        key = client.keys.create("sdk-py-" + SUITE)
-        check(key.key.startswith("wrn_"), "key")
-        check(key.id in {k.id for k in client.keys.list()}, "key listed")
-        client.keys.delete(key.id)
-        me = client.me()
-        members = client.teams.members(me.team.id)
-        check(len(members) >= 1, "members")
         with Wrenn(api_key=os.environ["WRENN_ADMIN_TOKEN"]) as admin:
+            # keys are managed with a user login, not with a key
+            key = admin.keys.create("sdk-py-" + SUITE)
+            check(key.key.startswith("wrn_"), "key")
+            check(key.id in {k.id for k in admin.keys.list()}, "key listed")
+            admin.keys.delete(key.id)
+            me = admin.me()
+            members = admin.teams.members(me.team.id)
+            check(len(members) >= 1, "members")
             created = admin.hosts.create("sdk-py-" + SUITE[3:], tags=["a"])
             hid = created.host.id
             try:
