@@ -70,6 +70,15 @@ def main() -> None:
             download_ms=round(statistics.median(downs), 2),
         )
 
+        if os.environ.get("WRENN_BENCH_TRANSPORTS"):
+            # The data-plane choice: this SDK's Connect framing over httpx vs
+            # connect-python on the same sandbox, through the same proxy.
+            from bench_transport import compare
+
+            token = sbx.envd_access_token
+            for name, figures in compare(client.config.base_url, sbx.id, token, 100).items():
+                emit(figure="transport_run_echo", transport=name, **figures)
+
 
 if __name__ == "__main__":
     main()

@@ -49,18 +49,14 @@ def measure(fn: Callable[[], object], n: int) -> dict[str, float]:
     }
 
 
-def main() -> None:
-    url = sys.argv[1]
-    sandbox_id = sys.argv[2] if len(sys.argv) > 3 else "local"
-    token = sys.argv[3] if len(sys.argv) > 3 else None
-    n = int(sys.argv[-1]) if sys.argv[-1].isdigit() else 200
+def compare(url: str, sandbox_id: str, token: str | None, n: int) -> dict[str, dict[str, float]]:
+    """Median and p99 of run("echo hi") per transport."""
     headers = {"E2b-Sandbox-Id": sandbox_id, "E2b-Sandbox-Port": "49983"}
     if token:
         headers["X-Access-Token"] = token
 
     cmds = Commands(Envd(Transport(Config(api_key="-", base_url=url)), sandbox_id, token))
     ours = measure(lambda: cmds.run("echo hi"), n)
-    print(json.dumps({"transport": "wrenn-httpx", **ours}))
 
     client = ConnectClientSync(url, send_compression=None, accept_compression=[])
     request = pb.StartRequest(
@@ -75,7 +71,16 @@ def main() -> None:
         assert out == b"hi\n", out
 
     theirs = measure(run_connect, n)
-    print(json.dumps({"transport": "connect-python-0.9", **theirs}))
+    return {"wrenn-httpx": ours, "connect-python-0.9": theirs}
+
+
+def main() -> None:
+    url = sys.argv[1]
+    sandbox_id = sys.argv[2] if len(sys.argv) > 3 else "local"
+    token = sys.argv[3] if len(sys.argv) > 3 else None
+    n = int(sys.argv[-1]) if sys.argv[-1].isdigit() else 200
+    for name, figures in compare(url, sandbox_id, token, n).items():
+        print(json.dumps({"transport": name, **figures}))
 
 
 if __name__ == "__main__":
