@@ -33,20 +33,30 @@ START = MethodInfo(
 )
 
 
-def measure(fn: Callable[[], object], n: int) -> dict[str, float]:
-    for _ in range(10):
-        fn()
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    times.sort()
+def summary(times: list[float]) -> dict[str, float]:
+    times = sorted(times)
+    n = len(times)
     return {
         "median_ms": round(statistics.median(times), 2),
         "p99_ms": round(times[min(n - 1, int(n * 0.99))], 2),
         "n": n,
     }
+
+
+def measure(fns: dict[str, Callable[[], object]], n: int) -> dict[str, dict[str, float]]:
+    """Interleaved: each round runs every transport once, in alternating order,
+    so that a change of load on the machine hits all of them alike."""
+    for fn in fns.values():
+        for _ in range(10):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    order = list(fns.items())
+    for i in range(n):
+        for name, fn in order if i % 2 == 0 else reversed(order):
+            t0 = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - t0) * 1000)
+    return {name: summary(t) for name, t in times.items()}
 
 
 def compare(url: str, sandbox_id: str, token: str | None, n: int) -> dict[str, dict[str, float]]:
@@ -56,7 +66,6 @@ def compare(url: str, sandbox_id: str, token: str | None, n: int) -> dict[str, d
         headers["X-Access-Token"] = token
 
     cmds = Commands(Envd(Transport(Config(api_key="-", base_url=url)), sandbox_id, token))
-    ours = measure(lambda: cmds.run("echo hi"), n)
 
     client = ConnectClientSync(url, send_compression=None, accept_compression=[])
     request = pb.StartRequest(
@@ -70,8 +79,9 @@ def compare(url: str, sandbox_id: str, token: str | None, n: int) -> dict[str, d
                 out += resp.event.data.stdout
         assert out == b"hi\n", out
 
-    theirs = measure(run_connect, n)
-    return {"wrenn-httpx": ours, "connect-python-0.9": theirs}
+    return measure(
+        {"wrenn-httpx": lambda: cmds.run("echo hi"), "connect-python-0.9": run_connect}, n
+    )
 
 
 def main() -> None:
