@@ -16,6 +16,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: bytes
+    client_port: int = 0
 
 
 @dataclass
@@ -61,6 +62,7 @@ class ScriptServer:
                     self.path,
                     {k.lower(): v for k, v in self.headers.items()},
                     self._body(),
+                    self.client_address[1],
                 )
                 outer.seen.append(seen)
                 if outer.responder is not None:

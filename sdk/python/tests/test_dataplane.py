@@ -222,3 +222,11 @@ def test_pty_sends_size_and_input(server: ScriptServer) -> None:
     assert (sent.process.pid, sent.input.pty) == (9, b"ls\n")
     upd = pb.UpdateRequest.FromString(server.seen[2].body)
     assert (upd.pty.size.cols, upd.pty.size.rows) == (120, 40)
+
+
+def test_finished_command_streams_reuse_one_connection(server: ScriptServer) -> None:
+    server.replies = [Reply(200, process_stream(b"x", b"", 0))]
+    sbx = sandbox(server)
+    for _ in range(3):
+        sbx.commands.run("true")
+    assert len({s.client_port for s in server.seen}) == 1

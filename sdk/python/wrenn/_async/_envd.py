@@ -111,22 +111,32 @@ class AsyncEnvd:
     async def _messages(self, resp: httpx.Response, response_type: type[M]) -> AsyncIterator[M]:
         request_id = resp.headers.get("x-request-id")
         decoder = EnvelopeDecoder()
+        chunks = resp.aiter_raw()
+        end: bytes | None = None
         try:
-            async for chunk in resp.aiter_raw():
+            async for chunk in chunks:
                 for flags, data in decoder.feed(chunk):
                     if flags & FLAG_END_STREAM:
-                        err = end_stream_error(data, request_id)
-                        if err is not None:
-                            raise err
-                        return
+                        end = data
+                        break
                     msg = response_type()
                     msg.ParseFromString(data)
                     yield msg
+                if end is not None:
+                    break
+            if end is None:
+                raise _errors.ConnectionError("stream ended without an end-of-stream message")
+            # Read the body to its end (the chunked terminator), so the
+            # connection goes back to the pool instead of being closed.
+            async for _ in chunks:
+                pass
         except httpx.TransportError as e:
             raise _errors.ConnectionError(f"stream broken: {e!r}") from e
         finally:
             await resp.aclose()
-        raise _errors.ConnectionError("stream ended without an end-of-stream message")
+        err = end_stream_error(end, request_id)
+        if err is not None:
+            raise err
 
     def _timeout(self, timeout: float | None) -> httpx.Timeout:
         base = self.transport.config.timeout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import codecs
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Literal, overload
 
@@ -102,7 +103,15 @@ class AsyncCommandHandle:
                     exit_code=end.exit_code,
                     error=end.error if end.HasField("error") else None,
                 )
+                await self._drain()
         return None
+
+    async def _drain(self) -> None:
+        """Read the stream to its end-of-stream frame once the process has ended,
+        so that its connection is reused rather than closed."""
+        with contextlib.suppress(_errors.WrennError):
+            async for _ in self._events:
+                pass
 
     async def _dispatch(self, event: OutputEvent) -> None:
         if isinstance(event, Stdout) and self._on_stdout:

@@ -112,22 +112,32 @@ class Envd:
     def _messages(self, resp: httpx.Response, response_type: type[M]) -> Iterator[M]:
         request_id = resp.headers.get("x-request-id")
         decoder = EnvelopeDecoder()
+        chunks = resp.iter_raw()
+        end: bytes | None = None
         try:
-            for chunk in resp.iter_raw():
+            for chunk in chunks:
                 for flags, data in decoder.feed(chunk):
                     if flags & FLAG_END_STREAM:
-                        err = end_stream_error(data, request_id)
-                        if err is not None:
-                            raise err
-                        return
+                        end = data
+                        break
                     msg = response_type()
                     msg.ParseFromString(data)
                     yield msg
+                if end is not None:
+                    break
+            if end is None:
+                raise _errors.ConnectionError("stream ended without an end-of-stream message")
+            # Read the body to its end (the chunked terminator), so the
+            # connection goes back to the pool instead of being closed.
+            for _ in chunks:
+                pass
         except httpx.TransportError as e:
             raise _errors.ConnectionError(f"stream broken: {e!r}") from e
         finally:
             resp.close()
-        raise _errors.ConnectionError("stream ended without an end-of-stream message")
+        err = end_stream_error(end, request_id)
+        if err is not None:
+            raise err
 
     def _timeout(self, timeout: float | None) -> httpx.Timeout:
         base = self.transport.config.timeout

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import codecs
+import contextlib
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Literal, overload
 
@@ -103,7 +104,15 @@ class CommandHandle:
                     exit_code=end.exit_code,
                     error=end.error if end.HasField("error") else None,
                 )
+                self._drain()
         return None
+
+    def _drain(self) -> None:
+        """Read the stream to its end-of-stream frame once the process has ended,
+        so that its connection is reused rather than closed."""
+        with contextlib.suppress(_errors.WrennError):
+            for _ in self._events:
+                pass
 
     def _dispatch(self, event: OutputEvent) -> None:
         if isinstance(event, Stdout) and self._on_stdout:
