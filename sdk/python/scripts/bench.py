@@ -70,14 +70,18 @@ def main() -> None:
             download_ms=round(statistics.median(downs), 2),
         )
 
-        if os.environ.get("WRENN_BENCH_TRANSPORTS"):
+        transports = os.environ.get("WRENN_BENCH_TRANSPORTS")
+        if transports:
             # The data-plane choice: this SDK's Connect framing over httpx vs
-            # connect-python on the same sandbox, through the same proxy.
+            # connect-python on the same sandbox, through the same proxy,
+            # appended as JSON lines to the file $WRENN_BENCH_TRANSPORTS.
             from bench_transport import compare
 
             token = sbx.envd_access_token
-            for name, figures in compare(client.config.base_url, sbx.id, token, 100).items():
-                emit(figure="transport_run_echo", transport=name, **figures)
+            with open(transports, "a") as out:
+                for name, fig in compare(client.config.base_url, sbx.id, token, 100).items():
+                    line = {"sdk": "python", "figure": "transport_run_echo", "transport": name}
+                    out.write(json.dumps({**line, **fig}) + "\n")
 
 
 if __name__ == "__main__":
