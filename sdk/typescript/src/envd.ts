@@ -28,6 +28,8 @@ export interface EnvdTarget {
   sandboxId: string;
   accessToken: string | undefined;
   config: ResolvedConfig;
+  /** Makes the transport instead of the proxy's fetch one (tests, custom HTTP stacks). */
+  transport?: (interceptors: Interceptor[]) => Transport;
 }
 
 /** The connection to one sandbox's envd. */
@@ -46,7 +48,7 @@ export class Envd {
       return next(req);
     };
     const fetchFn = target.config.fetch;
-    this.transport = createConnectTransport({
+    this.transport = target.transport?.([interceptor]) ?? createConnectTransport({
       baseUrl: target.config.baseUrl,
       useBinaryFormat: true,
       interceptors: [interceptor],

@@ -48,7 +48,7 @@ export function backoffMs(attempt: number, policy: ResolvedRetry, random: () => 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
-      reject(signal.reason);
+      reject(abortReason(signal));
       return;
     }
     const t = setTimeout(() => {
@@ -57,8 +57,12 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     const onAbort = (): void => {
       clearTimeout(t);
-      reject(signal?.reason);
+      reject(signal ? abortReason(signal) : new Error("aborted"));
     };
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error("aborted");
 }

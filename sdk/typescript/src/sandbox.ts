@@ -140,7 +140,7 @@ export class Sandbox {
       const query: Record<string, string | number | undefined> = { state: opts.state, limit: opts.limit, cursor };
       for (const [k, v] of Object.entries(opts.metadata ?? {})) query[`metadata[${k}]`] = v;
       const page = await rest.request<SandboxPage>({ method: "GET", path: "/v1/sandboxes", query });
-      return { items: page.sandboxes as SandboxInfo[], next: page.next_cursor ?? undefined };
+      return { items: page.sandboxes, next: page.next_cursor ?? undefined };
     });
   }
 
