@@ -18,6 +18,8 @@ export default tseslint.config(
   { files: ["**/*.mjs"], ...tseslint.configs.disableTypeChecked },
   {
     files: ["**/*.mjs"],
-    languageOptions: { globals: { console: "readonly", process: "readonly", URL: "readonly", setTimeout: "readonly" } },
+    languageOptions: { globals: Object.fromEntries(
+        ["console", "process", "URL", "setTimeout", "setInterval", "clearInterval", "Blob", "Response", "TextDecoder", "TextEncoder", "fetch"].map((g) => [g, "readonly"]),
+      ) },
   },
 );

@@ -300,7 +300,12 @@ export interface paths {
         /** The team's sandboxes, newest first. */
         get: operations["list_sandboxes"];
         put?: never;
-        /** Creates a sandbox and returns once it is `running` (envd answered). */
+        /**
+         * Creates a sandbox and returns once it is `running` (envd answered). With
+         *     `Idempotency-Key` (1-255 of `a-z`, `0-9`, `-`), a retry of the same
+         *     request within 24 h answers the first one's sandbox instead of making
+         *     another; the key reused for a different request is `422`.
+         */
         post: operations["create_sandbox"];
         delete?: never;
         options?: never;
@@ -906,7 +911,10 @@ export interface components {
             name: string;
             owner?: null | components["schemas"]["KeyOwner"];
         };
-        /** @description `POST /v1/sandboxes`. */
+        /**
+         * @description `POST /v1/sandboxes`. `Serialize` gives an idempotent create's
+         *     fingerprint.
+         */
         CreateSandbox: {
             /**
              * @description A request through the sandbox proxy resumes the sandbox when it is
@@ -1286,6 +1294,13 @@ export interface components {
             domain?: string | null;
             egress_allow: string[];
             egress_deny: string[];
+            /**
+             * @description envd's `X-Access-Token` for the sandbox's data plane (commands,
+             *     files, PTY through the sandbox proxy): only in the answers of create,
+             *     connect, resume and fork, read from the sandbox's host each time and
+             *     never stored by the control plane (docs/security.md, "E2B API").
+             */
+            envd_access_token?: string | null;
             from_snapshot: boolean;
             host_id?: string | null;
             id: string;
@@ -2830,7 +2845,10 @@ export interface operations {
     create_sandbox: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description makes a retried create answer the first one's sandbox */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2868,6 +2886,15 @@ export interface operations {
             };
             /** @description template_not_found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflict: the key's first create is still running, or its sandbox ended */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
