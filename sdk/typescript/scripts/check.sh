@@ -32,7 +32,7 @@ step "unit tests"
 report="$(mktemp)"
 trap 'rm -f "$report"' EXIT
 set +e
-npx vitest run --reporter=default --reporter=json --outputFile="$report"
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report"
 tests_rc=$?
 set -e
 
@@ -45,8 +45,9 @@ step "API reference -> target/sdk-docs/typescript"
 npx typedoc --logLevel Error
 test -f "$repo/target/sdk-docs/typescript/index.html"
 
-passed="$(node -e 'const r=require(process.argv[1]); console.log(r.numPassedTests)' "$report")"
-failed="$(node -e 'const r=require(process.argv[1]); console.log(r.numFailedTests)' "$report")"
+count() { node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(r[process.argv[2]] ?? 0)' "$report" "$1"; }
+passed="$(count numPassedTests)"
+failed="$(count numFailedTests)"
 if [ "$tests_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 echo "sdk-typescript-unit: ${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ]
