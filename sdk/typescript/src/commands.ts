@@ -5,7 +5,7 @@
  */
 import { CommandExitError, NotFoundError, errorFromConnect, type CommandResult } from "./errors.js";
 import { DEFAULT_USER, type Envd } from "./envd.js";
-import { anySignal } from "./signals.js";
+import { anySignal, callTimeout } from "./signals.js";
 import { Signal, type ConnectResponse, type ProcessInfo, type StartResponse } from "./gen/envd/process/process_pb.js";
 
 export type { CommandResult };
@@ -203,7 +203,7 @@ export class Commands {
     const signal = anySignal([abort.signal, opts.signal]);
     const stream = this.envd.process.start(request, {
       signal,
-      timeoutMs: opts.timeoutMs ?? 60000,
+      timeoutMs: callTimeout(opts.timeoutMs ?? 60000),
       headers: this.envd.userHeaders(opts.user ?? DEFAULT_USER),
     });
     return this.handleFrom(stream, abort, { ...opts, ...hooks });
@@ -246,7 +246,7 @@ export class Commands {
     const signal = anySignal([abort.signal, opts.signal]);
     const stream = this.envd.process.connect(
       { process: selector(pid) },
-      { signal, timeoutMs: opts.timeoutMs ?? 60000, headers: this.envd.userHeaders() },
+      { signal, timeoutMs: callTimeout(opts.timeoutMs ?? 60000), headers: this.envd.userHeaders() },
     );
     return this.handleFrom(stream, abort, opts);
   }

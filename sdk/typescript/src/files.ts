@@ -15,6 +15,7 @@ import {
 } from "./gen/envd/filesystem/filesystem_pb.js";
 import { readBody } from "./http.js";
 import { fileSignature } from "./sha256.js";
+import { callTimeout } from "./signals.js";
 
 /** A file-system entry in the sandbox. */
 export interface EntryInfo {
@@ -280,7 +281,7 @@ export class Files {
     opts.signal?.addEventListener("abort", () => ctl.abort(), { once: true });
     const stream = this.envd.filesystem.watchDir(
       { path, recursive: opts.recursive ?? false, includeEntry: true },
-      { headers: this.envd.userHeaders(opts.user), signal: ctl.signal, timeoutMs: opts.timeoutMs ?? 0 },
+      { headers: this.envd.userHeaders(opts.user), signal: ctl.signal, timeoutMs: callTimeout(opts.timeoutMs) },
     );
     const it = stream[Symbol.asyncIterator]();
     try {

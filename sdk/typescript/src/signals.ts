@@ -17,3 +17,8 @@ export function anySignal(signals: (AbortSignal | undefined)[]): AbortSignal {
   }
   return ctl.signal;
 }
+
+/** Connect's `timeoutMs` for a bound where 0 means none (Connect aborts at once on 0). */
+export function callTimeout(ms: number | undefined): number | undefined {
+  return ms !== undefined && ms > 0 ? ms : undefined;
+}
