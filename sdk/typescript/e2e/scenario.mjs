@@ -177,9 +177,12 @@ try {
     globalThis.gc?.();
     const base = process.memoryUsage().rss;
     peakRss = base;
+    // Collect garbage before each sample (node --expose-gc), so what is
+    // measured is what the SDK holds, not chunks waiting for a lazy GC.
     const sampler = setInterval(() => {
+      globalThis.gc?.();
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
-    }, 20);
+    }, 50);
     const sent = createHash("sha256");
     const local = join(tmpdir(), `wrenn-ts-100m-${process.pid}`);
     try {
