@@ -58,6 +58,8 @@ export interface ResolvedConfig {
   retry: ResolvedRetry;
   headers: Record<string, string>;
   fetch: typeof globalThis.fetch;
+  /** A `fetch` was passed in: every request goes through it. */
+  customFetch: boolean;
 }
 
 /** The process environment where there is one (Node, Deno, Bun), else empty. */
@@ -108,6 +110,7 @@ export function resolveConfig(
     retry: { ...DEFAULT_RETRY, ...opts.retry },
     headers: opts.headers ?? {},
     fetch: f.bind(globalThis),
+    customFetch: opts.fetch !== undefined,
   };
 }
 

@@ -137,6 +137,24 @@ function toBody(data: WriteData): { body: BodyInit; streamed: boolean } {
   throw new TypeError("files.write: unsupported data type");
 }
 
+/** Sends a streamed upload; the Node entry installs one over node:http (see node-upload.ts). */
+export type StreamUploader = (
+  url: string,
+  init: {
+    method: "POST";
+    headers: Record<string, string>;
+    body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
+    signal?: AbortSignal | undefined;
+  },
+) => Promise<Response>;
+
+let streamUploader: StreamUploader | undefined;
+
+/** Installs the uploader for streamed bodies (the Node entry does; browsers use fetch). */
+export function setStreamUploader(u: StreamUploader | undefined): void {
+  streamUploader = u;
+}
+
 /** Files in one sandbox (`sbx.files`). */
 export class Files {
   /** @internal */
@@ -167,7 +185,9 @@ export class Files {
     path: string,
     opts: FileOptions & { format?: "text" | "bytes" | "stream" } = {},
   ): Promise<string | Uint8Array | ReadableStream<Uint8Array>> {
-    const res = await this.fetchFiles("GET", path, opts);
+    // Raw bytes: envd would gzip on the fly for fetch's default Accept-Encoding,
+    // which costs more CPU on both ends than it saves on the proxy's path.
+    const res = await this.fetchFiles("GET", path, opts, { headers: { "accept-encoding": "identity" } });
     if (opts.format === "stream") {
       if (res.body === null) return new ReadableStream({ start: (c) => c.close() });
       return res.body;
@@ -194,13 +214,36 @@ export class Files {
   }
 
   private async writeOne(path: string, data: WriteData, opts: FileOptions): Promise<WriteInfo> {
+    const streamable =
+      isAsyncIterable(data) || (typeof ReadableStream !== "undefined" && data instanceof ReadableStream);
+    if (streamUploader !== undefined && streamable && !this.envd.target.config.customFetch) {
+      const user = opts.user ?? DEFAULT_USER;
+      const headers = {
+        ...this.envd.routingHeaders(),
+        ...this.envd.userHeaders(user),
+        "content-type": "application/octet-stream",
+      };
+      const res = await streamUploader(this.envd.filesUrl(path, user), {
+        method: "POST",
+        headers,
+        body: data as ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
+        signal: opts.signal,
+      });
+      return this.writeAnswer(res, path);
+    }
     const { body, streamed } = toBody(data);
     const init: RequestInit & { duplex?: "half" } = {
       body,
       headers: { "content-type": "application/octet-stream" },
     };
     if (streamed) init.duplex = "half";
-    const res = await this.fetchFiles("POST", path, opts, init);
+    return this.writeAnswer(await this.fetchFiles("POST", path, opts, init), path);
+  }
+
+  private async writeAnswer(res: Response, path: string): Promise<WriteInfo> {
+    if (!res.ok) {
+      throw errorFromResponse(res.status, await readBody(res), res.headers.get("x-request-id") ?? undefined);
+    }
     const answer = (await res.json()) as WriteInfo[];
     return answer[0] ?? { path, name: path.split("/").pop() ?? path, type: "file" };
   }

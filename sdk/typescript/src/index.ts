@@ -4,9 +4,12 @@
  * @module
  */
 import { setFileConfigLoader } from "./config.js";
+import { setStreamUploader } from "./files.js";
 import { loadConfigFile } from "./node-config.js";
+import { nodeStreamUpload } from "./node-upload.js";
 
 setFileConfigLoader(loadConfigFile);
+setStreamUploader(nodeStreamUpload);
 
 export * from "./public.js";
 export { configDir, loadConfigFile } from "./node-config.js";
