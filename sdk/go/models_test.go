@@ -54,9 +54,7 @@ var modelSchemas = map[string]any{
 // Fields the SDK reads before the checked-in document has them (the
 // control plane change that adds them is in flight). A field listed here
 // that the document has gained fails the test, so the list only shrinks.
-var pendingFields = map[string][]string{
-	"Sandbox": {"envd_access_token"},
-}
+var pendingFields = map[string][]string{}
 
 // Enums whose values the SDK spells out as constants.
 var modelEnums = map[string][]string{
