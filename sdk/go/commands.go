@@ -247,7 +247,7 @@ func newHandle[T any, PT processEventOf[T]](ctx context.Context, c *Commands, st
 		defer close(h.done)
 		defer cancel()
 		defer stream.Close()
-		first := true
+		first, ended := true, false
 		for stream.Receive() {
 			ev := PT(stream.Msg()).GetEvent()
 			if first {
@@ -259,9 +259,14 @@ func newHandle[T any, PT processEventOf[T]](ctx context.Context, c *Commands, st
 				}
 				started <- nil
 			}
+			// After the end event, keep reading to the end of the stream:
+			// a body closed before EOF costs the pooled connection.
 			if h.handle(ev) {
-				return
+				ended = true
 			}
+		}
+		if ended {
+			return
 		}
 		err := fromConnect(stream.Err())
 		if err == nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
@@ -312,5 +313,37 @@ func TestListSandboxes_followsCursorAcrossPages(t *testing.T) {
 	}
 	if strings.Join(ids, ",") != "a,b,c" {
 		t.Fatalf("%v", ids)
+	}
+}
+
+func TestDataPlane_reusesOneConnection(t *testing.T) {
+	sbx, _ := newFakeSandbox(t)
+	var mu sync.Mutex
+	fresh := 0
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		GotConn: func(i httptrace.GotConnInfo) {
+			mu.Lock()
+			defer mu.Unlock()
+			if !i.Reused {
+				fresh++
+			}
+		},
+	})
+	for i := 0; i < 3; i++ {
+		if _, err := sbx.Commands.Run(ctx, "echo"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sbx.Commands.Run(ctx, "exit 3"); err == nil {
+			t.Fatal("exit 3 succeeded")
+		}
+		if _, err := sbx.Files.Exists(ctx, "/missing"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sbx.Files.Read(ctx, "/missing"); err == nil {
+			t.Fatal("read of a missing file succeeded")
+		}
+	}
+	if fresh != 1 {
+		t.Fatalf("%d connections made for 12 sequential calls, want 1", fresh)
 	}
 }
