@@ -103,7 +103,11 @@ func (c *Commands) Run(ctx context.Context, cmd string, opts ...CommandOption) (
 	if err != nil {
 		return nil, err
 	}
-	return h.Wait(ctx)
+	res, err := h.Wait(ctx)
+	if ctx.Err() != nil {
+		h.Disconnect() // the caller gave up: stop the stream too
+	}
+	return res, err
 }
 
 // Start runs cmd in the background and returns once it has started. The

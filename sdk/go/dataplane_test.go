@@ -347,3 +347,13 @@ func TestDataPlane_reusesOneConnection(t *testing.T) {
 		t.Fatalf("%d connections made for 12 sequential calls, want 1", fresh)
 	}
 }
+
+func TestRun_whenContextAlreadyDone_thenContextError(t *testing.T) {
+	sbx, _ := newFakeSandbox(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := sbx.Commands.Run(ctx, "echo")
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("%v", err)
+	}
+}
