@@ -15,7 +15,9 @@ server child restarted by the guest init. Prints
 
 Knobs: ENVD_BENCH_STREAM_MB (default 500 on the host, 50 in the VM),
 ENVD_BENCH_FILE_MB (default 256), ENVD_BENCH_RUNS (default 200),
-ENVD_BENCH_ROUNDS (default 3), ENVD_BENCH_SKIP_HOST=1 (only the VM
+ENVD_BENCH_ROUNDS (default 3), ENVD_BENCH_FILE_PATH (default
+/dev/shm/envd-bench.bin) and ENVD_BENCH_VM_FILE_PATH (default
+/tmp/envd-bench.bin), ENVD_BENCH_SKIP_HOST=1 (only the VM
 figures), ENVD_URL + ENVD_PID (measure one running envd instead, as before).
 """
 import os
@@ -90,6 +92,11 @@ class GuestRss:
 
 
 BASELINE = os.environ.get("ENVD_BENCH_BASELINE", "e523d58")
+# Where the upload goes and the download comes from: a tmpfs on both sides
+# (the guest's /tmp is one), so the figure is envd's and not the state of the
+# host disk's writeback (which other work on the host changes from run to run).
+HOST_FILE = os.environ.get("ENVD_BENCH_FILE_PATH", "/dev/shm/envd-bench.bin")
+VM_FILE = os.environ.get("ENVD_BENCH_VM_FILE_PATH", "/tmp/envd-bench.bin")
 # figure -> (unit, higher is better)
 FIGURES = {
     "run_true.median": ("ms", False),
@@ -101,7 +108,7 @@ FIGURES = {
 }
 
 
-def measure(rss, stream_mb, file_mb, runs):
+def measure(rss, stream_mb, file_mb, runs, path):
     """One round against the envd behind localhost:49983: {figure: value}."""
     out = {}
     sb = Sandbox.create()
@@ -135,16 +142,16 @@ def measure(rss, stream_mb, file_mb, runs):
             for _ in range(file_mb):
                 f.write(block)
         size = file_mb << 20
-        sb.commands.run("rm -f /tmp/bench-256.bin", user="root")
+        sb.commands.run(f"rm -f {path}", user="root")
         t = time.perf_counter()
         with open(src, "rb") as f:
-            sb.files.write("/tmp/bench-256.bin", f, user="root")
+            sb.files.write(path, f, user="root")
         elapsed = time.perf_counter() - t
         out["upload"] = size / elapsed / 1e6
 
         t = time.perf_counter()
         total = 0
-        for chunk in sb.files.read("/tmp/bench-256.bin", format="stream", user="root"):
+        for chunk in sb.files.read(path, format="stream", user="root"):
             total += len(chunk)
         elapsed = time.perf_counter() - t
         if total != size:
@@ -152,7 +159,7 @@ def measure(rss, stream_mb, file_mb, runs):
         out["download"] = total / elapsed / 1e6
         hwm = rss.hwm_mib()
         out["rss_peak"] = hwm if hwm else float("nan")
-        sb.commands.run("rm -f /tmp/bench-256.bin", user="root")
+        sb.commands.run(f"rm -f {path}", user="root")
     return out
 
 
@@ -160,8 +167,8 @@ NOTES = {
     "run_true.median": "{runs} calls of commands.run('true')",
     "run_true.p99": "{runs} calls of commands.run('true')",
     "stdout_stream": "head -c {stream_mb}M /dev/zero read through the SDK",
-    "upload": "{file_mb} MiB random data, files.write (octet-stream)",
-    "download": "{file_mb} MiB random data, files.read(format='stream')",
+    "upload": "{file_mb} MiB random data to {path}, files.write (octet-stream)",
+    "download": "{file_mb} MiB random data from {path}, files.read(format='stream')",
     "rss_peak": "envd server VmHWM after the round",
 }
 
@@ -215,7 +222,8 @@ def host_round(binary, params):
     try:
         if not wait(healthy, 20):
             sys.exit(f"envd {binary} did not start")
-        return measure(HostRss(envd.pid), params["stream_mb"], params["file_mb"], params["runs"])
+        return measure(HostRss(envd.pid), params["stream_mb"], params["file_mb"], params["runs"],
+                       params["path"])
     finally:
         envd.send_signal(signal.SIGTERM)
         envd.wait()
@@ -266,9 +274,9 @@ def main():
     rounds = int(os.environ.get("ENVD_BENCH_ROUNDS", "3"))
     if os.environ.get("ENVD_URL"):
         pid = int(os.environ["ENVD_PID"]) if os.environ.get("ENVD_PID") else None
-        params = {"runs": runs, "file_mb": file_mb,
+        params = {"runs": runs, "file_mb": file_mb, "path": HOST_FILE,
                   "stream_mb": int(os.environ.get("ENVD_BENCH_STREAM_MB", "500"))}
-        result = measure(HostRss(pid), params["stream_mb"], file_mb, runs)
+        result = measure(HostRss(pid), params["stream_mb"], file_mb, runs, HOST_FILE)
         report("envd-host", {"given": [result]}, params, "(ENVD_URL)")
         return
     builds = {"base": baseline_binary(), "new": this_binary()}
@@ -280,7 +288,7 @@ def main():
             sys.exit(f"port {PORT} already serves an envd; stop it first")
         subprocess.run(["id", "user"], check=False, capture_output=True).returncode == 0 or subprocess.run(
             ["useradd", "-m", "-d", "/home/user", "-s", "/bin/bash", "user"], check=True)
-        params = {"runs": runs, "file_mb": file_mb,
+        params = {"runs": runs, "file_mb": file_mb, "path": HOST_FILE,
                   "stream_mb": int(os.environ.get("ENVD_BENCH_STREAM_MB", "500"))}
         results = {build: [] for build in builds}
         for _ in range(rounds):
@@ -303,13 +311,14 @@ def main():
                 sys.exit("VM did not become ready")
             params = {"runs": int(os.environ.get("ENVD_BENCH_VM_RUNS", str(runs))),
                       "file_mb": int(os.environ.get("ENVD_BENCH_VM_FILE_MB", str(file_mb))),
-                      "stream_mb": int(os.environ.get("ENVD_BENCH_VM_STREAM_MB", "50"))}
+                      "stream_mb": int(os.environ.get("ENVD_BENCH_VM_STREAM_MB", "50")),
+                      "path": VM_FILE}
             results = {build: [] for build in builds}
             for _ in range(rounds):
                 for build, path in builds.items():
                     guest_swap(path)
                     results[build].append(measure(GuestRss(Sandbox.create()), params["stream_mb"],
-                                                  params["file_mb"], params["runs"]))
+                                                  params["file_mb"], params["runs"], VM_FILE))
             report("envd-vm", results, params, "(QEMU TCG guest; smaller stream)")
         finally:
             agent.send_signal(signal.SIGTERM)
