@@ -32,8 +32,14 @@ impl FileSink {
         let (chunks, mut rx) = mpsc::channel::<Bytes>(DEPTH);
         let writer = tokio::task::spawn_blocking(move || {
             let mut file = file;
+            let mut queued = Vec::with_capacity(DEPTH);
             while let Some(chunk) = rx.blocking_recv() {
-                file.write_all(&chunk)?;
+                // Whatever else is queued goes in the same system call.
+                queued.push(chunk);
+                while let Ok(more) = rx.try_recv() {
+                    queued.push(more);
+                }
+                write_all_vectored(&mut file, &mut queued)?;
             }
             Ok(file)
         });
@@ -71,6 +77,38 @@ impl FileSink {
             Err(err) => Err(std::io::Error::other(format!("file writer failed: {err}"))),
         }
     }
+}
+
+/// Writes every chunk of `chunks` in order, as few `writev` calls as the
+/// kernel allows, and leaves `chunks` empty.
+fn write_all_vectored(file: &mut File, chunks: &mut Vec<Bytes>) -> std::io::Result<()> {
+    let mut first = 0;
+    while first < chunks.len() {
+        let slices: Vec<std::io::IoSlice<'_>> = chunks[first..]
+            .iter()
+            .map(|c| std::io::IoSlice::new(c))
+            .collect();
+        let mut written = match file.write_vectored(&slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        drop(slices);
+        while written > 0 {
+            let len = chunks[first].len();
+            if written >= len {
+                written -= len;
+                first += 1;
+            } else {
+                let rest = chunks[first].slice(written..);
+                chunks[first] = rest;
+                written = 0;
+            }
+        }
+    }
+    chunks.clear();
+    Ok(())
 }
 
 /// A file being read ahead by its own thread.
