@@ -8,9 +8,10 @@ the envd of this tree (both the static release binary images/envd.sh builds
 and caches). Rows `<where>.<build>.<figure>` are medians over the rounds,
 rows `<where>.ratio.<figure>` are new / base (for run_true, base / new: above
 1 is faster either way). On the host each build runs as `envd --no-init`;
-with WRENN_BENCH_VM=1 one TCG VM (`wrenn-agent boot --hold`) runs each build
-in turn: the binary is uploaded, bind-mounted over the image's envd and the
-server child restarted by the guest init. Prints
+with WRENN_BENCH_VM=1 one TCG VM (`wrenn-agent boot --hold`) of the base
+image is measured too, with the envd the image carries (the row
+`envd-vm.build` says which of the two it is; rebuild the image with
+`images/rootfs/build.sh base <envd>` to measure the other). Prints
 `name<TAB>value<TAB>unit<TAB>note` rows.
 
 Knobs: ENVD_BENCH_STREAM_MB (default 500 on the host, 50 in the VM),
@@ -20,6 +21,7 @@ ENVD_BENCH_ROUNDS (default 3), ENVD_BENCH_FILE_PATH (default
 /tmp/envd-bench.bin), ENVD_BENCH_SKIP_HOST=1 (only the VM
 figures), ENVD_URL + ENVD_PID (measure one running envd instead, as before).
 """
+import hashlib
 import os
 import pathlib
 import re
@@ -229,45 +231,6 @@ def host_round(binary, params):
         envd.wait()
 
 
-def guest_swap(binary):
-    """Makes the guest's init run `binary` as its server: upload, bind-mount
-    over the image's envd, kill the server child (the init starts it again)."""
-    sb = Sandbox.create()
-    data = pathlib.Path(binary).read_bytes()
-    target = "/run/envd-bench/envd"
-    sb.commands.run("mkdir -p /run/envd-bench", user="root")
-    sb.files.write(target + ".new", data, user="root")
-    server_pid = (
-        "exe=$(readlink /proc/1/exe); "
-        "for p in /proc/[0-9]*; do [ \"$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\" = \"$exe --serve \" ] "
-        "&& basename $p; done | head -1"
-    )
-    script = (
-        f"set -e; chmod 755 {target}.new; mv -f {target}.new {target}; "
-        f"pid=$({server_pid}); exe=$(readlink /proc/1/exe); "
-        "umount \"$exe\" 2>/dev/null || true; "
-        f"mount --bind {target} \"$exe\"; "
-        "setsid sh -c \"sleep 0.3; kill -KILL $pid\" >/dev/null 2>&1 < /dev/null & "
-        "echo $pid"
-    )
-    old = sb.commands.run(script, user="root").stdout.strip()
-    end = time.time() + 60
-    while time.time() < end:
-        time.sleep(0.5)
-        try:
-            if not healthy():
-                continue
-            check = Sandbox.create().commands.run(
-                f"pid=$({server_pid}); [ \"$pid\" != {old} ] && "
-                f"[ \"$(stat -L -c %d:%i /proc/$pid/exe)\" = \"$(stat -c %d:%i {target})\" ] && echo same",
-                user="root").stdout.strip()
-            if check == "same":
-                return
-        except Exception:
-            continue
-    sys.exit(f"guest envd did not restart as {binary}")
-
-
 def main():
     runs = int(os.environ.get("ENVD_BENCH_RUNS", "200"))
     file_mb = int(os.environ.get("ENVD_BENCH_FILE_MB", "256"))
@@ -313,12 +276,15 @@ def main():
                       "file_mb": int(os.environ.get("ENVD_BENCH_VM_FILE_MB", str(file_mb))),
                       "stream_mb": int(os.environ.get("ENVD_BENCH_VM_STREAM_MB", "50")),
                       "path": VM_FILE}
-            results = {build: [] for build in builds}
+            guest = Sandbox.create().commands.run(
+                "sha256sum \"$(readlink /proc/1/exe)\" | cut -d' ' -f1", user="root").stdout.strip()
+            local = {b: hashlib.sha256(pathlib.Path(p).read_bytes()).hexdigest() for b, p in builds.items()}
+            which = next((b for b, h in local.items() if h == guest), "image")
+            row("envd-vm.build", which, "build", f"the envd the base image carries (sha256 {guest[:16]})")
+            results = {which: []}
             for _ in range(rounds):
-                for build, path in builds.items():
-                    guest_swap(path)
-                    results[build].append(measure(GuestRss(Sandbox.create()), params["stream_mb"],
-                                                  params["file_mb"], params["runs"], VM_FILE))
+                results[which].append(measure(GuestRss(Sandbox.create()), params["stream_mb"],
+                                              params["file_mb"], params["runs"], VM_FILE))
             report("envd-vm", results, params, "(QEMU TCG guest; smaller stream)")
         finally:
             agent.send_signal(signal.SIGTERM)
