@@ -9,7 +9,7 @@ use wrenn_agent::{
     paths::DEFAULT_DATA_DIR,
     registration::{CredentialsError, HostCredentials, TOKEN_FILE_NAME},
     rpc::{host, Secret},
-    sandbox::{config::MIN_MEMORY_MIB, Limits, TemplateName},
+    sandbox::{config::MIN_MEMORY_MIB, Limits, TemplateName, BUILTIN_SHAPE, BUILTIN_TEMPLATES},
     tls::TlsFiles,
     vmm::{confine::DEFAULT_VM_USER, AccelChoice, ConfinementChoice},
 };
@@ -43,7 +43,7 @@ impl FromStr for BackendChoice {
 }
 
 /// A template snapshot to build after start-up (`name:vcpus:memory_mib`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct WarmSpec {
     pub template: TemplateName,
     pub vcpus: u8,
@@ -98,7 +98,13 @@ pub struct ServeConfig {
     pub network: NetworkConfig,
     pub limits: Limits,
     pub ready_timeout: Duration,
+    /// `AGENT_WARM_TEMPLATES`: snapshots to build besides the built-in
+    /// templates' (see [`ServeConfig::warm_plan`]).
     pub warm_templates: Vec<WarmSpec>,
+    /// `AGENT_MAX_CONCURRENT_STARTS`: VMs starting at once (spawn or
+    /// restore until envd is initialised); default four per CPU. The rest
+    /// queue in arrival order.
+    pub max_concurrent_starts: Option<usize>,
     /// `AGENT_TLS_CERT`, `AGENT_TLS_KEY`, `AGENT_TLS_CLIENT_CA`: HTTPS (and
     /// mTLS) when set; plain HTTP otherwise.
     pub tls: Option<TlsFiles>,
@@ -110,6 +116,27 @@ pub struct ServeConfig {
     /// `AGENT_STATE_KEY_FILE`, default `/etc/wrenn/agent-state.key`: the key
     /// sealing envd tokens in sandbox records; made (0600) on first start.
     pub state_key_file: PathBuf,
+}
+
+impl ServeConfig {
+    /// Every template snapshot to build after start-up: the built-in
+    /// templates' at their default shape (fast creates need no setting),
+    /// then `AGENT_WARM_TEMPLATES`, each shape once.
+    pub fn warm_plan(&self) -> Vec<WarmSpec> {
+        let (vcpus, memory_mib) = BUILTIN_SHAPE;
+        let builtins = BUILTIN_TEMPLATES.iter().filter_map(|name| {
+            Some(WarmSpec {
+                template: name.parse().ok()?,
+                vcpus,
+                memory_mib,
+            })
+        });
+        let mut seen = std::collections::HashSet::new();
+        builtins
+            .chain(self.warm_templates.iter().cloned())
+            .filter(|spec| seen.insert(spec.clone()))
+            .collect()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -267,6 +294,18 @@ impl ServeConfig {
             limits,
             ready_timeout: Duration::from_secs(ready_secs),
             warm_templates,
+            max_concurrent_starts: match get("AGENT_MAX_CONCURRENT_STARTS") {
+                None => None,
+                Some(raw) => match raw.trim().parse::<usize>() {
+                    Ok(n @ 1..) => Some(n),
+                    _ => {
+                        return Err(invalid(
+                            "AGENT_MAX_CONCURRENT_STARTS",
+                            format!("'{raw}': expected a whole number of at least 1"),
+                        ))
+                    }
+                },
+            },
             tls: TlsFiles::from_lookup(&get).map_err(|e| invalid("AGENT_TLS_*", e))?,
             vm_confinement: parsed(&get, "AGENT_VM_CONFINEMENT", ConfinementChoice::On)?,
             vm_user: get("AGENT_VM_USER").unwrap_or_else(|| DEFAULT_VM_USER.to_owned()),
@@ -435,6 +474,55 @@ mod tests {
     }
 
     #[test]
+    fn from_lookup_when_max_concurrent_starts_then_parsed() {
+        let unset = load(&[("AGENT_SECRET", SECRET)]).expect("valid");
+        let set = load(&[
+            ("AGENT_SECRET", SECRET),
+            ("AGENT_MAX_CONCURRENT_STARTS", "4"),
+        ])
+        .expect("valid");
+
+        assert_eq!(unset.max_concurrent_starts, None);
+        assert_eq!(set.max_concurrent_starts, Some(4));
+    }
+
+    #[test]
+    fn warm_plan_when_nothing_set_then_builtin_templates_at_default_shape() {
+        let config = load(&[("AGENT_SECRET", SECRET)]).expect("valid");
+
+        let plan = config.warm_plan();
+
+        assert_eq!(
+            plan,
+            vec![WarmSpec {
+                template: "base".parse().expect("name"),
+                vcpus: 1,
+                memory_mib: 512,
+            }]
+        );
+    }
+
+    #[test]
+    fn warm_plan_when_warm_templates_set_then_added_after_builtins_once_each() {
+        let config = load(&[
+            ("AGENT_SECRET", SECRET),
+            (
+                "AGENT_WARM_TEMPLATES",
+                "py:2:1024,base:1:512,py:2:1024,base:2:512",
+            ),
+        ])
+        .expect("valid");
+
+        let plan: Vec<String> = config
+            .warm_plan()
+            .iter()
+            .map(|s| format!("{}:{}:{}", s.template, s.vcpus, s.memory_mib))
+            .collect();
+
+        assert_eq!(plan, ["base:1:512", "py:2:1024", "base:2:512"]);
+    }
+
+    #[test]
     fn from_lookup_when_bad_values_then_error_names_variable() {
         for (var, value) in [
             ("AGENT_BACKEND", "vmware"),
@@ -446,6 +534,7 @@ mod tests {
             ("AGENT_HEARTBEAT_SECS", "0"),
             ("AGENT_TLS_CERT", "/etc/wrenn/agent.crt"),
             ("AGENT_VM_CONFINEMENT", "maybe"),
+            ("AGENT_MAX_CONCURRENT_STARTS", "0"),
         ] {
             let err = load(&[("AGENT_SECRET", SECRET), (var, value)]).expect_err(var);
             assert!(

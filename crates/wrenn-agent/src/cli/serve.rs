@@ -155,6 +155,13 @@ async fn run_with<V: Vmm>(
         kernel_format,
     };
     let manager = SandboxManager::new(backend, opts).context("setting up the sandbox manager")?;
+    if let Some(limit) = config.max_concurrent_starts {
+        manager.start_gate().set_limit(limit);
+    }
+    tracing::info!(
+        limit = manager.start_gate().limit(),
+        "VM starts at once (AGENT_MAX_CONCURRENT_STARTS; default four per CPU); the rest queue in order"
+    );
     let report = manager
         .start()
         .await
@@ -239,13 +246,16 @@ fn secure_host(config: &ServeConfig) -> anyhow::Result<Confinement> {
     Ok(confinement)
 }
 
-/// Builds the configured template snapshots in the background, one by one.
+/// Builds the template snapshots of [`ServeConfig::warm_plan`] (the
+/// built-in templates' and `AGENT_WARM_TEMPLATES`) in the background, one
+/// by one; creates meanwhile cold boot. A snapshot already there costs
+/// nothing.
 fn spawn_warmers<V: Vmm>(manager: &SandboxManager<V>, config: &ServeConfig) {
-    if config.warm_templates.is_empty() {
+    let specs = config.warm_plan();
+    if specs.is_empty() {
         return;
     }
     let manager = manager.clone();
-    let specs = config.warm_templates.clone();
     tokio::spawn(async move {
         for spec in specs {
             let started = std::time::Instant::now();

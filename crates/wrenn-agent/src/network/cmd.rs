@@ -84,6 +84,17 @@ pub async fn ip(args: &[&str]) -> Result<String, CommandError> {
     run("ip", args, None).await
 }
 
+/// `ip [-n netns] -batch -` with one command per line: one process for
+/// many commands. `ip` stops at the first failing command and names it.
+pub async fn ip_batch(netns: Option<&str>, commands: &[String]) -> Result<(), CommandError> {
+    let script = commands.join("\n") + "\n";
+    match netns {
+        None => run("ip", &["-batch", "-"], Some(&script)).await?,
+        Some(ns) => run("ip", &["-n", ns, "-batch", "-"], Some(&script)).await?,
+    };
+    Ok(())
+}
+
 /// Applies an nftables script atomically, in the host namespace or in `netns`.
 pub async fn nft_apply(netns: Option<&str>, script: &str) -> Result<(), CommandError> {
     match netns {

@@ -169,11 +169,6 @@ impl SandboxNetwork {
         step("create the namespace", cmd::ip(&["netns", "add", ns])).await?;
         made.netns = true;
         step(
-            "bring up loopback",
-            cmd::ip(&["-n", ns, "link", "set", "lo", "up"]),
-        )
-        .await?;
-        step(
             "enable forwarding in the namespace",
             cmd::ip(&[
                 "netns",
@@ -185,62 +180,44 @@ impl SandboxNetwork {
             ]),
         )
         .await?;
-        step(
-            "create the veth pair",
-            cmd::ip(&[
-                "link",
-                "add",
-                &a.host_veth,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                NS_VETH,
-                "netns",
-                ns,
-            ]),
-        )
-        .await?;
+        // One `ip -batch` per namespace instead of a process per command;
+        // `ip` stops at the first command that fails.
         made.veth = true;
+        let host_side = [
+            format!(
+                "link add {} type veth peer name {NS_VETH} netns {ns}",
+                a.host_veth
+            ),
+            format!("addr add {host_cidr} dev {}", a.host_veth),
+            format!("link set {} up", a.host_veth),
+        ];
         step(
-            "address the host veth",
-            cmd::ip(&["addr", "add", &host_cidr, "dev", &a.host_veth]),
+            "create and address the veth pair",
+            cmd::ip_batch(None, &host_side),
         )
         .await?;
-        step(
-            "bring up the host veth",
-            cmd::ip(&["link", "set", &a.host_veth, "up"]),
-        )
-        .await?;
-        step(
-            "address the namespace veth",
-            cmd::ip(&["-n", ns, "addr", "add", &ns_cidr, "dev", NS_VETH]),
-        )
-        .await?;
-        step(
-            "bring up the namespace veth",
-            cmd::ip(&["-n", ns, "link", "set", NS_VETH, "up"]),
-        )
-        .await?;
-        step(
-            "add the default route",
-            cmd::ip(&["-n", ns, "route", "add", "default", "via", &host_addr]),
-        )
-        .await?;
+        let mut ns_side = vec![
+            "link set lo up".to_owned(),
+            format!("addr add {ns_cidr} dev {NS_VETH}"),
+            format!("link set {NS_VETH} up"),
+            format!("route add default via {host_addr}"),
+        ];
+        let guest_side = [
+            format!("addr add {gateway_cidr} dev {TAP_NAME}"),
+            format!("link set {TAP_NAME} up"),
+        ];
+        let ns_step = "set up the namespace's links, addresses and route";
         match &self.config.guest_link {
             GuestLink::Tap => {
-                step(
-                    "create the TAP device",
-                    cmd::ip(&["-n", ns, "tuntap", "add", "dev", TAP_NAME, "mode", "tap"]),
-                )
-                .await?;
-                step(
-                    "set the TAP address",
-                    cmd::ip(&["-n", ns, "link", "set", TAP_NAME, "address", GATEWAY_MAC]),
-                )
-                .await?;
+                ns_side.extend([
+                    format!("tuntap add dev {TAP_NAME} mode tap"),
+                    format!("link set {TAP_NAME} address {GATEWAY_MAC}"),
+                ]);
+                ns_side.extend(guest_side);
+                step(ns_step, cmd::ip_batch(Some(ns), &ns_side)).await?;
             }
             GuestLink::VethInto { netns_prefix } => {
+                step(ns_step, cmd::ip_batch(Some(ns), &ns_side)).await?;
                 let netns = format!("{netns_prefix}{}", a.slot);
                 let args = [
                     "-n",
@@ -259,18 +236,13 @@ impl SandboxNetwork {
                     &netns,
                 ];
                 step("create the test guest veth", cmd::ip(&args)).await?;
+                step(
+                    "address and bring up the test guest veth",
+                    cmd::ip_batch(Some(ns), &guest_side),
+                )
+                .await?;
             }
         }
-        step(
-            "address the TAP device",
-            cmd::ip(&["-n", ns, "addr", "add", &gateway_cidr, "dev", TAP_NAME]),
-        )
-        .await?;
-        step(
-            "bring up the TAP device",
-            cmd::ip(&["-n", ns, "link", "set", TAP_NAME, "up"]),
-        )
-        .await?;
         step(
             "install namespace rules",
             cmd::nft_apply(Some(ns), &rules::namespace_table(a)),
@@ -308,7 +280,7 @@ async fn rollback(a: &SlotAddrs, made: &Made) {
             tracing::warn!(error = %err, slot = %a.slot, "rollback: host rules");
         }
     }
-    if made.veth {
+    if made.veth && link_exists(&a.host_veth) {
         if let Err(err) = cmd::ip(&["link", "del", &a.host_veth]).await {
             tracing::warn!(error = %err, slot = %a.slot, "rollback: host veth");
         }

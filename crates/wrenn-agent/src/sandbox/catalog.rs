@@ -159,10 +159,13 @@ impl TemplateCatalog {
     }
 }
 
-/// `<N>c<M>m` with decimal N and M, and the backend suffix if any.
+/// `<N>c<M>m` with decimal N and M, and the memory-format suffix if any.
 fn is_shape(text: &str) -> bool {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let text = text.strip_suffix("-firecracker").unwrap_or(text);
+    let text = ["-firecracker", "-ramfile"]
+        .iter()
+        .find_map(|suffix| text.strip_suffix(suffix))
+        .unwrap_or(text);
     text.strip_suffix('m')
         .and_then(|t| t.split_once('c'))
         .is_some_and(|(n, m)| digits(n) && digits(m))

@@ -5,7 +5,7 @@
 //! lives in its [`Runtime`], under the sandbox's operation lock.
 use std::{path::Path, time::Duration};
 
-use super::{record::next_vm_generation, registry::Entry, SandboxError};
+use super::{gate::StartGate, record::next_vm_generation, registry::Entry, SandboxError};
 use crate::{
     envd_client::{self, ExecRequest, InitRequest, WaitReadyError},
     network::{
@@ -84,6 +84,7 @@ pub struct Launcher<V: Vmm> {
     backend: V,
     network: SandboxNetwork,
     slots: SlotAllocator,
+    gate: StartGate,
     http: reqwest::Client,
     opts: LauncherOptions,
 }
@@ -107,6 +108,7 @@ impl<V: Vmm> Launcher<V> {
             backend,
             network,
             slots,
+            gate: StartGate::for_host(),
             http,
             opts,
         })
@@ -114,6 +116,11 @@ impl<V: Vmm> Launcher<V> {
 
     pub fn backend(&self) -> &V {
         &self.backend
+    }
+
+    /// The limit on VM starts at once (see [`StartGate`]).
+    pub fn gate(&self) -> &StartGate {
+        &self.gate
     }
 
     /// Sets up the host side of sandbox networking (once, at start-up).
@@ -177,6 +184,8 @@ impl<V: Vmm> Launcher<V> {
             (config.vcpus, config.memory_mib),
             GuestNet::Tap(tap),
         )?;
+        // The network is ready before the VMM; only the VM start queues.
+        let _turn = self.gate.enter().await;
         let vm = match launch.start {
             Start::Boot => self.backend.boot(&spec).await,
             Start::Restore(snapshot) => self.backend.restore(&spec, snapshot).await,
@@ -292,9 +301,10 @@ impl<V: Vmm> Launcher<V> {
                 (vcpus, memory_mib),
                 GuestNet::Tap(handle.tap.clone()),
             )?;
+            let _turn = self.gate.enter().await;
             let mut vm = self
                 .backend
-                .boot(&spec)
+                .boot_template(&spec, snapshot_dir)
                 .await
                 .map_err(|e| format!("VMM: {e}"))?;
             let ready =

@@ -138,6 +138,12 @@ impl<V: Vmm> SandboxManager<V> {
         &self.inner.opts
     }
 
+    /// How many VMs may start at once (default: four per CPU); the rest
+    /// queue first come, first served.
+    pub fn start_gate(&self) -> &super::gate::StartGate {
+        self.inner.launcher.gate()
+    }
+
     /// How this host makes sandbox disks (format, strategy and why).
     pub fn disk_plan(&self) -> &DiskPlan {
         &self.inner.disks

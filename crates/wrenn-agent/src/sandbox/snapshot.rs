@@ -18,8 +18,12 @@ use crate::{
     vmm::{RunningVm, Vmm},
 };
 
-/// Templates the agent ships with; never deleted through the API.
-const PROTECTED_TEMPLATES: &[&str] = &["base"];
+/// Templates the agent ships with: never deleted through the API, and
+/// their memory snapshots are made at start-up without any setting.
+pub const BUILTIN_TEMPLATES: &[&str] = &["base"];
+/// The shape (vCPUs, MiB) a built-in template's snapshot is made at on its
+/// own: the shape a create gets when it names none.
+pub const BUILTIN_SHAPE: (u8, u32) = (1, 512);
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What publishing a sandbox's disk works with.
@@ -101,7 +105,7 @@ pub fn delete_template(
     sandboxes: &[SandboxInfo],
     template: &TemplateName,
 ) -> Result<(), SandboxError> {
-    if PROTECTED_TEMPLATES.contains(&template.as_str()) {
+    if BUILTIN_TEMPLATES.contains(&template.as_str()) {
         return Err(SandboxError::TemplateProtected(template.to_string()));
     }
     if !catalog.exists(template) {

@@ -4,13 +4,17 @@
 //! per snapshot; booting the template VM is the launcher's.
 //!
 //! A snapshot lives in `<data>/snapshots/templates/<template>-<image>-<N>c<M>m/`
-//! (with a `-<backend>` suffix for backends other than QEMU, whose memory
-//! images differ) with the memory image, the disk of that moment in the
+//! (with a suffix naming the memory format: `-ramfile` for QEMU,
+//! `-firecracker`) with the memory image, the disk of that moment in the
 //! backend's format (`disk.qcow2` over the template image, or a raw
 //! `disk.ext4` copy) and a `complete` marker written last. Sandboxes
 //! restored from it get their own disk made from the snapshot's, a fresh
 //! network slot and a fresh envd access token (the snapshot is taken before
-//! `/init`, so it holds no token and no user environment).
+//! `/init`, so it holds no token and no user environment). Under QEMU the
+//! guest's RAM is a file of its own (`guest-ram`) that every restored VM
+//! maps copy-on-write. Such a snapshot's migration stream holds no RAM, so
+//! its directory has a suffix of its own (`-ramfile`): an older agent on the
+//! same data directory never restores it as an ordinary one.
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
@@ -21,7 +25,7 @@ use std::{
 use super::{id::TemplateName, launcher::Launcher, layout, SandboxError};
 use crate::{
     disk::DiskPlan,
-    vmm::{BackendKind, Vmm},
+    vmm::{BackendKind, Vmm, SNAPSHOT_GUEST_RAM_FILE},
 };
 
 /// Written last into a snapshot directory: the snapshot is whole.
@@ -32,6 +36,8 @@ pub const SNAPSHOT_COMPLETE: &str = "complete";
 pub struct TemplateSnapshots {
     root: PathBuf,
     suffix: &'static str,
+    /// Files a whole snapshot of this backend has besides the marker.
+    required: &'static [&'static str],
     building: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -40,8 +46,12 @@ impl TemplateSnapshots {
         Self {
             root,
             suffix: match backend {
-                BackendKind::Qemu => "",
+                BackendKind::Qemu => "-ramfile",
                 BackendKind::Firecracker => "-firecracker",
+            },
+            required: match backend {
+                BackendKind::Qemu => &[SNAPSHOT_GUEST_RAM_FILE],
+                BackendKind::Firecracker => &[],
             },
             building: Mutex::default(),
         }
@@ -75,7 +85,9 @@ impl TemplateSnapshots {
         memory_mib: u32,
     ) -> Option<PathBuf> {
         let dir = self.dir(template, image, vcpus, memory_mib);
-        dir.join(SNAPSHOT_COMPLETE).is_file().then_some(dir)
+        let whole = dir.join(SNAPSHOT_COMPLETE).is_file()
+            && self.required.iter().all(|file| dir.join(file).is_file());
+        whole.then_some(dir)
     }
 
     fn lock_for(&self, dir: &Path) -> Arc<tokio::sync::Mutex<()>> {
@@ -128,6 +140,14 @@ impl TemplateSnapshots {
         }
         let published = (|| {
             layout::remove_path(&tmp.join("run")).map_err(storage(&tmp))?;
+            // Guest RAM reached the file through a shared mapping: on disk
+            // before the snapshot counts as whole.
+            let ram = tmp.join(SNAPSHOT_GUEST_RAM_FILE);
+            if ram.is_file() {
+                std::fs::File::open(&ram)
+                    .and_then(|f| f.sync_all())
+                    .map_err(storage(&ram))?;
+            }
             std::fs::write(tmp.join(SNAPSHOT_COMPLETE), b"").map_err(storage(&tmp))?;
             layout::remove_path(&dir).map_err(storage(&dir))?;
             std::fs::rename(&tmp, &dir).map_err(storage(&dir))
@@ -151,14 +171,28 @@ mod tests {
     }
 
     #[test]
-    fn dir_when_qemu_then_layout_without_suffix() {
+    fn dir_when_qemu_then_suffix_of_the_ram_file_format() {
         let store = TemplateSnapshots::new("/s".into(), BackendKind::Qemu);
         let name: TemplateName = "base".parse().expect("name");
 
         assert_eq!(
             store.dir(&name, &image(), 2, 512),
-            PathBuf::from("/s/base-abc123-2c512m")
+            PathBuf::from("/s/base-abc123-2c512m-ramfile")
         );
+    }
+
+    #[test]
+    fn ready_when_qemu_snapshot_lacks_its_ram_file_then_not_ready() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let store = TemplateSnapshots::new(root.path().into(), BackendKind::Qemu);
+        let name: TemplateName = "base".parse().expect("name");
+        let dir = store.dir(&name, &image(), 1, 512);
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join(SNAPSHOT_COMPLETE), b"").expect("marker");
+
+        assert_eq!(store.ready(&name, &image(), 1, 512), None);
+        std::fs::write(dir.join(SNAPSHOT_GUEST_RAM_FILE), b"").expect("ram");
+        assert_eq!(store.ready(&name, &image(), 1, 512), Some(dir));
     }
 
     #[test]

@@ -27,6 +27,10 @@ impl std::fmt::Display for BackendKind {
 /// write `memory` (guest RAM, or QEMU's whole migration stream) and may write
 /// `state` (device state, Firecracker only).
 pub const SNAPSHOT_MEMORY_FILE: &str = "memory";
+/// Guest RAM of a template snapshot kept as a file of its own (QEMU): every
+/// VM restored from the snapshot maps it privately, so the pages none of
+/// them changed are one copy in the host's page cache, shared copy-on-write.
+pub const SNAPSHOT_GUEST_RAM_FILE: &str = "guest-ram";
 pub const SNAPSHOT_STATE_FILE: &str = "state";
 
 /// Failures shared by every backend, each naming what the operator can do.
@@ -76,6 +80,19 @@ pub trait Vmm: Send + Sync + 'static {
     /// Cold-boots `spec`. Returns once the VMM runs; readiness of the guest
     /// (envd answering) is the caller's business.
     fn boot(&self, spec: &VmSpec) -> impl Future<Output = Result<Self::Vm, VmmError>> + Send;
+
+    /// Cold-boots `spec` to be snapshotted into `snapshot_dir` as a
+    /// template. A backend that can keep the guest's RAM in a file there,
+    /// shared copy-on-write by every VM later restored from the snapshot,
+    /// does so; the default is an ordinary boot.
+    fn boot_template(
+        &self,
+        spec: &VmSpec,
+        snapshot_dir: &Path,
+    ) -> impl Future<Output = Result<Self::Vm, VmmError>> + Send {
+        let _ = snapshot_dir;
+        self.boot(spec)
+    }
 
     /// Starts `spec` from the memory snapshot in `snapshot_dir` instead of
     /// booting. The disk in `spec` must hold the disk state of the moment the

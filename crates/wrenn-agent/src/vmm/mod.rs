@@ -13,7 +13,7 @@ pub mod qmp;
 use std::path::PathBuf;
 
 pub use accel::{Accel, AccelChoice};
-pub use backend::{BackendKind, RunningVm, Vmm, VmmError};
+pub use backend::{BackendKind, RunningVm, Vmm, VmmError, SNAPSHOT_GUEST_RAM_FILE};
 pub use confine::{Confinement, ConfinementChoice};
 
 /// Everything needed to boot one VM.

@@ -8,6 +8,14 @@
 //! (`-sandbox`), in a cgroup of its own. Memory snapshots therefore go
 //! through a file descriptor the agent opens and hands over QMP (`fd:`
 //! migration): QEMU may neither open the path nor spawn a `cat`.
+//!
+//! A template VM keeps its RAM in the snapshot's `guest-ram` file
+//! (`memory-backend-file,share=on`), and its migration stream then leaves
+//! that RAM out (`x-ignore-shared`). VMs restored from the template map the
+//! same file with `share=off`: pages are read from the page cache, one copy
+//! for all of them, and copied only when a guest writes one. The backend's
+//! id is the machine's default RAM name (`microvm.ram`), so such a VM's own
+//! pause (a full stream, its RAM is not shared) resumes into ordinary RAM.
 use std::{
     os::fd::AsFd,
     path::{Path, PathBuf},
@@ -20,7 +28,7 @@ use serde_json::json;
 use tokio::process::{Child, Command};
 
 use super::{
-    backend::{RunningVm, Vmm, VmmError, SNAPSHOT_MEMORY_FILE},
+    backend::{RunningVm, Vmm, VmmError, SNAPSHOT_GUEST_RAM_FILE, SNAPSHOT_MEMORY_FILE},
     cgroup::VmCgroup,
     confine::Confinement,
     qmp::Qmp,
@@ -32,6 +40,9 @@ pub const CONSOLE_LOG: &str = "console.log";
 pub const QMP_SOCKET: &str = "qmp.sock";
 const QEMU_LOG: &str = "qemu.log";
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The id of microvm's RAM; a memory backend of this id replaces it and
+/// keeps migration streams compatible with VMs on ordinary RAM.
+const RAM_ID: &str = "microvm.ram";
 /// The QMP name of the memory snapshot's file descriptor.
 const SNAPSHOT_FD: &str = "snapshot";
 /// The `-drive` id of the root disk (its block backend's name in QMP).
@@ -81,7 +92,19 @@ impl Vmm for QemuBackend {
     }
 
     async fn boot(&self, spec: &VmSpec) -> Result<QemuVm, VmmError> {
-        QemuVm::launch(spec, self.accel, &self.confinement, false).await
+        QemuVm::launch(
+            spec,
+            self.accel,
+            &self.confinement,
+            false,
+            GuestRam::Anonymous,
+        )
+        .await
+    }
+
+    async fn boot_template(&self, spec: &VmSpec, snapshot_dir: &Path) -> Result<QemuVm, VmmError> {
+        let ram = GuestRam::Shared(snapshot_dir.join(SNAPSHOT_GUEST_RAM_FILE));
+        QemuVm::launch(spec, self.accel, &self.confinement, false, ram).await
     }
 
     fn adopt(&self, run_dir: &Path, pid: u32) -> Option<QemuVm> {
@@ -102,9 +125,19 @@ impl Vmm for QemuBackend {
             path: memory.display().to_string(),
             source,
         })?;
-        let mut vm = QemuVm::launch(spec, self.accel, &self.confinement, true).await?;
+        let shared = snapshot_dir.join(SNAPSHOT_GUEST_RAM_FILE);
+        let ram = if shared.is_file() {
+            GuestRam::Private(shared)
+        } else {
+            GuestRam::Anonymous
+        };
+        let ignore_shared = ram != GuestRam::Anonymous;
+        let mut vm = QemuVm::launch(spec, self.accel, &self.confinement, true, ram).await?;
         let result = async {
             let mut qmp = vm.qmp().await?;
+            if ignore_shared {
+                set_ignore_shared(&mut qmp, true).await?;
+            }
             qmp.send_fd(SNAPSHOT_FD, file.as_fd())
                 .await
                 .map_err(control)?;
@@ -135,10 +168,24 @@ impl Vmm for QemuBackend {
     }
 }
 
+/// Where a VM's RAM lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuestRam {
+    /// Ordinary anonymous memory.
+    Anonymous,
+    /// A template VM: RAM is this file (mapped shared), left out of its
+    /// snapshot's migration stream.
+    Shared(PathBuf),
+    /// Restored from a template: RAM maps this file privately (copy-on-write).
+    Private(PathBuf),
+}
+
 /// A running QEMU process: either our child or one adopted after a restart.
 #[derive(Debug)]
 pub struct QemuVm {
     process: Process,
+    /// `Shared` for a template VM, whose snapshot leaves RAM out.
+    ram: GuestRam,
     run_dir: PathBuf,
     started: Instant,
     /// The VM's own cgroup while confined; removed when the process ends.
@@ -149,6 +196,17 @@ pub struct QemuVm {
 enum Process {
     Child(Child),
     Adopted(u32),
+}
+
+/// On: RAM mapped shared from a file is left out of the migration stream
+/// (on the source) and expected so (on the destination). Both ends must
+/// agree, so a VM restored that way turns it off before its own pause.
+async fn set_ignore_shared(qmp: &mut Qmp, on: bool) -> Result<(), VmmError> {
+    let caps = json!({ "capabilities": [{ "capability": "x-ignore-shared", "state": on }] });
+    qmp.execute("migrate-set-capabilities", Some(caps))
+        .await
+        .map(|_| ())
+        .map_err(control)
 }
 
 /// Kernel command line shared by every boot. `reboot=t` + QEMU `-no-reboot`
@@ -196,11 +254,21 @@ fn qemu_args(
     accel: Accel,
     confinement: &Confinement,
     incoming: bool,
+    ram: &GuestRam,
 ) -> Vec<String> {
     let run = |file: &str| spec.run_dir.join(file).display().to_string();
+    let file_ram = match ram {
+        GuestRam::Anonymous => None,
+        GuestRam::Shared(path) => Some((path, "on")),
+        GuestRam::Private(path) => Some((path, "off")),
+    };
+    let machine = match file_ram {
+        None => "microvm,acpi=off,x-option-roms=off,rtc=on".to_owned(),
+        Some(_) => format!("microvm,acpi=off,x-option-roms=off,rtc=on,memory-backend={RAM_ID}"),
+    };
     let mut args: Vec<String> = vec![
         "-M".into(),
-        "microvm,acpi=off,x-option-roms=off,rtc=on".into(),
+        machine,
         "-accel".into(),
         accel_arg(accel),
         "-cpu".into(),
@@ -265,6 +333,17 @@ fn qemu_args(
             format!("virtio-net-device,netdev=net0,mac={}", tap.guest_mac),
         ]),
     }
+    if let Some((path, share)) = file_ram {
+        // Opened by QEMU as root, before it drops to the VM user.
+        args.extend([
+            "-object".into(),
+            format!(
+                "memory-backend-file,id={RAM_ID},size={}M,mem-path={},share={share}",
+                spec.memory_mib,
+                path.display()
+            ),
+        ]);
+    }
     args.extend(confinement.qemu_args());
     if incoming {
         args.extend(["-incoming".into(), "defer".into()]);
@@ -277,7 +356,7 @@ impl QemuVm {
     /// [`QemuVm::wait_for_console`] or a health check to know the guest is up.
     /// Unconfined: dev boots and benches of the bare VMM.
     pub async fn spawn(spec: &VmSpec, accel: Accel) -> Result<Self, VmmError> {
-        Self::launch(spec, accel, &Confinement::Off, false).await
+        Self::launch(spec, accel, &Confinement::Off, false, GuestRam::Anonymous).await
     }
 
     async fn launch(
@@ -285,6 +364,7 @@ impl QemuVm {
         accel: Accel,
         confinement: &Confinement,
         incoming: bool,
+        ram: GuestRam,
     ) -> Result<Self, VmmError> {
         let io = |path: &Path| {
             let path = path.display().to_string();
@@ -310,7 +390,7 @@ impl QemuVm {
             _ => Command::new(QEMU_BINARY),
         };
         let child = command
-            .args(qemu_args(spec, accel, confinement, incoming))
+            .args(qemu_args(spec, accel, confinement, incoming, &ram))
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(io(&log_path))?)
             .stderr(log)
@@ -324,6 +404,7 @@ impl QemuVm {
             })?;
         let mut vm = Self {
             process: Process::Child(child),
+            ram,
             run_dir: spec.run_dir.clone(),
             started: Instant::now(),
             cgroup: None,
@@ -359,6 +440,7 @@ impl QemuVm {
     pub fn adopt(run_dir: PathBuf, pid: u32) -> Self {
         Self {
             process: Process::Adopted(pid),
+            ram: GuestRam::Anonymous,
             run_dir,
             started: Instant::now(),
             cgroup: None,
@@ -470,6 +552,10 @@ impl QemuVm {
         // QEMU 7.2 caps migration at 32 MiB/s by default; a local file needs no cap.
         let unlimited = json!({ "max-bandwidth": 1_u64 << 40 });
         let migrated = async {
+            // A template's RAM is in its own file already; every other VM
+            // (one restored from a template has the capability on) writes
+            // all of it.
+            set_ignore_shared(qmp, matches!(self.ram, GuestRam::Shared(_))).await?;
             qmp.execute("migrate-set-parameters", Some(unlimited))
                 .await
                 .map_err(control)?;
@@ -687,7 +773,14 @@ mod tests {
 
     #[test]
     fn args_when_user_forward_then_hostfwd_to_guest_port() {
-        let args = qemu_args(&spec(), Accel::Tcg, &Confinement::Off, false).join(" ");
+        let args = qemu_args(
+            &spec(),
+            Accel::Tcg,
+            &Confinement::Off,
+            false,
+            &GuestRam::Anonymous,
+        )
+        .join(" ");
         assert!(
             args.contains("hostfwd=tcp:127.0.0.1:40000-:49983"),
             "{args}"
@@ -705,13 +798,61 @@ mod tests {
 
     #[test]
     fn args_when_kvm_then_no_translation_cache_option() {
-        let args = qemu_args(&spec(), Accel::Kvm, &Confinement::Off, false).join(" ");
+        let args = qemu_args(
+            &spec(),
+            Accel::Kvm,
+            &Confinement::Off,
+            false,
+            &GuestRam::Anonymous,
+        )
+        .join(" ");
         assert!(args.contains("-accel kvm -cpu host"), "{args}");
     }
 
     #[test]
     fn args_when_incoming_then_deferred() {
-        let args = qemu_args(&spec(), Accel::Tcg, &Confinement::Off, true).join(" ");
+        let args = qemu_args(
+            &spec(),
+            Accel::Tcg,
+            &Confinement::Off,
+            true,
+            &GuestRam::Anonymous,
+        )
+        .join(" ");
         assert!(args.ends_with("-incoming defer"), "{args}");
+    }
+
+    #[test]
+    fn args_when_template_then_ram_is_the_file_mapped_shared() {
+        let ram = GuestRam::Shared("/s/t/guest-ram".into());
+        let args = qemu_args(&spec(), Accel::Tcg, &Confinement::Off, false, &ram).join(" ");
+        assert!(args.contains("memory-backend=microvm.ram"), "{args}");
+        assert!(
+            args.contains(
+                "-object memory-backend-file,id=microvm.ram,size=512M,mem-path=/s/t/guest-ram,share=on"
+            ),
+            "{args}"
+        );
+    }
+
+    #[test]
+    fn args_when_restored_from_template_then_file_mapped_private() {
+        let ram = GuestRam::Private("/s/t/guest-ram".into());
+        let args = qemu_args(&spec(), Accel::Tcg, &Confinement::Off, true, &ram).join(" ");
+        assert!(args.contains("mem-path=/s/t/guest-ram,share=off"), "{args}");
+        assert!(args.ends_with("-incoming defer"), "{args}");
+    }
+
+    #[test]
+    fn args_when_anonymous_then_no_memory_backend() {
+        let args = qemu_args(
+            &spec(),
+            Accel::Tcg,
+            &Confinement::Off,
+            true,
+            &GuestRam::Anonymous,
+        )
+        .join(" ");
+        assert!(!args.contains("memory-backend"), "{args}");
     }
 }
