@@ -173,6 +173,11 @@ pub struct ListFilter {
 }
 
 /// A team's sandboxes, newest first (oldest first with `oldest_first`).
+///
+/// The page comes back as ONE value, a JSON array of rows built by the
+/// database, rather than one row per sandbox: each row of a result costs a
+/// hand-off between the SQLite driver's thread and ours and a copy of
+/// every column, which made the rows, not the query, most of a list's time.
 pub async fn list(
     db: &Db,
     team_id: &str,
@@ -227,6 +232,7 @@ pub async fn list(
         (i64::MAX, String::new())
     };
     let (at, id) = filter.before.clone().unwrap_or(start);
+    let sql = json_page(db.kind, &sql);
     let mut query = sqlx::query(&sql).bind(team_id).bind(at).bind(id);
     if let Some(state) = filter.state {
         query = query.bind(state.as_str());
@@ -243,8 +249,119 @@ pub async fn list(
     for (key, value) in &filter.metadata {
         query = query.bind(key.clone()).bind(value.clone());
     }
-    let rows = query.bind(filter.limit).fetch_all(&db.pool).await?;
-    rows.iter().map(row).collect()
+    let page: Option<String> = query
+        .bind(filter.limit)
+        .fetch_one(&db.pool)
+        .await?
+        .try_get(0)?;
+    let listed: Vec<ListedRow> = serde_json::from_str(page.as_deref().unwrap_or("[]"))
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let mut rows = listed
+        .into_iter()
+        .map(SandboxRow::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    // An aggregate's input order is not promised: sort again.
+    rows.sort_unstable_by(|a, b| {
+        let order = (a.created_at, &a.id).cmp(&(b.created_at, &b.id));
+        if filter.oldest_first {
+            order
+        } else {
+            order.reverse()
+        }
+    });
+    Ok(rows)
+}
+
+/// The page of [`list`] as one JSON array of rows (`[[id, team_id, ...],
+/// ...]`, the columns in [`COLUMNS`]'s order, JSON columns nested as JSON),
+/// over the rows of `page_sql`.
+fn json_page(kind: DbKind, page_sql: &str) -> String {
+    match kind {
+        DbKind::Sqlite => format!(
+            "SELECT json_group_array(json_array(id, team_id, host_id, template, \
+             template_image, state, reason, vcpus, memory_mb, disk_mb, timeout_secs, on_timeout, \
+             json(metadata), internet, json(egress_allow), json(egress_deny), from_snapshot, \
+             created_by, created_at, started_at, timeout_at, updated_at, auto_resume, \
+             public_traffic, traffic_token_hash)) FROM ({page_sql}) AS page"
+        ),
+        DbKind::Postgres => format!(
+            "SELECT json_agg(json_build_array(id, team_id, host_id, template, \
+             template_image, state, reason, vcpus, memory_mb, disk_mb, timeout_secs, on_timeout, \
+             metadata::json, internet, egress_allow::json, egress_deny::json, from_snapshot, \
+             created_by, created_at, started_at, timeout_at, updated_at, auto_resume, \
+             public_traffic, traffic_token_hash))::text FROM ({page_sql}) AS page"
+        ),
+    }
+}
+
+/// One row of [`json_page`], in [`COLUMNS`]'s order (serde reads a struct
+/// from a JSON array field by field).
+#[derive(serde::Deserialize)]
+struct ListedRow {
+    id: String,
+    team_id: String,
+    host_id: Option<String>,
+    template: String,
+    template_image: String,
+    state: String,
+    reason: String,
+    vcpus: i64,
+    memory_mb: i64,
+    disk_mb: Option<i64>,
+    timeout_secs: i64,
+    on_timeout: String,
+    metadata: BTreeMap<String, String>,
+    internet: i64,
+    egress_allow: Vec<String>,
+    egress_deny: Vec<String>,
+    from_snapshot: i64,
+    created_by: String,
+    created_at: i64,
+    started_at: Option<i64>,
+    timeout_at: Option<i64>,
+    updated_at: i64,
+    auto_resume: i64,
+    public_traffic: i64,
+    traffic_token_hash: Option<String>,
+}
+
+impl TryFrom<ListedRow> for SandboxRow {
+    type Error = sqlx::Error;
+
+    /// As [`row`] decodes a row of [`COLUMNS`].
+    fn try_from(r: ListedRow) -> Result<Self, sqlx::Error> {
+        let on_timeout = TimeoutAction::parse(&r.on_timeout).ok_or_else(|| {
+            sqlx::Error::Decode(format!("unknown on_timeout '{}'", r.on_timeout).into())
+        })?;
+        Ok(Self {
+            id: r.id,
+            team_id: r.team_id,
+            host_id: r.host_id,
+            template: r.template,
+            template_image: r.template_image,
+            state: SandboxState::parse(&r.state).unwrap_or(SandboxState::Error),
+            reason: r.reason,
+            vcpus: r.vcpus,
+            memory_mb: r.memory_mb,
+            disk_mb: r.disk_mb,
+            timeout_secs: r.timeout_secs,
+            on_timeout,
+            metadata: r.metadata,
+            internet: r.internet != 0,
+            egress_allow: r.egress_allow,
+            egress_deny: r.egress_deny,
+            from_snapshot: r.from_snapshot != 0,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            timeout_at: r.timeout_at,
+            updated_at: r.updated_at,
+            auto_resume: r.auto_resume != 0,
+            public_traffic: r.public_traffic != 0,
+            traffic_token_hash: r.traffic_token_hash,
+            traffic_access_token: None,
+        })
+    }
 }
 
 /// Live sandboxes placed on a host (the reconciler's view).
