@@ -14,6 +14,7 @@ pub mod keys;
 pub mod me;
 pub mod members;
 pub mod openapi;
+pub mod pools;
 pub mod rate_limit;
 pub mod sandboxes;
 mod service_errors;
@@ -45,7 +46,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(admin::routes())
         .merge(users::routes())
         .merge(keys::routes())
-        .merge(audit_log::routes());
+        .merge(audit_log::routes())
+        .merge(pools::routes());
     openapi::add_common_errors(routes.get_openapi_mut());
     routes
 }

@@ -9,6 +9,8 @@ pub mod deletion;
 pub mod hosts;
 pub mod keys;
 pub mod members;
+pub mod pools;
+pub mod usage;
 pub mod sandboxes;
 pub mod teams;
 pub mod templates;

@@ -1,0 +1,139 @@
+//! The usage ledger (`usage_intervals`): one row per interval a sandbox
+//! spent running or paused, opened and closed inside the transaction of
+//! the state transition that starts and ends it, at the transition's
+//! recorded instant. A transition recorded once is metered once: restarts
+//! of the control plane or the agent can neither double count nor leave a
+//! gap. Queries only; roll-ups and prices are `service::usage`.
+use sqlx::{any::AnyRow, Row};
+
+use super::{new_ordered_id, pools::Shape, sandboxes::SandboxRow, Db};
+use crate::lifecycle::SandboxState;
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// What a sandbox is metered for in a state (`None`: nothing).
+pub fn metered(state: SandboxState) -> Option<&'static str> {
+    match state {
+        SandboxState::Running => Some("running"),
+        SandboxState::Paused => Some("paused"),
+        _ => None,
+    }
+}
+
+/// Closes the sandbox's open interval at `at` and opens the one of `to`.
+pub async fn on_transition_in(
+    tx: &mut Tx<'_>,
+    sandbox: &SandboxRow,
+    to: SandboxState,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE usage_intervals SET ended_at = $2 WHERE sandbox_id = $1 AND ended_at IS NULL",
+    )
+    .bind(&sandbox.id)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    let Some(phase) = metered(to) else {
+        return Ok(());
+    };
+    let shape = Shape::of(sandbox);
+    sqlx::query(
+        "INSERT INTO usage_intervals (id, sandbox_id, team_id, template, host_id, phase, vcpus, \
+         memory_mb, storage_mb, started_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)",
+    )
+    .bind(new_ordered_id("use_"))
+    .bind(&sandbox.id)
+    .bind(&sandbox.team_id)
+    .bind(&sandbox.template)
+    .bind(&sandbox.host_id)
+    .bind(phase)
+    .bind(shape.vcpus)
+    .bind(shape.memory_mb)
+    .bind(shape.storage_mb)
+    .bind(at)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+/// One ledger row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntervalRow {
+    pub sandbox_id: String,
+    pub team_id: String,
+    pub template: String,
+    pub host_id: Option<String>,
+    /// `running` or `paused`.
+    pub phase: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub storage_mb: i64,
+    pub started_at: i64,
+    /// `None`: still open.
+    pub ended_at: Option<i64>,
+}
+
+fn interval(row: &AnyRow) -> Result<IntervalRow, sqlx::Error> {
+    Ok(IntervalRow {
+        sandbox_id: row.try_get("sandbox_id")?,
+        team_id: row.try_get("team_id")?,
+        template: row.try_get("template")?,
+        host_id: row.try_get("host_id")?,
+        phase: row.try_get("phase")?,
+        vcpus: row.try_get("vcpus")?,
+        memory_mb: row.try_get("memory_mb")?,
+        storage_mb: row.try_get("storage_mb")?,
+        started_at: row.try_get("started_at")?,
+        ended_at: row.try_get("ended_at")?,
+    })
+}
+
+const COLUMNS: &str = "sandbox_id, team_id, template, host_id, phase, vcpus, memory_mb, \
+    storage_mb, started_at, ended_at";
+
+/// Intervals overlapping `[start, end)` of one team (`None`: every team),
+/// oldest first, at most `limit` after the `(started_at, id)` cursor.
+pub async fn overlapping(
+    db: &Db,
+    team_id: Option<&str>,
+    start: i64,
+    end: i64,
+    after: Option<(i64, String)>,
+    limit: i64,
+) -> Result<(Vec<IntervalRow>, Option<(i64, String)>), sqlx::Error> {
+    let (after_at, after_id) = after.unwrap_or((i64::MIN, String::new()));
+    let rows = sqlx::query(&format!(
+        "SELECT id, {COLUMNS} FROM usage_intervals WHERE ($1 = '' OR team_id = $1) \
+         AND started_at < $3 AND (ended_at IS NULL OR ended_at > $2) \
+         AND (started_at > $4 OR (started_at = $4 AND id > $5)) \
+         ORDER BY started_at, id LIMIT $6"
+    ))
+    .bind(team_id.unwrap_or(""))
+    .bind(start)
+    .bind(end)
+    .bind(after_at)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    let next = match rows.last() {
+        Some(last) if i64::try_from(rows.len()).unwrap_or(i64::MAX) == limit => {
+            Some((last.try_get("started_at")?, last.try_get("id")?))
+        }
+        _ => None,
+    };
+    let intervals = rows.iter().map(interval).collect::<Result<_, _>>()?;
+    Ok((intervals, next))
+}
+
+/// Every interval of one sandbox, oldest first.
+pub async fn of_sandbox(db: &Db, sandbox_id: &str) -> Result<Vec<IntervalRow>, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM usage_intervals WHERE sandbox_id = $1 ORDER BY started_at, id"
+    ))
+    .bind(sandbox_id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(interval).collect()
+}

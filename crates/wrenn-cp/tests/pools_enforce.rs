@@ -1,0 +1,321 @@
+//! Pools against an in-memory host ([`common::fake_agent::FakeAgent`]), on
+//! SQLite and PostgreSQL: plans and their validation, who may change them,
+//! the pool's arithmetic over every lifecycle transition, exact
+//! enforcement under 50 concurrent creates (on two replicas sharing one
+//! PostgreSQL database), and the usage ledger's intervals.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
+
+#[macro_use]
+mod common;
+
+use std::sync::Arc;
+
+use axum::{
+    body::Body,
+    http::{header, Method, Request, StatusCode},
+    Router,
+};
+use common::{assert_error, fake_agent::FakeAgent, Kind, TestApp};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+use wrenn_cp::{
+    db::{self, Db},
+    lifecycle::SandboxState,
+    state::AppState,
+};
+
+const GET: Method = Method::GET;
+const POST: Method = Method::POST;
+const PUT: Method = Method::PUT;
+const DELETE: Method = Method::DELETE;
+
+/// A control plane on a fake host; the first user (a platform admin) and
+/// a second one (not).
+struct Fixture {
+    app: TestApp,
+    admin: String,
+    team: String,
+    member: String,
+}
+
+impl Fixture {
+    async fn start(kind: Kind) -> Self {
+        let app = TestApp::start_with_agent(kind, FakeAgent::new()).await;
+        let (admin, team) = app.signup("admin@example.com").await;
+        let (member, _) = app.signup("member@example.com").await;
+        Self {
+            app,
+            admin,
+            team,
+            member,
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.app
+            .request(method, path, Some(&self.admin), body)
+            .await
+    }
+
+    /// Defines `name` and puts the admin's team on it.
+    async fn plan(&self, name: &str, plan: Value) {
+        let (status, answer) = self
+            .call(PUT, &format!("/v1/admin/plans/{name}"), Some(plan))
+            .await;
+        assert_eq!(status, StatusCode::OK, "put plan: {answer}");
+        let path = format!("/v1/admin/teams/{}/plan", self.team);
+        let (status, answer) = self.call(PUT, &path, Some(json!({"plan": name}))).await;
+        assert_eq!(status, StatusCode::OK, "assign: {answer}");
+    }
+
+    async fn create(&self) -> (StatusCode, Value) {
+        self.call(POST, "/v1/sandboxes", Some(json!({}))).await
+    }
+
+    async fn create_id(&self) -> String {
+        let (status, answer) = self.create().await;
+        assert_eq!(status, StatusCode::CREATED, "create: {answer}");
+        answer["id"].as_str().expect("id").to_owned()
+    }
+
+    async fn used(&self) -> Value {
+        let (status, pool) = self.call(GET, "/v1/pool", None).await;
+        assert_eq!(status, StatusCode::OK, "pool: {pool}");
+        pool["used"].clone()
+    }
+
+    /// `pool_use` agrees with the sum of the reservations.
+    async fn assert_consistent(&self) {
+        let db = &self.app.state.db;
+        let used = db::pools::used(db, &self.team).await.expect("used");
+        let summed = db::pools::summed(db, &self.team).await.expect("summed");
+        assert_eq!(used, summed);
+    }
+}
+
+fn plan(vcpus: i64, max_running: i64) -> Value {
+    json!({"vcpus": vcpus, "memory_gib": 64, "storage_gib": 1000,
+           "max_running": max_running, "max_paused": 100, "price_cents": 5000})
+}
+
+both_dbs!(
+    put_plan_when_zero_or_negative_size_then_422_naming_it,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        for (field, value) in [("vcpus", 0), ("memory_gib", -4), ("max_running", 0)] {
+            let mut body = plan(4, 4);
+            body[field] = json!(value);
+            let (status, answer) = fx.call(PUT, "/v1/admin/plans/bad", Some(body)).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+            assert!(assert_error(&answer, "validation_failed").contains(field));
+        }
+        let (_, plans) = fx.call(GET, "/v1/admin/plans", None).await;
+        assert_eq!(plans, json!([]), "nothing half-written");
+    }
+);
+
+both_dbs!(
+    plans_when_member_not_admin_then_403_and_unchanged,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        fx.plan("small", plan(2, 2)).await;
+        let as_member = |method, path: String, body| {
+            let app = &fx.app;
+            let token = fx.member.clone();
+            async move { app.request(method, &path, Some(&token), body).await }
+        };
+
+        let (put, answer) = as_member(PUT, "/v1/admin/plans/small".into(), Some(plan(99, 99))).await;
+        assert_eq!(put, StatusCode::FORBIDDEN, "{answer}");
+        let path = format!("/v1/admin/teams/{}/plan", fx.team);
+        let (assign, _) = as_member(PUT, path, Some(json!({"plan": "small"}))).await;
+        assert_eq!(assign, StatusCode::FORBIDDEN);
+        let (delete, _) = as_member(DELETE, "/v1/admin/plans/small".into(), None).await;
+        assert_eq!(delete, StatusCode::FORBIDDEN);
+
+        let (_, pool) = fx.call(GET, "/v1/pool", None).await;
+        assert_eq!(pool["plan"]["vcpus"], 2, "{pool}");
+    }
+);
+
+both_dbs!(
+    pool_when_every_transition_then_use_follows,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        fx.plan("mid", plan(8, 8)).await;
+        let id = fx.create_id().await;
+        let running = fx.used().await;
+        assert_eq!((running["running"].clone(), running["paused"].clone()), (json!(1), json!(0)));
+        assert!(running["vcpus"].as_i64().unwrap() > 0);
+        let storage = running["storage_mib"].clone();
+
+        let (status, _) = fx.call(POST, &format!("/v1/sandboxes/{id}/pause"), None).await;
+        assert_eq!(status, StatusCode::OK);
+        let paused = fx.used().await;
+        assert_eq!(
+            paused,
+            json!({"vcpus": 0, "memory_mib": 0, "storage_mib": storage, "running": 0, "paused": 1})
+        );
+        fx.assert_consistent().await;
+
+        let (status, _) = fx.call(POST, &format!("/v1/sandboxes/{id}/resume"), None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(fx.used().await, running);
+
+        let (status, _) = fx.call(DELETE, &format!("/v1/sandboxes/{id}"), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(
+            fx.used().await,
+            json!({"vcpus": 0, "memory_mib": 0, "storage_mib": 0, "running": 0, "paused": 0})
+        );
+        fx.assert_consistent().await;
+    }
+);
+
+both_dbs!(pool_when_sandbox_lost_then_only_storage_counts, |kind| async move {
+    let fx = Fixture::start(kind).await;
+    fx.plan("mid", plan(8, 8)).await;
+    let id = fx.create_id().await;
+    let extras = Default::default();
+    let db = &fx.app.state.db;
+    assert!(db::sandboxes::transition(db, &id, SandboxState::Lost, "gone", extras)
+        .await
+        .expect("lost"));
+
+    let used = fx.used().await;
+    assert_eq!((used["vcpus"].clone(), used["running"].clone()), (json!(0), json!(0)));
+    assert!(used["storage_mib"].as_i64().unwrap() > 0);
+    fx.assert_consistent().await;
+});
+
+both_dbs!(
+    create_when_team_moved_below_its_use_then_refused_saying_so,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        fx.plan("big", plan(64, 3)).await;
+        for _ in 0..3 {
+            fx.create_id().await;
+        }
+        fx.plan("tiny", plan(64, 1)).await;
+
+        let (_, pool) = fx.call(GET, "/v1/pool", None).await;
+        assert_eq!(pool["over"], true, "{pool}");
+        let (status, answer) = fx.create().await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+        let message = assert_error(&answer, "pool_exhausted");
+        assert!(message.contains("running sandboxes: 3 in use of 1, 1 asked"), "{message}");
+        assert!(message.contains("refused until its use fits"), "{message}");
+    }
+);
+
+both_dbs!(
+    fork_when_copies_exceed_pool_then_429_and_nothing_recorded,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        fx.plan("three", plan(64, 3)).await;
+        let id = fx.create_id().await;
+
+        let path = format!("/v1/sandboxes/{id}/fork");
+        let (status, answer) = fx.call(POST, &path, Some(json!({"count": 3}))).await;
+
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+        assert_error(&answer, "pool_exhausted");
+        assert_eq!(fx.used().await["running"], 1);
+        fx.assert_consistent().await;
+    }
+);
+
+/// A second replica: its own database pool (its own connections) on the
+/// same database, the same (fake) host.
+async fn replica(state: &AppState) -> Router {
+    let db = Db::open(state.config.database_url.expose())
+        .await
+        .expect("second replica's database");
+    let state = AppState {
+        db,
+        ..state.clone()
+    };
+    wrenn_cp::api::router(state)
+}
+
+async fn create_on(router: &Router, token: &str) -> StatusCode {
+    let request = Request::builder()
+        .method(POST)
+        .uri("/v1/sandboxes")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{}"))
+        .expect("request");
+    let response = router.clone().oneshot(request).await.expect("answer");
+    let status = response.status();
+    let _ = response.into_body().collect().await;
+    status
+}
+
+both_dbs!(
+    create_when_50_concurrent_on_two_replicas_vs_pool_of_10_then_exactly_10,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        fx.plan("ten", plan(1000, 10)).await;
+        let routers = [
+            wrenn_cp::api::router(fx.app.state.clone()),
+            replica(&fx.app.state).await,
+        ];
+        let token = Arc::new(fx.admin.clone());
+
+        let creates = (0..50).map(|i| {
+            let router = routers[i % 2].clone();
+            let token = token.clone();
+            tokio::spawn(async move { create_on(&router, &token).await })
+        });
+        let statuses = futures_util::future::join_all(creates).await;
+
+        let statuses: Vec<StatusCode> = statuses.into_iter().map(|s| s.expect("task")).collect();
+        let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+        let refused = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+            .count();
+        assert_eq!((created, refused), (10, 40), "{statuses:?}");
+        assert_eq!(fx.used().await["running"], 10);
+        fx.assert_consistent().await;
+    }
+);
+
+both_dbs!(
+    ledger_when_paused_resumed_destroyed_then_intervals_match_events,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let id = fx.create_id().await;
+        for action in ["pause", "resume"] {
+            let (status, _) = fx.call(POST, &format!("/v1/sandboxes/{id}/{action}"), None).await;
+            assert_eq!(status, StatusCode::OK);
+        }
+        let (status, _) = fx.call(DELETE, &format!("/v1/sandboxes/{id}"), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+
+        let db = &fx.app.state.db;
+        let events = db::sandboxes::events(db, &id).await.expect("events");
+        let at = |to: &str, nth: usize| {
+            events.iter().filter(|e| e.2 == to).nth(nth).expect("event").0
+        };
+        let intervals = db::usage::of_sandbox(db, &id).await.expect("ledger");
+        let spans: Vec<(String, i64, Option<i64>)> = intervals
+            .iter()
+            .map(|i| (i.phase.clone(), i.started_at, i.ended_at))
+            .collect();
+        assert_eq!(
+            spans,
+            vec![
+                ("running".into(), at("running", 0), Some(at("paused", 0))),
+                ("paused".into(), at("paused", 0), Some(at("running", 1))),
+                ("running".into(), at("running", 1), Some(at("stopped", 0))),
+            ]
+        );
+    }
+);
