@@ -21,6 +21,7 @@ mod service_errors;
 pub mod teams;
 pub mod template_view;
 pub mod templates;
+pub mod usage;
 pub mod users;
 pub mod views;
 
@@ -47,7 +48,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(users::routes())
         .merge(keys::routes())
         .merge(audit_log::routes())
-        .merge(pools::routes());
+        .merge(pools::routes())
+        .merge(usage::routes());
     openapi::add_common_errors(routes.get_openapi_mut());
     routes
 }

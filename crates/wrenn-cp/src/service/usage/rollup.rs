@@ -16,6 +16,8 @@ pub enum GroupBy {
     Day,
     Sandbox,
     Template,
+    /// Every team's total (admin view).
+    Team,
 }
 
 impl GroupBy {
@@ -25,6 +27,7 @@ impl GroupBy {
             "day" => Some(Self::Day),
             "sandbox" => Some(Self::Sandbox),
             "template" => Some(Self::Template),
+            "team" => Some(Self::Team),
             _ => None,
         }
     }
@@ -132,11 +135,11 @@ fn add(
     let bucket = match by {
         GroupBy::Hour => HOUR_MS,
         GroupBy::Day => DAY_MS,
-        GroupBy::Sandbox | GroupBy::Template => {
-            let (key, template) = if by == GroupBy::Sandbox {
-                (row.sandbox_id.clone(), row.template.clone())
-            } else {
-                (row.template.clone(), String::new())
+        GroupBy::Sandbox | GroupBy::Template | GroupBy::Team => {
+            let (key, template) = match by {
+                GroupBy::Sandbox => (row.sandbox_id.clone(), row.template.clone()),
+                GroupBy::Template => (row.template.clone(), String::new()),
+                _ => (row.team_id.clone(), String::new()),
             };
             groups
                 .entry(key)
@@ -198,7 +201,13 @@ mod tests {
     #[test]
     fn add_when_paused_then_storage_not_vcpus() {
         let mut groups = BTreeMap::new();
-        add(&mut groups, GroupBy::Sandbox, &row("paused", 0, Some(HOUR_MS)), 0, HOUR_MS);
+        add(
+            &mut groups,
+            GroupBy::Sandbox,
+            &row("paused", 0, Some(HOUR_MS)),
+            0,
+            HOUR_MS,
+        );
         let (_, t) = &groups["sbx_1"];
         assert_eq!((t.vcpu_ms, t.paused_ms), (0, HOUR_MS));
         assert!((t.storage_gib_hours() - 1.0).abs() < 1e-9);
