@@ -79,3 +79,15 @@ CREATE TABLE usage_intervals (
 );
 CREATE INDEX usage_intervals_team ON usage_intervals (team_id, started_at);
 CREATE INDEX usage_intervals_open ON usage_intervals (sandbox_id, ended_at);
+
+-- Creates waiting for room in a `queue` pool, served oldest first on every
+-- replica: a waiter may try once it is its team's oldest live one. A waiter
+-- that gives up deletes its row; one whose replica died is ignored once
+-- past its deadline (Unix ms).
+CREATE TABLE pool_waiters (
+    id TEXT PRIMARY KEY,
+    team_id TEXT NOT NULL,
+    deadline BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX pool_waiters_team ON pool_waiters (team_id, id);

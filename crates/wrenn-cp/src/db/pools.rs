@@ -362,3 +362,46 @@ pub async fn summed(db: &Db, team_id: &str) -> Result<Amounts, sqlx::Error> {
         paused: r.try_get("paused")?,
     })
 }
+
+/// Enters a waiter of the team's queue; answers its id (ids sort by age).
+pub async fn enter_queue(db: &Db, team_id: &str, deadline: i64) -> Result<String, sqlx::Error> {
+    let id = super::new_ordered_id("pqw_");
+    sqlx::query(
+        "INSERT INTO pool_waiters (id, team_id, deadline, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&id)
+    .bind(team_id)
+    .bind(deadline)
+    .bind(now_ms())
+    .execute(&db.pool)
+    .await?;
+    Ok(id)
+}
+
+/// Whether the waiter is its team's oldest one still waiting.
+pub async fn first_in_queue(db: &Db, team_id: &str, id: &str) -> Result<bool, sqlx::Error> {
+    let first: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM pool_waiters WHERE team_id = $1 AND deadline > $2 ORDER BY id LIMIT 1",
+    )
+    .bind(team_id)
+    .bind(now_ms())
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(first.as_deref() == Some(id))
+}
+
+pub async fn leave_queue(db: &Db, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM pool_waiters WHERE id = $1")
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .map(|_| ())
+}
+
+/// Waiters of the team still in the queue (a check for tests and views).
+pub async fn waiting(db: &Db, team_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM pool_waiters WHERE team_id = $1")
+        .bind(team_id)
+        .fetch_one(&db.pool)
+        .await
+}

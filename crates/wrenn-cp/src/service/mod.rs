@@ -10,7 +10,7 @@ pub mod hosts;
 pub mod keys;
 pub mod members;
 pub mod pools;
-pub mod usage;
 pub mod sandboxes;
 pub mod teams;
 pub mod templates;
+pub mod usage;

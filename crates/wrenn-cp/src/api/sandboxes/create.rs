@@ -16,25 +16,43 @@ use crate::{
 #[utoipa::path(
     post, path = "/v1/sandboxes", operation_id = "create_sandbox", tag = "sandboxes",
     request_body = CreateSandbox,
+    params(("Wrenn-Pool-Wait" = Option<u64>, Header,
+        description = "seconds to wait for room when the team's plan queues (at most 600)")),
     responses(
         (status = 201, body = Sandbox),
         (status = 404, description = "template_not_found", body = crate::error::ErrorBody),
         (status = 422, description = "validation_failed", body = crate::error::ErrorBody),
-        (status = 429, description = "quota_exceeded", body = crate::error::ErrorBody),
+        (status = 429, description = "quota_exceeded / pool_exhausted", body = crate::error::ErrorBody),
         (status = 503, description = "no_capacity / agent_unavailable", body = crate::error::ErrorBody),
     )
 )]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
+    headers: axum::http::HeaderMap,
     ApiJson(request): ApiJson<CreateSandbox>,
 ) -> ApiResult<(StatusCode, Json<Sandbox>)> {
     request.validate()?;
-    let row = service::create(&state, &principal, new_sandbox(request)?).await?;
+    let wait = pool_wait(&headers)?;
+    let row = service::create_waiting(&state, &principal, new_sandbox(request)?, wait).await?;
     Ok((
         StatusCode::CREATED,
         Json(Sandbox::view(row, state.config.domain.as_ref())),
     ))
+}
+
+/// The `Wrenn-Pool-Wait` header: seconds a create may wait for room.
+fn pool_wait(headers: &axum::http::HeaderMap) -> Result<std::time::Duration, ApiError> {
+    let Some(value) = headers.get("wrenn-pool-wait") else {
+        return Ok(std::time::Duration::ZERO);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|secs| *secs <= service::MAX_POOL_WAIT.as_secs())
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| ApiError::validation("Wrenn-Pool-Wait must be 0 to 600 seconds"))
 }
 
 /// The service's request for a validated body (also the E2B API's, which

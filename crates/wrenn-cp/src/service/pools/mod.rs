@@ -4,6 +4,7 @@
 //! the database (`db::pools`); this module decides the limits and words
 //! the refusal.
 mod plans;
+pub mod queue;
 mod reserve;
 
 pub use plans::{

@@ -186,7 +186,15 @@ pub async fn list_plans(db: &Db, principal: &Principal) -> Result<Vec<PlanRow>, 
 pub async fn delete_plan(db: &Db, principal: &Principal, name: &str) -> Result<(), PlanError> {
     admin(principal)?;
     if db::plans::delete_unused(db, name).await? {
-        audit::record(db, principal, "plan.delete", ("plan", name), Outcome::Ok, "").await;
+        audit::record(
+            db,
+            principal,
+            "plan.delete",
+            ("plan", name),
+            Outcome::Ok,
+            "",
+        )
+        .await;
         return Ok(());
     }
     match db::plans::get(db, name).await? {
@@ -282,7 +290,10 @@ mod tests {
     #[test]
     fn validate_when_zero_or_negative_size_then_refused_naming_it() {
         for (field, edit) in [
-            ("vcpus", (|s: &mut PlanSpec| s.vcpus = 0) as fn(&mut PlanSpec)),
+            (
+                "vcpus",
+                (|s: &mut PlanSpec| s.vcpus = 0) as fn(&mut PlanSpec),
+            ),
             ("memory_gib", |s| s.memory_gib = -1),
             ("max_paused", |s| s.max_paused = 0),
         ] {
