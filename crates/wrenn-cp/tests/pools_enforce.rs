@@ -130,7 +130,8 @@ both_dbs!(
             async move { app.request(method, &path, Some(&token), body).await }
         };
 
-        let (put, answer) = as_member(PUT, "/v1/admin/plans/small".into(), Some(plan(99, 99))).await;
+        let (put, answer) =
+            as_member(PUT, "/v1/admin/plans/small".into(), Some(plan(99, 99))).await;
         assert_eq!(put, StatusCode::FORBIDDEN, "{answer}");
         let path = format!("/v1/admin/teams/{}/plan", fx.team);
         let (assign, _) = as_member(PUT, path, Some(json!({"plan": "small"}))).await;
@@ -150,11 +151,16 @@ both_dbs!(
         fx.plan("mid", plan(8, 8)).await;
         let id = fx.create_id().await;
         let running = fx.used().await;
-        assert_eq!((running["running"].clone(), running["paused"].clone()), (json!(1), json!(0)));
+        assert_eq!(
+            (running["running"].clone(), running["paused"].clone()),
+            (json!(1), json!(0))
+        );
         assert!(running["vcpus"].as_i64().unwrap() > 0);
         let storage = running["storage_mib"].clone();
 
-        let (status, _) = fx.call(POST, &format!("/v1/sandboxes/{id}/pause"), None).await;
+        let (status, _) = fx
+            .call(POST, &format!("/v1/sandboxes/{id}/pause"), None)
+            .await;
         assert_eq!(status, StatusCode::OK);
         let paused = fx.used().await;
         assert_eq!(
@@ -163,7 +169,9 @@ both_dbs!(
         );
         fx.assert_consistent().await;
 
-        let (status, _) = fx.call(POST, &format!("/v1/sandboxes/{id}/resume"), None).await;
+        let (status, _) = fx
+            .call(POST, &format!("/v1/sandboxes/{id}/resume"), None)
+            .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(fx.used().await, running);
 
@@ -177,21 +185,29 @@ both_dbs!(
     }
 );
 
-both_dbs!(pool_when_sandbox_lost_then_only_storage_counts, |kind| async move {
-    let fx = Fixture::start(kind).await;
-    fx.plan("mid", plan(8, 8)).await;
-    let id = fx.create_id().await;
-    let extras = Default::default();
-    let db = &fx.app.state.db;
-    assert!(db::sandboxes::transition(db, &id, SandboxState::Lost, "gone", extras)
-        .await
-        .expect("lost"));
+both_dbs!(
+    pool_when_sandbox_lost_then_only_storage_counts,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        fx.plan("mid", plan(8, 8)).await;
+        let id = fx.create_id().await;
+        let extras = Default::default();
+        let db = &fx.app.state.db;
+        assert!(
+            db::sandboxes::transition(db, &id, SandboxState::Lost, "gone", extras)
+                .await
+                .expect("lost")
+        );
 
-    let used = fx.used().await;
-    assert_eq!((used["vcpus"].clone(), used["running"].clone()), (json!(0), json!(0)));
-    assert!(used["storage_mib"].as_i64().unwrap() > 0);
-    fx.assert_consistent().await;
-});
+        let used = fx.used().await;
+        assert_eq!(
+            (used["vcpus"].clone(), used["running"].clone()),
+            (json!(0), json!(0))
+        );
+        assert!(used["storage_mib"].as_i64().unwrap() > 0);
+        fx.assert_consistent().await;
+    }
+);
 
 both_dbs!(
     create_when_team_moved_below_its_use_then_refused_saying_so,
@@ -208,7 +224,10 @@ both_dbs!(
         let (status, answer) = fx.create().await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
         let message = assert_error(&answer, "pool_exhausted");
-        assert!(message.contains("running sandboxes: 3 in use of 1, 1 asked"), "{message}");
+        assert!(
+            message.contains("running sandboxes: 3 in use of 1, 1 asked"),
+            "{message}"
+        );
         assert!(message.contains("refused until its use fits"), "{message}");
     }
 );
@@ -244,17 +263,39 @@ async fn replica(state: &AppState) -> Router {
 }
 
 async fn create_on(router: &Router, token: &str) -> StatusCode {
-    let request = Request::builder()
+    create_waiting(router, token, None).await.0
+}
+
+/// A create through `router`, waiting up to `wait` seconds for room.
+async fn create_waiting(router: &Router, token: &str, wait: Option<u64>) -> (StatusCode, Value) {
+    let mut request = Request::builder()
         .method(POST)
         .uri("/v1/sandboxes")
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from("{}"))
-        .expect("request");
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(wait) = wait {
+        request = request.header("wrenn-pool-wait", wait.to_string());
+    }
+    let request = request.body(Body::from("{}")).expect("request");
     let response = router.clone().oneshot(request).await.expect("answer");
     let status = response.status();
-    let _ = response.into_body().collect().await;
-    status
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Waits until `n` creates wait in the team's queue.
+async fn until_waiting(db: &Db, team: &str, n: i64) {
+    while db::pools::waiting(db, team).await.expect("waiting") != n {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 both_dbs!(
@@ -276,7 +317,10 @@ both_dbs!(
         let statuses = futures_util::future::join_all(creates).await;
 
         let statuses: Vec<StatusCode> = statuses.into_iter().map(|s| s.expect("task")).collect();
-        let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+        let created = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count();
         let refused = statuses
             .iter()
             .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
@@ -293,7 +337,9 @@ both_dbs!(
         let fx = Fixture::start(kind).await;
         let id = fx.create_id().await;
         for action in ["pause", "resume"] {
-            let (status, _) = fx.call(POST, &format!("/v1/sandboxes/{id}/{action}"), None).await;
+            let (status, _) = fx
+                .call(POST, &format!("/v1/sandboxes/{id}/{action}"), None)
+                .await;
             assert_eq!(status, StatusCode::OK);
         }
         let (status, _) = fx.call(DELETE, &format!("/v1/sandboxes/{id}"), None).await;
@@ -302,7 +348,12 @@ both_dbs!(
         let db = &fx.app.state.db;
         let events = db::sandboxes::events(db, &id).await.expect("events");
         let at = |to: &str, nth: usize| {
-            events.iter().filter(|e| e.2 == to).nth(nth).expect("event").0
+            events
+                .iter()
+                .filter(|e| e.2 == to)
+                .nth(nth)
+                .expect("event")
+                .0
         };
         let intervals = db::usage::of_sandbox(db, &id).await.expect("ledger");
         let spans: Vec<(String, i64, Option<i64>)> = intervals
@@ -317,5 +368,138 @@ both_dbs!(
                 ("running".into(), at("running", 1), Some(at("stopped", 0))),
             ]
         );
+    }
+);
+
+both_dbs!(
+    create_when_queue_pool_full_then_served_in_order_and_gone_waiter_leaves_nothing,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let mut queue = plan(64, 1);
+        queue["overflow"] = json!("queue");
+        fx.plan("queue", queue).await;
+        let first = fx.create_id().await;
+        let router = wrenn_cp::api::router(fx.app.state.clone());
+        let (db, team) = (&fx.app.state.db, fx.team.as_str());
+        let waiter = |wait| {
+            let (router, token) = (router.clone(), fx.admin.clone());
+            tokio::spawn(async move { create_waiting(&router, &token, Some(wait)).await })
+        };
+        let second = waiter(60);
+        until_waiting(db, team, 1).await;
+        let third = waiter(60);
+        until_waiting(db, team, 2).await;
+        let gone = waiter(60);
+        until_waiting(db, team, 3).await;
+
+        gone.abort();
+        until_waiting(db, team, 2).await;
+        let (status, answer) = create_waiting(&router, &fx.admin, Some(1)).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+        assert_error(&answer, "pool_exhausted");
+        assert_eq!(fx.used().await["running"], 1, "waiters hold nothing");
+
+        let (status, _) = fx
+            .call(DELETE, &format!("/v1/sandboxes/{first}"), None)
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, created) = second.await.expect("second");
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert!(!third.is_finished(), "the third waits behind the second");
+        let id = created["id"].as_str().expect("id");
+        let (status, _) = fx.call(DELETE, &format!("/v1/sandboxes/{id}"), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, created) = third.await.expect("third");
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_eq!(db::pools::waiting(db, team).await.expect("waiting"), 0);
+        assert_eq!(fx.used().await["running"], 1);
+        fx.assert_consistent().await;
+    }
+);
+
+both_dbs!(
+    create_when_burst_then_past_pool_to_ceiling_and_excess_invoiced,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let mut burst = plan(2, 10);
+        burst["overflow"] = json!("burst");
+        burst["burst_vcpus"] = json!(2);
+        burst["burst_cents_per_vcpu_hour"] = json!(360);
+        fx.plan("burst", burst).await;
+        let start = db::now_ms() - 1;
+        let two = json!({"vcpus": 2});
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let (status, answer) = fx.call(POST, "/v1/sandboxes", Some(two.clone())).await;
+            assert_eq!(status, StatusCode::CREATED, "{answer}");
+            ids.push(answer["id"].as_str().expect("id").to_owned());
+        }
+        let (status, answer) = fx.call(POST, "/v1/sandboxes", Some(two)).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+        let message = assert_error(&answer, "pool_exhausted");
+        assert!(
+            message.contains("vcpus: 4 in use of 4, 2 asked"),
+            "{message}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        for id in &ids {
+            let (status, _) = fx.call(DELETE, &format!("/v1/sandboxes/{id}"), None).await;
+            assert_eq!(status, StatusCode::NO_CONTENT);
+        }
+        let end = db::now_ms() + 1;
+
+        let db = &fx.app.state.db;
+        let spans: Vec<(i64, i64)> = {
+            let mut spans = Vec::new();
+            for id in &ids {
+                let ledger = db::usage::of_sandbox(db, id).await.expect("ledger");
+                spans.push((ledger[0].started_at, ledger[0].ended_at.expect("closed")));
+            }
+            spans
+        };
+        let overlap = spans[0].1.min(spans[1].1) - spans[0].0.max(spans[1].0);
+        let invoice =
+            wrenn_cp::service::usage::invoice(db, &fx.app.state.config, &fx.team, start, end)
+                .await
+                .expect("invoice");
+        assert!(overlap > 0);
+        assert_eq!(invoice.burst_vcpu_ms, 2 * overlap);
+        assert_eq!(
+            invoice.burst_cents,
+            (2 * overlap * 360 + 3_599_999) / 3_600_000
+        );
+        assert_eq!(invoice.total_cents, 5000 + invoice.burst_cents);
+    }
+);
+
+both_dbs!(
+    usage_when_by_sandbox_then_json_and_csv_agree,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let id = fx.create_id().await;
+        let (status, _) = fx.call(DELETE, &format!("/v1/sandboxes/{id}"), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+
+        let (status, usage) = fx.call(GET, "/v1/usage?by=sandbox", None).await;
+        assert_eq!(status, StatusCode::OK, "{usage}");
+        assert_eq!(usage["entries"][0]["key"], id.as_str(), "{usage}");
+        assert_eq!(usage["entries"][0]["template"], "base");
+        let (status, csv) = fx.call(GET, "/v1/usage?by=sandbox&format=csv", None).await;
+        assert_eq!(status, StatusCode::OK);
+        let csv = csv.as_str().expect("csv text");
+        assert!(csv.starts_with("key,template,running_seconds"), "{csv}");
+        assert!(csv
+            .lines()
+            .nth(1)
+            .expect("a line")
+            .starts_with(&format!("{id},base,")));
+        let (status, export) = fx.call(GET, "/v1/usage/export", None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(export.as_str().expect("csv").lines().count(), 2, "{export}");
+
+        let huge = "/v1/usage?start=2000-01-01T00:00:00Z&end=2026-01-01T00:00:00Z";
+        let (status, answer) = fx.call(GET, huge, None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert!(assert_error(&answer, "validation_failed").contains("400 days"));
     }
 );
