@@ -93,6 +93,8 @@ fn id_of(sandbox: &Value) -> String {
     sandbox["id"].as_str().expect("sandbox id").to_owned()
 }
 
+#[path = "api_sandboxes/data_plane.rs"]
+mod data_plane;
 #[path = "api_sandboxes/envd_routes.rs"]
 mod envd_routes;
 #[path = "api_sandboxes/exec.rs"]

@@ -102,6 +102,19 @@ impl From<sbx::CreateSandboxError> for ApiError {
     }
 }
 
+impl From<sbx::IdempotentCreateError> for ApiError {
+    fn from(err: sbx::IdempotentCreateError) -> Self {
+        use sbx::IdempotentCreateError as E;
+        match err {
+            E::Create(e) => e.into(),
+            err @ E::KeyReused => Self::Validation(err.to_string()),
+            err @ E::StillCreating => Self::Conflict(err.to_string()),
+            E::Db(e) => e.into(),
+            E::Task(e) => Self::internal(e),
+        }
+    }
+}
+
 impl From<sbx::DestroySandboxError> for ApiError {
     fn from(err: sbx::DestroySandboxError) -> Self {
         use sbx::DestroySandboxError as E;

@@ -13,7 +13,6 @@ use axum::{
     Json,
 };
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use wrenn_types::TimeoutAction;
 
 use super::{
@@ -99,7 +98,7 @@ pub async fn create(
         None => service::create(&state, &principal, new).await?,
         Some(key) => {
             // serde_json's maps are ordered: equal bodies hash equally.
-            let hash = hex(&Sha256::digest(raw.to_string().as_bytes()));
+            let hash = service::request_fingerprint(raw.to_string().as_bytes());
             let row = service::create_once(&state, &principal, &key, &hash, new).await?;
             // The key's sandbox may have ended since; it is still the answer.
             if row.state != SandboxState::Running {
@@ -118,10 +117,6 @@ pub async fn create(
         StatusCode::CREATED,
         Json(Created::new(&state, &row, &token)),
     ))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn idempotency_key(headers: &HeaderMap) -> E2bResult<Option<IdempotencyKey>> {

@@ -4,6 +4,7 @@ use axum::{extract::State, http::StatusCode, Json};
 use super::{
     sandbox_id,
     types::{ForkSandbox, ForkedSandboxes, TIMEOUT_SECS},
+    usable::usable_view,
 };
 use crate::{
     api::extract::{ApiJson, ApiPath},
@@ -57,9 +58,9 @@ pub async fn fork(
         timeout_secs: body.timeout_secs,
     };
     let rows = service::fork(&state, &principal, &sandbox_id(&id)?, request).await?;
-    let sandboxes = rows
-        .into_iter()
-        .map(|row| super::types::Sandbox::view(row, state.config.domain.as_ref()))
-        .collect();
+    let mut sandboxes = Vec::with_capacity(rows.len());
+    for row in rows {
+        sandboxes.push(usable_view(&state, row).await?);
+    }
     Ok((StatusCode::CREATED, Json(ForkedSandboxes { sandboxes })))
 }

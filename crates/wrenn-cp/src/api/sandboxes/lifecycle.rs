@@ -4,6 +4,7 @@ use axum::{body::Bytes, extract::State, http::StatusCode, Json};
 use super::{
     sandbox_id,
     types::{PauseSandbox, Sandbox, SetTimeout},
+    usable::usable_view,
 };
 use crate::{
     api::extract::{ApiJson, ApiPath},
@@ -66,7 +67,7 @@ pub async fn resume(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Sandbox>> {
     let row = service::resume(&state, &principal, &sandbox_id(&id)?).await?;
-    Ok(Json(Sandbox::view(row, state.config.domain.as_ref())))
+    Ok(Json(usable_view(&state, row).await?))
 }
 
 /// Makes the sandbox usable: resumes it if paused, else moves its timeout.
@@ -81,7 +82,7 @@ pub async fn connect(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Sandbox>> {
     let row = service::connect(&state, &principal, &sandbox_id(&id)?).await?;
-    Ok(Json(Sandbox::view(row, state.config.domain.as_ref())))
+    Ok(Json(usable_view(&state, row).await?))
 }
 
 /// Sets a new inactivity timeout, counted from now.

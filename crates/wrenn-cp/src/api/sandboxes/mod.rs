@@ -12,6 +12,7 @@ mod network;
 pub(crate) mod pty;
 mod snapshots;
 pub(crate) mod types;
+mod usable;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 use wrenn_types::SandboxId;

@@ -6,8 +6,9 @@ use wrenn_types::TimeoutAction;
 
 use crate::{api::rfc3339, db::sandboxes::SandboxRow, error::ApiError, lifecycle::SandboxState};
 
-/// `POST /v1/sandboxes`.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+/// `POST /v1/sandboxes`. `Serialize` gives an idempotent create's
+/// fingerprint.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSandbox {
     /// Template name: a built-in (`base`) or one of the team's. Default `base`.
@@ -229,6 +230,12 @@ pub struct Sandbox {
     /// Absent when no domain is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    /// envd's `X-Access-Token` for the sandbox's data plane (commands,
+    /// files, PTY through the sandbox proxy): only in the answers of create,
+    /// connect, resume and fork, read from the sandbox's host each time and
+    /// never stored by the control plane (docs/security.md, "E2B API").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub envd_access_token: Option<String>,
 }
 
 impl Sandbox {
@@ -265,6 +272,7 @@ impl From<SandboxRow> for Sandbox {
             timeout_at: row.timeout_at.map(rfc3339),
             updated_at: rfc3339(row.updated_at),
             domain: None,
+            envd_access_token: None,
             auto_resume: row.auto_resume,
             public_traffic: row.public_traffic,
             traffic_access_token: row.traffic_access_token,

@@ -36,6 +36,16 @@ impl IdempotencyKey {
     }
 }
 
+/// The fingerprint of a create request's canonical bytes, stored with its
+/// key so that the key reused for another request is refused.
+pub fn request_fingerprint(canonical: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(canonical)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Why an idempotent create answered no sandbox.
 #[derive(Debug, thiserror::Error)]
 pub enum IdempotentCreateError {

@@ -24,7 +24,9 @@ pub use deadline::{connect_until, time_out_now, Connected, TimeOutNowError};
 pub use exec::{exec, CollectedExec, ExecCommand, ExecError};
 pub use fork::{fork, ForkSandbox, ForkSandboxError, MAX_FORK_COUNT};
 pub use guest::{guest, Guest, GuestCallError, OpenGuestError};
-pub use idempotent::{create_once, BadIdempotencyKey, IdempotencyKey, IdempotentCreateError};
+pub use idempotent::{
+    create_once, request_fingerprint, BadIdempotencyKey, IdempotencyKey, IdempotentCreateError,
+};
 pub use lifecycle::{
     connect, destroy, pause, pause_keeping, ping, resume, set_timeout, ConnectSandboxError,
     DestroySandboxError, PauseSandboxError, ResumeSandboxError, SetTimeoutError,
