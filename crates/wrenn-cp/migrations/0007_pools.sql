@@ -77,7 +77,7 @@ CREATE TABLE usage_intervals (
     started_at BIGINT NOT NULL,
     ended_at BIGINT
 );
-CREATE INDEX usage_intervals_team ON usage_intervals (team_id, started_at);
+CREATE INDEX usage_intervals_team ON usage_intervals (team_id, started_at, id);
 CREATE INDEX usage_intervals_open ON usage_intervals (sandbox_id, ended_at);
 
 -- Creates waiting for room in a `queue` pool, served oldest first on every

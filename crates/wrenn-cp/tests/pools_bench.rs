@@ -66,7 +66,8 @@ fn row(team: &str, n: usize) -> SandboxRow {
 }
 
 async fn create_latency(kind: Kind) {
-    let app = TestApp::start_with_agent(kind, FakeAgent::new()).await;
+    let limit = [("CP_MAX_SANDBOXES_PER_TEAM", "1000")];
+    let app = TestApp::start_configured(kind, FakeAgent::new(), &limit).await;
     let (token, team) = app.signup("bench@example.com").await;
     let (db, config) = (&app.state.db, &app.state.config);
     let plan = json!({"vcpus": 10000, "memory_gib": 10000, "storage_gib": 100000,

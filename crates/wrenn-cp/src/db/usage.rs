@@ -103,10 +103,16 @@ pub async fn overlapping(
     limit: i64,
 ) -> Result<(Vec<IntervalRow>, Option<(i64, String)>), sqlx::Error> {
     let (after_at, after_id) = after.unwrap_or((i64::MIN, String::new()));
+    // Separate statements, so the team's index serves the team's query.
+    let team_filter = if team_id.is_some() {
+        "team_id = $1"
+    } else {
+        "$1 = ''"
+    };
     let rows = sqlx::query(&format!(
-        "SELECT id, {COLUMNS} FROM usage_intervals WHERE ($1 = '' OR team_id = $1) \
+        "SELECT id, {COLUMNS} FROM usage_intervals WHERE {team_filter} \
          AND started_at < $3 AND (ended_at IS NULL OR ended_at > $2) \
-         AND (started_at > $4 OR (started_at = $4 AND id > $5)) \
+         AND (started_at, id) > ($4, $5) \
          ORDER BY started_at, id LIMIT $6"
     ))
     .bind(team_id.unwrap_or(""))
@@ -136,4 +142,77 @@ pub async fn of_sandbox(db: &Db, sandbox_id: &str) -> Result<Vec<IntervalRow>, s
     .fetch_all(&db.pool)
     .await?;
     rows.iter().map(interval).collect()
+}
+
+/// What [`sums`] groups by (a fixed column, never caller text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SumBy {
+    Sandbox,
+    Template,
+    Team,
+}
+
+/// Per group: `(key, template, running_ms, paused_ms, vcpu_ms,
+/// memory_mib_ms, storage_mib_ms)`, intervals clipped to `[start, end)`
+/// (open ones end at `now`), summed by the database.
+pub type Sums = (String, String, i64, i64, i64, i64, i64);
+
+/// Sums of the ledger of `team_id` (`None`: every team) grouped by `by`.
+pub async fn sums(
+    db: &Db,
+    team_id: Option<&str>,
+    by: SumBy,
+    start: i64,
+    end: i64,
+    now: i64,
+) -> Result<Vec<Sums>, sqlx::Error> {
+    let (key, template) = match by {
+        SumBy::Sandbox => ("sandbox_id", "MIN(template)"),
+        SumBy::Template => ("template", "''"),
+        SumBy::Team => ("team_id", "''"),
+    };
+    let clipped = match db.kind {
+        super::DbKind::Sqlite => "MAX(0, MIN(COALESCE(ended_at, $3), $2) - MAX(started_at, $1))",
+        super::DbKind::Postgres => {
+            "GREATEST(0, LEAST(COALESCE(ended_at, $3), $2) - GREATEST(started_at, $1))"
+        }
+    };
+    let sum = |what: &str, phase: &str| {
+        format!(
+            "CAST(COALESCE(SUM(CASE WHEN phase = '{phase}' THEN {what} ELSE 0 END), 0) AS BIGINT)"
+        )
+    };
+    let team_filter = if team_id.is_some() {
+        "team_id = $4 AND "
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {key} AS k, {template} AS t, {running}, {paused}, {vcpu}, {memory}, {storage} \
+         FROM usage_intervals WHERE {team_filter}started_at < $2 \
+         AND (ended_at IS NULL OR ended_at > $1) GROUP BY {key} ORDER BY {key}",
+        running = sum(clipped, "running") + " AS running_ms",
+        paused = sum(clipped, "paused") + " AS paused_ms",
+        vcpu = sum(&format!("vcpus * {clipped}"), "running") + " AS vcpu_ms",
+        memory = sum(&format!("memory_mb * {clipped}"), "running") + " AS memory_ms",
+        storage = sum(&format!("storage_mb * {clipped}"), "paused") + " AS storage_ms",
+    );
+    let mut query = sqlx::query(&sql).bind(start).bind(end).bind(now);
+    if let Some(team) = team_id {
+        query = query.bind(team);
+    }
+    let rows = query.fetch_all(&db.pool).await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("k")?,
+                r.try_get("t")?,
+                r.try_get("running_ms")?,
+                r.try_get("paused_ms")?,
+                r.try_get("vcpu_ms")?,
+                r.try_get("memory_ms")?,
+                r.try_get("storage_ms")?,
+            ))
+        })
+        .collect()
 }

@@ -13,7 +13,7 @@ pub use rollup::{clip, rollup, GroupBy, Totals, UsageLine};
 pub const MAX_RANGE_MS: i64 = 400 * 86_400_000;
 
 /// Rows read per page of the ledger.
-pub const PAGE: i64 = 5_000;
+pub const PAGE: i64 = 20_000;
 
 /// Why a usage query was refused.
 #[derive(Debug, thiserror::Error)]

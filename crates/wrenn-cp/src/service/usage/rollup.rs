@@ -99,6 +99,35 @@ pub async fn rollup(
 ) -> Result<Vec<UsageLine>, UsageError> {
     check_range(start, end)?;
     let now = db::now_ms();
+    let summed = match by {
+        GroupBy::Sandbox => Some(db::usage::SumBy::Sandbox),
+        GroupBy::Template => Some(db::usage::SumBy::Template),
+        GroupBy::Team => Some(db::usage::SumBy::Team),
+        GroupBy::Hour | GroupBy::Day => None,
+    };
+    if let Some(sum_by) = summed {
+        // Groups that need no splitting in time: the database sums them.
+        let rows = db::usage::sums(db, team_id, sum_by, start, end, now).await?;
+        return Ok(rows
+            .into_iter()
+            .filter(|r| r.2 + r.3 > 0)
+            .map(
+                |(key, template, running_ms, paused_ms, vcpu_ms, memory_mib_ms, storage_mib_ms)| {
+                    UsageLine {
+                        key,
+                        template,
+                        totals: Totals {
+                            running_ms,
+                            paused_ms,
+                            vcpu_ms,
+                            memory_mib_ms,
+                            storage_mib_ms,
+                        },
+                    }
+                },
+            )
+            .collect());
+    }
     let mut groups: BTreeMap<String, (String, Totals)> = BTreeMap::new();
     let mut cursor = None;
     loop {
