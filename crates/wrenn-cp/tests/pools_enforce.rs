@@ -484,6 +484,21 @@ both_dbs!(
         assert_eq!(status, StatusCode::OK, "{usage}");
         assert_eq!(usage["entries"][0]["key"], id.as_str(), "{usage}");
         assert_eq!(usage["entries"][0]["template"], "base");
+        let total = |usage: &Value, field: &str| -> f64 {
+            let entries = usage["entries"].as_array().expect("entries");
+            entries
+                .iter()
+                .map(|e| e[field].as_f64().expect("number"))
+                .sum()
+        };
+        for by in ["day", "hour", "template"] {
+            let (status, grouped) = fx.call(GET, &format!("/v1/usage?by={by}"), None).await;
+            assert_eq!(status, StatusCode::OK, "{grouped}");
+            for field in ["running_seconds", "vcpu_seconds", "memory_gib_seconds"] {
+                let (a, b) = (total(&grouped, field), total(&usage, field));
+                assert!((a - b).abs() < 1e-9 && b > 0.0, "{by} {field}: {a} vs {b}");
+            }
+        }
         let (status, csv) = fx.call(GET, "/v1/usage?by=sandbox&format=csv", None).await;
         assert_eq!(status, StatusCode::OK);
         let csv = csv.as_str().expect("csv text");

@@ -216,3 +216,110 @@ pub async fn sums(
         })
         .collect()
 }
+
+/// Per bucket (its start, Unix ms): the sums of the intervals that lie
+/// wholly inside one bucket of `bucket` ms and inside `[start, end)`,
+/// summed by the database (`(key, "", running_ms, ...)` as [`Sums`]).
+/// [`crossing`] reads the others.
+pub async fn bucket_sums(
+    db: &Db,
+    team_id: Option<&str>,
+    bucket: i64,
+    start: i64,
+    end: i64,
+    now: i64,
+) -> Result<Vec<(i64, Sums)>, sqlx::Error> {
+    let d = "(COALESCE(ended_at, $3) - started_at)";
+    let sum = |what: &str, phase: &str| {
+        format!(
+            "CAST(COALESCE(SUM(CASE WHEN phase = '{phase}' THEN {what} ELSE 0 END), 0) AS BIGINT)"
+        )
+    };
+    let team_filter = if team_id.is_some() {
+        "team_id = $5"
+    } else {
+        "$5 = ''"
+    };
+    let sql = format!(
+        "SELECT started_at - (started_at % $4) AS k, {running} AS running_ms, {paused} AS paused_ms, \
+         {vcpu} AS vcpu_ms, {memory} AS memory_ms, {storage} AS storage_ms \
+         FROM usage_intervals WHERE {team_filter} AND {WITHIN} GROUP BY started_at - (started_at % $4)",
+        running = sum(d, "running"),
+        paused = sum(d, "paused"),
+        vcpu = sum(&format!("vcpus * {d}"), "running"),
+        memory = sum(&format!("memory_mb * {d}"), "running"),
+        storage = sum(&format!("storage_mb * {d}"), "paused"),
+    );
+    let rows = sqlx::query(&sql)
+        .bind(start)
+        .bind(end)
+        .bind(now)
+        .bind(bucket)
+        .bind(team_id.unwrap_or(""))
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let key: i64 = r.try_get("k")?;
+            Ok((
+                key,
+                (
+                    String::new(),
+                    String::new(),
+                    r.try_get("running_ms")?,
+                    r.try_get("paused_ms")?,
+                    r.try_get("vcpu_ms")?,
+                    r.try_get("memory_ms")?,
+                    r.try_get("storage_ms")?,
+                ),
+            ))
+        })
+        .collect()
+}
+
+/// An interval wholly inside `[$1, $2)` and inside one bucket of `$4` ms
+/// (open ones end at `$3`).
+const WITHIN: &str = "started_at >= $1 AND COALESCE(ended_at, $3) <= $2 \
+    AND COALESCE(ended_at, $3) > started_at \
+    AND started_at / $4 = (COALESCE(ended_at, $3) - 1) / $4";
+
+/// The intervals overlapping `[start, end)` that [`bucket_sums`] does not
+/// sum (they cross a bucket's edge or the range's), a page at a time.
+pub async fn crossing(
+    db: &Db,
+    team_id: Option<&str>,
+    bucket: i64,
+    (start, end, now): (i64, i64, i64),
+    after: Option<(i64, String)>,
+) -> Result<(Vec<IntervalRow>, Option<(i64, String)>), sqlx::Error> {
+    let (after_at, after_id) = after.unwrap_or((i64::MIN, String::new()));
+    let team_filter = if team_id.is_some() {
+        "team_id = $5"
+    } else {
+        "$5 = ''"
+    };
+    let limit = 20_000_i64;
+    let rows = sqlx::query(&format!(
+        "SELECT id, {COLUMNS} FROM usage_intervals WHERE {team_filter} \
+         AND started_at < $2 AND (ended_at IS NULL OR ended_at > $1) AND NOT ({WITHIN}) \
+         AND (started_at, id) > ($6, $7) ORDER BY started_at, id LIMIT $8"
+    ))
+    .bind(start)
+    .bind(end)
+    .bind(now)
+    .bind(bucket)
+    .bind(team_id.unwrap_or(""))
+    .bind(after_at)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    let next = match rows.last() {
+        Some(last) if i64::try_from(rows.len()).unwrap_or(i64::MAX) == limit => {
+            Some((last.try_get("started_at")?, last.try_get("id")?))
+        }
+        _ => None,
+    };
+    let intervals = rows.iter().map(interval).collect::<Result<_, _>>()?;
+    Ok((intervals, next))
+}

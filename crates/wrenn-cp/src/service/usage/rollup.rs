@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::db::{self, usage::IntervalRow, Db};
 
-use super::{check_range, UsageError, PAGE};
+use super::{check_range, UsageError};
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
@@ -128,11 +128,22 @@ pub async fn rollup(
             )
             .collect());
     }
+    let bucket = if by == GroupBy::Hour { HOUR_MS } else { DAY_MS };
     let mut groups: BTreeMap<String, (String, Totals)> = BTreeMap::new();
+    // Intervals inside one bucket are summed by the database; only those
+    // crossing a bucket's (or the range's) edge are split here.
+    for (key, sums) in db::usage::bucket_sums(db, team_id, bucket, start, end, now).await? {
+        let totals = &mut groups.entry(crate::timestamp::rfc3339(key)).or_default().1;
+        totals.running_ms += sums.2;
+        totals.paused_ms += sums.3;
+        totals.vcpu_ms += sums.4;
+        totals.memory_mib_ms += sums.5;
+        totals.storage_mib_ms += sums.6;
+    }
     let mut cursor = None;
     loop {
         let (rows, next) =
-            db::usage::overlapping(db, team_id, start, end, cursor.take(), PAGE).await?;
+            db::usage::crossing(db, team_id, bucket, (start, end, now), cursor.take()).await?;
         for row in &rows {
             let Some((from, to)) = clip(row.started_at, row.ended_at, start, end, now) else {
                 continue;
