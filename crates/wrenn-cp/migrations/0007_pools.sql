@@ -48,8 +48,9 @@ CREATE TABLE pool_use (
 );
 
 -- One sandbox's share of pool_use. phase: 'running' (vCPUs, memory,
--- storage, one running slot), 'paused' (storage, one paused slot) or
--- 'lost' (storage only: its host is gone).
+-- storage, one running slot), 'paused' (storage, one paused slot),
+-- 'pausing' (running's share plus the paused slot a pause reserved before
+-- its host was called) or 'lost' (storage only: its host is gone).
 CREATE TABLE pool_reservations (
     sandbox_id TEXT PRIMARY KEY,
     team_id TEXT NOT NULL REFERENCES teams(id) ON DELETE CASCADE,

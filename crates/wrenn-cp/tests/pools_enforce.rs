@@ -38,6 +38,7 @@ const DELETE: Method = Method::DELETE;
 /// a second one (not).
 struct Fixture {
     app: TestApp,
+    agent: Arc<FakeAgent>,
     admin: String,
     team: String,
     member: String,
@@ -45,11 +46,13 @@ struct Fixture {
 
 impl Fixture {
     async fn start(kind: Kind) -> Self {
-        let app = TestApp::start_with_agent(kind, FakeAgent::new()).await;
+        let agent = FakeAgent::new();
+        let app = TestApp::start_with_agent(kind, agent.clone()).await;
         let (admin, team) = app.signup("admin@example.com").await;
         let (member, _) = app.signup("member@example.com").await;
         Self {
             app,
+            agent,
             admin,
             team,
             member,
@@ -229,6 +232,52 @@ both_dbs!(
             "{message}"
         );
         assert!(message.contains("refused until its use fits"), "{message}");
+    }
+);
+
+both_dbs!(
+    pause_when_paused_limit_reached_then_429_naming_it_and_still_running,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let mut body = plan(8, 8);
+        body["max_paused"] = json!(1);
+        fx.plan("one-paused", body).await;
+        let (a, b) = (fx.create_id().await, fx.create_id().await);
+        let (status, answer) = fx
+            .call(POST, &format!("/v1/sandboxes/{a}/pause"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let before = fx.used().await;
+
+        let (status, answer) = fx
+            .call(POST, &format!("/v1/sandboxes/{b}/pause"), None)
+            .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+        let message = assert_error(&answer, "pool_exhausted");
+        assert!(
+            message.contains("paused sandboxes: 1 in use of 1, 1 asked"),
+            "{message}"
+        );
+        let (_, sandbox) = fx.call(GET, &format!("/v1/sandboxes/{b}"), None).await;
+        assert_eq!(sandbox["state"], "running", "{sandbox}");
+        assert_eq!(
+            fx.agent.state(&b),
+            Some(wrenn_cp::agent::AgentState::Running)
+        );
+        assert_eq!(fx.used().await, before, "a refused pause changes nothing");
+        fx.assert_consistent().await;
+
+        // A pause the host fails gives its paused slot back.
+        let (status, _) = fx.call(DELETE, &format!("/v1/sandboxes/{a}"), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let running_only = fx.used().await;
+        fx.agent.set_state(&b, wrenn_cp::agent::AgentState::Paused);
+        let (status, answer) = fx
+            .call(POST, &format!("/v1/sandboxes/{b}/pause"), None)
+            .await;
+        assert_ne!(status, StatusCode::OK, "{answer}");
+        assert_eq!(fx.used().await, running_only, "{answer}");
+        fx.assert_consistent().await;
     }
 );
 

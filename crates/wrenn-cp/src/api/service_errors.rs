@@ -132,6 +132,7 @@ impl From<sbx::PauseSandboxError> for ApiError {
         match err {
             E::NotFound => SANDBOX,
             E::NotRunning(state) => not_running(state),
+            E::PoolExhausted(e) => Self::PoolExhausted(e.to_string()),
             E::HostNotConnected => host_not_connected(),
             E::Host(e) => e.into(),
             E::Db(e) => e.into(),

@@ -24,6 +24,9 @@ pub enum Phase {
     Running,
     /// Storage and a paused slot.
     Paused,
+    /// A pause on its way: what `Running` holds plus the paused slot it
+    /// reserved before its host was called.
+    Pausing,
     /// Storage only: its host is gone.
     Lost,
 }
@@ -33,6 +36,7 @@ impl Phase {
         match self {
             Self::Running => "running",
             Self::Paused => "paused",
+            Self::Pausing => "pausing",
             Self::Lost => "lost",
         }
     }
@@ -41,6 +45,7 @@ impl Phase {
         match text {
             "running" => Some(Self::Running),
             "paused" => Some(Self::Paused),
+            "pausing" => Some(Self::Pausing),
             "lost" => Some(Self::Lost),
             _ => None,
         }
@@ -121,6 +126,10 @@ impl Shape {
                 storage_mb: self.storage_mb,
                 running: 1,
                 paused: 0,
+            },
+            Some(Phase::Pausing) => Amounts {
+                paused: 1,
+                ..self.held(Some(Phase::Running))
             },
             Some(Phase::Paused) => Amounts {
                 storage_mb: self.storage_mb,
@@ -344,11 +353,11 @@ pub async fn used(db: &Db, team_id: &str) -> Result<Amounts, sqlx::Error> {
 /// The sum of the team's reservations (a check of `pool_use`).
 pub async fn summed(db: &Db, team_id: &str) -> Result<Amounts, sqlx::Error> {
     let r = sqlx::query(
-        "SELECT CAST(COALESCE(SUM(CASE WHEN phase = 'running' THEN vcpus ELSE 0 END), 0) AS BIGINT) AS vcpus, \
-         CAST(COALESCE(SUM(CASE WHEN phase = 'running' THEN memory_mb ELSE 0 END), 0) AS BIGINT) AS memory_mb, \
+        "SELECT CAST(COALESCE(SUM(CASE WHEN phase IN ('running', 'pausing') THEN vcpus ELSE 0 END), 0) AS BIGINT) AS vcpus, \
+         CAST(COALESCE(SUM(CASE WHEN phase IN ('running', 'pausing') THEN memory_mb ELSE 0 END), 0) AS BIGINT) AS memory_mb, \
          CAST(COALESCE(SUM(storage_mb), 0) AS BIGINT) AS storage_mb, \
-         CAST(COALESCE(SUM(CASE WHEN phase = 'running' THEN 1 ELSE 0 END), 0) AS BIGINT) AS running, \
-         CAST(COALESCE(SUM(CASE WHEN phase = 'paused' THEN 1 ELSE 0 END), 0) AS BIGINT) AS paused \
+         CAST(COALESCE(SUM(CASE WHEN phase IN ('running', 'pausing') THEN 1 ELSE 0 END), 0) AS BIGINT) AS running, \
+         CAST(COALESCE(SUM(CASE WHEN phase IN ('paused', 'pausing') THEN 1 ELSE 0 END), 0) AS BIGINT) AS paused \
          FROM pool_reservations WHERE team_id = $1",
     )
     .bind(team_id)

@@ -204,3 +204,35 @@ pub async fn resume_failed(db: &Db, sandbox: &SandboxRow) -> Result<(), sqlx::Er
     }
     Ok(())
 }
+
+/// Reserves the paused slot of a pause before its host is called; the
+/// sandbox keeps its vCPUs and memory until the pause is recorded. Only
+/// the paused-sandbox limit is checked.
+pub async fn pause_reserved(
+    db: &Db,
+    config: &CpConfig,
+    sandbox: &SandboxRow,
+) -> Result<(), ReserveError> {
+    let pool = effective(db, config, &sandbox.team_id).await?;
+    let limits = Amounts {
+        paused: pool.limits.paused,
+        ..Amounts::UNLIMITED
+    };
+    if db::pools::move_to(db, sandbox, Some(Phase::Pausing), Some(&limits)).await? {
+        return Ok(());
+    }
+    let need = Amounts {
+        paused: 1,
+        ..Amounts::default()
+    };
+    Err(exhausted(db, &sandbox.team_id, &pool, need).await?.into())
+}
+
+/// Gives a failed pause's paused slot back (the sandbox keeps running).
+pub async fn pause_failed(db: &Db, sandbox: &SandboxRow) -> Result<(), sqlx::Error> {
+    let current = db::sandboxes::get_any(db, &sandbox.id).await?;
+    if let Some(current) = current.filter(|c| c.state == crate::lifecycle::SandboxState::Running) {
+        db::pools::move_to(db, &current, Some(Phase::Running), None).await?;
+    }
+    Ok(())
+}

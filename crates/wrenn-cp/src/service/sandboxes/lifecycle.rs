@@ -35,6 +35,9 @@ pub enum PauseSandboxError {
     NotFound,
     #[error("sandbox is {0}, not running")]
     NotRunning(SandboxState),
+    /// The team's pool has no room for another paused sandbox.
+    #[error(transparent)]
+    PoolExhausted(pools::Exhausted),
     #[error("the sandbox's host is not connected")]
     HostNotConnected,
     #[error("the host refused: {0}")]
@@ -167,12 +170,24 @@ pub async fn pause_keeping(
 ) -> Result<SandboxRow, PauseSandboxError> {
     let running = |row: &SandboxRow| running(row).map_err(PauseSandboxError::NotRunning);
     let (row, agent) = on_host(state, &principal.team_id, id, running).await?;
+    pools::pause_reserved(&state.db, &state.config, &row)
+        .await
+        .map_err(|err| match err {
+            pools::ReserveError::Exhausted(e) => PauseSandboxError::PoolExhausted(e),
+            pools::ReserveError::Db(e) => PauseSandboxError::Db(e),
+        })?;
     let paused = if memory {
         agent.pause(&row.id).await
     } else {
         agent.pause_disk_only(&row.id).await
     };
-    let reported = paused.map_err(PauseSandboxError::Host)?;
+    let reported = match paused {
+        Ok(reported) => reported,
+        Err(err) => {
+            pools::pause_failed(&state.db, &row).await?;
+            return Err(PauseSandboxError::Host(err));
+        }
+    };
     record(state, &row, SandboxState::Paused, Some(&reported)).await?;
     audit_ok(state, principal, "sandbox.pause", &row).await;
     reload(state, principal, id)
