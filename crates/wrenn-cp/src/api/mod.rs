@@ -25,6 +25,7 @@ pub mod templates;
 pub mod usage;
 pub mod users;
 pub mod views;
+pub mod webhooks;
 
 use axum::{extract::DefaultBodyLimit, http::StatusCode, response::Response, Router};
 use utoipa_axum::router::OpenApiRouter;
@@ -50,7 +51,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(keys::routes())
         .merge(audit_log::routes())
         .merge(pools::routes())
-        .merge(usage::routes());
+        .merge(usage::routes())
+        .merge(webhooks::routes());
     openapi::add_common_errors(routes.get_openapi_mut());
     routes
 }

@@ -14,6 +14,7 @@ pub mod teams;
 pub mod templates;
 pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 use std::str::FromStr;
 

@@ -9,6 +9,7 @@ pub mod deletion;
 pub mod hosts;
 pub mod keys;
 pub mod members;
+pub mod notify;
 pub mod pools;
 pub mod sandboxes;
 pub mod teams;

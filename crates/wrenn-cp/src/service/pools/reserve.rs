@@ -14,6 +14,7 @@ use crate::{
 };
 
 use super::MIB_PER_GIB;
+use crate::service::notify;
 
 /// The pool a team may use now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,13 +150,30 @@ async fn exhausted(
         .find(|(_, used, asked, limit)| *asked > 0 && used + asked > *limit)
         .or_else(|| dims.iter().copied().find(|(_, _, asked, _)| *asked > 0))
         .unwrap_or(dims[0]);
-    Ok(Exhausted {
+    let refusal = Exhausted {
         plan: pool.plan.as_ref().map_or(String::new(), |p| p.name.clone()),
         dimension,
         limit,
         used,
         asked,
-    })
+    };
+    notify::refused(db, team_id, &refusal).await;
+    Ok(refusal)
+}
+
+/// After a reservation of `grown` grew the team's use: the thresholds it
+/// crossed.
+async fn grew(db: &Db, team_id: &str, pool: &Pool, grown: Amounts) {
+    if let Some(s) = pool.sizes {
+        let sizes = Amounts {
+            vcpus: s.vcpus,
+            memory_mb: s.memory_mb,
+            storage_mb: s.storage_mb,
+            running: s.max_running,
+            paused: s.max_paused,
+        };
+        notify::thresholds(db, team_id, &sizes, &grown).await;
+    }
 }
 
 /// Records new sandboxes of one team with their reservations, or none of
@@ -169,12 +187,13 @@ pub async fn insert_reserved(
         return Ok(());
     };
     let pool = effective(db, config, &first.team_id).await?;
-    if db::pools::insert_reserved(db, rows, &pool.limits).await? {
-        return Ok(());
-    }
     let need = rows.iter().fold(Amounts::default(), |sum, s| {
         sum.plus(Shape::of(s).held(Some(Phase::Running)))
     });
+    if db::pools::insert_reserved(db, rows, &pool.limits).await? {
+        grew(db, &first.team_id, &pool, need).await;
+        return Ok(());
+    }
     Err(exhausted(db, &first.team_id, &pool, need).await?.into())
 }
 
@@ -186,13 +205,14 @@ pub async fn resume_reserved(
     sandbox: &SandboxRow,
 ) -> Result<(), ReserveError> {
     let pool = effective(db, config, &sandbox.team_id).await?;
-    if db::pools::move_to(db, sandbox, Some(Phase::Running), Some(&pool.limits)).await? {
-        return Ok(());
-    }
     let shape = Shape::of(sandbox);
     let need = shape
         .held(Some(Phase::Running))
         .minus(shape.held(Some(Phase::Paused)));
+    if db::pools::move_to(db, sandbox, Some(Phase::Running), Some(&pool.limits)).await? {
+        grew(db, &sandbox.team_id, &pool, need).await;
+        return Ok(());
+    }
     Err(exhausted(db, &sandbox.team_id, &pool, need).await?.into())
 }
 
@@ -218,13 +238,14 @@ pub async fn pause_reserved(
         paused: pool.limits.paused,
         ..Amounts::UNLIMITED
     };
-    if db::pools::move_to(db, sandbox, Some(Phase::Pausing), Some(&limits)).await? {
-        return Ok(());
-    }
     let need = Amounts {
         paused: 1,
         ..Amounts::default()
     };
+    if db::pools::move_to(db, sandbox, Some(Phase::Pausing), Some(&limits)).await? {
+        grew(db, &sandbox.team_id, &pool, need).await;
+        return Ok(());
+    }
     Err(exhausted(db, &sandbox.team_id, &pool, need).await?.into())
 }
 
