@@ -155,6 +155,10 @@ pub enum PlanCommand {
         /// With burst: price of a vCPU-hour past the pool, in cents
         #[arg(long, default_value_t = 0)]
         burst_cents_per_vcpu_hour: i64,
+        /// With queue: seconds a create that asks no wait (every E2B API
+        /// create) waits for room, 0-600
+        #[arg(long, default_value_t = 0)]
+        queue_wait_secs: i64,
     },
     /// Delete a plan no team is on
     Delete { name: String },

@@ -17,6 +17,9 @@ CREATE TABLE plans (
     overflow TEXT NOT NULL,
     burst_vcpus BIGINT NOT NULL DEFAULT 0,
     burst_cents_per_vcpu_hour BIGINT NOT NULL DEFAULT 0,
+    -- With 'queue': how long a create that asks no wait of its own (every
+    -- E2B API create) waits for room, in seconds.
+    queue_wait_secs BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );

@@ -467,6 +467,56 @@ both_dbs!(
 );
 
 both_dbs!(
+    e2b_create_when_queue_plan_then_waits_the_plans_default,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let mut queue = plan(64, 1);
+        queue["overflow"] = json!("queue");
+        queue["queue_wait_secs"] = json!(60);
+        fx.plan("queue", queue).await;
+        let first = fx.create_id().await;
+        let key = fx.app.api_key(&fx.admin).await;
+        let router = wrenn_cp::api::router(fx.app.state.clone());
+        let waiter = tokio::spawn(async move {
+            let request = Request::builder()
+                .method(POST)
+                .uri("/e2b/v2/sandboxes")
+                .header("x-api-key", key)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(json!({"templateID": "base"}).to_string()))
+                .expect("request");
+            let response = router.oneshot(request).await.expect("answer");
+            let status = response.status();
+            let bytes = response.into_body().collect().await.expect("body");
+            (status, bytes.to_bytes())
+        });
+        let (db, team) = (&fx.app.state.db, fx.team.as_str());
+        until_waiting(db, team, 1).await;
+
+        let (status, _) = fx
+            .call(DELETE, &format!("/v1/sandboxes/{first}"), None)
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, body) = waiter.await.expect("waiter");
+        assert_eq!(status, StatusCode::CREATED, "{body:?}");
+        until_waiting(db, team, 0).await;
+        assert_eq!(fx.used().await["running"], 1);
+    }
+);
+
+both_dbs!(
+    put_plan_when_queue_wait_out_of_range_then_422,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let mut body = plan(4, 4);
+        body["queue_wait_secs"] = json!(601);
+        let (status, answer) = fx.call(PUT, "/v1/admin/plans/bad", Some(body)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert!(assert_error(&answer, "validation_failed").contains("queue_wait_secs"));
+    }
+);
+
+both_dbs!(
     create_when_burst_then_past_pool_to_ceiling_and_excess_invoiced,
     |kind| async move {
         let fx = Fixture::start(kind).await;

@@ -65,6 +65,7 @@ pub async fn run(ctx: &Context, cmd: PlanCommand) -> Result<u8, CommandError> {
             overflow,
             burst_vcpus,
             burst_cents_per_vcpu_hour,
+            queue_wait_secs,
         } => {
             let mut body = sizes(&plan_sizes);
             body["price_cents"] = json!(price_cents);
@@ -72,6 +73,7 @@ pub async fn run(ctx: &Context, cmd: PlanCommand) -> Result<u8, CommandError> {
             body["overflow"] = json!(overflow);
             body["burst_vcpus"] = json!(burst_vcpus);
             body["burst_cents_per_vcpu_hour"] = json!(burst_cents_per_vcpu_hour);
+            body["queue_wait_secs"] = json!(queue_wait_secs);
             let path = format!("/v1/admin/plans/{name}");
             let rb = ctx.client.request(Method::PUT, &path).json(&body);
             let answer = ctx.client.send_json(rb).await?;

@@ -57,6 +57,10 @@ pub struct Plan {
     /// With `burst`: the price of one vCPU-hour past the pool, in cents.
     #[serde(default)]
     pub burst_cents_per_vcpu_hour: i64,
+    /// With `queue`: how long a create that sets no `Wrenn-Pool-Wait`
+    /// (every E2B API create) waits for room, 0-600 seconds (default 0).
+    #[serde(default)]
+    pub queue_wait_secs: i64,
 }
 
 fn month() -> String {
@@ -81,6 +85,7 @@ impl From<&PlanRow> for Plan {
             overflow: row.overflow.clone(),
             burst_vcpus: row.burst_vcpus,
             burst_cents_per_vcpu_hour: row.burst_cents_per_vcpu_hour,
+            queue_wait_secs: row.queue_wait_secs,
         }
     }
 }
@@ -206,6 +211,7 @@ async fn put_plan(
         overflow: body.overflow,
         burst_vcpus: body.burst_vcpus,
         burst_cents_per_vcpu_hour: body.burst_cents_per_vcpu_hour,
+        queue_wait_secs: body.queue_wait_secs,
     };
     let plan = pools::put_plan(&state.db, &principal, &spec).await?;
     Ok(Json(Plan::from(&plan)))

@@ -24,6 +24,8 @@ pub struct PlanRow {
     pub overflow: String,
     pub burst_vcpus: i64,
     pub burst_cents_per_vcpu_hour: i64,
+    /// With `queue`: the wait of a create that asks none (seconds).
+    pub queue_wait_secs: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -39,7 +41,7 @@ pub struct Overrides {
 }
 
 const COLUMNS: &str = "name, vcpus, memory_mb, storage_mb, max_running, max_paused, price_cents, \
-    period, overflow, burst_vcpus, burst_cents_per_vcpu_hour, created_at, updated_at";
+    period, overflow, burst_vcpus, burst_cents_per_vcpu_hour, queue_wait_secs, created_at, updated_at";
 
 fn plan(row: &AnyRow) -> Result<PlanRow, sqlx::Error> {
     Ok(PlanRow {
@@ -56,6 +58,7 @@ fn plan(row: &AnyRow) -> Result<PlanRow, sqlx::Error> {
         overflow: row.try_get("overflow")?,
         burst_vcpus: row.try_get("burst_vcpus")?,
         burst_cents_per_vcpu_hour: row.try_get("burst_cents_per_vcpu_hour")?,
+        queue_wait_secs: row.try_get("queue_wait_secs")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -65,12 +68,13 @@ fn plan(row: &AnyRow) -> Result<PlanRow, sqlx::Error> {
 pub async fn upsert(db: &Db, plan: &PlanRow) -> Result<(), sqlx::Error> {
     let now = now_ms();
     sqlx::query(&format!(
-        "INSERT INTO plans ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+        "INSERT INTO plans ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
          ON CONFLICT (name) DO UPDATE SET vcpus = excluded.vcpus, memory_mb = excluded.memory_mb, \
          storage_mb = excluded.storage_mb, max_running = excluded.max_running, \
          max_paused = excluded.max_paused, price_cents = excluded.price_cents, \
          period = excluded.period, overflow = excluded.overflow, burst_vcpus = excluded.burst_vcpus, \
-         burst_cents_per_vcpu_hour = excluded.burst_cents_per_vcpu_hour, updated_at = excluded.updated_at"
+         burst_cents_per_vcpu_hour = excluded.burst_cents_per_vcpu_hour, \
+         queue_wait_secs = excluded.queue_wait_secs, updated_at = excluded.updated_at"
     ))
     .bind(&plan.name)
     .bind(plan.sizes.vcpus)
@@ -83,6 +87,7 @@ pub async fn upsert(db: &Db, plan: &PlanRow) -> Result<(), sqlx::Error> {
     .bind(&plan.overflow)
     .bind(plan.burst_vcpus)
     .bind(plan.burst_cents_per_vcpu_hour)
+    .bind(plan.queue_wait_secs)
     .bind(now)
     .execute(&db.pool)
     .await

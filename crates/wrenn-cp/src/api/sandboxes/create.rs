@@ -80,17 +80,18 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiErr
     Ok(Some(key))
 }
 
-/// The `Wrenn-Pool-Wait` header: seconds a create may wait for room.
-fn pool_wait(headers: &HeaderMap) -> Result<std::time::Duration, ApiError> {
+/// The `Wrenn-Pool-Wait` header: seconds a create may wait for room
+/// (`None`: the plan's `queue_wait_secs`).
+fn pool_wait(headers: &HeaderMap) -> Result<Option<std::time::Duration>, ApiError> {
     let Some(value) = headers.get("wrenn-pool-wait") else {
-        return Ok(std::time::Duration::ZERO);
+        return Ok(None);
     };
     value
         .to_str()
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
         .filter(|secs| *secs <= service::MAX_POOL_WAIT.as_secs())
-        .map(std::time::Duration::from_secs)
+        .map(|secs| Some(std::time::Duration::from_secs(secs)))
         .ok_or_else(|| ApiError::validation("Wrenn-Pool-Wait must be 0 to 600 seconds"))
 }
 

@@ -34,6 +34,7 @@ pub struct PlanSpec {
     pub overflow: String,
     pub burst_vcpus: i64,
     pub burst_cents_per_vcpu_hour: i64,
+    pub queue_wait_secs: i64,
 }
 
 /// A team's plan and its own sizes (GiB and counts; `None`: the plan's).
@@ -125,12 +126,19 @@ pub fn validate(spec: &PlanSpec) -> Result<PlanRow, PlanError> {
         ("price_cents", spec.price_cents),
         ("burst_vcpus", spec.burst_vcpus),
         ("burst_cents_per_vcpu_hour", spec.burst_cents_per_vcpu_hour),
+        ("queue_wait_secs", spec.queue_wait_secs),
     ] {
         if value < 0 {
             return Err(PlanError::Invalid(format!(
                 "{field} cannot be negative, got {value}"
             )));
         }
+    }
+    if spec.queue_wait_secs > 600 {
+        return Err(PlanError::Invalid(format!(
+            "queue_wait_secs must be 0 to 600, got {}",
+            spec.queue_wait_secs
+        )));
     }
     if spec.overflow == "burst" {
         positive("burst_vcpus (with overflow burst)", spec.burst_vcpus)?;
@@ -149,6 +157,7 @@ pub fn validate(spec: &PlanSpec) -> Result<PlanRow, PlanError> {
         overflow: spec.overflow.clone(),
         burst_vcpus: spec.burst_vcpus,
         burst_cents_per_vcpu_hour: spec.burst_cents_per_vcpu_hour,
+        queue_wait_secs: spec.queue_wait_secs,
         created_at: 0,
         updated_at: 0,
     })
@@ -278,6 +287,7 @@ mod tests {
             overflow: "refuse".into(),
             burst_vcpus: 0,
             burst_cents_per_vcpu_hour: 0,
+            queue_wait_secs: 0,
         }
     }
 

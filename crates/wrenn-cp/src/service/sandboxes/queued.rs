@@ -15,17 +15,19 @@ use crate::{
 /// Longest wait a request may ask for.
 pub const MAX_POOL_WAIT: Duration = Duration::from_secs(600);
 
-/// [`create`], waiting up to `wait` in the team's queue when its plan
-/// queues. Dropping the future while it waits leaves the queue and holds
+/// [`create`], waiting up to `wait` (`None`: the plan's
+/// `queue_wait_secs`) in the team's queue when its plan queues. Dropping the future while it waits leaves the queue and holds
 /// nothing of the pool.
 pub async fn create_waiting(
     state: &AppState,
     principal: &Principal,
     request: NewSandbox,
-    wait: Duration,
+    wait: Option<Duration>,
 ) -> Result<SandboxRow, CreateSandboxError> {
-    let wait = wait.min(MAX_POOL_WAIT);
     let pool = pools::effective(&state.db, &state.config, &principal.team_id).await?;
+    let plan_wait = pool.plan.as_ref().map_or(0, |p| p.queue_wait_secs);
+    let plan_wait = Duration::from_secs(u64::try_from(plan_wait).unwrap_or(0));
+    let wait = wait.unwrap_or(plan_wait).min(MAX_POOL_WAIT);
     let queues = pool.plan.as_ref().is_some_and(|p| p.overflow == "queue");
     if !queues || wait.is_zero() {
         return create(state, principal, request).await;
