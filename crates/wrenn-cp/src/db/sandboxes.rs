@@ -91,6 +91,15 @@ fn json(value: &impl serde::Serialize) -> String {
 pub async fn insert(db: &Db, sandbox: &SandboxRow) -> Result<(), sqlx::Error> {
     // The record and its first event appear together.
     let mut tx = db.pool.begin().await?;
+    insert_in(&mut tx, sandbox).await?;
+    tx.commit().await
+}
+
+/// [`insert`] inside `tx` (with the pool reservation: `db::pools`).
+pub async fn insert_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    sandbox: &SandboxRow,
+) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
         "INSERT INTO sandboxes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
          $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
@@ -120,10 +129,9 @@ pub async fn insert(db: &Db, sandbox: &SandboxRow) -> Result<(), sqlx::Error> {
     .bind(super::flag(sandbox.auto_resume))
     .bind(super::flag(sandbox.public_traffic))
     .bind(&sandbox.traffic_token_hash)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    record_event(&mut tx, &sandbox.id, "", sandbox.state, "").await?;
-    tx.commit().await
+    record_event(tx, &sandbox.id, "", sandbox.state, "", now_ms()).await
 }
 
 /// A team's sandbox; `None` for other teams' (existence is not leaked).
@@ -414,13 +422,17 @@ pub async fn transition(
     extras: TransitionExtras,
 ) -> Result<bool, sqlx::Error> {
     let sources = SandboxState::sources_of(to);
-    let from: Option<String> = sqlx::query_scalar("SELECT state FROM sandboxes WHERE id = $1")
+    let sandbox = sqlx::query(&format!("SELECT {COLUMNS} FROM sandboxes WHERE id = $1"))
         .bind(id)
         .fetch_optional(&db.pool)
-        .await?;
-    let Some(from) = from.as_deref().and_then(SandboxState::parse) else {
+        .await?
+        .as_ref()
+        .map(row)
+        .transpose()?;
+    let Some(sandbox) = sandbox else {
         return Ok(false);
     };
+    let from = sandbox.state;
     if !sources.contains(&from) {
         return Ok(false);
     }
@@ -447,7 +459,12 @@ pub async fn transition(
     if updated == 0 {
         return Ok(false);
     }
-    record_event(&mut tx, id, from.as_str(), to, reason).await?;
+    record_event(&mut tx, id, from.as_str(), to, reason, now).await?;
+    // The pool and the usage ledger follow the state in its transaction.
+    if let Some(phase) = super::pools::phase_of(to) {
+        super::pools::move_in(&mut tx, &sandbox, phase, None).await?;
+    }
+    super::usage::on_transition_in(&mut tx, &sandbox, to, now).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -497,13 +514,14 @@ async fn record_event(
     from: &str,
     to: SandboxState,
     reason: &str,
+    at: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO sandbox_events (id, sandbox_id, at, from_state, to_state, reason) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(new_ordered_id("sev_"))
     .bind(id)
-    .bind(now_ms())
+    .bind(at)
     .bind(from)
     .bind(to.as_str())
     .bind(reason)
@@ -534,6 +552,10 @@ pub async fn events(db: &Db, id: &str) -> Result<Vec<(i64, String, String, Strin
 
 /// Removes a record and its events (a create the host refused outright).
 pub async fn delete(db: &Db, id: &str) -> Result<(), sqlx::Error> {
+    if let Some(sandbox) = get_any(db, id).await? {
+        // Whatever it held of its team's pool is freed.
+        super::pools::move_to(db, &sandbox, None, None).await?;
+    }
     sqlx::query("DELETE FROM sandbox_events WHERE sandbox_id = $1")
         .bind(id)
         .execute(&db.pool)
