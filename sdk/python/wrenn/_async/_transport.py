@@ -87,6 +87,14 @@ class AsyncTransport:
                 await resp.aclose()
             raise _errors.error_from_body(status, body, resp.headers.get("x-request-id"))
 
+    async def stream(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None
+    ) -> httpx.Response:
+        """A ``/v1`` call whose answer is read as it arrives; the caller closes it."""
+        h = {"Authorization": f"Bearer {self.config.api_key}"}
+        request = self.http.build_request(method, path, params=params, headers=h)
+        return await self.send(request, idempotent=method in IDEMPOTENT_METHODS, stream=True)
+
     async def api(
         self,
         method: str,
