@@ -366,6 +366,24 @@ def main() -> int:
         except wrenn.NotFoundError:
             pass
 
+    def pool_usage() -> None:
+        # the harness's team has no plan: docs/api.md, "Pools and usage"
+        pool = client.pool()
+        check(pool.plan is None and pool.size is None, f"no plan: {pool!r}")
+        check(pool.over is False, "not over")
+        check(pool.used.running == 0, f"nothing left running: {pool.used!r}")
+        usage = client.usage("sandbox")
+        check(usage.by == "sandbox", usage.by)
+        mine = [e for e in usage.entries if e.key == s.id]
+        check(len(mine) == 1, f"{s.id} in {[e.key for e in usage.entries]}")
+        check(mine[0].running_seconds > 0, repr(mine[0]))
+        check(mine[0].vcpu_seconds > 0 and mine[0].template == "base", repr(mine[0]))
+        ran = [i for i in client.usage_export() if i.sandbox_id == s.id]
+        check(any(i.phase == "running" and i.ended_at for i in ran), repr(ran))
+        check(any(i.phase == "paused" for i in ran), f"the pause was metered: {ran!r}")
+        invoice = client.invoice()
+        check(invoice.plan is None and invoice.total_cents == 0, repr(invoice))
+
     for name, fn in [
         ("run", run),
         ("command exit error", exit_error),
@@ -385,6 +403,7 @@ def main() -> int:
         ("snapshot -> sandbox from it", snapshot),
         ("templates, keys, teams, hosts", account),
         ("kill", kill),
+        ("pool, usage by sandbox, export, invoice", pool_usage),
     ]:
         step(name, fn)
     return finish(client)
