@@ -263,7 +263,7 @@ def test_create_refused_by_the_pool_raises_pool_exhausted(server: ScriptServer) 
     assert POOL_MSG in str(e.value)
 
 
-def test_pool_exhausted_after_retries_keeps_the_servers_message(
+def test_pool_exhausted_is_not_retried_but_rate_limited_is(
     server: ScriptServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from wrenn._sync import _transport
@@ -271,9 +271,28 @@ def test_pool_exhausted_after_retries_keeps_the_servers_message(
     monkeypatch.setattr(_transport, "sleep", lambda s: None)
     server.replies = [pool_exhausted()]
     with pytest.raises(wrenn.PoolExhaustedError) as e:
-        wrenn.Sandbox.create(client=client(server, retries=2))
-    assert len(server.seen) == 3
+        wrenn.Sandbox.create(client=client(server, retries=3))
+    assert len(server.seen) == 1
     assert e.value.message == POOL_MSG
+    limited = {"error": {"code": "rate_limited", "message": "slow down"}}
+    server.seen.clear()
+    server.replies = [Reply(429, json.dumps(limited).encode())]
+    with pytest.raises(wrenn.RateLimitError):
+        client(server, retries=2).pool()
+    assert len(server.seen) == 3
+
+
+def test_async_pool_exhausted_is_raised_at_once(server: ScriptServer) -> None:
+    server.replies = [pool_exhausted()]
+
+    async def main() -> None:
+        async with wrenn.AsyncWrenn("wrn_test", server.url) as c:
+            with pytest.raises(wrenn.PoolExhaustedError) as e:
+                await wrenn.AsyncSandbox.create(client=c)
+            assert e.value.message == POOL_MSG
+
+    asyncio.run(main())
+    assert len(server.seen) == 1
 
 
 @pytest.mark.parametrize(
