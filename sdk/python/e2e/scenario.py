@@ -255,19 +255,25 @@ def main() -> int:
             check(down.content == b"signed!", repr(down.content))
 
     def errors() -> None:
-        try:
-            Sandbox.connect("sbx-doesnotexist0", client=client)
-        except wrenn.NotFoundError as e:
-            check(e.status == 404 and e.code == "not_found", repr(e))
-            # the error carries the answer's x-request-id (whatever the server sends)
-            raw = httpx.post(
-                f"{os.environ['WRENN_BASE_URL']}/v1/sandboxes/sbx-doesnotexist0/connect",
-                headers={"Authorization": f"Bearer {os.environ['WRENN_API_KEY']}"},
-            )
-            check(raw.status_code == 404, f"raw {raw.status_code}")
-            check(e.request_id == raw.headers.get("x-request-id"), "request id")
-        else:
-            raise AssertionError("no NotFoundError")
+        # the error must carry the x-request-id of the answer it came from
+        answered: list[str | None] = []
+
+        def record(resp: httpx.Response) -> None:
+            answered.append(resp.headers.get("x-request-id"))
+
+        http = httpx.Client(
+            base_url=os.environ["WRENN_BASE_URL"], event_hooks={"response": [record]}
+        )
+        with Wrenn(http_client=http) as probe:
+            try:
+                Sandbox.connect("sbx-doesnotexist0", client=probe)
+            except wrenn.NotFoundError as e:
+                check(e.status == 404 and e.code == "not_found", repr(e))
+                check(len(answered) == 1 and bool(answered[0]), repr(answered))
+                check(e.request_id == answered[0], f"{e.request_id} vs {answered}")
+            else:
+                raise AssertionError("no NotFoundError")
+        http.close()
         bad = Wrenn(api_key="wrn_" + "x" * 32)
         try:
             bad.templates.list()
