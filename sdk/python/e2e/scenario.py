@@ -255,19 +255,25 @@ def main() -> int:
             check(down.content == b"signed!", repr(down.content))
 
     def errors() -> None:
-        try:
-            Sandbox.connect("sbx-doesnotexist0", client=client)
-        except wrenn.NotFoundError as e:
-            check(e.status == 404 and e.code == "not_found", repr(e))
-            # the error carries the answer's x-request-id (whatever the server sends)
-            raw = httpx.post(
-                f"{os.environ['WRENN_BASE_URL']}/v1/sandboxes/sbx-doesnotexist0/connect",
-                headers={"Authorization": f"Bearer {os.environ['WRENN_API_KEY']}"},
-            )
-            check(raw.status_code == 404, f"raw {raw.status_code}")
-            check(e.request_id == raw.headers.get("x-request-id"), "request id")
-        else:
-            raise AssertionError("no NotFoundError")
+        # the error must carry the x-request-id of the answer it came from
+        answered: list[str | None] = []
+
+        def record(resp: httpx.Response) -> None:
+            answered.append(resp.headers.get("x-request-id"))
+
+        http = httpx.Client(
+            base_url=os.environ["WRENN_BASE_URL"], event_hooks={"response": [record]}
+        )
+        with Wrenn(http_client=http) as probe:
+            try:
+                Sandbox.connect("sbx-doesnotexist0", client=probe)
+            except wrenn.NotFoundError as e:
+                check(e.status == 404 and e.code == "not_found", repr(e))
+                check(len(answered) == 1 and bool(answered[0]), repr(answered))
+                check(e.request_id == answered[0], f"{e.request_id} vs {answered}")
+            else:
+                raise AssertionError("no NotFoundError")
+        http.close()
         bad = Wrenn(api_key="wrn_" + "x" * 32)
         try:
             bad.templates.list()
@@ -366,6 +372,24 @@ def main() -> int:
         except wrenn.NotFoundError:
             pass
 
+    def pool_usage() -> None:
+        # the harness's team has no plan: docs/api.md, "Pools and usage"
+        pool = client.pool()
+        check(pool.plan is None and pool.size is None, f"no plan: {pool!r}")
+        check(pool.over is False, "not over")
+        check(pool.used.running == 0, f"nothing left running: {pool.used!r}")
+        usage = client.usage("sandbox")
+        check(usage.by == "sandbox", usage.by)
+        mine = [e for e in usage.entries if e.key == s.id]
+        check(len(mine) == 1, f"{s.id} in {[e.key for e in usage.entries]}")
+        check(mine[0].running_seconds > 0, repr(mine[0]))
+        check(mine[0].vcpu_seconds > 0 and mine[0].template == "base", repr(mine[0]))
+        ran = [i for i in client.usage_export() if i.sandbox_id == s.id]
+        check(any(i.phase == "running" and i.ended_at for i in ran), repr(ran))
+        check(any(i.phase == "paused" for i in ran), f"the pause was metered: {ran!r}")
+        invoice = client.invoice()
+        check(invoice.plan is None and invoice.total_cents == 0, repr(invoice))
+
     for name, fn in [
         ("run", run),
         ("command exit error", exit_error),
@@ -385,6 +409,7 @@ def main() -> int:
         ("snapshot -> sandbox from it", snapshot),
         ("templates, keys, teams, hosts", account),
         ("kill", kill),
+        ("pool, usage by sandbox, export, invoice", pool_usage),
     ]:
         step(name, fn)
     return finish(client)

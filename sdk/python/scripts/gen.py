@@ -13,6 +13,7 @@ of the OpenAPI document or the protos fails ``scripts/check.sh``.
 from __future__ import annotations
 
 import filecmp
+import os
 import re
 import shutil
 import subprocess
@@ -23,7 +24,10 @@ from pathlib import Path
 SDK = Path(__file__).resolve().parent.parent
 REPO = SDK.parent.parent
 PROTO_ROOT = REPO / "crates" / "wrenn-proto" / "proto"
-OPENAPI = REPO / "crates" / "wrenn-cp" / "openapi.json"
+# WRENN_SDK_OPENAPI: another document, to try the generator on (e.g. a branch's)
+OPENAPI = Path(
+    os.environ.get("WRENN_SDK_OPENAPI") or REPO / "crates" / "wrenn-cp" / "openapi.json"
+).resolve()
 PROTOS = ["process/process.proto", "filesystem/filesystem.proto"]
 
 # Async → sync rewrites, applied in order to every line of wrenn/_async/*.py.
@@ -38,6 +42,7 @@ UNASYNC: list[tuple[str, str]] = [
     (r"\b__anext__\b", "__next__"),
     (r"\baiter_bytes\b", "iter_bytes"),
     (r"\baiter_raw\b", "iter_raw"),
+    (r"\baiter_lines\b", "iter_lines"),
     (r"\baread\b", "read"),
     (r"\baclose\b", "close"),
     (r"\banext\(", "next("),

@@ -52,6 +52,16 @@ from wrenn._types import (
     Stdout,
     WriteInfo,
 )
+from wrenn._usage import (
+    Invoice,
+    Plan,
+    Pool,
+    PoolAmounts,
+    Usage,
+    UsageEntry,
+    UsageGroup,
+    UsageInterval,
+)
 from wrenn._version import __version__
 
 __all__ = [
@@ -75,10 +85,14 @@ __all__ = [
     "EntryInfo",
     "Filesystem",
     "FilesystemEvent",
+    "Invoice",
     "ForbiddenError",
     "NotFoundError",
     "OutputEvent",
     "PermissionDeniedError",
+    "Plan",
+    "Pool",
+    "PoolAmounts",
     "PoolExhaustedError",
     "ProcessInfo",
     "Pty",
@@ -91,6 +105,10 @@ __all__ = [
     "Stderr",
     "Stdout",
     "TimeoutError",
+    "Usage",
+    "UsageEntry",
+    "UsageGroup",
+    "UsageInterval",
     "ValidationError",
     "WatchHandle",
     "WriteInfo",

@@ -1,15 +1,17 @@
-"""``AsyncWrenn``: the control-plane client (templates, keys, teams, hosts)."""
+"""``AsyncWrenn``: the control-plane client (templates, keys, teams, hosts, pool, usage)."""
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal
 
 import httpx
 
 from wrenn import _models as m
+from wrenn import _usage as u
 from wrenn._async._transport import AsyncTransport
 from wrenn._config import RetryPolicy, resolve_config
 
@@ -48,6 +50,50 @@ class AsyncWrenn:
         params = {k: v for k, v in {"sandbox_id": sandbox_id, "name": name}.items() if v}
         data = await self.transport.api("GET", "/v1/snapshots", params=params)
         return m.SnapshotList.model_validate(data).snapshots
+
+    async def pool(self) -> u.Pool:
+        """The team's pool: its plan, size and what its sandboxes use (``GET /v1/pool``)."""
+        return u.Pool.model_validate(await self.transport.api("GET", "/v1/pool"))
+
+    async def usage(
+        self,
+        by: u.UsageGroup = "day",
+        *,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+    ) -> u.Usage:
+        """The team's metered totals per ``by`` group over ``[start, end)``.
+
+        ``start``/``end`` are datetimes (naive ones are UTC) or RFC 3339
+        strings; the server defaults to the last 30 days.
+        """
+        params = {"by": by, **u.range_params(start, end)}
+        return u.Usage.model_validate(await self.transport.api("GET", "/v1/usage", params=params))
+
+    async def usage_export(
+        self, *, start: datetime | str | None = None, end: datetime | str | None = None
+    ) -> AsyncIterator[u.UsageInterval]:
+        """The ledger's intervals over the range, oldest first, read as they arrive.
+
+        The answer is JSON lines streamed page by page; this yields one
+        interval per line and never holds the whole export.
+        """
+        params = {"format": "json", **u.range_params(start, end)}
+        resp = await self.transport.stream("GET", "/v1/usage/export", params=params)
+        try:
+            async for line in resp.aiter_lines():
+                if line.strip():
+                    yield u.UsageInterval.model_validate_json(line)
+        finally:
+            await resp.aclose()
+
+    async def invoice(
+        self, *, start: datetime | str | None = None, end: datetime | str | None = None
+    ) -> u.Invoice:
+        """The invoice preview for the range: the plan's price plus burst, in cents."""
+        params = u.range_params(start, end)
+        data = await self.transport.api("GET", "/v1/usage/invoice", params=params)
+        return u.Invoice.model_validate(data)
 
     async def close(self) -> None:
         await self.transport.close()

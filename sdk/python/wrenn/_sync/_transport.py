@@ -56,7 +56,9 @@ class Transport:
         """Send, retrying what is safe to retry; error answers raise.
 
         A request is retried on a connection that never opened and on ``429``
-        always (the server did not act on it), and on other transport errors
+        always (the server did not act on it), except a full pool
+        (``pool_exhausted``, ``quota_exceeded``: raised at once, as only the
+        team's own sandboxes ending frees it), and on other transport errors
         and ``502``/``503``/``504`` only when it is ``idempotent``. A request
         whose body is a stream (``replayable=False``) is never retried.
         """
@@ -77,6 +79,13 @@ class Transport:
             if status < 400:
                 return resp
             if status in RETRY_STATUSES and replayable and (idempotent or status == 429):
+                # a full pool frees only as the team's own sandboxes end: say so at once
+                if status == 429:
+                    body = resp.read()
+                    err = _errors.error_from_body(status, body, resp.headers.get("x-request-id"))
+                    if isinstance(err, _errors.PoolExhaustedError):
+                        resp.close()
+                        raise err
                 delay = state.next_delay(parse_retry_after(resp.headers.get("retry-after")))
                 if delay is not None:
                     resp.close()
@@ -87,6 +96,14 @@ class Transport:
             finally:
                 resp.close()
             raise _errors.error_from_body(status, body, resp.headers.get("x-request-id"))
+
+    def stream(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None
+    ) -> httpx.Response:
+        """A ``/v1`` call whose answer is read as it arrives; the caller closes it."""
+        h = {"Authorization": f"Bearer {self.config.api_key}"}
+        request = self.http.build_request(method, path, params=params, headers=h)
+        return self.send(request, idempotent=method in IDEMPOTENT_METHODS, stream=True)
 
     def api(
         self,
