@@ -354,6 +354,29 @@ try {
     check(st === "stopped" || st === "gone", String(st));
     made.delete(sbx.sandboxId);
   });
+
+  await step("pool and usage after the sandboxes ran", async () => {
+    const w = new Wrenn();
+    const pool = await w.pool();
+    // A team without a plan (the harness sets none): no plan, no size, not over.
+    check(pool.plan === null && pool.size === null, `no plan: ${JSON.stringify(pool)}`);
+    check(pool.over === false, "not over");
+    check(typeof pool.used.running === "number" && pool.used.running >= 0, "used");
+    const usage = await w.usage({ by: "sandbox" });
+    check(usage.by === "sandbox", usage.by);
+    const mine = usage.entries.find((u) => u.key === sbx.sandboxId);
+    check(mine !== undefined, `the scenario's sandbox in usage: ${JSON.stringify(usage.entries.map((u) => u.key))}`);
+    check(mine.running_seconds > 0, `running seconds ${mine.running_seconds}`);
+    let rows = 0;
+    let ours = 0;
+    for await (const row of w.usageExport()) {
+      rows++;
+      if (row.sandbox_id === sbx.sandboxId && row.phase === "running") ours++;
+    }
+    check(ours >= 1, `export has our running interval (${rows} rows)`);
+    const inv = await w.invoice();
+    check(inv.plan === null && inv.total_cents === 0, `invoice ${JSON.stringify(inv)}`);
+  });
 } finally {
   for (const id of made) {
     await Sandbox.kill(id).catch(() => undefined);

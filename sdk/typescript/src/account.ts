@@ -1,11 +1,28 @@
 /**
  * `Wrenn`: the account surface of the control plane (templates, API keys,
- * teams and members, hosts) with one resolved configuration.
+ * teams and members, hosts, the pool and its usage) with one resolved
+ * configuration.
  * @module
  */
 import { resolveConfig, type ConnectionOptions } from "./config.js";
 import { RestClient } from "./http.js";
-import type { ApiKey, CreatedHost, CreatedKey, Host, KeyOwner, Me, Member, Role, Team, Template } from "./models.js";
+import type {
+  ApiKey,
+  CreatedHost,
+  CreatedKey,
+  Host,
+  Invoice,
+  KeyOwner,
+  Me,
+  Member,
+  Pool,
+  Role,
+  Team,
+  Template,
+  Usage,
+  UsageGrouping,
+  UsageInterval,
+} from "./models.js";
 
 const e = encodeURIComponent;
 
@@ -139,5 +156,80 @@ export class Wrenn {
   /** Who the credential is, and the team it acts on. */
   async me(): Promise<Me> {
     return this.rest.request<Me>({ method: "GET", path: "/v1/me" });
+  }
+
+  /** The team's pool: its plan (`null` without one), its size, what is used and whether use is `over` it. */
+  async pool(): Promise<Pool> {
+    return this.rest.request<Pool>({ method: "GET", path: "/v1/pool" });
+  }
+
+  /** Usage totals per `by` group (default `day`) over `[start, end)` (default: the last 30 days). */
+  async usage(opts: UsageRange & { by?: UsageGrouping } = {}): Promise<Usage> {
+    return this.rest.request<Usage>({ method: "GET", path: "/v1/usage", query: { by: opts.by, ...range(opts) } });
+  }
+
+  /**
+   * The ledger's intervals overlapping `[start, end)`, oldest first, read
+   * from the server's JSON-lines stream as they arrive (never the whole
+   * export at once). Breaking out of the loop cancels the download.
+   */
+  async *usageExport(opts: UsageRange = {}): AsyncGenerator<UsageInterval, void, undefined> {
+    const res = await this.rest.send({
+      method: "GET",
+      path: "/v1/usage/export",
+      query: { format: "json", ...range(opts) },
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    if (res.body === null) return;
+    yield* jsonLines<UsageInterval>(res.body);
+  }
+
+  /** The invoice preview of `[start, end)`: the plan's price plus burst vCPU-hours, in cents. */
+  async invoice(opts: UsageRange = {}): Promise<Invoice> {
+    return this.rest.request<Invoice>({ method: "GET", path: "/v1/usage/invoice", query: range(opts) });
+  }
+}
+
+/** A usage range: RFC 3339 strings or Dates; `end` is exclusive. */
+export interface UsageRange {
+  start?: string | Date;
+  end?: string | Date;
+  signal?: AbortSignal;
+}
+
+function range(opts: UsageRange): { start?: string; end?: string } {
+  const at = (v: string | Date | undefined): string | undefined => (v instanceof Date ? v.toISOString() : v);
+  return { start: at(opts.start), end: at(opts.end) };
+}
+
+/** Parses a byte stream of JSON lines one line at a time; cancels the stream when the reader stops early. */
+export async function* jsonLines<T>(body: ReadableStream<Uint8Array>): AsyncGenerator<T, void, undefined> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buf = "";
+  let done = false;
+  try {
+    for (;;) {
+      const chunk = await reader.read();
+      if (chunk.done) {
+        done = true;
+        buf += decoder.decode();
+      } else {
+        buf += decoder.decode(chunk.value, { stream: true });
+      }
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (line !== "") yield JSON.parse(line) as T;
+      }
+      if (done) {
+        if (buf.trim() !== "") yield JSON.parse(buf) as T;
+        return;
+      }
+    }
+  } finally {
+    if (!done) await reader.cancel().catch(() => undefined);
+    reader.releaseLock();
   }
 }

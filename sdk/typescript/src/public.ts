@@ -3,7 +3,7 @@
  * @module
  */
 export { Sandbox, type SandboxCreateOptions, type SandboxListOptions } from "./sandbox.js";
-export { Wrenn, Templates, Keys, Teams, Hosts } from "./account.js";
+export { Wrenn, Templates, Keys, Teams, Hosts, type UsageRange } from "./account.js";
 export { Commands, CommandHandle, Pty, type RunOptions, type PtyOptions, type OutputChunk, type ProcessEntry } from "./commands.js";
 export {
   Files,
