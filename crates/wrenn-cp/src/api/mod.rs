@@ -15,6 +15,7 @@ pub mod me;
 pub mod members;
 pub mod openapi;
 pub mod rate_limit;
+pub(crate) mod request_id;
 pub mod sandboxes;
 mod service_errors;
 pub mod teams;
@@ -65,7 +66,7 @@ pub fn routers(state: AppState) -> (Router, Router) {
 
 fn router_with_limits(state: AppState, limits: std::sync::Arc<rate_limit::RateLimits>) -> Router {
     let (router, document) = routes().split_for_parts();
-    router
+    let router = router
         .merge(openapi::serve(document))
         // Until the ingress serves it at `api.<domain>`, and also then for
         // `E2B_API_URL=http://host:port/e2b`.
@@ -76,9 +77,8 @@ fn router_with_limits(state: AppState, limits: std::sync::Arc<rate_limit::RateLi
         .layer(axum::middleware::from_fn_with_state(
             limits,
             rate_limit::layer,
-        ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+        ));
+    request_id::layer(router).with_state(state)
 }
 
 async fn not_found() -> Response {

@@ -133,3 +133,29 @@ both_dbs!(create_when_key_sandbox_ended_then_409, |kind| async move {
     assert!(assert_error(&answer, "conflict").contains(&id));
     assert_eq!(fx.agent.creates(), 1);
 });
+
+both_dbs!(
+    every_answer_when_sent_then_carries_request_id,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let get = |id: Option<&'static str>| {
+            let mut builder = axum::http::Request::builder()
+                .uri("/v1/sandboxes/sbx_missing")
+                .header("authorization", format!("Bearer {}", fx.token));
+            if let Some(id) = id {
+                builder = builder.header("x-request-id", id);
+            }
+            builder.body(axum::body::Body::empty()).expect("request")
+        };
+
+        let (status, fresh, _) = fx.app.send_full(get(None)).await;
+        let (_, kept, _) = fx.app.send_full(get(Some("client-retry-7"))).await;
+        let (_, replaced, _) = fx.app.send_full(get(Some("bad id\twith tab"))).await;
+
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let id = |h: &axum::http::HeaderMap| h["x-request-id"].to_str().expect("ascii").to_owned();
+        assert!(id(&fresh).starts_with("req_"), "{fresh:?}");
+        assert_eq!(id(&kept), "client-retry-7");
+        assert!(id(&replaced).starts_with("req_"));
+    }
+);

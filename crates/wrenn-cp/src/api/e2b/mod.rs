@@ -76,12 +76,11 @@ pub fn router(state: AppState) -> Router {
 
 /// [`router`] spending `limits`' buckets.
 pub fn router_with_limits(state: AppState, limits: Arc<rate_limit::RateLimits>) -> Router {
-    routes()
+    let router = routes()
         .layer(DefaultBodyLimit::max(crate::api::MAX_JSON_BODY))
         .layer(axum::middleware::from_fn_with_state(
             limits,
             rate_limit::layer,
-        ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+        ));
+    crate::api::request_id::layer(router).with_state(state)
 }
