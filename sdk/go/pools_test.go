@@ -284,3 +284,47 @@ func TestCreate_when429PoolExhausted_thenPoolErrorWithMessageAndNoRetry(t *testi
 		t.Fatalf("%d tries, slept %v: a pool refusal is not retried", tries.Load(), *slept)
 	}
 }
+
+func TestPools_exportUsage_when503_thenRetriedAndStreamed(t *testing.T) {
+	var tries atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tries.Add(1) == 1 {
+			writeJSON(w, 503, `{"error":{"code":"unavailable","message":"starting"}}`)
+			return
+		}
+		fmt.Fprintf(w, intervalLine, 0, "null")
+	}))
+	defer srv.Close()
+	c, slept := testClient(t, srv)
+	n := 0
+	for _, err := range c.Pools.ExportUsage(context.Background(), time.Time{}, time.Time{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 1 || tries.Load() != 2 || len(*slept) != 1 {
+		t.Fatalf("n=%d tries=%d slept=%v", n, tries.Load(), *slept)
+	}
+}
+
+func TestPools_exportUsage_outlivesTheRequestTimeout(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, intervalLine, 0, "null")
+		w.(http.Flusher).Flush()
+		time.Sleep(300 * time.Millisecond) // longer than the per-try timeout
+		fmt.Fprintf(w, intervalLine, 1, "null")
+	}))
+	defer srv.Close()
+	c, _ := testClient(t, srv, WithRequestTimeout(50*time.Millisecond))
+	n := 0
+	for _, err := range c.Pools.ExportUsage(context.Background(), time.Time{}, time.Time{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 2 {
+		t.Fatalf("%d intervals", n)
+	}
+}
