@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,11 +28,12 @@ type Client struct {
 	headers        http.Header
 	sleep          func(context.Context, time.Duration) error
 
-	// Templates, Keys, Teams and Hosts group the account surface.
+	// Templates, Keys, Teams, Hosts and Pools group the account surface.
 	Templates *TemplatesService
 	Keys      *KeysService
 	Teams     *TeamsService
 	Hosts     *HostsService
+	Pools     *PoolsService
 }
 
 // Option configures a [Client].
@@ -107,6 +109,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.Keys = &KeysService{c: c}
 	c.Teams = &TeamsService{c: c}
 	c.Hosts = &HostsService{c: c}
+	c.Pools = &PoolsService{c: c}
 	return c, nil
 }
 
@@ -127,6 +130,10 @@ type call struct {
 	body         any // marshalled as JSON when non-nil
 	idempotent   bool
 	headers      http.Header
+	// stream: out is an *io.ReadCloser that receives the 2xx answer's
+	// body, which the caller reads and closes; only ctx bounds it (not
+	// RetryPolicy.MaxElapsed nor the per-try timeout).
+	stream bool
 }
 
 // do sends a REST request with retries and decodes a 2xx JSON answer into
@@ -139,7 +146,7 @@ func (c *Client) do(ctx context.Context, cl call, out any) error {
 			return fmt.Errorf("wrenn: encode request: %w", err)
 		}
 	}
-	if c.retry.MaxElapsed > 0 {
+	if c.retry.MaxElapsed > 0 && !cl.stream {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.retry.MaxElapsed)
 		defer cancel()
@@ -168,7 +175,7 @@ func (c *Client) do(ctx context.Context, cl call, out any) error {
 // try sends one request; it says whether to retry and how long the server
 // asked to wait.
 func (c *Client) try(ctx context.Context, cl call, u string, payload []byte, out any) (bool, time.Duration, error) {
-	if c.requestTimeout > 0 {
+	if c.requestTimeout > 0 && !cl.stream {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.requestTimeout)
 		defer cancel()
@@ -201,11 +208,17 @@ func (c *Client) try(ctx context.Context, cl call, u string, payload []byte, out
 		retry := neverSent(err) || cl.idempotent || safeToRepeat(req)
 		return retry, 0, fmt.Errorf("wrenn: %s %s: %w", cl.method, cl.path, err)
 	}
+	if cl.stream && resp.StatusCode < 300 {
+		*out.(*io.ReadCloser) = resp.Body
+		return false, 0, nil
+	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		apiErr := errorFromResponse(resp, b)
-		retry := retryableStatus(resp.StatusCode) &&
+		// A full pool frees only as the team's own sandboxes end: the
+		// refusal comes back at once, with the server's message.
+		retry := retryableStatus(resp.StatusCode) && !errors.Is(apiErr, ErrPoolExhausted) &&
 			(resp.StatusCode == http.StatusTooManyRequests || cl.idempotent || safeToRepeat(req))
 		return retry, apiErr.RetryAfter, apiErr
 	}

@@ -532,6 +532,53 @@ func TestE2E(t *testing.T) {
 			t.Fatalf("still running after kill")
 		}
 	})
+
+	// After the scenario's sandboxes ran: the harness's fresh team has no
+	// plan, so its pool has none (no limit) and nothing is charged, while
+	// the ledger metered the sandbox this scenario ran.
+	step("pool and usage", func(t *testing.T) {
+		me, err := client.Teams.Me(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool, err := client.Pools.Get(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pool.TeamID != me.Team.ID || pool.Plan != nil || pool.Size != nil || pool.Over {
+			t.Fatalf("pool of a team without a plan: %+v", pool)
+		}
+		usage, err := client.Pools.Usage(ctx, wrenn.UsageParams{By: wrenn.UsageBySandbox})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var entry *wrenn.UsageEntry
+		for _, e := range usage.Entries {
+			if e.Key == sbx.ID {
+				entry = e
+			}
+		}
+		if entry == nil || entry.RunningSeconds <= 0 || entry.VCPUSeconds <= 0 {
+			t.Fatalf("usage by sandbox has no running seconds for %s: %+v", sbx.ID, entry)
+		}
+		t.Logf("%s ran %.1f s (%d groups)", sbx.ID, entry.RunningSeconds, len(usage.Entries))
+		intervals := 0
+		for iv, err := range client.Pools.ExportUsage(ctx, time.Time{}, time.Time{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if iv.SandboxID == sbx.ID && iv.Phase == "running" {
+				intervals++
+			}
+		}
+		if intervals == 0 {
+			t.Fatalf("the export has no running interval of %s", sbx.ID)
+		}
+		inv, err := client.Pools.Invoice(ctx, time.Time{}, time.Time{})
+		if err != nil || inv.Plan != nil || inv.TotalCents != 0 {
+			t.Fatalf("invoice without a plan: %+v %v", inv, err)
+		}
+	})
 }
 
 // httpsClient trusts WRENN_TEST_CA and sends *.localhost to 127.0.0.1.

@@ -335,3 +335,101 @@ type updateHostRequest struct {
 type tagsBody struct {
 	Tags []string `json:"tags"`
 }
+
+// Plan is a pool plan: sizes in GiB and counts, and its price.
+type Plan struct {
+	Name                  string `json:"name,omitempty"`
+	VCPUs                 int64  `json:"vcpus"`
+	MemoryGiB             int64  `json:"memory_gib"`
+	StorageGiB            int64  `json:"storage_gib"`
+	MaxRunning            int64  `json:"max_running"`
+	MaxPaused             int64  `json:"max_paused"`
+	PriceCents            int64  `json:"price_cents,omitempty"`
+	Period                string `json:"period,omitempty"`
+	Overflow              string `json:"overflow,omitempty"`
+	BurstVCPUs            int64  `json:"burst_vcpus,omitempty"`
+	BurstCentsPerVCPUHour int64  `json:"burst_cents_per_vcpu_hour,omitempty"`
+	// QueueWaitSecs: with "queue", how long a create that asks no wait
+	// waits for room (0-600 s).
+	QueueWaitSecs int64 `json:"queue_wait_secs,omitempty"`
+}
+
+// PoolAmounts are amounts of a pool: its sizes or what is used.
+type PoolAmounts struct {
+	VCPUs      int64 `json:"vcpus"`
+	MemoryMiB  int64 `json:"memory_mib"`
+	StorageMiB int64 `json:"storage_mib"`
+	Running    int64 `json:"running"`
+	Paused     int64 `json:"paused"`
+}
+
+// Pool is a team's pool: its plan, its sizes (with the team's overrides)
+// and what its sandboxes use. Plan and Size are nil for a team without a
+// plan (no pool limit).
+type Pool struct {
+	TeamID    string       `json:"team_id"`
+	Plan      *Plan        `json:"plan"`
+	Size      *PoolAmounts `json:"size"`
+	Used      PoolAmounts  `json:"used"`
+	Over      bool         `json:"over"`
+	UpdatedAt *time.Time   `json:"updated_at,omitempty"`
+}
+
+// UsageBy groups usage totals.
+type UsageBy string
+
+// Usage groupings.
+const (
+	UsageByDay      UsageBy = "day"
+	UsageByHour     UsageBy = "hour"
+	UsageBySandbox  UsageBy = "sandbox"
+	UsageByTemplate UsageBy = "template"
+)
+
+// Usage is a team's usage totals per group over [Start, End).
+type Usage struct {
+	By      UsageBy       `json:"by"`
+	Start   time.Time     `json:"start"`
+	End     time.Time     `json:"end"`
+	Entries []*UsageEntry `json:"entries"`
+}
+
+// UsageEntry is one group's usage. Key is the hour's or day's start
+// (RFC 3339), the sandbox id or the template name.
+type UsageEntry struct {
+	Key              string  `json:"key"`
+	Template         string  `json:"template,omitempty"`
+	RunningSeconds   float64 `json:"running_seconds"`
+	PausedSeconds    float64 `json:"paused_seconds"`
+	VCPUSeconds      float64 `json:"vcpu_seconds"`
+	MemoryGiBSeconds float64 `json:"memory_gib_seconds"`
+	StorageGiBHours  float64 `json:"storage_gib_hours"`
+}
+
+// UsageInterval is one line of the usage export: a stretch a sandbox
+// spent running or paused (EndedAt nil while it lasts).
+type UsageInterval struct {
+	SandboxID  string     `json:"sandbox_id"`
+	Template   string     `json:"template"`
+	HostID     *string    `json:"host_id"`
+	Phase      string     `json:"phase"`
+	VCPUs      int64      `json:"vcpus"`
+	MemoryMiB  int64      `json:"memory_mib"`
+	StorageMiB int64      `json:"storage_mib"`
+	StartedAt  time.Time  `json:"started_at"`
+	EndedAt    *time.Time `json:"ended_at"`
+}
+
+// Invoice is an invoice preview: the plan's price plus burst past the
+// pool, in cents. Plan is nil for a team without a plan (nothing charged).
+type Invoice struct {
+	Plan                  *string   `json:"plan"`
+	Period                string    `json:"period"`
+	Start                 time.Time `json:"start"`
+	End                   time.Time `json:"end"`
+	PriceCents            int64     `json:"price_cents"`
+	BurstVCPUHours        float64   `json:"burst_vcpu_hours"`
+	BurstCentsPerVCPUHour int64     `json:"burst_cents_per_vcpu_hour"`
+	BurstCents            int64     `json:"burst_cents"`
+	TotalCents            int64     `json:"total_cents"`
+}

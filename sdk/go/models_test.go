@@ -49,12 +49,31 @@ var modelSchemas = map[string]any{
 	"HostList":        hostList{},
 	"UpdateHost":      updateHostRequest{},
 	"Tags":            tagsBody{},
+	"Plan":            Plan{},
+	"Pool":            Pool{},
+	"PoolAmounts":     PoolAmounts{},
+	"Usage":           Usage{},
+	"UsageEntry":      UsageEntry{},
+	"Invoice":         Invoice{},
 }
+
+// Schemas of a control-plane change not merged yet (pools, issue #14),
+// copied from its OpenAPI document into testdata/pending-schemas.json.
+// The repository's document wins once it has them; the fixture only fills
+// in the ones it lacks, so this test passes before and after the merge.
+const pendingSchemasFile = "testdata/pending-schemas.json"
 
 // Fields the SDK reads before the checked-in document has them (the
 // control plane change that adds them is in flight). A field listed here
 // that the document has gained fails the test, so the list only shrinks.
 var pendingFields = map[string][]string{}
+
+// Fields of a control-plane change still in flight that the document may
+// or may not have: the model has them, and they are type-checked when the
+// document has them.
+var unsettledFields = map[string][]string{
+	"Plan": {"queue_wait_secs"},
+}
 
 // Enums whose values the SDK spells out as constants.
 var modelEnums = map[string][]string{
@@ -72,11 +91,20 @@ type schema struct {
 	Properties map[string]*schema `json:"properties"`
 }
 
-func loadSchemas(t *testing.T) map[string]*schema {
+// openAPIPath is the document the models are checked against;
+// WRENN_OPENAPI overrides it (e.g. to check against another branch's).
+func openAPIPath() string {
+	if p := os.Getenv("WRENN_OPENAPI"); p != "" {
+		return p
+	}
+	return "../../crates/wrenn-cp/openapi.json"
+}
+
+func readSchemas(t *testing.T, path string) map[string]*schema {
 	t.Helper()
-	raw, err := os.ReadFile("../../crates/wrenn-cp/openapi.json")
+	raw, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("read openapi.json: %v", err)
+		t.Fatalf("read %s: %v", path, err)
 	}
 	var doc struct {
 		Components struct {
@@ -84,9 +112,22 @@ func loadSchemas(t *testing.T) map[string]*schema {
 		} `json:"components"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", path, err)
 	}
 	return doc.Components.Schemas
+}
+
+func loadSchemas(t *testing.T) map[string]*schema {
+	t.Helper()
+	schemas := readSchemas(t, openAPIPath())
+	for name, s := range readSchemas(t, pendingSchemasFile) {
+		if _, ok := schemas[name]; ok {
+			t.Logf("%s is in the OpenAPI document now: %s can lose it", name, pendingSchemasFile)
+			continue
+		}
+		schemas[name] = s
+	}
+	return schemas
 }
 
 // kindOfSchema is the JSON kind a property holds, ignoring null.
@@ -190,6 +231,9 @@ func TestModels_matchOpenAPIDocument(t *testing.T) {
 			if want != got {
 				t.Errorf("%s.%s: openapi says %s, %T has %s", name, prop, want, model, got)
 			}
+		}
+		for _, p := range unsettledFields[name] {
+			pending[p] = true
 		}
 		for f := range fields {
 			if _, ok := s.Properties[f]; !ok && !pending[f] {
