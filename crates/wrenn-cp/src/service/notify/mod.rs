@@ -93,6 +93,11 @@ async fn try_thresholds(
     sizes: &Amounts,
     grown: &Amounts,
 ) -> Result<(), sqlx::Error> {
+    // Nothing to tell without a webhook: creates of such teams pay one
+    // read, not a write per level.
+    if db::webhooks::get(db, team_id).await?.is_none() {
+        return Ok(());
+    }
     let used = db::pools::used(db, team_id).await?;
     let dims = [
         ("vcpus", used.vcpus, grown.vcpus, sizes.vcpus),
