@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +26,22 @@ class AgentSpecs(BaseModel):
     tls_cert_sha256: str | None = Field(
         None, description="SHA-256 (hex) of the certificate the agent serves, if it serves TLS."
     )
+
+
+class AssignPlan(BaseModel):
+    """
+    A team's plan and its own sizes (`null`: the plan's).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    max_paused: int | None = None
+    max_running: int | None = None
+    memory_gib: int | None = None
+    plan: str
+    storage_gib: int | None = None
+    vcpus: int | None = None
 
 
 class AuditEvent(BaseModel):
@@ -82,6 +98,25 @@ class CreateTeam(BaseModel):
         extra="forbid",
     )
     name: str
+
+
+class Delivery(BaseModel):
+    """
+    One event sent (or being sent) to the team's webhook.
+    """
+
+    attempts: int
+    body: Any = Field(..., description="The JSON sent.")
+    created_at: str
+    delivered_at: str | None = None
+    event: str = Field(..., description="`pool_threshold` or `pool_exhausted`.")
+    id: str
+    last_error: str | None = None
+    last_status: int | None = Field(
+        None, description="The last attempt's HTTP status, if it got one."
+    )
+    next_at: str | None = Field(None, description="When a pending delivery is tried next.")
+    state: str = Field(..., description="`pending`, `delivered` or `failed`.")
 
 
 class Entry(BaseModel):
@@ -193,6 +228,24 @@ class HostSpecs(BaseModel):
     memory_mb: int
 
 
+class Invoice(BaseModel):
+    """
+    An invoice preview: the plan's price plus burst past the pool.
+    """
+
+    burst_cents: int
+    burst_cents_per_vcpu_hour: int
+    burst_vcpu_hours: float = Field(
+        ..., description="vCPU-hours run past the pool's vCPUs (the `burst` overflow)."
+    )
+    end: str
+    period: str
+    plan: str | None = Field(None, description="`null`: no plan, nothing charged.")
+    price_cents: int
+    start: str
+    total_cents: int
+
+
 class IssuedToken(BaseModel):
     registration_token: str
     token_expires_at: str
@@ -270,6 +323,51 @@ class PauseSandbox(BaseModel):
         None,
         description="Keep the memory (processes survive; the default). `false`: keep only\nthe disk; the next resume boots afresh with the same id and token.",
     )
+
+
+class Plan(BaseModel):
+    """
+    A plan as written and read (sizes in GiB and counts).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    burst_cents_per_vcpu_hour: int | None = Field(
+        None, description="With `burst`: the price of one vCPU-hour past the pool, in cents."
+    )
+    burst_vcpus: int | None = Field(
+        None, description="With `burst`: vCPUs allowed past the pool (memory in proportion)."
+    )
+    max_paused: int = Field(..., description="Concurrent paused sandboxes.")
+    max_running: int = Field(..., description="Concurrent running sandboxes.")
+    memory_gib: int
+    name: str | None = Field(None, description="Ignored in a `PUT` body (the path names the plan).")
+    overflow: str | None = Field(
+        None, description="Past the pool: `refuse` (default), `queue` or `burst`."
+    )
+    period: str | None = Field(None, description="`hour`, `day`, `week` or `month` (default).")
+    price_cents: int | None = Field(None, description="Flat price per `period`, in cents.")
+    queue_wait_secs: int | None = Field(
+        None,
+        description="With `queue`: how long a create that sets no `Wrenn-Pool-Wait`\n(every E2B API create) waits for room, 0-600 seconds (default 0).",
+    )
+    storage_gib: int = Field(
+        ..., description="Disks and snapshots of running and paused sandboxes."
+    )
+    vcpus: int
+
+
+class PoolAmounts(BaseModel):
+    """
+    Amounts of a pool: sizes, limits or use.
+    """
+
+    memory_mib: int
+    paused: int
+    running: int
+    storage_mib: int
+    vcpus: int
 
 
 class RegisterRequest(BaseModel):
@@ -415,6 +513,23 @@ class Uploaded(BaseModel):
     path: str
 
 
+class UsageEntry(BaseModel):
+    """
+    One group's usage.
+    """
+
+    key: str = Field(
+        ...,
+        description="The hour's or day's start (RFC 3339), the sandbox id, the template\nname or the team id.",
+    )
+    memory_gib_seconds: float = Field(..., description="Reserved memory GiB × seconds running.")
+    paused_seconds: float
+    running_seconds: float
+    storage_gib_hours: float = Field(..., description="Storage GiB × hours paused.")
+    template: str | None = Field(None, description="The sandbox's template (sandbox groups only).")
+    vcpu_seconds: float = Field(..., description="Reserved vCPUs × seconds running.")
+
+
 class User(BaseModel):
     """
     A user account (never its password hash).
@@ -425,6 +540,28 @@ class User(BaseModel):
     id: str
     is_admin: bool = Field(..., description="Platform administrator.")
     name: str
+
+
+class Webhook(BaseModel):
+    """
+    A team's webhook.
+    """
+
+    created_at: str
+    secret: str | None = Field(
+        None,
+        description="The HMAC-SHA256 key of `Wrenn-Signature`: only in the answer of\nthe `PUT` that made it.",
+    )
+    url: str
+
+
+class WebhookBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    url: str = Field(
+        ..., description="`http` or `https`; its host must resolve to public addresses."
+    )
 
 
 class AddMember(BaseModel):
@@ -606,6 +743,22 @@ class MemberList(BaseModel):
     members: list[Member]
 
 
+class Pool(BaseModel):
+    """
+    A team's pool: its plan, its sizes (with overrides) and what is used.
+    """
+
+    over: bool = Field(
+        ...,
+        description="Use above the size (a team moved to a smaller plan): new sandboxes\nare refused until it fits.",
+    )
+    plan: Plan | None = None
+    size: PoolAmounts | None = None
+    team_id: str
+    updated_at: str | None = None
+    used: PoolAmounts
+
+
 class Sandbox(BaseModel):
     """
     A sandbox as the API shows it.
@@ -677,6 +830,13 @@ class Session(BaseModel):
 
 class SnapshotList(BaseModel):
     snapshots: list[Template] = Field(..., description="Newest first.")
+
+
+class Usage(BaseModel):
+    by: str
+    end: str
+    entries: list[UsageEntry]
+    start: str
 
 
 class CreatedHost(BaseModel):

@@ -21,6 +21,102 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/plans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every plan (platform admins only). */
+        get: operations["list_plans"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/plans/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Creates or replaces a plan (platform admins only). Sizes must be
+         *     positive; teams on the plan get the new sizes at once.
+         */
+        put: operations["put_plan"];
+        post?: never;
+        /** Deletes a plan no team is on (platform admins only). */
+        delete: operations["delete_plan"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/teams/{team_id}/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Puts a team on a plan, with overrides (platform admins only). A plan
+         *     smaller than the team's use is accepted: its sandboxes keep running,
+         *     new ones are refused (`pool_exhausted`) until the use fits.
+         */
+        put: operations["assign_plan"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/teams/{team_id}/pool": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Any team's pool and use (platform admins only). */
+        get: operations["team_pool"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every team's usage, by `team` (default here: team), `day`, `hour`,
+         *     `sandbox` or `template` (platform admins only).
+         */
+        get: operations["admin_usage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/users/{user_id}/admin": {
         parameters: {
             query?: never;
@@ -282,6 +378,23 @@ export interface paths {
         };
         /** The caller, the team this request acts on and the caller's teams. */
         get: operations["me"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/pool": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's team's pool and what its sandboxes use of it. */
+        get: operations["get_pool"];
         put?: never;
         post?: never;
         delete?: never;
@@ -796,6 +909,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The team's usage by `day`, `hour`, `sandbox` or `template`. */
+        get: operations["get_usage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/usage/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The ledger's intervals overlapping the range, oldest first, streamed a
+         *     page at a time: CSV, or JSON lines with format=json.
+         */
+        get: operations["export_usage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/usage/invoice": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The team's invoice preview for the range. */
+        get: operations["invoice"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users/{user_id}": {
         parameters: {
             query?: never;
@@ -816,6 +983,42 @@ export interface paths {
          *     deleted owns hosts. Audit events stay. Someone else's id is `404`.
          */
         delete: operations["delete_user"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The team's webhook (without its secret). */
+        get: operations["get_webhook"];
+        /** Sets the team's webhook with a new secret, answered this once. */
+        put: operations["put_webhook"];
+        post?: never;
+        /** Removes the team's webhook; deliveries still pending are given up. */
+        delete: operations["delete_webhook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The team's last 100 deliveries, newest first. */
+        get: operations["list_deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -864,6 +1067,20 @@ export interface components {
             /** @description The key's first characters, to tell keys apart. */
             prefix: string;
             revoked_at?: string | null;
+        };
+        /** @description A team's plan and its own sizes (`null`: the plan's). */
+        AssignPlan: {
+            /** Format: int64 */
+            max_paused?: number | null;
+            /** Format: int64 */
+            max_running?: number | null;
+            /** Format: int64 */
+            memory_gib?: number | null;
+            plan: string;
+            /** Format: int64 */
+            storage_gib?: number | null;
+            /** Format: int64 */
+            vcpus?: number | null;
         };
         AuditEvent: {
             action: string;
@@ -998,6 +1215,28 @@ export interface components {
             /** @description Whose key it is (see `CreateKey.owner`). */
             owner: components["schemas"]["KeyOwner"];
             prefix: string;
+        };
+        /** @description One event sent (or being sent) to the team's webhook. */
+        Delivery: {
+            /** Format: int64 */
+            attempts: number;
+            /** @description The JSON sent. */
+            body: unknown;
+            created_at: string;
+            delivered_at?: string | null;
+            /** @description `pool_threshold` or `pool_exhausted`. */
+            event: string;
+            id: string;
+            last_error?: string | null;
+            /**
+             * Format: int64
+             * @description The last attempt's HTTP status, if it got one.
+             */
+            last_status?: number | null;
+            /** @description When a pending delivery is tried next. */
+            next_at?: string | null;
+            /** @description `pending`, `delivered` or `failed`. */
+            state: string;
         };
         /** @description One file system entry, as the API shows it. */
         Entry: {
@@ -1163,6 +1402,27 @@ export interface components {
             /** Format: int64 */
             memory_mb: number;
         };
+        /** @description An invoice preview: the plan's price plus burst past the pool. */
+        Invoice: {
+            /** Format: int64 */
+            burst_cents: number;
+            /** Format: int64 */
+            burst_cents_per_vcpu_hour: number;
+            /**
+             * Format: double
+             * @description vCPU-hours run past the pool's vCPUs (the `burst` overflow).
+             */
+            burst_vcpu_hours: number;
+            end: string;
+            period: string;
+            /** @description `null`: no plan, nothing charged. */
+            plan?: string | null;
+            /** Format: int64 */
+            price_cents: number;
+            start: string;
+            /** Format: int64 */
+            total_cents: number;
+        };
         IssuedToken: {
             registration_token: string;
             token_expires_at: string;
@@ -1253,6 +1513,81 @@ export interface components {
              *     the disk; the next resume boots afresh with the same id and token.
              */
             memory?: boolean;
+        };
+        /** @description A plan as written and read (sizes in GiB and counts). */
+        Plan: {
+            /**
+             * Format: int64
+             * @description With `burst`: the price of one vCPU-hour past the pool, in cents.
+             */
+            burst_cents_per_vcpu_hour?: number;
+            /**
+             * Format: int64
+             * @description With `burst`: vCPUs allowed past the pool (memory in proportion).
+             */
+            burst_vcpus?: number;
+            /**
+             * Format: int64
+             * @description Concurrent paused sandboxes.
+             */
+            max_paused: number;
+            /**
+             * Format: int64
+             * @description Concurrent running sandboxes.
+             */
+            max_running: number;
+            /** Format: int64 */
+            memory_gib: number;
+            /** @description Ignored in a `PUT` body (the path names the plan). */
+            name?: string;
+            /** @description Past the pool: `refuse` (default), `queue` or `burst`. */
+            overflow?: string;
+            /** @description `hour`, `day`, `week` or `month` (default). */
+            period?: string;
+            /**
+             * Format: int64
+             * @description Flat price per `period`, in cents.
+             */
+            price_cents?: number;
+            /**
+             * Format: int64
+             * @description With `queue`: how long a create that sets no `Wrenn-Pool-Wait`
+             *     (every E2B API create) waits for room, 0-600 seconds (default 0).
+             */
+            queue_wait_secs?: number;
+            /**
+             * Format: int64
+             * @description Disks and snapshots of running and paused sandboxes.
+             */
+            storage_gib: number;
+            /** Format: int64 */
+            vcpus: number;
+        };
+        /** @description A team's pool: its plan, its sizes (with overrides) and what is used. */
+        Pool: {
+            /**
+             * @description Use above the size (a team moved to a smaller plan): new sandboxes
+             *     are refused until it fits.
+             */
+            over: boolean;
+            plan?: null | components["schemas"]["Plan"];
+            size?: null | components["schemas"]["PoolAmounts"];
+            team_id: string;
+            updated_at?: string | null;
+            used: components["schemas"]["PoolAmounts"];
+        };
+        /** @description Amounts of a pool: sizes, limits or use. */
+        PoolAmounts: {
+            /** Format: int64 */
+            memory_mib: number;
+            /** Format: int64 */
+            paused: number;
+            /** Format: int64 */
+            running: number;
+            /** Format: int64 */
+            storage_mib: number;
+            /** Format: int64 */
+            vcpus: number;
         };
         /** @description Body of `POST /v1/hosts/register`. */
         RegisterRequest: {
@@ -1435,6 +1770,41 @@ export interface components {
             bytes: number;
             path: string;
         };
+        Usage: {
+            by: string;
+            end: string;
+            entries: components["schemas"]["UsageEntry"][];
+            start: string;
+        };
+        /** @description One group's usage. */
+        UsageEntry: {
+            /**
+             * @description The hour's or day's start (RFC 3339), the sandbox id, the template
+             *     name or the team id.
+             */
+            key: string;
+            /**
+             * Format: double
+             * @description Reserved memory GiB × seconds running.
+             */
+            memory_gib_seconds: number;
+            /** Format: double */
+            paused_seconds: number;
+            /** Format: double */
+            running_seconds: number;
+            /**
+             * Format: double
+             * @description Storage GiB × hours paused.
+             */
+            storage_gib_hours: number;
+            /** @description The sandbox's template (sandbox groups only). */
+            template?: string;
+            /**
+             * Format: double
+             * @description Reserved vCPUs × seconds running.
+             */
+            vcpu_seconds: number;
+        };
         /** @description A user account (never its password hash). */
         User: {
             /** @description RFC 3339. */
@@ -1444,6 +1814,20 @@ export interface components {
             /** @description Platform administrator. */
             is_admin: boolean;
             name: string;
+        };
+        /** @description A team's webhook. */
+        Webhook: {
+            created_at: string;
+            /**
+             * @description The HMAC-SHA256 key of `Wrenn-Signature`: only in the answer of
+             *     the `PUT` that made it.
+             */
+            secret?: string | null;
+            url: string;
+        };
+        WebhookBody: {
+            /** @description `http` or `https`; its host must resolve to public addresses. */
+            url: string;
         };
     };
     responses: never;
@@ -1473,6 +1857,432 @@ export interface operations {
             };
             /** @description unauthenticated */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_plans: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Plan"][];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_plan: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Plan"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Plan"];
+                };
+            };
+            /** @description invalid_json / bad_request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_plan: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    assign_plan: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AssignPlan"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Pool"];
+                };
+            };
+            /** @description invalid_json / bad_request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    team_pool: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Pool"];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_usage: {
+        parameters: {
+            query?: {
+                /**
+                 * @description `day` (default), `hour`, `sandbox` or `template` (`team` on the
+                 *     admin route).
+                 */
+                by?: string;
+                /** @description RFC 3339; default: 30 days before `end`. */
+                start?: string;
+                /** @description RFC 3339, exclusive; default: now. */
+                end?: string;
+                /** @description `json` (default) or `csv`. */
+                format?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Usage"];
+                };
+            };
+            /** @description bad_request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description validation_failed */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2779,6 +3589,43 @@ export interface operations {
             };
         };
     };
+    get_pool: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Pool"];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_sandboxes: {
         parameters: {
             query?: {
@@ -2848,6 +3695,8 @@ export interface operations {
             header?: {
                 /** @description makes a retried create answer the first one's sandbox */
                 "Idempotency-Key"?: string | null;
+                /** @description seconds to wait for room when the team's plan queues (at most 600; not with Idempotency-Key) */
+                "Wrenn-Pool-Wait"?: number | null;
             };
             path?: never;
             cookie?: never;
@@ -2929,7 +3778,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description quota_exceeded */
+            /** @description quota_exceeded / pool_exhausted */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5468,6 +6317,197 @@ export interface operations {
             };
         };
     };
+    get_usage: {
+        parameters: {
+            query?: {
+                /**
+                 * @description `day` (default), `hour`, `sandbox` or `template` (`team` on the
+                 *     admin route).
+                 */
+                by?: string;
+                /** @description RFC 3339; default: 30 days before `end`. */
+                start?: string;
+                /** @description RFC 3339, exclusive; default: now. */
+                end?: string;
+                /** @description `json` (default) or `csv`. */
+                format?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON, or CSV with format=csv */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Usage"];
+                };
+            };
+            /** @description bad_request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    export_usage: {
+        parameters: {
+            query?: {
+                /**
+                 * @description `day` (default), `hour`, `sandbox` or `template` (`team` on the
+                 *     admin route).
+                 */
+                by?: string;
+                /** @description RFC 3339; default: 30 days before `end`. */
+                start?: string;
+                /** @description RFC 3339, exclusive; default: now. */
+                end?: string;
+                /** @description `json` (default) or `csv`. */
+                format?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description text/csv or application/x-ndjson, streamed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description bad_request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    invoice: {
+        parameters: {
+            query?: {
+                /** @description RFC 3339; default: 30 days before `end`. */
+                start?: string;
+                /** @description RFC 3339, exclusive; default: now. */
+                end?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Invoice"];
+                };
+            };
+            /** @description bad_request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     delete_user: {
         parameters: {
             query?: never;
@@ -5530,6 +6570,223 @@ export interface operations {
             };
             /** @description agent_unavailable: a host refused to destroy a sandbox; retry */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            /** @description invalid_json / bad_request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_deliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Delivery"][];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
