@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod plans;
 pub mod pools;
+pub mod sandbox_row;
 pub mod sandboxes;
 pub mod teams;
 pub mod templates;

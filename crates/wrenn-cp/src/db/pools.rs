@@ -8,7 +8,7 @@
 //! that cannot overshoot, on any number of replicas.
 use sqlx::Row;
 
-use super::{now_ms, sandboxes::SandboxRow, Db};
+use super::{now_ms, sandbox_row::SandboxRow, Db};
 use crate::lifecycle::SandboxState;
 
 /// "No limit" as a bound.
@@ -148,7 +148,7 @@ type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 /// Takes the team's pool lock (creating its row): the first write of
 /// every transaction that changes the pool.
-async fn lock(tx: &mut Tx<'_>, team_id: &str) -> Result<(), sqlx::Error> {
+pub(super) async fn lock(tx: &mut Tx<'_>, team_id: &str) -> Result<(), sqlx::Error> {
     let now = now_ms();
     let touched = sqlx::query("UPDATE pool_use SET updated_at = $2 WHERE team_id = $1")
         .bind(team_id)
@@ -177,7 +177,7 @@ async fn lock(tx: &mut Tx<'_>, team_id: &str) -> Result<(), sqlx::Error> {
 
 /// Adds `delta` to the team's use: unconditionally with `limits` `None`,
 /// else only if every dimension that grows stays within its limit.
-async fn apply(
+pub(super) async fn apply(
     tx: &mut Tx<'_>,
     team_id: &str,
     delta: Amounts,
@@ -230,7 +230,7 @@ async fn reservation(tx: &mut Tx<'_>, id: &str) -> Result<Option<(Phase, Shape)>
     .transpose()
 }
 
-async fn write_reservation(
+pub(super) async fn write_reservation(
     tx: &mut Tx<'_>,
     id: &str,
     team_id: &str,
@@ -297,34 +297,6 @@ pub async fn move_to(
     let mut tx = db.pool.begin().await?;
     if !move_in(&mut tx, sandbox, phase, limits).await? {
         return Ok(false);
-    }
-    tx.commit().await?;
-    Ok(true)
-}
-
-/// Records new sandboxes (all of one team) with their running
-/// reservations, if all of them fit `limits`: all or none.
-pub async fn insert_reserved(
-    db: &Db,
-    sandboxes: &[SandboxRow],
-    limits: &Amounts,
-) -> Result<bool, sqlx::Error> {
-    let Some(first) = sandboxes.first() else {
-        return Ok(true);
-    };
-    let mut tx = db.pool.begin().await?;
-    lock(&mut tx, &first.team_id).await?;
-    let need = sandboxes.iter().fold(Amounts::default(), |sum, s| {
-        sum.plus(Shape::of(s).held(Some(Phase::Running)))
-    });
-    if !apply(&mut tx, &first.team_id, need, Some(limits)).await? {
-        return Ok(false);
-    }
-    for sandbox in sandboxes {
-        let shape = Shape::of(sandbox);
-        let (id, team) = (&sandbox.id, &sandbox.team_id);
-        write_reservation(&mut tx, id, team, shape, Some(Phase::Running)).await?;
-        super::sandboxes::insert_in(&mut tx, sandbox).await?;
     }
     tx.commit().await?;
     Ok(true)

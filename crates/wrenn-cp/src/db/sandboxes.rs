@@ -9,40 +9,7 @@ use wrenn_types::TimeoutAction;
 
 use crate::lifecycle::SandboxState;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SandboxRow {
-    pub id: String,
-    pub team_id: String,
-    pub host_id: Option<String>,
-    pub template: String,
-    pub template_image: String,
-    pub state: SandboxState,
-    pub reason: String,
-    pub vcpus: i64,
-    pub memory_mb: i64,
-    pub disk_mb: Option<i64>,
-    pub timeout_secs: i64,
-    pub on_timeout: TimeoutAction,
-    pub metadata: BTreeMap<String, String>,
-    pub internet: bool,
-    pub egress_allow: Vec<String>,
-    pub egress_deny: Vec<String>,
-    pub from_snapshot: bool,
-    pub created_by: String,
-    pub created_at: i64,
-    pub started_at: Option<i64>,
-    pub timeout_at: Option<i64>,
-    pub updated_at: i64,
-    /// A request through the sandbox proxy resumes it when paused.
-    pub auto_resume: bool,
-    /// User ports are reachable without `e2b-traffic-access-token`.
-    pub public_traffic: bool,
-    /// SHA-256 (hex) of the traffic access token; `None` with public traffic.
-    pub traffic_token_hash: Option<String>,
-    /// The traffic access token itself: set only in the answer of the
-    /// create that minted it (never stored, never read back).
-    pub traffic_access_token: Option<String>,
-}
+pub use super::sandbox_row::SandboxRow;
 
 const COLUMNS: &str = "id, team_id, host_id, template, template_image, state, reason, vcpus, \
     memory_mb, disk_mb, timeout_secs, on_timeout, metadata, internet, egress_allow, egress_deny, \
@@ -132,6 +99,43 @@ pub async fn insert_in(
     .execute(&mut **tx)
     .await?;
     record_event(tx, &sandbox.id, "", sandbox.state, "", now_ms()).await
+}
+
+/// Records new sandboxes (all of one team) with their running
+/// reservations, if all of them fit `limits`: all or none.
+pub async fn insert_reserved(
+    db: &Db,
+    sandboxes: &[SandboxRow],
+    limits: &super::pools::Amounts,
+) -> Result<bool, sqlx::Error> {
+    let Some(first) = sandboxes.first() else {
+        return Ok(true);
+    };
+    let mut tx = db.pool.begin().await?;
+    super::pools::lock(&mut tx, &first.team_id).await?;
+    let need = sandboxes
+        .iter()
+        .fold(super::pools::Amounts::default(), |sum, s| {
+            sum.plus(super::pools::Shape::of(s).held(Some(super::pools::Phase::Running)))
+        });
+    if !super::pools::apply(&mut tx, &first.team_id, need, Some(limits)).await? {
+        return Ok(false);
+    }
+    for sandbox in sandboxes {
+        let shape = super::pools::Shape::of(sandbox);
+        let (id, team) = (&sandbox.id, &sandbox.team_id);
+        super::pools::write_reservation(
+            &mut tx,
+            id,
+            team,
+            shape,
+            Some(super::pools::Phase::Running),
+        )
+        .await?;
+        insert_in(&mut tx, sandbox).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// A team's sandbox; `None` for other teams' (existence is not leaked).

@@ -6,7 +6,7 @@
 //! gap. Queries only; roll-ups and prices are `service::usage`.
 use sqlx::{any::AnyRow, Row};
 
-use super::{new_ordered_id, pools::Shape, sandboxes::SandboxRow, Db};
+use super::{new_ordered_id, pools::Shape, sandbox_row::SandboxRow, Db};
 use crate::lifecycle::SandboxState;
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;

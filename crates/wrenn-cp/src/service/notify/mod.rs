@@ -57,17 +57,22 @@ fn envelope(event: &str, team_id: &str, data: serde_json::Value) -> String {
 /// every turn it takes).
 pub const REFUSAL_QUIET_MS: i64 = 10_000;
 
+/// What a `pool_exhausted` event tells (the pool service's refusal, in
+/// the terms of the event: notify depends on no service).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Refusal<'a> {
+    pub plan: &'a str,
+    pub dimension: &'a str,
+    pub limit: i64,
+    pub used: i64,
+    pub asked: i64,
+    pub message: String,
+}
+
 /// Queues a `pool_exhausted` event for a refusal (nothing without a
 /// webhook). Failures are logged: a refusal is answered all the same.
-pub async fn refused(db: &Db, team_id: &str, refusal: &crate::service::pools::Exhausted) {
-    let data = json!({
-        "plan": refusal.plan,
-        "dimension": refusal.dimension,
-        "limit": refusal.limit,
-        "used": refusal.used,
-        "asked": refusal.asked,
-        "message": refusal.to_string(),
-    });
+pub async fn refused(db: &Db, team_id: &str, refusal: &Refusal<'_>) {
+    let data = json!(refusal);
     let body = envelope("pool_exhausted", team_id, data);
     if let Err(err) =
         db::webhooks::enqueue(db, team_id, "pool_exhausted", &body, REFUSAL_QUIET_MS).await

@@ -157,7 +157,15 @@ async fn exhausted(
         used,
         asked,
     };
-    notify::refused(db, team_id, &refusal).await;
+    let event = notify::Refusal {
+        plan: &refusal.plan,
+        dimension: refusal.dimension,
+        limit: refusal.limit,
+        used: refusal.used,
+        asked: refusal.asked,
+        message: refusal.to_string(),
+    };
+    notify::refused(db, team_id, &event).await;
     Ok(refusal)
 }
 
@@ -190,7 +198,7 @@ pub async fn insert_reserved(
     let need = rows.iter().fold(Amounts::default(), |sum, s| {
         sum.plus(Shape::of(s).held(Some(Phase::Running)))
     });
-    if db::pools::insert_reserved(db, rows, &pool.limits).await? {
+    if db::sandboxes::insert_reserved(db, rows, &pool.limits).await? {
         grew(db, &first.team_id, &pool, need).await;
         return Ok(());
     }
