@@ -40,6 +40,10 @@ import time
 import urllib.error
 import urllib.request
 
+# Templates the agent snapshots at start-up without being asked
+# (crates/wrenn-agent/src/sandbox/snapshot.rs, BUILTIN_TEMPLATES).
+BUILTIN_TEMPLATES = ("base",)
+
 KINDS = ["create", "pause", "resume", "snapshot", "destroy"]
 # How long after the request the kill may land (seconds, on TCG).
 WINDOW = {"create": 4.0, "pause": 2.5, "resume": 2.5, "snapshot": 4.0, "destroy": 1.5}
@@ -323,7 +327,10 @@ def problems(stack, expect, templates_told):
         lost.append(f"{len(tm_images)} template images for {len(templates)} team templates")
     with_memory = [t for t in templates if t["has_memory_snapshot"]]
     tm_snaps = [s for s in host["snapshots"] if s.startswith("tm-") and ".tmp" not in s]
-    stray_snaps = [s for s in host["snapshots"] if s not in tm_snaps]
+    # The agent makes (and may still be making) the built-in templates'
+    # snapshots at start-up by itself: they are no request's leftovers.
+    builtin = [s for s in host["snapshots"] if s.split("-", 1)[0] in BUILTIN_TEMPLATES]
+    stray_snaps = [s for s in host["snapshots"] if s not in tm_snaps and s not in builtin]
     if stray_snaps:
         leaks.append(f"stray template snapshots: {stray_snaps}")
     if len(tm_snaps) != len(with_memory):
