@@ -268,7 +268,10 @@ def host_view(data):
         dirs[name] = os.path.isdir(os.path.join(sandboxes, name, "snapshot"))
     images = sorted(n for n in os.listdir(os.path.join(data, "images")) if n != "base")
     snap_dir = os.path.join(data, "snapshots", "templates")
-    snaps = sorted(os.listdir(snap_dir)) if os.path.isdir(snap_dir) else []
+    # The agent makes (and may still be making) the built-in templates'
+    # snapshots at start-up by itself: they are no request's leftovers.
+    snaps = sorted(n for n in (os.listdir(snap_dir) if os.path.isdir(snap_dir) else [])
+                   if n.split("-", 1)[0] not in BUILTIN_TEMPLATES)
     return {"qemu": qemu_pids(data), "netns": netns, "links": links, "chains": chains,
             "elements": elements, "dirs": dirs, "images": images, "snapshots": snaps}
 
@@ -327,10 +330,7 @@ def problems(stack, expect, templates_told):
         lost.append(f"{len(tm_images)} template images for {len(templates)} team templates")
     with_memory = [t for t in templates if t["has_memory_snapshot"]]
     tm_snaps = [s for s in host["snapshots"] if s.startswith("tm-") and ".tmp" not in s]
-    # The agent makes (and may still be making) the built-in templates'
-    # snapshots at start-up by itself: they are no request's leftovers.
-    builtin = [s for s in host["snapshots"] if s.split("-", 1)[0] in BUILTIN_TEMPLATES]
-    stray_snaps = [s for s in host["snapshots"] if s not in tm_snaps and s not in builtin]
+    stray_snaps = [s for s in host["snapshots"] if s not in tm_snaps]
     if stray_snaps:
         leaks.append(f"stray template snapshots: {stray_snaps}")
     if len(tm_snaps) != len(with_memory):
