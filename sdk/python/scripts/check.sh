@@ -7,13 +7,8 @@ set -euo pipefail
 
 SDK="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPO="$(cd "$SDK/../.." && pwd)"
-VENV="${WRENN_SDK_PY_VENV:-$REPO/target/sdk-python-venv}"
-PY="${PYTHON:-python3}"
-
-if [[ ! -x "$VENV/bin/python" ]]; then
-  "$PY" -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$SDK/requirements-dev.txt"
+. "$REPO/tests/lib/venv.sh"
+VENV=$(venv_ready "${WRENN_SDK_PY_VENV:-$REPO/target/sdk-python-venv}" -r "$SDK/requirements-dev.txt")
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e "$SDK"
 
 cd "$SDK"
