@@ -72,6 +72,10 @@ run proxy    bash tests/proxy/run.sh
 # The real e2b SDKs (PyPI latest and 2.4x, npm) over TLS against real VMs.
 run e2b      bash tests/e2b/run.sh
 run e2b-rest bash tests/e2b/rest.sh
+# Our Python, TypeScript and Go SDKs: lint and unit tests, then live with real VMs.
+run sdk      bash tests/sdk/run.sh
+# Pools and metering with real VMs: refusals, pause/resume, restarts, the ledger.
+run pools    bash tests/pools/run.sh
 # Holes found by probing a fresh install, each shown refused (tests/security/).
 run security bash tests/security/run.sh
 # Kills the control plane or the agent mid-operation; nothing may leak.

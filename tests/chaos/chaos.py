@@ -40,6 +40,10 @@ import time
 import urllib.error
 import urllib.request
 
+# Templates the agent snapshots at start-up without being asked
+# (crates/wrenn-agent/src/sandbox/snapshot.rs, BUILTIN_TEMPLATES).
+BUILTIN_TEMPLATES = ("base",)
+
 KINDS = ["create", "pause", "resume", "snapshot", "destroy"]
 # How long after the request the kill may land (seconds, on TCG).
 WINDOW = {"create": 4.0, "pause": 2.5, "resume": 2.5, "snapshot": 4.0, "destroy": 1.5}
@@ -264,7 +268,10 @@ def host_view(data):
         dirs[name] = os.path.isdir(os.path.join(sandboxes, name, "snapshot"))
     images = sorted(n for n in os.listdir(os.path.join(data, "images")) if n != "base")
     snap_dir = os.path.join(data, "snapshots", "templates")
-    snaps = sorted(os.listdir(snap_dir)) if os.path.isdir(snap_dir) else []
+    # The agent makes (and may still be making) the built-in templates'
+    # snapshots at start-up by itself: they are no request's leftovers.
+    snaps = sorted(n for n in (os.listdir(snap_dir) if os.path.isdir(snap_dir) else [])
+                   if n.split("-", 1)[0] not in BUILTIN_TEMPLATES)
     return {"qemu": qemu_pids(data), "netns": netns, "links": links, "chains": chains,
             "elements": elements, "dirs": dirs, "images": images, "snapshots": snaps}
 

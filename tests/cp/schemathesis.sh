@@ -13,7 +13,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root" || exit 1
 export PATH="$HOME/.cargo/bin:$PATH"
 schemathesis_version=4.32.5
-venv="$root/target/schemathesis-venv"
+. "$root/tests/lib/venv.sh"
 logs="$root/target/test-logs"
 bin="${CARGO_TARGET_DIR:-$root/target}/debug"
 mkdir -p "$logs"
@@ -26,13 +26,13 @@ fail() { # REASON
 
 if [ -z "${WRENN_VM_LOCKED:-}" ]; then
     [ "$(id -u)" -eq 0 ] || fail "must run as root (the agent makes namespaces and TAP devices)"
-    if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q " $schemathesis_version\$"; then
-        python3 -m venv "$venv" && "$venv/bin/pip" install -q "schemathesis==$schemathesis_version" \
-            || fail "pip install schemathesis==$schemathesis_version"
-    fi
+    venv_ready "$root/target/schemathesis-venv" "schemathesis==$schemathesis_version" >/dev/null ||
+        fail "pip install schemathesis==$schemathesis_version"
     cargo build -q -p wrenn-agent -p wrenn-cp || fail "cargo build"
     WRENN_VM_LOCKED=1 exec flock /tmp/wrenn-vm.lock "$0" "$@"
 fi
+# Made above, before the lock; this only resolves its path.
+venv=$(venv_ready "$root/target/schemathesis-venv" "schemathesis==$schemathesis_version") || fail "venv"
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 random_text() { python3 -c "import secrets, sys; print(secrets.token_urlsafe(64)[:int(sys.argv[1])])" "$1"; }

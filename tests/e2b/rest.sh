@@ -11,6 +11,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root" || exit 1
 export PATH="$HOME/.cargo/bin:$PATH"
 sdks=(2.63.0 2.45.0)
+. "$root/tests/lib/venv.sh"
 
 fail() {
     echo "e2b-rest: $1" >&2
@@ -22,11 +23,7 @@ if [ -z "${WRENN_VM_LOCKED:-}" ]; then
     [ "$(id -u)" -eq 0 ] || fail "must run as root (the agent makes namespaces and TAP devices)"
     cargo build -q -p wrenn-agent -p wrenn-cp || fail "cargo build"
     for v in "${sdks[@]}"; do
-        venv="$root/target/e2b-rest-venv-$v"
-        if ! "$venv/bin/pip" show e2b 2>/dev/null | grep -qx "Version: $v"; then
-            rm -rf "$venv" && python3 -m venv "$venv" &&
-                "$venv/bin/pip" install -q "e2b==$v" "pytest==8.4.2" || fail "pip install e2b==$v"
-        fi
+        venv_ready "$root/target/e2b-rest-venv-$v" "e2b==$v" "pytest==8.4.2" >/dev/null || fail "pip install e2b==$v"
     done
     WRENN_VM_LOCKED=1 exec flock /tmp/wrenn-vm.lock "$0" "$@"
 fi

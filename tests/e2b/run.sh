@@ -28,13 +28,9 @@ fail() { # REASON: every suite failed to start
     exit 1
 }
 
-# venv DIR REQUIREMENTS: a virtual environment with exactly those pins,
-# made again when the requirements file changes.
-venv() {
-    local stamp="$1/.requirements"
-    if [ -x "$1/bin/python" ] && cmp -s "$2" "$stamp"; then return 0; fi
-    rm -rf "$1" && python3 -m venv "$1" && "$1/bin/pip" install -q -r "$2" && cp "$2" "$stamp"
-}
+. "$root/tests/lib/venv.sh"
+# venv DIR REQUIREMENTS: a virtual environment with exactly those pins.
+venv() { venv_ready "$1" -r "$2" >/dev/null; }
 
 if [ -z "${WRENN_VM_LOCKED:-}" ]; then
     [ "$(id -u)" -eq 0 ] || fail "must run as root (the agent makes namespaces and TAP devices)"

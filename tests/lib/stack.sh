@@ -129,3 +129,25 @@ stack_leftovers() { # after stack_stop: fails when this run left wrn-* namespace
     ip netns list >&2
     return 1
 }
+
+# Restarts keep each process's environment and log (read back from /proc),
+# so the control plane comes back on the same database, ports and secrets.
+stack_restart_pid() { # PID HEALTH-URL: answers the new pid in STACK_RESTARTED
+    local pid=$1 log bin vars
+    log=$(readlink "/proc/$pid/fd/1") && bin=$(readlink "/proc/$pid/exe") || return 1
+    readarray -d '' vars <"/proc/$pid/environ"
+    stop_pid "$pid"
+    env -i "${vars[@]}" "$bin" "${@:3}" >>"$log" 2>&1 &
+    STACK_RESTARTED=$!
+    wait_health "$2" "$STACK_RESTARTED" 60 || { tail -20 "$log" >&2; return 1; }
+}
+
+stack_restart_cp() { # the control plane, on the same database
+    stack_restart_pid "$stack_cp_pid" "$STACK_URL/health" || { echo "the control plane did not restart" >&2; return 1; }
+    stack_cp_pid=$STACK_RESTARTED
+}
+
+stack_restart_agent() { # the agent (its sandboxes stay, it recovers them)
+    stack_restart_pid "$stack_agent_pid" "$STACK_AGENT_URL/health" serve || { echo "the agent did not restart" >&2; return 1; }
+    stack_agent_pid=$STACK_RESTARTED
+}

@@ -60,10 +60,8 @@ if [ -z "${WRENN_VM_LOCKED:-}" ]; then
     if [ "$bench" = yes ]; then
         # The yardstick: the e2b SDK the e2b suite pins.
         venv=$root/target/e2b-venv-latest req=tests/e2b/requirements-latest.txt
-        if ! { [ -x "$venv/bin/python" ] && cmp -s "$req" "$venv/.requirements"; }; then
-            { rm -rf "$venv" && python3 -m venv "$venv" && "$venv/bin/pip" install -q -r "$req" && cp "$req" "$venv/.requirements"; } ||
-                fail_all "pip install -r $req"
-        fi
+        . "$root/tests/lib/venv.sh"
+        venv_ready "$venv" -r "$req" >/dev/null || fail_all "pip install -r $req"
     fi
     if [ -z "${WRENN_BIN_DIR:-}" ]; then
         cargo build -q -p wrenn-agent -p wrenn-cp -p wrenn-cli || fail_all "cargo build"

@@ -32,10 +32,8 @@ fail() { # REASON
 
 if [ -z "${WRENN_VM_LOCKED:-}" ]; then
     [ "$(id -u)" -eq 0 ] || fail "must run as root (the agent makes namespaces and TAP devices)"
-    if ! "$venv/bin/python" -c "import hypothesis, sys; sys.exit(hypothesis.__version__ != '$hypothesis_version')" 2>/dev/null; then
-        python3 -m venv "$venv" && "$venv/bin/pip" install -q "hypothesis==$hypothesis_version" ||
-            fail "pip install hypothesis==$hypothesis_version"
-    fi
+    . "$root/tests/lib/venv.sh"
+    venv_ready "$venv" "hypothesis==$hypothesis_version" >/dev/null || fail "pip install hypothesis==$hypothesis_version"
     case " $backends " in
     *" postgres "*) psql "$pg_url" -Atqc 'SELECT 1' >/dev/null 2>&1 || fail "PostgreSQL at $pg_url does not answer" ;;
     esac

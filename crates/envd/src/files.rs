@@ -12,12 +12,12 @@ use axum::{
 };
 use futures_util::StreamExt;
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{
     auth,
     connect::{Code, ConnectError},
     dirs,
+    file_sink::{FileSink, FileSource},
     metadata::{self, Metadata},
     multipart::{boundary_from_content_type, Event, MultipartParser},
     state::SharedState,
@@ -128,7 +128,7 @@ pub async fn download(
         Ok((file, meta.len()))
     })
     .await?;
-    let mut file = tokio::fs::File::from_std(file);
+    let mut source = FileSource::new(file, CHUNK);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -137,50 +137,44 @@ pub async fn download(
         "attachment; filename=\"{}\"",
         name.replace(['"', '\\', '\r', '\n'], "_")
     );
-    let mut first = vec![0u8; CHUNK];
-    let n = file
-        .read(&mut first)
+    let first = source
+        .next()
         .await
         .map_err(|err| HttpError::from(ConnectError::from_io(&err, "read")))?;
-    first.truncate(n);
     // Compressing incompressible data (archives, media, random bytes) only
     // costs CPU: judge by the first chunk and send it as is.
     let gzip = accepts_gzip(&headers) && compresses_well(&first);
     let stream = futures_util::stream::unfold(
-        (file, gzip.then(new_encoder), Some(first), false),
-        |(mut file, mut encoder, pending, done)| async move {
+        (source, gzip.then(new_encoder), Some(first), false),
+        |(mut source, mut encoder, pending, done)| async move {
             if done {
                 return None;
             }
             let buf = match pending {
                 Some(buf) if !buf.is_empty() => buf,
-                _ => {
-                    let mut buf = vec![0u8; CHUNK];
-                    match file.read(&mut buf).await {
-                        Err(err) => return Some((Err(err), (file, encoder, None, true))),
-                        Ok(n) => {
-                            buf.truncate(n);
-                            buf
-                        }
-                    }
-                }
+                _ => match source.next().await {
+                    Err(err) => return Some((Err(err), (source, encoder, None, true))),
+                    Ok(buf) => buf,
+                },
             };
             if buf.is_empty() {
                 return match encoder.take() {
                     Some(enc) => match enc.finish() {
-                        Ok(tail) => Some((Ok(bytes::Bytes::from(tail)), (file, None, None, true))),
-                        Err(err) => Some((Err(err), (file, None, None, true))),
+                        Ok(tail) => {
+                            Some((Ok(bytes::Bytes::from(tail)), (source, None, None, true)))
+                        }
+                        Err(err) => Some((Err(err), (source, None, None, true))),
                     },
                     None => None,
                 };
             }
             match encoder.as_mut() {
-                None => Some((Ok(bytes::Bytes::from(buf)), (file, encoder, None, false))),
+                None => Some((Ok(buf), (source, encoder, None, false))),
                 Some(enc) => {
                     let out = enc
                         .write_all(&buf)
                         .map(|_| bytes::Bytes::from(std::mem::take(enc.get_mut())));
-                    Some((out, (file, encoder, None, false)))
+                    Some((out, (source, encoder, None, false)))
                 }
             }
         },
@@ -263,7 +257,7 @@ impl WriteInfo {
 /// same events): missing parents made by envd and handed to the user, the
 /// file opened as the user and chowned to them, the body, then the metadata.
 struct Upload {
-    file: tokio::fs::File,
+    file: FileSink,
     path: PathBuf,
     user: UserInfo,
     metadata: Metadata,
@@ -314,7 +308,7 @@ impl Upload {
         })
         .await?;
         Ok(Self {
-            file: tokio::fs::File::from_std(file),
+            file: FileSink::new(file),
             path,
             user: user.clone(),
             metadata: metadata.clone(),
@@ -322,24 +316,18 @@ impl Upload {
         })
     }
 
-    async fn write(&mut self, data: &[u8]) -> Result<(), HttpError> {
+    async fn write(&mut self, data: bytes::Bytes) -> Result<(), HttpError> {
         let plain = match self.gunzip.as_mut() {
-            None => {
-                return self
-                    .file
-                    .write_all(data)
-                    .await
-                    .map_err(|err| write_error(&err, &self.path));
-            }
+            None => data,
             Some(decoder) => {
-                decoder.write_all(data).map_err(|err| {
+                decoder.write_all(&data).map_err(|err| {
                     HttpError::new(StatusCode::BAD_REQUEST, format!("bad gzip body: {err}"))
                 })?;
-                std::mem::take(decoder.get_mut())
+                std::mem::take(decoder.get_mut()).into()
             }
         };
         self.file
-            .write_all(&plain)
+            .write(plain)
             .await
             .map_err(|err| write_error(&err, &self.path))
     }
@@ -350,18 +338,20 @@ impl Upload {
                 HttpError::new(StatusCode::BAD_REQUEST, format!("bad gzip body: {err}"))
             })?;
             self.file
-                .write_all(&tail)
+                .write(tail.into())
                 .await
                 .map_err(|err| write_error(&err, &self.path))?;
         }
-        self.file
-            .flush()
+        let file = self
+            .file
+            .finish()
             .await
             .map_err(|err| write_error(&err, &self.path))?;
-        let file = self.file.into_std().await;
         let (path, metadata) = (self.path, self.metadata);
+        // No fsync: like E2B's envd, the answer means the bytes are in the
+        // guest's page cache (readable by every process, kept in a pause
+        // snapshot); forcing them to the disk cost more than the transfer.
         run_as(&self.user, move || {
-            let _ = file.sync_data();
             // Always written, even empty: the new set replaces the old one.
             match metadata::write(&file, &metadata) {
                 Ok(()) => {}
@@ -460,7 +450,7 @@ pub async fn upload(
             let chunk = chunk.map_err(|err| {
                 HttpError::new(StatusCode::BAD_REQUEST, format!("reading body: {err}"))
             })?;
-            upload.write(&chunk).await?;
+            upload.write(chunk).await?;
         }
         vec![upload.finish().await?]
     } else {
@@ -511,7 +501,7 @@ async fn upload_multipart(
                 }
                 Event::Data(data) => {
                     if let (Some(upload), false) = (current.as_mut(), skipping) {
-                        upload.write(&data).await?;
+                        upload.write(data).await?;
                     }
                 }
                 Event::PartEnd => {

@@ -6,6 +6,7 @@ pub mod connect;
 pub mod dirs;
 pub mod drain;
 pub mod entropy;
+pub mod file_sink;
 pub mod files;
 pub mod filesystem;
 pub mod fuzzing;

@@ -24,7 +24,7 @@ pub use table::Row;
 #[derive(Debug, Parser)]
 #[command(about = "Run Wrenn's benchmark suites and print a table")]
 struct Args {
-    /// Suites to run (default: all). Built in: boot, sandbox (needs root), cp (its VM parts need root), cp-exec (only cp's exec figures, needs root), cp-ratelimit (list requests/s with rate limiting on vs off; only when named), confinement (VM confinement on vs off, needs root; only when named), proxy (1 GiB download through the sandbox proxy vs straight to envd, and the proxy's peak RSS; needs root; only when named), fork (fork of a 512 MiB sandbox into 1 and 4 copies, needs root; only when named), speed (issue #15: create vs bare restore, 50 concurrent creates, PSS of 20 idle sandboxes; needs root; only when named). External: file names in bench/suites.
+    /// Suites to run (default: all). Built in: boot, sandbox (needs root), cp (its VM parts need root), cp-exec (only cp's exec figures, needs root), cp-list (list requests/s and latency, the wrenn-cp binary in $WRENN_BENCH_BASELINE_CP vs this build, SQLite and PostgreSQL; only when named), cp-ratelimit (list requests/s with rate limiting on vs off; only when named), confinement (VM confinement on vs off, needs root; only when named), proxy (1 GiB download through the sandbox proxy vs straight to envd, and the proxy's peak RSS; needs root; only when named), fork (fork of a 512 MiB sandbox into 1 and 4 copies, needs root; only when named), speed (issue #15: create vs bare restore, 50 concurrent creates, PSS of 20 idle sandboxes; needs root; only when named). External: file names in bench/suites.
     suites: Vec<String>,
     /// Repetitions for the built-in suites.
     #[arg(long, default_value_t = 5)]
@@ -57,6 +57,10 @@ async fn main() -> anyhow::Result<()> {
             cp::EXEC_SAMPLES
         );
         rows.extend(cp::run_exec().await?);
+    }
+    if args.suites.iter().any(|s| s == "cp-list") {
+        eprintln!("running suite cp-list...");
+        rows.extend(cp::run_list_ab().await?);
     }
     if args.suites.iter().any(|s| s == "cp-ratelimit") {
         eprintln!("running suite cp-ratelimit...");

@@ -78,6 +78,105 @@ pub enum Command {
     /// Manage hosts (platform admins; team owners for their BYOC hosts)
     #[command(subcommand)]
     Host(HostCommand),
+    /// Show the team's pool (its plan's sizes) and what is used
+    Pool(PoolArgs),
+    /// Show the team's metered usage, or the invoice preview
+    Usage(UsageArgs),
+    /// Manage plans and teams' plans (platform admins)
+    #[command(subcommand)]
+    Plan(PlanCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct PoolArgs {
+    /// Another team's pool (platform admins)
+    #[arg(long)]
+    pub team_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// Group by
+    #[arg(long, value_parser = ["day", "hour", "sandbox", "template", "team"])]
+    pub by: Option<String>,
+    /// Print CSV
+    #[arg(long)]
+    pub csv: bool,
+    /// Start of the range (RFC 3339; default 30 days ago)
+    #[arg(long)]
+    pub start: Option<String>,
+    /// End of the range (RFC 3339, exclusive; default now)
+    #[arg(long)]
+    pub end: Option<String>,
+    /// Print the invoice preview of the range instead
+    #[arg(long, conflicts_with_all = ["by", "csv", "all_teams"])]
+    pub invoice: bool,
+    /// Every team's usage (platform admins)
+    #[arg(long)]
+    pub all_teams: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanSizes {
+    #[arg(long)]
+    pub vcpus: i64,
+    #[arg(long)]
+    pub memory_gib: i64,
+    #[arg(long)]
+    pub storage_gib: i64,
+    /// Concurrent running sandboxes
+    #[arg(long)]
+    pub max_running: i64,
+    /// Concurrent paused sandboxes
+    #[arg(long)]
+    pub max_paused: i64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// List plans
+    List,
+    /// Create or replace a plan
+    Put {
+        name: String,
+        #[command(flatten)]
+        sizes: PlanSizes,
+        /// Flat price per period, in cents
+        #[arg(long, default_value_t = 0)]
+        price_cents: i64,
+        #[arg(long, default_value = "month", value_parser = ["hour", "day", "week", "month"])]
+        period: String,
+        /// What happens past the pool
+        #[arg(long, default_value = "refuse", value_parser = ["refuse", "queue", "burst"])]
+        overflow: String,
+        /// With burst: vCPUs allowed past the pool
+        #[arg(long, default_value_t = 0)]
+        burst_vcpus: i64,
+        /// With burst: price of a vCPU-hour past the pool, in cents
+        #[arg(long, default_value_t = 0)]
+        burst_cents_per_vcpu_hour: i64,
+        /// With queue: seconds a create that asks no wait (every E2B API
+        /// create) waits for room, 0-600
+        #[arg(long, default_value_t = 0)]
+        queue_wait_secs: i64,
+    },
+    /// Delete a plan no team is on
+    Delete { name: String },
+    /// Put a team on a plan, with optional own sizes
+    Assign {
+        team_id: String,
+        plan: String,
+        #[arg(long)]
+        vcpus: Option<i64>,
+        #[arg(long)]
+        memory_gib: Option<i64>,
+        #[arg(long)]
+        storage_gib: Option<i64>,
+        #[arg(long)]
+        max_running: Option<i64>,
+        #[arg(long)]
+        max_paused: Option<i64>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -112,10 +112,17 @@ pub struct CpConfig {
     pub start_timeout: Duration,
     /// `CP_MAX_SANDBOXES_PER_TEAM`, default 100.
     pub max_sandboxes_per_team: u32,
+    /// `CP_DEFAULT_PLAN`, unset by default: the plan of teams not put on
+    /// one (docs/api.md "Pools and usage"); unset, such teams have no pool
+    /// limit (only `max_sandboxes_per_team`).
+    pub default_plan: Option<String>,
     /// `CP_ALLOW_PRIVATE_HOST_ADDRS`, default false: agents may register at
     /// loopback addresses, and teams' own hosts at private ones
     /// (`service::hosts::address`).
     pub allow_private_host_addrs: bool,
+    /// `CP_WEBHOOK_ALLOW_PRIVATE`, default false: team webhooks may point
+    /// at loopback, link-local and private addresses (`service::notify`).
+    pub webhook_allow_private: bool,
     /// `CP_HOST_HEARTBEAT_SECS`, default 30: the interval agents are told.
     pub heartbeat_interval_secs: u64,
     /// `CP_HOST_DEAD_SECS`, default 90: silence after which a host is
@@ -214,7 +221,9 @@ impl CpConfig {
                 "300",
             )?),
             max_sandboxes_per_team: parsed(&value, "CP_MAX_SANDBOXES_PER_TEAM", "100")?,
+            default_plan: value("CP_DEFAULT_PLAN").map(|p| p.trim().to_owned()),
             allow_private_host_addrs: parsed(&value, "CP_ALLOW_PRIVATE_HOST_ADDRS", "false")?,
+            webhook_allow_private: parsed(&value, "CP_WEBHOOK_ALLOW_PRIVATE", "false")?,
             heartbeat_interval_secs: positive(&value, "CP_HOST_HEARTBEAT_SECS", "30")?,
             host_dead_after: Duration::from_secs(positive(&value, "CP_HOST_DEAD_SECS", "90")?),
             host_monitor_interval: Duration::from_secs(positive(

@@ -36,6 +36,10 @@ pub enum ApiError {
     NoCapacity(String),
     #[error("{0}")]
     QuotaExceeded(String),
+    /// The team's pool (its plan) has no room: names the limit, the use
+    /// and what was asked.
+    #[error("{0}")]
+    PoolExhausted(String),
     /// A team (or user) deletion refused: the team still owns hosts.
     #[error("{0}")]
     TeamHasHosts(String),
@@ -123,6 +127,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             Self::NoCapacity(_) => ErrorCode::NoCapacity,
             Self::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
+            Self::PoolExhausted(_) => ErrorCode::PoolExhausted,
             Self::TeamHasHosts(_) => ErrorCode::TeamHasHosts,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,

@@ -68,6 +68,7 @@ pub async fn serve(
     let reconciler = crate::reconcile::spawn(state.clone());
     let monitor = crate::host_monitor::spawn(state.clone());
     let retention = crate::retention::spawn(state.clone());
+    let webhooks = crate::service::notify::deliver::spawn(state.clone());
     // Sandbox traffic and the E2B API by Host, the REST API otherwise.
     // Both APIs spend the same rate limit buckets.
     let (wrenn_api, e2b_api) = api::routers(state.clone());
@@ -107,5 +108,6 @@ pub async fn serve(
     reconciler.abort();
     monitor.abort();
     retention.abort();
+    webhooks.abort();
     served
 }

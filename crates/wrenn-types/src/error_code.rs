@@ -47,6 +47,7 @@ error_codes! {
     PayloadTooLarge = "payload_too_large" => 413,
     UnsupportedMediaType = "unsupported_media_type" => 415,
     QuotaExceeded = "quota_exceeded" => 429,
+    PoolExhausted = "pool_exhausted" => 429,
     RateLimited = "rate_limited" => 429,
     TooManyAttempts = "too_many_attempts" => 429,
     SandboxNotRunning = "sandbox_not_running" => 409,

@@ -65,6 +65,18 @@ EXEMPT = {
         "platform admins only: every other caller is refused before the id "
         "is looked up (docs/api.md)",
     ),
+    ("PUT", "/v1/admin/teams/{team_id}/plan", None): (
+        403,
+        "forbidden",
+        "platform admins only: every other caller is refused before the id "
+        "is looked up (docs/api.md, \"Pools and usage\")",
+    ),
+    ("GET", "/v1/admin/teams/{team_id}/pool", None): (
+        403,
+        "forbidden",
+        "platform admins only: every other caller is refused before the id "
+        "is looked up (docs/api.md, \"Pools and usage\")",
+    ),
     ("POST", "/v1/hosts/{id}/heartbeat", ("b_jwt", "b_key", "b_jwt_xteam")): (
         401,
         "invalid_host_token",
@@ -107,6 +119,10 @@ SEGMENT_KINDS = {
     "hosts": "host",
     "tags": "host_tag",
 }
+# Path segments whose parameter names a platform object, not a team's:
+# plans are defined by platform admins for every team, so no other team's
+# object is behind the name (their routes are admin-only).
+PLATFORM_SEGMENTS = {"plans"}
 # Body or query fields that name an existing object, besides `id`/`*_id`.
 FIELD_KINDS = {"template": "template"}
 # Query parameters that are not object references (credentials, filters).
@@ -360,7 +376,7 @@ def operations(doc):
             segments = path.strip("/").split("/")
             refs = []  # (where, name, kind)
             for i, seg in enumerate(segments):
-                if seg.startswith("{"):
+                if seg.startswith("{") and segments[i - 1] not in PLATFORM_SEGMENTS:
                     name = seg[1:-1]
                     kind = SEGMENT_KINDS.get(segments[i - 1], f"unknown:{segments[i - 1]}/{name}")
                     refs.append(("path", name, kind))

@@ -4,8 +4,9 @@
 mod codec;
 pub mod envelope;
 mod error;
+mod stream;
 
-use std::{convert::Infallible, io::Read, time::Duration};
+use std::{io::Read, time::Duration};
 
 use axum::{
     body::Body,
@@ -15,10 +16,13 @@ use axum::{
 };
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use tokio::{sync::mpsc, time::Instant};
+use tokio::time::Instant;
 
 pub use codec::{Codec, RpcMessage, WireFormat};
 pub use error::{Code, ConnectError};
+pub use stream::{
+    frame_stream_response, message_frame, stream_response, FrameStream, StreamOptions,
+};
 
 use envelope::{EnvelopeDecoder, FLAG_END_STREAM};
 
@@ -268,7 +272,7 @@ pub fn error_response(format: WireFormat, err: &ConnectError) -> Response {
         .into_response()
 }
 
-fn end_frame(err: Option<&ConnectError>) -> Bytes {
+pub(crate) fn end_frame(err: Option<&ConnectError>) -> Bytes {
     let body = match err {
         None => b"{}".to_vec(),
         Some(err) => serde_json::json!({ "error": err.to_json() })
@@ -276,15 +280,6 @@ fn end_frame(err: Option<&ConnectError>) -> Bytes {
             .into_bytes(),
     };
     envelope::encode(FLAG_END_STREAM, &body)
-}
-
-/// Extras for a server stream.
-#[derive(Debug)]
-pub struct StreamOptions<M> {
-    /// Ends the stream with `deadline_exceeded` (from `Connect-Timeout-Ms`).
-    pub deadline: Option<Instant>,
-    /// Sends `make()` every `interval` so idle proxies keep the stream open.
-    pub keepalive: Option<(Duration, fn() -> M)>,
 }
 
 /// Keepalive interval the client asked for with `Keepalive-Ping-Interval`.
@@ -298,72 +293,10 @@ pub fn keepalive_interval(headers: &HeaderMap) -> Duration {
     Duration::from_secs(secs.min(3600))
 }
 
-/// Streams the messages a handler sends on `rx`, then the end frame. The
-/// body only pulls from `rx` when the client can take more, so a slow client
-/// slows the producer instead of growing a buffer. An `Err` item ends the
-/// stream with that error.
-pub fn stream_response<M: RpcMessage>(
-    codec: Codec,
-    rx: mpsc::Receiver<Result<M, ConnectError>>,
-    options: StreamOptions<M>,
-) -> Response {
-    let format = WireFormat {
-        codec,
-        streaming: true,
-    };
-    struct State<M> {
-        rx: mpsc::Receiver<Result<M, ConnectError>>,
-        options: StreamOptions<M>,
-        next_keepalive: Option<Instant>,
-        done: bool,
-    }
-    let next_keepalive = options.keepalive.map(|(every, _)| Instant::now() + every);
-    let state = State {
-        rx,
-        options,
-        next_keepalive,
-        done: false,
-    };
-    let body = futures_util::stream::unfold(state, move |mut st| async move {
-        if st.done {
-            return None;
-        }
-        let far = Instant::now() + Duration::from_secs(86_400 * 365);
-        let deadline = st.options.deadline.unwrap_or(far);
-        let keepalive_at = st.next_keepalive.unwrap_or(far);
-        let frame = tokio::select! {
-            item = st.rx.recv() => match item {
-                Some(Ok(message)) => {
-                    if let (Some((every, _)), Some(at)) = (st.options.keepalive, st.next_keepalive.as_mut()) {
-                        *at = Instant::now() + every;
-                    }
-                    envelope::encode(0, &codec.encode(&message))
-                }
-                Some(Err(err)) => { st.done = true; end_frame(Some(&err)) }
-                None => { st.done = true; end_frame(None) }
-            },
-            _ = tokio::time::sleep_until(deadline) => {
-                st.done = true;
-                end_frame(Some(&ConnectError::new(Code::DeadlineExceeded, "stream deadline exceeded")))
-            }
-            _ = tokio::time::sleep_until(keepalive_at) => {
-                let (every, make) = st.options.keepalive.unwrap_or((Duration::from_secs(3600), || M::default()));
-                st.next_keepalive = Some(Instant::now() + every);
-                envelope::encode(0, &codec.encode(&make()))
-            }
-        };
-        Some((Ok::<Bytes, Infallible>(frame), st))
-    });
-    (
-        [(header::CONTENT_TYPE, format.content_type())],
-        Body::from_stream(body),
-    )
-        .into_response()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::sync::mpsc;
     use wrenn_proto::process::{ListRequest, ProcessEvent, StartResponse};
 
     async fn body_bytes(response: Response) -> Bytes {

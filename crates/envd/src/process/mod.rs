@@ -1,7 +1,8 @@
 //! `process.Process`: the process table (`table`), its Connect handlers
-//! (`rpc`) and starting a process as a user on pipes or a PTY (`spawn`).
+//! (`rpc`), the framing of their events (`frames`) and starting a process as a user on pipes or a PTY (`spawn`).
 //! The shared state holds the table by its full path (`process::table`), so
 //! the handlers may use the state without an import cycle.
+mod frames;
 pub mod rpc;
 mod spawn;
 pub mod table;

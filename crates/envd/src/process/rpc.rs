@@ -11,7 +11,7 @@ use wrenn_proto::process::{
     UpdateResponse,
 };
 
-use super::{Process, Selector, SpawnSpec};
+use super::{frames, Process, Selector, SpawnSpec};
 use crate::{
     connect::{self, Code, ConnectError, RpcRequest, StreamOptions},
     state::SharedState,
@@ -157,20 +157,6 @@ fn terminal_size(cols: u32, rows: u32) -> Result<(u16, u16), ConnectError> {
     }
 }
 
-fn keepalive_start() -> StartResponse {
-    StartResponse {
-        event: keepalive_event().into(),
-        ..Default::default()
-    }
-}
-
-fn keepalive_connect() -> ConnectResponse {
-    ConnectResponse {
-        event: keepalive_event().into(),
-        ..Default::default()
-    }
-}
-
 fn keepalive_event() -> ProcessEvent {
     ProcessEvent {
         event: Some(KeepAlive::default().into()),
@@ -178,31 +164,46 @@ fn keepalive_event() -> ProcessEvent {
     }
 }
 
-/// Forwards process events into a response stream until either side ends.
-fn forward<M: connect::RpcMessage>(
-    mut events: mpsc::Receiver<ProcessEvent>,
+/// The `Start` / `Connect` response stream of a process's events, with
+/// keepalives every `interval` and the client's deadline.
+fn event_stream<M: connect::RpcMessage>(
+    codec: connect::Codec,
+    events: mpsc::Receiver<ProcessEvent>,
     wrap: fn(ProcessEvent) -> M,
-) -> mpsc::Receiver<Result<M, ConnectError>> {
-    let (tx, rx) = mpsc::channel(1);
-    tokio::spawn(async move {
-        while let Some(event) = events.recv().await {
-            if tx.send(Ok(wrap(event))).await.is_err() {
-                return; // client went away; the process keeps running
-            }
-        }
-    });
-    rx
+    deadline: Option<tokio::time::Instant>,
+    interval: std::time::Duration,
+) -> Response {
+    let mut keepalive = bytes::BytesMut::new();
+    frames::event_frame(codec, keepalive_event(), wrap, &mut keepalive);
+    connect::frame_stream_response(
+        codec,
+        events,
+        move |event, out| {
+            frames::event_frame(codec, event, wrap, out);
+            Ok(())
+        },
+        deadline,
+        Some((interval, keepalive.freeze())),
+    )
+}
+
+fn start_response(event: ProcessEvent) -> StartResponse {
+    StartResponse {
+        event: event.into(),
+        ..Default::default()
+    }
+}
+
+fn connect_response(event: ProcessEvent) -> ConnectResponse {
+    ConnectResponse {
+        event: event.into(),
+        ..Default::default()
+    }
 }
 
 async fn start(state: SharedState, user: Option<String>, rpc: RpcRequest) -> Response {
     let format = rpc.format;
-    let options = StreamOptions {
-        deadline: rpc.deadline,
-        keepalive: Some((
-            connect::keepalive_interval(&rpc.headers),
-            keepalive_start as fn() -> _,
-        )),
-    };
+    let (deadline, interval) = (rpc.deadline, connect::keepalive_interval(&rpc.headers));
     let result = async {
         let request: StartRequest = rpc.message().await?;
         let user = state.user(user.as_deref()).await?;
@@ -216,41 +217,21 @@ async fn start(state: SharedState, user: Option<String>, rpc: RpcRequest) -> Res
     }
     .await;
     match result {
-        Ok(events) => connect::stream_response(
-            format.codec,
-            forward(events, |event| StartResponse {
-                event: event.into(),
-                ..Default::default()
-            }),
-            options,
-        ),
+        Ok(events) => event_stream(format.codec, events, start_response, deadline, interval),
         Err(err) => connect::error_response(format, &err),
     }
 }
 
 async fn connect_stream(state: SharedState, rpc: RpcRequest) -> Response {
     let format = rpc.format;
-    let options = StreamOptions {
-        deadline: rpc.deadline,
-        keepalive: Some((
-            connect::keepalive_interval(&rpc.headers),
-            keepalive_connect as fn() -> _,
-        )),
-    };
+    let (deadline, interval) = (rpc.deadline, connect::keepalive_interval(&rpc.headers));
     let result = async {
         let request: ConnectRequest = rpc.message().await?;
         Ok(find(&state, request.process.as_option())?.subscribe())
     }
     .await;
     match result {
-        Ok(events) => connect::stream_response(
-            format.codec,
-            forward(events, |event| ConnectResponse {
-                event: event.into(),
-                ..Default::default()
-            }),
-            options,
-        ),
+        Ok(events) => event_stream(format.codec, events, connect_response, deadline, interval),
         Err(err) => connect::error_response(format, &err),
     }
 }

@@ -14,6 +14,7 @@ use std::{
     time::Duration,
 };
 
+use futures_util::FutureExt;
 use tokio::{
     io::{unix::AsyncFd, AsyncRead, AsyncReadExt, AsyncWriteExt},
     process::ChildStdin,
@@ -29,10 +30,16 @@ use crate::connect::{Code, ConnectError};
 
 type Output = wrenn_proto::process::__buffa::oneof::process_event::data_event::Output;
 
-/// Bytes read from a process per data event.
-const CHUNK: usize = 32 * 1024;
+/// Most bytes read from a process per data event. Below the size from
+/// which musl's allocator maps (and then unmaps) every buffer afresh, in
+/// its base64 form too.
+const CHUNK: usize = 64 * 1024;
 /// Events buffered per attached stream before the reader waits.
 const SUBSCRIBER_QUEUE: usize = 16;
+/// Capacity asked for the output pipes (Linux's default is 64 KiB): a
+/// process that writes in small pieces runs ahead while a busy reader
+/// catches up, and the reader then takes whole chunks in one event.
+const PIPE_SIZE: libc::c_int = 1 << 20;
 /// How long input may wait on a process that does not read it.
 const INPUT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -113,9 +120,11 @@ impl ProcessTable {
 
         let mut readers = Vec::new();
         if let Some(stdout) = child.stdout.take() {
+            grow_pipe(&stdout);
             readers.push(tokio::spawn(pump(process.clone(), stdout, Output::Stdout)));
         }
         if let Some(stderr) = child.stderr.take() {
+            grow_pipe(&stderr);
             readers.push(tokio::spawn(pump(process.clone(), stderr, Output::Stderr)));
         }
         if let Some(pty) = pty {
@@ -166,10 +175,15 @@ impl Process {
 
     async fn publish(&self, event: ProcessEvent) {
         let targets: Vec<_> = lock(&self.subscribers).clone();
+        let Some((last, others)) = targets.split_last() else {
+            return;
+        };
         let mut gone = false;
-        for target in targets {
+        for target in others {
             gone |= target.send(event.clone()).await.is_err();
         }
+        // The last (usually the only) stream takes the event itself.
+        gone |= last.send(event).await.is_err();
         if gone {
             lock(&self.subscribers).retain(|s| !s.is_closed());
         }
@@ -265,13 +279,34 @@ async fn pump(
     mut reader: impl AsyncRead + Unpin,
     kind: fn(Vec<u8>) -> Output,
 ) {
-    let mut buf = vec![0u8; CHUNK];
     loop {
-        match reader.read(&mut buf).await {
+        let mut buf = Vec::with_capacity(CHUNK);
+        match reader.read_buf(&mut buf).await {
             Ok(0) | Err(_) => return,
-            Ok(n) => process.publish(data_event(kind(buf[..n].to_vec()))).await,
+            Ok(_) => {}
+        }
+        // Take what else the pipe holds already, without waiting: fewer,
+        // larger events, and no delay for output that trickles.
+        let mut ended = false;
+        while buf.len() < CHUNK {
+            match reader.read_buf(&mut buf).now_or_never() {
+                Some(Ok(0)) => ended = true,
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => {}
+            }
+            break;
+        }
+        process.publish(data_event(kind(buf))).await;
+        if ended {
+            return;
         }
     }
+}
+
+/// Asks for a larger pipe; the default size still works when refused.
+fn grow_pipe(pipe: &impl AsRawFd) {
+    use nix::fcntl::{fcntl, FcntlArg};
+    let _ = fcntl(pipe.as_raw_fd(), FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
 }
 
 async fn pump_pty(process: Arc<Process>, pty: Arc<AsyncFd<OwnedFd>>) {

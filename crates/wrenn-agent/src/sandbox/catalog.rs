@@ -162,7 +162,7 @@ impl TemplateCatalog {
 /// `<N>c<M>m` with decimal N and M, and the memory-format suffix if any.
 fn is_shape(text: &str) -> bool {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let text = ["-firecracker", "-ramfile"]
+    let text = ["-firecracker", "-rf"]
         .iter()
         .find_map(|suffix| text.strip_suffix(suffix))
         .unwrap_or(text);

@@ -4,7 +4,7 @@
 //! per snapshot; booting the template VM is the launcher's.
 //!
 //! A snapshot lives in `<data>/snapshots/templates/<template>-<image>-<N>c<M>m/`
-//! (with a suffix naming the memory format: `-ramfile` for QEMU,
+//! (with a suffix naming the memory format: `-rf` for QEMU,
 //! `-firecracker`) with the memory image, the disk of that moment in the
 //! backend's format (`disk.qcow2` over the template image, or a raw
 //! `disk.ext4` copy) and a `complete` marker written last. Sandboxes
@@ -13,7 +13,7 @@
 //! `/init`, so it holds no token and no user environment). Under QEMU the
 //! guest's RAM is a file of its own (`guest-ram`) that every restored VM
 //! maps copy-on-write. Such a snapshot's migration stream holds no RAM, so
-//! its directory has a suffix of its own (`-ramfile`): an older agent on the
+//! its directory has a suffix of its own (`-rf`): an older agent on the
 //! same data directory never restores it as an ordinary one.
 use std::{
     collections::HashMap,
@@ -46,7 +46,9 @@ impl TemplateSnapshots {
         Self {
             root,
             suffix: match backend {
-                BackendKind::Qemu => "-ramfile",
+                // "RAM file": short, since the QMP socket's path under the
+                // snapshot's temporary directory must stay under 108 bytes.
+                BackendKind::Qemu => "-rf",
                 BackendKind::Firecracker => "-firecracker",
             },
             required: match backend {
@@ -177,7 +179,7 @@ mod tests {
 
         assert_eq!(
             store.dir(&name, &image(), 2, 512),
-            PathBuf::from("/s/base-abc123-2c512m-ramfile")
+            PathBuf::from("/s/base-abc123-2c512m-rf")
         );
     }
 

@@ -17,7 +17,7 @@ use wrenn_cp::{
 use super::{api::Api, load};
 use crate::Row;
 
-const RECORDS: usize = 1_000;
+pub(super) const RECORDS: usize = 1_000;
 const CONNECTIONS: usize = 8;
 const WARM_UP: Duration = Duration::from_secs(1);
 const DURATION: Duration = Duration::from_secs(10);
@@ -28,7 +28,7 @@ pub async fn run() -> anyhow::Result<Vec<Row>> {
     let dir = tempfile::tempdir()?;
     let sqlite = format!("sqlite://{}/cp.db", dir.path().display());
     let mut rows = measure("sqlite", &sqlite).await?;
-    let admin = std::env::var(POSTGRES_VAR).unwrap_or_else(|_| POSTGRES_DEFAULT.into());
+    let admin = postgres_admin_url();
     match Database::create(&admin).await {
         Ok(database) => {
             let measured = measure("postgres", &database.url).await;
@@ -46,6 +46,11 @@ pub async fn run() -> anyhow::Result<Vec<Row>> {
         }
     }
     Ok(rows)
+}
+
+/// The PostgreSQL server to make throw-away databases on.
+pub(super) fn postgres_admin_url() -> String {
+    std::env::var(POSTGRES_VAR).unwrap_or_else(|_| POSTGRES_DEFAULT.into())
 }
 
 async fn measure(label: &str, url: &str) -> anyhow::Result<Vec<Row>> {
@@ -140,14 +145,14 @@ pub(super) async fn seed(db: &Db, team_id: &str) -> anyhow::Result<()> {
 
 /// A throw-away database `wrenn_bench_<random>` on a PostgreSQL server.
 #[derive(Debug)]
-struct Database {
+pub(super) struct Database {
     admin: String,
     name: String,
-    url: String,
+    pub(super) url: String,
 }
 
 impl Database {
-    async fn create(admin: &str) -> anyhow::Result<Self> {
+    pub(super) async fn create(admin: &str) -> anyhow::Result<Self> {
         let name = format!(
             "wrenn_bench_{}",
             wrenn_cp::auth::random_token(12).to_lowercase()
@@ -166,7 +171,7 @@ impl Database {
         })
     }
 
-    async fn remove(self) {
+    pub(super) async fn remove(self) {
         let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         let dropped = async {
             let mut conn = PgConnection::connect(&self.admin).await?;

@@ -20,6 +20,35 @@ pub async fn get(
     connections: usize,
     duration: Duration,
 ) -> anyhow::Result<Load> {
+    let samples = samples(url, key, connections, duration).await?;
+    Ok(Load {
+        requests: samples.latencies_ms.len(),
+        per_second: samples.per_second(),
+        p50_ms: percentile(&samples.latencies_ms, 50.0),
+        p99_ms: percentile(&samples.latencies_ms, 99.0),
+    })
+}
+
+/// Every request's latency of one load run, and how long it ran.
+#[derive(Debug, Clone, Default)]
+pub struct Samples {
+    pub latencies_ms: Vec<f64>,
+    pub elapsed_secs: f64,
+}
+
+impl Samples {
+    pub fn per_second(&self) -> f64 {
+        self.latencies_ms.len() as f64 / self.elapsed_secs
+    }
+}
+
+/// [`get`]'s load, answering every latency (to pool runs' percentiles).
+pub async fn samples(
+    url: &str,
+    key: &str,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Samples> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
         .timeout(Duration::from_secs(30))
@@ -42,15 +71,12 @@ pub async fn get(
             Ok(latencies)
         });
     }
-    let mut latencies = Vec::new();
+    let mut latencies_ms = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        latencies.extend(joined??);
+        latencies_ms.extend(joined??);
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    Ok(Load {
-        requests: latencies.len(),
-        per_second: latencies.len() as f64 / elapsed,
-        p50_ms: percentile(&latencies, 50.0),
-        p99_ms: percentile(&latencies, 99.0),
+    Ok(Samples {
+        latencies_ms,
+        elapsed_secs: started.elapsed().as_secs_f64(),
     })
 }

@@ -7,6 +7,9 @@
 //! - `schedule`: placement decision time with 100 simulated hosts;
 //! - `exec`: collected and streaming exec of `true` on one sandbox through
 //!   `wrenn-cp` (needs root; also alone as suite `cp-exec`);
+//! - suite `cp-list` (alone): `GET /v1/sandboxes` with 1,000 records,
+//!   today's `wrenn-cp` binary (`$WRENN_BENCH_BASELINE_CP`) against this
+//!   build's in one run, SQLite and PostgreSQL (real processes, no VMs);
 //! - suite `cp-ratelimit` (alone): `GET /v1/sandboxes` requests/s with the
 //!   request limits on vs off (in-process, no VMs).
 //!
@@ -22,6 +25,7 @@ mod concurrent;
 mod exec;
 pub use exec::SAMPLES as EXEC_SAMPLES;
 mod list;
+mod list_ab;
 mod load;
 mod overhead;
 pub(crate) mod procs;
@@ -49,6 +53,11 @@ pub async fn run(runs: usize) -> anyhow::Result<Vec<Row>> {
 pub async fn run_exec() -> anyhow::Result<Vec<Row>> {
     anyhow::ensure!(nix::unistd::geteuid().is_root(), "suite cp-exec needs root");
     with_vms(0, Parts::Exec).await
+}
+
+/// Suite `cp-list`: list throughput and latency, baseline build vs this one.
+pub async fn run_list_ab() -> anyhow::Result<Vec<Row>> {
+    list_ab::run().await
 }
 
 /// Suite `cp-ratelimit`: list throughput with the request limits on vs off.

@@ -211,6 +211,44 @@ impl ControlPlane {
         Ok(cp)
     }
 
+    /// `binary` on `database_url` with no agent, its request limits at
+    /// `rate_limit` requests/s (and burst) per key and per team, logging
+    /// to `log` (suite `cp-list`).
+    pub async fn start_binary(
+        binary: &Path,
+        database_url: &str,
+        rate_limit: &str,
+        log: &Path,
+    ) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let mut command = tokio::process::Command::new(binary);
+        command
+            .env("CP_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", database_url)
+            .env("CP_JWT_SECRET", wrenn_cp::auth::random_token(48))
+            .env_remove("CP_AGENT_URL")
+            .env_remove("CP_AGENT_SECRET")
+            .env_remove("CP_AGENT_SECRET_FILE")
+            .env("CP_RATE_LIMIT", "on")
+            .env("CP_LOG", "warn");
+        for name in [
+            "CP_RATE_LIMIT_KEY_PER_SEC",
+            "CP_RATE_LIMIT_KEY_BURST",
+            "CP_RATE_LIMIT_TEAM_PER_SEC",
+            "CP_RATE_LIMIT_TEAM_BURST",
+        ] {
+            command.env(name, rate_limit);
+        }
+        let child = Child::spawn("wrenn-cp", command, log.to_owned())?;
+        let mut cp = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let health = format!("{}/health", cp.url);
+        cp.child.wait_healthy(&health).await?;
+        Ok(cp)
+    }
+
     /// The process id (suite `proxy` samples its memory).
     pub fn pid(&self) -> Option<u32> {
         self.child.child.id()

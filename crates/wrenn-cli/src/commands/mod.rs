@@ -6,9 +6,12 @@ mod exec;
 mod files;
 mod host;
 mod keys;
+mod plan;
+mod pool;
 mod sandbox;
 mod shell;
 mod template;
+mod usage;
 
 use std::path::PathBuf;
 
@@ -154,6 +157,9 @@ pub async fn run(cli: Cli) -> Result<u8, CommandError> {
         Command::Template(cmd) => template::run(&ctx, cmd).await,
         Command::Audit(args) => template::audit(&ctx, args).await,
         Command::Host(cmd) => host::run(&ctx, cmd).await,
+        Command::Pool(args) => pool::run(&ctx, args).await,
+        Command::Usage(args) => usage::run(&ctx, args).await,
+        Command::Plan(cmd) => plan::run(&ctx, cmd).await,
     }
 }
 

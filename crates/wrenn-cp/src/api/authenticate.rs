@@ -7,7 +7,7 @@ use crate::{
     auth::{
         api_key,
         jwt::{TokenError, TokenType},
-        Actor, Principal, Role,
+        key_cache, Actor, Principal, Role,
     },
     db,
     error::ApiError,
@@ -104,22 +104,53 @@ async fn from_api_key(state: &AppState, credential: &str) -> Result<Principal, A
     if !api_key::looks_like_key(credential) {
         return Err(ApiError::Unauthenticated(REFUSED));
     }
-    let db::keys::KeyForAuth { key, owner_in_team } =
-        db::keys::key_by_hash(&state.db, &api_key::hash(credential))
-            .await?
-            .ok_or(ApiError::Unauthenticated(REFUSED))?;
+    let digest = api_key::digest(credential);
+    let cache = key_cache::shared();
     let now = db::now_ms();
-    if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) || !owner_in_team {
+    let key = match cache.get(&digest) {
+        Some(key) => key,
+        None => {
+            let generation = cache.generation();
+            let key = verify_key(state, &digest, now)
+                .await?
+                .ok_or(ApiError::Unauthenticated(REFUSED))?;
+            cache.insert(generation, digest, key.clone());
+            key
+        }
+    };
+    if key.expires_at.is_some_and(|at| at <= now) {
         return Err(ApiError::Unauthenticated(REFUSED));
+    }
+    Ok(Principal {
+        actor: Actor::ApiKey { key_id: key.key_id },
+        team_id: key.team_id,
+        role: Role::Member,
+    })
+}
+
+/// The database's word on a key: `None` when it is unknown, revoked,
+/// expired or its creator has left the team.
+async fn verify_key(
+    state: &AppState,
+    digest: &key_cache::Digest,
+    now: i64,
+) -> Result<Option<key_cache::VerifiedKey>, ApiError> {
+    let Some(db::keys::KeyForAuth { key, owner_in_team }) =
+        db::keys::key_by_hash(&state.db, &api_key::hex(digest)).await?
+    else {
+        return Ok(None);
+    };
+    if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) || !owner_in_team {
+        return Ok(None);
     }
     // One write a minute at most: `last_used_at` is informative, and a write
     // per request would serialise every API call on SQLite.
     if key.last_used_at.is_none_or(|at| now - at > 60_000) {
         db::keys::touch_key(&state.db, &key.id, now).await?;
     }
-    Ok(Principal {
-        actor: Actor::ApiKey { key_id: key.id },
+    Ok(Some(key_cache::VerifiedKey {
+        key_id: key.id,
         team_id: key.team_id,
-        role: Role::Member,
-    })
+        expires_at: key.expires_at,
+    }))
 }

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod me;
 pub mod members;
 pub mod openapi;
+pub mod pools;
 pub mod rate_limit;
 pub(crate) mod request_id;
 pub mod sandboxes;
@@ -21,8 +22,10 @@ mod service_errors;
 pub mod teams;
 pub mod template_view;
 pub mod templates;
+pub mod usage;
 pub mod users;
 pub mod views;
+pub mod webhooks;
 
 use axum::{extract::DefaultBodyLimit, http::StatusCode, response::Response, Router};
 use utoipa_axum::router::OpenApiRouter;
@@ -46,7 +49,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(admin::routes())
         .merge(users::routes())
         .merge(keys::routes())
-        .merge(audit_log::routes());
+        .merge(audit_log::routes())
+        .merge(pools::routes())
+        .merge(usage::routes())
+        .merge(webhooks::routes());
     openapi::add_common_errors(routes.get_openapi_mut());
     routes
 }

@@ -88,6 +88,7 @@ impl From<sbx::CreateSandboxError> for ApiError {
         match err {
             E::TemplateNotFound(name) => Self::TemplateNotFound(name.into()),
             err @ E::QuotaExceeded { .. } => Self::QuotaExceeded(err.to_string()),
+            E::PoolExhausted(e) => Self::PoolExhausted(e.to_string()),
             E::Resources(e) => Self::Validation(e.to_string()),
             E::NoFit(why) => Self::NoCapacity(why.to_string()),
             E::HostsFull(e) | E::Host(e) => e.into(),
@@ -131,6 +132,7 @@ impl From<sbx::PauseSandboxError> for ApiError {
         match err {
             E::NotFound => SANDBOX,
             E::NotRunning(state) => not_running(state),
+            E::PoolExhausted(e) => Self::PoolExhausted(e.to_string()),
             E::HostNotConnected => host_not_connected(),
             E::Host(e) => e.into(),
             E::Db(e) => e.into(),
@@ -146,6 +148,7 @@ impl From<sbx::ForkSandboxError> for ApiError {
             E::NotRunning(state) => not_running(state),
             err @ E::CountOutOfRange { .. } => Self::ForkLimitExceeded(err.to_string()),
             err @ E::QuotaExceeded { .. } => Self::QuotaExceeded(err.to_string()),
+            E::PoolExhausted(e) => Self::PoolExhausted(e.to_string()),
             E::HostNotConnected => host_not_connected(),
             err @ E::Incomplete => Self::AgentUnavailable(err.to_string()),
             E::Host(e) => e.into(),
@@ -188,6 +191,7 @@ impl From<sbx::ResumeSandboxError> for ApiError {
             E::NotPaused(state) => Self::SandboxNotPaused {
                 state: state.to_string(),
             },
+            E::PoolExhausted(e) => Self::PoolExhausted(e.to_string()),
             E::HostNotConnected => host_not_connected(),
             E::Host(e) => e.into(),
             E::Db(e) => e.into(),
@@ -201,6 +205,7 @@ impl From<sbx::ConnectSandboxError> for ApiError {
         match err {
             E::NotFound => SANDBOX,
             E::NotRunning(state) => not_running(state),
+            E::PoolExhausted(e) => Self::PoolExhausted(e.to_string()),
             E::HostNotConnected => host_not_connected(),
             E::Host(e) => e.into(),
             E::Db(e) => e.into(),

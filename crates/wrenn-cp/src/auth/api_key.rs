@@ -97,9 +97,27 @@ fn random_hex(len: usize) -> String {
     hex
 }
 
+/// The stored form of a key: its SHA-256, as 64 lowercase hex digits.
 pub fn hash(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&digest(secret))
+}
+
+/// A key's SHA-256, raw (what [`super::key_cache`] is keyed by).
+pub fn digest(secret: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&Sha256::digest(secret.as_bytes()));
+    out
+}
+
+/// `bytes` as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// Whether `candidate` starts like a key of either form (rather than a JWT).
@@ -133,6 +151,15 @@ mod tests {
         assert_eq!(key.hash, hash(&key.secret));
         assert!(key.secret.starts_with(&key.prefix));
         assert_eq!(key.hash.len(), 64);
+        assert_eq!(key.hash, hex(&digest(&key.secret)));
+    }
+
+    #[test]
+    fn hash_when_known_input_then_sha256_hex() {
+        assert_eq!(
+            hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Who is calling: passwords (argon2), user and host JWTs (HS256 with a
 //! `typ` claim so that one kind is never accepted as the other), API keys
-//! (`wrn_` + 32 characters, stored as SHA-256 hashes) and the [`Principal`]
+//! (`wrn_` + 32 characters, stored as SHA-256 hashes, verified ones cached
+//! for a second: `key_cache`) and the [`Principal`]
 //! extractor every authenticated handler takes.
 pub mod api_key;
 pub mod host;
 pub mod jwt;
+pub mod key_cache;
 pub mod lockout;
 pub mod password;
 pub mod principal;

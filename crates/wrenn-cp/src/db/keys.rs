@@ -149,6 +149,7 @@ pub async fn revoke(db: &Db, team_id: &str, key_id: &str) -> Result<bool, sqlx::
     .bind(team_id)
     .execute(&db.pool)
     .await?;
+    crate::auth::key_cache::forget_all();
     Ok(true)
 }
 

@@ -7,10 +7,15 @@ pub mod audit;
 pub mod hosts;
 pub mod idempotency;
 pub mod keys;
+pub mod plans;
+pub mod pools;
+pub mod sandbox_row;
 pub mod sandboxes;
 pub mod teams;
 pub mod templates;
+pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 use std::str::FromStr;
 

@@ -9,40 +9,7 @@ use wrenn_types::TimeoutAction;
 
 use crate::lifecycle::SandboxState;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SandboxRow {
-    pub id: String,
-    pub team_id: String,
-    pub host_id: Option<String>,
-    pub template: String,
-    pub template_image: String,
-    pub state: SandboxState,
-    pub reason: String,
-    pub vcpus: i64,
-    pub memory_mb: i64,
-    pub disk_mb: Option<i64>,
-    pub timeout_secs: i64,
-    pub on_timeout: TimeoutAction,
-    pub metadata: BTreeMap<String, String>,
-    pub internet: bool,
-    pub egress_allow: Vec<String>,
-    pub egress_deny: Vec<String>,
-    pub from_snapshot: bool,
-    pub created_by: String,
-    pub created_at: i64,
-    pub started_at: Option<i64>,
-    pub timeout_at: Option<i64>,
-    pub updated_at: i64,
-    /// A request through the sandbox proxy resumes it when paused.
-    pub auto_resume: bool,
-    /// User ports are reachable without `e2b-traffic-access-token`.
-    pub public_traffic: bool,
-    /// SHA-256 (hex) of the traffic access token; `None` with public traffic.
-    pub traffic_token_hash: Option<String>,
-    /// The traffic access token itself: set only in the answer of the
-    /// create that minted it (never stored, never read back).
-    pub traffic_access_token: Option<String>,
-}
+pub use super::sandbox_row::SandboxRow;
 
 const COLUMNS: &str = "id, team_id, host_id, template, template_image, state, reason, vcpus, \
     memory_mb, disk_mb, timeout_secs, on_timeout, metadata, internet, egress_allow, egress_deny, \
@@ -91,6 +58,15 @@ fn json(value: &impl serde::Serialize) -> String {
 pub async fn insert(db: &Db, sandbox: &SandboxRow) -> Result<(), sqlx::Error> {
     // The record and its first event appear together.
     let mut tx = db.pool.begin().await?;
+    insert_in(&mut tx, sandbox).await?;
+    tx.commit().await
+}
+
+/// [`insert`] inside `tx` (with the pool reservation: `db::pools`).
+pub async fn insert_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    sandbox: &SandboxRow,
+) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
         "INSERT INTO sandboxes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
          $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
@@ -120,10 +96,46 @@ pub async fn insert(db: &Db, sandbox: &SandboxRow) -> Result<(), sqlx::Error> {
     .bind(super::flag(sandbox.auto_resume))
     .bind(super::flag(sandbox.public_traffic))
     .bind(&sandbox.traffic_token_hash)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    record_event(&mut tx, &sandbox.id, "", sandbox.state, "").await?;
-    tx.commit().await
+    record_event(tx, &sandbox.id, "", sandbox.state, "", now_ms()).await
+}
+
+/// Records new sandboxes (all of one team) with their running
+/// reservations, if all of them fit `limits`: all or none.
+pub async fn insert_reserved(
+    db: &Db,
+    sandboxes: &[SandboxRow],
+    limits: &super::pools::Amounts,
+) -> Result<bool, sqlx::Error> {
+    let Some(first) = sandboxes.first() else {
+        return Ok(true);
+    };
+    let mut tx = db.pool.begin().await?;
+    super::pools::lock(&mut tx, &first.team_id).await?;
+    let need = sandboxes
+        .iter()
+        .fold(super::pools::Amounts::default(), |sum, s| {
+            sum.plus(super::pools::Shape::of(s).held(Some(super::pools::Phase::Running)))
+        });
+    if !super::pools::apply(&mut tx, &first.team_id, need, Some(limits)).await? {
+        return Ok(false);
+    }
+    for sandbox in sandboxes {
+        let shape = super::pools::Shape::of(sandbox);
+        let (id, team) = (&sandbox.id, &sandbox.team_id);
+        super::pools::write_reservation(
+            &mut tx,
+            id,
+            team,
+            shape,
+            Some(super::pools::Phase::Running),
+        )
+        .await?;
+        insert_in(&mut tx, sandbox).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// A team's sandbox; `None` for other teams' (existence is not leaked).
@@ -173,6 +185,11 @@ pub struct ListFilter {
 }
 
 /// A team's sandboxes, newest first (oldest first with `oldest_first`).
+///
+/// The page comes back as ONE value, a JSON array of rows built by the
+/// database, rather than one row per sandbox: each row of a result costs a
+/// hand-off between the SQLite driver's thread and ours and a copy of
+/// every column, which made the rows, not the query, most of a list's time.
 pub async fn list(
     db: &Db,
     team_id: &str,
@@ -227,6 +244,7 @@ pub async fn list(
         (i64::MAX, String::new())
     };
     let (at, id) = filter.before.clone().unwrap_or(start);
+    let sql = json_page(db.kind, &sql);
     let mut query = sqlx::query(&sql).bind(team_id).bind(at).bind(id);
     if let Some(state) = filter.state {
         query = query.bind(state.as_str());
@@ -243,8 +261,119 @@ pub async fn list(
     for (key, value) in &filter.metadata {
         query = query.bind(key.clone()).bind(value.clone());
     }
-    let rows = query.bind(filter.limit).fetch_all(&db.pool).await?;
-    rows.iter().map(row).collect()
+    let page: Option<String> = query
+        .bind(filter.limit)
+        .fetch_one(&db.pool)
+        .await?
+        .try_get(0)?;
+    let listed: Vec<ListedRow> = serde_json::from_str(page.as_deref().unwrap_or("[]"))
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let mut rows = listed
+        .into_iter()
+        .map(SandboxRow::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    // An aggregate's input order is not promised: sort again.
+    rows.sort_unstable_by(|a, b| {
+        let order = (a.created_at, &a.id).cmp(&(b.created_at, &b.id));
+        if filter.oldest_first {
+            order
+        } else {
+            order.reverse()
+        }
+    });
+    Ok(rows)
+}
+
+/// The page of [`list`] as one JSON array of rows (`[[id, team_id, ...],
+/// ...]`, the columns in [`COLUMNS`]'s order, JSON columns nested as JSON),
+/// over the rows of `page_sql`.
+fn json_page(kind: DbKind, page_sql: &str) -> String {
+    match kind {
+        DbKind::Sqlite => format!(
+            "SELECT json_group_array(json_array(id, team_id, host_id, template, \
+             template_image, state, reason, vcpus, memory_mb, disk_mb, timeout_secs, on_timeout, \
+             json(metadata), internet, json(egress_allow), json(egress_deny), from_snapshot, \
+             created_by, created_at, started_at, timeout_at, updated_at, auto_resume, \
+             public_traffic, traffic_token_hash)) FROM ({page_sql}) AS page"
+        ),
+        DbKind::Postgres => format!(
+            "SELECT json_agg(json_build_array(id, team_id, host_id, template, \
+             template_image, state, reason, vcpus, memory_mb, disk_mb, timeout_secs, on_timeout, \
+             metadata::json, internet, egress_allow::json, egress_deny::json, from_snapshot, \
+             created_by, created_at, started_at, timeout_at, updated_at, auto_resume, \
+             public_traffic, traffic_token_hash))::text FROM ({page_sql}) AS page"
+        ),
+    }
+}
+
+/// One row of [`json_page`], in [`COLUMNS`]'s order (serde reads a struct
+/// from a JSON array field by field).
+#[derive(serde::Deserialize)]
+struct ListedRow {
+    id: String,
+    team_id: String,
+    host_id: Option<String>,
+    template: String,
+    template_image: String,
+    state: String,
+    reason: String,
+    vcpus: i64,
+    memory_mb: i64,
+    disk_mb: Option<i64>,
+    timeout_secs: i64,
+    on_timeout: String,
+    metadata: BTreeMap<String, String>,
+    internet: i64,
+    egress_allow: Vec<String>,
+    egress_deny: Vec<String>,
+    from_snapshot: i64,
+    created_by: String,
+    created_at: i64,
+    started_at: Option<i64>,
+    timeout_at: Option<i64>,
+    updated_at: i64,
+    auto_resume: i64,
+    public_traffic: i64,
+    traffic_token_hash: Option<String>,
+}
+
+impl TryFrom<ListedRow> for SandboxRow {
+    type Error = sqlx::Error;
+
+    /// As [`row`] decodes a row of [`COLUMNS`].
+    fn try_from(r: ListedRow) -> Result<Self, sqlx::Error> {
+        let on_timeout = TimeoutAction::parse(&r.on_timeout).ok_or_else(|| {
+            sqlx::Error::Decode(format!("unknown on_timeout '{}'", r.on_timeout).into())
+        })?;
+        Ok(Self {
+            id: r.id,
+            team_id: r.team_id,
+            host_id: r.host_id,
+            template: r.template,
+            template_image: r.template_image,
+            state: SandboxState::parse(&r.state).unwrap_or(SandboxState::Error),
+            reason: r.reason,
+            vcpus: r.vcpus,
+            memory_mb: r.memory_mb,
+            disk_mb: r.disk_mb,
+            timeout_secs: r.timeout_secs,
+            on_timeout,
+            metadata: r.metadata,
+            internet: r.internet != 0,
+            egress_allow: r.egress_allow,
+            egress_deny: r.egress_deny,
+            from_snapshot: r.from_snapshot != 0,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            timeout_at: r.timeout_at,
+            updated_at: r.updated_at,
+            auto_resume: r.auto_resume != 0,
+            public_traffic: r.public_traffic != 0,
+            traffic_token_hash: r.traffic_token_hash,
+            traffic_access_token: None,
+        })
+    }
 }
 
 /// Live sandboxes placed on a host (the reconciler's view).
@@ -297,13 +426,17 @@ pub async fn transition(
     extras: TransitionExtras,
 ) -> Result<bool, sqlx::Error> {
     let sources = SandboxState::sources_of(to);
-    let from: Option<String> = sqlx::query_scalar("SELECT state FROM sandboxes WHERE id = $1")
+    let sandbox = sqlx::query(&format!("SELECT {COLUMNS} FROM sandboxes WHERE id = $1"))
         .bind(id)
         .fetch_optional(&db.pool)
-        .await?;
-    let Some(from) = from.as_deref().and_then(SandboxState::parse) else {
+        .await?
+        .as_ref()
+        .map(row)
+        .transpose()?;
+    let Some(sandbox) = sandbox else {
         return Ok(false);
     };
+    let from = sandbox.state;
     if !sources.contains(&from) {
         return Ok(false);
     }
@@ -330,7 +463,12 @@ pub async fn transition(
     if updated == 0 {
         return Ok(false);
     }
-    record_event(&mut tx, id, from.as_str(), to, reason).await?;
+    record_event(&mut tx, id, from.as_str(), to, reason, now).await?;
+    // The pool and the usage ledger follow the state in its transaction.
+    if let Some(phase) = super::pools::phase_of(to) {
+        super::pools::move_in(&mut tx, &sandbox, phase, None).await?;
+    }
+    super::usage::on_transition_in(&mut tx, &sandbox, to, now).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -380,13 +518,14 @@ async fn record_event(
     from: &str,
     to: SandboxState,
     reason: &str,
+    at: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO sandbox_events (id, sandbox_id, at, from_state, to_state, reason) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(new_ordered_id("sev_"))
     .bind(id)
-    .bind(now_ms())
+    .bind(at)
     .bind(from)
     .bind(to.as_str())
     .bind(reason)
@@ -417,6 +556,10 @@ pub async fn events(db: &Db, id: &str) -> Result<Vec<(i64, String, String, Strin
 
 /// Removes a record and its events (a create the host refused outright).
 pub async fn delete(db: &Db, id: &str) -> Result<(), sqlx::Error> {
+    if let Some(sandbox) = get_any(db, id).await? {
+        // Whatever it held of its team's pool is freed.
+        super::pools::move_to(db, &sandbox, None, None).await?;
+    }
     sqlx::query("DELETE FROM sandbox_events WHERE sandbox_id = $1")
         .bind(id)
         .execute(&db.pool)

@@ -219,6 +219,7 @@ pub async fn remove_member(
     }
     let revoked = super::keys::revoke_creator_keys(&mut tx, team_id, user_id).await?;
     tx.commit().await?;
+    crate::auth::key_cache::forget_all();
     Ok(revoked)
 }
 
@@ -283,5 +284,6 @@ pub async fn delete(db: &Db, team_id: &str) -> Result<Option<Vec<String>>, sqlx:
         .await?
         .rows_affected();
     tx.commit().await?;
+    crate::auth::key_cache::forget_all();
     Ok((deleted == 1).then_some(keys))
 }

@@ -110,5 +110,6 @@ pub async fn delete(db: &Db, user_id: &str) -> Result<Option<Vec<(String, String
         .await?
         .rows_affected();
     tx.commit().await?;
+    crate::auth::key_cache::forget_all();
     Ok((deleted == 1).then_some(revoked))
 }

@@ -55,6 +55,31 @@ both_dbs!(key_when_expired_then_401, |kind| async move {
 });
 
 both_dbs!(
+    key_when_revoked_by_another_replica_then_refused_after_cache_ttl,
+    |kind| async move {
+        let app = TestApp::start(kind).await;
+        let (token, _) = app.signup("ada@example.com").await;
+        let secret = app.api_key(&token).await;
+        let (before, _) = app.request(GET, "/v1/keys", Some(&secret), None).await;
+        // Another replica's revocation: the row changes, this replica's
+        // cache is not told.
+        sqlx::query("UPDATE api_keys SET revoked_at = $1")
+            .bind(1_i64)
+            .execute(&app.state.db.pool)
+            .await
+            .expect("revoke");
+        tokio::time::sleep(wrenn_cp::auth::key_cache::TTL + std::time::Duration::from_millis(50))
+            .await;
+
+        let (after, answer) = app.request(GET, "/v1/keys", Some(&secret), None).await;
+
+        assert_eq!(before, StatusCode::OK);
+        assert_eq!(after, StatusCode::UNAUTHORIZED);
+        assert_error(&answer, "unauthenticated");
+    }
+);
+
+both_dbs!(
     keys_when_other_team_then_404_and_lists_only_own,
     |kind| async move {
         let app = TestApp::start(kind).await;

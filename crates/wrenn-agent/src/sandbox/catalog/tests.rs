@@ -111,7 +111,7 @@ fn is_shape_when_variants_then_only_n_c_m_m() {
 
 #[test]
 fn is_shape_when_memory_format_suffix_then_shape() {
-    assert!(is_shape("1c512m-ramfile"));
+    assert!(is_shape("1c512m-rf"));
     assert!(is_shape("2c1024m-firecracker"));
     assert!(!is_shape("1c512m-other"));
 }

@@ -95,7 +95,8 @@ pub async fn create(
     request.validate()?;
     let new = new_sandbox(request)?;
     let row = match key {
-        None => service::create(&state, &principal, new).await?,
+        // The e2b SDKs send no wait of their own: the plan's applies.
+        None => service::create_waiting(&state, &principal, new, None).await?,
         Some(key) => {
             // serde_json's maps are ordered: equal bodies hash equally.
             let hash = service::request_fingerprint(raw.to_string().as_bytes());

@@ -91,7 +91,9 @@ impl From<ApiError> for E2bError {
             | ApiError::TooManyAttempts { retry_after } => {
                 Retry::After(Some(retry_after_secs(*retry_after)))
             }
-            ApiError::QuotaExceeded(_) => Retry::NotSoon(QUOTA_RETRY_AFTER_SECS),
+            ApiError::QuotaExceeded(_) | ApiError::PoolExhausted(_) => {
+                Retry::NotSoon(QUOTA_RETRY_AFTER_SECS)
+            }
             ApiError::AgentUnavailable(_) => Retry::After(Some(1)),
             ApiError::NoCapacity(_) => Retry::After(Some(5)),
             _ => Retry::Never,

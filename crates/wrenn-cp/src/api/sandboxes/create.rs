@@ -27,14 +27,16 @@ use crate::{
 /// another; the key reused for a different request is `422`.
 #[utoipa::path(
     post, path = "/v1/sandboxes", operation_id = "create_sandbox", tag = "sandboxes",
-    params(("Idempotency-Key" = Option<String>, Header, description = "makes a retried create answer the first one's sandbox")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes a retried create answer the first one's sandbox"),
+        ("Wrenn-Pool-Wait" = Option<u64>, Header,
+        description = "seconds to wait for room when the team's plan queues (at most 600; not with Idempotency-Key)")),
     request_body = CreateSandbox,
     responses(
         (status = 201, body = Sandbox),
         (status = 404, description = "template_not_found", body = crate::error::ErrorBody),
         (status = 409, description = "conflict: the key's first create is still running, or its sandbox ended", body = crate::error::ErrorBody),
         (status = 422, description = "validation_failed", body = crate::error::ErrorBody),
-        (status = 429, description = "quota_exceeded", body = crate::error::ErrorBody),
+        (status = 429, description = "quota_exceeded / pool_exhausted", body = crate::error::ErrorBody),
         (status = 503, description = "no_capacity / agent_unavailable", body = crate::error::ErrorBody),
     )
 )]
@@ -46,7 +48,10 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Sandbox>)> {
     request.validate()?;
     let row = match idempotency_key(&headers)? {
-        None => service::create(&state, &principal, new_sandbox(request)?).await?,
+        None => {
+            let wait = pool_wait(&headers)?;
+            service::create_waiting(&state, &principal, new_sandbox(request)?, wait).await?
+        }
         Some(key) => {
             // Serialised fields in declaration order, maps sorted: equal
             // requests fingerprint equally.
@@ -73,6 +78,21 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiErr
     let bad = || ApiError::validation(service::BadIdempotencyKey.to_string());
     let key = IdempotencyKey::parse(value.to_str().map_err(|_| bad())?).map_err(|_| bad())?;
     Ok(Some(key))
+}
+
+/// The `Wrenn-Pool-Wait` header: seconds a create may wait for room
+/// (`None`: the plan's `queue_wait_secs`).
+fn pool_wait(headers: &HeaderMap) -> Result<Option<std::time::Duration>, ApiError> {
+    let Some(value) = headers.get("wrenn-pool-wait") else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|secs| *secs <= service::MAX_POOL_WAIT.as_secs())
+        .map(|secs| Some(std::time::Duration::from_secs(secs)))
+        .ok_or_else(|| ApiError::validation("Wrenn-Pool-Wait must be 0 to 600 seconds"))
 }
 
 /// The service's request for a validated body (also the E2B API's, which

@@ -16,6 +16,7 @@ use crate::{
     },
     lifecycle::SandboxState,
     scheduler::{self, NoFit, PlaceError},
+    service::pools,
     state::AppState,
 };
 
@@ -57,6 +58,9 @@ pub enum CreateSandboxError {
     Resources(#[from] ResourcesError),
     #[error(transparent)]
     NoFit(#[from] NoFit),
+    /// The team's pool has no room for it.
+    #[error(transparent)]
+    PoolExhausted(#[from] pools::Exhausted),
     /// The chosen hosts refused for lack of room.
     #[error("{0}")]
     HostsFull(#[source] AgentError),
@@ -72,6 +76,15 @@ pub enum CreateSandboxError {
     /// The create task panicked or was cancelled.
     #[error("the create task failed")]
     Task(#[source] tokio::task::JoinError),
+}
+
+impl From<pools::ReserveError> for CreateSandboxError {
+    fn from(err: pools::ReserveError) -> Self {
+        match err {
+            pools::ReserveError::Exhausted(e) => Self::PoolExhausted(e),
+            pools::ReserveError::Db(e) => Self::Db(e),
+        }
+    }
 }
 
 impl From<PlaceError> for CreateSandboxError {
@@ -120,7 +133,13 @@ macro_rules! attempt_from {
         }
     )*};
 }
-attempt_from!(CreateSandboxError, sqlx::Error, PlaceError, ResourcesError);
+attempt_from!(
+    CreateSandboxError,
+    sqlx::Error,
+    PlaceError,
+    ResourcesError,
+    pools::ReserveError
+);
 
 async fn place_and_create(
     state: &AppState,
@@ -224,7 +243,7 @@ async fn create_on_best_host(
     );
     let traffic_token = (!request.public_traffic).then(crate::traffic::token::mint);
     row.traffic_token_hash = traffic_token.as_ref().map(|t| t.hash.clone());
-    db::sandboxes::insert(&state.db, &row).await?;
+    pools::insert_reserved(&state.db, &state.config, std::slice::from_ref(&row)).await?;
     let starting = TransitionExtras::default();
     db::sandboxes::transition(&state.db, &row.id, SandboxState::Starting, "", starting).await?;
     let call = AgentCreate {

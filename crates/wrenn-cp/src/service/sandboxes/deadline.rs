@@ -29,6 +29,7 @@ impl From<ResumeSandboxError> for ConnectSandboxError {
             ResumeSandboxError::NotFound => Self::NotFound,
             ResumeSandboxError::NotPaused(state) => Self::NotRunning(state),
             ResumeSandboxError::HostNotConnected => Self::HostNotConnected,
+            ResumeSandboxError::PoolExhausted(e) => Self::PoolExhausted(e),
             ResumeSandboxError::Host(e) => Self::Host(e),
             ResumeSandboxError::Db(e) => Self::Db(e),
         }

@@ -15,6 +15,7 @@ use crate::{
         sandboxes::{SandboxRow, TransitionExtras},
     },
     lifecycle::SandboxState,
+    service::pools,
     state::AppState,
 };
 
@@ -42,6 +43,9 @@ pub enum ForkSandboxError {
         "the team has {live} live sandboxes and the limit is {limit}; {count} more do not fit"
     )]
     QuotaExceeded { live: i64, limit: u32, count: u32 },
+    /// The team's pool has no room for the copies.
+    #[error(transparent)]
+    PoolExhausted(pools::Exhausted),
     #[error("the sandbox's host is not connected")]
     HostNotConnected,
     /// The host answered, but not with every copy running.
@@ -103,8 +107,13 @@ async fn fork_rows(
     let copies: Vec<SandboxRow> = (0..request.count)
         .map(|_| copy_row(&source, principal, timeout_secs))
         .collect();
+    pools::insert_reserved(&state.db, &state.config, &copies)
+        .await
+        .map_err(|err| match err {
+            pools::ReserveError::Exhausted(e) => ForkSandboxError::PoolExhausted(e),
+            pools::ReserveError::Db(e) => ForkSandboxError::Db(e),
+        })?;
     for copy in &copies {
-        db::sandboxes::insert(&state.db, copy).await?;
         let starting = TransitionExtras::default();
         db::sandboxes::transition(&state.db, &copy.id, SandboxState::Starting, "", starting)
             .await?;

@@ -13,6 +13,7 @@ use crate::{
         sandboxes::{SandboxRow, TransitionExtras},
     },
     lifecycle::SandboxState,
+    service::pools,
     state::AppState,
 };
 
@@ -34,6 +35,9 @@ pub enum PauseSandboxError {
     NotFound,
     #[error("sandbox is {0}, not running")]
     NotRunning(SandboxState),
+    /// The team's pool has no room for another paused sandbox.
+    #[error(transparent)]
+    PoolExhausted(pools::Exhausted),
     #[error("the sandbox's host is not connected")]
     HostNotConnected,
     #[error("the host refused: {0}")]
@@ -54,6 +58,9 @@ pub enum ResumeSandboxError {
     NotFound,
     #[error("sandbox is {0}, not paused")]
     NotPaused(SandboxState),
+    /// The team's pool has no room to run it again.
+    #[error(transparent)]
+    PoolExhausted(pools::Exhausted),
     #[error("the sandbox's host is not connected")]
     HostNotConnected,
     #[error("the host refused: {0}")]
@@ -70,6 +77,9 @@ pub enum ConnectSandboxError {
     /// Neither running nor paused.
     #[error("sandbox is {0}, not running")]
     NotRunning(SandboxState),
+    /// Paused, and the team's pool has no room to run it again.
+    #[error(transparent)]
+    PoolExhausted(pools::Exhausted),
     #[error("the sandbox's host is not connected")]
     HostNotConnected,
     #[error("the host refused: {0}")]
@@ -160,12 +170,24 @@ pub async fn pause_keeping(
 ) -> Result<SandboxRow, PauseSandboxError> {
     let running = |row: &SandboxRow| running(row).map_err(PauseSandboxError::NotRunning);
     let (row, agent) = on_host(state, &principal.team_id, id, running).await?;
+    pools::pause_reserved(&state.db, &state.config, &row)
+        .await
+        .map_err(|err| match err {
+            pools::ReserveError::Exhausted(e) => PauseSandboxError::PoolExhausted(e),
+            pools::ReserveError::Db(e) => PauseSandboxError::Db(e),
+        })?;
     let paused = if memory {
         agent.pause(&row.id).await
     } else {
         agent.pause_disk_only(&row.id).await
     };
-    let reported = paused.map_err(PauseSandboxError::Host)?;
+    let reported = match paused {
+        Ok(reported) => reported,
+        Err(err) => {
+            pools::pause_failed(&state.db, &row).await?;
+            return Err(PauseSandboxError::Host(err));
+        }
+    };
     record(state, &row, SandboxState::Paused, Some(&reported)).await?;
     audit_ok(state, principal, "sandbox.pause", &row).await;
     reload(state, principal, id)
@@ -199,10 +221,19 @@ async fn resume_row(
     let agent = agent_of(state, row)
         .await
         .ok_or(ResumeSandboxError::HostNotConnected)?;
-    let reported = agent
-        .resume(&row.id)
+    pools::resume_reserved(&state.db, &state.config, row)
         .await
-        .map_err(ResumeSandboxError::Host)?;
+        .map_err(|err| match err {
+            pools::ReserveError::Exhausted(e) => ResumeSandboxError::PoolExhausted(e),
+            pools::ReserveError::Db(e) => ResumeSandboxError::Db(e),
+        })?;
+    let reported = match agent.resume(&row.id).await {
+        Ok(reported) => reported,
+        Err(err) => {
+            pools::resume_failed(&state.db, row).await?;
+            return Err(ResumeSandboxError::Host(err));
+        }
+    };
     record(state, row, SandboxState::Running, Some(&reported)).await?;
     audit_ok(state, principal, "sandbox.resume", row).await;
     Ok(())
@@ -223,6 +254,7 @@ pub async fn connect(
                 .await
                 .map_err(|err| match err {
                     ResumeSandboxError::HostNotConnected => ConnectSandboxError::HostNotConnected,
+                    ResumeSandboxError::PoolExhausted(e) => ConnectSandboxError::PoolExhausted(e),
                     ResumeSandboxError::Host(e) => ConnectSandboxError::Host(e),
                     ResumeSandboxError::Db(e) => ConnectSandboxError::Db(e),
                     ResumeSandboxError::NotFound | ResumeSandboxError::NotPaused(_) => {

@@ -11,6 +11,7 @@ mod idempotent;
 mod lifecycle;
 mod metrics;
 mod network;
+mod queued;
 mod read;
 mod snapshots;
 mod token;
@@ -32,6 +33,7 @@ pub use lifecycle::{
 };
 pub use metrics::{metrics_history, MetricsHistoryError};
 pub use network::{update_network, UpdateNetworkError};
+pub use queued::{create_waiting, MAX_POOL_WAIT};
 pub use read::{get, list, GetSandboxError, SandboxPage};
 pub use snapshots::{list_snapshots, snapshot};
 pub use token::{envd_access_token, EnvdTokenError};

@@ -1,0 +1,217 @@
+//! Team webhooks against a local receiver, on SQLite and PostgreSQL: the
+//! URL check (loopback refused unless the operator allows it), the secret
+//! shown once, `pool_threshold` on upward crossings (once each) and
+//! `pool_exhausted` on a refusal, each signed (`Wrenn-Signature`, verified
+//! here), a 500 retried, and the deliveries recorded.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code fails by panicking"
+)]
+
+#[macro_use]
+mod common;
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    extract::State,
+    http::{HeaderMap, Method, StatusCode},
+    routing::post,
+    Router,
+};
+use common::{assert_error, fake_agent::FakeAgent, TestApp};
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use wrenn_cp::service::notify::deliver::deliver_due;
+
+const GET: Method = Method::GET;
+const POST: Method = Method::POST;
+const PUT: Method = Method::PUT;
+const DELETE: Method = Method::DELETE;
+
+/// What the receiver was sent, and how many requests it still fails.
+#[derive(Default)]
+struct Received {
+    fail_next: usize,
+    requests: Vec<(HeaderMap, String, u16)>,
+}
+
+type Shared = Arc<Mutex<Received>>;
+
+async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: String) -> StatusCode {
+    let mut received = shared.lock().unwrap();
+    let status = if received.fail_next > 0 {
+        received.fail_next -= 1;
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    };
+    received.requests.push((headers, body, status.as_u16()));
+    status
+}
+
+/// A receiver on loopback: its URL and what it got.
+async fn receiver(fail_first: usize) -> (String, Shared) {
+    let shared: Shared = Arc::new(Mutex::new(Received {
+        fail_next: fail_first,
+        ..Received::default()
+    }));
+    let app = Router::new()
+        .route("/hook", post(receive))
+        .with_state(shared.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), shared)
+}
+
+/// Checks `Wrenn-Signature: t=..,v1=..` over `"{t}.{body}"`.
+fn verify(secret: &str, headers: &HeaderMap, body: &str) {
+    let header = headers["wrenn-signature"].to_str().unwrap();
+    let (t, v1) = header
+        .split_once(',')
+        .map(|(t, v)| {
+            (
+                t.strip_prefix("t=").unwrap(),
+                v.strip_prefix("v1=").unwrap(),
+            )
+        })
+        .expect("t=..,v1=..");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    let want: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(v1, want, "signature of {body}");
+    let sent: i64 = t.parse().unwrap();
+    let now = wrenn_cp::db::now_ms() / 1000;
+    assert!((now - sent).abs() < 300, "timestamp {sent} vs {now}");
+}
+
+/// Delivers until the receiver answered `ok` requests with 200.
+async fn deliver_until(app: &TestApp, shared: &Shared, ok: usize) {
+    for _ in 0..100 {
+        deliver_due(&app.state).await.expect("deliver");
+        let got = shared
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .filter(|r| r.2 == 200)
+            .count();
+        if got >= ok {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the receiver did not get {ok} deliveries");
+}
+
+fn plan() -> Value {
+    json!({"vcpus": 64, "memory_gib": 64, "storage_gib": 1000,
+           "max_running": 1, "max_paused": 10, "price_cents": 100})
+}
+
+both_dbs!(
+    webhook_when_thresholds_and_refusal_then_signed_retried_and_recorded,
+    |kind| async move {
+        let (url, shared) = receiver(1).await;
+
+        // Without the operator's setting a loopback URL is refused.
+        let strict = TestApp::start_with_agent(kind, FakeAgent::new()).await;
+        let (token, _) = strict.signup("strict@example.com").await;
+        let body = json!({"url": url});
+        let (status, answer) = strict
+            .request(PUT, "/v1/webhook", Some(&token), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert!(assert_error(&answer, "validation_failed").contains("loopback"));
+
+        let env = [("CP_WEBHOOK_ALLOW_PRIVATE", "true")];
+        let app = TestApp::start_configured(kind, FakeAgent::new(), &env).await;
+        let (admin, team) = app.signup("admin@example.com").await;
+        let call = |method: Method, path: &str, body: Option<Value>| {
+            let (app, admin, path) = (&app, admin.clone(), path.to_owned());
+            async move { app.request(method, &path, Some(&admin), body).await }
+        };
+        let (status, answer) = call(PUT, "/v1/admin/plans/one", Some(plan())).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let path = format!("/v1/admin/teams/{team}/plan");
+        let (status, answer) = call(PUT, &path, Some(json!({"plan": "one"}))).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+
+        let (status, hook) = call(PUT, "/v1/webhook", Some(json!({"url": url}))).await;
+        assert_eq!(status, StatusCode::OK, "{hook}");
+        let secret = hook["secret"].as_str().expect("secret").to_owned();
+        assert!(secret.starts_with("whsec_"), "{secret}");
+        let (_, shown) = call(GET, "/v1/webhook", None).await;
+        assert_eq!(shown["url"], url.as_str());
+        assert!(
+            shown.get("secret").is_none(),
+            "the secret is shown once: {shown}"
+        );
+
+        // One running sandbox of one: 80 % and 100 % crossed; a second is
+        // refused.
+        let (status, created) = call(POST, "/v1/sandboxes", Some(json!({}))).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let (status, answer) = call(POST, "/v1/sandboxes", Some(json!({}))).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+
+        deliver_until(&app, &shared, 3).await;
+        let requests = std::mem::take(&mut shared.lock().unwrap().requests);
+        assert_eq!(requests.len(), 4, "one answered 500, tried again");
+        assert_eq!(requests[0].2, 500);
+        let retry = requests[1..].iter().find(|r| r.1 == requests[0].1);
+        assert!(retry.is_some(), "the retry sends the same event");
+        let mut seen = Vec::new();
+        for (headers, body, _) in &requests[1..] {
+            verify(&secret, headers, body);
+            let event: Value = serde_json::from_str(body).unwrap();
+            assert_eq!(headers["wrenn-event"], event["type"].as_str().unwrap());
+            assert_eq!(event["team_id"], team.as_str());
+            assert_eq!(event["data"]["dimension"], "running sandboxes", "{event}");
+            let level = event["data"]["level_percent"].as_i64();
+            seen.push((event["type"].as_str().unwrap().to_owned(), level));
+        }
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                ("pool_exhausted".to_owned(), None),
+                ("pool_threshold".to_owned(), Some(80)),
+                ("pool_threshold".to_owned(), Some(100)),
+            ]
+        );
+
+        let (status, deliveries) = call(GET, "/v1/webhook/deliveries", None).await;
+        assert_eq!(status, StatusCode::OK);
+        let deliveries = deliveries.as_array().unwrap();
+        assert_eq!(deliveries.len(), 3, "{deliveries:?}");
+        assert!(deliveries
+            .iter()
+            .all(|d| d["state"] == "delivered" && d["last_status"] == 200));
+        let retried: Vec<_> = deliveries.iter().filter(|d| d["attempts"] == 2).collect();
+        assert_eq!(retried.len(), 1, "{deliveries:?}");
+
+        // Still at 100 %: nothing new. Down and up again: a new crossing.
+        deliver_due(&app.state).await.unwrap();
+        assert!(shared.lock().unwrap().requests.is_empty());
+        let id = created["id"].as_str().unwrap();
+        let (status, _) = call(DELETE, &format!("/v1/sandboxes/{id}"), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _) = call(POST, "/v1/sandboxes", Some(json!({}))).await;
+        assert_eq!(status, StatusCode::CREATED);
+        deliver_until(&app, &shared, 2).await;
+        let (_, deliveries) = call(GET, "/v1/webhook/deliveries", None).await;
+        assert_eq!(deliveries.as_array().unwrap().len(), 5, "{deliveries}");
+    }
+);

@@ -1,0 +1,1 @@
+# Generated from wrenn/_async by scripts/gen.py: do not edit.
