@@ -9,7 +9,11 @@ use wrenn_agent::{
     paths::DEFAULT_DATA_DIR,
     registration::{CredentialsError, HostCredentials, TOKEN_FILE_NAME},
     rpc::{host, Secret},
-    sandbox::{config::MIN_MEMORY_MIB, Limits, TemplateName, BUILTIN_SHAPE, BUILTIN_TEMPLATES},
+    sandbox::{
+        config::MIN_MEMORY_MIB,
+        warm::{parse_specs, WarmPoolSpec, DEFAULT_RESERVE_MIB},
+        Limits, TemplateName, BUILTIN_SHAPE, BUILTIN_TEMPLATES,
+    },
     tls::TlsFiles,
     vmm::{confine::DEFAULT_VM_USER, AccelChoice, ConfinementChoice},
 };
@@ -101,6 +105,13 @@ pub struct ServeConfig {
     /// `AGENT_WARM_TEMPLATES`: snapshots to build besides the built-in
     /// templates' (see [`ServeConfig::warm_plan`]).
     pub warm_templates: Vec<WarmSpec>,
+    /// `AGENT_WARM_POOL`: sandboxes kept restored and idle per shape
+    /// (`template:vcpus:memory_mib:count`, comma separated); unset, `0` or
+    /// empty: no pools.
+    pub warm_pool: Vec<WarmPoolSpec>,
+    /// `AGENT_WARM_POOL_RESERVE_MIB`: host memory pools never use (they
+    /// shrink when `MemAvailable` falls below it); default 1024.
+    pub warm_pool_reserve_mib: u64,
     /// `AGENT_MAX_CONCURRENT_STARTS`: VMs starting at once (spawn or
     /// restore until envd is initialised); default four per CPU. The rest
     /// queue in arrival order.
@@ -132,8 +143,14 @@ impl ServeConfig {
             })
         });
         let mut seen = std::collections::HashSet::new();
+        let pools = self.warm_pool.iter().map(|p| WarmSpec {
+            template: p.shape.template.clone(),
+            vcpus: p.shape.vcpus,
+            memory_mib: p.shape.memory_mib,
+        });
         builtins
             .chain(self.warm_templates.iter().cloned())
+            .chain(pools)
             .filter(|spec| seen.insert(spec.clone()))
             .collect()
     }
@@ -275,6 +292,13 @@ impl ServeConfig {
             .transpose()
             .map_err(|e| invalid("AGENT_WARM_TEMPLATES", e))?
             .unwrap_or_default();
+        let warm_pool = get("AGENT_WARM_POOL")
+            .map(|raw| parse_specs(&raw))
+            .transpose()
+            .map_err(|e| invalid("AGENT_WARM_POOL", e))?
+            .unwrap_or_default();
+        let warm_pool_reserve_mib =
+            parsed(&get, "AGENT_WARM_POOL_RESERVE_MIB", DEFAULT_RESERVE_MIB)?;
         Ok(Self {
             listen_addr_set: get("AGENT_LISTEN_ADDR").is_some(),
             identity,
@@ -294,6 +318,8 @@ impl ServeConfig {
             limits,
             ready_timeout: Duration::from_secs(ready_secs),
             warm_templates,
+            warm_pool,
+            warm_pool_reserve_mib,
             max_concurrent_starts: match get("AGENT_MAX_CONCURRENT_STARTS") {
                 None => None,
                 Some(raw) => match raw.trim().parse::<usize>() {
@@ -459,6 +485,25 @@ mod tests {
     fn debug_when_printed_then_secret_redacted() {
         let config = load(&[("AGENT_SECRET", SECRET)]).expect("valid");
         assert!(!format!("{config:?}").contains(SECRET));
+    }
+
+    #[test]
+    fn from_lookup_when_warm_pool_unset_then_off() {
+        let config = load(&[]).expect("config");
+        assert!(config.warm_pool.is_empty());
+        assert_eq!(config.warm_pool_reserve_mib, DEFAULT_RESERVE_MIB);
+    }
+
+    #[test]
+    fn from_lookup_when_warm_pool_set_then_parsed_and_snapshot_planned() {
+        let config = load(&[("AGENT_WARM_POOL", "base:2:1024:3")]).expect("config");
+        assert_eq!(config.warm_pool.len(), 1);
+        assert_eq!(config.warm_pool[0].count, 3);
+        assert!(config
+            .warm_plan()
+            .iter()
+            .any(|s| s.vcpus == 2 && s.memory_mib == 1024));
+        assert!(load(&[("AGENT_WARM_POOL", "base:1")]).is_err());
     }
 
     #[test]

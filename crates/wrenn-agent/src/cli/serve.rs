@@ -171,6 +171,7 @@ async fn run_with<V: Vmm>(
     let _reaper = manager.spawn_reaper();
     let _metrics = manager.spawn_metrics_sampler();
     spawn_warmers(&manager, &config);
+    let _warm_pools = manager.start_warm_pools(&config.warm_pool, config.warm_pool_reserve_mib);
 
     let app = rpc::router(AgentRpc::new(manager.clone(), facts), established.secret);
     let addr = listener.local_addr()?;

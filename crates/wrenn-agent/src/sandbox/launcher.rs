@@ -237,6 +237,51 @@ impl<V: Vmm> Launcher<V> {
         Ok(())
     }
 
+    /// The VM of `runtime` now lives in `run_dir` (its sandbox directory
+    /// was renamed while it ran): it is taken over again at the new path,
+    /// so its control socket and console are found there.
+    pub fn moved(&self, runtime: &mut Runtime<V::Vm>, run_dir: &Path) -> Result<(), String> {
+        let pid = runtime
+            .vm
+            .as_ref()
+            .and_then(RunningVm::pid)
+            .ok_or("the pooled VM has no process")?;
+        let vm = self
+            .backend
+            .adopt(run_dir, pid)
+            .ok_or("this backend cannot take over a running VM")?;
+        // The old handle is dropped, not killed: the process lives on.
+        runtime.vm = Some(vm);
+        Ok(())
+    }
+
+    /// Hands a pooled, initialised guest to its new owner: the request's
+    /// egress policy on its network, then envd `/init` (proved with the
+    /// pool's token) with the owner's token, env vars, user and clock.
+    pub async fn claim(
+        &self,
+        runtime: &Runtime<V::Vm>,
+        envd_url: &str,
+        config: &super::SandboxConfig,
+        policy: &EgressPolicy,
+        token: &str,
+        pool_token: &str,
+    ) -> Result<(), String> {
+        self.update_policy(runtime, policy)
+            .await
+            .map_err(|e| format!("network policy: {e}"))?;
+        let init = InitRequest {
+            env_vars: &config.env_vars,
+            access_token: token,
+            default_user: "user",
+            default_workdir: "/home/user",
+            timestamp: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+        };
+        envd_client::init(&self.http, envd_url, &init, Some(pool_token))
+            .await
+            .map_err(|e| format!("envd /init: {e}"))
+    }
+
     /// Applies `policy` to the running sandbox's network; a sandbox without
     /// one (not running) has nothing to update.
     pub async fn update_policy(

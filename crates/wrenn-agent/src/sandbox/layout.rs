@@ -16,6 +16,7 @@ const RUN_DIR: &str = "run";
 const SNAPSHOT_DIR: &str = "snapshot";
 const LAYERS_DIR: &str = "layers";
 const FORKS_DIR: &str = "forks";
+const WARM_DIR: &str = "warm";
 
 /// The sandboxes directory and the disk file name; a plain value.
 #[derive(Debug, Clone)]
@@ -29,6 +30,15 @@ impl Layout {
         Self {
             sandboxes: data.root().join("sandboxes"),
             disk_file,
+        }
+    }
+
+    /// The same layout under `<data>/warm`: pooled sandboxes live there
+    /// until a create claims one and its directory moves to `sandboxes/`.
+    pub fn warm(&self) -> Self {
+        Self {
+            sandboxes: self.sandboxes.with_file_name(WARM_DIR),
+            disk_file: self.disk_file,
         }
     }
 

@@ -11,6 +11,7 @@ use super::{
     id::{AccessToken, SandboxId},
     launcher::{Launch, Launcher, Runtime, Start},
     layout::{self, Layout},
+    pool::WarmStore,
     record::{SandboxInfo, SandboxRecord},
     registry::{Entry, Registry},
     state::{now_ms, IllegalTransition, Lifecycle, SandboxState},
@@ -45,6 +46,8 @@ pub struct Parts<V: Vmm> {
     pub layout: Layout,
     pub data: DataDir,
     pub limits: Limits,
+    /// Pooled sandboxes, claimed by matching creates.
+    pub warm: Arc<WarmStore<V>>,
 }
 
 /// Drives sandboxes through their states.
@@ -93,6 +96,9 @@ impl<V: Vmm> Sandboxes<V> {
                     template_mib: template_bytes.div_ceil(1024 * 1024),
                 });
             }
+        }
+        if let Some(info) = self.claim_pooled(&id, &config, &policy).await? {
+            return Ok(info);
         }
         let run_dir = p.layout.run_dir(&id);
         std::fs::create_dir_all(&run_dir).map_err(|source| SandboxError::storage(&dir, source))?;

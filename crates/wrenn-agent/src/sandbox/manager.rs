@@ -24,11 +24,13 @@ use super::{
     layout::{self, Layout},
     lifecycle::{EnvdTarget, Parts, SandboxRegistry, Sandboxes},
     metrics::{self, MetricsHistory, MetricsSample},
+    pool::{WarmReport, WarmStore},
     reaper,
     record::SandboxInfo,
     recovery::{Recovery, RecoveryReport},
     snapshot::{self, DiskPublisher},
     template::TemplateSnapshots,
+    warm::WarmPoolSpec,
 };
 use crate::{
     disk::DiskPlan,
@@ -115,6 +117,7 @@ impl<V: Vmm> SandboxManager<V> {
             layout: layout.clone(),
             data: opts.data.clone(),
             limits: opts.limits,
+            warm: Arc::new(WarmStore::new(&layout)),
         }));
         Ok(Self {
             inner: Arc::new(Inner {
@@ -158,9 +161,38 @@ impl<V: Vmm> SandboxManager<V> {
             sandboxes: &inner.sandboxes,
             backend: inner.launcher.backend(),
             layout: &inner.layout,
+            warm_dir: inner.sandboxes.parts.warm.dir(),
             netns_prefix: &inner.opts.network.netns_prefix,
         };
         recovery.run(inner.launcher.init_host_network()).await
+    }
+
+    /// Keeps `specs` of warm sandboxes ready (capped to the host's memory
+    /// beyond `reserve_mib`) and refills them in the background until the
+    /// manager is dropped everywhere else. Call after [`Self::start`]; no
+    /// task when `specs` is empty.
+    pub fn start_warm_pools(
+        &self,
+        specs: &[WarmPoolSpec],
+        reserve_mib: u64,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        self.inner.sandboxes.start_warm_pools(specs, reserve_mib)
+    }
+
+    /// Idle pooled sandboxes, pool hits so far, capped pools.
+    pub fn warm_report(&self) -> WarmReport {
+        self.inner.sandboxes.parts.warm.report()
+    }
+
+    /// Idle pooled sandboxes of `template` (scheduler hints).
+    pub fn warm_of(&self, template: &TemplateName) -> usize {
+        self.inner.sandboxes.parts.warm.warm_of(template)
+    }
+
+    /// Stops every idle pooled sandbox (shutdown, tests); pools refill on
+    /// their next pass unless the manager is gone.
+    pub async fn drain_warm_pools(&self) {
+        self.inner.sandboxes.drain_warm().await;
     }
 
     pub fn get(&self, id: &SandboxId) -> Result<SandboxInfo, SandboxError> {
@@ -381,6 +413,13 @@ impl<V: Vmm> SandboxManager<V> {
     /// Removes a template's image and memory snapshots. Built-in templates
     /// and templates that sandboxes still run on are refused.
     pub fn delete_template(&self, template: &TemplateName) -> Result<(), SandboxError> {
-        snapshot::delete_template(&self.templates(), &self.list(), template)
+        snapshot::delete_template(&self.templates(), &self.list(), template)?;
+        if self.warm_of(template) > 0 || self.inner.sandboxes.has_warm_pool(template) {
+            // Its pools drain: idle ones stop now, filling ones when ready.
+            let sandboxes = Arc::clone(&self.inner.sandboxes);
+            let template = template.clone();
+            tokio::spawn(async move { sandboxes.drain_warm_template(&template).await });
+        }
+        Ok(())
     }
 }

@@ -43,6 +43,8 @@ pub struct Recovery<'a, V: Vmm> {
     pub sandboxes: &'a Sandboxes<V>,
     pub backend: &'a V,
     pub layout: &'a Layout,
+    /// `<data>/warm`: pooled sandboxes of an earlier agent, all removed.
+    pub warm_dir: &'a Path,
     pub netns_prefix: &'a NetnsPrefix,
 }
 
@@ -86,6 +88,23 @@ impl<V: Vmm> Recovery<'_, V> {
             }
         }
         report.orphans_killed = kill_orphan_vmms(sandboxes_dir, &known_pids);
+        // Pooled VMs are never adopted; a claimed one still names its pool
+        // directory in its command line, hence the known pids.
+        report
+            .orphans_killed
+            .extend(kill_orphan_vmms(self.warm_dir, &known_pids));
+        if self.warm_dir.exists() {
+            for dir in std::fs::read_dir(self.warm_dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                layout::remove_logged(&dir.path(), "a pooled sandbox of an earlier agent");
+                report
+                    .removed
+                    .push(format!("warm/{}", dir.file_name().to_string_lossy()));
+            }
+        }
         report.removed.extend(remove_unread_layers(
             self.layout,
             &self.registry.layers_in_use(),

@@ -5,8 +5,9 @@
 //! nothing. The item type `T` is whatever the caller keeps per pooled VM.
 //!
 //! The setting `AGENT_WARM_POOL` reads `template:vcpus:memory_mib:count`
-//! entries separated by commas (`base:1:512:2`); `0` or an empty value turns
-//! pools off. Its default is one `base` sandbox of the built-in shape.
+//! entries separated by commas (`base:1:512:2`); unset, `0` or an empty value
+//! turns pools off (existing stacks see no extra VMs). The quickstart turns
+//! on [`default_specs`]: one `base` sandbox of the built-in shape.
 use std::collections::{BTreeMap, VecDeque};
 
 use super::{
@@ -43,8 +44,8 @@ pub enum WarmPoolError {
     Duplicate(String),
 }
 
-/// The pools wanted when `AGENT_WARM_POOL` is unset: one sandbox of each
-/// built-in template (`base`) at the built-in shape.
+/// The quickstart's pools (`base:1:512:1`): one sandbox of each built-in
+/// template (`base`) at the built-in shape.
 pub fn default_specs() -> Vec<WarmPoolSpec> {
     let (vcpus, memory_mib) = BUILTIN_SHAPE;
     BUILTIN_TEMPLATES
@@ -116,16 +117,36 @@ pub struct HostRoom {
     pub reserve_mib: u64,
 }
 
+/// Memory kept free for real sandboxes when pools are on, in MiB.
+pub const DEFAULT_RESERVE_MIB: u64 = 1024;
+
 impl HostRoom {
+    /// This host's `MemAvailable` now (0, so pools give back, when
+    /// `/proc/meminfo` cannot be read).
+    pub fn now(reserve_mib: u64) -> Self {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        Self {
+            available_mib: mem_available_mib(&meminfo).unwrap_or(0),
+            reserve_mib,
+        }
+    }
+
     /// MiB pools may use beyond what they hold now.
     fn spare_mib(&self) -> u64 {
         self.available_mib.saturating_sub(self.reserve_mib)
     }
 
     /// Whether memory is short enough that pools should give back.
-    fn is_low(&self) -> bool {
+    pub fn is_low(&self) -> bool {
         self.available_mib < self.reserve_mib
     }
+}
+
+/// `MemAvailable` of a `/proc/meminfo` text, in MiB.
+fn mem_available_mib(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
 }
 
 /// One shape's pool.
@@ -300,6 +321,20 @@ impl<T> WarmPools<T> {
     /// Idle warm sandboxes on this host (the heartbeat's `warm` figure).
     pub fn warm(&self) -> usize {
         self.pools.values().map(|p| p.idle.len()).sum()
+    }
+
+    /// Idle warm sandboxes of `template`, any shape (scheduler hints).
+    pub fn warm_of(&self, template: &TemplateName) -> usize {
+        self.pools
+            .iter()
+            .filter(|(s, _)| &s.template == template)
+            .map(|(_, p)| p.idle.len())
+            .sum()
+    }
+
+    /// Whether some pool is of `template`.
+    pub fn has_template(&self, template: &TemplateName) -> bool {
+        self.pools.keys().any(|s| &s.template == template)
     }
 
     /// Whether a shape has an idle sandbox now.
@@ -493,6 +528,13 @@ mod tests {
         assert_eq!(pools.warm(), 1, "py's pool stays");
         assert_eq!(pools.drain_all(), vec![9]);
         assert_eq!(pools.warm(), 0);
+    }
+
+    #[test]
+    fn mem_available_when_meminfo_then_mib() {
+        let text = "MemTotal:  8000000 kB\nMemFree: 100 kB\nMemAvailable:    2097152 kB\n";
+        assert_eq!(mem_available_mib(text), Some(2048));
+        assert_eq!(mem_available_mib("MemTotal: 1 kB\n"), None);
     }
 
     #[test]
