@@ -1,7 +1,7 @@
 //! Warm pools end to end with real QEMU VMs (issue #15 item 2): a pool of
 //! one `base:1:512` sandbox fills, a create of that shape claims it (the
 //! manager's pool-hit count says so), answers with the request's id, token
-//! and env vars, the pool refills, pooled VMs are never listed, and an agent
+//! and env vars, pauses and resumes under its id, the pool refills, pooled VMs are never listed, and an agent
 //! restart leaves no pooled QEMU, `wrn-*` network namespace or file.
 //! Needs root, the kernel and the base image; run under the VM lock:
 //! `flock /tmp/wrenn-vm.lock cargo test -p wrenn-agent --test warm_pool --
@@ -108,6 +108,17 @@ async fn scenario() {
     wrenn_agent::envd_client::exec(&url, &right)
         .await
         .expect("the request's token");
+
+    // The claimed VM's files moved under its id: pause and resume work there.
+    m.pause(&info.id).await.expect("pause the claimed sandbox");
+    m.resume(&info.id)
+        .await
+        .expect("resume the claimed sandbox");
+    let out = m
+        .exec(&info.id, ExecRequest::shell("echo $WARM_PROBE"))
+        .await
+        .expect("exec after resume");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "claimed\n");
 
     until_warm(&m, 1).await;
     let listed: Vec<_> = m.list().into_iter().map(|s| s.id).collect();
