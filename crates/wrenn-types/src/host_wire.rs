@@ -84,6 +84,9 @@ pub struct FreeCapacity {
 pub struct LoadReport {
     pub sandboxes_running: u32,
     pub sandboxes_paused: u32,
+    /// Idle warm-pool sandboxes (0 when absent).
+    #[serde(default)]
+    pub warm: u32,
 }
 
 /// Body of `POST /v1/hosts/{id}/heartbeat`.
@@ -124,13 +127,21 @@ mod tests {
             load: LoadReport {
                 sandboxes_running: 4,
                 sandboxes_paused: 0,
+                warm: 6,
             },
         };
         let json = serde_json::to_string(&request).expect("json");
         assert_eq!(
             json,
-            r#"{"sent_at_ms":5,"free":{"vcpus":1,"memory_mb":2,"disk_mb":3},"load":{"sandboxes_running":4,"sandboxes_paused":0}}"#
+            r#"{"sent_at_ms":5,"free":{"vcpus":1,"memory_mb":2,"disk_mb":3},"load":{"sandboxes_running":4,"sandboxes_paused":0,"warm":6}}"#
         );
+    }
+
+    #[test]
+    fn load_report_when_warm_absent_then_zero() {
+        let load: LoadReport =
+            serde_json::from_str(r#"{"sandboxes_running":1,"sandboxes_paused":2}"#).expect("json");
+        assert_eq!(load.warm, 0);
     }
 
     #[test]

@@ -265,6 +265,7 @@ class LoadReport(BaseModel):
     )
     sandboxes_paused: int = Field(..., ge=0)
     sandboxes_running: int = Field(..., ge=0)
+    warm: int | None = Field(None, description="Idle warm-pool sandboxes (0 when absent).", ge=0)
 
 
 class LoginRequest(BaseModel):

@@ -45,6 +45,7 @@ fn wire_heartbeat(sent_at_ms: u64, usage: Usage) -> HeartbeatRequest {
         load: LoadReport {
             sandboxes_running: usage.load.sandboxes_running,
             sandboxes_paused: usage.load.sandboxes_paused,
+            warm: usage.load.warm,
         },
     }
 }

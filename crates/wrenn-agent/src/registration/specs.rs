@@ -51,6 +51,8 @@ pub struct Free {
 pub struct Load {
     pub sandboxes_running: u32,
     pub sandboxes_paused: u32,
+    /// Idle warm-pool sandboxes (never listed, never running).
+    pub warm: u32,
 }
 
 /// Free capacity and load, as one heartbeat reports them.
@@ -106,7 +108,9 @@ impl Usage {
             memory_mb: host::MemInfo::read().unwrap_or_default().total_mib,
             free_disk_mb: host::free_disk_mib(manager.options().data.root()).unwrap_or(0),
         };
-        Self::compute(totals, &manager.list())
+        let mut usage = Self::compute(totals, &manager.list());
+        usage.load.warm = u32::try_from(manager.warm_report().warm).unwrap_or(u32::MAX);
+        usage
     }
 }
 
@@ -177,7 +181,8 @@ mod tests {
             usage.load,
             Load {
                 sandboxes_running: 1,
-                sandboxes_paused: 1
+                sandboxes_paused: 1,
+                warm: 0,
             }
         );
     }

@@ -1445,6 +1445,11 @@ export interface components {
             sandboxes_paused: number;
             /** Format: int32 */
             sandboxes_running: number;
+            /**
+             * Format: int32
+             * @description Idle warm-pool sandboxes (0 when absent).
+             */
+            warm?: number;
         };
         LoginRequest: {
             email: string;

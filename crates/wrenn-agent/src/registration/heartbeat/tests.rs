@@ -29,6 +29,7 @@ fn usage() -> Usage {
         load: Load {
             sandboxes_running: 1,
             sandboxes_paused: 2,
+            warm: 1,
         },
     }
 }
@@ -59,6 +60,7 @@ async fn run_when_answers_ok_then_keeps_beating_with_token_and_body() {
     assert_eq!(first.body["free"]["disk_mb"], 9000);
     assert_eq!(first.body["load"]["sandboxes_running"], 1);
     assert_eq!(first.body["load"]["sandboxes_paused"], 2);
+    assert_eq!(first.body["load"]["warm"], 1);
 }
 
 #[tokio::test]
