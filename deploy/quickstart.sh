@@ -132,6 +132,8 @@ AGENT_LISTEN_ADDR=127.0.0.1:50051
 AGENT_CP_URL=http://127.0.0.1:8000
 AGENT_TOKEN_FILE=$ETC/host-token
 AGENT_LOG=info
+# One base sandbox (1 vCPU, 512 MiB) kept restored and idle for creates.
+AGENT_WARM_POOL=base:1:512:1
 
 # wrenn-cp
 CP_LISTEN_ADDR=127.0.0.1:8000
