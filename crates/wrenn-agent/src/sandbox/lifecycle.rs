@@ -11,7 +11,7 @@ use super::{
     id::{AccessToken, SandboxId},
     launcher::{Launch, Launcher, Runtime, Start},
     layout::{self, Layout},
-    pool::WarmStore,
+    pool_store::WarmStore,
     record::{SandboxInfo, SandboxRecord},
     registry::{Entry, Registry},
     state::{now_ms, IllegalTransition, Lifecycle, SandboxState},

@@ -24,7 +24,7 @@ use super::{
     layout::{self, Layout},
     lifecycle::{EnvdTarget, Parts, SandboxRegistry, Sandboxes},
     metrics::{self, MetricsHistory, MetricsSample},
-    pool::{WarmReport, WarmStore},
+    pool_store::{WarmReport, WarmStore},
     reaper,
     record::SandboxInfo,
     recovery::{Recovery, RecoveryReport},

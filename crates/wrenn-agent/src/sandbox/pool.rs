@@ -10,10 +10,7 @@
 //! reaped, sampled or counted as a team's. Refills go one at a time
 //! through the start gate and only while no real start waits on it.
 use std::{
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, Mutex, Weak,
-    },
+    sync::{atomic::Ordering, Arc, Weak},
     time::{Duration, Instant},
 };
 
@@ -22,12 +19,13 @@ use super::{
     error::SandboxError,
     id::{SandboxId, TemplateName},
     launcher::{Launch, Runtime, Start},
-    layout::{self, Layout},
-    lifecycle::{new_record, SandboxRegistry, Sandboxes},
+    layout,
+    lifecycle::{new_record, Sandboxes},
     record::SandboxInfo,
     registry::Entry,
+    snapshot::{BUILTIN_SHAPE, BUILTIN_TEMPLATES},
     state::now_ms,
-    warm::{Capped, HostRoom, WarmPoolSpec, WarmPools, WarmShape},
+    warm::{WarmPoolSpec, WarmPools, WarmShape},
 };
 use crate::{
     envd_client::{self, ExecRequest},
@@ -40,74 +38,22 @@ const PERIOD: Duration = Duration::from_secs(1);
 
 type Pooled<V> = Arc<Entry<Runtime<<V as Vmm>::Vm>>>;
 
-/// What the host metrics and heartbeat say of the pools.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct WarmReport {
-    /// Idle pooled sandboxes now.
-    pub warm: usize,
-    /// Creates served from a pool since start.
-    pub hits: u64,
-    /// Pools the host could not hold in full.
-    pub capped: Vec<Capped>,
-}
-
-/// The pooled sandboxes of this host.
-pub struct WarmStore<V: Vmm> {
-    registry: SandboxRegistry<V>,
-    layout: Layout,
-    pools: Mutex<WarmPools<Pooled<V>>>,
-    reserve_mib: Mutex<u64>,
-    capped: Mutex<Vec<Capped>>,
-    hits: AtomicU64,
-}
-
-impl<V: Vmm> WarmStore<V> {
-    /// No pools yet (see [`Sandboxes::start_warm_pools`]); `layout` is the
-    /// sandboxes' layout, the pool's lives next to it.
-    pub fn new(layout: &Layout) -> Self {
-        let room = HostRoom {
-            available_mib: 0,
-            reserve_mib: 0,
-        };
-        Self {
-            registry: SandboxRegistry::<V>::default(),
-            layout: layout.warm(),
-            pools: Mutex::new(WarmPools::new(&[], room).0),
-            reserve_mib: Mutex::new(0),
-            capped: Mutex::default(),
-            hits: AtomicU64::new(0),
-        }
-    }
-
-    /// `<data>/warm`, where pooled sandboxes live.
-    pub fn dir(&self) -> &std::path::Path {
-        self.layout.sandboxes()
-    }
-
-    fn pools(&self) -> std::sync::MutexGuard<'_, WarmPools<Pooled<V>>> {
-        self.pools.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn room(&self) -> HostRoom {
-        HostRoom::now(*self.reserve_mib.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    pub fn report(&self) -> WarmReport {
-        WarmReport {
-            warm: self.pools().warm(),
-            hits: self.hits.load(Ordering::Relaxed),
-            capped: self
-                .capped
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-        }
-    }
-
-    /// Idle pooled sandboxes of `template`.
-    pub fn warm_of(&self, template: &TemplateName) -> usize {
-        self.pools().warm_of(template)
-    }
+/// The quickstart's pools (`base:1:512:1`): one sandbox of each built-in
+/// template (`base`) at the built-in shape.
+pub fn default_specs() -> Vec<WarmPoolSpec> {
+    let (vcpus, memory_mib) = BUILTIN_SHAPE;
+    BUILTIN_TEMPLATES
+        .iter()
+        .filter_map(|name| name.parse().ok())
+        .map(|template| WarmPoolSpec {
+            shape: WarmShape {
+                template,
+                vcpus,
+                memory_mib,
+            },
+            count: 1,
+        })
+        .collect()
 }
 
 /// The shape a create asks for, when the pool can give all it asks: a
@@ -430,6 +376,14 @@ mod tests {
             metadata: BTreeMap::new(),
             egress: EgressSpec::default(),
         }
+    }
+
+    #[test]
+    fn default_when_quickstart_then_one_base_of_the_builtin_shape() {
+        assert_eq!(
+            default_specs(),
+            crate::sandbox::warm::parse_specs("base:1:512:1").expect("specs")
+        );
     }
 
     #[test]

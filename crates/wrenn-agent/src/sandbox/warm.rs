@@ -7,13 +7,10 @@
 //! The setting `AGENT_WARM_POOL` reads `template:vcpus:memory_mib:count`
 //! entries separated by commas (`base:1:512:2`); unset, `0` or an empty value
 //! turns pools off (existing stacks see no extra VMs). The quickstart turns
-//! on [`default_specs`]: one `base` sandbox of the built-in shape.
+//! on one `base` sandbox of the built-in shape (`base:1:512:1`).
 use std::collections::{BTreeMap, VecDeque};
 
-use super::{
-    id::TemplateName,
-    snapshot::{BUILTIN_SHAPE, BUILTIN_TEMPLATES},
-};
+use super::id::TemplateName;
 
 /// The template and size a pooled sandbox was restored with; a create
 /// claims from the pool only when its request matches all three.
@@ -42,24 +39,6 @@ pub enum WarmPoolError {
     Number(String),
     #[error("warm pool entry '{0}': the shape is listed twice")]
     Duplicate(String),
-}
-
-/// The quickstart's pools (`base:1:512:1`): one sandbox of each built-in
-/// template (`base`) at the built-in shape.
-pub fn default_specs() -> Vec<WarmPoolSpec> {
-    let (vcpus, memory_mib) = BUILTIN_SHAPE;
-    BUILTIN_TEMPLATES
-        .iter()
-        .filter_map(|name| name.parse().ok())
-        .map(|template| WarmPoolSpec {
-            shape: WarmShape {
-                template,
-                vcpus,
-                memory_mib,
-            },
-            count: 1,
-        })
-        .collect()
 }
 
 /// Parses `AGENT_WARM_POOL`; `0` or blank means no pools. Entries with a
@@ -417,17 +396,6 @@ mod tests {
         assert_eq!(
             parse_specs("base:1:512:1,base:1:512:3"),
             Err(WarmPoolError::Duplicate("base:1:512:3".into()))
-        );
-    }
-
-    #[test]
-    fn default_when_unset_then_one_base_of_the_builtin_shape() {
-        assert_eq!(
-            default_specs(),
-            vec![WarmPoolSpec {
-                shape: base(),
-                count: 1
-            }]
         );
     }
 
