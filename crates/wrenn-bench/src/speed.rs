@@ -170,6 +170,9 @@ async fn warm_hits(
     pool.abort();
     m.drain_warm_pools().await;
     let (hit_m, bare_m) = (median(&hit), median(&bare));
+    eprintln!(
+        "  warm-pool hit: median {hit_m:.3} s, floor {bare_m:.3} s (runs {hit:.3?} / {bare:.3?})"
+    );
     Ok(vec![
         Row::new(
             "speed.create_to_first_run.warm_hit",
