@@ -72,6 +72,10 @@ async fn scenario() {
     let warm_dir = m.options().data.root().join("warm");
     let specs = parse_specs("base:1:512:1").unwrap();
     let _pools = m.start_warm_pools(&specs, 256).expect("pool task");
+    assert!(
+        m.start_warm_pools(&specs, 256).is_none(),
+        "pools are set once per manager"
+    );
 
     until_warm(&m, 1).await;
     assert_eq!(m.list().len(), listed_before, "pooled VMs are never listed");

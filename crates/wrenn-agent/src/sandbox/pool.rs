@@ -68,7 +68,7 @@ fn shape_of(config: &SandboxConfig) -> Option<WarmShape> {
 }
 
 impl<V: Vmm> Sandboxes<V> {
-    /// Sets the pools to `specs`, capped to what the host holds beyond
+    /// Sets the pools (once per manager) to `specs`, capped to what the host holds beyond
     /// `reserve_mib` (logged), and refills them in the background until
     /// the lifecycle is dropped everywhere else.
     pub fn start_warm_pools(
@@ -80,6 +80,10 @@ impl<V: Vmm> Sandboxes<V> {
             return None;
         }
         let warm = &self.parts.warm;
+        if warm.started.swap(true, Ordering::SeqCst) {
+            tracing::warn!("warm pools are already set; the new setting is ignored");
+            return None;
+        }
         *warm.reserve_mib.lock().unwrap_or_else(|e| e.into_inner()) = reserve_mib;
         let (pools, capped) = WarmPools::new(specs, warm.room());
         for c in &capped {

@@ -3,7 +3,7 @@
 //! host metrics report. The lifecycle's `pool` module makes and claims
 //! them.
 use std::sync::{
-    atomic::{AtomicU64, Ordering},
+    atomic::{AtomicBool, AtomicU64, Ordering},
     Arc, Mutex,
 };
 
@@ -38,6 +38,8 @@ pub struct WarmStore<V: Vmm> {
     pub(super) reserve_mib: Mutex<u64>,
     pub(super) capped: Mutex<Vec<Capped>>,
     pub(super) hits: AtomicU64,
+    /// Pools are set once per manager.
+    pub(super) started: AtomicBool,
 }
 
 impl<V: Vmm> WarmStore<V> {
@@ -55,6 +57,7 @@ impl<V: Vmm> WarmStore<V> {
             reserve_mib: Mutex::new(0),
             capped: Mutex::default(),
             hits: AtomicU64::new(0),
+            started: AtomicBool::new(false),
         }
     }
 
