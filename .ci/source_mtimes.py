@@ -34,6 +34,12 @@ def tracked_blobs() -> dict[str, str]:
         mode, blob, _stage = meta.split()
         if mode != "160000":  # submodules have no file here
             blobs[path] = blob
+    # A file edited since checkout does not hold its index blob.
+    changed = subprocess.run(
+        ["git", "diff", "--name-only", "-z"], check=True, capture_output=True
+    ).stdout.decode()
+    for path in filter(None, changed.split("\0")):
+        blobs.pop(path, None)
     return blobs
 
 
