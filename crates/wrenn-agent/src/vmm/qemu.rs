@@ -997,4 +997,19 @@ mod tests {
         std::fs::write(dir.path().join(SNAPSHOT_BALLOON_FILE), b"").expect("marker");
         assert_eq!(Balloon::of_snapshot(dir.path()), Balloon::On);
     }
+
+    #[test]
+    fn mark_balloon_when_saved_then_marker_follows_the_vm() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut vm = QemuVm::adopt(dir.path().join("run"), std::process::id());
+        assert_eq!(vm.balloon, Balloon::Off, "this test process has no balloon");
+        vm.balloon = Balloon::On;
+        vm.mark_balloon(dir.path()).expect("marked");
+        assert_eq!(Balloon::of_snapshot(dir.path()), Balloon::On);
+        // A later save of a VM without one (the same directory) clears it.
+        vm.balloon = Balloon::Off;
+        vm.mark_balloon(dir.path()).expect("cleared");
+        assert_eq!(Balloon::of_snapshot(dir.path()), Balloon::Off);
+        vm.mark_balloon(dir.path()).expect("nothing to clear");
+    }
 }
