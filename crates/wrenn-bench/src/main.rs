@@ -8,10 +8,12 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
+mod agent_vm;
 mod boot;
 mod confinement;
 mod cp;
 mod external;
+mod floors;
 mod fork;
 mod proxy;
 mod sandbox;
@@ -24,7 +26,7 @@ pub use table::Row;
 #[derive(Debug, Parser)]
 #[command(about = "Run Wrenn's benchmark suites and print a table")]
 struct Args {
-    /// Suites to run (default: all). Built in: boot, sandbox (needs root), cp (its VM parts need root), cp-exec (only cp's exec figures, needs root), cp-list (list requests/s and latency, the wrenn-cp binary in $WRENN_BENCH_BASELINE_CP vs this build, SQLite and PostgreSQL; only when named), cp-ratelimit (list requests/s with rate limiting on vs off; only when named), confinement (VM confinement on vs off, needs root; only when named), proxy (1 GiB download through the sandbox proxy vs straight to envd, and the proxy's peak RSS; needs root; only when named), fork (fork of a 512 MiB sandbox into 1 and 4 copies, needs root; only when named), speed (issue #15: create vs bare restore, 50 concurrent creates, PSS of 20 idle sandboxes; needs root; only when named). External: file names in bench/suites.
+    /// Suites to run (default: all). Built in: boot, sandbox (needs root), cp (its VM parts need root), cp-exec (only cp's exec figures, needs root), cp-overhead (only create → first result through the control plane vs straight through the agent, needs root; only when named), cp-list (list requests/s and latency, the wrenn-cp binary in $WRENN_BENCH_BASELINE_CP vs this build, SQLite and PostgreSQL; only when named), cp-ratelimit (list requests/s with rate limiting on vs off; only when named), confinement (VM confinement on vs off, needs root; only when named), proxy (1 GiB download through the sandbox proxy vs straight to envd, and the proxy's peak RSS; needs root; only when named), fork (fork of a 512 MiB sandbox into 1 and 4 copies, needs root; only when named), speed (issue #15: create vs bare restore, 50 concurrent creates, PSS of 20 idle sandboxes; needs root; only when named), floors (issue #15: resume of 512 MiB vs bare -incoming, pause time and bytes, PSS with free-page reporting; needs root; only when named). External: file names in bench/suites.
     suites: Vec<String>,
     /// Repetitions for the built-in suites.
     #[arg(long, default_value_t = 5)]
@@ -58,6 +60,10 @@ async fn main() -> anyhow::Result<()> {
         );
         rows.extend(cp::run_exec().await?);
     }
+    if args.suites.iter().any(|s| s == "cp-overhead") {
+        eprintln!("running suite cp-overhead ({} runs each)...", args.runs);
+        rows.extend(cp::run_overhead(args.runs).await?);
+    }
     if args.suites.iter().any(|s| s == "cp-list") {
         eprintln!("running suite cp-list...");
         rows.extend(cp::run_list_ab().await?);
@@ -80,6 +86,10 @@ async fn main() -> anyhow::Result<()> {
     if args.suites.iter().any(|s| s == "fork") {
         eprintln!("running suite fork ({} forks each)...", args.runs);
         rows.extend(fork::run(args.runs).await?);
+    }
+    if args.suites.iter().any(|s| s == "floors") {
+        eprintln!("running suite floors ({} runs each)...", args.runs);
+        rows.extend(floors::run(args.runs).await?);
     }
     if args.suites.iter().any(|s| s == "speed") {
         eprintln!("running suite speed ({} runs each)...", args.runs);

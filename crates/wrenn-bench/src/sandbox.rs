@@ -5,37 +5,22 @@
 //! - agent overhead: create-to-ready through the manager vs a bare QEMU boot
 //!   of the same kernel and image to envd-ready;
 //! - host memory per idle 256 MiB sandbox (QEMU RSS + agent share).
-use std::{
-    collections::BTreeMap,
-    path::Path,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use wrenn_agent::{
     devboot::{DevBootOptions, DevVm},
     envd_client::ExecRequest,
     network::NetworkConfig,
     paths::{DataDir, KernelFormat},
-    sandbox::{EgressSpec, Limits, ManagerOptions, SandboxConfig, SandboxManager, TimeoutAction},
+    sandbox::{Limits, ManagerOptions, SandboxManager},
     vmm::{accel, qemu::QemuBackend, Accel, Confinement},
 };
 
-use crate::{stats::median, Row};
-
-fn config(memory_mib: u32) -> SandboxConfig {
-    SandboxConfig {
-        #[expect(clippy::expect_used, reason = "a literal, valid by construction")]
-        template: "base".parse().expect("valid name"),
-        vcpus: 1,
-        memory_mib,
-        disk_mib: None,
-        timeout_secs: 3600,
-        on_timeout: TimeoutAction::Kill,
-        env_vars: BTreeMap::new(),
-        metadata: BTreeMap::new(),
-        egress: EgressSpec::default(),
-    }
-}
+use crate::{
+    agent_vm::{config, dir_size, pid_of, rss_kib},
+    stats::median,
+    Row,
+};
 
 type Manager = SandboxManager<QemuBackend>;
 
@@ -232,32 +217,4 @@ async fn bare_envd_ready(data: &DataDir, accel: Accel) -> anyhow::Result<f64> {
     let ready = vm.wait_ready(Duration::from_secs(120)).await?;
     vm.shutdown(Duration::from_secs(30)).await?;
     Ok(ready.as_secs_f64())
-}
-
-fn pid_of(data: &DataDir, id: &str) -> Option<u32> {
-    let record = std::fs::read(data.root().join("sandboxes").join(id).join("sandbox.json")).ok()?;
-    let value: serde_json::Value = serde_json::from_slice(&record).ok()?;
-    value.get("pid")?.as_u64().map(|p| p as u32)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .map(str::to_owned)
-        })
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        .unwrap_or(0)
-}
-
-fn dir_size(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| m.len())
-        .sum()
 }

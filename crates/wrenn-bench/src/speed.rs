@@ -9,7 +9,6 @@
 //! - host memory (PSS, `/proc/PID/smaps_rollup`) per idle 512 MiB sandbox,
 //!   20 of one template, against one idle sandbox alone.
 use std::{
-    collections::BTreeMap,
     path::Path,
     time::{Duration, Instant},
 };
@@ -18,11 +17,12 @@ use wrenn_agent::{
     envd_client::{self, ExecRequest},
     network::{EgressPolicy, NetworkConfig, SandboxNetwork, Slot, SlotAllocator},
     paths::{DataDir, KernelFormat},
-    sandbox::{EgressSpec, Limits, ManagerOptions, SandboxConfig, SandboxManager, TimeoutAction},
+    sandbox::{Limits, ManagerOptions, SandboxConfig, SandboxManager},
     vmm::{accel, qemu::QemuBackend, Confinement, GuestNet, RunningVm, VmSpec, Vmm},
 };
 
 use crate::{
+    agent_vm::{self, pid_of, pss_kib},
     stats::{median, percentile},
     Row,
 };
@@ -34,18 +34,7 @@ const CONCURRENT: usize = 50;
 const IDLE: usize = 20;
 
 fn config() -> SandboxConfig {
-    SandboxConfig {
-        #[expect(clippy::expect_used, reason = "a literal, valid by construction")]
-        template: "base".parse().expect("valid name"),
-        vcpus: 1,
-        memory_mib: MEMORY_MIB,
-        disk_mib: None,
-        timeout_secs: 3600,
-        on_timeout: TimeoutAction::Kill,
-        env_vars: BTreeMap::new(),
-        metadata: BTreeMap::new(),
-        egress: EgressSpec::default(),
-    }
+    agent_vm::config(MEMORY_MIB)
 }
 
 pub async fn run(runs: usize) -> anyhow::Result<Vec<Row>> {
@@ -363,22 +352,4 @@ async fn idle_pss(m: &Manager, data: &DataDir) -> anyhow::Result<Vec<Row>> {
             ),
         ),
     ])
-}
-
-fn pid_of(data: &DataDir, id: &str) -> Option<u32> {
-    let record = std::fs::read(data.root().join("sandboxes").join(id).join("sandbox.json")).ok()?;
-    let value: serde_json::Value = serde_json::from_slice(&record).ok()?;
-    value.get("pid")?.as_u64().map(|p| p as u32)
-}
-
-/// Proportional set size: shared pages split among the processes mapping them.
-fn pss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Pss:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }

@@ -16,6 +16,15 @@
 //! for all of them, and copied only when a guest writes one. The backend's
 //! id is the machine's default RAM name (`microvm.ram`), so such a VM's own
 //! pause (a full stream, its RAM is not shared) resumes into ordinary RAM.
+//!
+//! A VM on ordinary RAM (a cold boot) also has a virtio balloon with free
+//! page reporting: the guest hands pages it freed back to QEMU, which drops
+//! them, so host memory follows what the guest uses rather than the most it
+//! ever touched. VMs on file-backed RAM have none: QEMU 7.2 discards a
+//! reported page of a file mapping by punching a hole in the file, which for
+//! a template clone is the template's shared `guest-ram`. A migration stream
+//! must meet the devices it was saved from, so a snapshot of a VM with the
+//! balloon carries a marker ([`SNAPSHOT_BALLOON_FILE`]) and restores with it.
 use std::{
     os::fd::AsFd,
     path::{Path, PathBuf},
@@ -43,6 +52,11 @@ const CONTROL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The id of microvm's RAM; a memory backend of this id replaces it and
 /// keeps migration streams compatible with VMs on ordinary RAM.
 const RAM_ID: &str = "microvm.ram";
+/// In a snapshot directory: the VM had the free-page-reporting balloon, so
+/// its restore must have it too.
+pub const SNAPSHOT_BALLOON_FILE: &str = "balloon";
+/// The balloon device as QEMU's command line names it.
+const BALLOON_DEVICE: &str = "virtio-balloon-device,free-page-reporting=on";
 /// The QMP name of the memory snapshot's file descriptor.
 const SNAPSHOT_FD: &str = "snapshot";
 /// The `-drive` id of the root disk (its block backend's name in QMP).
@@ -98,13 +112,22 @@ impl Vmm for QemuBackend {
             &self.confinement,
             false,
             GuestRam::Anonymous,
+            Balloon::On,
         )
         .await
     }
 
     async fn boot_template(&self, spec: &VmSpec, snapshot_dir: &Path) -> Result<QemuVm, VmmError> {
         let ram = GuestRam::Shared(snapshot_dir.join(SNAPSHOT_GUEST_RAM_FILE));
-        QemuVm::launch(spec, self.accel, &self.confinement, false, ram).await
+        QemuVm::launch(
+            spec,
+            self.accel,
+            &self.confinement,
+            false,
+            ram,
+            Balloon::Off,
+        )
+        .await
     }
 
     fn adopt(&self, run_dir: &Path, pid: u32) -> Option<QemuVm> {
@@ -132,7 +155,9 @@ impl Vmm for QemuBackend {
             GuestRam::Anonymous
         };
         let ignore_shared = ram != GuestRam::Anonymous;
-        let mut vm = QemuVm::launch(spec, self.accel, &self.confinement, true, ram).await?;
+        let balloon = Balloon::of_snapshot(snapshot_dir);
+        let mut vm =
+            QemuVm::launch(spec, self.accel, &self.confinement, true, ram, balloon).await?;
         let result = async {
             let mut qmp = vm.qmp().await?;
             if ignore_shared {
@@ -180,12 +205,44 @@ pub enum GuestRam {
     Private(PathBuf),
 }
 
+/// Whether a VM has the free-page-reporting balloon (see the module notes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Balloon {
+    Off,
+    On,
+}
+
+impl Balloon {
+    /// What a snapshot in `dir` was saved with.
+    fn of_snapshot(dir: &Path) -> Self {
+        if dir.join(SNAPSHOT_BALLOON_FILE).is_file() {
+            Self::On
+        } else {
+            Self::Off
+        }
+    }
+
+    /// What a running QEMU was started with, read from its command line.
+    fn of_process(pid: u32) -> Self {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let has = cmdline
+            .split(|b| *b == 0)
+            .any(|arg| arg == BALLOON_DEVICE.as_bytes());
+        if has {
+            Self::On
+        } else {
+            Self::Off
+        }
+    }
+}
+
 /// A running QEMU process: either our child or one adopted after a restart.
 #[derive(Debug)]
 pub struct QemuVm {
     process: Process,
     /// `Shared` for a template VM, whose snapshot leaves RAM out.
     ram: GuestRam,
+    balloon: Balloon,
     run_dir: PathBuf,
     started: Instant,
     /// The VM's own cgroup while confined; removed when the process ends.
@@ -255,6 +312,7 @@ fn qemu_args(
     confinement: &Confinement,
     incoming: bool,
     ram: &GuestRam,
+    balloon: Balloon,
 ) -> Vec<String> {
     let run = |file: &str| spec.run_dir.join(file).display().to_string();
     let file_ram = match ram {
@@ -333,6 +391,9 @@ fn qemu_args(
             format!("virtio-net-device,netdev=net0,mac={}", tap.guest_mac),
         ]),
     }
+    if balloon == Balloon::On {
+        args.extend(["-device".into(), BALLOON_DEVICE.into()]);
+    }
     if let Some((path, share)) = file_ram {
         // Opened by QEMU as root, before it drops to the VM user.
         args.extend([
@@ -356,7 +417,8 @@ impl QemuVm {
     /// [`QemuVm::wait_for_console`] or a health check to know the guest is up.
     /// Unconfined: dev boots and benches of the bare VMM.
     pub async fn spawn(spec: &VmSpec, accel: Accel) -> Result<Self, VmmError> {
-        Self::launch(spec, accel, &Confinement::Off, false, GuestRam::Anonymous).await
+        let ram = GuestRam::Anonymous;
+        Self::launch(spec, accel, &Confinement::Off, false, ram, Balloon::On).await
     }
 
     async fn launch(
@@ -365,6 +427,7 @@ impl QemuVm {
         confinement: &Confinement,
         incoming: bool,
         ram: GuestRam,
+        balloon: Balloon,
     ) -> Result<Self, VmmError> {
         let io = |path: &Path| {
             let path = path.display().to_string();
@@ -390,7 +453,7 @@ impl QemuVm {
             _ => Command::new(QEMU_BINARY),
         };
         let child = command
-            .args(qemu_args(spec, accel, confinement, incoming, &ram))
+            .args(qemu_args(spec, accel, confinement, incoming, &ram, balloon))
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(io(&log_path))?)
             .stderr(log)
@@ -405,6 +468,7 @@ impl QemuVm {
         let mut vm = Self {
             process: Process::Child(child),
             ram,
+            balloon,
             run_dir: spec.run_dir.clone(),
             started: Instant::now(),
             cgroup: None,
@@ -441,6 +505,7 @@ impl QemuVm {
         Self {
             process: Process::Adopted(pid),
             ram: GuestRam::Anonymous,
+            balloon: Balloon::of_process(pid),
             run_dir,
             started: Instant::now(),
             cgroup: None,
@@ -567,12 +632,29 @@ impl QemuVm {
                 .map_err(|err| VmmError::Snapshot(err.to_string()))
         }
         .await;
+        let migrated = migrated.and_then(|()| self.mark_balloon(snapshot_dir));
         if migrated.is_err() {
             if let Err(e) = std::fs::remove_file(&memory) {
                 tracing::warn!(path = %memory.display(), %e, "removing a partial memory image failed");
             }
         }
         migrated
+    }
+
+    /// Says in `snapshot_dir` whether the stream there needs the balloon.
+    fn mark_balloon(&self, snapshot_dir: &Path) -> Result<(), VmmError> {
+        let marker = snapshot_dir.join(SNAPSHOT_BALLOON_FILE);
+        let written = match self.balloon {
+            Balloon::On => std::fs::write(&marker, b""),
+            Balloon::Off => match std::fs::remove_file(&marker) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            },
+        };
+        written.map_err(|source| VmmError::Io {
+            path: marker.display().to_string(),
+            source,
+        })
     }
 
     fn exited(&self, status: String) -> VmmError {
@@ -779,6 +861,7 @@ mod tests {
             &Confinement::Off,
             false,
             &GuestRam::Anonymous,
+            Balloon::Off,
         )
         .join(" ");
         assert!(
@@ -804,6 +887,7 @@ mod tests {
             &Confinement::Off,
             false,
             &GuestRam::Anonymous,
+            Balloon::Off,
         )
         .join(" ");
         assert!(args.contains("-accel kvm -cpu host"), "{args}");
@@ -817,6 +901,7 @@ mod tests {
             &Confinement::Off,
             true,
             &GuestRam::Anonymous,
+            Balloon::Off,
         )
         .join(" ");
         assert!(args.ends_with("-incoming defer"), "{args}");
@@ -825,7 +910,15 @@ mod tests {
     #[test]
     fn args_when_template_then_ram_is_the_file_mapped_shared() {
         let ram = GuestRam::Shared("/s/t/guest-ram".into());
-        let args = qemu_args(&spec(), Accel::Tcg, &Confinement::Off, false, &ram).join(" ");
+        let args = qemu_args(
+            &spec(),
+            Accel::Tcg,
+            &Confinement::Off,
+            false,
+            &ram,
+            Balloon::Off,
+        )
+        .join(" ");
         assert!(args.contains("memory-backend=microvm.ram"), "{args}");
         assert!(
             args.contains(
@@ -838,7 +931,15 @@ mod tests {
     #[test]
     fn args_when_restored_from_template_then_file_mapped_private() {
         let ram = GuestRam::Private("/s/t/guest-ram".into());
-        let args = qemu_args(&spec(), Accel::Tcg, &Confinement::Off, true, &ram).join(" ");
+        let args = qemu_args(
+            &spec(),
+            Accel::Tcg,
+            &Confinement::Off,
+            true,
+            &ram,
+            Balloon::Off,
+        )
+        .join(" ");
         assert!(args.contains("mem-path=/s/t/guest-ram,share=off"), "{args}");
         assert!(args.ends_with("-incoming defer"), "{args}");
     }
@@ -851,8 +952,64 @@ mod tests {
             &Confinement::Off,
             true,
             &GuestRam::Anonymous,
+            Balloon::Off,
         )
         .join(" ");
         assert!(!args.contains("memory-backend"), "{args}");
+    }
+
+    #[test]
+    fn args_when_balloon_then_free_page_reporting_device() {
+        let args = qemu_args(
+            &spec(),
+            Accel::Tcg,
+            &Confinement::Off,
+            false,
+            &GuestRam::Anonymous,
+            Balloon::On,
+        )
+        .join(" ");
+        assert!(
+            args.contains("-device virtio-balloon-device,free-page-reporting=on"),
+            "{args}"
+        );
+    }
+
+    #[test]
+    fn args_when_no_balloon_then_no_balloon_device() {
+        let ram = GuestRam::Private("/s/t/guest-ram".into());
+        let args = qemu_args(
+            &spec(),
+            Accel::Tcg,
+            &Confinement::Off,
+            true,
+            &ram,
+            Balloon::Off,
+        )
+        .join(" ");
+        assert!(!args.contains("balloon"), "{args}");
+    }
+
+    #[test]
+    fn balloon_of_snapshot_when_marker_then_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(Balloon::of_snapshot(dir.path()), Balloon::Off);
+        std::fs::write(dir.path().join(SNAPSHOT_BALLOON_FILE), b"").expect("marker");
+        assert_eq!(Balloon::of_snapshot(dir.path()), Balloon::On);
+    }
+
+    #[test]
+    fn mark_balloon_when_saved_then_marker_follows_the_vm() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut vm = QemuVm::adopt(dir.path().join("run"), std::process::id());
+        assert_eq!(vm.balloon, Balloon::Off, "this test process has no balloon");
+        vm.balloon = Balloon::On;
+        vm.mark_balloon(dir.path()).expect("marked");
+        assert_eq!(Balloon::of_snapshot(dir.path()), Balloon::On);
+        // A later save of a VM without one (the same directory) clears it.
+        vm.balloon = Balloon::Off;
+        vm.mark_balloon(dir.path()).expect("cleared");
+        assert_eq!(Balloon::of_snapshot(dir.path()), Balloon::Off);
+        vm.mark_balloon(dir.path()).expect("nothing to clear");
     }
 }

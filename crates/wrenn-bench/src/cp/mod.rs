@@ -60,6 +60,16 @@ pub async fn run_list_ab() -> anyhow::Result<Vec<Row>> {
     list_ab::run().await
 }
 
+/// Suite `cp-overhead`: only create → running and → first result through
+/// the control plane vs straight through the agent (needs root).
+pub async fn run_overhead(runs: usize) -> anyhow::Result<Vec<Row>> {
+    anyhow::ensure!(
+        nix::unistd::geteuid().is_root(),
+        "suite cp-overhead needs root"
+    );
+    with_vms(runs, Parts::Overhead).await
+}
+
 /// Suite `cp-ratelimit`: list throughput with the request limits on vs off.
 pub async fn run_rate_limit() -> anyhow::Result<Vec<Row>> {
     rate_limit::run().await
@@ -70,6 +80,7 @@ pub async fn run_rate_limit() -> anyhow::Result<Vec<Row>> {
 enum Parts {
     All,
     Exec,
+    Overhead,
 }
 
 /// Starts the agent and the control plane, measures, then destroys whatever
@@ -96,6 +107,9 @@ async fn with_vms(runs: usize, parts: Parts) -> anyhow::Result<Vec<Row>> {
             let mut rows = overhead::run(&api, &client, &proxy, runs).await?;
             if let Some(first) = rows.first_mut() {
                 first.note = format!("{}; {host}", first.note);
+            }
+            if parts == Parts::Overhead {
+                return Ok(rows);
             }
             rows.extend(concurrent::run(&api, &client).await?);
             rows.extend(exec::run(&api, &client).await?);
