@@ -404,6 +404,9 @@ type UsageEntry struct {
 	VCPUSeconds      float64 `json:"vcpu_seconds"`
 	MemoryGiBSeconds float64 `json:"memory_gib_seconds"`
 	StorageGiBHours  float64 `json:"storage_gib_hours"`
+	// GuestCPUSeconds is the CPU time the guests actually used (their
+	// VMM processes), beside the reserved VCPUSeconds.
+	GuestCPUSeconds float64 `json:"guest_cpu_seconds"`
 }
 
 // UsageInterval is one line of the usage export: a stretch a sandbox

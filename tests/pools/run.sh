@@ -3,7 +3,10 @@
 # one-sandbox plan creates, pauses, resumes and kills a sandbox over a few
 # seconds, with the control plane and then the agent restarted in the
 # middle; the ledger's running and paused seconds match the recorded
-# transitions within one second, and a create past the pool is 429.
+# transitions within one second, and a create past the pool is 429. The
+# sandbox spins the CPU for 2 s after the agent restart: its guest CPU
+# seconds are at least 1 and at most its running seconds × vCPUs, and an
+# idle sandbox's afterwards far less.
 #   tests/pools/run.sh        (root; takes flock /tmp/wrenn-vm.lock)
 # Prints `pools: N passed, M failed`. WRENN_BIN_DIR: prebuilt binaries.
 set -uo pipefail
@@ -66,8 +69,16 @@ sleep 2
 api GET "/v1/sandboxes/$id"
 state=$(json_field '["state"]' <"$answer")
 check "still running after the agent restart (state $state)" [ "$state" = running ]
+api POST "/v1/sandboxes/$id/exec" '{"command":"end=$(($(date +%s) + 2)); while [ $(date +%s) -lt $end ]; do :; done","timeout_secs":30}'
+check "a CPU-bound command for about 2 s" [ "$code" = 200 ]
 api DELETE "/v1/sandboxes/$id"
 check "kill" [ "$code" = 204 ]
+api POST /v1/sandboxes '{"timeout_secs":600}'
+check "create an idle sandbox" [ "$code" = 201 ]
+idle=$(json_field '["id"]' <"$answer")
+sleep 3
+api DELETE "/v1/sandboxes/$idle"
+check "kill the idle sandbox" [ "$code" = 204 ]
 
 # The recorded transitions (the database) against the ledger (the API).
 export_file=/tmp/pools-export.$$
@@ -103,6 +114,31 @@ sys.exit(0 if ok and all(abs(want[p] - got[p]) <= 1000 for p in want) else 1)
 PY
 }
 check "ledger seconds match the transitions within 1 s" compare
+guest_cpu() {
+    python3 - "$id" "$idle" "$export_file" <<'PY'
+import json, sys
+from datetime import datetime
+busy, idle, export = sys.argv[1:]
+ms = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp() * 1000
+cpu = {busy: 0.0, idle: 0.0}
+cap = {busy: 0.0, idle: 0.0}
+for line in open(export):
+    line = line.strip()
+    if not line:
+        continue
+    i = json.loads(line)
+    sid = i.get("sandbox_id")
+    if sid not in cpu or i["phase"] != "running":
+        continue
+    cpu[sid] += i.get("guest_cpu_seconds") or 0.0
+    cap[sid] += (ms(i["ended_at"]) - ms(i["started_at"])) / 1000 * i["vcpus"]
+print(f"guest cpu busy {cpu[busy]:.3f} s (running x vcpus {cap[busy]:.3f} s), "
+      f"idle {cpu[idle]:.3f} s (running x vcpus {cap[idle]:.3f} s)", file=sys.stderr)
+ok = 1.0 <= cpu[busy] <= cap[busy] and cpu[idle] < cpu[busy] / 2
+sys.exit(0 if ok else 1)
+PY
+}
+check "guest CPU seconds: busy >= 1 and <= running x vCPUs, idle far less" guest_cpu
 stack_stop
 check "no namespaces left" stack_leftovers
 rm -f /tmp/pools-*.$$

@@ -88,6 +88,7 @@ pub async fn reconcile_host(state: &AppState, host_id: &str) -> Result<usize, Re
     // The host's list first, the records second: a create records its
     // sandbox before asking the host, so everything listed here has its
     // record by the time the records are read.
+    let asked_at = db::now_ms();
     let reported = match agent.list().await {
         Ok(list) => list,
         Err(err) => {
@@ -108,6 +109,11 @@ pub async fn reconcile_host(state: &AppState, host_id: &str) -> Result<usize, Re
     for row in rows {
         let report = reported.get(&row.id);
         let Some((to, reason)) = repair(&row, report, db::now_ms(), start_timeout_ms) else {
+            if let Some(cpu_ms) = running_cpu(&row, report) {
+                // The open interval's running figure, so that a host lost
+                // later still bills what was seen last.
+                db::usage::observe_cpu(&state.db, &row.id, cpu_ms, asked_at).await?;
+            }
             accounted.insert(row.id);
             continue;
         };
@@ -116,6 +122,10 @@ pub async fn reconcile_host(state: &AppState, host_id: &str) -> Result<usize, Re
             started_at: (to == SandboxState::Running && row.started_at.is_none()).then(db::now_ms),
             from_snapshot: (to == SandboxState::Running)
                 .then(|| report.is_some_and(|s| s.from_snapshot)),
+            // Paused or failed on the host: its last VMM's final reading.
+            cpu_ms: (row.state == SandboxState::Running)
+                .then(|| report.and_then(|s| s.cpu_ms))
+                .flatten(),
         };
         if !db::sandboxes::transition(&state.db, &row.id, to, &reason, extras).await? {
             // Another writer moved it first; its next pass decides.
@@ -228,6 +238,16 @@ pub fn orphans<'a>(
     ids
 }
 
+/// The guest CPU reading of a sandbox running both here and on its host,
+/// for its open ledger interval (`None`: not running on both sides, or the
+/// host did not say).
+fn running_cpu(row: &SandboxRow, report: Option<&AgentSandbox>) -> Option<i64> {
+    let report = report?;
+    (row.state == SandboxState::Running && report.state == AgentState::Running)
+        .then_some(report.cpu_ms)
+        .flatten()
+}
+
 /// What a record should become given its host's report (`None`: in step,
 /// or a transition in flight). `start_timeout_ms` bounds how long a record
 /// may stay `pending` or `starting`.
@@ -337,7 +357,27 @@ mod tests {
             reason: "boom".into(),
             timeout_at_ms: 0,
             from_snapshot: false,
+            cpu_ms: Some(1500),
         }
+    }
+
+    #[test]
+    fn running_cpu_when_running_on_both_sides_then_the_hosts_reading() {
+        let running = row(SandboxState::Running, 0);
+        assert_eq!(
+            running_cpu(&running, Some(&reported(AgentState::Running))),
+            Some(1500)
+        );
+        assert_eq!(
+            running_cpu(&running, Some(&reported(AgentState::Paused))),
+            None
+        );
+        assert_eq!(running_cpu(&running, None), None);
+        let paused = row(SandboxState::Paused, 0);
+        assert_eq!(
+            running_cpu(&paused, Some(&reported(AgentState::Running))),
+            None
+        );
     }
 
     #[test]

@@ -50,6 +50,7 @@ ENTRY = {
     "vcpu_seconds": 12.5,
     "memory_gib_seconds": 6.25,
     "storage_gib_hours": 0.0,
+    "guest_cpu_seconds": 3.5,
 }
 USAGE = {
     "by": "sandbox",

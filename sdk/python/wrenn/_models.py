@@ -519,6 +519,10 @@ class UsageEntry(BaseModel):
     One group's usage.
     """
 
+    guest_cpu_seconds: float = Field(
+        ...,
+        description="CPU seconds the guests actually used (user plus system time of\ntheir VMM processes while running), beside the reserved\n`vcpu_seconds`. Intervals recorded before the ledger measured it\ncount 0.",
+    )
     key: str = Field(
         ...,
         description="The hour's or day's start (RFC 3339), the sandbox id, the template\nname or the team id.",

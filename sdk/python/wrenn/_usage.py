@@ -77,6 +77,8 @@ class UsageEntry(_Answer):
     vcpu_seconds: float
     memory_gib_seconds: float
     storage_gib_hours: float
+    #: CPU seconds the guests actually used (their VMM processes).
+    guest_cpu_seconds: float
 
 
 class Usage(_Answer):

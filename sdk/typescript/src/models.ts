@@ -71,6 +71,8 @@ export type UsageEntry = Generated<
     vcpu_seconds: number;
     memory_gib_seconds: number;
     storage_gib_hours: number;
+    /** CPU seconds the guests actually used (their VMM processes). */
+    guest_cpu_seconds: number;
   }
 >;
 /** Usage totals per group over `[start, end)`. */

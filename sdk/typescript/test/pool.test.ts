@@ -40,7 +40,7 @@ const USAGE: Usage = {
   start: "2026-11-01T00:00:00Z",
   end: "2026-12-01T00:00:00Z",
   entries: [
-    { key: "sbx-1", template: "base", running_seconds: 12.5, paused_seconds: 0, vcpu_seconds: 12.5, memory_gib_seconds: 6.25, storage_gib_hours: 0 },
+    { key: "sbx-1", template: "base", running_seconds: 12.5, paused_seconds: 0, vcpu_seconds: 12.5, memory_gib_seconds: 6.25, storage_gib_hours: 0, guest_cpu_seconds: 3.5 },
   ],
 };
 const INVOICE: Invoice = {

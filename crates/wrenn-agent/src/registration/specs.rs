@@ -143,6 +143,7 @@ mod tests {
             metadata: Default::default(),
             envd_url: None,
             from_snapshot: false,
+            cpu_usage_ms: None,
         }
     }
 

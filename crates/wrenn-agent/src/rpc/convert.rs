@@ -121,6 +121,7 @@ pub fn sandbox(info: SandboxInfo, token: Option<&AccessToken>) -> pb::Sandbox {
         envd_url: info.envd_url.unwrap_or_default(),
         envd_access_token: token.map(|t| t.expose().to_owned()).unwrap_or_default(),
         from_snapshot: info.from_snapshot,
+        cpu_usage_ms: info.cpu_usage_ms,
         ..Default::default()
     }
 }

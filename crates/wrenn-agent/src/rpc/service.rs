@@ -128,9 +128,13 @@ impl<V: Vmm> pb::AgentService for AgentRpc<V> {
         let id = convert::sandbox_id("id", request.to_owned_message().id.as_str())?;
         let manager = self.manager.clone();
         let task_id = id.clone();
-        detached::run(&id, async move { manager.destroy(&task_id).await }).await?;
+        let cpu_usage_ms =
+            detached::run(&id, async move { manager.destroy_metered(&task_id).await }).await?;
         tracing::info!(sandbox_id = %id, "sandbox destroyed");
-        Response::ok(pb::DestroySandboxResponse::default())
+        Response::ok(pb::DestroySandboxResponse {
+            cpu_usage_ms,
+            ..Default::default()
+        })
     }
 
     async fn pause_sandbox(

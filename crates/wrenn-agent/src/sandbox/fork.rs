@@ -240,7 +240,7 @@ impl<V: Vmm> Sandboxes<V> {
         }
         for id in &request.copies {
             match self.destroy(id).await {
-                Ok(()) | Err(SandboxError::NotFound(_)) => {}
+                Ok(_) | Err(SandboxError::NotFound(_)) => {}
                 Err(err) => {
                     tracing::warn!(sandbox_id = %id, %err, "removing a copy of a failed fork failed")
                 }

@@ -7,6 +7,7 @@ use std::{sync::Arc, time::Instant};
 
 use super::{
     config::{ConfigError, EgressSpec, Limits, SandboxConfig, TimeoutAction, MAX_TIMEOUT_SECS},
+    cpu::vmm_cpu_ms,
     error::SandboxError,
     id::{AccessToken, SandboxId},
     launcher::{Launch, Launcher, Runtime, Start},
@@ -176,13 +177,16 @@ impl<V: Vmm> Sandboxes<V> {
     }
 
     /// Destroys a sandbox: VM, network, disk and snapshot are removed.
-    pub async fn destroy(&self, id: &SandboxId) -> Result<(), SandboxError> {
+    /// Answers the final CPU reading of its VMM ([`SandboxInfo::cpu_usage_ms`]:
+    /// the last one's when it was paused, `None` when unknown).
+    pub async fn destroy(&self, id: &SandboxId) -> Result<Option<u64>, SandboxError> {
         let p = &self.parts;
         let entry = p.registry.get(id)?;
         let mut runtime = entry.lock().await;
         if entry.state() == SandboxState::Stopped {
             return Err(SandboxError::NotFound(id.clone()));
         }
+        let cpu_ms = entry.info().cpu_usage_ms;
         p.launcher.release(&mut runtime).await;
         let layers = entry.read(|r| r.layers.clone());
         // The directory goes next: a failed write of the stopped state is
@@ -202,8 +206,8 @@ impl<V: Vmm> Sandboxes<V> {
         }
         p.registry.remove(id);
         self.release_layers(&layers);
-        tracing::info!(sandbox_id = %id, "sandbox destroyed");
-        Ok(())
+        tracing::info!(sandbox_id = %id, cpu_ms, "sandbox destroyed");
+        Ok(cpu_ms)
     }
 
     /// Snapshots the sandbox to disk and frees its CPU, memory and network.
@@ -232,6 +236,9 @@ impl<V: Vmm> Sandboxes<V> {
             return Err(failed(reason));
         };
         let started = Instant::now();
+        // The guest stops running with the snapshot's freeze: what the VMM
+        // has used up to now is the guest's.
+        let cpu_ms = vm.pid().and_then(vmm_cpu_ms);
         match vm.pause_to(&snapshot).await {
             Ok(()) => {
                 runtime.forget_vm();
@@ -242,6 +249,7 @@ impl<V: Vmm> Sandboxes<V> {
                     .map_err(|source| SandboxError::storage(&snapshot, source));
                 let info = entry.update(|r| {
                     r.clear_vm();
+                    r.last_cpu_ms = cpu_ms;
                     match &marked {
                         Ok(()) => r.lifecycle.transition(SandboxState::Paused, None)?,
                         Err(err) => r.lifecycle.force(
@@ -296,10 +304,12 @@ impl<V: Vmm> Sandboxes<V> {
             Some(vm) => vm.freeze().await.map_err(|e| e.to_string()),
             None => Err("no VM process for a running sandbox".to_owned()),
         };
+        let cpu_ms = runtime.vm().and_then(|vm| vm.pid()).and_then(vmm_cpu_ms);
         p.launcher.release(&mut runtime).await;
         layout::remove_logged(&p.layout.snapshot_dir(id), "an old memory snapshot");
         let info = entry.update(|r| {
             r.clear_vm();
+            r.last_cpu_ms = cpu_ms;
             match &frozen {
                 Ok(()) => {
                     r.paused_without_memory = true;
@@ -353,6 +363,8 @@ impl<V: Vmm> Sandboxes<V> {
                 match entry.update(|r| {
                     r.timeout_at_ms = now_ms() + timeout_ms;
                     r.paused_without_memory = false;
+                    // A new VMM process: its counter starts at 0.
+                    r.last_cpu_ms = None;
                     Ok(r.lifecycle.transition(SandboxState::Running, None)?)
                 }) {
                     Ok(info) => {
@@ -493,6 +505,7 @@ pub(super) fn new_record(
         disk_file: None,
         layers: Vec::new(),
         paused_without_memory: false,
+        last_cpu_ms: None,
         vm_generation: 0,
     }
 }

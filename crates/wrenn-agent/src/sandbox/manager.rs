@@ -222,6 +222,12 @@ impl<V: Vmm> SandboxManager<V> {
 
     /// Destroys a sandbox: VM, network, disk and snapshot are removed.
     pub async fn destroy(&self, id: &SandboxId) -> Result<(), SandboxError> {
+        self.destroy_metered(id).await.map(drop)
+    }
+
+    /// [`Self::destroy`], answering the final CPU reading (ms) of the
+    /// sandbox's VMM process, `None` when unknown.
+    pub async fn destroy_metered(&self, id: &SandboxId) -> Result<Option<u64>, SandboxError> {
         self.inner.sandboxes.destroy(id).await
     }
 

@@ -4,6 +4,7 @@
 //! and networks.
 pub mod catalog;
 pub mod config;
+mod cpu;
 pub mod error;
 mod fork;
 pub mod gate;

@@ -57,7 +57,7 @@ pub async fn reap_expired<V: Vmm>(sandboxes: &Sandboxes<V>) -> Vec<(SandboxId, T
         };
         let result = match action {
             TimeoutAction::Pause => sandboxes.pause(&id, true).await.map(|_| ()),
-            TimeoutAction::Kill => sandboxes.destroy(&id).await,
+            TimeoutAction::Kill => sandboxes.destroy(&id).await.map(drop),
         };
         match result {
             Ok(()) => tracing::info!(sandbox_id = %id, ?action, ?what, "inactivity timeout"),
@@ -105,6 +105,7 @@ mod tests {
             metadata: BTreeMap::new(),
             envd_url: None,
             from_snapshot: false,
+            cpu_usage_ms: None,
         }
     }
 

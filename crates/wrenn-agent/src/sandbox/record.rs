@@ -54,6 +54,10 @@ pub struct SandboxRecord {
     /// boots afresh on the same disk.
     #[serde(default)]
     pub paused_without_memory: bool,
+    /// The CPU time (ms) the last VMM process had used when it ended (a
+    /// pause); cleared when a new one starts.
+    #[serde(default)]
+    pub last_cpu_ms: Option<u64>,
     /// Which VM incarnation envd at `envd_addr` is: a new number every time
     /// a VM starts, so connections kept to an earlier VM are never reused.
     /// Not persisted: connections do not outlive the agent.
@@ -119,6 +123,9 @@ pub struct SandboxInfo {
     pub metadata: std::collections::BTreeMap<String, String>,
     pub envd_url: Option<String>,
     pub from_snapshot: bool,
+    /// CPU time (ms) of the VMM process: the current one's so far while it
+    /// runs, else the last one's final reading (a counter per process).
+    pub cpu_usage_ms: Option<u64>,
 }
 
 impl From<&SandboxRecord> for SandboxInfo {
@@ -136,6 +143,7 @@ impl From<&SandboxRecord> for SandboxInfo {
             metadata: r.config.metadata.clone(),
             envd_url: r.envd_addr.as_ref().map(|a| format!("http://{a}")),
             from_snapshot: r.from_snapshot.is_some(),
+            cpu_usage_ms: r.pid.and_then(super::cpu::vmm_cpu_ms).or(r.last_cpu_ms),
         }
     }
 }
@@ -173,6 +181,7 @@ mod tests {
             disk_file: None,
             layers: Vec::new(),
             paused_without_memory: false,
+            last_cpu_ms: None,
             vm_generation: 0,
         }
     }
@@ -208,5 +217,39 @@ mod tests {
         loaded.save(dir.path()).expect("save");
         let text = std::fs::read_to_string(dir.path().join(RECORD_FILE)).expect("read");
         assert!(!text.contains("legacy-plain-token"), "{text}");
+    }
+
+    #[test]
+    fn info_when_vmm_runs_then_its_live_cpu_reading_over_the_last_one() {
+        let mut record = record();
+        record.pid = Some(std::process::id());
+        record.last_cpu_ms = Some(u64::MAX);
+        let cpu = SandboxInfo::from(&record).cpu_usage_ms.expect("a reading");
+        assert!(cpu < u64::MAX, "{cpu}");
+    }
+
+    #[test]
+    fn info_when_no_vmm_then_last_final_reading_kept_across_save_and_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut record = record();
+        assert_eq!(SandboxInfo::from(&record).cpu_usage_ms, None);
+        record.last_cpu_ms = Some(1234);
+        record.save(dir.path()).expect("save");
+        let loaded = SandboxRecord::load(dir.path()).expect("load");
+        assert_eq!(SandboxInfo::from(&loaded).cpu_usage_ms, Some(1234));
+    }
+
+    #[test]
+    fn load_when_record_of_older_agent_then_no_last_cpu_reading() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut old = serde_json::to_value(record()).expect("json");
+        old.as_object_mut().expect("object").remove("last_cpu_ms");
+        std::fs::write(
+            dir.path().join(RECORD_FILE),
+            serde_json::to_vec(&old).expect("bytes"),
+        )
+        .expect("write");
+        let loaded = SandboxRecord::load(dir.path()).expect("old record loads");
+        assert_eq!(loaded.last_cpu_ms, None);
     }
 }

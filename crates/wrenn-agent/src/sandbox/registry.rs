@@ -197,6 +197,7 @@ mod tests {
             disk_file: None,
             layers: Vec::new(),
             paused_without_memory: false,
+            last_cpu_ms: None,
             vm_generation: 0,
         }
     }

@@ -65,6 +65,7 @@ fn human(usage: &Value) -> String {
                 num("vcpu_seconds"),
                 num("memory_gib_seconds"),
                 format!("{:.4}", e["storage_gib_hours"].as_f64().unwrap_or(0.0)),
+                num("guest_cpu_seconds"),
             ]
         })
         .collect();
@@ -75,6 +76,7 @@ fn human(usage: &Value) -> String {
         "VCPU S",
         "MEMORY GIB S",
         "STORAGE GIB H",
+        "GUEST CPU S",
     ];
     render::table(&headers, &rows)
 }

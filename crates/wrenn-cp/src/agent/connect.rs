@@ -212,6 +212,7 @@ fn sandbox(sandbox: Option<pb::Sandbox>) -> AgentResult<AgentSandbox> {
         reason: sandbox.reason,
         timeout_at_ms: i64::try_from(sandbox.timeout_at_ms).unwrap_or(i64::MAX),
         from_snapshot: sandbox.from_snapshot,
+        cpu_ms: sandbox.cpu_usage_ms.and_then(|ms| i64::try_from(ms).ok()),
     })
 }
 
@@ -264,11 +265,16 @@ impl AgentApi for ConnectAgent {
     }
 
     async fn destroy(&self, id: &str) -> AgentResult<()> {
+        self.destroy_metered(id).await.map(drop)
+    }
+
+    async fn destroy_metered(&self, id: &str) -> AgentResult<Option<i64>> {
         let message = pb::DestroySandboxRequest {
             id: id.into(),
             ..Default::default()
         };
-        reply(self.client.destroy_sandbox(message).await).map(drop)
+        let response = reply(self.client.destroy_sandbox(message).await)?;
+        Ok(response.cpu_usage_ms.and_then(|ms| i64::try_from(ms).ok()))
     }
 
     async fn pause(&self, id: &str) -> AgentResult<AgentSandbox> {

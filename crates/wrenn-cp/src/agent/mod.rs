@@ -64,6 +64,10 @@ pub struct AgentSandbox {
     pub reason: String,
     pub timeout_at_ms: i64,
     pub from_snapshot: bool,
+    /// Guest CPU milliseconds of its VMM process: the running one's so far,
+    /// else the last one's final reading (a counter per VMM process, from
+    /// 0). `None`: the host did not say.
+    pub cpu_ms: Option<i64>,
 }
 
 /// A template as a host holds it.
@@ -123,6 +127,11 @@ pub trait AgentApi: Send + Sync + std::fmt::Debug {
     async fn get(&self, id: &str) -> AgentResult<AgentSandbox>;
     async fn list(&self) -> AgentResult<Vec<AgentSandbox>>;
     async fn destroy(&self, id: &str) -> AgentResult<()>;
+    /// [`Self::destroy`], answering the final guest CPU reading (ms) of the
+    /// sandbox's VMM when the host took one.
+    async fn destroy_metered(&self, id: &str) -> AgentResult<Option<i64>> {
+        self.destroy(id).await.map(|()| None)
+    }
     async fn pause(&self, id: &str) -> AgentResult<AgentSandbox>;
     /// Pauses keeping only the disk: the next resume boots afresh on it.
     async fn pause_disk_only(&self, id: &str) -> AgentResult<AgentSandbox> {

@@ -64,6 +64,11 @@ pub struct UsageEntry {
     pub memory_gib_seconds: f64,
     /// Storage GiB × hours paused.
     pub storage_gib_hours: f64,
+    /// CPU seconds the guests actually used (user plus system time of
+    /// their VMM processes while running), beside the reserved
+    /// `vcpu_seconds`. Intervals recorded before the ledger measured it
+    /// count 0.
+    pub guest_cpu_seconds: f64,
 }
 
 impl From<&UsageLine> for UsageEntry {
@@ -77,6 +82,7 @@ impl From<&UsageLine> for UsageEntry {
             vcpu_seconds: t.vcpu_seconds(),
             memory_gib_seconds: t.memory_gib_seconds(),
             storage_gib_hours: t.storage_gib_hours(),
+            guest_cpu_seconds: t.guest_cpu_seconds(),
         }
     }
 }
@@ -145,18 +151,19 @@ async fn answer(
     let entries: Vec<UsageEntry> = lines.iter().map(UsageEntry::from).collect();
     if csv {
         let mut text = String::from(
-            "key,template,running_seconds,paused_seconds,vcpu_seconds,memory_gib_seconds,storage_gib_hours\n",
+            "key,template,running_seconds,paused_seconds,vcpu_seconds,memory_gib_seconds,storage_gib_hours,guest_cpu_seconds\n",
         );
         for e in &entries {
             text.push_str(&format!(
-                "{},{},{:.3},{:.3},{:.3},{:.3},{:.6}\n",
+                "{},{},{:.3},{:.3},{:.3},{:.3},{:.6},{:.3}\n",
                 csv_field(&e.key),
                 csv_field(&e.template),
                 e.running_seconds,
                 e.paused_seconds,
                 e.vcpu_seconds,
                 e.memory_gib_seconds,
-                e.storage_gib_hours
+                e.storage_gib_hours,
+                e.guest_cpu_seconds
             ));
         }
         return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], text).into_response());
@@ -228,7 +235,7 @@ async fn export_usage(
     let csv = query.format.as_deref() != Some("json");
     csv_wanted(&query)?;
     let header_line = csv.then(|| {
-        "sandbox_id,template,host_id,phase,vcpus,memory_mib,storage_mib,started_at,ended_at\n"
+        "sandbox_id,template,host_id,phase,vcpus,memory_mib,storage_mib,started_at,ended_at,guest_cpu_seconds\n"
             .to_owned()
     });
     let db = state.db.clone();
@@ -270,9 +277,10 @@ async fn export_usage(
 
 fn export_line(row: &IntervalRow, csv: bool) -> String {
     let ended = row.ended_at.map(rfc3339).unwrap_or_default();
+    let cpu = row.cpu_ms.map(|ms| ms as f64 / 1000.0);
     if csv {
         format!(
-            "{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{}\n",
             row.sandbox_id,
             csv_field(&row.template),
             row.host_id.as_deref().unwrap_or_default(),
@@ -281,14 +289,15 @@ fn export_line(row: &IntervalRow, csv: bool) -> String {
             row.memory_mb,
             row.storage_mb,
             rfc3339(row.started_at),
-            ended
+            ended,
+            cpu.map(|s| format!("{s:.3}")).unwrap_or_default()
         )
     } else {
         let line = serde_json::json!({
             "sandbox_id": row.sandbox_id, "template": row.template, "host_id": row.host_id,
             "phase": row.phase, "vcpus": row.vcpus, "memory_mib": row.memory_mb,
             "storage_mib": row.storage_mb, "started_at": rfc3339(row.started_at),
-            "ended_at": row.ended_at.map(rfc3339),
+            "ended_at": row.ended_at.map(rfc3339), "guest_cpu_seconds": cpu,
         });
         format!("{line}\n")
     }

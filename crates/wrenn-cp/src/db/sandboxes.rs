@@ -414,6 +414,9 @@ pub struct TransitionExtras {
     pub started_at: Option<i64>,
     pub timeout_at: Option<i64>,
     pub from_snapshot: Option<bool>,
+    /// The final guest CPU reading (ms) of the sandbox's VMM that its host
+    /// answered with the transition (pause, destroy), for the ledger.
+    pub cpu_ms: Option<i64>,
 }
 
 /// Moves a sandbox to `to` if it is in a state that may become `to`;
@@ -468,7 +471,7 @@ pub async fn transition(
     if let Some(phase) = super::pools::phase_of(to) {
         super::pools::move_in(&mut tx, &sandbox, phase, None).await?;
     }
-    super::usage::on_transition_in(&mut tx, &sandbox, to, now).await?;
+    super::usage::on_transition_in(&mut tx, &sandbox, to, now, extras.cpu_ms).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -20,18 +20,33 @@ pub fn metered(state: SandboxState) -> Option<&'static str> {
     }
 }
 
+/// The guest CPU figure of a running interval after a reading of its VMM
+/// (`cpu_ms` in SQL, the reading `$3`): raised to the reading, never
+/// lowered (a late or repeated reading cannot undo a later one), untouched
+/// without one, and never set on paused intervals or rows older than the
+/// column (NULL).
+const RAISE_CPU: &str = "CASE WHEN phase = 'running' AND cpu_ms IS NOT NULL \
+    AND $3 IS NOT NULL AND $3 > cpu_ms THEN $3 ELSE cpu_ms END";
+
 /// Closes the sandbox's open interval at `at` and opens the one of `to`.
+/// `cpu_ms`: the final reading of the sandbox's VMM at the transition (a
+/// pause or destroy answered it), which the closed running interval keeps
+/// if it is above what was seen before; a new running interval (a fresh
+/// VMM, whose counter starts at 0) opens at 0.
 pub async fn on_transition_in(
     tx: &mut Tx<'_>,
     sandbox: &SandboxRow,
     to: SandboxState,
     at: i64,
+    cpu_ms: Option<i64>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE usage_intervals SET ended_at = $2 WHERE sandbox_id = $1 AND ended_at IS NULL",
-    )
+    sqlx::query(&format!(
+        "UPDATE usage_intervals SET ended_at = $2, cpu_ms = {RAISE_CPU} \
+         WHERE sandbox_id = $1 AND ended_at IS NULL"
+    ))
     .bind(&sandbox.id)
     .bind(at)
+    .bind(cpu_ms)
     .execute(&mut **tx)
     .await?;
     let Some(phase) = metered(to) else {
@@ -40,7 +55,8 @@ pub async fn on_transition_in(
     let shape = Shape::of(sandbox);
     sqlx::query(
         "INSERT INTO usage_intervals (id, sandbox_id, team_id, template, host_id, phase, vcpus, \
-         memory_mb, storage_mb, started_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)",
+         memory_mb, storage_mb, started_at, ended_at, cpu_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11)",
     )
     .bind(new_ordered_id("use_"))
     .bind(&sandbox.id)
@@ -52,9 +68,35 @@ pub async fn on_transition_in(
     .bind(shape.memory_mb)
     .bind(shape.storage_mb)
     .bind(at)
+    .bind((phase == "running").then_some(0_i64))
     .execute(&mut **tx)
     .await
     .map(|_| ())
+}
+
+/// Raises the running figure of the sandbox's open running interval to a
+/// reading of its VMM taken no earlier than `asked_at` (the host was asked
+/// then), so that a host lost later still bills what was seen last. An
+/// interval opened after `asked_at` belongs to a newer VMM than the one
+/// read and is left alone. Returns whether a row changed.
+pub async fn observe_cpu(
+    db: &Db,
+    sandbox_id: &str,
+    cpu_ms: i64,
+    asked_at: i64,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(&format!(
+        "UPDATE usage_intervals SET cpu_ms = {RAISE_CPU} WHERE sandbox_id = $1 \
+         AND ended_at IS NULL AND phase = 'running' AND started_at <= $2 \
+         AND cpu_ms IS NOT NULL AND cpu_ms < $3"
+    ))
+    .bind(sandbox_id)
+    .bind(asked_at)
+    .bind(cpu_ms)
+    .execute(&db.pool)
+    .await?
+    .rows_affected();
+    Ok(updated > 0)
 }
 
 /// One ledger row.
@@ -72,6 +114,10 @@ pub struct IntervalRow {
     pub started_at: i64,
     /// `None`: still open.
     pub ended_at: Option<i64>,
+    /// Guest CPU milliseconds its VMM used during it (running intervals;
+    /// the running figure while open). `None`: paused, or written before
+    /// the ledger measured it.
+    pub cpu_ms: Option<i64>,
 }
 
 fn interval(row: &AnyRow) -> Result<IntervalRow, sqlx::Error> {
@@ -86,11 +132,12 @@ fn interval(row: &AnyRow) -> Result<IntervalRow, sqlx::Error> {
         storage_mb: row.try_get("storage_mb")?,
         started_at: row.try_get("started_at")?,
         ended_at: row.try_get("ended_at")?,
+        cpu_ms: row.try_get("cpu_ms")?,
     })
 }
 
 const COLUMNS: &str = "sandbox_id, team_id, template, host_id, phase, vcpus, memory_mb, \
-    storage_mb, started_at, ended_at";
+    storage_mb, started_at, ended_at, cpu_ms";
 
 /// Intervals overlapping `[start, end)` of one team (`None`: every team),
 /// oldest first, at most `limit` after the `(started_at, id)` cursor.
@@ -153,9 +200,10 @@ pub enum SumBy {
 }
 
 /// Per group: `(key, template, running_ms, paused_ms, vcpu_ms,
-/// memory_mib_ms, storage_mib_ms)`, intervals clipped to `[start, end)`
-/// (open ones end at `now`), summed by the database.
-pub type Sums = (String, String, i64, i64, i64, i64, i64);
+/// memory_mib_ms, storage_mib_ms, guest_cpu_ms)`, intervals clipped to
+/// `[start, end)` (open ones end at `now`), summed by the database. An
+/// interval's guest CPU counts in the share of its time inside the range.
+pub type Sums = (String, String, i64, i64, i64, i64, i64, i64);
 
 /// Sums of the ledger of `team_id` (`None`: every team) grouped by `by`.
 pub async fn sums(
@@ -187,8 +235,10 @@ pub async fn sums(
     } else {
         ""
     };
+    let cpu = cpu_share(clipped, "(COALESCE(ended_at, $3) - started_at)");
     let sql = format!(
-        "SELECT {key} AS k, {template} AS t, {running}, {paused}, {vcpu}, {memory}, {storage} \
+        "SELECT {key} AS k, {template} AS t, {running}, {paused}, {vcpu}, {memory}, {storage}, \
+         {cpu} AS cpu_ms \
          FROM usage_intervals WHERE {team_filter}started_at < $2 \
          AND (ended_at IS NULL OR ended_at > $1) GROUP BY {key} ORDER BY {key}",
         running = sum(clipped, "running") + " AS running_ms",
@@ -212,9 +262,21 @@ pub async fn sums(
                 r.try_get("vcpu_ms")?,
                 r.try_get("memory_ms")?,
                 r.try_get("storage_ms")?,
+                r.try_get("cpu_ms")?,
             ))
         })
         .collect()
+}
+
+/// The SQL sum of the guest CPU of running intervals in proportion to the
+/// `part` of their `whole` duration that is counted (all of it when both
+/// agree), rounded to the millisecond; computed in floating point so that
+/// large products cannot overflow.
+fn cpu_share(part: &str, whole: &str) -> String {
+    format!(
+        "CAST(COALESCE(SUM(CASE WHEN phase = 'running' AND cpu_ms IS NOT NULL AND {whole} > 0 \
+         THEN ROUND(cpu_ms * 1.0 * {part} / {whole}) ELSE 0 END), 0) AS BIGINT)"
+    )
 }
 
 /// Per bucket (its start, Unix ms): the sums of the intervals that lie
@@ -242,13 +304,14 @@ pub async fn bucket_sums(
     };
     let sql = format!(
         "SELECT started_at - (started_at % $4) AS k, {running} AS running_ms, {paused} AS paused_ms, \
-         {vcpu} AS vcpu_ms, {memory} AS memory_ms, {storage} AS storage_ms \
+         {vcpu} AS vcpu_ms, {memory} AS memory_ms, {storage} AS storage_ms, {cpu} AS cpu_ms \
          FROM usage_intervals WHERE {team_filter} AND {WITHIN} GROUP BY started_at - (started_at % $4)",
         running = sum(d, "running"),
         paused = sum(d, "paused"),
         vcpu = sum(&format!("vcpus * {d}"), "running"),
         memory = sum(&format!("memory_mb * {d}"), "running"),
         storage = sum(&format!("storage_mb * {d}"), "paused"),
+        cpu = cpu_share(d, d),
     );
     let rows = sqlx::query(&sql)
         .bind(start)
@@ -271,6 +334,7 @@ pub async fn bucket_sums(
                     r.try_get("vcpu_ms")?,
                     r.try_get("memory_ms")?,
                     r.try_get("storage_ms")?,
+                    r.try_get("cpu_ms")?,
                 ),
             ))
         })

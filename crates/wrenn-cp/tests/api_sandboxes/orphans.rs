@@ -57,6 +57,7 @@ fn running_on_host(id: &str, timeout_at_ms: i64) -> AgentSandbox {
         reason: String::new(),
         timeout_at_ms,
         from_snapshot: false,
+        cpu_ms: None,
     }
 }
 

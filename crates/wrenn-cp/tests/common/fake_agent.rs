@@ -132,6 +132,13 @@ impl FakeAgent {
         }
     }
 
+    /// The guest CPU reading (ms) the host now reports for `id`'s VMM.
+    pub fn set_cpu_ms(&self, id: &str, cpu_ms: i64) {
+        if let Some(sandbox) = self.inner().sandboxes.get_mut(id) {
+            sandbox.cpu_ms = Some(cpu_ms);
+        }
+    }
+
     /// The host now runs `sandbox` without any create having asked (a create
     /// whose control plane died before recording it).
     pub fn keep(&self, sandbox: AgentSandbox) {
@@ -263,6 +270,7 @@ impl AgentApi for FakeAgent {
                 .images
                 .get(&request.template_image)
                 .is_some_and(|t| t.has_memory_snapshot),
+            cpu_ms: Some(0),
         };
         inner.sandboxes.insert(request.id, sandbox.clone());
         Ok(sandbox)
@@ -277,12 +285,16 @@ impl AgentApi for FakeAgent {
     }
 
     async fn destroy(&self, id: &str) -> AgentResult<()> {
+        self.destroy_metered(id).await.map(drop)
+    }
+
+    async fn destroy_metered(&self, id: &str) -> AgentResult<Option<i64>> {
         let mut inner = self.inner();
         inner.destroyed.push(id.to_owned());
         inner
             .sandboxes
             .remove(id)
-            .map(|_| ())
+            .map(|s| s.cpu_ms)
             .ok_or_else(|| AgentError::NotFound(format!("sandbox {id} not found")))
     }
 
@@ -361,6 +373,7 @@ impl AgentApi for FakeAgent {
                 reason: String::new(),
                 timeout_at_ms: deadline(timeout_secs.unwrap_or(300)),
                 from_snapshot: false,
+                cpu_ms: Some(0),
             })
             .collect();
         for copy in &copies {
@@ -375,6 +388,8 @@ impl AgentApi for FakeAgent {
             require(s, AgentState::Paused)?;
             s.state = AgentState::Running;
             s.timeout_at_ms = deadline(300);
+            // A new VMM process: its counter starts again.
+            s.cpu_ms = Some(0);
             Ok(s.clone())
         })
     }

@@ -1784,6 +1784,14 @@ export interface components {
         /** @description One group's usage. */
         UsageEntry: {
             /**
+             * Format: double
+             * @description CPU seconds the guests actually used (user plus system time of
+             *     their VMM processes while running), beside the reserved
+             *     `vcpu_seconds`. Intervals recorded before the ledger measured it
+             *     count 0.
+             */
+            guest_cpu_seconds: number;
+            /**
              * @description The hour's or day's start (RFC 3339), the sandbox id, the template
              *     name or the team id.
              */

@@ -264,6 +264,7 @@ async fn create_on_best_host(
                 started_at: Some(db::now_ms()),
                 timeout_at: Some(created.timeout_at_ms),
                 from_snapshot: Some(created.from_snapshot),
+                cpu_ms: None,
             };
             db::sandboxes::transition(&state.db, &row.id, SandboxState::Running, "", extras)
                 .await?;

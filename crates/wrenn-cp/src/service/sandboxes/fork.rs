@@ -141,6 +141,7 @@ async fn fork_rows(
             started_at: Some(db::now_ms()),
             timeout_at: Some(copy.timeout_at_ms),
             from_snapshot: Some(false),
+            cpu_ms: None,
         };
         db::sandboxes::transition(&state.db, &copy.id, SandboxState::Running, "", extras).await?;
         let resource = ("sandbox", copy.id.as_str());

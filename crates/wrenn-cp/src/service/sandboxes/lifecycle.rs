@@ -111,10 +111,22 @@ pub(super) async fn record(
     to: SandboxState,
     reported: Option<&AgentSandbox>,
 ) -> Result<(), sqlx::Error> {
+    record_metered(state, row, to, reported, reported.and_then(|s| s.cpu_ms)).await
+}
+
+/// [`record`] with the final guest CPU reading the host answered.
+async fn record_metered(
+    state: &AppState,
+    row: &SandboxRow,
+    to: SandboxState,
+    reported: Option<&AgentSandbox>,
+    cpu_ms: Option<i64>,
+) -> Result<(), sqlx::Error> {
     let extras = TransitionExtras {
         timeout_at: reported.map(|s| s.timeout_at_ms),
         started_at: (to == SandboxState::Running).then(db::now_ms),
         from_snapshot: None,
+        cpu_ms,
     };
     db::sandboxes::transition(&state.db, &row.id, to, "", extras).await?;
     state.routes.invalidate(&row.id);
@@ -139,13 +151,15 @@ pub async fn destroy(
     if row.state == SandboxState::Stopped {
         return Ok(());
     }
+    let mut cpu_ms = None;
     if let Some(agent) = agent_of(state, &row).await {
-        match agent.destroy(&row.id).await {
-            Ok(()) | Err(AgentError::NotFound(_)) => {}
+        match agent.destroy_metered(&row.id).await {
+            Ok(reading) => cpu_ms = reading,
+            Err(AgentError::NotFound(_)) => {}
             Err(err) => return Err(DestroySandboxError::Host(err)),
         }
     }
-    record(state, &row, SandboxState::Stopped, None).await?;
+    record_metered(state, &row, SandboxState::Stopped, None, cpu_ms).await?;
     audit_ok(state, principal, "sandbox.destroy", &row).await;
     Ok(())
 }

@@ -44,14 +44,30 @@ pub struct Totals {
     pub memory_mib_ms: i64,
     /// Storage MiB × paused milliseconds.
     pub storage_mib_ms: i64,
+    /// CPU milliseconds the guests actually used (their VMM processes).
+    pub guest_cpu_ms: i64,
+}
+
+/// The share of an interval's guest CPU (`cpu_ms` over its `whole`
+/// duration) that falls in `part` of it, rounded to the millisecond; the
+/// whole of it when `part` is the whole interval.
+pub fn cpu_share(cpu_ms: i64, part: i64, whole: i64) -> i64 {
+    if whole <= 0 || part >= whole {
+        return cpu_ms;
+    }
+    let share =
+        (i128::from(cpu_ms) * i128::from(part.max(0)) + i128::from(whole) / 2) / i128::from(whole);
+    i64::try_from(share).unwrap_or(i64::MAX)
 }
 
 impl Totals {
-    fn add(&mut self, row: &IntervalRow, ms: i64) {
+    /// Adds `ms` of `row`, the part of it that lasts `whole` ms.
+    fn add(&mut self, row: &IntervalRow, ms: i64, whole: i64) {
         if row.phase == "running" {
             self.running_ms += ms;
             self.vcpu_ms += row.vcpus * ms;
             self.memory_mib_ms += row.memory_mb * ms;
+            self.guest_cpu_ms += cpu_share(row.cpu_ms.unwrap_or(0), ms, whole);
         } else {
             self.paused_ms += ms;
             self.storage_mib_ms += row.storage_mb * ms;
@@ -68,6 +84,10 @@ impl Totals {
 
     pub fn storage_gib_hours(&self) -> f64 {
         self.storage_mib_ms as f64 / 1024.0 / HOUR_MS as f64
+    }
+
+    pub fn guest_cpu_seconds(&self) -> f64 {
+        self.guest_cpu_ms as f64 / 1000.0
     }
 }
 
@@ -112,7 +132,16 @@ pub async fn rollup(
             .into_iter()
             .filter(|r| r.2 + r.3 > 0)
             .map(
-                |(key, template, running_ms, paused_ms, vcpu_ms, memory_mib_ms, storage_mib_ms)| {
+                |(
+                    key,
+                    template,
+                    running_ms,
+                    paused_ms,
+                    vcpu_ms,
+                    memory_mib_ms,
+                    storage_mib_ms,
+                    guest_cpu_ms,
+                )| {
                     UsageLine {
                         key,
                         template,
@@ -122,6 +151,7 @@ pub async fn rollup(
                             vcpu_ms,
                             memory_mib_ms,
                             storage_mib_ms,
+                            guest_cpu_ms,
                         },
                     }
                 },
@@ -139,6 +169,7 @@ pub async fn rollup(
         totals.vcpu_ms += sums.4;
         totals.memory_mib_ms += sums.5;
         totals.storage_mib_ms += sums.6;
+        totals.guest_cpu_ms += sums.7;
     }
     let mut cursor = None;
     loop {
@@ -148,7 +179,8 @@ pub async fn rollup(
             let Some((from, to)) = clip(row.started_at, row.ended_at, start, end, now) else {
                 continue;
             };
-            add(&mut groups, by, row, from, to);
+            let whole = row.ended_at.unwrap_or(now) - row.started_at;
+            add(&mut groups, by, row, (from, to), whole);
         }
         match next {
             Some(next) => cursor = Some(next),
@@ -169,8 +201,8 @@ fn add(
     groups: &mut BTreeMap<String, (String, Totals)>,
     by: GroupBy,
     row: &IntervalRow,
-    from: i64,
-    to: i64,
+    (from, to): (i64, i64),
+    whole: i64,
 ) {
     let bucket = match by {
         GroupBy::Hour => HOUR_MS,
@@ -185,7 +217,7 @@ fn add(
                 .entry(key)
                 .or_insert_with(|| (template, Totals::default()))
                 .1
-                .add(row, to - from);
+                .add(row, to - from, whole);
             return;
         }
     };
@@ -197,7 +229,7 @@ fn add(
             .entry(crate::timestamp::rfc3339(bucket_start))
             .or_default()
             .1
-            .add(row, until - at);
+            .add(row, until - at, whole);
         at = until;
     }
 }
@@ -218,6 +250,7 @@ mod tests {
             storage_mb: 1024,
             started_at,
             ended_at,
+            cpu_ms: (phase == "running").then_some(4000),
         }
     }
 
@@ -232,10 +265,31 @@ mod tests {
     fn add_when_interval_spans_midnight_then_split_between_days() {
         let mut groups = BTreeMap::new();
         let r = row("running", DAY_MS - 1000, Some(DAY_MS + 3000));
-        add(&mut groups, GroupBy::Day, &r, DAY_MS - 1000, DAY_MS + 3000);
+        add(
+            &mut groups,
+            GroupBy::Day,
+            &r,
+            (DAY_MS - 1000, DAY_MS + 3000),
+            4000,
+        );
         let totals: Vec<i64> = groups.values().map(|(_, t)| t.running_ms).collect();
         assert_eq!(totals, vec![1000, 3000]);
         assert_eq!(groups.values().map(|(_, t)| t.vcpu_ms).sum::<i64>(), 8000);
+        // The guest's 4 s of CPU in proportion to each day's share.
+        let cpu: Vec<i64> = groups.values().map(|(_, t)| t.guest_cpu_ms).collect();
+        assert_eq!(cpu, vec![1000, 3000]);
+    }
+
+    #[test]
+    fn cpu_share_when_part_of_interval_then_proportional_and_whole_when_all() {
+        assert_eq!(cpu_share(4000, 1000, 4000), 1000);
+        assert_eq!(cpu_share(4000, 4000, 4000), 4000);
+        assert_eq!(cpu_share(1000, 1, 3), 333);
+        assert_eq!(cpu_share(1000, 2, 3), 667);
+        assert_eq!(cpu_share(7, 0, 0), 7);
+        // No overflow for long intervals with large figures.
+        let year = 365 * DAY_MS;
+        assert_eq!(cpu_share(1 << 62, year / 2, year), 1 << 61);
     }
 
     #[test]
@@ -245,11 +299,11 @@ mod tests {
             &mut groups,
             GroupBy::Sandbox,
             &row("paused", 0, Some(HOUR_MS)),
-            0,
+            (0, HOUR_MS),
             HOUR_MS,
         );
         let (_, t) = &groups["sbx_1"];
-        assert_eq!((t.vcpu_ms, t.paused_ms), (0, HOUR_MS));
+        assert_eq!((t.vcpu_ms, t.paused_ms, t.guest_cpu_ms), (0, HOUR_MS, 0));
         assert!((t.storage_gib_hours() - 1.0).abs() < 1e-9);
     }
 }
