@@ -215,3 +215,73 @@ both_dbs!(
         assert_eq!(deliveries.as_array().unwrap().len(), 5, "{deliveries}");
     }
 );
+
+both_dbs!(
+    webhook_secret_when_stored_then_sealed_legacy_resealed_rotated_refused,
+    |kind| async move {
+        use wrenn_cp::{db::webhooks, service::notify::SealKey};
+        let (url, shared) = receiver(0).await;
+        let env = [("CP_WEBHOOK_ALLOW_PRIVATE", "true")];
+        let app = TestApp::start_configured(kind, FakeAgent::new(), &env).await;
+        let db = &app.state.db;
+        let (owner, team) = app.signup("owner@example.com").await;
+        let body = json!({"url": url});
+        let (status, hook) = app
+            .request(PUT, "/v1/webhook", Some(&owner), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{hook}");
+        let secret = hook["secret"].as_str().expect("secret").to_owned();
+        let stored = webhooks::get(db, &team).await.unwrap().expect("row").secret;
+        assert!(stored.starts_with("sealed:v1:"), "{stored}");
+        assert!(
+            !stored.contains(&secret[6..]),
+            "the secret is not stored plain"
+        );
+        webhooks::enqueue(db, &team, "pool_exhausted", "{\"n\":1}", 0)
+            .await
+            .unwrap();
+        deliver_until(&app, &shared, 1).await;
+        let (headers, sent, _) = shared.lock().unwrap().requests.remove(0);
+        verify(&secret, &headers, &sent);
+
+        // A row an older build wrote in plaintext still signs, and is
+        // sealed by the delivery that read it.
+        webhooks::put(db, &team, &url, "whsec_legacy")
+            .await
+            .unwrap();
+        webhooks::enqueue(db, &team, "pool_exhausted", "{\"n\":2}", 0)
+            .await
+            .unwrap();
+        deliver_until(&app, &shared, 1).await;
+        let (headers, sent, _) = shared.lock().unwrap().requests.remove(0);
+        verify("whsec_legacy", &headers, &sent);
+        let stored = webhooks::get(db, &team).await.unwrap().expect("row").secret;
+        assert!(stored.starts_with("sealed:v1:"), "{stored}");
+        webhooks::enqueue(db, &team, "pool_exhausted", "{\"n\":3}", 0)
+            .await
+            .unwrap();
+        deliver_until(&app, &shared, 1).await;
+        let (headers, sent, _) = shared.lock().unwrap().requests.remove(0);
+        verify("whsec_legacy", &headers, &sent);
+
+        // Sealed under another CP_JWT_SECRET: the delivery fails at once,
+        // saying what to do; nothing is sent.
+        let rotated = SealKey::derive(b"the secret before rotation, 32+ characters");
+        webhooks::put(db, &team, &url, &rotated.seal("whsec_old"))
+            .await
+            .unwrap();
+        webhooks::enqueue(db, &team, "pool_exhausted", "{\"n\":4}", 0)
+            .await
+            .unwrap();
+        assert_eq!(deliver_due(&app.state).await.unwrap(), 1);
+        assert!(shared.lock().unwrap().requests.is_empty());
+        let (_, deliveries) = app
+            .request(GET, "/v1/webhook/deliveries", Some(&owner), None)
+            .await;
+        let newest = &deliveries.as_array().unwrap()[0];
+        assert_eq!(newest["state"], "failed", "{newest}");
+        assert_eq!(newest["attempts"], 1, "{newest}");
+        let error = newest["last_error"].as_str().unwrap();
+        assert!(error.contains("set the webhook again"), "{error}");
+    }
+);

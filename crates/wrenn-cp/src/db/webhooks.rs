@@ -9,6 +9,8 @@ use super::{new_ordered_id, now_ms, Db};
 pub struct WebhookRow {
     pub team_id: String,
     pub url: String,
+    /// As stored: sealed (`service::notify`), or plaintext from an older
+    /// build.
     pub secret: String,
     pub created_at: i64,
 }
@@ -79,6 +81,18 @@ pub async fn get(db: &Db, team_id: &str) -> Result<Option<WebhookRow>, sqlx::Err
         })
     })
     .transpose()
+}
+
+/// Replaces the stored secret `old` by `new` (its sealed form); nothing if
+/// the webhook was set again meanwhile.
+pub async fn reseal(db: &Db, team_id: &str, old: &str, new: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE webhooks SET secret = $3 WHERE team_id = $1 AND secret = $2")
+        .bind(team_id)
+        .bind(old)
+        .bind(new)
+        .execute(&db.pool)
+        .await
+        .map(|_| ())
 }
 
 /// Removes the team's webhook; answers whether it had one. Deliveries

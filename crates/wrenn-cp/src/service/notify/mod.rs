@@ -5,6 +5,7 @@
 //! replica may send them; a claim makes each attempt one replica's.
 mod address;
 pub mod deliver;
+mod seal;
 
 use serde_json::json;
 
@@ -15,6 +16,7 @@ use crate::{
 };
 
 pub use address::{check_url, UrlError};
+pub use seal::{Opened, SealKey, Unsealable};
 
 /// Percentages of a pool dimension that raise `pool_threshold` when use
 /// reaches them.
@@ -38,9 +40,35 @@ pub async fn put_webhook(
 ) -> Result<WebhookRow, WebhookError> {
     check_url(url, config.webhook_allow_private).await?;
     let secret = format!("whsec_{}", random_token(32));
-    db::webhooks::put(db, team_id, url, &secret).await?;
+    let sealed = seal_key(config).seal(&secret);
+    db::webhooks::put(db, team_id, url, &sealed).await?;
     let row = db::webhooks::get(db, team_id).await?;
-    row.ok_or_else(|| WebhookError::Db(sqlx::Error::RowNotFound))
+    let row = row.ok_or_else(|| WebhookError::Db(sqlx::Error::RowNotFound))?;
+    Ok(WebhookRow { secret, ..row })
+}
+
+/// The key webhook secrets are sealed under (`seal`).
+pub fn seal_key(config: &CpConfig) -> SealKey {
+    SealKey::derive(config.jwt_secret.expose().as_bytes())
+}
+
+/// The signing secret of a stored webhook, opened; a plaintext one (an
+/// older build's row) is written back sealed on the way. `Ok(Err(_))`:
+/// it does not open (another `CP_JWT_SECRET`), the team must set it again.
+pub async fn signing_secret(
+    db: &Db,
+    config: &CpConfig,
+    row: &WebhookRow,
+) -> Result<Result<String, Unsealable>, sqlx::Error> {
+    let key = seal_key(config);
+    match key.open(&row.secret) {
+        Ok(Opened::Sealed(secret)) => Ok(Ok(secret)),
+        Ok(Opened::Plaintext(secret)) => {
+            db::webhooks::reseal(db, &row.team_id, &row.secret, &key.seal(&secret)).await?;
+            Ok(Ok(secret))
+        }
+        Err(err) => Ok(Err(err)),
+    }
 }
 
 fn envelope(event: &str, team_id: &str, data: serde_json::Value) -> String {
