@@ -206,8 +206,21 @@ both_dbs!(
         deliver_due(&app.state).await.unwrap();
         assert!(shared.lock().unwrap().requests.is_empty());
         let id = created["id"].as_str().unwrap();
+        let told = || async {
+            let n: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM pool_thresholds WHERE team_id = $1")
+                    .bind(team.as_str())
+                    .fetch_one(&app.state.db.pool)
+                    .await
+                    .unwrap();
+            n
+        };
+        assert_eq!(told().await, 2, "80 % and 100 % recorded as told");
         let (status, _) = call(DELETE, &format!("/v1/sandboxes/{id}"), None).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
+        // The release re-armed both levels in its own transaction, before
+        // any growth looks.
+        assert_eq!(told().await, 0, "use fell below both levels: re-armed");
         let (status, _) = call(POST, "/v1/sandboxes", Some(json!({}))).await;
         assert_eq!(status, StatusCode::CREATED);
         deliver_until(&app, &shared, 2).await;

@@ -84,6 +84,19 @@ impl Amounts {
         paused: UNLIMITED,
     };
 
+    /// Whether any dimension goes down (a delta that releases).
+    pub fn shrinks(self) -> bool {
+        [
+            self.vcpus,
+            self.memory_mb,
+            self.storage_mb,
+            self.running,
+            self.paused,
+        ]
+        .iter()
+        .any(|d| *d < 0)
+    }
+
     pub fn minus(self, other: Self) -> Self {
         Self {
             vcpus: self.vcpus - other.vcpus,
@@ -282,6 +295,9 @@ pub async fn move_in(
     let delta = shape.held(phase).minus(shape.held(from));
     if !apply(tx, &sandbox.team_id, delta, limits).await? {
         return Ok(false);
+    }
+    if delta.shrinks() {
+        super::webhooks::rearm_in(tx, &sandbox.team_id).await?;
     }
     write_reservation(tx, &sandbox.id, &sandbox.team_id, shape, phase).await?;
     Ok(true)
