@@ -298,3 +298,80 @@ both_dbs!(
         assert!(error.contains("set the webhook again"), "{error}");
     }
 );
+
+both_dbs!(
+    deliveries_when_two_replicas_deliver_then_each_sent_exactly_once,
+    |kind| async move {
+        use wrenn_cp::{db::webhooks, db::Db, state::AppState};
+        const EVENTS: usize = 45;
+        let (url, shared) = receiver(0).await;
+        let env = [("CP_WEBHOOK_ALLOW_PRIVATE", "true")];
+        let app = TestApp::start_configured(kind, FakeAgent::new(), &env).await;
+        let (owner, team) = app.signup("owner@example.com").await;
+        let body = json!({"url": url});
+        let (status, hook) = app
+            .request(PUT, "/v1/webhook", Some(&owner), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{hook}");
+        let secret = hook["secret"].as_str().expect("secret").to_owned();
+        for n in 0..EVENTS {
+            let body = json!({"n": n}).to_string();
+            webhooks::enqueue(&app.state.db, &team, "pool_exhausted", &body, 0)
+                .await
+                .unwrap();
+        }
+        // A second replica: its own connections to the same database.
+        let db = Db::open(app.state.config.database_url.expose())
+            .await
+            .expect("second replica's database");
+        let other = AppState {
+            db,
+            ..app.state.clone()
+        };
+        let run = |state: AppState| {
+            let team = team.clone();
+            async move {
+                let mut attempted = 0;
+                for _ in 0..200 {
+                    attempted += deliver_due(&state).await.expect("deliver");
+                    let pending = webhooks::deliveries(&state.db, &team, 1000)
+                        .await
+                        .unwrap()
+                        .iter()
+                        .filter(|d| d.state == "pending")
+                        .count();
+                    if pending == 0 {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                attempted
+            }
+        };
+        let (first, second) = tokio::join!(run(app.state.clone()), run(other));
+        assert_eq!(first + second, EVENTS, "attempts: {first} + {second}");
+
+        let requests = std::mem::take(&mut shared.lock().unwrap().requests);
+        let mut ids: Vec<String> = requests
+            .iter()
+            .map(|(headers, body, _)| {
+                verify(&secret, headers, body);
+                headers["wrenn-delivery"].to_str().unwrap().to_owned()
+            })
+            .collect();
+        ids.sort();
+        let sent = ids.len();
+        ids.dedup();
+        assert_eq!(sent, EVENTS, "every event sent");
+        assert_eq!(ids.len(), EVENTS, "no event sent twice");
+        let (_, deliveries) = app
+            .request(GET, "/v1/webhook/deliveries", Some(&owner), None)
+            .await;
+        let deliveries = deliveries.as_array().unwrap();
+        assert_eq!(deliveries.len(), EVENTS);
+        assert!(deliveries
+            .iter()
+            .all(|d| d["state"] == "delivered" && d["attempts"] == 1));
+        eprintln!("two replicas: {first} + {second} attempts for {EVENTS} events");
+    }
+);
