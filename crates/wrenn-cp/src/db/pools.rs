@@ -273,6 +273,25 @@ pub(super) async fn write_reservation(
     .map(|_| ())
 }
 
+/// Grows the team's use by `need` within `limits` inside `tx`, locking
+/// its `pool_use` row: one conditional UPDATE when the row exists (it
+/// locks the row as [`lock`] would, and a concurrent one re-checks its
+/// condition after this commits), else the row is made first.
+/// `Ok(false)`: it does not fit, nothing changed.
+pub(super) async fn reserve_in(
+    tx: &mut Tx<'_>,
+    team_id: &str,
+    need: Amounts,
+    limits: &Amounts,
+) -> Result<bool, sqlx::Error> {
+    if apply(tx, team_id, need, Some(limits)).await? {
+        return Ok(true);
+    }
+    // No row yet, or no room: make sure of the row and try once more.
+    lock(tx, team_id).await?;
+    apply(tx, team_id, need, Some(limits)).await
+}
+
 /// Moves the sandbox's reservation to `phase` inside `tx`: checked
 /// against `limits` when given (`Ok(false)`: it does not fit, nothing
 /// changed), else unconditional (releases, and transitions the host
