@@ -260,6 +260,9 @@ impl IntoResponse for ApiError {
             Self::RateLimited { retry_after, .. } | Self::TooManyAttempts { retry_after } => {
                 Some(crate::auth::lockout::retry_after_secs(*retry_after))
             }
+            // Room frees when the team's sandboxes end or pause: the same
+            // hint the E2B API gives (`api::e2b::error`).
+            Self::PoolExhausted(_) => Some(POOL_RETRY_AFTER_SECS),
             _ => None,
         };
         let mut response = error_response(self.status(), self.code(), self.to_string());
@@ -271,6 +274,9 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// `Retry-After` of a `pool_exhausted` answer, in seconds.
+pub const POOL_RETRY_AFTER_SECS: u64 = 30;
 
 pub type ApiResult<T> = Result<T, ApiError>;
 

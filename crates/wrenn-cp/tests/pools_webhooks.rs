@@ -206,12 +206,172 @@ both_dbs!(
         deliver_due(&app.state).await.unwrap();
         assert!(shared.lock().unwrap().requests.is_empty());
         let id = created["id"].as_str().unwrap();
+        let told = || async {
+            let n: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM pool_thresholds WHERE team_id = $1")
+                    .bind(team.as_str())
+                    .fetch_one(&app.state.db.pool)
+                    .await
+                    .unwrap();
+            n
+        };
+        assert_eq!(told().await, 2, "80 % and 100 % recorded as told");
         let (status, _) = call(DELETE, &format!("/v1/sandboxes/{id}"), None).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
+        // The release re-armed both levels in its own transaction, before
+        // any growth looks.
+        assert_eq!(told().await, 0, "use fell below both levels: re-armed");
         let (status, _) = call(POST, "/v1/sandboxes", Some(json!({}))).await;
         assert_eq!(status, StatusCode::CREATED);
         deliver_until(&app, &shared, 2).await;
         let (_, deliveries) = call(GET, "/v1/webhook/deliveries", None).await;
         assert_eq!(deliveries.as_array().unwrap().len(), 5, "{deliveries}");
+    }
+);
+
+both_dbs!(
+    webhook_secret_when_stored_then_sealed_legacy_resealed_rotated_refused,
+    |kind| async move {
+        use wrenn_cp::{db::webhooks, service::notify::SealKey};
+        let (url, shared) = receiver(0).await;
+        let env = [("CP_WEBHOOK_ALLOW_PRIVATE", "true")];
+        let app = TestApp::start_configured(kind, FakeAgent::new(), &env).await;
+        let db = &app.state.db;
+        let (owner, team) = app.signup("owner@example.com").await;
+        let body = json!({"url": url});
+        let (status, hook) = app
+            .request(PUT, "/v1/webhook", Some(&owner), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{hook}");
+        let secret = hook["secret"].as_str().expect("secret").to_owned();
+        let stored = webhooks::get(db, &team).await.unwrap().expect("row").secret;
+        assert!(stored.starts_with("sealed:v1:"), "{stored}");
+        assert!(
+            !stored.contains(&secret[6..]),
+            "the secret is not stored plain"
+        );
+        webhooks::enqueue(db, &team, "pool_exhausted", "{\"n\":1}", 0)
+            .await
+            .unwrap();
+        deliver_until(&app, &shared, 1).await;
+        let (headers, sent, _) = shared.lock().unwrap().requests.remove(0);
+        verify(&secret, &headers, &sent);
+
+        // A row an older build wrote in plaintext still signs, and is
+        // sealed by the delivery that read it.
+        webhooks::put(db, &team, &url, "whsec_legacy")
+            .await
+            .unwrap();
+        webhooks::enqueue(db, &team, "pool_exhausted", "{\"n\":2}", 0)
+            .await
+            .unwrap();
+        deliver_until(&app, &shared, 1).await;
+        let (headers, sent, _) = shared.lock().unwrap().requests.remove(0);
+        verify("whsec_legacy", &headers, &sent);
+        let stored = webhooks::get(db, &team).await.unwrap().expect("row").secret;
+        assert!(stored.starts_with("sealed:v1:"), "{stored}");
+        webhooks::enqueue(db, &team, "pool_exhausted", "{\"n\":3}", 0)
+            .await
+            .unwrap();
+        deliver_until(&app, &shared, 1).await;
+        let (headers, sent, _) = shared.lock().unwrap().requests.remove(0);
+        verify("whsec_legacy", &headers, &sent);
+
+        // Sealed under another CP_JWT_SECRET: the delivery fails at once,
+        // saying what to do; nothing is sent.
+        let rotated = SealKey::derive(b"the secret before rotation, 32+ characters");
+        webhooks::put(db, &team, &url, &rotated.seal("whsec_old"))
+            .await
+            .unwrap();
+        webhooks::enqueue(db, &team, "pool_exhausted", "{\"n\":4}", 0)
+            .await
+            .unwrap();
+        assert_eq!(deliver_due(&app.state).await.unwrap(), 1);
+        assert!(shared.lock().unwrap().requests.is_empty());
+        let (_, deliveries) = app
+            .request(GET, "/v1/webhook/deliveries", Some(&owner), None)
+            .await;
+        let newest = &deliveries.as_array().unwrap()[0];
+        assert_eq!(newest["state"], "failed", "{newest}");
+        assert_eq!(newest["attempts"], 1, "{newest}");
+        let error = newest["last_error"].as_str().unwrap();
+        assert!(error.contains("set the webhook again"), "{error}");
+    }
+);
+
+both_dbs!(
+    deliveries_when_two_replicas_deliver_then_each_sent_exactly_once,
+    |kind| async move {
+        use wrenn_cp::{db::webhooks, db::Db, state::AppState};
+        const EVENTS: usize = 45;
+        let (url, shared) = receiver(0).await;
+        let env = [("CP_WEBHOOK_ALLOW_PRIVATE", "true")];
+        let app = TestApp::start_configured(kind, FakeAgent::new(), &env).await;
+        let (owner, team) = app.signup("owner@example.com").await;
+        let body = json!({"url": url});
+        let (status, hook) = app
+            .request(PUT, "/v1/webhook", Some(&owner), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{hook}");
+        let secret = hook["secret"].as_str().expect("secret").to_owned();
+        for n in 0..EVENTS {
+            let body = json!({"n": n}).to_string();
+            webhooks::enqueue(&app.state.db, &team, "pool_exhausted", &body, 0)
+                .await
+                .unwrap();
+        }
+        // A second replica: its own connections to the same database.
+        let db = Db::open(app.state.config.database_url.expose())
+            .await
+            .expect("second replica's database");
+        let other = AppState {
+            db,
+            ..app.state.clone()
+        };
+        let run = |state: AppState| {
+            let team = team.clone();
+            async move {
+                let mut attempted = 0;
+                for _ in 0..200 {
+                    attempted += deliver_due(&state).await.expect("deliver");
+                    let pending = webhooks::deliveries(&state.db, &team, 1000)
+                        .await
+                        .unwrap()
+                        .iter()
+                        .filter(|d| d.state == "pending")
+                        .count();
+                    if pending == 0 {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                attempted
+            }
+        };
+        let (first, second) = tokio::join!(run(app.state.clone()), run(other));
+        assert_eq!(first + second, EVENTS, "attempts: {first} + {second}");
+
+        let requests = std::mem::take(&mut shared.lock().unwrap().requests);
+        let mut ids: Vec<String> = requests
+            .iter()
+            .map(|(headers, body, _)| {
+                verify(&secret, headers, body);
+                headers["wrenn-delivery"].to_str().unwrap().to_owned()
+            })
+            .collect();
+        ids.sort();
+        let sent = ids.len();
+        ids.dedup();
+        assert_eq!(sent, EVENTS, "every event sent");
+        assert_eq!(ids.len(), EVENTS, "no event sent twice");
+        let (_, deliveries) = app
+            .request(GET, "/v1/webhook/deliveries", Some(&owner), None)
+            .await;
+        let deliveries = deliveries.as_array().unwrap();
+        assert_eq!(deliveries.len(), EVENTS);
+        assert!(deliveries
+            .iter()
+            .all(|d| d["state"] == "delivered" && d["attempts"] == 1));
+        eprintln!("two replicas: {first} + {second} attempts for {EVENTS} events");
     }
 );

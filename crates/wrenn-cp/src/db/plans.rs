@@ -153,6 +153,41 @@ pub async fn of_team(db: &Db, team_id: &str) -> Result<Option<(String, Overrides
     .transpose()
 }
 
+/// The team's plan and overrides in one round trip (the create path's
+/// lookup); `None` when the team is on no plan.
+pub async fn team_plan(
+    db: &Db,
+    team_id: &str,
+) -> Result<Option<(PlanRow, Overrides)>, sqlx::Error> {
+    let columns = COLUMNS
+        .split(',')
+        .map(|c| format!("p.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let row = sqlx::query(&format!(
+        "SELECT {columns}, t.vcpus AS o_vcpus, t.memory_mb AS o_memory_mb, \
+         t.storage_mb AS o_storage_mb, t.max_running AS o_max_running, \
+         t.max_paused AS o_max_paused FROM team_plans t JOIN plans p ON p.name = t.plan \
+         WHERE t.team_id = $1"
+    ))
+    .bind(team_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.map(|r| {
+        Ok((
+            plan(&r)?,
+            Overrides {
+                vcpus: r.try_get("o_vcpus")?,
+                memory_mb: r.try_get("o_memory_mb")?,
+                storage_mb: r.try_get("o_storage_mb")?,
+                max_running: r.try_get("o_max_running")?,
+                max_paused: r.try_get("o_max_paused")?,
+            },
+        ))
+    })
+    .transpose()
+}
+
 /// Puts the team on `plan` with `overrides` (replacing earlier ones).
 pub async fn assign(
     db: &Db,

@@ -84,6 +84,19 @@ impl Amounts {
         paused: UNLIMITED,
     };
 
+    /// Whether any dimension goes down (a delta that releases).
+    pub fn shrinks(self) -> bool {
+        [
+            self.vcpus,
+            self.memory_mb,
+            self.storage_mb,
+            self.running,
+            self.paused,
+        ]
+        .iter()
+        .any(|d| *d < 0)
+    }
+
     pub fn minus(self, other: Self) -> Self {
         Self {
             vcpus: self.vcpus - other.vcpus,
@@ -260,6 +273,25 @@ pub(super) async fn write_reservation(
     .map(|_| ())
 }
 
+/// Grows the team's use by `need` within `limits` inside `tx`, locking
+/// its `pool_use` row: one conditional UPDATE when the row exists (it
+/// locks the row as [`lock`] would, and a concurrent one re-checks its
+/// condition after this commits), else the row is made first.
+/// `Ok(false)`: it does not fit, nothing changed.
+pub(super) async fn reserve_in(
+    tx: &mut Tx<'_>,
+    team_id: &str,
+    need: Amounts,
+    limits: &Amounts,
+) -> Result<bool, sqlx::Error> {
+    if apply(tx, team_id, need, Some(limits)).await? {
+        return Ok(true);
+    }
+    // No row yet, or no room: make sure of the row and try once more.
+    lock(tx, team_id).await?;
+    apply(tx, team_id, need, Some(limits)).await
+}
+
 /// Moves the sandbox's reservation to `phase` inside `tx`: checked
 /// against `limits` when given (`Ok(false)`: it does not fit, nothing
 /// changed), else unconditional (releases, and transitions the host
@@ -282,6 +314,9 @@ pub async fn move_in(
     let delta = shape.held(phase).minus(shape.held(from));
     if !apply(tx, &sandbox.team_id, delta, limits).await? {
         return Ok(false);
+    }
+    if delta.shrinks() {
+        super::webhooks::rearm_in(tx, &sandbox.team_id).await?;
     }
     write_reservation(tx, &sandbox.id, &sandbox.team_id, shape, phase).await?;
     Ok(true)

@@ -112,13 +112,12 @@ pub async fn insert_reserved(
         return Ok(true);
     };
     let mut tx = db.pool.begin().await?;
-    super::pools::lock(&mut tx, &first.team_id).await?;
     let need = sandboxes
         .iter()
         .fold(super::pools::Amounts::default(), |sum, s| {
             sum.plus(super::pools::Shape::of(s).held(Some(super::pools::Phase::Running)))
         });
-    if !super::pools::apply(&mut tx, &first.team_id, need, Some(limits)).await? {
+    if !super::pools::reserve_in(&mut tx, &first.team_id, need, limits).await? {
         return Ok(false);
     }
     for sandbox in sandboxes {

@@ -9,6 +9,8 @@ use super::{new_ordered_id, now_ms, Db};
 pub struct WebhookRow {
     pub team_id: String,
     pub url: String,
+    /// As stored: sealed (`service::notify`), or plaintext from an older
+    /// build.
     pub secret: String,
     pub created_at: i64,
 }
@@ -79,6 +81,18 @@ pub async fn get(db: &Db, team_id: &str) -> Result<Option<WebhookRow>, sqlx::Err
         })
     })
     .transpose()
+}
+
+/// Replaces the stored secret `old` by `new` (its sealed form); nothing if
+/// the webhook was set again meanwhile.
+pub async fn reseal(db: &Db, team_id: &str, old: &str, new: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE webhooks SET secret = $3 WHERE team_id = $1 AND secret = $2")
+        .bind(team_id)
+        .bind(old)
+        .bind(new)
+        .execute(&db.pool)
+        .await
+        .map(|_| ())
 }
 
 /// Removes the team's webhook; answers whether it had one. Deliveries
@@ -226,26 +240,48 @@ pub async fn deliveries(
     rows.iter().map(delivery).collect()
 }
 
-/// Marks the threshold crossed; answers whether it was not yet (the
-/// crossing to tell).
+/// Marks the threshold crossed, reached at use `at_use`; answers whether
+/// it was not yet (the crossing to tell).
 pub async fn cross(
     db: &Db,
     team_id: &str,
     dimension: &str,
     level: i64,
+    at_use: i64,
 ) -> Result<bool, sqlx::Error> {
     let written = sqlx::query(
-        "INSERT INTO pool_thresholds (team_id, dimension, level, crossed_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (team_id, dimension, level) DO NOTHING",
+        "INSERT INTO pool_thresholds (team_id, dimension, level, crossed_at, reached_at_use) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (team_id, dimension, level) DO NOTHING",
     )
     .bind(team_id)
     .bind(dimension)
     .bind(level)
     .bind(now_ms())
+    .bind(at_use)
     .execute(&db.pool)
     .await?
     .rows_affected();
     Ok(written == 1)
+}
+
+/// Inside a release's transaction (`db::pools`): re-arms every threshold
+/// of the team its use is now below.
+pub(super) async fn rearm_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    team_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM pool_thresholds WHERE team_id = $1 AND reached_at_use > 0 \
+         AND reached_at_use > (SELECT CASE pool_thresholds.dimension \
+           WHEN 'vcpus' THEN u.vcpus WHEN 'memory' THEN u.memory_mb \
+           WHEN 'storage' THEN u.storage_mb WHEN 'running sandboxes' THEN u.running \
+           WHEN 'paused sandboxes' THEN u.paused END \
+           FROM pool_use u WHERE u.team_id = $1)",
+    )
+    .bind(team_id)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
 }
 
 /// Re-arms a threshold use fell below.

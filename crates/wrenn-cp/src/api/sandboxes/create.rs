@@ -36,7 +36,7 @@ use crate::{
         (status = 404, description = "template_not_found", body = crate::error::ErrorBody),
         (status = 409, description = "conflict: the key's first create is still running, or its sandbox ended", body = crate::error::ErrorBody),
         (status = 422, description = "validation_failed", body = crate::error::ErrorBody),
-        (status = 429, description = "quota_exceeded / pool_exhausted", body = crate::error::ErrorBody),
+        (status = 429, description = "quota_exceeded / pool_exhausted: the team's pool (vCPUs, memory, storage, running sandboxes) has no room; the message names the limit, what is used and what was asked", body = crate::error::ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait before trying again"))),
         (status = 503, description = "no_capacity / agent_unavailable", body = crate::error::ErrorBody),
     )
 )]

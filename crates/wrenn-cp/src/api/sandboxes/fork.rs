@@ -28,7 +28,7 @@ use crate::{
         (status = 404, body = crate::error::ErrorBody),
         (status = 409, description = "sandbox_not_running", body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody),
-        (status = 429, description = "quota_exceeded", body = crate::error::ErrorBody)
+        (status = 429, description = "quota_exceeded / pool_exhausted: the copies do not fit the team's pool", body = crate::error::ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait before trying again")))
     )
 )]
 pub async fn fork(

@@ -37,7 +37,7 @@ pub async fn destroy(
     post, path = "/v1/sandboxes/{id}/pause", tag = "sandboxes",
     params(("id" = String, Path)),
     request_body(content = PauseSandbox, description = "optional"),
-    responses((status = 200, body = Sandbox), (status = 400, body = crate::error::ErrorBody), (status = 409, description = "sandbox_not_running", body = crate::error::ErrorBody))
+    responses((status = 200, body = Sandbox), (status = 400, body = crate::error::ErrorBody), (status = 409, description = "sandbox_not_running", body = crate::error::ErrorBody), (status = 429, description = "pool_exhausted: the team already holds its plan's most paused sandboxes (max_paused) or storage", body = crate::error::ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait before trying again"))))
 )]
 pub async fn pause(
     State(state): State<AppState>,
@@ -59,7 +59,7 @@ pub async fn pause(
 #[utoipa::path(
     post, path = "/v1/sandboxes/{id}/resume", tag = "sandboxes",
     params(("id" = String, Path)),
-    responses((status = 200, body = Sandbox), (status = 409, description = "sandbox_not_paused", body = crate::error::ErrorBody))
+    responses((status = 200, body = Sandbox), (status = 409, description = "sandbox_not_paused", body = crate::error::ErrorBody), (status = 429, description = "pool_exhausted: resuming does not fit the team's pool (vCPUs, memory, running sandboxes)", body = crate::error::ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait before trying again"))))
 )]
 pub async fn resume(
     State(state): State<AppState>,
@@ -74,7 +74,7 @@ pub async fn resume(
 #[utoipa::path(
     post, path = "/v1/sandboxes/{id}/connect", tag = "sandboxes",
     params(("id" = String, Path)),
-    responses((status = 200, body = Sandbox), (status = 409, body = crate::error::ErrorBody))
+    responses((status = 200, body = Sandbox), (status = 409, body = crate::error::ErrorBody), (status = 429, description = "pool_exhausted: resuming a paused sandbox does not fit the team's pool", body = crate::error::ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait before trying again"))))
 )]
 pub async fn connect(
     State(state): State<AppState>,

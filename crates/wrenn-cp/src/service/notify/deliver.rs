@@ -83,7 +83,17 @@ async fn attempt(state: &AppState, delivery: &DeliveryRow) -> Result<Outcome, sq
             error: "webhook removed".into(),
         });
     };
-    let sent = send(state, &hook.url, &hook.secret, delivery).await;
+    let secret = match super::signing_secret(&state.db, &state.config, &hook).await? {
+        Ok(secret) => secret,
+        // Retrying cannot help: the team must set the webhook again.
+        Err(unsealable) => {
+            return Ok(Outcome::Failed {
+                status: None,
+                error: unsealable.to_string(),
+            })
+        }
+    };
+    let sent = send(state, &hook.url, &secret, delivery).await;
     let (status, error) = match sent {
         Ok(status) if (200..300).contains(&status) => {
             return Ok(Outcome::Delivered {

@@ -5,6 +5,7 @@
 //! replica may send them; a claim makes each attempt one replica's.
 mod address;
 pub mod deliver;
+mod seal;
 
 use serde_json::json;
 
@@ -15,6 +16,7 @@ use crate::{
 };
 
 pub use address::{check_url, UrlError};
+pub use seal::{Opened, SealKey, Unsealable};
 
 /// Percentages of a pool dimension that raise `pool_threshold` when use
 /// reaches them.
@@ -38,9 +40,35 @@ pub async fn put_webhook(
 ) -> Result<WebhookRow, WebhookError> {
     check_url(url, config.webhook_allow_private).await?;
     let secret = format!("whsec_{}", random_token(32));
-    db::webhooks::put(db, team_id, url, &secret).await?;
+    let sealed = seal_key(config).seal(&secret);
+    db::webhooks::put(db, team_id, url, &sealed).await?;
     let row = db::webhooks::get(db, team_id).await?;
-    row.ok_or_else(|| WebhookError::Db(sqlx::Error::RowNotFound))
+    let row = row.ok_or_else(|| WebhookError::Db(sqlx::Error::RowNotFound))?;
+    Ok(WebhookRow { secret, ..row })
+}
+
+/// The key webhook secrets are sealed under (`seal`).
+pub fn seal_key(config: &CpConfig) -> SealKey {
+    SealKey::derive(config.jwt_secret.expose().as_bytes())
+}
+
+/// The signing secret of a stored webhook, opened; a plaintext one (an
+/// older build's row) is written back sealed on the way. `Ok(Err(_))`:
+/// it does not open (another `CP_JWT_SECRET`), the team must set it again.
+pub async fn signing_secret(
+    db: &Db,
+    config: &CpConfig,
+    row: &WebhookRow,
+) -> Result<Result<String, Unsealable>, sqlx::Error> {
+    let key = seal_key(config);
+    match key.open(&row.secret) {
+        Ok(Opened::Sealed(secret)) => Ok(Ok(secret)),
+        Ok(Opened::Plaintext(secret)) => {
+            db::webhooks::reseal(db, &row.team_id, &row.secret, &key.seal(&secret)).await?;
+            Ok(Ok(secret))
+        }
+        Err(err) => Ok(Err(err)),
+    }
 }
 
 fn envelope(event: &str, team_id: &str, data: serde_json::Value) -> String {
@@ -82,10 +110,12 @@ pub async fn refused(db: &Db, team_id: &str, refusal: &Refusal<'_>) {
 }
 
 /// After a reservation of `grown` grew the team's use: queues
-/// `pool_threshold` for each level of each dimension that use crossed
-/// upward (below it before the reservation, at or above it now), once per
-/// crossing (`pool_thresholds` keeps the levels told), and re-arms the
-/// levels use is below. Failures are logged.
+/// `pool_threshold` for each level of each dimension use is at or above
+/// and not yet told (`pool_thresholds` keeps the levels told, with the use
+/// each is reached at), and re-arms the levels use is below. Every release
+/// re-arms the levels it takes use below in its own transaction
+/// (`db::pools::move_in`), so each upward crossing is told exactly once,
+/// however reservations and releases interleave. Failures are logged.
 pub async fn thresholds(db: &Db, team_id: &str, sizes: &Amounts, grown: &Amounts) {
     if let Err(err) = try_thresholds(db, team_id, sizes, grown).await {
         tracing::warn!(error = %err, team_id, "cannot check pool thresholds");
@@ -125,7 +155,8 @@ async fn try_thresholds(
     let reaches =
         |used: i64, size: i64, level: i64| used.saturating_mul(100) >= level.saturating_mul(size);
     for (dimension, used, grown, size) in dims {
-        if size <= 0 || size >= db::pools::UNLIMITED {
+        // Only a dimension that grew can cross a level upward.
+        if grown <= 0 || size <= 0 || size >= db::pools::UNLIMITED {
             continue;
         }
         for level in LEVELS {
@@ -133,12 +164,10 @@ async fn try_thresholds(
                 db::webhooks::uncross(db, team_id, dimension, level).await?;
                 continue;
             }
-            if grown > 0 && !reaches(used - grown, size, level) {
-                // Below before this reservation: a new crossing, whatever
-                // a release (not checked) left recorded.
-                db::webhooks::uncross(db, team_id, dimension, level).await?;
-            }
-            if !db::webhooks::cross(db, team_id, dimension, level).await? {
+            // Releases re-arm the levels use falls below (`db::pools`),
+            // so a level still recorded was not crossed again.
+            let at_use = level.saturating_mul(size).saturating_add(99) / 100;
+            if !db::webhooks::cross(db, team_id, dimension, level, at_use).await? {
                 continue;
             }
             let data = json!({

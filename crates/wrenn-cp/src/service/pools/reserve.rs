@@ -84,13 +84,13 @@ pub enum ReserveError {
 
 /// The team's plan and overrides (else the deployment's default plan).
 pub async fn effective(db: &Db, config: &CpConfig, team_id: &str) -> Result<Pool, sqlx::Error> {
-    let (name, overrides) = match db::plans::of_team(db, team_id).await? {
-        Some((name, overrides)) => (Some(name), overrides),
-        None => (config.default_plan.clone(), Default::default()),
-    };
-    let plan = match name {
-        Some(name) => db::plans::get(db, &name).await?,
-        None => None,
+    // One round trip for a team on a plan; the default plan's by name.
+    let (plan, overrides) = match db::plans::team_plan(db, team_id).await? {
+        Some((plan, overrides)) => (Some(plan), overrides),
+        None => match &config.default_plan {
+            Some(name) => (db::plans::get(db, name).await?, Default::default()),
+            None => (None, Default::default()),
+        },
     };
     let Some(plan) = plan else {
         return Ok(Pool {
