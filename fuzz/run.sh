@@ -11,7 +11,9 @@ seconds=${FUZZ_SECONDS:-20}
 # small machine: they share one target dir under the data directory, so a
 # fresh clone reuses the compiled dependencies and cargo rebuilds only what
 # changed. Falls back to fuzz/target where that is not writable.
-cache=${WRENN_DATA_DIR:-/var/lib/wrenn}/cache/fuzz-target
+# FUZZ_TARGET_DIR overrides the place (.ci/run keeps it in its locked
+# cache entry, where it restores source mtimes).
+cache=${FUZZ_TARGET_DIR:-${WRENN_DATA_DIR:-/var/lib/wrenn}/cache/fuzz-target}
 if [ -z "${CARGO_TARGET_DIR:-}" ] && mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ]; then
     export CARGO_TARGET_DIR=$cache
 fi
