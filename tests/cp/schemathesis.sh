@@ -15,7 +15,6 @@ export PATH="$HOME/.cargo/bin:$PATH"
 schemathesis_version=4.32.5
 . "$root/tests/lib/venv.sh"
 logs="$root/target/test-logs"
-bin="${CARGO_TARGET_DIR:-$root/target}/debug"
 mkdir -p "$logs"
 
 fail() { # REASON
@@ -34,74 +33,14 @@ fi
 # Made above, before the lock; this only resolves its path.
 venv=$(venv_ready "$root/target/schemathesis-venv" "schemathesis==$schemathesis_version") || fail "venv"
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-random_text() { python3 -c "import secrets, sys; print(secrets.token_urlsafe(64)[:int(sys.argv[1])])" "$1"; }
-wait_health() { # URL PID SECONDS
-    for _ in $(seq 1 $(($3 * 10))); do
-        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-
-work=$(mktemp -d)
-agent_port=$(free_port)
-cp_port=$(free_port)
-secret=$(random_text 40)
-cp_url="http://127.0.0.1:$cp_port"
-agent_pid=""
-cp_pid=""
-
-stop() { # PID
-    [ -n "$1" ] || return 0
-    kill -TERM "$1" 2>/dev/null || return 0
-    for _ in $(seq 1 300); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
-}
-
-# destroy_sandboxes KEY: DELETE every sandbox of the key's team not stopped.
-destroy_sandboxes() {
-    local ids id
-    ids=$(curl -fsS -H "Authorization: Bearer $1" "$cp_url/v1/sandboxes?limit=200" |
-        python3 -c 'import json, sys; print("\n".join(s["id"] for s in json.load(sys.stdin)["sandboxes"] if s["state"] != "stopped"))') ||
-        return 1
-    for id in $ids; do
-        curl -fsS -o /dev/null -X DELETE -H "Authorization: Bearer $1" "$cp_url/v1/sandboxes/$id" ||
-            { echo "cannot destroy sandbox $id" >&2; return 1; }
-    done
-    echo "destroyed $(echo "$ids" | grep -c .) sandboxes"
-}
-
-cleanup() {
-    stop "$cp_pid"
-    stop "$agent_pid"
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-AGENT_SECRET=$secret AGENT_LISTEN_ADDR="127.0.0.1:$agent_port" \
-    "$bin/wrenn-agent" serve >"$logs/schemathesis-agent.log" 2>&1 &
-agent_pid=$!
-wait_health "http://127.0.0.1:$agent_port/health" "$agent_pid" 60 ||
-    { tail -20 "$logs/schemathesis-agent.log"; fail "the agent did not start"; }
-
-DATABASE_URL="sqlite://$work/cp.db" CP_JWT_SECRET=$(random_text 48) \
-    CP_LISTEN_ADDR="127.0.0.1:$cp_port" CP_AGENT_URL="http://127.0.0.1:$agent_port" \
-    CP_AGENT_SECRET=$secret CP_MAX_SANDBOXES_PER_TEAM=2 \
-    "$bin/wrenn-cp" >"$logs/schemathesis-cp.log" 2>&1 &
-cp_pid=$!
-wait_health "$cp_url/health" "$cp_pid" 60 ||
-    { tail -20 "$logs/schemathesis-cp.log"; fail "the control plane did not start"; }
-
-json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)$1)"; }
-token=$(curl -fsS -H 'Content-Type: application/json' "$cp_url/v1/auth/signup" \
-    -d '{"email":"fuzz@wrenn.test","password":"schemathesis-password"}' | json_field '["token"]') ||
-    fail "signup"
-key=$(curl -fsS -H 'Content-Type: application/json' -H "Authorization: Bearer $token" \
-    "$cp_url/v1/keys" -d '{"name":"schemathesis"}' | json_field '["key"]') ||
-    fail "API key"
+. "$root/tests/lib/stack.sh"
+# The control plane's own rate limits, and a cap of 2 sandboxes so that
+# schemathesis meets the refusal without filling the host.
+stack_start schemathesis --no-tls CP_MAX_SANDBOXES_PER_TEAM=2 CP_RATE_LIMIT=on ||
+    fail "the stack did not start"
+cp_url=$STACK_URL
+stack_account fuzz@wrenn.test || fail "signup and API key"
+key=$ACCOUNT_KEY
 
 seed_args=()
 [ -n "${SCHEMATHESIS_SEED:-}" ] && seed_args=(--seed "$SCHEMATHESIS_SEED")
@@ -121,13 +60,9 @@ rm -f "$junit"
     "${seed_args[@]}" "$@")
 rc=$?
 
-destroy_sandboxes "$key" || { rc=1; echo "sandbox clean-up failed" >&2; }
-stop "$cp_pid"
-cp_pid=""
-stop "$agent_pid"
-agent_pid=""
-leftover=$(ip netns list 2>/dev/null | grep -c '^wrn-')
-[ "$leftover" -eq 0 ] || { rc=1; echo "$leftover wrn-* network namespaces left behind" >&2; ip netns list >&2; }
+stack_destroy_sandboxes "$key" || { rc=1; echo "sandbox clean-up failed" >&2; }
+stack_stop
+stack_leftovers || rc=1
 
 python3 - "$junit" "$rc" <<'PY'
 import sys, xml.etree.ElementTree as ET

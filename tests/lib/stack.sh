@@ -7,15 +7,32 @@
 # (libnss-myhostname: deploy/setup-host.sh or deploy/local-tls.sh).
 #
 #   . tests/lib/stack.sh
-#   stack_start NAME          # logs in target/test-logs/NAME-*.log
+#   stack_start NAME [OPTION...] [VAR=VALUE...]   # logs in target/test-logs/NAME-*.log
 #   stack_account EMAIL       # sets ACCOUNT_TOKEN and ACCOUNT_KEY
 #   ...
 #   stack_stop                # also in the EXIT trap stack_start sets
 #   stack_leftovers           # non-zero when wrn-* namespaces were left
 #
+# stack_start's options, for suites that need a stack of another shape:
+#   --no-tls        no HTTPS listener and no WRENN_DOMAIN (STACK_DOMAIN and
+#                   STACK_CA empty; names need not resolve)
+#   --no-agent      no agent: the control plane starts with CP_AGENT_URL=""
+#                   and no agent secret (hosts register themselves)
+#   --db URL        DATABASE_URL (default: a fresh SQLite file, $stack_work/cp.db)
+#   --cp-user USER  the control plane runs as USER (setpriv, no capabilities,
+#                   umask 022) from a copy of its binary USER can reach
+#   --cp-log FILE   the control plane's log, target/test-logs/FILE
+#                   (default NAME-cp.log)
+#   VAR=VALUE       added to the control plane's environment, after (so
+#                   over) the stack's own: CP_MAX_SANDBOXES_PER_TEAM=20
+#                   and CP_RATE_LIMIT=off unless a caller says otherwise.
+# The EXIT trap is set only where the caller has none of its own; a
+# caller's own trap calls stack_stop itself.
+#
 # After stack_start: STACK_URL (http://127.0.0.1:P), STACK_DOMAIN
 # (wrenn.localhost:P, https), STACK_CA (the CA's certificate),
-# STACK_AGENT_URL, STACK_AGENT_SECRET. Binaries come from
+# STACK_AGENT_URL, STACK_AGENT_SECRET, stack_cp_pid, stack_agent_pid,
+# stack_work (a directory removed by stack_stop). Binaries come from
 # $WRENN_BIN_DIR, else the cargo target dir's debug/. Callers hold
 # flock /tmp/wrenn-vm.lock (one agent per machine).
 
@@ -49,6 +66,7 @@ stop_pid() { # PID: TERM, then KILL after 30 s
 stack_agent_pid=""
 stack_cp_pid=""
 stack_work=""
+stack_cp_bin_dir=""
 
 stack_stop() {
     stop_pid "$stack_cp_pid"
@@ -57,48 +75,87 @@ stack_stop() {
     stack_agent_pid=""
     [ -z "$stack_work" ] || rm -rf "$stack_work"
     stack_work=""
+    [ -z "$stack_cp_bin_dir" ] || rm -rf "$stack_cp_bin_dir"
+    stack_cp_bin_dir=""
 }
 
-stack_start() { # NAME: returns non-zero (with the reason on stderr) on failure
-    local name=$1 answer agent_port cp_port tls_port
-    answer=$(getent hosts "3000-check.$stack_domain_host" || true)
-    case $answer in
-        127.0.0.1* | ::1*) ;;
-        *) echo "3000-check.$stack_domain_host does not resolve to loopback: run deploy/local-tls.sh (or add myhostname to the hosts: line of /etc/nsswitch.conf)" >&2; return 1 ;;
-    esac
+stack_start() { # NAME [OPTION...] [VAR=VALUE...]: non-zero (the reason on stderr) on failure
+    local name=$1 answer agent_port cp_port tls_port tls=yes agent=yes db="" cp_user="" cp_log="" cp_bin
+    local extra=() cp_env=()
+    shift
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --no-tls) tls=no ;;
+            --no-agent) agent=no ;;
+            --db) db=$2; shift ;;
+            --cp-user) cp_user=$2; shift ;;
+            --cp-log) cp_log=$2; shift ;;
+            [A-Za-z_]*=*) extra+=("$1") ;;
+            *) echo "stack_start: unknown option '$1'" >&2; return 2 ;;
+        esac
+        shift
+    done
+    cp_log="$stack_logs/${cp_log:-$name-cp.log}"
+    if [ "$tls" = yes ]; then
+        answer=$(getent hosts "3000-check.$stack_domain_host" || true)
+        case $answer in
+            127.0.0.1* | ::1*) ;;
+            *) echo "3000-check.$stack_domain_host does not resolve to loopback: run deploy/local-tls.sh (or add myhostname to the hosts: line of /etc/nsswitch.conf)" >&2; return 1 ;;
+        esac
+    fi
     # Namespaces of other runs (an agent killed earlier) are not ours to judge.
     stack_netns_before=$(ip netns list 2>/dev/null | awk '/^wrn-/ { print $1 }' | sort)
     stack_work=$(mktemp -d)
-    trap stack_stop EXIT
-    WRENN_BUILDER="$name" WRENN_TLS_DIR="$stack_work/tls" WRENN_TLS_SYSTEM=no \
-        bash "$stack_root/deploy/local-tls.sh" "$stack_domain_host" root >"$stack_logs/$name-tls.log" 2>&1 ||
-        { cat "$stack_logs/$name-tls.log" >&2; echo "deploy/local-tls.sh failed" >&2; return 1; }
-    STACK_CA="$stack_work/tls/ca.crt"
-    agent_port=$(free_port)
+    [ -n "$(trap -p EXIT)" ] || trap stack_stop EXIT
+    STACK_CA="" STACK_DOMAIN="" STACK_AGENT_URL="" STACK_AGENT_SECRET=""
+    if [ "$tls" = yes ]; then
+        WRENN_BUILDER="$name" WRENN_TLS_DIR="$stack_work/tls" WRENN_TLS_SYSTEM=no \
+            bash "$stack_root/deploy/local-tls.sh" "$stack_domain_host" root >"$stack_logs/$name-tls.log" 2>&1 ||
+            { cat "$stack_logs/$name-tls.log" >&2; echo "deploy/local-tls.sh failed" >&2; return 1; }
+        STACK_CA="$stack_work/tls/ca.crt"
+        tls_port=$(free_port)
+        STACK_DOMAIN="$stack_domain_host:$tls_port"
+    fi
     cp_port=$(free_port)
-    tls_port=$(free_port)
-    STACK_AGENT_SECRET=$(random_text 40)
-    STACK_AGENT_URL="http://127.0.0.1:$agent_port"
     STACK_URL="http://127.0.0.1:$cp_port"
-    STACK_DOMAIN="$stack_domain_host:$tls_port"
 
-    AGENT_SECRET=$STACK_AGENT_SECRET AGENT_LISTEN_ADDR="127.0.0.1:$agent_port" \
-        "$stack_bin/wrenn-agent" serve >"$stack_logs/$name-agent.log" 2>&1 &
-    stack_agent_pid=$!
-    wait_health "$STACK_AGENT_URL/health" "$stack_agent_pid" 60 ||
-        { tail -20 "$stack_logs/$name-agent.log" >&2; echo "the agent did not start" >&2; return 1; }
+    if [ "$agent" = yes ]; then
+        agent_port=$(free_port)
+        STACK_AGENT_SECRET=$(random_text 40)
+        STACK_AGENT_URL="http://127.0.0.1:$agent_port"
+        AGENT_SECRET=$STACK_AGENT_SECRET AGENT_LISTEN_ADDR="127.0.0.1:$agent_port" \
+            "$stack_bin/wrenn-agent" serve >"$stack_logs/$name-agent.log" 2>&1 &
+        stack_agent_pid=$!
+        wait_health "$STACK_AGENT_URL/health" "$stack_agent_pid" 60 ||
+            { tail -20 "$stack_logs/$name-agent.log" >&2; echo "the agent did not start" >&2; return 1; }
+        cp_env+=(CP_AGENT_URL="$STACK_AGENT_URL" CP_AGENT_SECRET="$STACK_AGENT_SECRET")
+    else
+        cp_env+=(CP_AGENT_URL="")
+    fi
 
-    DATABASE_URL="sqlite://$stack_work/cp.db" CP_JWT_SECRET=$(random_text 48) \
-        CP_LISTEN_ADDR="127.0.0.1:$cp_port" CP_AGENT_URL="$STACK_AGENT_URL" \
-        CP_AGENT_SECRET=$STACK_AGENT_SECRET CP_MAX_SANDBOXES_PER_TEAM=20 CP_RATE_LIMIT=off \
-        CP_TLS_LISTEN_ADDR="127.0.0.1:$tls_port" WRENN_DOMAIN="$STACK_DOMAIN" \
-        CP_TLS_CERT_FILE="$stack_work/tls/$stack_domain_host.crt" CP_TLS_KEY_FILE="$stack_work/tls/$stack_domain_host.key" \
-        "$stack_bin/wrenn-cp" >"$stack_logs/$name-cp.log" 2>&1 &
+    cp_env+=(DATABASE_URL="${db:-sqlite://$stack_work/cp.db}" CP_JWT_SECRET="$(random_text 48)"
+        CP_LISTEN_ADDR="127.0.0.1:$cp_port" CP_MAX_SANDBOXES_PER_TEAM=20 CP_RATE_LIMIT=off)
+    [ "$tls" = no ] || cp_env+=(CP_TLS_LISTEN_ADDR="127.0.0.1:$tls_port" WRENN_DOMAIN="$STACK_DOMAIN"
+        CP_TLS_CERT_FILE="$stack_work/tls/$stack_domain_host.crt" CP_TLS_KEY_FILE="$stack_work/tls/$stack_domain_host.key")
+    cp_env+=("${extra[@]}")
+    if [ -z "$cp_user" ]; then
+        env "${cp_env[@]}" "$stack_bin/wrenn-cp" >"$cp_log" 2>&1 &
+    else
+        # Copied out of the checkout, which USER may not be able to enter
+        # (a CI clone in a 0700 directory); root's umask, so the files'
+        # modes are the control plane's own doing.
+        stack_cp_bin_dir=$(mktemp -d /tmp/wrenn-cp-bin.XXXXXX)
+        chmod 0755 "$stack_cp_bin_dir"
+        cp_bin="$stack_cp_bin_dir/wrenn-cp"
+        install -m 0755 "$stack_bin/wrenn-cp" "$cp_bin" || { echo "cannot copy wrenn-cp for $cp_user" >&2; return 1; }
+        (umask 022; exec setpriv --reuid="$cp_user" --regid="$cp_user" --init-groups --inh-caps=-all --no-new-privs -- \
+            env "${cp_env[@]}" "$cp_bin") >"$cp_log" 2>&1 &
+    fi
     stack_cp_pid=$!
     wait_health "$STACK_URL/health" "$stack_cp_pid" 60 ||
-        { tail -20 "$stack_logs/$name-cp.log" >&2; echo "the control plane did not start" >&2; return 1; }
-    curl -fsS --cacert "$STACK_CA" -o /dev/null "https://$STACK_DOMAIN/health" ||
-        { tail -20 "$stack_logs/$name-cp.log" >&2; echo "https://$STACK_DOMAIN/health did not answer" >&2; return 1; }
+        { tail -20 "$cp_log" >&2; echo "the control plane did not start" >&2; return 1; }
+    [ "$tls" = no ] || curl -fsS --cacert "$STACK_CA" -o /dev/null "https://$STACK_DOMAIN/health" ||
+        { tail -20 "$cp_log" >&2; echo "https://$STACK_DOMAIN/health did not answer" >&2; return 1; }
 }
 
 stack_account() { # EMAIL [KEY-JSON-EXTRA]: signs up; ACCOUNT_TOKEN, ACCOUNT_KEY
@@ -119,6 +176,7 @@ stack_destroy_sandboxes() { # KEY: DELETE every sandbox of the key's team not st
         curl -fsS -o /dev/null -X DELETE -H "Authorization: Bearer $1" "$STACK_URL/v1/sandboxes/$id" ||
             { echo "cannot destroy sandbox $id" >&2; return 1; }
     done
+    echo "destroyed $(echo "$ids" | grep -c .) sandboxes"
 }
 
 stack_leftovers() { # after stack_stop: fails when this run left wrn-* namespaces

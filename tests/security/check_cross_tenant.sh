@@ -41,36 +41,14 @@ if [ -z "${WRENN_VM_LOCKED:-}" ]; then
     WRENN_VM_LOCKED=1 exec flock /tmp/wrenn-vm.lock "$0" "$@"
 fi
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-random_text() { python3 -c "import secrets, sys; print(secrets.token_urlsafe(64)[:int(sys.argv[1])])" "$1"; }
-wait_health() { # URL PID SECONDS
-    for _ in $(seq 1 $(($3 * 10))); do
-        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-stop() { # PID
-    [ -n "$1" ] || return 0
-    kill -TERM "$1" 2>/dev/null || return 0
-    for _ in $(seq 1 300); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
-}
-
-work=""
-cp_pid=""
+. "$root/tests/lib/stack.sh"
 database=""
 cleanup() {
-    stop "$cp_pid"
-    cp_pid=""
-    if [ -n "$work" ] && [ -f "$work/agent.pid" ]; then
+    if [ -n "$stack_work" ] && [ -f "$stack_work/agent.pid" ]; then
         # The test stops its agent; this is for a test that died.
-        stop "$(cat "$work/agent.pid")"
+        stop_pid "$(cat "$stack_work/agent.pid")"
     fi
-    [ -n "$work" ] && rm -rf "$work"
-    work=""
+    stack_stop
     if [ -n "$database" ]; then
         psql "$pg_url" -Atqc "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 ||
             echo "warning: could not drop database $database" >&2
@@ -83,9 +61,8 @@ passed=0
 failed=0
 seed=${CROSS_TENANT_SEED:-$(python3 -c 'import random; print(random.randrange(1 << 30))')}
 for backend in $backends; do
-    work=$(mktemp -d)
     case $backend in
-    sqlite) db_url="sqlite://$work/cp.db" ;;
+    sqlite) db_url="" ;;
     postgres)
         database="wrenn_xt_$(python3 -c 'import secrets; print(secrets.token_hex(6))')"
         psql "$pg_url" -Atqc "CREATE DATABASE $database" >/dev/null || fail "create database $database"
@@ -93,25 +70,18 @@ for backend in $backends; do
         ;;
     *) fail "unknown backend $backend" ;;
     esac
-    cp_port=$(free_port)
-    cp_url="http://127.0.0.1:$cp_port"
-    # No CP_AGENT_URL: the agent registers as team A's host. Private host
-    # addresses allowed (the agent is on loopback); rate limits off where
-    # the control plane has them.
-    DATABASE_URL=$db_url CP_JWT_SECRET=$(random_text 48) CP_LISTEN_ADDR="127.0.0.1:$cp_port" \
-        CP_AGENT_URL="" CP_ALLOW_PRIVATE_HOST_ADDRS=true CP_RATE_LIMIT=off \
-        CP_HOST_HEARTBEAT_SECS=2 \
-        "$bin/wrenn-cp" >"$logs/cross-tenant-cp-$backend.log" 2>&1 &
-    cp_pid=$!
-    if ! wait_health "$cp_url/health" "$cp_pid" 60; then
-        tail -20 "$logs/cross-tenant-cp-$backend.log" >&2
+    # No agent of the stack's: the test's own registers as team A's host.
+    # Private host addresses allowed (the agent is on loopback); rate
+    # limits off; the control plane's own sandbox cap.
+    if ! stack_start cross-tenant --no-tls --no-agent ${db_url:+--db "$db_url"} --cp-log "cross-tenant-cp-$backend.log" \
+        CP_ALLOW_PRIVATE_HOST_ADDRS=true CP_RATE_LIMIT=off CP_MAX_SANDBOXES_PER_TEAM=100 CP_HOST_HEARTBEAT_SECS=2; then
         failed=$((failed + 1))
         cleanup
         continue
     fi
     out="$logs/cross-tenant-$backend.out"
     "$venv/bin/python" "$root/tests/security/cross_tenant/cross_tenant.py" \
-        --cp "$cp_url" --bin "$bin" --work "$work" --logs "$logs" --label "$backend" \
+        --cp "$STACK_URL" --bin "$bin" --work "$stack_work" --logs "$logs" --label "$backend" \
         --agent-port "$(free_port)" --examples "${CROSS_TENANT_EXAMPLES:-15}" --seed "$seed" 2>&1 | tee "$out"
     line=$(grep -E '^\[[a-z]+\] cross_tenant: [0-9]+ passed, [0-9]+ failed$' "$out" | tail -1)
     if [ -n "$line" ]; then
@@ -123,11 +93,7 @@ for backend in $backends; do
         failed=$((failed + 1))
     fi
     cleanup
-    leftover=$(ip netns list 2>/dev/null | grep -c '^wrn-')
-    if [ "$leftover" -ne 0 ]; then
-        echo "[$backend] $leftover wrn-* network namespaces left behind" >&2
-        failed=$((failed + 1))
-    fi
+    stack_leftovers || { echo "[$backend] namespaces left behind" >&2; failed=$((failed + 1)); }
 done
 echo "cross_tenant: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -16,7 +16,6 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root" || exit 1
 export PATH="$HOME/.cargo/bin:$PATH"
 logs="$root/target/test-logs"
-bin="${CARGO_TARGET_DIR:-$root/target}/debug"
 mkdir -p "$logs"
 
 if [ -z "${WRENN_VM_LOCKED:-}" ]; then
@@ -30,47 +29,16 @@ failed=0
 check() { # NAME CONDITION-RESULT(0/1)
     if [ "$2" -eq 0 ]; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1" >&2; fi
 }
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-random_text() { python3 -c "import secrets, sys; print(secrets.token_urlsafe(64)[:int(sys.argv[1])])" "$1"; }
-wait_health() { # URL PID SECONDS
-    for _ in $(seq 1 $(($3 * 10))); do
-        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-stop() { # PID
-    [ -n "$1" ] || return 0
-    kill -TERM "$1" 2>/dev/null || return 0
-    for _ in $(seq 1 300); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
-}
 
-work=$(mktemp -d)
-agent_port=$(free_port)
-cp_port=$(free_port)
-secret=$(random_text 40)
-cp="http://127.0.0.1:$cp_port"
-agent_pid=""
-cp_pid=""
-cleanup() { stop "$cp_pid"; stop "$agent_pid"; rm -rf "$work"; }
-trap cleanup EXIT
-
-AGENT_SECRET=$secret AGENT_LISTEN_ADDR="127.0.0.1:$agent_port" \
-    "$bin/wrenn-agent" serve >"$logs/tenancy-agent.log" 2>&1 &
-agent_pid=$!
-wait_health "http://127.0.0.1:$agent_port/health" "$agent_pid" 60 ||
-    { tail -20 "$logs/tenancy-agent.log"; echo "tenancy: 0 passed, 1 failed"; exit 1; }
-DATABASE_URL="sqlite://$work/cp.db" CP_JWT_SECRET=$(random_text 48) \
-    CP_LISTEN_ADDR="127.0.0.1:$cp_port" CP_AGENT_URL="http://127.0.0.1:$agent_port" \
-    CP_AGENT_SECRET=$secret CP_LOGIN_LOCKOUT_SECS=5 CP_LOGIN_LOCKOUT_MAX_SECS=5 \
-    CP_STOPPED_RETENTION_SECS=1 CP_RETENTION_INTERVAL_SECS=1 \
-    "$bin/wrenn-cp" >"$logs/tenancy-cp.log" 2>&1 &
-cp_pid=$!
-wait_health "$cp/health" "$cp_pid" 60 ||
-    { tail -20 "$logs/tenancy-cp.log"; echo "tenancy: 0 passed, 1 failed"; exit 1; }
+. "$root/tests/lib/stack.sh"
+# Short lockouts and retention; the control plane's own rate limits and
+# sandbox cap (the RateLimit-* headers are checked).
+stack_start tenancy --no-tls CP_RATE_LIMIT=on CP_MAX_SANDBOXES_PER_TEAM=100 \
+    CP_LOGIN_LOCKOUT_SECS=5 CP_LOGIN_LOCKOUT_MAX_SECS=5 \
+    CP_STOPPED_RETENTION_SECS=1 CP_RETENTION_INTERVAL_SECS=1 ||
+    { echo "tenancy: 0 passed, 1 failed"; exit 1; }
+cp=$STACK_URL
+work=$stack_work
 
 # req METHOD PATH TOKEN [BODY] [TEAM]: prints the status; body in $work/body,
 # headers in $work/headers.
@@ -154,10 +122,8 @@ s=$(req GET /v1/me "$bob"); check "7: deleted user's token is 401 ($s)" "$([ "$s
 s=$(req POST /v1/auth/login "" '{"email":"bob@wrenn.test","password":"tenancy-password"}')
 check "7: deleted user cannot log in ($s)" "$([ "$s" = 401 ]; echo $?)"
 
-stop "$cp_pid"; cp_pid=""
-stop "$agent_pid"; agent_pid=""
-leftover=$(ip netns list 2>/dev/null | grep -c '^wrn-')
-check "7: no wrn-* network namespace left ($leftover)" "$([ "$leftover" = 0 ]; echo $?)"
+stack_stop
+check "7: no wrn-* network namespace left" "$(stack_leftovers; echo $?)"
 
 echo "tenancy: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

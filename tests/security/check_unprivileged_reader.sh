@@ -20,7 +20,6 @@ cd "$root" || exit 1
 export PATH="$HOME/.cargo/bin:$PATH"
 name=unprivileged_reader
 logs="$root/target/test-logs"
-bin="${CARGO_TARGET_DIR:-$root/target}/debug"
 data=${WRENN_DATA_DIR:-/var/lib/wrenn}
 mkdir -p "$logs"
 
@@ -51,16 +50,7 @@ WRENN_BUILDER=security
 ensure_system_user wrenn "Wrenn control plane"
 ensure_system_user wrenn-vm "Wrenn microVM processes (QEMU after it drops root)"
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-random_text() { python3 -c "import secrets, sys; print(secrets.token_urlsafe(64)[:int(sys.argv[1])])" "$1"; }
-wait_health() { # URL PID SECONDS
-    for _ in $(seq 1 $(($3 * 10))); do
-        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
+. "$root/tests/lib/stack.sh"
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --no-new-privs -- "$@"; }
 
 # The database in a directory the control plane makes itself, inside one
@@ -68,58 +58,30 @@ as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-
 work=$(mktemp -d)
 chmod 755 "$work"
 chown wrenn:wrenn "$work"
-agent_port=$(free_port)
-cp_port=$(free_port)
-secret=$(random_text 40)
-cp_url="http://127.0.0.1:$cp_port"
 db="$work/cp/wrenn.db"
-agent_pid=""
-cp_pid=""
 key=""
 
-stop() { # PID
-    [ -n "$1" ] || return 0
-    kill -TERM "$1" 2>/dev/null || return 0
-    for _ in $(seq 1 300); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
-}
 api() { # METHOD PATH [BODY]
     curl -fsS -X "$1" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
         "$cp_url$2" ${3:+-d "$3"}
 }
-json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)$1)"; }
 cleanup() {
     if [ -n "$key" ]; then
         for id in ${running:-} ${paused:-}; do api DELETE "/v1/sandboxes/$id" >/dev/null 2>&1; done
         api DELETE /v1/templates/sectest-snap >/dev/null 2>&1
     fi
-    stop "$cp_pid"
-    stop "$agent_pid"
-    rm -rf "$work" "${cp_bin_dir:-}"
+    stack_stop
+    rm -rf "$work"
 }
 trap cleanup EXIT
 
-AGENT_SECRET=$secret AGENT_LISTEN_ADDR="127.0.0.1:$agent_port" WRENN_DATA_DIR=$data \
-    "$bin/wrenn-agent" serve >"$logs/security-reader-agent.log" 2>&1 &
-agent_pid=$!
-wait_health "http://127.0.0.1:$agent_port/health" "$agent_pid" 60 ||
-    { tail -20 "$logs/security-reader-agent.log"; abort "the agent did not start"; }
-
-# The control plane as its own unprivileged user, started the way
-# deploy/wrenn-services.sh starts it (root's umask, so the files' modes are
-# the control plane's own doing). Its binary is copied out of the checkout,
-# which `wrenn` may not be able to enter (a CI clone in a 0700 directory).
-cp_bin_dir=$(mktemp -d /tmp/wrenn-sec-bin.XXXXXX)
-chmod 0755 "$cp_bin_dir"
-install -m 0755 "$bin/wrenn-cp" "$cp_bin_dir/wrenn-cp"
-(umask 022; exec setpriv --reuid=wrenn --regid=wrenn --init-groups --inh-caps=-all --no-new-privs -- \
-    env DATABASE_URL="sqlite://$db" CP_JWT_SECRET="$(random_text 48)" \
-    CP_LISTEN_ADDR="127.0.0.1:$cp_port" CP_AGENT_URL="http://127.0.0.1:$agent_port" \
-    CP_AGENT_SECRET="$secret" "$cp_bin_dir/wrenn-cp") >"$logs/security-reader-cp.log" 2>&1 &
-cp_pid=$!
-wait_health "$cp_url/health" "$cp_pid" 60 ||
-    { tail -20 "$logs/security-reader-cp.log"; abort "the control plane did not start"; }
+# The agent on the data directory; the control plane as its own
+# unprivileged user, started the way deploy/wrenn-services.sh starts it,
+# with the control plane's own rate limits and sandbox cap.
+WRENN_DATA_DIR=$data stack_start security-reader --no-tls --db "sqlite://$db" --cp-user wrenn \
+    CP_RATE_LIMIT=on CP_MAX_SANDBOXES_PER_TEAM=100 || abort "the stack did not start"
+cp_url=$STACK_URL
+cp_pid=$stack_cp_pid
 check "the control plane runs as wrenn, not root" \
     test "$(stat -c %U "/proc/$cp_pid")" = wrenn
 

@@ -5,15 +5,14 @@
 # the SDK through a `replace`. Last line: `sdk-go: N passed, M failed`.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
-: "${WRENN_BASE_URL:?}" "${WRENN_API_KEY:?}"
+. "$here/../scripts/e2e-lib.sh"
+e2e_begin sdk-go
 cd "$here"
-passed=0
-failed=0
 
 echo "== scenario (go test -tags e2e)"
-json="$(mktemp)"
-qs="$(mktemp -d)"
-trap 'rm -rf "$json" "$qs"' EXIT
+json="$WORK/go-test.json"
+qs="$WORK/quickstart"
+mkdir "$qs"
 set +e
 go test -tags e2e -run '^TestE2E$' -count=1 -timeout 20m -json . >"$json"
 set -e
@@ -42,8 +41,7 @@ for line in open(sys.argv[1]):
 print(p, f)
 PY
 )
-passed=$((passed + p))
-failed=$((failed + f))
+e2e_add "$p" "$f"
 
 echo "== README quickstart in a fresh module"
 awk '/<!-- quickstart -->/{on=1; next} on && /^```go/{grab=1; next} grab && /^```/{exit} grab' README.md >"$qs/main.go"
@@ -58,11 +56,10 @@ replace github.com/wrenn-dev/wrenn/sdk/go => $here
 MOD
 if out="$(cd "$qs" && go mod tidy 2>&1 && go run . 2>&1)" && grep -q '^hello from Linux$' <<<"$out"; then
   echo "quickstart: ok: $out"
-  passed=$((passed + 1))
+  e2e_add 1 0
 else
   echo "quickstart: FAILED: $out" >&2
-  failed=$((failed + 1))
+  e2e_add 0 1
 fi
 
-echo "sdk-go: $passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+e2e_finish

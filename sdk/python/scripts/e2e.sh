@@ -8,32 +8,16 @@ set -euo pipefail
 
 SDK="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPO="$(cd "$SDK/../.." && pwd)"
-: "${WRENN_BASE_URL:?}" "${WRENN_API_KEY:?}"
 VENV="$REPO/target/sdk-python-e2e-venv"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-
-passed=0
-failed=0
-tally() { # NAME RC
-  if [[ "$2" -eq 0 ]]; then
-    passed=$((passed + 1))
-    echo "ok $1"
-  else
-    failed=$((failed + 1))
-    echo "FAILED $1 (exit $2)"
-  fi
-}
+. "$SDK/../scripts/e2e-lib.sh"
+e2e_begin sdk-python
 
 rm -rf "$VENV"
 python3 -m venv "$VENV"
 rc=0
 (cd "$WORK" && "$VENV/bin/pip" install -q --disable-pip-version-check "$SDK") || rc=$?
 tally "pip install ./sdk/python into a fresh venv" "$rc"
-if [[ "$rc" -ne 0 ]]; then
-  echo "sdk-python: $passed passed, $((failed + 1)) failed"
-  exit 1
-fi
+e2e_installed "$rc"
 # the installed copy, not the checkout, must be what runs
 (cd "$WORK" && "$VENV/bin/python" -c 'import wrenn, sys; assert "site-packages" in wrenn.__file__, wrenn.__file__')
 
@@ -58,15 +42,5 @@ tally "examples/agent_loop.py" "$rc"
 
 rc=0
 (cd "$WORK" && "$VENV/bin/python" "$SDK/e2e/scenario.py") | tee "$WORK/scenario.log" || rc=$?
-line=$(grep -E '^scenario: [0-9]+ passed, [0-9]+ failed' "$WORK/scenario.log" | tail -n1 || true)
-if [[ -n "$line" ]]; then
-  read -r sp sf < <(sed -E 's/^scenario: ([0-9]+) passed, ([0-9]+) failed/\1 \2/' <<<"$line")
-  passed=$((passed + sp))
-  failed=$((failed + sf))
-  [[ "$rc" -eq 0 || "$sf" -gt 0 ]] || failed=$((failed + 1))
-else
-  failed=$((failed + 1))
-fi
-
-echo "sdk-python: $passed passed, $failed failed"
-[[ "$failed" -eq 0 ]]
+e2e_scenario "$WORK/scenario.log" "$rc"
+e2e_finish

@@ -9,21 +9,8 @@
 set -euo pipefail
 
 SDK="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-: "${WRENN_BASE_URL:?}" "${WRENN_API_KEY:?}"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-
-passed=0
-failed=0
-tally() { # NAME RC
-  if [[ "$2" -eq 0 ]]; then
-    passed=$((passed + 1))
-    echo "ok $1"
-  else
-    failed=$((failed + 1))
-    echo "FAILED $1 (exit $2)"
-  fi
-}
+. "$SDK/../scripts/e2e-lib.sh"
+e2e_begin sdk-typescript
 
 # The package's dist/ is what npm packs: build it from the lock file first.
 [[ -d "$SDK/node_modules" ]] || (cd "$SDK" && npm ci --no-audit --no-fund --loglevel=error)
@@ -33,10 +20,7 @@ rc=0
 (cd "$WORK" && npm init -y >/dev/null &&
   npm install --install-links --no-audit --no-fund --loglevel=error "$SDK") || rc=$?
 tally "npm install ./sdk/typescript into a fresh project" "$rc"
-if [[ "$rc" -ne 0 ]]; then
-  echo "sdk-typescript: $passed passed, $((failed + 1)) failed"
-  exit 1
-fi
+e2e_installed "$rc"
 # The installed copy, not the checkout, must be what runs.
 (cd "$WORK" && node -e 'const p=require.resolve("wrenn"); if (!p.includes("/node_modules/wrenn/")) throw new Error(p)')
 
@@ -63,15 +47,5 @@ tally "examples/agent-loop.mjs" "$rc"
 cp "$SDK/e2e/scenario.mjs" "$WORK/scenario.mjs"
 rc=0
 (cd "$WORK" && node --expose-gc scenario.mjs) | tee "$WORK/scenario.log" || rc=$?
-line=$(grep -E '^scenario: [0-9]+ passed, [0-9]+ failed' "$WORK/scenario.log" | tail -n1 || true)
-if [[ -n "$line" ]]; then
-  read -r sp sf < <(sed -E 's/^scenario: ([0-9]+) passed, ([0-9]+) failed/\1 \2/' <<<"$line")
-  passed=$((passed + sp))
-  failed=$((failed + sf))
-  [[ "$rc" -eq 0 || "$sf" -gt 0 ]] || failed=$((failed + 1))
-else
-  failed=$((failed + 1))
-fi
-
-echo "sdk-typescript: $passed passed, $failed failed"
-[[ "$failed" -eq 0 ]]
+e2e_scenario "$WORK/scenario.log" "$rc"
+e2e_finish
