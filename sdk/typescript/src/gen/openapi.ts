@@ -3791,9 +3791,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description quota_exceeded / pool_exhausted */
+            /** @description quota_exceeded / pool_exhausted: the team's pool (vCPUs, memory, storage, running sandboxes) has no room; the message names the limit, what is used and what was asked */
             429: {
                 headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3949,9 +3951,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            /** @description pool_exhausted: resuming a paused sandbox does not fit the team's pool */
             429: {
                 headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4793,9 +4797,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description quota_exceeded */
+            /** @description quota_exceeded / pool_exhausted: the copies do not fit the team's pool */
             429: {
                 headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5153,9 +5159,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            /** @description pool_exhausted: the team already holds its plan's most paused sandboxes (max_paused) or storage */
             429: {
                 headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5381,9 +5389,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            /** @description pool_exhausted: resuming does not fit the team's pool (vCPUs, memory, running sandboxes) */
             429: {
                 headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
