@@ -200,6 +200,10 @@ impl ControlPlane {
             .env("CP_AGENT_SECRET", &agent.secret)
             .env_remove("CP_AGENT_SECRET_FILE")
             .env("CP_MAX_SANDBOXES_PER_TEAM", "1000")
+            // Reconcile once, at start-up, only: a later pass would destroy
+            // the sandboxes the cp-overhead suite makes straight through the
+            // agent, which the control plane has no record of.
+            .env("CP_RECONCILE_INTERVAL_SECS", "3600")
             .env("CP_LOG", "warn");
         let child = Child::spawn("wrenn-cp", command, dir.join("cp.log"))?;
         let mut cp = Self {
