@@ -170,7 +170,7 @@ async fn run_with<V: Vmm>(
     tracing::debug!(?report, "recovery report");
     let _reaper = manager.spawn_reaper();
     let _metrics = manager.spawn_metrics_sampler();
-    spawn_warmers(&manager, &config);
+    let warmers = spawn_warmers(&manager, &config);
     let _warm_pools = manager.start_warm_pools(&config.warm_pool, config.warm_pool_reserve_mib);
 
     let app = rpc::router(AgentRpc::new(manager.clone(), facts), established.secret);
@@ -209,6 +209,12 @@ async fn run_with<V: Vmm>(
             ?DRAIN_TIMEOUT,
             "in-flight requests still open; closing them"
         ),
+    }
+    // A template snapshot still being built goes with the agent: its task is
+    // cancelled and awaited, so that its VM is killed before we exit.
+    if let Some(warmers) = warmers {
+        warmers.abort();
+        let _ = warmers.await;
     }
     let running = manager.list().len();
     tracing::info!(
@@ -251,13 +257,16 @@ fn secure_host(config: &ServeConfig) -> anyhow::Result<Confinement> {
 /// built-in templates' and `AGENT_WARM_TEMPLATES`) in the background, one
 /// by one; creates meanwhile cold boot. A snapshot already there costs
 /// nothing.
-fn spawn_warmers<V: Vmm>(manager: &SandboxManager<V>, config: &ServeConfig) {
+fn spawn_warmers<V: Vmm>(
+    manager: &SandboxManager<V>,
+    config: &ServeConfig,
+) -> Option<tokio::task::JoinHandle<()>> {
     let specs = config.warm_plan();
     if specs.is_empty() {
-        return;
+        return None;
     }
     let manager = manager.clone();
-    tokio::spawn(async move {
+    Some(tokio::spawn(async move {
         for spec in specs {
             let started = std::time::Instant::now();
             match manager
@@ -280,7 +289,7 @@ fn spawn_warmers<V: Vmm>(manager: &SandboxManager<V>, config: &ServeConfig) {
                 ),
             }
         }
-    });
+    }))
 }
 
 pub async fn wait_for_stop_signal() -> anyhow::Result<()> {

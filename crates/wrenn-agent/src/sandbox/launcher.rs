@@ -352,15 +352,22 @@ impl<V: Vmm> Launcher<V> {
                 .boot_template(&spec, snapshot_dir)
                 .await
                 .map_err(|e| format!("VMM: {e}"))?;
+            // Declared after `vm`, so it is dropped first: a build abandoned
+            // at an await (the agent stopping) takes its VM with it.
+            let mut abandoned = KillOnDrop(vm.pid());
             let ready =
                 envd_client::wait_ready(&self.http, &url, &mut vm, self.opts.ready_timeout).await;
             let failure = match ready {
                 Ok(()) => match vm.pause_to(snapshot_dir).await {
-                    Ok(()) => return Ok(()),
+                    Ok(()) => {
+                        abandoned.disarm();
+                        return Ok(());
+                    }
                     Err(err) => format!("snapshot: {err}"),
                 },
                 Err(WaitReadyError::VmStopped(err)) => {
-                    return Err(format!("template VM stopped: {err}"))
+                    abandoned.disarm();
+                    return Err(format!("template VM stopped: {err}"));
                 }
                 Err(err @ WaitReadyError::Timeout(_)) => format!(
                     "{err} in the template VM; console:\n{}",
@@ -370,6 +377,7 @@ impl<V: Vmm> Launcher<V> {
             if let Err(err) = vm.kill().await {
                 tracing::warn!(%err, "stopping the template VM failed");
             }
+            abandoned.disarm();
             Err(failure)
         }
         .await;
@@ -378,5 +386,31 @@ impl<V: Vmm> Launcher<V> {
         }
         drop(lease);
         outcome
+    }
+}
+
+/// Kills a template-build VM's process when the build is dropped before it
+/// finished (its task aborted at agent shutdown). A sandbox's VM outlives
+/// the agent on purpose; a half-built template VM has no record to be
+/// re-adopted from, so nothing else would ever stop it. Its network is
+/// swept by the next start's cleanup.
+struct KillOnDrop(Option<u32>);
+
+impl KillOnDrop {
+    /// The build ended on a path that stopped (or published) the VM itself.
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            // The process is still our unreaped child, so the pid is its.
+            let target = nix::unistd::Pid::from_raw(pid as i32);
+            if let Err(err) = nix::sys::signal::kill(target, nix::sys::signal::SIGKILL) {
+                tracing::warn!(pid, %err, "killing an abandoned template VM failed");
+            }
+        }
     }
 }
