@@ -112,6 +112,9 @@ for x in a b c; do
     else
         bad "agent $x registers and host $x is online" "$(tail -5 "$logs/multihost-agent-$x.log")"
     fi
+    # The host is online as soon as the control plane answered the
+    # registration; the agent writes the token it got a moment later.
+    for _ in $(seq 1 100); do [ -e "$work/$x/host-token" ] && break; sleep 0.1; done
     check "agent $x saved its token file with mode 600" is "$(stat -c %a "$work/$x/host-token" 2>/dev/null)" 600
 done
 api GET /v1/hosts "$admin"
