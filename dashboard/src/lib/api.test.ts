@@ -63,7 +63,7 @@ describe('request', () => {
 				)
 			)
 		);
-		const err = await api.post('/v1/sandboxes', { template: 'base' }).catch((e: ApiError) => e);
+		const err = (await api.post('/v1/sandboxes', { template: 'base' }).catch((e) => e)) as ApiError;
 		expect(err).toBeInstanceOf(ApiError);
 		expect(err.status).toBe(429);
 		expect(err.code).toBe('pool_exhausted');
@@ -84,7 +84,7 @@ describe('request', () => {
 
 	it('turns a network failure into an ApiError', async () => {
 		vi.stubGlobal('fetch', vi.fn(async () => Promise.reject(new TypeError('Failed to fetch'))));
-		const err = await api.get('/v1/me').catch((e: ApiError) => e);
+		const err = (await api.get('/v1/me').catch((e) => e)) as ApiError;
 		expect(err).toBeInstanceOf(ApiError);
 		expect(err.code).toBe('network');
 	});
