@@ -35,6 +35,9 @@ describe('host figures', () => {
       specsText({ arch: 'x86_64', cpus: 16, memory_mb: 65536, disk_mb: 512000, backend: 'qemu', accelerator: 'kvm', agent_version: '0.1.0' })
     ).toBe('16 vCPU · 64 GiB · 500 GiB disk · x86_64 · qemu/kvm');
     expect(specsText(null)).toBe('not registered');
+    expect(specsText({ arch: '', cpus: 0, memory_mb: 0, disk_mb: 0, backend: '', accelerator: '', agent_version: '' })).toBe(
+      'not registered'
+    );
     const load = { free_vcpus: 8, free_memory_mb: 2048, free_disk_mb: 1024, sandboxes_running: 2, sandboxes_paused: 1 };
     expect(freeText(load)).toBe('8 vCPU · 2 GiB · 1 GiB disk');
     expect(freeText(null)).toBe('—');

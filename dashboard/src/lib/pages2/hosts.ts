@@ -73,7 +73,7 @@ export function heartbeatAge(host: Pick<Host, 'last_heartbeat_at'>, now: number)
 }
 
 export function specsText(specs: HostSpecs | null): string {
-  if (!specs) return 'not registered';
+  if (!specs || !specs.cpus) return 'not registered';
   return `${specs.cpus} vCPU · ${formatMib(specs.memory_mb)} · ${formatMib(specs.disk_mb)} disk · ${specs.arch} · ${specs.backend}/${specs.accelerator}`;
 }
 

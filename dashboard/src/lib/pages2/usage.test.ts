@@ -5,6 +5,7 @@ import {
   emptyPlan,
   exportUrl,
   invoiceLines,
+  overflowText,
   planProblems,
   poolMeters,
   templateSeries,
@@ -174,5 +175,15 @@ describe('plan form', () => {
     expect(p).toHaveLength(5);
     expect(p.join(' ')).toContain('vcpus');
     expect(p.join(' ')).toContain('burst_vcpus');
+  });
+});
+
+describe('overflow text', () => {
+  it('says what a full pool does', () => {
+    expect(overflowText({ ...emptyPlan(), overflow: 'burst', burst_vcpus: 4, burst_cents_per_vcpu_hour: 12 })).toBe(
+      'burst: +4 vCPU at $0.12 per vCPU-hour'
+    );
+    expect(overflowText({ ...emptyPlan(), overflow: 'queue', queue_wait_secs: 60 })).toBe('queue: creates wait up to 60 s');
+    expect(overflowText(emptyPlan())).toBe('refuse');
   });
 });

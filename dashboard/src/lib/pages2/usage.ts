@@ -293,3 +293,15 @@ export function planProblems(plan: Plan): string[] {
   if (plan.overflow === 'burst' && plan.burst_vcpus <= 0) problems.push('burst_vcpus must be positive with overflow burst');
   return problems;
 }
+
+/** What a plan does when its pool is full, in words. */
+export function overflowText(plan: Plan): string {
+  switch (plan.overflow) {
+    case 'burst':
+      return `burst: +${plan.burst_vcpus} vCPU at ${formatCents(plan.burst_cents_per_vcpu_hour)} per vCPU-hour`;
+    case 'queue':
+      return `queue: creates wait up to ${plan.queue_wait_secs} s`;
+    default:
+      return 'refuse';
+  }
+}
