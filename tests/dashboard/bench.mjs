@@ -124,8 +124,13 @@ try {
     await page.goto(`${BASE}/sandboxes/${sandbox.id}`, { waitUntil: 'load' });
     const term = page.getByTestId('terminal').first();
     await term.waitFor({ timeout: 20_000 });
+    // One line per xterm row (the DOM renderer's rows).
     const rowsText = () =>
-        page.evaluate(() => document.querySelector('[data-testid=terminal] .xterm-rows')?.textContent.replace(/\u00a0/g, ' ') ?? '');
+        page.evaluate(() =>
+            [...(document.querySelector('[data-testid=terminal] .xterm-rows')?.children ?? [])]
+                .map((r) => r.textContent.replace(/\u00a0/g, ' '))
+                .join('\n'),
+        );
     await until('a prompt in the terminal', async () => /[$#]\s*$/m.test(await rowsText()), 30_000);
     await term.click();
     const samples = [];
@@ -134,20 +139,21 @@ try {
     for (let i = 0; i < KEYSTROKES; i += 1) {
         if (typed.length === 20) {
             await page.keyboard.press('Control+U');
-            await until('the line to clear', async () => !(await rowsText()).includes(`#${typed}`), 10_000, 20);
+            await until('the line to clear', async () => !(await rowsText()).includes(`%${typed}`), 10_000, 20);
             typed = '';
         }
         if (!typed) {
-            await page.keyboard.type('#');
-            await until('the marker', async () => (await rowsText()).includes('#'), 10_000, 20);
+            await page.keyboard.type('%');
+            await until('the marker', async () => (await rowsText()).includes('%'), 10_000, 20);
         }
         const ch = alphabet[i % alphabet.length];
-        const expect = `#${typed}${ch}`;
+        const expect = `%${typed}${ch}`;
         await page.evaluate((want) => {
             const rows = document.querySelector('[data-testid=terminal] .xterm-rows');
             window.__echo = new Promise((resolve, reject) => {
                 let t0 = null;
-                const seen = () => t0 !== null && rows.textContent.replace(/\u00a0/g, ' ').includes(want);
+                const text = () => [...rows.children].map((r) => r.textContent.replace(/\u00a0/g, ' ')).join('\n');
+                const seen = () => t0 !== null && text().includes(want);
                 const obs = new MutationObserver(() => {
                     if (seen()) {
                         obs.disconnect();

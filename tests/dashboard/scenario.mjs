@@ -128,10 +128,12 @@ try {
         await checks.check('create an API key, shown once, and it works', async () => {
             await visit(page, '/keys');
             await page.getByRole('button', { name: /create|new key|add key/i }).first().click();
-            const name = page.getByLabel(/name/i);
-            if (await name.count()) await name.first().fill('dashboard-test');
+            // A dialog, or a form on the page itself.
             const dialog = page.getByRole('dialog');
+            await dialog.first().waitFor({ timeout: 3_000 }).catch(() => {});
             const scope = (await dialog.count()) ? dialog.first() : page;
+            const name = scope.getByLabel(/name/i);
+            if (await name.count()) await name.first().fill('dashboard-test');
             const submit = scope.getByRole('button', { name: /^(create|create key|save)$/i });
             if (await submit.count()) await submit.last().click();
             const value = page.getByTestId('new-key-value').first();
@@ -261,6 +263,7 @@ try {
             const hostName = `dash-host-${randomBytes(3).toString('hex')}`;
             await page.getByRole('button', { name: /(create|add|new|register) host|^add$|^create$/i }).first().click();
             const dialog = page.getByRole('dialog');
+            await dialog.first().waitFor({ timeout: 3_000 }).catch(() => {});
             const scope = (await dialog.count()) ? dialog.first() : page;
             await scope.getByLabel(/name/i).first().fill(hostName);
             await scope.getByRole('button', { name: /^(create|create host|add|add host|register)$/i }).last().click();
