@@ -63,6 +63,22 @@ async function terminalText(page) {
     });
 }
 
+/**
+ * Where the sandbox's `testid` action button is: the detail page's, else
+ * its row in the list (both are the dashboard's own buttons).
+ */
+async function actionsScope(page, id, testid) {
+    await visit(page, `/sandboxes/${id}`);
+    const detail = page.locator('main');
+    if (await detail.getByTestId(testid).first().waitFor({ timeout: 5_000 }).then(() => true, () => false)) {
+        return { scope: detail, where: 'detail page' };
+    }
+    await visit(page, '/sandboxes');
+    const row = page.locator(`[data-testid=sandbox-row][data-sandbox-id="${id}"]`);
+    await row.getByTestId(testid).first().waitFor({ timeout: 15_000 });
+    return { scope: row, where: 'list row' };
+}
+
 /** Clicks a confirm button when the action opened a dialog. */
 async function confirmIfAsked(page, name) {
     const dialog = page.getByRole('dialog');
@@ -222,19 +238,19 @@ try {
             return name;
         });
 
-        await checks.check('pause and resume from the detail page', async () => {
-            await visit(page, `/sandboxes/${id}`);
-            await page.getByTestId('pause').first().click();
+        await checks.check('pause and resume from the dashboard', async () => {
+            const { scope, where } = await actionsScope(page, id, 'pause');
+            await scope.getByTestId('pause').first().click();
             await confirmIfAsked(page, /pause|confirm|yes/i);
             await until('the sandbox to pause', async () => (await sandboxState(id)) === 'paused', 120_000);
-            const resume = page.getByTestId('resume').first();
+            const resume = scope.getByTestId('resume').first();
             await resume.waitFor({ timeout: 30_000 });
-            await until('the page to say paused', async () => /paused/i.test(await page.locator('main').innerText()), 30_000);
-            await shot(page, 'sandbox-detail-paused');
+            await until('the page to say paused', async () => /paused/i.test(await scope.innerText()), 30_000);
+            await shot(page, 'sandbox-paused');
             await resume.click();
             await until('the sandbox to run again', async () => (await sandboxState(id)) === 'running', 120_000);
-            await page.getByTestId('pause').first().waitFor({ timeout: 30_000 });
-            return 'paused, then running';
+            await scope.getByTestId('pause').first().waitFor({ timeout: 30_000 });
+            return `paused, then running (${where})`;
         });
 
         await checks.check('usage moves', async () => {
@@ -368,13 +384,13 @@ try {
     if (state.sandbox) {
         await checks.check('kill the sandbox from the detail page', async () => {
             const id = state.sandbox;
-            await visit(page, `/sandboxes/${id}`);
-            await page.getByTestId('kill').first().click();
+            const { scope, where } = await actionsScope(page, id, 'kill');
+            await scope.getByTestId('kill').first().click();
             await confirmIfAsked(page, /kill|confirm|yes|delete/i);
             await until('the sandbox to stop', async () => ['stopped', 'gone'].includes(await sandboxState(id)), 120_000);
             await visit(page, '/sandboxes');
             await shot(page, 'sandboxes-after-kill');
-            return 'stopped';
+            return `stopped (${where})`;
         });
     } else {
         checks.blocked('kill the sandbox', 'a sandbox');
