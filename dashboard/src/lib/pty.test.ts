@@ -32,8 +32,8 @@ describe('pty frames', () => {
 		expect(ptyUrl({ protocol: 'https:', host: 'w.example:8443' }, 'sb_1', 80, 24)).toBe(
 			'wss://w.example:8443/v1/sandboxes/sb_1/pty?cols=80&rows=24'
 		);
-		expect(ptyUrl({ protocol: 'http:', host: 'localhost' }, 'sb_1', 100, 30, 'team_2')).toBe(
-			'ws://localhost/v1/sandboxes/sb_1/pty?cols=100&rows=30&team_id=team_2'
+		expect(ptyUrl({ protocol: 'http:', host: 'localhost' }, 'sb 1', 100, 30)).toBe(
+			'ws://localhost/v1/sandboxes/sb%201/pty?cols=100&rows=30'
 		);
 	});
 

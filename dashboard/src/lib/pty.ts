@@ -40,11 +40,14 @@ export function parseServerFrame(data: ArrayBuffer | Uint8Array | string): Serve
 	return { kind: 'unknown', raw: data };
 }
 
-/** ws(s)://<this origin>/v1/sandboxes/<id>/pty?cols=..&rows=.. (the cookie authenticates it). */
-export function ptyUrl(loc: { protocol: string; host: string }, id: string, cols: number, rows: number, teamId?: string | null): string {
+/**
+ * ws(s)://<this origin>/v1/sandboxes/<id>/pty?cols=..&rows=.. The cookie
+ * authenticates it; a browser cannot set X-Team-Id on a WebSocket, so the
+ * upgrade acts on the session's default (personal) team.
+ */
+export function ptyUrl(loc: { protocol: string; host: string }, id: string, cols: number, rows: number): string {
 	const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
 	const q = new URLSearchParams({ cols: String(cols), rows: String(rows) });
-	if (teamId) q.set('team_id', teamId);
 	return `${scheme}//${loc.host}/v1/sandboxes/${encodeURIComponent(id)}/pty?${q}`;
 }
 

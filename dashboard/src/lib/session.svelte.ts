@@ -16,6 +16,8 @@ interface SessionState {
 	teams: TeamRef[];
 	csrfToken: string | null;
 	expiresAt: string | null;
+	/** The team the session acts on without X-Team-Id (WebSockets cannot send it). */
+	homeTeamId: string | null;
 }
 
 export const session: SessionState = $state({
@@ -24,7 +26,8 @@ export const session: SessionState = $state({
 	team: null,
 	teams: [],
 	csrfToken: null,
-	expiresAt: null
+	expiresAt: null,
+	homeTeamId: null
 });
 
 function storedTeam(): string | null {
@@ -67,6 +70,7 @@ function apply(info: SessionInfo): void {
 	if (info.csrf_token) session.csrfToken = info.csrf_token;
 	if (info.expires_at) session.expiresAt = info.expires_at;
 	session.team = info.team;
+	session.homeTeamId = info.team?.id ?? null;
 	session.loaded = true;
 }
 
@@ -76,6 +80,7 @@ function clear(): void {
 	session.teams = [];
 	session.csrfToken = null;
 	session.expiresAt = null;
+	session.homeTeamId = null;
 	session.loaded = true;
 }
 
