@@ -7,9 +7,9 @@
 //! references parse but are refused as `unsupported_base`), `RUN`, `COPY`,
 //! `ADD` (local context only), `ENV`, `ARG`, `WORKDIR`, `USER`, `CMD`,
 //! `ENTRYPOINT`, `HEALTHCHECK`, `EXPOSE`, `LABEL`.
-mod base;
+pub mod base;
 mod lines;
-mod parse;
+pub(crate) mod parse;
 #[cfg(test)]
 mod tests;
 pub mod words;
