@@ -12,6 +12,7 @@ pub mod pools;
 pub mod sandbox_row;
 pub mod sandboxes;
 pub mod teams;
+pub mod template_builds;
 pub mod templates;
 pub mod usage;
 pub mod users;
