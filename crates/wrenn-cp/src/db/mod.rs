@@ -13,6 +13,7 @@ pub mod sandbox_row;
 pub mod sandboxes;
 pub mod sessions;
 pub mod teams;
+pub mod template_builds;
 pub mod templates;
 pub mod usage;
 pub mod users;

@@ -96,7 +96,8 @@ pub async fn resolve(
 /// Built-ins and the team's own, by name.
 pub async fn list(db: &Db, team_id: &str) -> Result<Vec<TemplateRow>, sqlx::Error> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM templates WHERE team_id = $1 OR team_id IS NULL ORDER BY name, created_at"
+        "SELECT {COLUMNS} FROM templates WHERE (team_id = $1 OR team_id IS NULL) AND hidden = 0 \
+         ORDER BY name, created_at"
     ))
     .bind(team_id)
     .fetch_all(&db.pool)

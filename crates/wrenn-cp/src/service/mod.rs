@@ -5,6 +5,7 @@
 //! per layer (`error.rs`, `api/service_errors.rs`).
 pub mod accounts;
 pub mod admin;
+pub mod builds;
 pub mod deletion;
 pub mod hosts;
 pub mod keys;
