@@ -33,6 +33,9 @@ pub struct InitRequest {
     default_user: Option<String>,
     default_workdir: Option<String>,
     timestamp: Option<String>,
+    /// Wrenn's addition: a PEM bundle of the operator's extra CAs, added
+    /// to the guest's trust store (see [`crate::trust`]).
+    ca_certificates: Option<String>,
 }
 
 /// Applies host settings. The first `/init` may set the access token; once
@@ -81,6 +84,25 @@ pub async fn init(
     }
     if let Some(dir) = request.default_workdir.filter(|d| !d.is_empty()) {
         settings.default_workdir = Some(dir);
+    }
+    if let Some(pem) = request.ca_certificates.filter(|p| !p.trim().is_empty()) {
+        if state.is_vm {
+            let installed = tokio::task::spawn_blocking(move || {
+                crate::trust::install(
+                    &pem,
+                    crate::trust::SYSTEM_BUNDLE.as_ref(),
+                    crate::trust::OPERATOR_ANCHOR.as_ref(),
+                )
+            })
+            .await;
+            if let Ok(Err(err)) | Err(err) = installed.map_err(std::io::Error::other) {
+                return Err(HttpError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("installing the CA certificates: {err}"),
+                ));
+            }
+        }
+        crate::trust::default_env(&mut settings.env_vars);
     }
     drop(settings);
     if state.is_vm {

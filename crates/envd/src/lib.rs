@@ -16,5 +16,7 @@ pub mod metadata;
 pub mod multipart;
 pub mod process;
 pub mod server;
+pub mod start;
 pub mod state;
+pub mod trust;
 pub mod users;

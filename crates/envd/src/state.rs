@@ -8,6 +8,7 @@ use crate::{
     connect::{Code, ConnectError},
     filesystem::watchers::Watchers,
     process::table::ProcessTable,
+    start::Supervisor,
     users::UserInfo,
 };
 
@@ -48,6 +49,8 @@ pub struct AppState {
     pub settings: RwLock<Settings>,
     pub processes: Arc<ProcessTable>,
     pub watchers: Watchers,
+    /// The template's start command, once `POST /wrenn/start` ran.
+    pub start: Supervisor,
     /// True under our own init in a VM: `/init` may set the clock.
     pub is_vm: bool,
 }
@@ -60,6 +63,7 @@ impl AppState {
             settings: RwLock::new(Settings::default()),
             processes: Arc::default(),
             watchers: Watchers::default(),
+            start: Supervisor::default(),
             is_vm,
         })
     }

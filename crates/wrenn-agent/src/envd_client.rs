@@ -24,6 +24,9 @@ pub struct InitRequest<'a> {
     /// RFC 3339 host time; envd sets the guest clock from it (restored
     /// snapshots wake up with the clock of the moment they were taken).
     pub timestamp: String,
+    /// The operator's CA bundle (`AGENT_GUEST_CA_FILE`), Wrenn's addition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_certificates: Option<&'a str>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -5,6 +5,7 @@ pub mod disk;
 pub mod envd_client;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod guest_ca;
 pub mod network;
 pub mod paths;
 pub mod registration;

@@ -77,7 +77,7 @@ fn tap_spec() -> VmSpec {
             guest_ip: "169.254.0.21".parse().expect("ip"),
             gateway_ip: "169.254.0.22".parse().expect("ip"),
             prefix_len: 30,
-            dns: "1.1.1.1".parse().expect("ip"),
+            dns: vec!["1.1.1.1".parse().expect("ip")],
         }),
         init: vec!["/usr/bin/envd".into()],
     }

@@ -152,6 +152,7 @@ async fn create_when_firecracker_backend_then_root_drive_is_raw_ext4() {
         },
         ready_timeout: Duration::from_secs(30),
         kernel_format: KernelFormat::Vmlinux,
+        guest_ca: None,
     };
     let manager = SandboxManager::new(recording, opts).expect("manager");
     tokio::time::timeout(LIMIT, manager.start())

@@ -43,6 +43,7 @@ impl TestAgent {
             },
             ready_timeout: Duration::from_secs(5),
             kernel_format: KernelFormat::BzImage,
+            guest_ca: None,
         };
         let backend = QemuBackend::unconfined(Accel::Tcg);
         let manager = SandboxManager::new(backend, opts).expect("manager");

@@ -7,5 +7,5 @@ pub mod rpc;
 mod spawn;
 pub mod table;
 
-pub use spawn::{SpawnSpec, Spawned};
+pub use spawn::{spawn as spawn_process, SpawnSpec, Spawned};
 pub use table::{Process, ProcessTable, Selector};

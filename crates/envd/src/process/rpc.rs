@@ -295,14 +295,7 @@ async fn spawn_spec(
         None => user.home.clone(),
     };
     let cwd = check_cwd(user, cwd).await?;
-    let mut env: HashMap<String, String> = HashMap::new();
-    env.insert("PATH".into(), DEFAULT_PATH.into());
-    env.insert("HOME".into(), user.home.display().to_string());
-    env.insert("USER".into(), user.name.clone());
-    env.insert("LOGNAME".into(), user.name.clone());
-    env.insert("SHELL".into(), user.shell.display().to_string());
-    env.insert("LANG".into(), "C.UTF-8".into());
-    env.insert("PWD".into(), cwd.display().to_string());
+    let mut env = base_env(user, &cwd);
     let pty = match request.pty.as_option() {
         Some(pty) => {
             let size = pty.size.as_option();
@@ -337,6 +330,20 @@ async fn spawn_spec(
         pty,
         stdin: request.stdin.unwrap_or(true),
     })
+}
+
+/// The environment every process starts from, before `/init`'s variables
+/// and its own.
+pub fn base_env(user: &UserInfo, cwd: &std::path::Path) -> HashMap<String, String> {
+    let mut env: HashMap<String, String> = HashMap::new();
+    env.insert("PATH".into(), DEFAULT_PATH.into());
+    env.insert("HOME".into(), user.home.display().to_string());
+    env.insert("USER".into(), user.name.clone());
+    env.insert("LOGNAME".into(), user.name.clone());
+    env.insert("SHELL".into(), user.shell.display().to_string());
+    env.insert("LANG".into(), "C.UTF-8".into());
+    env.insert("PWD".into(), cwd.display().to_string());
+    env
 }
 
 /// The working directory must be a directory the user can enter.

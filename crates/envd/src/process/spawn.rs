@@ -20,7 +20,7 @@ use nix::{
 use crate::connect::ConnectError;
 
 /// Everything needed to start one process.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SpawnSpec {
     pub program: String,
     pub args: Vec<String>,

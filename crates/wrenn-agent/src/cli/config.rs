@@ -5,7 +5,8 @@
 use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
 use wrenn_agent::{
-    network::NetworkConfig,
+    guest_ca::GuestCa,
+    network::{GuestDns, NetworkConfig},
     paths::DEFAULT_DATA_DIR,
     registration::{CredentialsError, HostCredentials, TOKEN_FILE_NAME},
     rpc::{host, Secret},
@@ -127,6 +128,9 @@ pub struct ServeConfig {
     /// `AGENT_STATE_KEY_FILE`, default `/etc/wrenn/agent-state.key`: the key
     /// sealing envd tokens in sandbox records; made (0600) on first start.
     pub state_key_file: PathBuf,
+    /// `AGENT_GUEST_CA_FILE`: a PEM bundle of extra CA certificates every
+    /// guest trusts (checked here, at start-up); unset: none.
+    pub guest_ca: Option<GuestCa>,
 }
 
 impl ServeConfig {
@@ -174,6 +178,27 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// `AGENT_GUEST_DNS` (a comma list), else the host's resolvers; the old
+/// name `AGENT_DNS` is still read when the new one is not set.
+fn guest_dns(get: &impl Fn(&str) -> Option<String>) -> Result<GuestDns, ConfigError> {
+    match (get("AGENT_GUEST_DNS"), get("AGENT_DNS")) {
+        (Some(raw), _) => GuestDns::resolve(Some(&raw)).map_err(|e| invalid("AGENT_GUEST_DNS", e)),
+        (None, Some(raw)) => GuestDns::resolve(Some(&raw)).map_err(|e| invalid("AGENT_DNS", e)),
+        (None, None) => GuestDns::resolve(None).map_err(|e| invalid("AGENT_GUEST_DNS", e)),
+    }
+}
+
+/// An error with its causes, for a one-line configuration message.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }
 
 fn invalid(var: &'static str, message: impl std::fmt::Display) -> ConfigError {
@@ -254,7 +279,7 @@ impl ServeConfig {
         let network = NetworkConfig {
             host_range: parsed(&get, "AGENT_HOST_RANGE", defaults.host_range)?,
             max_slots: parsed(&get, "AGENT_MAX_SLOTS", defaults.max_slots)?,
-            dns: parsed(&get, "AGENT_DNS", defaults.dns)?,
+            dns: guest_dns(&get)?,
             guest_link: defaults.guest_link,
             netns_prefix: parsed(&get, "AGENT_NETNS_PREFIX", defaults.netns_prefix)?,
         };
@@ -337,6 +362,10 @@ impl ServeConfig {
             vm_user: get("AGENT_VM_USER").unwrap_or_else(|| DEFAULT_VM_USER.to_owned()),
             state_key_file: get("AGENT_STATE_KEY_FILE")
                 .map_or_else(|| DEFAULT_STATE_KEY_FILE.into(), PathBuf::from),
+            guest_ca: get("AGENT_GUEST_CA_FILE")
+                .map(|path| GuestCa::from_file(path.trim()))
+                .transpose()
+                .map_err(|e| invalid("AGENT_GUEST_CA_FILE", error_chain(&e)))?,
         })
     }
 }
@@ -580,6 +609,8 @@ mod tests {
             ("AGENT_TLS_CERT", "/etc/wrenn/agent.crt"),
             ("AGENT_VM_CONFINEMENT", "maybe"),
             ("AGENT_MAX_CONCURRENT_STARTS", "0"),
+            ("AGENT_GUEST_DNS", "127.0.0.53"),
+            ("AGENT_GUEST_CA_FILE", "/nonexistent/wrenn-ca.pem"),
         ] {
             let err = load(&[("AGENT_SECRET", SECRET), (var, value)]).expect_err(var);
             assert!(
@@ -587,5 +618,21 @@ mod tests {
                 "{var}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn from_lookup_when_guest_dns_set_then_list_else_host_resolver() {
+        let set = load(&[
+            ("AGENT_SECRET", SECRET),
+            ("AGENT_GUEST_DNS", "10.1.2.3,9.9.9.9"),
+        ])
+        .expect("config");
+        assert_eq!(set.network.dns.to_string(), "10.1.2.3,9.9.9.9");
+        let old_name = load(&[("AGENT_SECRET", SECRET), ("AGENT_DNS", "8.8.8.8")]).expect("config");
+        assert_eq!(old_name.network.dns.to_string(), "8.8.8.8");
+        let host = load(&[("AGENT_SECRET", SECRET)]).expect("config");
+        let expected = GuestDns::resolve(None).expect("host resolvers");
+        assert_eq!(host.network.dns, expected);
+        assert!(host.guest_ca.is_none());
     }
 }

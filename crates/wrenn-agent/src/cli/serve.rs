@@ -153,6 +153,7 @@ async fn run_with<V: Vmm>(
         limits: config.limits,
         ready_timeout: config.ready_timeout,
         kernel_format,
+        guest_ca: config.guest_ca.clone(),
     };
     let manager = SandboxManager::new(backend, opts).context("setting up the sandbox manager")?;
     if let Some(limit) = config.max_concurrent_starts {

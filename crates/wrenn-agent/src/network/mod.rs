@@ -23,6 +23,7 @@ pub mod cleanup;
 pub mod cmd;
 pub mod plan;
 pub mod policy;
+pub mod resolver;
 pub mod rules;
 pub mod sandbox;
 pub mod slots;
@@ -33,5 +34,6 @@ pub use plan::{
     GATEWAY_IP, GUEST_IP,
 };
 pub use policy::{EgressPolicy, PolicyError};
+pub use resolver::{GuestDns, GuestDnsError};
 pub use sandbox::{NetworkError, NetworkHandle, SandboxNetwork};
 pub use slots::{Slot, SlotAllocator, SlotError, SlotLease};

@@ -7,7 +7,7 @@ use std::{
 
 use ipnet::Ipv4Net;
 
-use super::slots::Slot;
+use super::{resolver::GuestDns, slots::Slot};
 
 /// Guest address inside every sandbox (the same everywhere, so a memory
 /// snapshot restores in any slot on any host).
@@ -118,8 +118,9 @@ pub struct NetworkConfig {
     /// Range carved into one /31 per slot (host side even, namespace odd).
     pub host_range: Ipv4Net,
     pub max_slots: u32,
-    /// Resolver handed to the guest in the kernel `ip=` argument.
-    pub dns: Ipv4Addr,
+    /// Resolvers handed to the guest in the kernel `ip=` argument, and
+    /// reachable on port 53 from sandboxes with internet access.
+    pub dns: GuestDns,
     pub guest_link: GuestLink,
     /// Names the per-sandbox namespaces (`<prefix><slot>`).
     pub netns_prefix: NetnsPrefix,
@@ -130,7 +131,7 @@ impl Default for NetworkConfig {
         Self {
             host_range: Ipv4Net::new(Ipv4Addr::new(10, 200, 0, 0), 16).unwrap_or_default(),
             max_slots: 1024,
-            dns: Ipv4Addr::new(1, 1, 1, 1),
+            dns: GuestDns::default(),
             guest_link: GuestLink::Tap,
             netns_prefix: NetnsPrefix::default(),
         }

@@ -15,6 +15,7 @@ use ipnet::Ipv4Net;
 use super::{
     plan::{SlotAddrs, GUEST_IP, HOST_TABLE, NAME_PREFIX, NS_VETH, TAP_NAME},
     policy::EgressPolicy,
+    resolver::GuestDns,
 };
 
 /// Destinations denied unless `allow` lists them: private, shared, loopback,
@@ -67,10 +68,15 @@ table inet {HOST_TABLE} {{
 
 /// Adds the slot's policy chain and its verdict-map entry (fails when the
 /// chain already exists, so another slot's rules are never appended to).
-pub fn host_slot_add(addrs: &SlotAddrs, host_range: Ipv4Net, policy: &EgressPolicy) -> String {
+pub fn host_slot_add(
+    addrs: &SlotAddrs,
+    host_range: Ipv4Net,
+    dns: &GuestDns,
+    policy: &EgressPolicy,
+) -> String {
     let chain = addrs.host_chain();
     let mut script = format!("create chain inet {HOST_TABLE} {chain}\n");
-    script.push_str(&slot_rules(addrs, host_range, policy));
+    script.push_str(&slot_rules(addrs, host_range, dns, policy));
     let _ = writeln!(
         script,
         "add element inet {HOST_TABLE} slot_policy {{ \"{}\" : jump {chain} }}",
@@ -82,14 +88,28 @@ pub fn host_slot_add(addrs: &SlotAddrs, host_range: Ipv4Net, policy: &EgressPoli
 /// Replaces the rules of the slot's existing chain with `policy`'s in one
 /// transaction (a live egress update): no packet sees a half-written chain,
 /// and established flows meet the new rules too.
-pub fn host_slot_replace(addrs: &SlotAddrs, host_range: Ipv4Net, policy: &EgressPolicy) -> String {
+pub fn host_slot_replace(
+    addrs: &SlotAddrs,
+    host_range: Ipv4Net,
+    dns: &GuestDns,
+    policy: &EgressPolicy,
+) -> String {
     let mut script = format!("flush chain inet {HOST_TABLE} {}\n", addrs.host_chain());
-    script.push_str(&slot_rules(addrs, host_range, policy));
+    script.push_str(&slot_rules(addrs, host_range, dns, policy));
     script
 }
 
-/// The `add rule` lines of the slot's chain.
-fn slot_rules(addrs: &SlotAddrs, host_range: Ipv4Net, policy: &EgressPolicy) -> String {
+/// The `add rule` lines of the slot's chain. With internet access the
+/// guest's resolvers are reachable on port 53 (UDP and TCP) before the
+/// private ranges are denied: the host's resolver is often a private
+/// address. Only those addresses and that port; the sandbox's own deny
+/// list still comes first.
+fn slot_rules(
+    addrs: &SlotAddrs,
+    host_range: Ipv4Net,
+    dns: &GuestDns,
+    policy: &EgressPolicy,
+) -> String {
     let chain = addrs.host_chain();
     let mut rules = vec![
         "meta nfproto ipv6 drop".to_owned(),
@@ -100,6 +120,13 @@ fn slot_rules(addrs: &SlotAddrs, host_range: Ipv4Net, policy: &EgressPolicy) -> 
     }
     rules.push(format!("ip daddr {} drop", host_range.trunc()));
     rules.push(format!("ip daddr {LINK_LOCAL} drop"));
+    if policy.internet {
+        let resolvers: Vec<String> = dns.addrs().iter().map(ToString::to_string).collect();
+        rules.push(format!(
+            "ip daddr {{ {} }} meta l4proto {{ tcp, udp }} th dport 53 accept",
+            resolvers.join(", ")
+        ));
+    }
     if let Some(set) = set_of(&policy.allow) {
         rules.push(format!("ip daddr {set} accept"));
     }
@@ -172,6 +199,10 @@ mod tests {
         NetworkConfig::default().host_range
     }
 
+    fn dns() -> GuestDns {
+        "10.255.255.53".parse().expect("dns")
+    }
+
     fn rule_lines(script: &str) -> Vec<&str> {
         script
             .lines()
@@ -183,7 +214,7 @@ mod tests {
     fn host_slot_add_when_internet_off_with_lists_then_deny_before_allow_before_default() {
         let policy = EgressPolicy::parse(false, &["10.250.0.1/32", "8.8.8.8"], &["10.250.0.0/24"])
             .expect("policy");
-        let script = host_slot_add(&slot_2(), range(), &policy);
+        let script = host_slot_add(&slot_2(), range(), &dns(), &policy);
         assert_eq!(
             rule_lines(&script),
             vec![
@@ -205,24 +236,50 @@ mod tests {
 
     #[test]
     fn host_slot_add_when_internet_on_no_lists_then_ends_accept_without_empty_sets() {
-        let script = host_slot_add(&slot_2(), range(), &EgressPolicy::default());
+        let script = host_slot_add(&slot_2(), range(), &dns(), &EgressPolicy::default());
         let rules = rule_lines(&script);
         assert_eq!(rules.last(), Some(&"accept"));
         assert!(!script.contains("{  }"));
-        assert_eq!(rules.len(), 6);
+        assert_eq!(rules.len(), 7);
+    }
+
+    #[test]
+    fn host_slot_add_when_internet_on_then_resolvers_on_port_53_before_private_drop() {
+        let two: GuestDns = "10.255.255.53,192.168.0.1".parse().expect("dns");
+        let policy = EgressPolicy::parse(true, &[] as &[&str], &["10.9.0.0/16"]).expect("policy");
+        let rules = rule_lines_owned(&host_slot_add(&slot_2(), range(), &two, &policy));
+        let resolver =
+            "ip daddr { 10.255.255.53, 192.168.0.1 } meta l4proto { tcp, udp } th dport 53 accept";
+        let at = |rule: &str| rules.iter().position(|r| r.starts_with(rule));
+        let resolver_at = at(resolver).expect("resolver rule");
+        assert!(at("ip daddr { 10.9.0.0/16 } drop").expect("deny") < resolver_at);
+        assert!(resolver_at < at("ip daddr { 0.0.0.0/8, 10.0.0.0/8").expect("private drop"));
+        assert_eq!(rules.iter().filter(|r| r.contains("dport 53")).count(), 1);
+    }
+
+    #[test]
+    fn host_slot_add_when_internet_off_then_no_resolver_exception() {
+        let policy = EgressPolicy::parse(false, &["8.8.8.8"], &[] as &[&str]).expect("policy");
+        let script = host_slot_add(&slot_2(), range(), &dns(), &policy);
+        assert!(!script.contains("dport 53"), "{script}");
+        assert!(!script.contains("10.255.255.53"), "{script}");
+    }
+
+    fn rule_lines_owned(script: &str) -> Vec<String> {
+        rule_lines(script).into_iter().map(str::to_owned).collect()
     }
 
     #[test]
     fn host_slot_replace_when_policy_changes_then_flush_and_same_rules_as_add() {
         let policy = EgressPolicy::parse(true, &[] as &[&str], &["8.8.8.8"]).expect("policy");
-        let script = host_slot_replace(&slot_2(), range(), &policy);
+        let script = host_slot_replace(&slot_2(), range(), &dns(), &policy);
         assert!(
             script.starts_with("flush chain inet wrenn slot-2\n"),
             "{script}"
         );
         assert_eq!(
             rule_lines(&script),
-            rule_lines(&host_slot_add(&slot_2(), range(), &policy))
+            rule_lines(&host_slot_add(&slot_2(), range(), &dns(), &policy))
         );
         assert!(rule_lines(&script).contains(&"ip daddr { 8.8.8.8/32 } drop"));
         assert!(!script.contains("create chain") && !script.contains("add element"));

@@ -108,7 +108,7 @@ impl SandboxNetwork {
             "replace the host rules",
             cmd::nft_apply(
                 None,
-                &rules::host_slot_replace(&addrs, self.config.host_range, policy),
+                &rules::host_slot_replace(&addrs, self.config.host_range, &self.config.dns, policy),
             ),
         )
         .await?;
@@ -248,7 +248,7 @@ impl SandboxNetwork {
             cmd::nft_apply(Some(ns), &rules::namespace_table(a)),
         )
         .await?;
-        let host_rules = rules::host_slot_add(a, self.config.host_range, policy);
+        let host_rules = rules::host_slot_add(a, self.config.host_range, &self.config.dns, policy);
         step("install host rules", cmd::nft_apply(None, &host_rules)).await?;
         made.host_rules = true;
         Ok(())
@@ -264,7 +264,7 @@ impl SandboxNetwork {
                 guest_ip: GUEST_IP,
                 gateway_ip: GATEWAY_IP,
                 prefix_len: GUEST_PREFIX_LEN,
-                dns: self.config.dns,
+                dns: self.config.dns.addrs().to_vec(),
             },
             envd_addr: addrs.envd_addr(),
             addrs,

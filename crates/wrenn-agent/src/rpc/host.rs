@@ -119,6 +119,7 @@ mod tests {
             },
             ready_timeout: std::time::Duration::from_secs(5),
             kernel_format: KernelFormat::BzImage,
+            guest_ca: None,
         };
         let manager =
             SandboxManager::new(QemuBackend::unconfined(Accel::Tcg), opts).expect("manager");

@@ -8,6 +8,7 @@ use std::{path::Path, time::Duration};
 use super::{gate::StartGate, record::next_vm_generation, registry::Entry, SandboxError};
 use crate::{
     envd_client::{self, ExecRequest, InitRequest, WaitReadyError},
+    guest_ca::GuestCa,
     network::{
         EgressPolicy, NetworkConfig, NetworkHandle, SandboxNetwork, SlotAllocator, SlotLease,
     },
@@ -78,6 +79,8 @@ pub struct LauncherOptions {
     pub kernel_format: KernelFormat,
     /// How long a guest gets to answer `/health` after boot or restore.
     pub ready_timeout: Duration,
+    /// CA certificates handed to envd in every `/init`.
+    pub guest_ca: Option<GuestCa>,
 }
 
 pub struct Launcher<V: Vmm> {
@@ -221,6 +224,7 @@ impl<V: Vmm> Launcher<V> {
             default_user: "user",
             default_workdir: "/home/user",
             timestamp: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+            ca_certificates: self.opts.guest_ca.as_ref().map(GuestCa::pem),
         };
         envd_client::init(&self.http, &envd_url, &init, launch.current_token)
             .await
@@ -276,6 +280,7 @@ impl<V: Vmm> Launcher<V> {
             default_user: "user",
             default_workdir: "/home/user",
             timestamp: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+            ca_certificates: self.opts.guest_ca.as_ref().map(GuestCa::pem),
         };
         envd_client::init(&self.http, envd_url, &init, Some(pool_token))
             .await

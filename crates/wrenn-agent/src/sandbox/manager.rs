@@ -35,6 +35,7 @@ use super::{
 use crate::{
     disk::DiskPlan,
     envd_client::{ExecOutput, ExecRequest},
+    guest_ca::GuestCa,
     network::NetworkConfig,
     paths::{DataDir, KernelFormat},
     vmm::Vmm,
@@ -49,6 +50,8 @@ pub struct ManagerOptions {
     /// How long a guest gets to answer `/health` after boot or restore.
     pub ready_timeout: Duration,
     pub kernel_format: KernelFormat,
+    /// `AGENT_GUEST_CA_FILE`: CA certificates every guest trusts.
+    pub guest_ca: Option<GuestCa>,
 }
 
 /// The sandbox manager; cheap to clone (shared state).
@@ -96,6 +99,7 @@ impl<V: Vmm> SandboxManager<V> {
                 network: opts.network.clone(),
                 kernel_format: opts.kernel_format,
                 ready_timeout: opts.ready_timeout,
+                guest_ca: opts.guest_ca.clone(),
             },
         )?);
         let sandboxes_dir = opts.data.root().join("sandboxes");

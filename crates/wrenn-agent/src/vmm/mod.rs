@@ -59,20 +59,24 @@ pub struct TapAttachment {
     pub guest_ip: std::net::Ipv4Addr,
     pub gateway_ip: std::net::Ipv4Addr,
     pub prefix_len: u8,
-    pub dns: std::net::Ipv4Addr,
+    /// One or two resolvers (the kernel takes two at most).
+    pub dns: Vec<std::net::Ipv4Addr>,
 }
 
 impl TapAttachment {
     /// The kernel `ip=` argument:
-    /// `client::gateway:netmask:hostname:device:autoconf:dns`.
+    /// `client::gateway:netmask:hostname:device:autoconf:dns0[:dns1]`.
     pub fn kernel_ip_arg(&self) -> String {
         let mask = u32::MAX
             .checked_shl(32 - u32::from(self.prefix_len))
             .unwrap_or(0);
         let mask = std::net::Ipv4Addr::from(mask);
+        let dns: Vec<String> = self.dns.iter().take(2).map(ToString::to_string).collect();
         format!(
             "ip={}::{}:{mask}:sandbox:eth0:off:{}",
-            self.guest_ip, self.gateway_ip, self.dns
+            self.guest_ip,
+            self.gateway_ip,
+            dns.join(":")
         )
     }
 }
@@ -93,7 +97,7 @@ mod tests {
             guest_ip: "169.254.0.21".parse().expect("ip"),
             gateway_ip: "169.254.0.22".parse().expect("ip"),
             prefix_len: 30,
-            dns: "1.1.1.1".parse().expect("ip"),
+            dns: vec!["1.1.1.1".parse().expect("ip")],
         };
         assert_eq!(
             tap.kernel_ip_arg(),

@@ -27,6 +27,7 @@ pub async fn manager(ready_timeout: Duration) -> SandboxManager<QemuBackend> {
         },
         ready_timeout,
         kernel_format: KernelFormat::BzImage,
+        guest_ca: None,
     };
     // Confined as in production (unprivileged user, seccomp, own cgroup).
     let confinement = Confinement::default_on()
