@@ -13,7 +13,7 @@ from conftest import TEMPLATE, ensure_server  # noqa: E402
 
 from e2b_code_interpreter import Sandbox  # noqa: E402
 
-N = 10
+N = int(os.environ.get("CI_BENCH_N", "10"))
 
 
 def once():
