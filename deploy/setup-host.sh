@@ -83,4 +83,6 @@ done <<<"$WRENN_CARGO_TOOLS"
 "$root/images/kernel/build.sh" >/dev/null
 envd=$("$root/images/envd.sh")
 "$root/images/rootfs/build.sh" base "$envd" >/dev/null
+# The e2b-code-interpreter SDK's default template (Jupyter kernels on port 49999).
+"$root/images/rootfs/build.sh" code-interpreter-v1 "$envd" >/dev/null
 step "host ready: kernel $(readlink "$WRENN_DATA_DIR/kernels/current"), base image $(readlink "$WRENN_DATA_DIR/images/base/current")"

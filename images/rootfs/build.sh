@@ -27,8 +27,16 @@ require_cmd chroot coreutils
 mirror=${WRENN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 WRENN_BUILDER="rootfs:$template"
 
-h1=$(hash_inputs "$tdir/template.env" "$tdir/setup.sh" "$here/build.sh")
-h2=$(hash_inputs "$tdir/template.env" "$tdir/setup.sh" "$here/build.sh" "$envd")
+# Optional template inputs (code-interpreter-v1): PIP_REQUIREMENTS, a pinned
+# requirements file installed offline into the venv PIP_VENV (stage 1), and a
+# rootfs/ overlay copied over the root tree (stage 2, so editing it does not
+# redo debootstrap).
+inputs1=("$tdir/template.env" "$tdir/setup.sh" "$here/build.sh")
+[ -n "${PIP_REQUIREMENTS:-}" ] && inputs1+=("$tdir/$PIP_REQUIREMENTS")
+overlay=()
+[ -d "$tdir/rootfs" ] && mapfile -t overlay < <(find "$tdir/rootfs" -type f | LC_ALL=C sort)
+h1=$(hash_inputs "${inputs1[@]}")
+h2=$(hash_inputs "${inputs1[@]}" "$envd" "${overlay[@]}")
 stage="$WRENN_DATA_DIR/build/stage-$template-$h1"
 out="$WRENN_DATA_DIR/images/$template/$h2"
 
@@ -76,6 +84,25 @@ NODOC
         sh -c "apt-get update -q && apt-get install -y -q --no-install-recommends $PACKAGES" ||
         die "installing the template packages failed (log above)" \
             "check the package names in $tdir/template.env and the mirror, then re-run"
+    if [ -n "${PIP_REQUIREMENTS:-}" ]; then
+        # Wheels are fetched by the host's pip (its proxy and CA settings) for
+        # the root's Python, then installed with no network inside the root.
+        pyver=$(chroot "$tmp_stage" python3 -c 'import sys; print("%d%d" % sys.version_info[:2])')
+        step "pip download $PIP_REQUIREMENTS (cp$pyver wheels, on the host)"
+        mkdir -p "$tmp_stage/tmp/wrenn-wheels"
+        cp "$tdir/$PIP_REQUIREMENTS" "$tmp_stage/tmp/wrenn-requirements.txt"
+        run_logged "$tmp_stage.log" python3 -m pip download -q --no-deps --only-binary=:all: \
+            --python-version "$pyver" --implementation cp --abi "cp$pyver" --abi abi3 --abi none \
+            --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+            --platform manylinux2014_x86_64 --platform manylinux1_x86_64 --platform any \
+            -d "$tmp_stage/tmp/wrenn-wheels" -r "$tdir/$PIP_REQUIREMENTS" ||
+            die "pip download failed (log above)" "check $tdir/$PIP_REQUIREMENTS and the host's access to PyPI"
+        step "venv $PIP_VENV (offline install in the root)"
+        run_logged "$tmp_stage.log" chroot "$tmp_stage" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin sh -c \
+            "python3 -m venv $PIP_VENV && $PIP_VENV/bin/pip install -q --no-index --no-deps --disable-pip-version-check --find-links /tmp/wrenn-wheels -r /tmp/wrenn-requirements.txt" ||
+            die "pip install in the root failed (log above)" "check $tdir/$PIP_REQUIREMENTS"
+        rm -rf "$tmp_stage/tmp/wrenn-wheels" "$tmp_stage/tmp/wrenn-requirements.txt"
+    fi
     rm -f "$tmp_stage.log"
     step "template setup (users, sudo)"
     cp "$tdir/setup.sh" "$tmp_stage/tmp/wrenn-setup.sh"
@@ -96,6 +123,7 @@ step "assembling root tree with envd"
 cp -a --reflink=auto "$stage" "$tree"
 rm -f "$tree/.complete"
 install -m 0755 "$envd" "$tree/usr/bin/envd"
+[ ${#overlay[@]} -gt 0 ] && cp -a --no-preserve=ownership "$tdir/rootfs/." "$tree/"
 echo "wrenn" > "$tree/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\twrenn\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$tree/etc/hosts"
 printf 'template=%s\nimage=%s\nbuilt=%s\n' "$template" "$h2" "$(date -u +%FT%TZ)" > "$tree/etc/wrenn-release"
