@@ -21,6 +21,10 @@ pub struct Requirements<'a> {
     pub template_host: Option<&'a str>,
     /// Hosts that just refused this sandbox for lack of room.
     pub exclude: &'a [String],
+    /// The template image as agents name it: a host with an idle warm
+    /// sandbox of it at this size (and no disk size of its own) is
+    /// preferred over one with more free capacity.
+    pub template_image: Option<&'a str>,
 }
 
 /// Why no host fits, for the `no_capacity` message: the first filter that
@@ -41,8 +45,9 @@ pub enum NoFit {
     Disk(i64),
 }
 
-/// Picks the host for a sandbox: the least-loaded one that fits, the
-/// team's own (BYOC) hosts before shared ones.
+/// Picks the host for a sandbox among those that fit: the team's own
+/// (BYOC) hosts before shared ones, then a host with a warm sandbox of the
+/// template and size before one without, then the least loaded.
 pub fn choose<'c>(
     candidates: &'c [Candidate],
     needs: &Requirements<'_>,
@@ -78,19 +83,37 @@ pub fn choose<'c>(
             Err(why) => refusal = Some(why),
         }
     }
-    // A team's own hosts serve it first; among equals, the emptiest.
+    // A team's own hosts serve it first, then a warm sandbox; among
+    // equals, the emptiest.
     fitting
         .into_iter()
         .max_by(|(a, sa), (b, sb)| {
             a.team_id
                 .is_some()
                 .cmp(&b.team_id.is_some())
+                .then(has_warm(a, needs).cmp(&has_warm(b, needs)))
                 .then(sa.total_cmp(sb))
                 .then(b.live_sandboxes.cmp(&a.live_sandboxes))
                 .then(b.id.cmp(&a.id))
         })
         .map(|(c, _)| c)
         .ok_or_else(|| refusal.unwrap_or(NoFit::NoHostOnline))
+}
+
+/// Whether `host` reported an idle warm sandbox that this create would
+/// claim: same template image, vCPUs and memory, and no disk size of the
+/// create's own (a pooled guest has the template's disk).
+fn has_warm(host: &Candidate, needs: &Requirements<'_>) -> bool {
+    let Some(image) = needs.template_image else {
+        return false;
+    };
+    needs.disk_mb.is_none()
+        && host.warm_pools.iter().any(|pool| {
+            pool.idle > 0
+                && pool.template == image
+                && i64::from(pool.vcpus) == needs.vcpus
+                && i64::try_from(pool.memory_mb).ok() == Some(needs.memory_mb)
+        })
 }
 
 /// The share of the host left free after placing the sandbox (the smaller
@@ -141,6 +164,7 @@ pub async fn place(state: &AppState, needs: &Requirements<'_>) -> Result<String,
 mod tests {
     use super::*;
     use crate::db::hosts::HostSpecs;
+    use wrenn_types::host_wire::WarmPoolLoad;
 
     fn host(id: &str, cpus: i64, memory_mb: i64) -> Candidate {
         Candidate {
@@ -159,6 +183,25 @@ mod tests {
             used_memory_mb: 0,
             live_sandboxes: 0,
             tags: vec![],
+            warm_pools: vec![],
+        }
+    }
+
+    fn warm(template: &str, vcpus: u32, memory_mb: u64, idle: u32) -> WarmPoolLoad {
+        WarmPoolLoad {
+            template: template.into(),
+            vcpus,
+            memory_mb,
+            idle,
+            target: idle.max(1),
+            asked: idle.max(1),
+        }
+    }
+
+    fn base_needs<'a>() -> Requirements<'a> {
+        Requirements {
+            template_image: Some("base"),
+            ..needs(&[])
         }
     }
 
@@ -171,6 +214,7 @@ mod tests {
             tags,
             template_host: None,
             exclude: &[],
+            template_image: None,
         }
     }
 
@@ -300,6 +344,98 @@ mod tests {
         assert_eq!(
             choose(&hosts, &on_gone, NO_OVERCOMMIT),
             Err(NoFit::TemplateHostUnavailable("host_gone".into()))
+        );
+    }
+
+    #[test]
+    fn choose_when_one_host_has_a_warm_sandbox_then_it_over_a_freer_one() {
+        let mut warm_host = host("host_warm", 4, 8192);
+        warm_host.used_vcpus = 3;
+        warm_host.used_memory_mb = 6000;
+        warm_host.warm_pools = vec![warm("base", 1, 512, 1)];
+        let hosts = [host("host_idle", 64, 65536), warm_host];
+        assert_eq!(
+            choose(&hosts, &base_needs(), NO_OVERCOMMIT)
+                .expect("fits")
+                .id,
+            "host_warm"
+        );
+        // Without a template to match, free capacity decides as before.
+        assert_eq!(
+            choose(&hosts, &needs(&[]), NO_OVERCOMMIT).expect("fits").id,
+            "host_idle"
+        );
+    }
+
+    #[test]
+    fn choose_when_warm_entry_does_not_match_then_capacity_decides() {
+        let cases = [
+            ("other template", warm("python", 1, 512, 1)),
+            ("other vcpus", warm("base", 2, 512, 1)),
+            ("other memory", warm("base", 1, 1024, 1)),
+            ("pool empty", warm("base", 1, 512, 0)),
+        ];
+        for (case, pool) in cases {
+            let mut warm_host = host("host_warm", 4, 8192);
+            warm_host.used_vcpus = 3;
+            warm_host.warm_pools = vec![pool];
+            let hosts = [warm_host, host("host_idle", 64, 65536)];
+            let chosen = choose(&hosts, &base_needs(), NO_OVERCOMMIT).expect("fits");
+            assert_eq!(chosen.id, "host_idle", "{case}");
+        }
+        // A create with its own disk size is not served from a pool.
+        let mut warm_host = host("host_warm", 4, 8192);
+        warm_host.used_vcpus = 3;
+        warm_host.warm_pools = vec![warm("base", 1, 512, 1)];
+        let hosts = [warm_host, host("host_idle", 64, 65536)];
+        let own_disk = Requirements {
+            disk_mb: Some(2048),
+            ..base_needs()
+        };
+        let chosen = choose(&hosts, &own_disk, NO_OVERCOMMIT).expect("fits");
+        assert_eq!(chosen.id, "host_idle");
+    }
+
+    #[test]
+    fn choose_when_warm_host_full_or_two_warm_then_fit_and_load_decide() {
+        // A warm host that cannot hold the sandbox is never chosen.
+        let mut full = host("host_full", 1, 1024);
+        full.used_vcpus = 1;
+        full.warm_pools = vec![warm("base", 1, 512, 3)];
+        let hosts = [full, host("host_cold", 4, 8192)];
+        assert_eq!(
+            choose(&hosts, &base_needs(), NO_OVERCOMMIT)
+                .expect("fits")
+                .id,
+            "host_cold"
+        );
+        // Two warm hosts: the emptier, as without pools.
+        let mut busy = host("host_busy", 4, 8192);
+        busy.used_vcpus = 3;
+        busy.warm_pools = vec![warm("base", 1, 512, 2)];
+        let mut idle = host("host_idle", 4, 8192);
+        idle.warm_pools = vec![warm("python", 1, 512, 1), warm("base", 1, 512, 1)];
+        let hosts = [busy, idle];
+        assert_eq!(
+            choose(&hosts, &base_needs(), NO_OVERCOMMIT)
+                .expect("fits")
+                .id,
+            "host_idle"
+        );
+    }
+
+    #[test]
+    fn choose_when_byoc_host_cold_and_shared_warm_then_byoc_first() {
+        let mut own = host("host_own", 2, 2048);
+        own.team_id = Some("team_a".into());
+        let mut shared = host("host_shared", 64, 65536);
+        shared.warm_pools = vec![warm("base", 1, 512, 1)];
+        let hosts = [shared, own];
+        assert_eq!(
+            choose(&hosts, &base_needs(), NO_OVERCOMMIT)
+                .expect("fits")
+                .id,
+            "host_own"
         );
     }
 }

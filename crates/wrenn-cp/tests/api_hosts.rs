@@ -771,6 +771,76 @@ both_dbs!(
     }
 );
 
+/// A heartbeat whose load carries `warm_pools` (and a field no control
+/// plane knows yet, as a newer agent may send).
+async fn heartbeat_warm(f: &Fixture, id: &str, token: &str, pools: Value) {
+    let mut body = heartbeat_body();
+    body["load"]["warm_pools"] = pools;
+    body["load"]["from_a_newer_agent"] = json!({"x": 1});
+    let (status, answer) = f
+        .app
+        .request_with(
+            POST,
+            &format!("/v1/hosts/{id}/heartbeat"),
+            None,
+            &[("x-host-token", token)],
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
+both_dbs!(
+    placement_when_a_host_reports_a_warm_base_then_it_wins_until_empty,
+    |kind| async move {
+        let f = Fixture::start(kind).await;
+        let (warm, warm_token) = f
+            .add_host(&f.admin, json!({"name": "warm"}), "10.0.0.1:50051")
+            .await;
+        let (cold, cold_token) = f
+            .add_host(&f.admin, json!({"name": "cold"}), "10.0.0.2:50051")
+            .await;
+        // An old agent: no warm_pools at all.
+        assert_eq!(
+            f.heartbeat(&cold, Some(&cold_token)).await.0,
+            StatusCode::OK
+        );
+        let capped = json!([{"template": "base", "vcpus": 1, "memory_mb": 512,
+                             "idle": 2, "target": 2, "asked": 40}]);
+        heartbeat_warm(&f, &warm, &warm_token, capped).await;
+        let shown = f.host(&warm).await;
+        let pools = &shown["load"]["warm_pools"];
+        assert_eq!(pools[0]["template"], "base", "{shown}");
+        assert_eq!(
+            (
+                pools[0]["idle"].as_u64(),
+                pools[0]["target"].as_u64(),
+                pools[0]["asked"].as_u64()
+            ),
+            (Some(2), Some(2), Some(40))
+        );
+        assert_eq!(f.host(&cold).await["load"]["warm_pools"], json!([]));
+        // The warm host takes every create although it is the busier one
+        // after the first (the fake agent never empties its pool).
+        for _ in 0..3 {
+            let (status, answer) = f.create_sandbox(&f.admin, json!({})).await;
+            assert_eq!(status, StatusCode::CREATED, "{answer}");
+            assert_eq!(answer["host_id"], warm.as_str());
+        }
+        // Another size is not served from that pool: capacity decides.
+        let (status, answer) = f.create_sandbox(&f.admin, json!({"memory_mb": 1024})).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        assert_eq!(answer["host_id"], cold.as_str());
+        // The pool reported empty: the emptier host again.
+        let empty = json!([{"template": "base", "vcpus": 1, "memory_mb": 512,
+                            "idle": 0, "target": 2, "asked": 40}]);
+        heartbeat_warm(&f, &warm, &warm_token, empty).await;
+        let (status, answer) = f.create_sandbox(&f.admin, json!({})).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        assert_eq!(answer["host_id"], cold.as_str());
+    }
+);
+
 both_dbs!(
     placement_when_hosts_full_then_no_capacity_names_resource,
     |kind| async move {

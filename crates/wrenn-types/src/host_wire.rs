@@ -77,20 +77,54 @@ pub struct FreeCapacity {
     pub disk_mb: u64,
 }
 
-/// `load` of a heartbeat.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `load` of a heartbeat. Unlike the other requests it tolerates unknown
+/// fields and every field added after the first release has a default, so
+/// a control plane and its agents can be upgraded in either order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
 pub struct LoadReport {
     pub sandboxes_running: u32,
     pub sandboxes_paused: u32,
     /// Idle warm-pool sandboxes (0 when absent).
     #[serde(default)]
     pub warm: u32,
+    /// Each warm pool of the host (empty when absent: an older agent).
+    #[serde(default)]
+    pub warm_pools: Vec<WarmPoolLoad>,
+}
+
+/// One warm pool in a heartbeat: a template and size, how many idle
+/// sandboxes it holds now, how many it keeps and how many the setting
+/// asked for (more than `target` when the host cannot hold them all).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct WarmPoolLoad {
+    /// The template image name as the agent knows it.
+    pub template: String,
+    pub vcpus: u32,
+    pub memory_mb: u64,
+    /// Idle sandboxes ready to be claimed now.
+    #[serde(default)]
+    pub idle: u32,
+    /// Idle sandboxes the pool keeps (after the host cap and memory
+    /// pressure).
+    #[serde(default)]
+    pub target: u32,
+    /// What the agent's setting asked for.
+    #[serde(default)]
+    pub asked: u32,
+}
+
+impl WarmPoolLoad {
+    /// Whether the host cap or memory pressure holds the pool below what
+    /// was asked.
+    pub fn capped(&self) -> bool {
+        self.target < self.asked
+    }
 }
 
 /// Body of `POST /v1/hosts/{id}/heartbeat`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatRequest {
@@ -128,12 +162,20 @@ mod tests {
                 sandboxes_running: 4,
                 sandboxes_paused: 0,
                 warm: 6,
+                warm_pools: vec![WarmPoolLoad {
+                    template: "base".into(),
+                    vcpus: 1,
+                    memory_mb: 512,
+                    idle: 6,
+                    target: 6,
+                    asked: 8,
+                }],
             },
         };
         let json = serde_json::to_string(&request).expect("json");
         assert_eq!(
             json,
-            r#"{"sent_at_ms":5,"free":{"vcpus":1,"memory_mb":2,"disk_mb":3},"load":{"sandboxes_running":4,"sandboxes_paused":0,"warm":6}}"#
+            r#"{"sent_at_ms":5,"free":{"vcpus":1,"memory_mb":2,"disk_mb":3},"load":{"sandboxes_running":4,"sandboxes_paused":0,"warm":6,"warm_pools":[{"template":"base","vcpus":1,"memory_mb":512,"idle":6,"target":6,"asked":8}]}}"#
         );
     }
 
@@ -142,6 +184,26 @@ mod tests {
         let load: LoadReport =
             serde_json::from_str(r#"{"sandboxes_running":1,"sandboxes_paused":2}"#).expect("json");
         assert_eq!(load.warm, 0);
+        assert!(load.warm_pools.is_empty());
+    }
+
+    #[test]
+    fn heartbeat_when_load_has_unknown_fields_then_accepted() {
+        // A newer agent's heartbeat reaches an older control plane.
+        let json = r#"{"sent_at_ms":1,"free":{"vcpus":1,"memory_mb":2,"disk_mb":3},
+            "load":{"sandboxes_running":1,"sandboxes_paused":0,"future":[1],
+            "warm_pools":[{"template":"base","vcpus":1,"memory_mb":512,"idle":1,"later":true}]}}"#;
+        let request: HeartbeatRequest = serde_json::from_str(json).expect("tolerant");
+        let pool = &request.load.warm_pools[0];
+        assert_eq!((pool.idle, pool.target, pool.asked), (1, 0, 0));
+        assert!(!pool.capped());
+    }
+
+    #[test]
+    fn heartbeat_when_unknown_top_level_field_then_refused() {
+        let json = r#"{"sent_at_ms":1,"free":{"vcpus":1,"memory_mb":2,"disk_mb":3},
+            "load":{"sandboxes_running":1,"sandboxes_paused":0},"extra":1}"#;
+        assert!(serde_json::from_str::<HeartbeatRequest>(json).is_err());
     }
 
     #[test]

@@ -46,6 +46,7 @@ fn wire_heartbeat(sent_at_ms: u64, usage: Usage) -> HeartbeatRequest {
             sandboxes_running: usage.load.sandboxes_running,
             sandboxes_paused: usage.load.sandboxes_paused,
             warm: usage.load.warm,
+            warm_pools: usage.load.warm_pools,
         },
     }
 }

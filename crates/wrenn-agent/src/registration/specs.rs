@@ -1,6 +1,7 @@
 //! What a host reports about itself: fixed specs at registration and the
 //! free capacity and load of each heartbeat.
 use serde::Serialize;
+use wrenn_types::host_wire::WarmPoolLoad;
 
 use crate::{
     rpc::{host, HostFacts},
@@ -47,16 +48,18 @@ pub struct Free {
 }
 
 /// `load` of a heartbeat.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Load {
     pub sandboxes_running: u32,
     pub sandboxes_paused: u32,
     /// Idle warm-pool sandboxes (never listed, never running).
     pub warm: u32,
+    /// Each warm pool: shape, idle, kept and asked (the host cap).
+    pub warm_pools: Vec<WarmPoolLoad>,
 }
 
 /// Free capacity and load, as one heartbeat reports them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Usage {
     pub free: Free,
     pub load: Load,
@@ -109,7 +112,21 @@ impl Usage {
             free_disk_mb: host::free_disk_mib(manager.options().data.root()).unwrap_or(0),
         };
         let mut usage = Self::compute(totals, &manager.list());
-        usage.load.warm = u32::try_from(manager.warm_report().warm).unwrap_or(u32::MAX);
+        let report = manager.warm_report();
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        usage.load.warm = count(report.warm);
+        usage.load.warm_pools = report
+            .pools
+            .iter()
+            .map(|p| WarmPoolLoad {
+                template: p.shape.template.to_string(),
+                vcpus: u32::from(p.shape.vcpus),
+                memory_mb: u64::from(p.shape.memory_mib),
+                idle: count(p.idle),
+                target: count(p.target),
+                asked: count(p.asked),
+            })
+            .collect();
         usage
     }
 }
@@ -184,6 +201,7 @@ mod tests {
                 sandboxes_running: 1,
                 sandboxes_paused: 1,
                 warm: 0,
+                warm_pools: Vec::new(),
             }
         );
     }

@@ -188,6 +188,13 @@ impl<V: Vmm> SandboxManager<V> {
         self.inner.sandboxes.parts.warm.report()
     }
 
+    /// Changes the memory kept free for real sandboxes: when
+    /// `MemAvailable` falls under it, pools shrink on their next pass
+    /// (operators, and tests that provoke memory pressure).
+    pub fn set_warm_reserve_mib(&self, reserve_mib: u64) {
+        self.inner.sandboxes.parts.warm.set_reserve_mib(reserve_mib);
+    }
+
     /// Idle pooled sandboxes of `template` (scheduler hints).
     pub fn warm_of(&self, template: &TemplateName) -> usize {
         self.inner.sandboxes.parts.warm.warm_of(template)

@@ -12,7 +12,7 @@ use super::{
     launcher::Runtime,
     layout::Layout,
     registry::{Entry, Registry},
-    warm::{Capped, HostRoom, WarmPools},
+    warm::{Capped, HostRoom, PoolLoad, WarmPools},
 };
 use crate::vmm::Vmm;
 
@@ -28,6 +28,8 @@ pub struct WarmReport {
     pub hits: u64,
     /// Pools the host could not hold in full.
     pub capped: Vec<Capped>,
+    /// Each pool now.
+    pub pools: Vec<PoolLoad>,
 }
 
 /// The pooled sandboxes of this host.
@@ -74,9 +76,19 @@ impl<V: Vmm> WarmStore<V> {
         HostRoom::now(*self.reserve_mib.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// See `SandboxManager::set_warm_reserve_mib`.
+    pub fn set_reserve_mib(&self, reserve_mib: u64) {
+        *self.reserve_mib.lock().unwrap_or_else(|e| e.into_inner()) = reserve_mib;
+    }
+
     pub fn report(&self) -> WarmReport {
+        let (warm, pools) = {
+            let pools = self.pools();
+            (pools.warm(), pools.loads())
+        };
         WarmReport {
-            warm: self.pools().warm(),
+            warm,
+            pools,
             hits: self.hits.load(Ordering::Relaxed),
             capped: self
                 .capped

@@ -141,6 +141,18 @@ struct Pool<T> {
     filling: usize,
 }
 
+/// One pool as host metrics and the heartbeat show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolLoad {
+    pub shape: WarmShape,
+    /// Idle and ready now.
+    pub idle: usize,
+    /// Kept after the host cap and memory pressure.
+    pub target: usize,
+    /// What the setting asked for.
+    pub asked: usize,
+}
+
 /// Every shape's pool.
 #[derive(Debug)]
 pub struct WarmPools<T> {
@@ -302,6 +314,19 @@ impl<T> WarmPools<T> {
         self.pools.values().map(|p| p.idle.len()).sum()
     }
 
+    /// Each pool now, in shape order (the heartbeat's `warm_pools`).
+    pub fn loads(&self) -> Vec<PoolLoad> {
+        self.pools
+            .iter()
+            .map(|(shape, p)| PoolLoad {
+                shape: shape.clone(),
+                idle: p.idle.len(),
+                target: p.target,
+                asked: p.asked,
+            })
+            .collect()
+    }
+
     /// Idle warm sandboxes of `template`, any shape (scheduler hints).
     pub fn warm_of(&self, template: &TemplateName) -> usize {
         self.pools
@@ -413,6 +438,29 @@ mod tests {
                 kept: 3
             }]
         );
+    }
+
+    #[test]
+    fn loads_when_capped_and_filled_then_idle_target_and_asked_per_shape() {
+        let specs = parse_specs("base:1:512:10,py:2:1024:1").unwrap();
+        let (mut pools, _) = WarmPools::<u32>::new(&specs, room(1024 + 3 * 512 + 100));
+        for (shape, n) in pools.refills(room(1024 + 3 * 512 + 100)) {
+            for i in 0..n {
+                assert_eq!(pools.filled(&shape, i as u32), None);
+            }
+        }
+        let load = |shape: WarmShape, idle, target, asked| PoolLoad {
+            shape,
+            idle,
+            target,
+            asked,
+        };
+        assert_eq!(
+            pools.loads(),
+            vec![load(base(), 3, 3, 10), load(shape("py", 2, 1024), 0, 0, 1)]
+        );
+        pools.claim(&base());
+        assert_eq!(pools.loads()[0], load(base(), 2, 3, 10));
     }
 
     #[test]

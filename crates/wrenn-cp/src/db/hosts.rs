@@ -6,6 +6,8 @@ use std::collections::HashMap;
 
 use sqlx::{any::AnyRow, Row};
 
+use wrenn_types::host_wire::WarmPoolLoad;
+
 use super::{get_bool, now_ms, Db};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,13 +48,20 @@ pub struct HostSpecs {
 }
 
 /// Free capacity and load, as of a heartbeat.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HostLoad {
     pub free_vcpus: i64,
     pub free_memory_mb: i64,
     pub free_disk_mb: i64,
     pub sandboxes_running: i64,
     pub sandboxes_paused: i64,
+    /// The agent's warm pools (empty for agents that do not report them).
+    pub warm_pools: Vec<WarmPoolLoad>,
+}
+
+/// `warm_pools` as stored: a JSON array; what cannot be read is no pool.
+fn parse_warm_pools(text: &str) -> Vec<WarmPoolLoad> {
+    serde_json::from_str(text).unwrap_or_default()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,8 +97,9 @@ impl HostRow {
 
 const COLUMNS: &str = "id, name, team_id, address, status, status_reason, draining, arch, cpus, \
     memory_mb, disk_mb, backend, accelerator, agent_version, free_vcpus, free_memory_mb, \
-    free_disk_mb, sandboxes_running, sandboxes_paused, clock_skew_ms, tls_fingerprint, token_hash, \
-    token_expires_at, registered_at, last_heartbeat_at, created_by, created_at, updated_at";
+    free_disk_mb, sandboxes_running, sandboxes_paused, warm_pools, clock_skew_ms, tls_fingerprint, \
+    token_hash, token_expires_at, registered_at, last_heartbeat_at, created_by, created_at, \
+    updated_at";
 
 fn row(row: &AnyRow) -> Result<HostRow, sqlx::Error> {
     let status: String = row.try_get("status")?;
@@ -103,6 +113,7 @@ fn row(row: &AnyRow) -> Result<HostRow, sqlx::Error> {
             free_disk_mb: row.try_get::<Option<i64>, _>("free_disk_mb")?.unwrap_or(0),
             sandboxes_running: row.try_get("sandboxes_running")?,
             sandboxes_paused: row.try_get("sandboxes_paused")?,
+            warm_pools: parse_warm_pools(&row.try_get::<String, _>("warm_pools")?),
         }),
         None => None,
     };
@@ -343,7 +354,8 @@ pub async fn heartbeat(
     sqlx::query(
         "UPDATE hosts SET status = 'online', status_reason = '', last_heartbeat_at = $1, \
          free_vcpus = $2, free_memory_mb = $3, free_disk_mb = $4, sandboxes_running = $5, \
-         sandboxes_paused = $6, clock_skew_ms = $7, updated_at = $1 WHERE id = $8",
+         sandboxes_paused = $6, clock_skew_ms = $7, warm_pools = $8, updated_at = $1 \
+         WHERE id = $9",
     )
     .bind(now)
     .bind(load.free_vcpus)
@@ -352,6 +364,7 @@ pub async fn heartbeat(
     .bind(load.sandboxes_running)
     .bind(load.sandboxes_paused)
     .bind(clock_skew_ms)
+    .bind(serde_json::to_string(&load.warm_pools).unwrap_or_else(|_| "[]".into()))
     .bind(id)
     .execute(&db.pool)
     .await?;
@@ -473,6 +486,8 @@ pub struct Candidate {
     pub used_memory_mb: i64,
     pub live_sandboxes: i64,
     pub tags: Vec<String>,
+    /// Its warm pools as of the last heartbeat.
+    pub warm_pools: Vec<WarmPoolLoad>,
 }
 
 /// Every host a sandbox of `team_id` may be placed on (shared hosts and the
@@ -517,7 +532,8 @@ pub async fn candidates(db: &Db, team_id: &str) -> Result<Vec<Candidate>, sqlx::
                 team_id: host.team_id,
                 draining: host.draining,
                 online: host.status == HostStatus::Online,
-                free_disk_mb: host.load.map(|l| l.free_disk_mb),
+                free_disk_mb: host.load.as_ref().map(|l| l.free_disk_mb),
+                warm_pools: host.load.map(|l| l.warm_pools).unwrap_or_default(),
                 specs: host.specs,
                 used_vcpus,
                 used_memory_mb,

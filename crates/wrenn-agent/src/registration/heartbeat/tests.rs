@@ -30,6 +30,7 @@ fn usage() -> Usage {
             sandboxes_running: 1,
             sandboxes_paused: 2,
             warm: 1,
+            warm_pools: Vec::new(),
         },
     }
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::rfc3339;
-use wrenn_types::HostId;
+use wrenn_types::{host_wire::WarmPoolLoad, HostId};
 
 use crate::{
     auth::Principal,
@@ -118,6 +118,11 @@ pub struct HostLoad {
     pub free_disk_mb: i64,
     pub sandboxes_running: i64,
     pub sandboxes_paused: i64,
+    /// The agent's warm pools: per template and size, `idle` sandboxes now,
+    /// the `target` it keeps and what its setting `asked` for (`target`
+    /// below `asked`: capped to what the host memory holds). Empty for
+    /// agents without pools or too old to report them.
+    pub warm_pools: Vec<WarmPoolLoad>,
 }
 
 /// A host as the API shows it.
@@ -177,6 +182,7 @@ impl Host {
                 free_disk_mb: l.free_disk_mb,
                 sandboxes_running: l.sandboxes_running,
                 sandboxes_paused: l.sandboxes_paused,
+                warm_pools: l.warm_pools,
             }),
             tags,
             tls_fingerprint: row.tls_fingerprint,

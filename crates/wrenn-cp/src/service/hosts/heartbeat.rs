@@ -117,6 +117,7 @@ async fn try_heartbeat(
         free_disk_mb: to_i64(request.free.disk_mb),
         sandboxes_running: i64::from(request.load.sandboxes_running),
         sandboxes_paused: i64::from(request.load.sandboxes_paused),
+        warm_pools: request.load.warm_pools.clone(),
     };
     let now = db::now_ms();
     let skew = request.sent_at_ms.saturating_sub(now);

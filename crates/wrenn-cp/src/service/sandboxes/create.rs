@@ -222,6 +222,7 @@ async fn create_on_best_host(
             tags: &request.tags,
             template_host: template.host_id.as_deref(),
             exclude: full_hosts,
+            template_image: Some(template.image.as_str()),
         },
     )
     .await?;
