@@ -16,6 +16,9 @@
 #      --register`, credentials kept in the agent's token file; then starts
 #      the agent service, which heartbeats from then on;
 #   7. creates a `base` sandbox, runs Python in it and kills it;
+#   (2 also builds the web dashboard, dashboard/scripts/build.sh, and
+#   installs it in /usr/local/share/wrenn/dashboard; the last lines print
+#   its URL and the first admin's credentials);
 #   8. TLS and names for the e2b SDKs (deploy/local-tls.sh, before step 4):
 #      a local CA in the system trust store, a certificate for
 #      *.wrenn.localhost, those names resolving to loopback, and
@@ -80,6 +83,30 @@ for b in wrenn-agent wrenn-cp wrenn; do
 done
 c=$(install_if_changed deploy/wrenn-services.sh "$SERVICES" 0755)
 [ -z "$c" ] || changed+=("$c")
+# The web dashboard (and the API docs' Redoc): static files wrenn-cp serves
+# from CP_DASHBOARD_DIR (its default below). Built with Node and npm;
+# dashboard/scripts/build.sh skips the build when nothing changed.
+DASHBOARD_DIR=/usr/local/share/wrenn/dashboard
+if ! command -v npm >/dev/null 2>&1; then
+    step "installing Node.js and npm (Debian packages) for the dashboard build"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm >/tmp/wrenn-apt.log 2>&1 ||
+        { tail -n 20 /tmp/wrenn-apt.log >&2; die "apt-get install nodejs npm failed (log: /tmp/wrenn-apt.log)" "install Node.js 20 and npm, then re-run"; }
+fi
+run_logged /var/log/wrenn/quickstart-dashboard.log bash dashboard/scripts/build.sh "$target/dashboard" ||
+    die "the dashboard build failed (log: /var/log/wrenn/quickstart-dashboard.log)" "fix the error above and re-run"
+if ! diff -rq "$target/dashboard" "$DASHBOARD_DIR" >/dev/null 2>&1; then
+    # A new directory beside the old one, then a swap: the running control
+    # plane never serves a half-copied tree.
+    mkdir -p "${DASHBOARD_DIR%/*}"
+    rm -rf "$DASHBOARD_DIR.new"
+    cp -R "$target/dashboard" "$DASHBOARD_DIR.new"
+    chmod -R a+rX,go-w "$DASHBOARD_DIR.new"
+    rm -rf "$DASHBOARD_DIR.old"
+    [ ! -e "$DASHBOARD_DIR" ] || mv "$DASHBOARD_DIR" "$DASHBOARD_DIR.old"
+    mv "$DASHBOARD_DIR.new" "$DASHBOARD_DIR"
+    rm -rf "$DASHBOARD_DIR.old"
+    changed+=("$DASHBOARD_DIR")
+fi
 if [ ${#changed[@]} -gt 0 ]; then
     step "installed in $BIN_DIR: ${changed[*]##*/}"
 else
@@ -400,9 +427,16 @@ if [ -n "$domain" ]; then
     }
 fi
 
+# The first admin's credentials, for the dashboard (kept in ADMIN_FILE, 0600).
+if [ -s "$ADMIN_FILE" ]; then
+    admin_login="sign in as $(field WRENN_ADMIN_EMAIL), password: $(field WRENN_ADMIN_PASSWORD)"
+else
+    admin_login="sign in with your account"
+fi
 cat <<NEXT
 
 Wrenn is running.
+  dashboard    $API_URL/        ($admin_login)
   API          $API_URL        (interactive docs: $API_URL/docs, schema: $API_URL/openapi.json)
   CLI key      $config_file    (API key 'quickstart'; account in $ADMIN_FILE)
   settings     $ENV_FILE
