@@ -153,6 +153,22 @@ pub struct CpConfig {
     /// HTTPS listener on `CP_TLS_LISTEN_ADDR` (default `127.0.0.1:8443`)
     /// beside the plain one (`crate::listener`).
     pub tls_listener: Option<crate::listener::TlsListenerConfig>,
+    /// Browser sessions (`service::sessions`).
+    pub sessions: SessionConfig,
+    /// `CP_DASHBOARD_DIR`, default `/usr/local/share/wrenn/dashboard`: the
+    /// built dashboard (`dashboard/scripts/build.sh`) served at `/`.
+    pub dashboard_dir: PathBuf,
+}
+
+/// How long a browser session lives (docs/security.md, "Browser sessions").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// `CP_SESSION_IDLE_SECS`, default 43200 (12 h): a session unused this
+    /// long has expired.
+    pub idle: Duration,
+    /// `CP_SESSION_MAX_SECS`, default 604800 (7 d): the longest a session
+    /// lives, however often it is used.
+    pub max: Duration,
 }
 
 const DEFAULT_DATA: &str = "/var/lib/wrenn/cp";
@@ -243,6 +259,14 @@ impl CpConfig {
             },
             client_identity: crate::tls::ClientIdentity::from_lookup(value)?,
             rate_limits: rate_limits(&value)?,
+            sessions: SessionConfig {
+                idle: Duration::from_secs(positive(&value, "CP_SESSION_IDLE_SECS", "43200")?),
+                max: Duration::from_secs(positive(&value, "CP_SESSION_MAX_SECS", "604800")?),
+            },
+            dashboard_dir: value("CP_DASHBOARD_DIR").map_or_else(
+                || PathBuf::from("/usr/local/share/wrenn/dashboard"),
+                |dir| PathBuf::from(dir.trim()),
+            ),
             stopped_retention: Duration::from_secs(parsed(
                 &value,
                 "CP_STOPPED_RETENTION_SECS",

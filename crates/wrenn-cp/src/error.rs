@@ -24,6 +24,10 @@ pub enum ApiError {
     Unauthenticated(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
+    /// A request authenticated by the session cookie without the session's
+    /// `X-CSRF-Token`.
+    #[error("this request needs the session's X-CSRF-Token header")]
+    CsrfFailed,
     #[error("{what} not found")]
     NotFound { what: &'static str },
     #[error("{0}")]
@@ -121,6 +125,7 @@ impl ApiError {
             Self::Validation(_) => ErrorCode::ValidationFailed,
             Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
             Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::CsrfFailed => ErrorCode::CsrfFailed,
             Self::NotFound { .. } => ErrorCode::NotFound,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,

@@ -141,6 +141,11 @@ impl TlsListenerConfig {
     }
 }
 
+/// Marks a request that came in over this TLS listener (session cookies
+/// are then `Secure`, and a WebSocket's `Origin` must be `https://`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverTls;
+
 /// Serves `app` over TLS on `listener` until `shutdown` resolves, then stops
 /// accepting and waits for open connections (handshakes included) to finish
 /// their in-flight requests. Each request carries the peer's address as
@@ -192,6 +197,7 @@ pub async fn serve_tls(
             };
             let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
                 request.extensions_mut().insert(ConnectInfo(peer));
+                request.extensions_mut().insert(OverTls);
                 host_from_authority(&mut request);
                 app.clone().call(request)
             });

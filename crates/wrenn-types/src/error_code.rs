@@ -41,6 +41,7 @@ error_codes! {
     ValidationFailed = "validation_failed" => 422,
     Unauthenticated = "unauthenticated" => 401,
     Forbidden = "forbidden" => 403,
+    CsrfFailed = "csrf_failed" => 403,
     NotFound = "not_found" => 404,
     MethodNotAllowed = "method_not_allowed" => 405,
     Conflict = "conflict" => 409,

@@ -1,18 +1,46 @@
 //! Who is calling: the [`Principal`] extractor every authenticated handler
-//! takes, from a user JWT, an API key or (WebSocket upgrades) `?token=`.
-use axum::{extract::FromRequestParts, http::request::Parts};
+//! takes, from a user JWT, an API key, (WebSocket upgrades) `?token=`, or
+//! the browser session cookie, which acts as the same user principal as a
+//! user JWT but must also pass the CSRF check (state-changing methods) or
+//! the `Origin` check (WebSocket upgrades).
+use axum::{
+    extract::FromRequestParts,
+    http::{request::Parts, Method},
+};
 
 use super::rate_limit::Limits;
 use crate::{
     auth::{
         api_key,
         jwt::{TokenError, TokenType},
-        key_cache, Actor, Principal, Role,
+        key_cache, session, Actor, Principal, Role,
     },
-    db,
+    db::{self, sessions::SessionRow},
     error::ApiError,
+    listener::OverTls,
+    service::sessions,
     state::AppState,
 };
+
+fn is_websocket(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get("upgrade")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+}
+
+/// Whether the request came over TLS: on the HTTPS listener, or (behind a
+/// trusted proxy, `CP_TRUST_FORWARDED_FOR`) with `X-Forwarded-Proto: https`.
+pub(crate) fn over_tls(parts: &Parts, state: &AppState) -> bool {
+    parts.extensions.get::<OverTls>().is_some()
+        || (state.config.rate_limits.trust_forwarded_for
+            && parts
+                .headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https")))
+}
 
 /// The credential of a request: `Authorization: Bearer`, `X-API-Key`, or,
 /// for WebSocket upgrades (browsers cannot set headers), `?token=`.
@@ -24,7 +52,7 @@ fn credential(parts: &Parts) -> Option<String> {
     if let Some(key) = header("x-api-key") {
         return Some(key.trim().to_owned());
     }
-    if header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
+    if is_websocket(parts) {
         return parts.uri.query().and_then(|q| {
             q.split('&')
                 .find_map(|pair| pair.strip_prefix("token="))
@@ -50,9 +78,12 @@ impl FromRequestParts<AppState> for Principal {
 
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
     let Some(credential) = credential(parts) else {
-        return Err(ApiError::Unauthenticated(
-            "missing credentials: send `Authorization: Bearer <token or API key>`",
-        ));
+        return match session::cookie_token(&parts.headers) {
+            Some(token) => from_cookie(parts, state, token).await.map(|(_, p)| p),
+            None => Err(ApiError::Unauthenticated(
+                "missing credentials: send `Authorization: Bearer <token or API key>`",
+            )),
+        };
     };
     if api_key::has_key_prefix(&credential) {
         return from_api_key(state, &credential).await;
@@ -69,7 +100,44 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
                 ApiError::Unauthenticated("the token is malformed or its signature is wrong")
             }
         })?;
-    let user = db::users::get(&state.db, &claims.sub)
+    user_principal(parts, state, &claims.sub).await
+}
+
+/// The browser session of the request's cookie and the user principal it
+/// acts as, once the CSRF or `Origin` rule is met.
+pub(crate) async fn from_cookie(
+    parts: &Parts,
+    state: &AppState,
+    token: &str,
+) -> Result<(SessionRow, Principal), ApiError> {
+    let session = sessions::resolve(&state.db, &state.config.sessions, token)
+        .await?
+        .ok_or(ApiError::Unauthenticated(
+            "the session has expired or was revoked; log in again",
+        ))?;
+    if is_websocket(parts) {
+        if !session::same_origin(&parts.headers, over_tls(parts, state)) {
+            return Err(ApiError::Forbidden(
+                "a WebSocket authenticated by the session cookie must come from this origin",
+            ));
+        }
+    } else if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
+        && !session::csrf_matches(&parts.headers, &session.csrf_token)
+    {
+        return Err(ApiError::CsrfFailed);
+    }
+    let principal = user_principal(parts, state, &session.user_id).await?;
+    Ok((session, principal))
+}
+
+/// The user `user_id` acting on the team of `X-Team-Id`, else their
+/// personal team: one path for user tokens and session cookies.
+async fn user_principal(
+    parts: &Parts,
+    state: &AppState,
+    user_id: &str,
+) -> Result<Principal, ApiError> {
+    let user = db::users::get(&state.db, user_id)
         .await?
         .ok_or(ApiError::Unauthenticated(
             "the token's user no longer exists",

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod audit_log;
 pub mod auth;
 mod authenticate;
+pub mod browser_session;
 pub mod e2b;
 pub mod extract;
 pub mod health;
@@ -27,7 +28,12 @@ pub mod users;
 pub mod views;
 pub mod webhooks;
 
-use axum::{extract::DefaultBodyLimit, http::StatusCode, response::Response, Router};
+use axum::{
+    extract::{DefaultBodyLimit, State},
+    http::{Method, StatusCode, Uri},
+    response::Response,
+    Router,
+};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::{error::error_response, state::AppState};
@@ -43,6 +49,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(templates::routes())
         .merge(hosts::routes())
         .merge(auth::routes())
+        .merge(browser_session::routes())
         .merge(me::routes())
         .merge(teams::routes())
         .merge(members::routes())
@@ -74,10 +81,11 @@ fn router_with_limits(state: AppState, limits: std::sync::Arc<rate_limit::RateLi
     let (router, document) = routes().split_for_parts();
     let router = router
         .merge(openapi::serve(document))
+        // Every other GET outside the API is the dashboard's.
         // Until the ingress serves it at `api.<domain>`, and also then for
         // `E2B_API_URL=http://host:port/e2b`.
         .nest("/e2b", e2b::routes())
-        .fallback(not_found)
+        .fallback(dashboard_or_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(axum::middleware::from_fn_with_state(
@@ -85,6 +93,17 @@ fn router_with_limits(state: AppState, limits: std::sync::Arc<rate_limit::RateLi
             rate_limit::layer,
         ));
     request_id::layer(router).with_state(state)
+}
+
+async fn dashboard_or_not_found(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+) -> Response {
+    if matches!(method, Method::GET | Method::HEAD) && !crate::dashboard::is_api_path(uri.path()) {
+        return crate::dashboard::serve(&state.config.dashboard_dir, uri.path()).await;
+    }
+    not_found().await
 }
 
 async fn not_found() -> Response {

@@ -1,6 +1,6 @@
 //! The OpenAPI document's fixed parts (info, security schemes, the error
 //! envelope) and the routes that serve it: `/openapi.json` and `/docs`.
-use axum::{response::Html, routing::get, Json, Router};
+use axum::{extract::State, http::StatusCode, response::Response, routing::get, Json, Router};
 use utoipa::{
     openapi::{
         path::{Operation, ParameterIn},
@@ -10,7 +10,11 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use crate::{error::ErrorBody, state::AppState};
+use crate::{
+    dashboard::{self, headers},
+    error::ErrorBody,
+    state::AppState,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -45,6 +49,13 @@ impl Modify for Security {
         components.add_security_scheme(
             "api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "wrenn_session",
+                "A browser session from POST /v1/auth/session; state-changing requests also send X-CSRF-Token",
+            ))),
         );
         components.add_security_scheme(
             "host_token",
@@ -138,15 +149,42 @@ fn common_errors(path: &str, operation: &Operation) -> Vec<(&'static str, &'stat
     errors
 }
 
+/// Redoc from this server (`CP_DASHBOARD_DIR/vendor/`, installed with the
+/// dashboard), never from a CDN; it renders the spec without inline script.
 const DOCS_PAGE: &str = r#"<!doctype html>
-<html><head><meta charset="utf-8"><title>Wrenn API</title></head>
+<html lang="en"><head><meta charset="utf-8"><title>Wrenn API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
 <body><redoc spec-url="/openapi.json"></redoc>
-<script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script>
+<script src="/vendor/redoc.standalone.js"></script>
 <noscript>The API document is at <a href="/openapi.json">/openapi.json</a>.</noscript>
 </body></html>"#;
+
+/// `/docs` when Redoc is not installed.
+const DOCS_WITHOUT_REDOC: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Wrenn API</title></head>
+<body><h1>Wrenn API</h1>
+<p>The API document is at <a href="/openapi.json">/openapi.json</a>. The rendered
+reference comes with the dashboard (<code>dashboard/scripts/build.sh</code>), which is
+not installed in <code>CP_DASHBOARD_DIR</code>.</p>
+</body></html>"#;
+
+/// Where the dashboard build puts Redoc's bundle.
+pub const REDOC_PATH: &str = "vendor/redoc.standalone.js";
+
+async fn docs(State(state): State<AppState>) -> Response {
+    let installed = tokio::fs::metadata(state.config.dashboard_dir.join(REDOC_PATH))
+        .await
+        .is_ok_and(|m| m.is_file());
+    let html = if installed {
+        DOCS_PAGE
+    } else {
+        DOCS_WITHOUT_REDOC
+    };
+    headers::secured(dashboard::page(StatusCode::OK, html))
+}
 
 pub fn serve(document: Document) -> Router<AppState> {
     Router::new()
         .route("/openapi.json", get(move || async move { Json(document) }))
-        .route("/docs", get(|| async { Html(DOCS_PAGE) }))
+        .route("/docs", get(docs))
 }

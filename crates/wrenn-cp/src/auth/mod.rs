@@ -10,6 +10,7 @@ pub mod key_cache;
 pub mod lockout;
 pub mod password;
 pub mod principal;
+pub mod session;
 
 pub use principal::{Actor, Principal, Role};
 

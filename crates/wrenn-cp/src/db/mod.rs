@@ -11,6 +11,7 @@ pub mod plans;
 pub mod pools;
 pub mod sandbox_row;
 pub mod sandboxes;
+pub mod sessions;
 pub mod teams;
 pub mod templates;
 pub mod usage;

@@ -12,6 +12,7 @@ pub mod members;
 pub mod notify;
 pub mod pools;
 pub mod sandboxes;
+pub mod sessions;
 pub mod teams;
 pub mod templates;
 pub mod usage;

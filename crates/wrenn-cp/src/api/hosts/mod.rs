@@ -4,6 +4,7 @@
 //! register with a one-time token and then heartbeat with a host JWT.
 mod heartbeat;
 pub(crate) mod manage;
+mod placed;
 mod registration;
 pub(crate) mod tags;
 
@@ -32,6 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
             manage::delete_host
         ))
         .routes(routes!(registration::issue_token))
+        .routes(routes!(placed::host_sandboxes))
         .routes(routes!(registration::register))
         .routes(routes!(heartbeat::heartbeat))
         .routes(routes!(tags::list_tags, tags::add_tags))

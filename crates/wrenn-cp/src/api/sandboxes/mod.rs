@@ -1,6 +1,7 @@
 //! `/v1/sandboxes`: handlers that authenticate, parse, call one function of
 //! [`crate::service::sandboxes`] and map its typed error.
 mod create;
+mod events;
 pub(crate) mod exec;
 pub(crate) mod exec_ws;
 pub(crate) mod files;
@@ -42,6 +43,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(snapshots::create_snapshot))
         .routes(routes!(snapshots::list_snapshots))
         .routes(routes!(metrics_history::metrics_history))
+        .routes(routes!(events::events))
         .routes(routes!(exec::exec))
         .routes(routes!(exec_ws::exec_ws))
         .routes(routes!(pty::pty))

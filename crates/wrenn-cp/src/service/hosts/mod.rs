@@ -6,6 +6,7 @@ mod access;
 pub mod address;
 mod directory;
 mod heartbeat;
+mod placed;
 mod records;
 pub(crate) mod registration;
 pub mod tags;
@@ -13,6 +14,7 @@ pub mod tags;
 pub use access::{load, Access, HostAccessError};
 pub use directory::DbDirectory;
 pub use heartbeat::{heartbeat, HeartbeatError};
+pub use placed::sandboxes_on_host;
 pub use records::{
     expiry, get, issue_token, list, set_draining, HostRecord, IssueTokenError, IssuedToken,
 };

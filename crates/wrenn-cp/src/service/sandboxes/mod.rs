@@ -34,7 +34,7 @@ pub use lifecycle::{
 pub use metrics::{metrics_history, MetricsHistoryError};
 pub use network::{update_network, UpdateNetworkError};
 pub use queued::{create_waiting, MAX_POOL_WAIT};
-pub use read::{get, list, GetSandboxError, SandboxPage};
+pub use read::{events, get, list, GetSandboxError, SandboxEvent, SandboxPage};
 pub use snapshots::{list_snapshots, snapshot};
 pub use token::{envd_access_token, EnvdTokenError};
 pub use traffic::resume_on_traffic;

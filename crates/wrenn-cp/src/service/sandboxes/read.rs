@@ -1,4 +1,5 @@
-//! Reading sandbox records: one of the team's, or a page of them.
+//! Reading sandbox records: one of the team's, a page of them, or the
+//! recorded state transitions of one.
 use wrenn_types::SandboxId;
 
 use super::find;
@@ -28,6 +29,36 @@ pub async fn get(
     find(state, team_id, id)
         .await?
         .ok_or(GetSandboxError::NotFound)
+}
+
+/// One recorded state transition of a sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxEvent {
+    /// Unix ms.
+    pub at: i64,
+    pub from_state: String,
+    pub to_state: String,
+    /// Why, when recorded (empty otherwise).
+    pub reason: String,
+}
+
+/// The state transitions of one sandbox of the team, oldest first.
+pub async fn events(
+    state: &AppState,
+    team_id: &str,
+    id: &SandboxId,
+) -> Result<Vec<SandboxEvent>, GetSandboxError> {
+    get(state, team_id, id).await?;
+    let rows = db::sandboxes::events(&state.db, id.as_str()).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(at, from_state, to_state, reason)| SandboxEvent {
+            at,
+            from_state,
+            to_state,
+            reason,
+        })
+        .collect())
 }
 
 /// One page of the team's sandboxes, newest first.
