@@ -36,6 +36,10 @@ pub struct InitRequest {
     /// Wrenn's addition: a PEM bundle of the operator's extra CAs, added
     /// to the guest's trust store (see [`crate::trust`]).
     ca_certificates: Option<String>,
+    /// Wrenn's addition: the resolvers for `/etc/resolv.conf`. A guest
+    /// restored from a memory snapshot would otherwise keep those of the
+    /// VM the snapshot was taken in.
+    nameservers: Option<Vec<std::net::IpAddr>>,
 }
 
 /// Applies host settings. The first `/init` may set the access token; once
@@ -105,6 +109,14 @@ pub async fn init(
         crate::trust::default_env(&mut settings.env_vars);
     }
     drop(settings);
+    if let Some(servers) = request.nameservers.filter(|s| !s.is_empty()) {
+        if state.is_vm {
+            let text = resolv_conf(&servers);
+            if let Err(err) = tokio::fs::write("/etc/resolv.conf", text).await {
+                tracing::warn!(%err, "cannot write /etc/resolv.conf");
+            }
+        }
+    }
     if state.is_vm {
         crate::entropy::reseed_in_background();
     }
@@ -121,6 +133,15 @@ pub async fn init(
         }
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `nameserver` lines, three at most (the resolver library reads no more).
+pub fn resolv_conf(servers: &[std::net::IpAddr]) -> String {
+    servers
+        .iter()
+        .take(3)
+        .map(|s| format!("nameserver {s}\n"))
+        .collect()
 }
 
 fn set_clock(secs: i64, nanos: u32) {
@@ -309,6 +330,18 @@ mod tests {
     #[test]
     fn parse_rfc3339_with_offset() {
         assert_eq!(parse_rfc3339("1970-01-01T02:00:00+02:00"), Some((0, 0)));
+    }
+
+    #[test]
+    fn resolv_conf_when_servers_then_one_line_each_at_most_three() {
+        let servers: Vec<std::net::IpAddr> = ["10.255.255.53", "1.1.1.1", "8.8.8.8", "9.9.9.9"]
+            .iter()
+            .map(|s| s.parse().expect("ip"))
+            .collect();
+        assert_eq!(
+            resolv_conf(&servers),
+            "nameserver 10.255.255.53\nnameserver 1.1.1.1\nnameserver 8.8.8.8\n"
+        );
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct InitRequest<'a> {
     /// The operator's CA bundle (`AGENT_GUEST_CA_FILE`), Wrenn's addition.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_certificates: Option<&'a str>,
+    /// The guest's resolvers, Wrenn's addition: envd rewrites
+    /// `/etc/resolv.conf`, so a restored snapshot uses this host's.
+    pub nameservers: &'a [std::net::Ipv4Addr],
 }
 
 #[derive(Debug, thiserror::Error)]

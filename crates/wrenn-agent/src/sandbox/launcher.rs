@@ -225,6 +225,7 @@ impl<V: Vmm> Launcher<V> {
             default_workdir: "/home/user",
             timestamp: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
             ca_certificates: self.opts.guest_ca.as_ref().map(GuestCa::pem),
+            nameservers: self.opts.network.dns.addrs(),
         };
         envd_client::init(&self.http, &envd_url, &init, launch.current_token)
             .await
@@ -281,6 +282,7 @@ impl<V: Vmm> Launcher<V> {
             default_workdir: "/home/user",
             timestamp: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
             ca_certificates: self.opts.guest_ca.as_ref().map(GuestCa::pem),
+            nameservers: self.opts.network.dns.addrs(),
         };
         envd_client::init(&self.http, envd_url, &init, Some(pool_token))
             .await
