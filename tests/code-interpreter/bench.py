@@ -18,7 +18,7 @@ N = int(os.environ.get("CI_BENCH_N", "10"))
 
 def once():
     t0 = time.perf_counter()
-    sbx = Sandbox.create(TEMPLATE, timeout=120)
+    sbx = Sandbox.create(TEMPLATE, timeout=900)
     try:
         t1 = time.perf_counter()
         ensure_server(sbx)

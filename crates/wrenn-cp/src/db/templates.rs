@@ -4,8 +4,10 @@ use sqlx::{any::AnyRow, Row};
 
 use super::{get_bool, new_id, now_ms, Db};
 
-/// Templates every deployment has (built by `deploy/setup-host.sh`).
-pub const BUILTINS: &[(&str, i64, i64)] = &[("base", 1, 512)];
+/// Templates every deployment has (built by `deploy/setup-host.sh`):
+/// `code-interpreter-v1` is what the `e2b-code-interpreter` SDK creates by
+/// default (Jupyter kernels; numpy, pandas and matplotlib want the memory).
+pub const BUILTINS: &[(&str, i64, i64)] = &[("base", 1, 512), ("code-interpreter-v1", 2, 1024)];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateRow {

@@ -160,7 +160,7 @@ both_dbs!(
             .iter()
             .map(|t| t["name"].as_str().expect("name"))
             .collect();
-        assert_eq!(names, ["base"]);
+        assert_eq!(names, ["base", "code-interpreter-v1"], "the built-ins only");
         let (still, _) = fx.call(GET, "/v1/templates/mine", None).await;
         assert_eq!(still, StatusCode::OK);
         assert!(fx.agent.deleted_images().is_empty());

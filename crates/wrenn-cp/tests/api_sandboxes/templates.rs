@@ -57,10 +57,12 @@ both_dbs!(
             })
             .collect();
         assert!(
-            names.contains(&("base", true)) && names.contains(&("py", false)),
+            names.contains(&("base", true))
+                && names.contains(&("code-interpreter-v1", true))
+                && names.contains(&("py", false)),
             "{list}"
         );
-        assert_eq!(names.len(), 2);
+        assert_eq!(names.len(), 3);
         assert_eq!(one["name"], "py");
     }
 );
