@@ -62,6 +62,8 @@ pub async fn run() -> anyhow::Result<Vec<Row>> {
         },
         ready_timeout: std::time::Duration::from_secs(120),
         kernel_format: KernelFormat::BzImage,
+        // Benches measure the plain guest: no operator CAs to install.
+        guest_ca: None,
     };
     let confined = SandboxManager::new(
         QemuBackend::new(accel, Confinement::default_on()?),

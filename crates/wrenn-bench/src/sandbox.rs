@@ -58,6 +58,8 @@ pub async fn run(runs: usize) -> anyhow::Result<Vec<Row>> {
         },
         ready_timeout: Duration::from_secs(120),
         kernel_format: KernelFormat::BzImage,
+        // Benches measure the plain guest: no operator CAs to install.
+        guest_ca: None,
     };
     let m = SandboxManager::new(QemuBackend::new(accel, Confinement::default_on()?), opts)?;
     m.start().await?;
