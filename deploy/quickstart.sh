@@ -193,6 +193,20 @@ if ! grep -q '^CP_ALLOW_PRIVATE_HOST_ADDRS=' "$ENV_FILE"; then
     settings_changed=1
 fi
 
+# Guests trust what this host trusts beyond Debian's CAs (a TLS-inspecting
+# proxy's, say): the local certificates in one bundle, AGENT_GUEST_CA_FILE
+# (docs/security.md). Rebuilt each run; the agent reads it at start.
+guest_ca=$ETC/guest-ca.pem
+extra_cas=(/usr/local/share/ca-certificates/*.crt)
+if [ -e "${extra_cas[0]}" ]; then
+    tmp=$(mktemp "$guest_ca.XXXXXX")
+    cat "${extra_cas[@]}" >"$tmp"
+    chmod 644 "$tmp"
+    if cmp -s "$tmp" "$guest_ca"; then rm -f "$tmp"; else mv "$tmp" "$guest_ca"; settings_changed=1; fi
+    grep -Eq '^#? *AGENT_GUEST_CA_FILE=' "$ENV_FILE" ||
+        { printf '# CA certificates guests trust besides Debian'"'"'s (this host'"'"'s local ones).\nAGENT_GUEST_CA_FILE=%s\n' "$guest_ca" >>"$ENV_FILE"; settings_changed=1; }
+fi
+
 # ---- 3b. TLS and names (deploy/local-tls.sh; docs/e2b.md) -------------------
 TLS_DIR=$ETC/tls
 LOCAL_DOMAIN=wrenn.localhost
