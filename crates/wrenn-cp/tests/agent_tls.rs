@@ -74,6 +74,7 @@ impl TlsAgent {
             },
             ready_timeout: Duration::from_secs(5),
             kernel_format: KernelFormat::BzImage,
+            guest_ca: None,
         };
         let manager =
             SandboxManager::new(QemuBackend::unconfined(Accel::Tcg), opts).expect("manager");
