@@ -17,6 +17,7 @@ pub mod multipart;
 pub mod process;
 pub mod server;
 pub mod start;
+pub mod start_routes;
 pub mod state;
 pub mod trust;
 pub mod users;

@@ -16,7 +16,7 @@ use crate::{
     connect::{self, Code, ConnectError, RpcRequest, WireFormat},
     drain,
     files::{self, HttpError},
-    filesystem, http, process, start,
+    filesystem, http, process, start_routes,
     state::{AppState, SharedState},
 };
 
@@ -33,7 +33,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/metrics", get(http::metrics))
         .route("/shutdown", post(http::shutdown))
         .route("/files", get(files::download).post(files::upload))
-        .route("/wrenn/start", get(start::get).post(start::post))
+        .route(
+            "/wrenn/start",
+            get(start_routes::get).post(start_routes::post),
+        )
         .route("/process.Process/{method}", post(process_rpc))
         .route("/filesystem.Filesystem/{method}", post(filesystem_rpc))
         .layer(middleware::from_fn_with_state(state.clone(), authorize))

@@ -4,7 +4,7 @@
 //! the handlers may use the state without an import cycle.
 mod frames;
 pub mod rpc;
-mod spawn;
+pub mod spawn;
 pub mod table;
 
 pub use spawn::{spawn as spawn_process, SpawnSpec, Spawned};

@@ -10,7 +10,7 @@ use std::{
 use tokio::io::AsyncReadExt;
 
 use super::log::CappedLog;
-use crate::process::{spawn_process, SpawnSpec};
+use crate::process::spawn::{spawn as spawn_process, SpawnSpec};
 
 /// Restart delays: 0.5 s, doubling, at most 10 s; back to 0.5 s after a run
 /// that lasted [`STEADY_RUN`].
