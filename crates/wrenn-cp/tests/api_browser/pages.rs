@@ -47,10 +47,21 @@ both_dbs!(
         assert!(events
             .iter()
             .all(|e| e["kind"] == "state_change" && e["at"].is_string()));
-        let ats: Vec<&str> = events.iter().map(|e| e["at"].as_str().unwrap()).collect();
+        // Compared as instants: RFC 3339 text drops trailing zeros of the
+        // fraction (`.96Z` is later than `.5Z`), so it does not sort as text.
+        let ats: Vec<time::OffsetDateTime> = events
+            .iter()
+            .map(|e| {
+                time::OffsetDateTime::parse(
+                    e["at"].as_str().unwrap(),
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .expect("RFC 3339")
+            })
+            .collect();
         let mut sorted = ats.clone();
         sorted.sort_unstable();
-        assert_eq!(ats, sorted, "oldest first");
+        assert_eq!(ats, sorted, "oldest first: {answer}");
 
         let (other, _) = app.signup("eve@example.com").await;
         let (status, answer) = app
