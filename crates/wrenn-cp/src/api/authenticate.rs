@@ -52,14 +52,20 @@ fn credential(parts: &Parts) -> Option<String> {
     if let Some(key) = header("x-api-key") {
         return Some(key.trim().to_owned());
     }
-    if is_websocket(parts) {
-        return parts.uri.query().and_then(|q| {
-            q.split('&')
-                .find_map(|pair| pair.strip_prefix("token="))
-                .map(str::to_owned)
-        });
+    ws_query_param(parts, "token")
+}
+
+/// `NAME`'s value in the query of a WebSocket upgrade (never of another
+/// request: query strings end up in logs and browser history).
+fn ws_query_param(parts: &Parts, name: &str) -> Option<String> {
+    if !is_websocket(parts) {
+        return None;
     }
-    None
+    parts.uri.query().and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+            .map(str::to_owned)
+    })
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -142,10 +148,13 @@ async fn user_principal(
         .ok_or(ApiError::Unauthenticated(
             "the token's user no longer exists",
         ))?;
+    // WebSocket upgrades from a browser cannot set headers: `?team_id=`
+    // stands in for `X-Team-Id` there, as `?token=` does for the credential.
     let team_header = parts
         .headers
         .get("x-team-id")
-        .map(|v| v.to_str().unwrap_or_default().to_owned());
+        .map(|v| v.to_str().unwrap_or_default().to_owned())
+        .or_else(|| ws_query_param(parts, "team_id"));
     let (team_id, role) = match team_header {
         Some(team_id) => {
             let role = db::users::membership(&state.db, &team_id, &user.id)

@@ -42,6 +42,13 @@ pub struct PtyParams {
         reason = "read by the Principal extractor; declared for the OpenAPI document"
     )]
     pub token: Option<String>,
+    /// The team to act on, for clients that cannot set `X-Team-Id` (read
+    /// by the `Principal` extractor; listed here so the document shows it).
+    #[expect(
+        dead_code,
+        reason = "read by the Principal extractor; declared for the OpenAPI document"
+    )]
+    pub team_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
