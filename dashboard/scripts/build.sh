@@ -2,7 +2,8 @@
 # Builds the dashboard into OUT (default: target/dashboard at the repo root):
 # npm ci + vite build, the inline boot script moved to a file (CSP without
 # 'unsafe-inline'), Redoc's standalone bundle (pinned in package-lock.json)
-# copied to OUT/vendor/redoc.standalone.js. Skipped when OUT/.build-stamp
+# copied to OUT/vendor/redoc.standalone.js with its cdn.redoc.ly logo URL
+# pointed at OUT/vendor/logo-mini.svg. Skipped when OUT/.build-stamp
 # holds the hash of package-lock.json and the sources.
 # Needs only Node 20 and npm.
 set -euo pipefail
@@ -36,6 +37,15 @@ node scripts/externalize-boot.mjs build
 find "$out" -mindepth 1 -delete
 cp -R build/. "$out/"
 mkdir -p "$out/vendor"
-cp node_modules/redoc/bundles/redoc.standalone.js "$out/vendor/redoc.standalone.js"
+# Redoc points at its logo on cdn.redoc.ly (a third-party request the CSP
+# blocks): serve our own copy (static/vendor/logo-mini.svg) instead, and fail
+# if any other cdn.redoc.ly asset URL is left.
+sed 's#https://cdn\.redoc\.ly/redoc/logo-mini\.svg#/vendor/logo-mini.svg#g' \
+	node_modules/redoc/bundles/redoc.standalone.js >"$out/vendor/redoc.standalone.js"
+[[ -f "$out/vendor/logo-mini.svg" ]] || { echo "dashboard: $out/vendor/logo-mini.svg is missing" >&2; exit 1; }
+if grep -o 'https://cdn\.redoc\.ly[^"'"'"' )]*' "$out/vendor/redoc.standalone.js" >&2; then
+	echo "dashboard: redoc.standalone.js still loads assets from cdn.redoc.ly (above)" >&2
+	exit 1
+fi
 printf '%s\n' "$want" >"$out/.build-stamp"
 echo "dashboard: built into $out"

@@ -340,11 +340,12 @@ try {
             });
         }
 
-        await checks.check('phone width (390 px): sandboxes and detail fit without sideways scroll', async () => {
+        await checks.check('phone width (390 px): every page fits without sideways scroll', async () => {
             const phone = await context.newPage();
             watch(phone);
             await phone.setViewportSize({ width: 390, height: 844 });
-            const pages = [['/sandboxes', 'phone-sandboxes'], [state.sandbox ? `/sandboxes/${state.sandbox}` : '/keys', 'phone-detail']];
+            const pages = [['/sandboxes', 'phone-sandboxes'], [state.sandbox ? `/sandboxes/${state.sandbox}` : '/keys', 'phone-detail'],
+                ...['/templates', '/keys', '/team', '/usage', '/hosts', '/audit', '/admin'].map((r) => [r, `phone-${r.slice(1)}`])];
             const wide = [];
             for (const [route, name] of pages) {
                 await visit(phone, route);
@@ -355,7 +356,7 @@ try {
             }
             await phone.close();
             if (wide.length) throw new Error(wide.join('; '));
-            return 'phone-sandboxes.png, phone-detail.png';
+            return pages.map(([, name]) => `${name}.png`).join(', ');
         });
     } else {
         for (const name of ['host', 'csrf', 'routes', 'phone']) checks.blocked(name, 'signup');
