@@ -173,6 +173,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The session of the request's cookie: the user, the team the request
+         *     acts on (`X-Team-Id`, else the personal team), their teams and the
+         *     session's CSRF token.
+         */
+        get: operations["current"];
+        put?: never;
+        /**
+         * Logs in with email and password and sets the session cookie
+         *     (`wrenn_session`: `HttpOnly`, `SameSite=Lax`, `Path=/`, `Secure` over
+         *     TLS). Same limits and lockout as `POST /v1/auth/login`; audited as
+         *     `user.login` and `session.create`.
+         */
+        post: operations["open"];
+        /**
+         * Logs out: revokes the cookie's session and clears the cookie. Needs
+         *     `X-CSRF-Token` like every state-changing cookie request; audited as
+         *     `session.revoke`.
+         */
+        delete: operations["close"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/signup": {
         parameters: {
             query?: never;
@@ -269,6 +301,27 @@ export interface paths {
         put?: never;
         /** Records a heartbeat of a registered host. */
         post: operations["heartbeat"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/hosts/{id}/sandboxes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The pending and live sandboxes on a host (platform admins, or owners of
+         *     the team of a bring-your-own-cloud host): those `DELETE
+         *     /v1/hosts/{id}?force=true` would destroy.
+         */
+        get: operations["host_sandboxes"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -458,6 +511,23 @@ export interface paths {
         put?: never;
         /** Makes the sandbox usable: resumes it if paused, else moves its timeout. */
         post: operations["connect"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandboxes/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The sandbox's state transitions, oldest first. */
+        get: operations["sandbox_events"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1102,6 +1172,23 @@ export interface components {
             /** @description Pass as `cursor` for the next page; `null` on the last page. */
             next_cursor?: string | null;
         };
+        /**
+         * @description A browser session: who it is, its teams and the CSRF token that every
+         *     state-changing request it authenticates must carry in `X-CSRF-Token`.
+         */
+        BrowserSession: {
+            csrf_token: string;
+            /**
+             * @description RFC 3339: when the session ends unless used again (idle expiry),
+             *     at the latest its absolute end.
+             */
+            expires_at: string;
+            /** @description The team requests act on without `X-Team-Id` (the personal team). */
+            team: components["schemas"]["Team"];
+            /** @description Every team of the user. */
+            teams: components["schemas"]["Team"][];
+            user: components["schemas"]["User"];
+        };
         CreateHost: {
             /**
              * @description A bring-your-own-cloud host serving only the caller's team (admins
@@ -1519,6 +1606,17 @@ export interface components {
              */
             memory?: boolean;
         };
+        /** @description A sandbox placed on the host. */
+        PlacedSandbox: {
+            id: string;
+            state: components["schemas"]["SandboxState"];
+            team_id: string;
+            template: string;
+        };
+        PlacedSandboxes: {
+            /** @description Oldest first. */
+            sandboxes: components["schemas"]["PlacedSandbox"][];
+        };
         /** @description A plan as written and read (sizes in GiB and counts). */
         Plan: {
             /**
@@ -1670,6 +1768,25 @@ export interface components {
             updated_at: string;
             /** Format: int64 */
             vcpus: number;
+        };
+        /** @description One event of a sandbox's history. */
+        SandboxEvent: {
+            /** @description RFC 3339. */
+            at: string;
+            /** @description Why, when it was recorded. */
+            detail?: string | null;
+            from_state?: string | null;
+            kind: components["schemas"]["SandboxEventKind"];
+            to_state?: string | null;
+        };
+        /**
+         * @description What kind of event: today only state transitions are recorded.
+         * @enum {string}
+         */
+        SandboxEventKind: "state_change";
+        SandboxEvents: {
+            /** @description Oldest first. */
+            events: components["schemas"]["SandboxEvent"][];
         };
         /** @description `GET /v1/sandboxes` answer. */
         SandboxPage: {
@@ -2544,6 +2661,147 @@ export interface operations {
             };
         };
     };
+    current: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BrowserSession"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    open: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoginRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    /** @description wrenn_session=<opaque>; HttpOnly; SameSite=Lax; Path=/ */
+                    "Set-Cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BrowserSession"];
+                };
+            };
+            /** @description invalid_json / bad_request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated: wrong email or password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description payload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description validation_failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited (this address) or too_many_attempts (the account is locked after repeated wrong passwords); see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    close: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description revoked; the cookie is cleared */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description csrf_failed: the X-CSRF-Token header is missing or wrong */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     signup: {
         parameters: {
             query?: never;
@@ -3129,6 +3387,61 @@ export interface operations {
             };
             /** @description validation_failed */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    host_sandboxes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlacedSandboxes"];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3956,6 +4269,71 @@ export interface operations {
                 headers: {
                     /** @description seconds to wait before trying again */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description agent_unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    sandbox_events: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SandboxEvents"];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description sandbox_not_running / conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
