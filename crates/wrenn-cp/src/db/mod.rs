@@ -4,6 +4,7 @@
 //! portable SQL and `$N` placeholders, which both drivers accept.
 pub mod accounts;
 pub mod audit;
+pub mod directory;
 pub mod hosts;
 pub mod idempotency;
 pub mod keys;
