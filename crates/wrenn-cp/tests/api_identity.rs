@@ -35,6 +35,8 @@ fn forge_user_token(sub: &str, exp: u64) -> String {
     .expect("encode")
 }
 
+#[path = "api_identity/admin.rs"]
+mod admin;
 #[path = "api_identity/audit.rs"]
 mod audit;
 #[path = "api_identity/credentials.rs"]

@@ -394,6 +394,16 @@ impl From<admin::SetAdminError> for ApiError {
     }
 }
 
+impl From<admin::DirectoryError> for ApiError {
+    fn from(err: admin::DirectoryError) -> Self {
+        use admin::DirectoryError as E;
+        match err {
+            E::NotAdmin => Self::Forbidden("only platform admins may do this"),
+            E::Database(e) => e.into(),
+        }
+    }
+}
+
 impl From<hosts::HostAccessError> for ApiError {
     fn from(err: hosts::HostAccessError) -> Self {
         use hosts::HostAccessError as E;

@@ -70,26 +70,114 @@ fn event_row(row: &AnyRow) -> Result<AuditRow, sqlx::Error> {
     })
 }
 
-/// A team's events, newest first, `limit` of them after the `before` cursor
-/// (`(at, id)` of the last event of the previous page).
+/// How `action` is matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionFilter {
+    Exact(String),
+    /// Actions starting with this text (the API's `sandbox.*` is the prefix
+    /// `sandbox.`).
+    Prefix(String),
+}
+
+/// Which events to list; `None` fields match every event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// The actor's id.
+    pub actor: Option<String>,
+    pub action: Option<ActionFilter>,
+    /// The resource's id.
+    pub target: Option<String>,
+    pub outcome: Option<String>,
+    /// Unix ms, inclusive.
+    pub since: Option<i64>,
+    /// Unix ms, exclusive.
+    pub until: Option<i64>,
+}
+
+/// A `LIKE` pattern for text starting with `prefix` (`ESCAPE '\'`).
+fn prefix_pattern(prefix: &str) -> String {
+    let mut pattern = String::new();
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// A team's events matching `filter`, newest first, `limit` of them after
+/// the `before` cursor (`(at, id)` of the last event of the previous page).
 pub async fn list(
     db: &Db,
     team_id: &str,
+    filter: &AuditFilter,
     before: Option<(i64, String)>,
     limit: i64,
 ) -> Result<Vec<AuditRow>, sqlx::Error> {
     let (at, id) = before.unwrap_or((i64::MAX, String::new()));
-    let rows = sqlx::query(
+    // $1..$4 are fixed; each filter present adds one numbered condition.
+    let mut texts: Vec<String> = Vec::new();
+    let mut conditions = String::new();
+    let mut text_condition = |column: &str, op: &str, value: String| {
+        texts.push(value);
+        let n = texts.len() + 4;
+        let escape = if op == "LIKE" { " ESCAPE '\\'" } else { "" };
+        conditions.push_str(&format!(" AND {column} {op} ${n}{escape}"));
+    };
+    if let Some(actor) = &filter.actor {
+        text_condition("actor_id", "=", actor.clone());
+    }
+    match &filter.action {
+        Some(ActionFilter::Exact(action)) => text_condition("action", "=", action.clone()),
+        Some(ActionFilter::Prefix(prefix)) => {
+            text_condition("action", "LIKE", prefix_pattern(prefix));
+        }
+        None => {}
+    }
+    if let Some(target) = &filter.target {
+        text_condition("resource_id", "=", target.clone());
+    }
+    if let Some(outcome) = &filter.outcome {
+        text_condition("outcome", "=", outcome.clone());
+    }
+    let mut instants = Vec::new();
+    for (bound, op) in [(filter.since, ">="), (filter.until, "<")] {
+        if let Some(ms) = bound {
+            instants.push(ms);
+            let n = texts.len() + instants.len() + 4;
+            conditions.push_str(&format!(" AND at {op} ${n}"));
+        }
+    }
+    let sql = format!(
         "SELECT id, at, team_id, actor_type, actor_id, action, resource_type, resource_id, \
          outcome, detail FROM audit_events WHERE team_id = $1 \
-         AND (at < $2 OR (at = $2 AND id < $3)) \
-         ORDER BY at DESC, id DESC LIMIT $4",
-    )
-    .bind(team_id)
-    .bind(at)
-    .bind(id)
-    .bind(limit)
-    .fetch_all(&db.pool)
-    .await?;
+         AND (at < $2 OR (at = $2 AND id < $3)){conditions} \
+         ORDER BY at DESC, id DESC LIMIT $4"
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(team_id)
+        .bind(at)
+        .bind(id)
+        .bind(limit);
+    for text in texts {
+        query = query.bind(text);
+    }
+    for ms in instants {
+        query = query.bind(ms);
+    }
+    let rows = query.fetch_all(&db.pool).await?;
     rows.iter().map(event_row).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_pattern;
+
+    #[test]
+    fn prefix_pattern_when_wildcards_then_escaped() {
+        assert_eq!(prefix_pattern("sandbox."), "sandbox.%");
+        assert_eq!(prefix_pattern("a_b%"), "a\\_b\\%%");
+    }
 }

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod build_cache;
+pub mod directory;
 pub mod hosts;
 pub mod idempotency;
 pub mod keys;

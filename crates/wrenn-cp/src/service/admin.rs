@@ -1,11 +1,16 @@
-//! Platform administration: granting and revoking the admin flag
-//! (platform admins only), audited as `user.set_admin`.
+//! Platform administration (platform admins only): granting and revoking
+//! the admin flag, audited as `user.set_admin`, and listing every user and
+//! team.
 use wrenn_types::UserId;
 
 use crate::{
     audit::{self, Outcome},
     auth::Principal,
-    db::{self, users::UserRow},
+    db::{
+        self,
+        directory::{DirectoryPage, DirectoryTeam},
+        users::UserRow,
+    },
 };
 
 /// Why the flag was not changed.
@@ -46,4 +51,37 @@ pub async fn set_admin(
     .await;
     tracing::info!(user_id = %user.id, is_admin, "platform admin flag changed");
     Ok(user)
+}
+
+/// Why the directory was not listed.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("only platform admins may do this")]
+    NotAdmin,
+    #[error("cannot list the directory")]
+    Database(#[from] sqlx::Error),
+}
+
+/// A page of every user on the platform (platform admins only).
+pub async fn list_users(
+    db: &db::Db,
+    principal: &Principal,
+    page: &DirectoryPage<'_>,
+) -> Result<Vec<UserRow>, DirectoryError> {
+    if !principal.is_platform_admin() {
+        return Err(DirectoryError::NotAdmin);
+    }
+    Ok(db::directory::users(db, page).await?)
+}
+
+/// A page of every team on the platform (platform admins only).
+pub async fn list_teams(
+    db: &db::Db,
+    principal: &Principal,
+    page: &DirectoryPage<'_>,
+) -> Result<Vec<DirectoryTeam>, DirectoryError> {
+    if !principal.is_platform_admin() {
+        return Err(DirectoryError::NotAdmin);
+    }
+    Ok(db::directory::teams(db, page).await?)
 }

@@ -59,4 +59,17 @@ describe('audit paging', () => {
 		expect(auditPath(null)).toBe('/v1/audit?limit=100');
 		expect(auditPath('ab=', 50)).toBe('/v1/audit?limit=50&cursor=ab%3D');
 	});
+	it('sends the filters to the server', () => {
+		const f = {
+			...emptyFilter(),
+			actor: ' usr_1 ',
+			action: 'sandbox.*',
+			outcome: 'denied',
+			from: '2026-12-02T02:00',
+			to: 'not a time'
+		};
+		expect(auditPath('c', 100, f)).toBe(
+			'/v1/audit?limit=100&actor=usr_1&action=sandbox.*&outcome=denied&since=2026-12-02T02%3A00%3A00.000Z&cursor=c'
+		);
+	});
 });

@@ -1,6 +1,7 @@
 // Audit page logic: the AuditEvent shape and the filters. GET /v1/audit
-// pages by cursor only (limit, cursor), so actor, action, target and time
-// filters apply to the pages loaded so far.
+// filters on the server (actor id, action or `prefix.*`, target id,
+// outcome, since, until) and pages by cursor; `auditPath` builds that
+// query. `applyFilter` is the same test in the browser, for held events.
 
 export interface AuditEvent {
 	id: string;
@@ -84,8 +85,27 @@ export function olderCanMatch(held: readonly AuditEvent[], f: AuditFilter): bool
 	return Date.parse(held[held.length - 1].at) >= from;
 }
 
-export function auditPath(cursor: string | null, limit = 100): string {
+/** An instant field as RFC 3339 for the API; '' when empty or unreadable. */
+function rfc3339(text: string): string {
+	const ms = instantMs(text);
+	return Number.isNaN(ms) ? '' : new Date(ms).toISOString();
+}
+
+/**
+ * The page path with the filters the server applies: `actor` and `target`
+ * are ids (exact), `action` exact or `prefix.*`, times as RFC 3339.
+ */
+export function auditPath(cursor: string | null, limit = 100, f: AuditFilter = emptyFilter()): string {
 	const q = new URLSearchParams({ limit: String(limit) });
+	const params: [string, string][] = [
+		['actor', f.actor.trim()],
+		['action', f.action.trim()],
+		['target', f.target.trim()],
+		['outcome', f.outcome],
+		['since', rfc3339(f.from)],
+		['until', rfc3339(f.to)]
+	];
+	for (const [name, value] of params) if (value) q.set(name, value);
 	if (cursor) q.set('cursor', cursor);
 	return `/v1/audit?${q.toString()}`;
 }
