@@ -32,6 +32,9 @@ describe('pty frames', () => {
 		expect(ptyUrl({ protocol: 'https:', host: 'w.example:8443' }, 'sb_1', 80, 24)).toBe(
 			'wss://w.example:8443/v1/sandboxes/sb_1/pty?cols=80&rows=24'
 		);
+		expect(ptyUrl({ protocol: 'http:', host: 'localhost' }, 'sb_1', 80, 24, 'team_9')).toBe(
+			'ws://localhost/v1/sandboxes/sb_1/pty?cols=80&rows=24&team_id=team_9'
+		);
 		expect(ptyUrl({ protocol: 'http:', host: 'localhost' }, 'sb 1', 100, 30)).toBe(
 			'ws://localhost/v1/sandboxes/sb%201/pty?cols=100&rows=30'
 		);

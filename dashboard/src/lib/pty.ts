@@ -41,13 +41,20 @@ export function parseServerFrame(data: ArrayBuffer | Uint8Array | string): Serve
 }
 
 /**
- * ws(s)://<this origin>/v1/sandboxes/<id>/pty?cols=..&rows=.. The cookie
- * authenticates it; a browser cannot set X-Team-Id on a WebSocket, so the
- * upgrade acts on the session's default (personal) team.
+ * ws(s)://<this origin>/v1/sandboxes/<id>/pty?cols=..&rows=..[&team_id=..].
+ * The cookie authenticates it; a browser cannot set X-Team-Id on a
+ * WebSocket, so the chosen team travels as `team_id` (docs/api.md).
  */
-export function ptyUrl(loc: { protocol: string; host: string }, id: string, cols: number, rows: number): string {
+export function ptyUrl(
+	loc: { protocol: string; host: string },
+	id: string,
+	cols: number,
+	rows: number,
+	teamId: string | null = null
+): string {
 	const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
 	const q = new URLSearchParams({ cols: String(cols), rows: String(rows) });
+	if (teamId) q.set('team_id', teamId);
 	return `${scheme}//${loc.host}/v1/sandboxes/${encodeURIComponent(id)}/pty?${q}`;
 }
 

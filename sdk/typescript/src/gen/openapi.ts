@@ -59,6 +59,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/teams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every team of the platform, newest first, with its member count. */
+        get: operations["admin_list_teams"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/teams/{team_id}/plan": {
         parameters: {
             query?: never;
@@ -117,6 +134,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every user of the platform, newest first. */
+        get: operations["admin_list_users"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/users/{user_id}/admin": {
         parameters: {
             query?: never;
@@ -141,7 +175,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The team's audit events, newest first. */
+        /** The team's audit events, newest first, that match every filter given. */
         get: operations["list_events"];
         put?: never;
         post?: never;
@@ -1103,6 +1137,17 @@ export interface components {
             email: string;
             role: components["schemas"]["Role"];
         };
+        /** @description One team as the platform admin sees it. */
+        AdminTeam: {
+            /** @description RFC 3339. */
+            created_at: string;
+            id: string;
+            /** Format: int64 */
+            member_count: number;
+            name: string;
+            /** @description A user's personal team. */
+            personal: boolean;
+        };
         /** @description `specs` of a registration: the machine as the agent sees it. Sizes in MiB. */
         AgentSpecs: {
             /** @description e.g. `kvm`, `tcg`. */
@@ -1476,6 +1521,13 @@ export interface components {
             sandboxes_paused: number;
             /** Format: int64 */
             sandboxes_running: number;
+            /**
+             * @description The agent's warm pools: per template and size, `idle` sandboxes now,
+             *     the `target` it keeps and what its setting `asked` for (`target`
+             *     below `asked`: capped to what the host memory holds). Empty for
+             *     agents without pools or too old to report them.
+             */
+            warm_pools: components["schemas"]["WarmPoolLoad"][];
         };
         HostSpecs: {
             accelerator: string;
@@ -1526,7 +1578,11 @@ export interface components {
         Listing: {
             entries: components["schemas"]["Entry"][];
         };
-        /** @description `load` of a heartbeat. */
+        /**
+         * @description `load` of a heartbeat. Unlike the other requests it tolerates unknown
+         *     fields and every field added after the first release has a default, so
+         *     a control plane and its agents can be upgraded in either order.
+         */
         LoadReport: {
             /** Format: int32 */
             sandboxes_paused: number;
@@ -1537,6 +1593,8 @@ export interface components {
              * @description Idle warm-pool sandboxes (0 when absent).
              */
             warm?: number;
+            /** @description Each warm pool of the host (empty when absent: an older agent). */
+            warm_pools?: components["schemas"]["WarmPoolLoad"][];
         };
         LoginRequest: {
             email: string;
@@ -1847,6 +1905,11 @@ export interface components {
         TeamList: {
             teams: components["schemas"]["Team"][];
         };
+        TeamPage: {
+            /** @description Pass as `cursor` for the next page; `null` on the last page. */
+            next_cursor?: string | null;
+            teams: components["schemas"]["AdminTeam"][];
+        };
         Template: {
             builtin: boolean;
             created_at: string;
@@ -1944,6 +2007,40 @@ export interface components {
             /** @description Platform administrator. */
             is_admin: boolean;
             name: string;
+        };
+        UserPage: {
+            /** @description Pass as `cursor` for the next page; `null` on the last page. */
+            next_cursor?: string | null;
+            users: components["schemas"]["User"][];
+        };
+        /**
+         * @description One warm pool in a heartbeat: a template and size, how many idle
+         *     sandboxes it holds now, how many it keeps and how many the setting
+         *     asked for (more than `target` when the host cannot hold them all).
+         */
+        WarmPoolLoad: {
+            /**
+             * Format: int32
+             * @description What the agent's setting asked for.
+             */
+            asked?: number;
+            /**
+             * Format: int32
+             * @description Idle sandboxes ready to be claimed now.
+             */
+            idle?: number;
+            /** Format: int64 */
+            memory_mb: number;
+            /**
+             * Format: int32
+             * @description Idle sandboxes the pool keeps (after the host cap and memory
+             *     pressure).
+             */
+            target?: number;
+            /** @description The template image name as the agent knows it. */
+            template: string;
+            /** Format: int32 */
+            vcpus: number;
         };
         /** @description A team's webhook. */
         Webhook: {
@@ -2206,6 +2303,77 @@ export interface operations {
             };
         };
     };
+    admin_list_teams: {
+        parameters: {
+            query?: {
+                /** @description 1..=200, default 50. */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+                /**
+                 * @description Case-insensitive substring: of the email or name (users), of the
+                 *     name or id (teams). At most 200 characters.
+                 */
+                q?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     assign_plan: {
         parameters: {
             query?: never;
@@ -2431,6 +2599,77 @@ export interface operations {
             };
         };
     };
+    admin_list_users: {
+        parameters: {
+            query?: {
+                /** @description 1..=200, default 50. */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+                /**
+                 * @description Case-insensitive substring: of the email or name (users), of the
+                 *     name or id (teams). At most 200 characters.
+                 */
+                q?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     set_admin: {
         parameters: {
             query?: never;
@@ -2533,6 +2772,21 @@ export interface operations {
                 limit?: number;
                 /** @description `next_cursor` of the previous page. */
                 cursor?: string;
+                /** @description The actor's id (a user, API key or host id, or `system`). */
+                actor?: string;
+                /**
+                 * @description An action (`sandbox.create`), or every action of a prefix
+                 *     (`sandbox.*`).
+                 */
+                action?: string;
+                /** @description The resource's id. */
+                target?: string;
+                /** @description `ok`, `denied` or `failed`. */
+                outcome?: string;
+                /** @description RFC 3339; events at or after it. */
+                since?: string;
+                /** @description RFC 3339; events before it. */
+                until?: string;
             };
             header?: never;
             path?: never;
@@ -2565,7 +2819,6 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description validation_failed */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5640,6 +5893,11 @@ export interface operations {
                  *     `Principal` extractor; listed here so the document shows it).
                  */
                 token?: string;
+                /**
+                 * @description The team to act on, for clients that cannot set `X-Team-Id` (read
+                 *     by the `Principal` extractor; listed here so the document shows it).
+                 */
+                team_id?: string;
             };
             header?: never;
             path: {
