@@ -168,6 +168,7 @@ impl Supervisor {
 #[cfg(test)]
 mod tests {
     use super::{supervisor::StartState, *};
+    use crate::process::rpc::base_env;
 
     fn me() -> UserInfo {
         let name = nix::unistd::User::from_uid(nix::unistd::getuid())
