@@ -264,6 +264,35 @@ async fn list(client: &Client) -> Vec<pb::Sandbox> {
     .sandboxes
 }
 
+/// Waits (up to 10 min) until the agent is building no template snapshot.
+/// An agent builds the built-in templates' snapshots after it starts (when
+/// the image changed, none is cached yet); such a build holds a network
+/// slot of its own, which a build aborted by the agent's shutdown leaves
+/// to the next start's sweep. The checks that the host is clean are about
+/// the sandbox under test, so they wait for any build to end first.
+async fn wait_template_builds_done() {
+    let data = std::env::var_os("WRENN_DATA_DIR").unwrap_or_else(|| "/var/lib/wrenn".into());
+    let dir = std::path::Path::new(&data)
+        .join("snapshots")
+        .join("templates");
+    let building = || {
+        std::fs::read_dir(&dir).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
+    while building() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a template snapshot build in {} did not finish in 10 min",
+            dir.display()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// No sandbox network namespace and no QEMU of `id` remain.
 fn assert_host_clean(id: &str) {
     let netns = std::process::Command::new("ip")
@@ -364,6 +393,7 @@ async fn lifecycle_through_rpc_and_proxy_when_create_exec_files_pause_resume_des
         .map(|s| s.id)
         .collect();
     assert!(left.is_empty(), "sandboxes left: {left:?}");
+    wait_template_builds_done().await;
     let status = agent
         .signal_and_wait(nix::sys::signal::Signal::SIGTERM)
         .await;
@@ -400,6 +430,7 @@ async fn crash_when_agent_killed_then_restart_readopts_running_sandbox() {
     );
 
     destroy(&client, &id).await;
+    wait_template_builds_done().await;
     let status = agent
         .signal_and_wait(nix::sys::signal::Signal::SIGTERM)
         .await;
@@ -443,6 +474,7 @@ async fn create_when_caller_goes_away_mid_boot_then_sandbox_destroyed() {
         }
     })
     .await;
+    wait_template_builds_done().await;
     assert_host_clean(&id);
     let data = std::env::var_os("WRENN_DATA_DIR").unwrap_or_else(|| "/var/lib/wrenn".into());
     let dir = std::path::Path::new(&data).join("sandboxes").join(&id);
