@@ -300,6 +300,20 @@ type HostLoad struct {
 	FreeDiskMB       int64 `json:"free_disk_mb"`
 	SandboxesRunning int64 `json:"sandboxes_running"`
 	SandboxesPaused  int64 `json:"sandboxes_paused"`
+	// WarmPools are the agent's warm pools (empty without pools).
+	WarmPools []WarmPoolLoad `json:"warm_pools,omitempty"`
+}
+
+// WarmPoolLoad is one warm pool in a host's heartbeat: Idle sandboxes
+// ready now, the Target it keeps and what its setting Asked for (Target
+// below Asked: capped to what the host's memory holds).
+type WarmPoolLoad struct {
+	Template string `json:"template"`
+	VCPUs    int32  `json:"vcpus"`
+	MemoryMB int64  `json:"memory_mb"`
+	Idle     int32  `json:"idle,omitempty"`
+	Target   int32  `json:"target,omitempty"`
+	Asked    int32  `json:"asked,omitempty"`
 }
 
 // CreateHostParams is the body of a host creation.

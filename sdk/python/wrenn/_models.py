@@ -8,6 +8,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class AdminTeam(BaseModel):
+    """
+    One team as the platform admin sees it.
+    """
+
+    created_at: str = Field(..., description="RFC 3339.")
+    id: str
+    member_count: int
+    name: str
+    personal: bool = Field(..., description="A user's personal team.")
+
+
 class AgentSpecs(BaseModel):
     """
     `specs` of a registration: the machine as the agent sees it. Sizes in MiB.
@@ -210,14 +222,6 @@ class HeartbeatAnswer(BaseModel):
     status: str
 
 
-class HostLoad(BaseModel):
-    free_disk_mb: int
-    free_memory_mb: int
-    free_vcpus: int
-    sandboxes_paused: int
-    sandboxes_running: int
-
-
 class HostSpecs(BaseModel):
     accelerator: str
     agent_version: str
@@ -253,19 +257,6 @@ class IssuedToken(BaseModel):
 
 class Listing(BaseModel):
     entries: list[Entry]
-
-
-class LoadReport(BaseModel):
-    """
-    `load` of a heartbeat.
-    """
-
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    sandboxes_paused: int = Field(..., ge=0)
-    sandboxes_running: int = Field(..., ge=0)
-    warm: int | None = Field(None, description="Idle warm-pool sandboxes (0 when absent).", ge=0)
 
 
 class LoginRequest(BaseModel):
@@ -466,6 +457,13 @@ class TeamList(BaseModel):
     teams: list[Team]
 
 
+class TeamPage(BaseModel):
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` for the next page; `null` on the last page."
+    )
+    teams: list[AdminTeam]
+
+
 class Template(BaseModel):
     builtin: bool
     created_at: str
@@ -547,6 +545,32 @@ class User(BaseModel):
     name: str
 
 
+class UserPage(BaseModel):
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` for the next page; `null` on the last page."
+    )
+    users: list[User]
+
+
+class WarmPoolLoad(BaseModel):
+    """
+    One warm pool in a heartbeat: a template and size, how many idle
+    sandboxes it holds now, how many it keeps and how many the setting
+    asked for (more than `target` when the host cannot hold them all).
+    """
+
+    asked: int | None = Field(None, description="What the agent's setting asked for.", ge=0)
+    idle: int | None = Field(None, description="Idle sandboxes ready to be claimed now.", ge=0)
+    memory_mb: int = Field(..., ge=0)
+    target: int | None = Field(
+        None,
+        description="Idle sandboxes the pool keeps (after the host cap and memory\npressure).",
+        ge=0,
+    )
+    template: str = Field(..., description="The template image name as the agent knows it.")
+    vcpus: int = Field(..., ge=0)
+
+
 class Webhook(BaseModel):
     """
     A team's webhook.
@@ -590,6 +614,24 @@ class ApiKey(BaseModel):
     )
     prefix: str = Field(..., description="The key's first characters, to tell keys apart.")
     revoked_at: str | None = None
+
+
+class BrowserSession(BaseModel):
+    """
+    A browser session: who it is, its teams and the CSRF token that every
+    state-changing request it authenticates must carry in `X-CSRF-Token`.
+    """
+
+    csrf_token: str
+    expires_at: str = Field(
+        ...,
+        description="RFC 3339: when the session ends unless used again (idle expiry),\nat the latest its absolute end.",
+    )
+    team: Team = Field(
+        ..., description="The team requests act on without `X-Team-Id` (the personal team)."
+    )
+    teams: list[Team] = Field(..., description="Every team of the user.")
+    user: User
 
 
 class CreateKey(BaseModel):
@@ -682,52 +724,35 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-class HeartbeatRequest(BaseModel):
-    """
-    Body of `POST /v1/hosts/{id}/heartbeat`.
-    """
-
-    model_config = ConfigDict(
-        extra="forbid",
+class HostLoad(BaseModel):
+    free_disk_mb: int
+    free_memory_mb: int
+    free_vcpus: int
+    sandboxes_paused: int
+    sandboxes_running: int
+    warm_pools: list[WarmPoolLoad] = Field(
+        ...,
+        description="The agent's warm pools: per template and size, `idle` sandboxes now,\nthe `target` it keeps and what its setting `asked` for (`target`\nbelow `asked`: capped to what the host memory holds). Empty for\nagents without pools or too old to report them.",
     )
-    free: FreeCapacity
-    load: LoadReport
-    sent_at_ms: int = Field(..., description="The agent's clock (Unix ms) when it sent this.")
-
-
-class Host(BaseModel):
-    """
-    A host as the API shows it.
-    """
-
-    address: str
-    byoc: bool
-    clock_skew_ms: int = Field(
-        ..., description="The agent's clock minus the control plane's at the last heartbeat."
-    )
-    created_at: str
-    draining: bool = Field(..., description="A draining host takes no new sandboxes.")
-    id: str
-    last_heartbeat_at: str | None = None
-    load: HostLoad | None = None
-    name: str
-    registered_at: str | None = None
-    specs: HostSpecs
-    status: str = Field(..., description="`pending`, `online` or `unreachable`.")
-    status_reason: str = Field(..., description="Why the host is unreachable; empty otherwise.")
-    tags: list[str]
-    team_id: str | None = Field(
-        None, description="The team a bring-your-own-cloud host serves; `null` for shared hosts."
-    )
-    tls_fingerprint: str | None = None
-
-
-class HostList(BaseModel):
-    hosts: list[Host]
 
 
 class KeyList(BaseModel):
     keys: list[ApiKey]
+
+
+class LoadReport(BaseModel):
+    """
+    `load` of a heartbeat. Unlike the other requests it tolerates unknown
+    fields and every field added after the first release has a default, so
+    a control plane and its agents can be upgraded in either order.
+    """
+
+    sandboxes_paused: int = Field(..., ge=0)
+    sandboxes_running: int = Field(..., ge=0)
+    warm: int | None = Field(None, description="Idle warm-pool sandboxes (0 when absent).", ge=0)
+    warm_pools: list[WarmPoolLoad] | None = Field(
+        None, description="Each warm pool of the host (empty when absent: an older agent)."
+    )
 
 
 class Me(BaseModel):
@@ -746,6 +771,21 @@ class Member(BaseModel):
 
 class MemberList(BaseModel):
     members: list[Member]
+
+
+class PlacedSandbox(BaseModel):
+    """
+    A sandbox placed on the host.
+    """
+
+    id: str
+    state: Literal["pending", "starting", "running", "paused", "stopped", "error", "lost"]
+    team_id: str
+    template: str
+
+
+class PlacedSandboxes(BaseModel):
+    sandboxes: list[PlacedSandbox] = Field(..., description="Oldest first.")
 
 
 class Pool(BaseModel):
@@ -809,6 +849,24 @@ class Sandbox(BaseModel):
     vcpus: int
 
 
+class SandboxEvent(BaseModel):
+    """
+    One event of a sandbox's history.
+    """
+
+    at: str = Field(..., description="RFC 3339.")
+    detail: str | None = Field(None, description="Why, when it was recorded.")
+    from_state: str | None = None
+    kind: Literal["state_change"] = Field(
+        ..., description="What kind of event: today only state transitions are recorded."
+    )
+    to_state: str | None = None
+
+
+class SandboxEvents(BaseModel):
+    events: list[SandboxEvent] = Field(..., description="Oldest first.")
+
+
 class SandboxPage(BaseModel):
     """
     `GET /v1/sandboxes` answer.
@@ -844,6 +902,58 @@ class Usage(BaseModel):
     start: str
 
 
+class ForkedSandboxes(BaseModel):
+    """
+    The copies a fork made, all running.
+    """
+
+    sandboxes: list[Sandbox]
+
+
+class HeartbeatRequest(BaseModel):
+    """
+    Body of `POST /v1/hosts/{id}/heartbeat`.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    free: FreeCapacity
+    load: LoadReport
+    sent_at_ms: int = Field(..., description="The agent's clock (Unix ms) when it sent this.")
+
+
+class Host(BaseModel):
+    """
+    A host as the API shows it.
+    """
+
+    address: str
+    byoc: bool
+    clock_skew_ms: int = Field(
+        ..., description="The agent's clock minus the control plane's at the last heartbeat."
+    )
+    created_at: str
+    draining: bool = Field(..., description="A draining host takes no new sandboxes.")
+    id: str
+    last_heartbeat_at: str | None = None
+    load: HostLoad | None = None
+    name: str
+    registered_at: str | None = None
+    specs: HostSpecs
+    status: str = Field(..., description="`pending`, `online` or `unreachable`.")
+    status_reason: str = Field(..., description="Why the host is unreachable; empty otherwise.")
+    tags: list[str]
+    team_id: str | None = Field(
+        None, description="The team a bring-your-own-cloud host serves; `null` for shared hosts."
+    )
+    tls_fingerprint: str | None = None
+
+
+class HostList(BaseModel):
+    hosts: list[Host]
+
+
 class CreatedHost(BaseModel):
     """
     A new host and its one-time registration token (shown only here).
@@ -855,11 +965,3 @@ class CreatedHost(BaseModel):
         description="`wrh_` + 32 characters: `wrenn-agent serve --register <token> --address ip:port`.",
     )
     token_expires_at: str
-
-
-class ForkedSandboxes(BaseModel):
-    """
-    The copies a fork made, all running.
-    """
-
-    sandboxes: list[Sandbox]
