@@ -313,7 +313,16 @@ async fn bad_input() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(pool_of(&m, "base"), Some((1, 1, 1)));
-    assert!(pooled_pids_of(&warm_dir, Some(&name)).is_empty());
+    // A stopped pooled VM's directory goes just after its process (the
+    // drain removes it then): wait for that, but not for ever.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !pooled_pids_of(&warm_dir, Some(&name)).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the drained pool's directories of {name} are still there after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_pool_leftovers(&m, &warm_dir, 1).await;
     // A create of the deleted template is refused, not served from a pool.
     let mut config = common::config(EgressSpec::default(), BTreeMap::new());
