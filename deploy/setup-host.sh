@@ -46,8 +46,18 @@ fi
 # WRENN_TEST_POSTGRES_URL at it). Test-only: Debian's cluster listens on
 # loopback only, and the fixed password `wrenn` is not a production secret.
 pg_version=$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1)
+# The server outlives this script: it must inherit no descriptor beyond
+# stdio (run from .ci/run, this shell holds the build cache's lock, which a
+# server holding it would keep busy for every later CI run).
+start_postgres() (
+    for fd in /proc/$BASHPID/fd/*; do
+        fd=${fd##*/}
+        [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+    done 2>/dev/null
+    pg_ctlcluster "$pg_version" main start </dev/null
+)
 if [ -n "$pg_version" ] && pg_lsclusters -h "$pg_version" main >/dev/null 2>&1; then
-    pg_ctlcluster "$pg_version" main status >/dev/null 2>&1 || pg_ctlcluster "$pg_version" main start ||
+    pg_ctlcluster "$pg_version" main status >/dev/null 2>&1 || start_postgres ||
         die "cannot start PostgreSQL $pg_version" "see /var/log/postgresql/postgresql-$pg_version-main.log"
     runuser -u postgres -- psql -q -c "ALTER USER postgres PASSWORD 'wrenn'" >/dev/null ||
         die "cannot set the postgres password" "check that the cluster accepts local connections"
