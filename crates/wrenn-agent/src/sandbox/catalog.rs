@@ -138,6 +138,40 @@ impl TemplateCatalog {
         std::fs::remove_dir_all(doomed)
     }
 
+    /// Removes what an agent killed mid-operation left beside the
+    /// templates: staging areas (`.tmp-*`) of images never published and
+    /// images renamed away (`.del-*`) but not yet deleted. Call at start-up,
+    /// before anything stages or removes an image. Answers how many went.
+    pub fn sweep_staging(&self) -> usize {
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&self.images)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name();
+            let leftover = name
+                .to_str()
+                .is_some_and(|n| n.starts_with(".tmp-") || n.starts_with(".del-"));
+            if !leftover {
+                continue;
+            }
+            let path = entry.path();
+            let gone = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            match gone {
+                Ok(()) => removed += 1,
+                Err(err) => {
+                    tracing::warn!(path = %path.display(), %err, "cannot remove a template staging leftover");
+                }
+            }
+        }
+        removed
+    }
+
     /// `(version, dir)` of the snapshot directories of `name`, named
     /// `<name>-<version>-<N>c<M>m` (see `TemplateSnapshots::dir`). The shape
     /// suffix is checked so that `a` never claims the snapshots of `a-b`.

@@ -160,6 +160,13 @@ impl<V: Vmm> SandboxManager<V> {
     /// Call once, before serving.
     pub async fn start(&self) -> Result<RecoveryReport, SandboxError> {
         let inner = &self.inner;
+        let templates = self.templates();
+        let swept = tokio::task::spawn_blocking(move || templates.sweep_staging())
+            .await
+            .unwrap_or(0);
+        if swept > 0 {
+            tracing::info!(swept, "removed template staging left by an earlier agent");
+        }
         let recovery = Recovery {
             registry: &inner.registry,
             sandboxes: &inner.sandboxes,

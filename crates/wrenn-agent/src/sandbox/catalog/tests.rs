@@ -115,3 +115,33 @@ fn is_shape_when_memory_format_suffix_then_shape() {
     assert!(is_shape("2c1024m-firecracker"));
     assert!(!is_shape("1c512m-other"));
 }
+
+#[test]
+fn sweep_staging_when_agent_died_mid_stage_and_mid_remove_then_only_published_stay() {
+    let (_dir, catalog, _data) = catalog();
+    publish(&catalog, "kept", 1024)
+        .publish()
+        .expect("published");
+    publish(&catalog, "gone", 1024)
+        .publish()
+        .expect("published");
+    let staged = publish(&catalog, "half", 1024);
+    // A killed agent runs no destructors: the staging area stays.
+    std::mem::forget(staged);
+    // A remove killed between its rename and its delete.
+    std::fs::rename(
+        catalog.images_dir().join("gone"),
+        catalog.images_dir().join(".del-gone-abcdefgh"),
+    )
+    .expect("renamed away");
+
+    let removed = catalog.sweep_staging();
+
+    let left: Vec<String> = std::fs::read_dir(catalog.images_dir())
+        .expect("images")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(removed, 2);
+    assert_eq!(left, vec!["kept".to_owned()]);
+    assert!(catalog.info(&name("kept")).is_some());
+}
