@@ -69,6 +69,10 @@ pub enum ApiError {
     AgentUnavailable(String),
     #[error(transparent)]
     Host(#[from] HostError),
+    /// A refusal whose code an operation's own error chose (template
+    /// builds: `invalid_dockerfile`, `too_many_builds`, ...).
+    #[error("{1}")]
+    Coded(ErrorCode, String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -142,6 +146,7 @@ impl ApiError {
             Self::TemplateNotFound(_) => ErrorCode::TemplateNotFound,
             Self::AgentUnavailable(_) => ErrorCode::AgentUnavailable,
             Self::Host(e) => e.error_code(),
+            Self::Coded(code, _) => *code,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -147,6 +147,8 @@ pub async fn reconcile_host(state: &AppState, host_id: &str) -> Result<usize, Re
             accounted.insert(row.id);
         }
     }
+    // Build VMs have no sandbox record; their builds account for them.
+    accounted.extend(db::template_builds::sandboxes_on_host(&state.db, host_id).await?);
     for id in orphans(reported.values(), &accounted) {
         if destroy_orphan(agent.as_ref(), host_id, &id).await {
             repairs += 1;

@@ -69,6 +69,7 @@ pub async fn serve(
     let monitor = crate::host_monitor::spawn(state.clone());
     let retention = crate::retention::spawn(state.clone());
     let webhooks = crate::service::notify::deliver::spawn(state.clone());
+    let builds = crate::service::builds::runner::spawn_sweeper(state.clone());
     // Sandbox traffic and the E2B API by Host, the REST API otherwise.
     // Both APIs spend the same rate limit buckets.
     let (wrenn_api, e2b_api) = api::routers(state.clone());
@@ -109,5 +110,8 @@ pub async fn serve(
     monitor.abort();
     retention.abort();
     webhooks.abort();
+    builds.abort();
+    // Builds running here destroy their build VMs and register nothing.
+    crate::service::builds::runner::shutdown().await;
     served
 }

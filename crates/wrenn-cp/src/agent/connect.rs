@@ -389,11 +389,27 @@ impl AgentApi for ConnectAgent {
             .map(SecretString::new))
     }
 
-    async fn snapshot(&self, id: &str, image: &str, memory: bool) -> AgentResult<AgentTemplate> {
+    async fn snapshot(
+        &self,
+        id: &str,
+        image: &str,
+        memory: bool,
+        start: Option<&super::AgentStart>,
+    ) -> AgentResult<AgentTemplate> {
+        let start = start.map(|s| pb::TemplateStart {
+            start_command: s.start_command.clone(),
+            ready_command: s.ready_command.clone(),
+            user: s.user.clone(),
+            workdir: s.workdir.clone(),
+            env: s.env.clone().into_iter().collect(),
+            ready_timeout_secs: s.ready_timeout_secs,
+            ..Default::default()
+        });
         let message = pb::SnapshotSandboxRequest {
             id: id.into(),
             template: image.into(),
             memory,
+            start: start.into(),
             ..Default::default()
         };
         let response = reply(self.client.snapshot_sandbox(message).await)?;

@@ -302,7 +302,13 @@ mod tests {
         ) -> AgentResult<Option<crate::secret::SecretString>> {
             refused()
         }
-        async fn snapshot(&self, _: &str, _: &str, _: bool) -> AgentResult<AgentTemplate> {
+        async fn snapshot(
+            &self,
+            _: &str,
+            _: &str,
+            _: bool,
+            _: Option<&super::super::AgentStart>,
+        ) -> AgentResult<AgentTemplate> {
             refused()
         }
         async fn delete_template(&self, _: &str) -> AgentResult<()> {

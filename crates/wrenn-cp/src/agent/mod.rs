@@ -30,6 +30,24 @@ pub struct AgentCreate {
     pub egress_deny: Vec<String>,
 }
 
+/// A template's start spec, recorded with its image by the host (the
+/// template start/ready contract, docs/architecture.md "Template builds"):
+/// with a memory snapshot the host starts the command and waits for the
+/// ready command before freezing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentStart {
+    pub start_command: String,
+    /// Empty: ready once started.
+    pub ready_command: String,
+    /// Empty: `user`.
+    pub user: String,
+    /// Empty: the user's home.
+    pub workdir: String,
+    pub env: BTreeMap<String, String>,
+    /// 0: the host's default (120 s).
+    pub ready_timeout_secs: u32,
+}
+
 /// One metrics sample of a sandbox: envd's `/metrics` object and when.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentMetricsSample {
@@ -179,7 +197,15 @@ pub trait AgentApi: Send + Sync + std::fmt::Debug {
     /// plane keeps no copy (docs/security.md, "E2B API").
     async fn envd_access_token(&self, id: &str)
         -> AgentResult<Option<crate::secret::SecretString>>;
-    async fn snapshot(&self, id: &str, image: &str, memory: bool) -> AgentResult<AgentTemplate>;
+    /// Turns sandbox `id`'s disk (and with `memory` its memory) into
+    /// template `image`; `start` is the template's start spec, if any.
+    async fn snapshot(
+        &self,
+        id: &str,
+        image: &str,
+        memory: bool,
+        start: Option<&AgentStart>,
+    ) -> AgentResult<AgentTemplate>;
     async fn delete_template(&self, image: &str) -> AgentResult<()>;
     /// The agent's proof over `challenge` that it holds its host's secret
     /// ([`wrenn_types::host_wire::identity_proof`]).

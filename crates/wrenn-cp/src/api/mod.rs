@@ -6,6 +6,7 @@ pub mod audit_log;
 pub mod auth;
 mod authenticate;
 pub mod browser_session;
+pub mod builds;
 pub mod e2b;
 pub mod extract;
 pub mod health;
@@ -47,6 +48,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(health::routes())
         .merge(sandboxes::routes())
         .merge(templates::routes())
+        .merge(builds::routes())
         .merge(hosts::routes())
         .merge(auth::routes())
         .merge(browser_session::routes())

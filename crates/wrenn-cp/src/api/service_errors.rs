@@ -9,9 +9,11 @@ use crate::{
     error::{ApiError, HostError},
     lifecycle::SandboxState,
     service::{
-        accounts, admin, deletion, hosts, members, sandboxes as sbx, teams, templates as tpl,
+        accounts, admin, builds, deletion, hosts, members, sandboxes as sbx, teams,
+        templates as tpl,
     },
 };
+use wrenn_types::ErrorCode;
 
 const SANDBOX: ApiError = ApiError::NotFound { what: "sandbox" };
 
@@ -472,6 +474,27 @@ impl From<deletion::DeleteUserError> for ApiError {
             err @ E::LastOwner(_) => Self::Conflict(err.to_string()),
             E::Team(e) => e.into(),
             E::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<builds::submit::SubmitError> for ApiError {
+    fn from(err: builds::submit::SubmitError) -> Self {
+        use builds::submit::SubmitError as E;
+        match err {
+            E::Io(e) => ApiError::internal(e),
+            E::Db(e) => e.into(),
+            other => ApiError::Coded(other.error_code(), other.to_string()),
+        }
+    }
+}
+
+impl From<builds::read::ReadBuildError> for ApiError {
+    fn from(err: builds::read::ReadBuildError) -> Self {
+        use builds::read::ReadBuildError as E;
+        match err {
+            E::NotFound(_) => ApiError::Coded(ErrorCode::BuildNotFound, err.to_string()),
+            E::Db(e) => e.into(),
         }
     }
 }

@@ -384,6 +384,66 @@ pub async fn expire_leases(db: &Db, now: i64) -> Result<Vec<ExpiredBuild>, sqlx:
     Ok(ended)
 }
 
+/// What the runner needs of a build beyond its view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildInput {
+    pub dockerfile: String,
+    /// JSON object.
+    pub build_args: String,
+    pub ready_command: Option<String>,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub context_sha256: Option<String>,
+}
+
+pub async fn input(db: &Db, id: &str) -> Result<Option<BuildInput>, sqlx::Error> {
+    sqlx::query(
+        "SELECT dockerfile, build_args, ready_command, vcpus, memory_mb, context_sha256 \
+         FROM template_builds WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?
+    .map(|r| {
+        Ok(BuildInput {
+            dockerfile: r.try_get("dockerfile")?,
+            build_args: r.try_get("build_args")?,
+            ready_command: r.try_get("ready_command")?,
+            vcpus: r.try_get("vcpus")?,
+            memory_mb: r.try_get("memory_mb")?,
+            context_sha256: r.try_get("context_sha256")?,
+        })
+    })
+    .transpose()
+}
+
+/// The build VMs running builds keep on `host_id` (the reconciler must
+/// not take them for orphans).
+pub async fn sandboxes_on_host(db: &Db, host_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT sandbox_id FROM template_builds WHERE host_id = $1 AND status = 'building' \
+         AND sandbox_id IS NOT NULL",
+    )
+    .bind(host_id)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// Ends a queued build that no runner will take (its context is gone).
+pub async fn fail_queued(db: &Db, id: &str, error: &BuildError) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE template_builds SET status = 'failed', error_code = $2, error_message = $3, \
+         finished_at = $4 WHERE id = $1 AND status = 'queued'",
+    )
+    .bind(id)
+    .bind(&error.code)
+    .bind(&error.message)
+    .bind(now_ms())
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// One line of a build's log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {

@@ -151,3 +151,254 @@ pub async fn delete(db: &Db, id: &str) -> Result<(), sqlx::Error> {
         .await
         .map(|_| ())
 }
+
+/// A template row `team_id` names `name` exactly, hidden or not.
+pub async fn by_name(
+    db: &Db,
+    team_id: &str,
+    name: &str,
+) -> Result<Option<TemplateRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM templates WHERE team_id = $1 AND name = $2"
+    ))
+    .bind(team_id)
+    .bind(name)
+    .fetch_optional(&db.pool)
+    .await?
+    .as_ref()
+    .map(row)
+    .transpose()
+}
+
+pub async fn by_id(db: &Db, id: &str) -> Result<Option<TemplateRow>, sqlx::Error> {
+    sqlx::query(&format!("SELECT {COLUMNS} FROM templates WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .as_ref()
+        .map(row)
+        .transpose()
+}
+
+/// Inserts a row left out of lists (a build-cache entry or an old version).
+pub async fn insert_hidden(db: &Db, template: &TemplateRow) -> Result<(), sqlx::Error> {
+    let mut conn = db.pool.acquire().await?;
+    insert_on(&mut *conn, template, true).await
+}
+
+async fn insert_on(
+    conn: &mut sqlx::AnyConnection,
+    template: &TemplateRow,
+    hidden: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO templates ({COLUMNS}, hidden) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    ))
+    .bind(&template.id)
+    .bind(&template.team_id)
+    .bind(&template.name)
+    .bind(&template.image)
+    .bind(super::flag(template.builtin))
+    .bind(template.vcpus)
+    .bind(template.memory_mb)
+    .bind(template.disk_mb)
+    .bind(super::flag(template.has_memory_snapshot))
+    .bind(&template.source_sandbox_id)
+    .bind(template.created_at)
+    .bind(&template.host_id)
+    .bind(super::flag(hidden))
+    .execute(&mut *conn)
+    .await
+    .map(|_| ())
+}
+
+/// Whether the team's template `name` was made by builds (it has tags),
+/// so that a build may register a new version of it.
+pub async fn has_tags(db: &Db, team_id: &str, name: &str) -> Result<bool, sqlx::Error> {
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM template_tags WHERE team_id = $1 AND name = $2")
+            .bind(team_id)
+            .bind(name)
+            .fetch_one(&db.pool)
+            .await?;
+    Ok(n > 0)
+}
+
+/// One tag of a built template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRow {
+    pub tag: String,
+    pub template_id: String,
+    pub build_id: Option<String>,
+    pub updated_at: i64,
+}
+
+/// The tags of the team's template `name`, by tag.
+pub async fn tags(db: &Db, team_id: &str, name: &str) -> Result<Vec<TagRow>, sqlx::Error> {
+    sqlx::query(
+        "SELECT tag, template_id, build_id, updated_at FROM template_tags \
+         WHERE team_id = $1 AND name = $2 ORDER BY tag",
+    )
+    .bind(team_id)
+    .bind(name)
+    .fetch_all(&db.pool)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(TagRow {
+            tag: r.try_get("tag")?,
+            template_id: r.try_get("template_id")?,
+            build_id: r.try_get("build_id")?,
+            updated_at: r.try_get("updated_at")?,
+        })
+    })
+    .collect()
+}
+
+/// `name:tag` of the team → the version it points at.
+pub async fn resolve_tag(
+    db: &Db,
+    team_id: &str,
+    name: &str,
+    tag: &str,
+) -> Result<Option<TemplateRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {} FROM templates t JOIN template_tags g ON g.template_id = t.id \
+         WHERE g.team_id = $1 AND g.name = $2 AND g.tag = $3",
+        COLUMNS
+            .split(", ")
+            .map(|c| format!("t.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+    .bind(team_id)
+    .bind(name)
+    .bind(tag)
+    .fetch_optional(&db.pool)
+    .await?
+    .as_ref()
+    .map(row)
+    .transpose()
+}
+
+/// A build's new version of `name`, registered in one transaction.
+#[derive(Debug, Clone)]
+pub enum Version<'a> {
+    /// A new row (its `name` is ignored: it takes the plain name).
+    New(&'a TemplateRow),
+    /// An existing row of the team (a cached step's snapshot, an older
+    /// version) becomes the plain-named version again, at this size.
+    Existing {
+        id: &'a str,
+        vcpus: i64,
+        memory_mb: i64,
+    },
+}
+
+/// Makes `version` the team's template `name` and points tags `tag` and
+/// `latest` at it: the row that held the plain name (if another) becomes
+/// the hidden `<name>@<build id>`. Answers the version's id.
+pub async fn register_version(
+    db: &Db,
+    team_id: &str,
+    name: &str,
+    tag: &str,
+    build_id: &str,
+    version: Version<'_>,
+) -> Result<String, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    let current: Option<String> =
+        sqlx::query_scalar("SELECT id FROM templates WHERE team_id = $1 AND name = $2")
+            .bind(team_id)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let version_id = match version {
+        Version::New(r) => r.id.clone(),
+        Version::Existing { id, .. } => id.to_owned(),
+    };
+    if let Some(current) = current.filter(|c| *c != version_id) {
+        let made_by: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM template_builds WHERE template_id = $1 ORDER BY created_at LIMIT 1",
+        )
+        .bind(&current)
+        .fetch_optional(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE templates SET name = $2, hidden = 1 WHERE id = $1")
+            .bind(&current)
+            .bind(format!(
+                "{name}@{}",
+                made_by.unwrap_or_else(|| current.clone())
+            ))
+            .execute(&mut *tx)
+            .await?;
+    }
+    match version {
+        Version::New(r) => {
+            let r = TemplateRow {
+                name: name.to_owned(),
+                ..r.clone()
+            };
+            insert_on(&mut *tx, &r, false).await?;
+        }
+        Version::Existing {
+            id,
+            vcpus,
+            memory_mb,
+        } => {
+            sqlx::query(
+                "UPDATE templates SET name = $2, hidden = 0, vcpus = $3, memory_mb = $4 \
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(name)
+            .bind(vcpus)
+            .bind(memory_mb)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    let now = now_ms();
+    let mut tags = vec![tag];
+    if tag != "latest" {
+        tags.push("latest");
+    }
+    for tag in tags {
+        sqlx::query(
+            "INSERT INTO template_tags (team_id, name, tag, template_id, build_id, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (team_id, name, tag) \
+             DO UPDATE SET template_id = $4, build_id = $5, updated_at = $6",
+        )
+        .bind(team_id)
+        .bind(name)
+        .bind(tag)
+        .bind(&version_id)
+        .bind(build_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(version_id)
+}
+
+/// Every version of the team's built template `name`: the plain-named
+/// row, the hidden `<name>@...` rows and whatever its tags point at.
+pub async fn versions(db: &Db, team_id: &str, name: &str) -> Result<Vec<TemplateRow>, sqlx::Error> {
+    // Names hold `_`, LIKE's one-character wildcard: escaped.
+    let pattern = format!("{}@%", name.replace('_', "\\_"));
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM templates WHERE team_id = $1 AND builtin = 0 AND (name = $2 \
+         OR name LIKE $3 ESCAPE '\\' \
+         OR id IN (SELECT template_id FROM template_tags WHERE team_id = $1 AND name = $2))"
+    ))
+    .bind(team_id)
+    .bind(name)
+    .bind(&pattern)
+    .fetch_all(&db.pool)
+    .await?
+    .iter()
+    .map(row)
+    .collect()
+}

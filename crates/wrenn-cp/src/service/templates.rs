@@ -87,6 +87,30 @@ pub async fn delete(
     if template.builtin {
         return Err(DeleteTemplateError::Builtin);
     }
+    // A built template goes with all its versions (their tags cascade).
+    let versions = if db::templates::has_tags(&state.db, &principal.team_id, name.as_str()).await? {
+        db::templates::versions(&state.db, &principal.team_id, name.as_str()).await?
+    } else {
+        vec![template.clone()]
+    };
+    for version in &versions {
+        delete_one(state, version).await?;
+    }
+    let resource = ("template", template.name.as_str());
+    audit::record(
+        &state.db,
+        principal,
+        "template.delete",
+        resource,
+        Outcome::Ok,
+        "",
+    )
+    .await;
+    Ok(())
+}
+
+/// Deletes one template row's image from the host(s) holding it, then the row.
+async fn delete_one(state: &AppState, template: &TemplateRow) -> Result<(), DeleteTemplateError> {
     // A team template lives on the host it was snapshotted on; a record
     // from before hosts were tracked may be on any of them.
     let holders = match &template.host_id {
@@ -108,16 +132,6 @@ pub async fn delete(
         }
     }
     db::templates::delete(&state.db, &template.id).await?;
-    let resource = ("template", template.name.as_str());
-    audit::record(
-        &state.db,
-        principal,
-        "template.delete",
-        resource,
-        Outcome::Ok,
-        "",
-    )
-    .await;
     Ok(())
 }
 
@@ -156,7 +170,7 @@ pub async fn snapshot(
     let image = format!("tm-{}", crate::auth::random_token(16).to_lowercase());
     let task = {
         let (agent, id, image) = (agent.clone(), sandbox.id.clone(), image.clone());
-        tokio::spawn(async move { agent.snapshot(&id, &image, memory).await })
+        tokio::spawn(async move { agent.snapshot(&id, &image, memory, None).await })
     };
     let made: AgentTemplate = task
         .await

@@ -19,7 +19,8 @@ use std::{
 
 use wrenn_cp::agent::{
     transport::AgentTransport, AgentApi, AgentCreate, AgentEgress, AgentError, AgentMetricsSample,
-    AgentResult, AgentSandbox, AgentState, AgentTemplate, AgentTemplateImage, EnvdRoute,
+    AgentResult, AgentSandbox, AgentStart, AgentState, AgentTemplate, AgentTemplateImage,
+    EnvdRoute,
 };
 
 use super::fake_envd::FakeEnvd;
@@ -57,6 +58,8 @@ struct Inner {
     pauses: usize,
     resumes: usize,
     deleted_images: Vec<String>,
+    /// Snapshot calls: (sandbox, image, memory, start spec).
+    snapshots: Vec<(String, String, bool, Option<AgentStart>)>,
     /// The agent secret it proves its identity with (set when dialled as a
     /// registered host).
     secret: Option<String>,
@@ -116,6 +119,16 @@ impl FakeAgent {
     /// Creates that reached the host, including those still held.
     pub fn creates_started(&self) -> usize {
         self.inner().creates_started
+    }
+
+    /// Snapshot calls so far: (sandbox, image, memory, start spec).
+    pub fn snapshots(&self) -> Vec<(String, String, bool, Option<AgentStart>)> {
+        self.inner().snapshots.clone()
+    }
+
+    /// Creates that reached the host, answered or not, in order.
+    pub fn create_calls(&self) -> Vec<AgentCreate> {
+        self.inner().creates.clone()
     }
 
     /// Serves a [`FakeEnvd`] for every sandbox of this host from now on.
@@ -412,8 +425,17 @@ impl AgentApi for FakeAgent {
         })
     }
 
-    async fn snapshot(&self, id: &str, image: &str, memory: bool) -> AgentResult<AgentTemplate> {
+    async fn snapshot(
+        &self,
+        id: &str,
+        image: &str,
+        memory: bool,
+        start: Option<&AgentStart>,
+    ) -> AgentResult<AgentTemplate> {
         self.with_sandbox(id, |_| Ok(()))?;
+        self.inner()
+            .snapshots
+            .push((id.to_owned(), image.to_owned(), memory, start.cloned()));
         let template = AgentTemplate {
             image: image.to_owned(),
             disk_mb: 2048,

@@ -29,6 +29,23 @@ pub struct FakeEnvd {
     next: Mutex<Option<Vec<ProcessOutput>>>,
     /// Every started command's `StartRequest.stdin`.
     stdin: Mutex<Vec<Option<bool>>>,
+    /// Every started command: (cmd, args, cwd, env).
+    commands: Mutex<Vec<Started>>,
+    /// Commands whose text contains the key exit with the code.
+    exits: Mutex<Vec<(String, i32)>>,
+    /// Commands whose text contains one of these never end.
+    hangs: Mutex<Vec<String>>,
+    /// Files uploaded with `POST /files`: (path, bytes).
+    uploads: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+}
+
+/// A command as envd was asked to start it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub cmd: String,
+    pub args: Vec<String>,
+    pub cwd: Option<String>,
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 impl FakeEnvd {
@@ -36,8 +53,25 @@ impl FakeEnvd {
     pub async fn serve() -> (Arc<Self>, String) {
         let envd = Arc::new(Self::default());
         let router = envd.clone().register(connectrpc::Router::new());
+        let uploads = envd.uploads.clone();
         let app = axum::Router::new()
             .route("/metrics", axum::routing::get(metrics))
+            .route(
+                "/files",
+                axum::routing::post(
+                    move |query: axum::extract::Query<
+                        std::collections::HashMap<String, String>,
+                    >,
+                          body: axum::body::Bytes| async move {
+                        let path = query.get("path").cloned().unwrap_or_default();
+                        uploads
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((path, body.to_vec()));
+                        axum::Json(serde_json::json!([]))
+                    },
+                ),
+            )
             .fallback_service(router.into_axum_service());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -50,6 +84,38 @@ impl FakeEnvd {
     /// The next command streams these instead of the echo.
     pub fn script_next(&self, output: Vec<ProcessOutput>) {
         *self.next.lock().unwrap_or_else(|e| e.into_inner()) = Some(output);
+    }
+
+    /// Commands containing `needle` exit with `code` (and print nothing).
+    pub fn exit_when(&self, needle: &str, code: i32) {
+        self.exits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((needle.to_owned(), code));
+    }
+
+    /// Commands containing `needle` start and never end.
+    pub fn hang_when(&self, needle: &str) {
+        self.hangs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(needle.to_owned());
+    }
+
+    /// Every command started so far.
+    pub fn commands(&self) -> Vec<Started> {
+        self.commands
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Every file uploaded so far: (path, bytes).
+    pub fn uploads(&self) -> Vec<(String, Vec<u8>)> {
+        self.uploads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Whether each command started so far asked for an open stdin.
@@ -136,12 +202,51 @@ impl Process for FakeEnvd {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(request.stdin);
-        let command = request
-            .process
-            .into_option()
-            .and_then(|p| p.args.get(2).cloned())
-            .unwrap_or_default();
+        let process = request.process.into_option().unwrap_or_default();
+        let started = Started {
+            cmd: process.cmd.clone(),
+            args: process.args.clone(),
+            cwd: process.cwd.clone(),
+            env: process.envs.clone().into_iter().collect(),
+        };
+        let text = format!("{} {}", started.cmd, started.args.join(" "));
+        self.commands
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(started);
+        let command = process.args.get(2).cloned().unwrap_or_default();
+        let hangs = self
+            .hangs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|n| text.contains(n.as_str()));
+        if hangs {
+            let started = stream::iter([Ok::<_, ConnectError>(message(ProcessOutput::Started {
+                pid: 43,
+            }))]);
+            return Response::stream_ok(stream::StreamExt::chain(started, stream::pending()));
+        }
+        let exit = self
+            .exits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(n, _)| text.contains(n.as_str()))
+            .map(|(_, code)| *code);
         let scripted = self.next.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let scripted = scripted.or_else(|| {
+            exit.map(|exit_code| {
+                vec![
+                    ProcessOutput::Started { pid: 42 },
+                    ProcessOutput::Stderr(b"boom\n".to_vec()),
+                    ProcessOutput::Ended {
+                        exit_code,
+                        status: format!("exit status {exit_code}"),
+                    },
+                ]
+            })
+        });
         let output = scripted.unwrap_or_else(|| {
             vec![
                 ProcessOutput::Started { pid: 42 },

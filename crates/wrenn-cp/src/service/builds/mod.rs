@@ -1,8 +1,15 @@
 //! Template builds from a Dockerfile, run by the control plane over the
 //! agent and envd calls that already exist (see docs/architecture.md,
-//! "Template builds"). This module holds the pure parts: the Dockerfile
-//! parser ([`dockerfile`]), the build plan it becomes once build arguments
-//! are known ([`plan`]) and the step cache keys ([`cache_key`]).
+//! "Template builds"). The pure parts: the Dockerfile parser
+//! ([`dockerfile`]), the build plan it becomes once build arguments are
+//! known ([`plan`]), the step cache keys ([`cache_key`]) and the context
+//! archive ([`context`]). Then [`submit`] (validation and the record),
+//! [`runner`] (the build itself) and [`read`] (views, logs, cancel, tags).
 pub mod cache_key;
+pub mod context;
 pub mod dockerfile;
 pub mod plan;
+pub mod read;
+pub mod runner;
+pub mod settings;
+pub mod submit;

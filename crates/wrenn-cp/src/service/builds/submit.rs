@@ -1,0 +1,233 @@
+//! Submitting a build: the name, tag, Dockerfile, build arguments and
+//! context are checked up front (so bad input is refused with its line,
+//! not discovered mid-build), the team's cap of active builds is held, the
+//! context is kept on this replica's disk, the record is written `queued`
+//! and the runner started. Audited.
+use std::collections::BTreeMap;
+
+use wrenn_types::ErrorCode;
+
+use super::{
+    context::{Context, ContextError},
+    dockerfile::{self, base::Tag, DockerfileError},
+    plan::{self, StepAction},
+    runner,
+    settings::BuildSettings,
+};
+use crate::{
+    audit::{self, Outcome},
+    auth::Principal,
+    db::{self, template_builds::BuildRow, templates::BUILTINS},
+    state::AppState,
+};
+
+/// Builds a team may have queued or running at once.
+pub const MAX_ACTIVE_PER_TEAM: i64 = 2;
+
+/// A build as asked for (the `spec` part of the upload).
+#[derive(Debug, Clone, Default)]
+pub struct NewBuild {
+    pub name: String,
+    pub tag: Option<String>,
+    pub dockerfile: String,
+    pub build_args: BTreeMap<String, String>,
+    pub ready_command: Option<String>,
+    pub vcpus: Option<u32>,
+    pub memory_mb: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Dockerfile(#[from] DockerfileError),
+    #[error("line {line}: {message}")]
+    MissingContextFile { line: u32, message: String },
+    #[error("{0}")]
+    BadContext(ContextError),
+    #[error("template '{0}' (FROM) not found")]
+    BaseNotFound(String),
+    #[error("the team already has {0} builds queued or running (the limit is {MAX_ACTIVE_PER_TEAM}); wait for one to end or cancel it")]
+    TooManyBuilds(i64),
+    #[error(
+        "'{0}' is a built-in template or a team template not made by builds; choose another name"
+    )]
+    NameTaken(String),
+    #[error("cannot keep the build context: {0}")]
+    Io(#[source] std::io::Error),
+    #[error("database")]
+    Db(#[from] sqlx::Error),
+}
+
+impl SubmitError {
+    /// The API's code for this refusal.
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            SubmitError::Invalid(_) => ErrorCode::ValidationFailed,
+            SubmitError::Dockerfile(e) => match e.code() {
+                "unsupported_instruction" => ErrorCode::UnsupportedInstruction,
+                "unsupported_base" => ErrorCode::UnsupportedBase,
+                _ => ErrorCode::InvalidDockerfile,
+            },
+            SubmitError::MissingContextFile { .. } => ErrorCode::MissingContextFile,
+            SubmitError::BadContext(_) => ErrorCode::BadRequest,
+            SubmitError::BaseNotFound(_) => ErrorCode::TemplateNotFound,
+            SubmitError::TooManyBuilds(_) => ErrorCode::TooManyBuilds,
+            SubmitError::NameTaken(_) => ErrorCode::NameTaken,
+            SubmitError::Io(_) | SubmitError::Db(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+fn valid_name(value: &str, what: &str) -> Result<(), SubmitError> {
+    let ok = (1..=63).contains(&value.len())
+        && value
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && value.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(SubmitError::Invalid(format!(
+            "{what} '{value}' is invalid: use 1-63 characters a-z, 0-9, '-', '_' and '.', starting with a letter or digit"
+        )))
+    }
+}
+
+/// Checks and records a build, then starts it; answers its record.
+pub async fn submit(
+    state: &AppState,
+    principal: &Principal,
+    request: NewBuild,
+    context: Option<&[u8]>,
+) -> Result<BuildRow, SubmitError> {
+    let team_id = principal.team_id.as_str();
+    valid_name(&request.name, "template name")?;
+    let tag = request.tag.clone().unwrap_or_else(|| "latest".into());
+    valid_name(&tag, "tag")?;
+    if BUILTINS.iter().any(|(b, _, _)| *b == request.name) {
+        return Err(SubmitError::NameTaken(request.name));
+    }
+    if db::templates::by_name(&state.db, team_id, &request.name)
+        .await?
+        .is_some()
+        && !db::templates::has_tags(&state.db, team_id, &request.name).await?
+    {
+        return Err(SubmitError::NameTaken(request.name));
+    }
+    let file = dockerfile::parse(&request.dockerfile)?;
+    let plan = plan::plan(&file, &request.build_args)?;
+    let base = match &plan.base.tag {
+        Some(tag) => {
+            db::templates::resolve_tag(&state.db, team_id, plan.base.name.as_str(), tag.as_str())
+                .await?
+        }
+        None => db::templates::resolve(&state.db, team_id, plan.base.name.as_str()).await?,
+    }
+    .ok_or_else(|| {
+        let tag = plan.base.tag.as_ref().map(Tag::as_str);
+        SubmitError::BaseNotFound(match tag {
+            Some(t) => format!("{}:{t}", plan.base.name),
+            None => plan.base.name.to_string(),
+        })
+    })?;
+    let parsed = context
+        .filter(|c| !c.is_empty())
+        .map(Context::read)
+        .transpose()
+        .map_err(SubmitError::BadContext)?;
+    for step in &plan.steps {
+        if let StepAction::Copy { sources, .. } = &step.action {
+            let Some(context) = &parsed else {
+                return Err(SubmitError::MissingContextFile {
+                    line: step.line,
+                    message: format!("{} needs a build context, and none was sent", step.text),
+                });
+            };
+            if let Err(e) = context.content_hash(sources) {
+                return Err(SubmitError::MissingContextFile {
+                    line: step.line,
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    drop(parsed);
+    let active = db::template_builds::count_active(&state.db, team_id).await?;
+    if active >= MAX_ACTIVE_PER_TEAM {
+        return Err(SubmitError::TooManyBuilds(active));
+    }
+    let to_u32 = |v: i64| u32::try_from(v).unwrap_or(1);
+    let vcpus = request.vcpus.unwrap_or_else(|| to_u32(base.vcpus));
+    let memory_mb = request.memory_mb.unwrap_or_else(|| to_u32(base.memory_mb));
+    wrenn_types::Resources::new(vcpus, memory_mb, None)
+        .map_err(|e| SubmitError::Invalid(e.to_string()))?;
+    let id = db::new_id("bld_");
+    let settings = BuildSettings::get();
+    let context_sha256 = match context.filter(|c| !c.is_empty()) {
+        Some(bytes) => {
+            settings
+                .write_context(&id, bytes)
+                .map_err(SubmitError::Io)?;
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(bytes);
+            Some(
+                digest
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>(),
+            )
+        }
+        None => None,
+    };
+    let record = db::template_builds::NewBuild {
+        id: id.clone(),
+        team_id: team_id.to_owned(),
+        name: request.name.clone(),
+        tag: tag.clone(),
+        dockerfile: request.dockerfile.clone(),
+        build_args: serde_json::to_string(&request.build_args).unwrap_or_else(|_| "{}".into()),
+        ready_command: request.ready_command.clone(),
+        vcpus: i64::from(vcpus),
+        memory_mb: i64::from(memory_mb),
+        context_sha256,
+        context_bytes: context.map_or(0, |c| i64::try_from(c.len()).unwrap_or(i64::MAX)),
+        steps_total: i64::try_from(plan.steps.len()).unwrap_or(i64::MAX),
+        created_by: Some(principal.audit_actor().1.to_owned()),
+    };
+    if let Err(err) = db::template_builds::insert(&state.db, &record).await {
+        settings.remove_context(&id);
+        return Err(err.into());
+    }
+    audit::record(
+        &state.db,
+        principal,
+        "template.build",
+        ("template_build", &id),
+        Outcome::Ok,
+        &format!("{}:{tag}", request.name),
+    )
+    .await;
+    let row = db::template_builds::get(&state.db, team_id, &id)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
+    runner::spawn(
+        state.clone(),
+        runner::Job {
+            id,
+            team_id: team_id.to_owned(),
+            name: request.name,
+            tag,
+            plan,
+            base,
+            ready_command: request.ready_command,
+            vcpus,
+            memory_mb,
+        },
+    );
+    Ok(row)
+}
