@@ -478,7 +478,7 @@ both_dbs!(
                 "invalid_dockerfile",
             ),
             (
-                spec("a", "FROM ubuntu:22.04\n"),
+                spec("a", "FROM debian:bookworm\n"),
                 None,
                 StatusCode::BAD_REQUEST,
                 "unsupported_base",

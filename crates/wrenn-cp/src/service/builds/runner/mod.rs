@@ -398,6 +398,7 @@ impl Run<'_> {
                 .system(n + 1, format!("[{}/{total}] done in {secs:.1}s", n + 1));
         }
         self.stopped()?;
+        self.progress(total - 1).await?;
         let version = self.final_version(&from, last_disk).await?;
         self.stopped()?;
         Ok(version)
