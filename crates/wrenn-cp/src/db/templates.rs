@@ -183,7 +183,7 @@ pub async fn by_id(db: &Db, id: &str) -> Result<Option<TemplateRow>, sqlx::Error
 /// Inserts a row left out of lists (a build-cache entry or an old version).
 pub async fn insert_hidden(db: &Db, template: &TemplateRow) -> Result<(), sqlx::Error> {
     let mut conn = db.pool.acquire().await?;
-    insert_on(&mut *conn, template, true).await
+    insert_on(&mut conn, template, true).await
 }
 
 async fn insert_on(
@@ -340,7 +340,7 @@ pub async fn register_version(
                 name: name.to_owned(),
                 ..r.clone()
             };
-            insert_on(&mut *tx, &r, false).await?;
+            insert_on(&mut tx, &r, false).await?;
         }
         Version::Existing {
             id,

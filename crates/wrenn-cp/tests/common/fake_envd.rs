@@ -36,8 +36,11 @@ pub struct FakeEnvd {
     /// Commands whose text contains one of these never end.
     hangs: Mutex<Vec<String>>,
     /// Files uploaded with `POST /files`: (path, bytes).
-    uploads: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    uploads: Arc<Mutex<Vec<Upload>>>,
 }
+
+/// A file uploaded with `POST /files`: (path, bytes).
+pub type Upload = (String, Vec<u8>);
 
 /// A command as envd was asked to start it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +114,7 @@ impl FakeEnvd {
     }
 
     /// Every file uploaded so far: (path, bytes).
-    pub fn uploads(&self) -> Vec<(String, Vec<u8>)> {
+    pub fn uploads(&self) -> Vec<Upload> {
         self.uploads
             .lock()
             .unwrap_or_else(|e| e.into_inner())

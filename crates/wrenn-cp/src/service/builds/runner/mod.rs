@@ -378,17 +378,17 @@ impl Run<'_> {
             }
             None => 0,
         };
-        for n in first_to_run..total {
+        for (n, key) in keys.iter().enumerate().skip(first_to_run) {
             self.stopped()?;
             let step = &job.plan.steps[n];
             let started = Instant::now();
             self.logs
                 .system(n + 1, format!("[{}/{total}] {}", n + 1, step.text));
             self.progress(n).await?;
-            if let Some(key) = keys[n] {
+            if let Some(key) = key {
                 self.boot(&from).await?;
                 self.run_step(n).await?;
-                let row = self.snapshot_step(n, &key).await?;
+                let row = self.snapshot_step(n, key).await?;
                 from = row.clone();
                 last_disk = Some(row);
             }
