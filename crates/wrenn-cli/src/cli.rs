@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use wrenn_types::{SandboxState, TimeoutAction};
 
-use crate::values::{Cidr, KeyValue, PathSegment};
+use crate::values::{BuildArg, BuildTarget, Cidr, KeyValue, PathSegment};
 
 #[derive(Debug, Parser)]
 #[command(name = "wrenn", version, about = "Manage Wrenn microVM sandboxes")]
@@ -399,8 +399,64 @@ pub enum TemplateCommand {
         #[arg(long)]
         memory: bool,
     },
-    /// Delete a team template
+    /// Delete a team template (all its versions and tags)
     Delete { name: PathSegment },
+    /// Build a template from a Dockerfile in a build VM, streaming its log;
+    /// Ctrl-C cancels the build
+    Build(BuildArgs),
+    /// List the team's builds, newest first
+    Builds {
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Show one build
+    BuildStatus { id: PathSegment },
+    /// Print a build's log
+    BuildLogs {
+        id: PathSegment,
+        /// Keep printing until the build ends
+        #[arg(long)]
+        follow: bool,
+        /// First log line wanted (its `seq`)
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+    },
+    /// Cancel a queued or running build
+    BuildCancel { id: PathSegment },
+    /// List a template's version tags
+    Tags { name: PathSegment },
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The Dockerfile [default: CONTEXT/Dockerfile]
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// The template to make, NAME or NAME:TAG (tag default: latest)
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    pub target: BuildTarget,
+    /// A value for an `ARG` of the Dockerfile (repeatable)
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub build_arg: Vec<BuildArg>,
+    /// The ready command (overrides the Dockerfile's HEALTHCHECK): the
+    /// memory snapshot is taken once it succeeds
+    #[arg(long, value_name = "CMD")]
+    pub ready_cmd: Option<String>,
+    /// vCPUs of the build VM and the template [default: the base's]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub cpu: Option<u32>,
+    /// Memory in MiB of the build VM and the template [default: the base's]
+    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u32).range(1..))]
+    pub memory: Option<u32>,
+    /// Make the template public (every team may use it)
+    #[arg(long)]
+    pub public: bool,
+    /// Print the build id and return without following the log
+    #[arg(long)]
+    pub detach: bool,
+    /// The build context directory, sent honouring its .dockerignore
+    #[arg(default_value = ".")]
+    pub context: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -168,3 +168,90 @@ fn keys_create_when_e2b_flag_then_e2b_form_asked() -> Result<(), clap::Error> {
     assert!(!e2b);
     Ok(())
 }
+
+#[test]
+fn template_build_when_all_flags_then_parsed() -> Result<(), clap::Error> {
+    let cli = parse(&[
+        "template",
+        "build",
+        "-f",
+        "ci/Dockerfile",
+        "-t",
+        "myapp:v2",
+        "--build-arg",
+        "PY=3.11",
+        "--build-arg",
+        "EMPTY=",
+        "--ready-cmd",
+        "curl -fs localhost:8080",
+        "--cpu",
+        "2",
+        "--memory",
+        "1024",
+        "--public",
+        "--detach",
+        "ctx",
+    ])?;
+    let Command::Template(TemplateCommand::Build(args)) = cli.command else {
+        panic!("expected template build");
+    };
+    assert_eq!(args.file, Some(PathBuf::from("ci/Dockerfile")));
+    assert_eq!(args.target.to_string(), "myapp:v2");
+    assert_eq!(args.build_arg.len(), 2);
+    assert_eq!(args.build_arg[1].value, "");
+    assert_eq!(args.ready_cmd.as_deref(), Some("curl -fs localhost:8080"));
+    assert_eq!((args.cpu, args.memory), (Some(2), Some(1024)));
+    assert!(args.public && args.detach);
+    assert_eq!(args.context, PathBuf::from("ctx"));
+    Ok(())
+}
+
+#[test]
+fn template_build_when_only_name_then_defaults() -> Result<(), clap::Error> {
+    let cli = parse(&["template", "build", "-t", "myapp"])?;
+    let Command::Template(TemplateCommand::Build(args)) = cli.command else {
+        panic!("expected template build");
+    };
+    assert!(args.file.is_none() && args.target.tag.is_none());
+    assert_eq!(args.context, PathBuf::from("."));
+    assert!(!args.detach);
+    Ok(())
+}
+
+#[test]
+fn template_build_when_bad_name_arg_or_size_then_usage_error() {
+    for bad in [
+        vec!["template", "build"],
+        vec!["template", "build", "-t", "MyApp"],
+        vec!["template", "build", "-t", "a:b:c"],
+        vec!["template", "build", "-t", "../x"],
+        vec!["template", "build", "-t", "a", "--build-arg", "NOVALUE"],
+        vec!["template", "build", "-t", "a", "--build-arg", "1X=v"],
+        vec!["template", "build", "-t", "a", "--cpu", "0"],
+        vec!["template", "build", "-t", "a", "--memory", "-5"],
+    ] {
+        let err = parse(&bad).err();
+        assert_eq!(err.map(|e| e.exit_code()), Some(2), "{bad:?}");
+    }
+}
+
+#[test]
+fn template_build_commands_when_parsed_then_ids_checked() -> Result<(), clap::Error> {
+    let cli = parse(&[
+        "template",
+        "build-logs",
+        "bld_1",
+        "--follow",
+        "--offset",
+        "7",
+    ])?;
+    let Command::Template(TemplateCommand::BuildLogs { id, follow, offset }) = cli.command else {
+        panic!("expected build-logs");
+    };
+    assert_eq!((id.as_str(), follow, offset), ("bld_1", true, 7));
+    assert!(parse(&["template", "build-cancel", "../x"]).is_err());
+    assert!(parse(&["template", "build-status", "bld_1"]).is_ok());
+    assert!(parse(&["template", "builds", "--limit", "5"]).is_ok());
+    assert!(parse(&["template", "tags", "myapp"]).is_ok());
+    Ok(())
+}

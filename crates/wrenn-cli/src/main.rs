@@ -3,10 +3,13 @@
 //! the outcome into an exit status: the command's own for `exec`/`shell`,
 //! 1 for API errors, 2 for usage errors, 3 when the server cannot be reached.
 
+mod build_context;
+mod build_logs;
 mod cli;
 mod client;
 mod commands;
 mod config;
+mod dockerignore;
 mod exec_ws;
 mod pty;
 mod render;

@@ -208,6 +208,122 @@ pub struct Listing {
     pub entries: Vec<Entry>,
 }
 
+/// `Build`: one template build (`/v1/templates/builds`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Build {
+    pub id: String,
+    pub name: TemplateName,
+    pub tag: String,
+    pub status: BuildStatus,
+    pub steps_total: u32,
+    pub steps_done: u32,
+    pub steps_cached: u32,
+    #[serde(default)]
+    pub current_step: Option<u32>,
+    #[serde(default)]
+    pub current_step_text: Option<String>,
+    #[serde(default)]
+    pub error: Option<BuildFailure>,
+    #[serde(default)]
+    pub template_id: Option<String>,
+    pub created_at: String,
+    #[serde(default)]
+    pub finished_at: Option<String>,
+}
+
+impl Build {
+    /// `queued`, `building (step 3/7)`, `succeeded (7 steps, 5 cached)`...
+    pub fn status_line(&self) -> String {
+        match self.status {
+            BuildStatus::Building => match self.current_step {
+                Some(step) => format!("building (step {step}/{})", self.steps_total),
+                None => "building".to_owned(),
+            },
+            BuildStatus::Succeeded => format!(
+                "succeeded ({} steps, {} cached)",
+                self.steps_total, self.steps_cached
+            ),
+            other => other.as_str().to_owned(),
+        }
+    }
+}
+
+/// A build's state; a status the CLI does not know is a decode error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuildStatus {
+    Queued,
+    Building,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl BuildStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuildStatus::Queued => "queued",
+            BuildStatus::Building => "building",
+            BuildStatus::Succeeded => "succeeded",
+            BuildStatus::Failed => "failed",
+            BuildStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Why a build failed: the step's line and, for a `RUN`, its exit code.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct BuildFailure {
+    pub code: String,
+    pub message: String,
+    #[serde(default)]
+    pub line: Option<u32>,
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+}
+
+/// `GET /v1/templates/builds`: `{"builds": [...]}`, or a bare array.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum BuildList {
+    Wrapped { builds: Vec<Build> },
+    Bare(Vec<Build>),
+}
+
+impl BuildList {
+    pub fn builds(&self) -> &[Build] {
+        match self {
+            BuildList::Wrapped { builds } | BuildList::Bare(builds) => builds,
+        }
+    }
+}
+
+/// One version tag of a template (`GET /v1/templates/{name}/tags`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TemplateTag {
+    pub tag: String,
+    pub template_id: String,
+    #[serde(default)]
+    pub build_id: Option<String>,
+    pub updated_at: String,
+}
+
+/// `GET /v1/templates/{name}/tags`: a bare array, or `{"tags": [...]}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum TagList {
+    Bare(Vec<TemplateTag>),
+    Wrapped { tags: Vec<TemplateTag> },
+}
+
+impl TagList {
+    pub fn tags(&self) -> &[TemplateTag] {
+        match self {
+            TagList::Wrapped { tags } | TagList::Bare(tags) => tags,
+        }
+    }
+}
+
 #[cfg(test)]
 #[path = "responses_tests.rs"]
 mod tests;

@@ -82,3 +82,39 @@ fn key_list_when_key_id_malformed_then_decode_error() {
     good["id"] = json!("key_k1");
     assert!(serde_json::from_value::<KeyList>(json!({"keys": [good]})).is_ok());
 }
+
+fn build_json() -> serde_json::Value {
+    json!({
+        "id": "bld_1", "name": "myapp", "tag": "v1", "status": "failed",
+        "steps_total": 7, "steps_done": 3, "steps_cached": 2, "current_step": 4,
+        "current_step_text": "RUN false",
+        "error": {"code": "step_failed", "message": "RUN exited with 1", "line": 5, "exit_code": 1},
+        "template_id": null, "created_at": "2026-01-01T00:00:00Z",
+        "started_at": "2026-01-01T00:00:01Z", "finished_at": "2026-01-01T00:00:09Z"
+    })
+}
+
+#[test]
+fn build_when_contract_answer_then_typed_failure() -> serde_json::Result<()> {
+    let build: Build = serde_json::from_value(build_json())?;
+    assert_eq!(build.status, BuildStatus::Failed);
+    let error = build.error.expect("failure");
+    assert_eq!((error.line, error.exit_code), (Some(5), Some(1)));
+    Ok(())
+}
+
+#[test]
+fn build_when_status_unknown_then_decode_error() {
+    let mut value = build_json();
+    value["status"] = json!("exploded");
+    assert!(serde_json::from_value::<Build>(value).is_err());
+}
+
+#[test]
+fn build_list_when_wrapped_or_bare_then_same_builds() -> serde_json::Result<()> {
+    let wrapped: BuildList = serde_json::from_value(json!({"builds": [build_json()]}))?;
+    let bare: BuildList = serde_json::from_value(json!([build_json()]))?;
+    assert_eq!(wrapped.builds().len(), 1);
+    assert_eq!(bare.builds()[0].id, "bld_1");
+    Ok(())
+}

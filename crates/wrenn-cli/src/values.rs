@@ -1,9 +1,12 @@
 //! Small validated values parsed from the command line: `K=V` pairs, CIDRs,
-//! and identifiers that are safe to place in a URL path.
+//! identifiers that are safe to place in a URL path, a build's `NAME[:TAG]`
+//! and its `--build-arg`s.
 
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
+
+use wrenn_types::TemplateName;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValueError {
@@ -14,6 +17,10 @@ pub enum ValueError {
     Cidr(String),
     #[error("expected a non-empty name without '/', '?', '#', '%' or spaces, got {0:?}")]
     PathSegment(String),
+    #[error("expected NAME or NAME:TAG, each 1-63 characters of a-z, 0-9, '-', '_' and '.' starting with a letter or digit, got {0:?}")]
+    BuildTarget(String),
+    #[error("expected a build argument NAME=VALUE, NAME made of letters, digits and '_' and not starting with a digit, got {0:?}")]
+    BuildArg(String),
 }
 
 /// A `K=V` argument; the value may contain further `=`.
@@ -96,9 +103,102 @@ impl FromStr for PathSegment {
     }
 }
 
+/// `-t NAME[:TAG]` of a build; the tag is left to the server (`latest`)
+/// when none is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildTarget {
+    pub name: TemplateName,
+    pub tag: Option<TemplateName>,
+}
+
+impl fmt::Display for BuildTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.tag {
+            Some(tag) => write!(f, "{}:{}", self.name, tag),
+            None => write!(f, "{}", self.name),
+        }
+    }
+}
+
+impl FromStr for BuildTarget {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ValueError::BuildTarget(s.to_owned());
+        let (name, tag) = match s.split_once(':') {
+            Some((name, tag)) => (name, Some(tag)),
+            None => (s, None),
+        };
+        let name = name.parse::<TemplateName>().map_err(|_| bad())?;
+        let tag = tag
+            .map(|t| t.parse::<TemplateName>().map_err(|_| bad()))
+            .transpose()?;
+        Ok(Self { name, tag })
+    }
+}
+
+/// `--build-arg NAME=VALUE`: NAME is what `ARG NAME` can declare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildArg {
+    pub key: String,
+    pub value: String,
+}
+
+impl FromStr for BuildArg {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ValueError::BuildArg(s.to_owned());
+        let (key, value) = s.split_once('=').ok_or_else(bad)?;
+        let mut chars = key.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(bad());
+        }
+        Ok(Self {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn build_target_when_name_or_name_tag_then_split() {
+        let t: BuildTarget = "myapp".parse().expect("valid");
+        assert_eq!((t.name.as_str(), t.tag.is_none()), ("myapp", true));
+        let t: BuildTarget = "myapp:v1.2".parse().expect("valid");
+        assert_eq!(t.tag.as_ref().map(|t| t.as_str()), Some("v1.2"));
+        assert_eq!(t.to_string(), "myapp:v1.2");
+    }
+
+    #[test]
+    fn build_target_when_malformed_then_error() {
+        for bad in [
+            "", "MyApp", "a:", ":v1", "a:b:c", "../x", "a/b", "-a", "a:V1",
+        ] {
+            assert!(bad.parse::<BuildTarget>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn build_arg_when_valid_then_value_may_hold_equals() {
+        let a: BuildArg = "PY_VERSION=3.11=x".parse().expect("valid");
+        assert_eq!((a.key.as_str(), a.value.as_str()), ("PY_VERSION", "3.11=x"));
+        assert!("_X=".parse::<BuildArg>().is_ok());
+    }
+
+    #[test]
+    fn build_arg_when_malformed_then_error() {
+        for bad in ["NOVALUE", "=v", "1A=v", "A-B=v", "A B=v"] {
+            assert!(bad.parse::<BuildArg>().is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn key_value_when_value_has_equals_then_split_at_first() {

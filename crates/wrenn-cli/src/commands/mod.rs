@@ -2,6 +2,7 @@
 //! type every command returns, with its mapping onto exit codes.
 
 mod auth;
+mod build;
 mod exec;
 mod files;
 mod host;
@@ -28,6 +29,8 @@ use crate::render;
 pub const EXIT_API: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_CONNECT: u8 = 3;
+/// A build this command cancelled on Ctrl-C (128 + SIGINT, as shells do).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -54,6 +57,13 @@ pub enum CommandError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    BuildContext(#[from] crate::build_context::PackError),
+    /// the build ran and did not succeed
+    #[error("build {id} failed: {reason}")]
+    BuildFailed { id: String, reason: String },
+    #[error("lost the log stream of build {id} at line {seq}; resume with `wrenn template build-logs {id} --follow --offset {seq}`")]
+    LogStreamLost { id: String, seq: u64 },
     #[error("cannot write output")]
     Output(#[from] std::io::Error),
     #[error("the control plane at {api_url} has no domain (WRENN_DOMAIN is not set there), so sandbox ports have no public URL; set WRENN_DOMAIN in its settings (docs/e2b.md, \"TLS and names\"), or reach ports on localhost with the headers E2b-Sandbox-Id and E2b-Sandbox-Port")]

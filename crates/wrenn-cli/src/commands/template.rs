@@ -1,8 +1,9 @@
-//! `template list|snapshot|delete` and `audit`.
+//! `template list|snapshot|delete` and `audit`; the build commands are in
+//! [`super::build`].
 
 use serde_json::json;
 
-use super::{CommandError, Context};
+use super::{build, CommandError, Context};
 use crate::cli::{AuditArgs, TemplateCommand};
 use crate::client::Answer;
 use crate::render;
@@ -55,6 +56,14 @@ pub async fn run(ctx: &Context, cmd: TemplateCommand) -> Result<u8, CommandError
                 .await?;
             ctx.output(&answer, |_| None)?;
         }
+        TemplateCommand::Build(args) => return build::build(ctx, args).await,
+        TemplateCommand::Builds { limit } => return build::list(ctx, limit).await,
+        TemplateCommand::BuildStatus { id } => return build::status(ctx, id).await,
+        TemplateCommand::BuildLogs { id, follow, offset } => {
+            return build::logs(ctx, id, follow, offset).await
+        }
+        TemplateCommand::BuildCancel { id } => return build::cancel(ctx, id).await,
+        TemplateCommand::Tags { name } => return build::tags(ctx, name).await,
     }
     Ok(0)
 }
