@@ -76,6 +76,8 @@ run e2b-rest bash tests/e2b/rest.sh
 run sdk      bash tests/sdk/run.sh
 # Pools and metering with real VMs: refusals, pause/resume, restarts, the ledger.
 run pools    bash tests/pools/run.sh
+# Template builds from a Dockerfile with real VMs, through the wrenn CLI.
+run builds   bash tests/builds/run.sh
 # The web dashboard in Debian's Chromium against real VMs, with axe checks.
 run dashboard bash tests/dashboard/run.sh
 # The code-interpreter-v1 template: its server's unit tests, then the

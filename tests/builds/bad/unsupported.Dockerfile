@@ -1,0 +1,3 @@
+FROM base
+SHELL ["/bin/bash", "-c"]
+RUN true
