@@ -61,7 +61,7 @@ run vm-boot  cargo test -q -p wrenn-agent --test boot --test pause_resume -- --i
 # Root-only suites: real namespaces, nftables and TAP devices; serial because
 # they share the host's nftables table.
 run network  cargo test -q -p wrenn-agent --test network_ns -- --ignored --test-threads=1
-run agent    cargo test -q -p wrenn-agent --test sandbox_e2e --test sandbox_egress --test rpc_e2e --test template_snapshot --test firecracker_manager --test sandbox_fork --test sandbox_soak --test warm_pool --test guest_reach -- --ignored --test-threads=1
+run agent    cargo test -q -p wrenn-agent --test sandbox_e2e --test sandbox_egress --test rpc_e2e --test template_snapshot --test template_start --test firecracker_manager --test sandbox_fork --test sandbox_soak --test warm_pool --test guest_reach -- --ignored --test-threads=1
 run cp-e2e   bash -c 'cargo build -q -p wrenn-agent -p wrenn-cli && cargo test -q -p wrenn-cp --test e2e_binaries -- --ignored --test-threads=1'
 run multihost bash tests/multihost/run.sh
 run replicas bash tests/cp/replicas.sh

@@ -5,12 +5,27 @@
 #
 # Two cached stages, both content-addressed under $WRENN_DATA_DIR:
 #   build/stage-<h1>/          debootstrap + template setup (h1: template files, this script)
-#   images/<template>/<h2>/    rootfs.ext4 + MANIFEST.sha256 (h2: h1 + envd binary)
+#   images/<template>/<h2>/    rootfs.ext4 [+ start.json] + MANIFEST.sha256 (h2: h1 + envd binary)
+#
+# start.json (templates whose template.env sets START_COMMAND): the start
+# spec the agent hands envd (`POST /wrenn/start`) before it takes the
+# template's memory snapshot: START_COMMAND, READY_COMMAND, START_USER,
+# START_WORKDIR, READY_TIMEOUT_SECS.
 #   images/<template>/current -> <h2>
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 WRENN_BUILDER=rootfs
 . "$here/../lib.sh"
+
+# json_string TEXT: TEXT as a JSON string (one-line template.env values).
+json_string() {
+    local s=$1
+    s=${s//\\/\\\\}
+    s=${s//\"/\\\"}
+    s=${s//$'\t'/\\t}
+    s=${s//$'\n'/\\n}
+    printf '"%s"' "$s"
+}
 
 template=${1:?usage: build.sh TEMPLATE ENVD_BINARY}
 envd=${2:?usage: build.sh TEMPLATE ENVD_BINARY}
@@ -132,7 +147,17 @@ step "mkfs.ext4 -d ($IMAGE_MIB MiB, sparse)"
 mkdir -p "$tmp_out"
 mkfs.ext4 -q -F -L wrenn-root -E root_owner=0:0 -d "$tree" "$tmp_out/rootfs.ext4" "${IMAGE_MIB}M" ||
     die "mkfs.ext4 failed" "the template may not fit in IMAGE_MIB=$IMAGE_MIB; raise it in $tdir/template.env"
-write_manifest "$tmp_out" rootfs.ext4
+artefacts=(rootfs.ext4)
+if [ -n "${START_COMMAND:-}" ]; then
+    case ${READY_TIMEOUT_SECS:-0} in *[!0-9]*) die "READY_TIMEOUT_SECS='$READY_TIMEOUT_SECS' is not a number of seconds" "fix it in $tdir/template.env" ;; esac
+    step "start spec: $START_COMMAND"
+    printf '{"start_command":%s,"ready_command":%s,"user":%s,"workdir":%s,"env":{},"ready_timeout_secs":%d}\n' \
+        "$(json_string "$START_COMMAND")" "$(json_string "${READY_COMMAND:-}")" \
+        "$(json_string "${START_USER:-}")" "$(json_string "${START_WORKDIR:-}")" \
+        "$((10#${READY_TIMEOUT_SECS:-0}))" > "$tmp_out/start.json"
+    artefacts+=(start.json)
+fi
+write_manifest "$tmp_out" "${artefacts[@]}"
 publish "$tmp_out" "$out"
 ln -sfn "$h2" "$WRENN_DATA_DIR/images/$template/current"
 step "image $template/$h2 ready ($(du -h --apparent-size "$out/rootfs.ext4" | cut -f1) apparent, $(du -h "$out/rootfs.ext4" | cut -f1) used)"

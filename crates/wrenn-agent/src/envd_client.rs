@@ -1,8 +1,9 @@
 //! The agent's own client for envd inside a guest: `/health`, `/init`, and
 //! one-shot commands for the agent's housekeeping (growing the file system,
 //! `sync` before a snapshot) through envd's Connect `process.Process/Start`
-//! stream, the same protocol the E2B SDKs use. Callers' commands and files go
-//! through the `/envd/{id}/` proxy instead.
+//! stream, the same protocol the E2B SDKs use; and a template's start
+//! command (`POST /wrenn/start`, then `GET /wrenn/start` until ready).
+//! Callers' commands and files go through the `/envd/{id}/` proxy instead.
 use std::time::Duration;
 
 use connectrpc::client::{CallOptions, ClientConfig, HttpClient};
@@ -108,6 +109,112 @@ pub async fn init(
     })
 }
 
+/// Why a template's start command did not become ready.
+#[derive(Debug, thiserror::Error)]
+pub enum StartCommandError {
+    #[error("envd /wrenn/start request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("envd refused the start command ({status}): {body}")]
+    Refused { status: u16, body: String },
+    #[error("the start command failed: {error}; start log tail:\n{log_tail}")]
+    Failed { error: String, log_tail: String },
+    #[error("the start command was not ready within {waited:?} (last check: {error}); start log tail:\n{log_tail}")]
+    Timeout {
+        waited: Duration,
+        error: String,
+        log_tail: String,
+    },
+    #[error("the VM stopped while the start command was starting")]
+    VmStopped(#[source] VmmError),
+}
+
+/// `GET /wrenn/start`, the fields the agent reads.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct StartStatus {
+    pub state: String,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub log_tail: String,
+}
+
+/// How much of the start log an error quotes.
+const START_LOG_LINES: usize = 20;
+/// How often `GET /wrenn/start` is polled.
+const START_POLL: Duration = Duration::from_millis(100);
+/// Beyond the spec's ready timeout (envd's own clock), how long the agent
+/// waits for envd to say `failed` before it gives up itself.
+const START_GRACE: Duration = Duration::from_secs(15);
+
+fn last_lines(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Starts `spec` (the body of `POST /wrenn/start`) and waits until envd
+/// reports it ready, failed, or `ready_timeout` (plus a grace) passed;
+/// checks between polls that the VM still runs. `token`: envd's access
+/// token once `/init` set one (none in a template VM before `/init`).
+pub async fn start_and_wait<Vm: RunningVm, S: serde::Serialize>(
+    http: &reqwest::Client,
+    envd_base_url: &str,
+    spec: &S,
+    ready_timeout: Duration,
+    token: Option<&str>,
+    vm: &mut Vm,
+) -> Result<(), StartCommandError> {
+    let with_token = |call: reqwest::RequestBuilder| match token {
+        Some(token) => call.header("X-Access-Token", token),
+        None => call,
+    };
+    let url = format!("{envd_base_url}/wrenn/start");
+    let response = with_token(http.post(&url).json(spec).timeout(Duration::from_secs(10)))
+        .send()
+        .await?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        return Err(StartCommandError::Refused {
+            status: status.as_u16(),
+            body: body.chars().take(500).collect(),
+        });
+    }
+    let waited = ready_timeout + START_GRACE;
+    let deadline = tokio::time::Instant::now() + waited;
+    let mut last = StartStatus::default();
+    loop {
+        vm.check_running().map_err(StartCommandError::VmStopped)?;
+        let polled = with_token(http.get(&url).timeout(Duration::from_secs(5)))
+            .send()
+            .await;
+        if let Ok(response) = polled {
+            if response.status().is_success() {
+                if let Ok(status) = response.json::<StartStatus>().await {
+                    last = status;
+                }
+            }
+        }
+        match last.state.as_str() {
+            "ready" => return Ok(()),
+            "failed" => {
+                return Err(StartCommandError::Failed {
+                    error: last.error.unwrap_or_else(|| "no reason given".into()),
+                    log_tail: last_lines(&last.log_tail, START_LOG_LINES),
+                })
+            }
+            _ => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(StartCommandError::Timeout {
+                waited,
+                error: last.error.unwrap_or_else(|| "none yet".into()),
+                log_tail: last_lines(&last.log_tail, START_LOG_LINES),
+            });
+        }
+        tokio::time::sleep(START_POLL).await;
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     #[error("invalid envd address '{0}'")]
@@ -206,6 +313,24 @@ fn base64_user(user: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_lines_when_long_log_then_tail_only() {
+        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc");
+        assert_eq!(last_lines("only", 5), "only");
+        assert_eq!(last_lines("", 5), "");
+    }
+
+    #[test]
+    fn start_status_when_envd_answer_then_parsed() {
+        let status: StartStatus = serde_json::from_str(
+            r#"{"state":"failed","restarts":2,"pid":null,"error":"not ready within 1 s","log_tail":"boom"}"#,
+        )
+        .expect("parse");
+        assert_eq!(status.state, "failed");
+        assert_eq!(status.error.as_deref(), Some("not ready within 1 s"));
+        assert_eq!(status.log_tail, "boom");
+    }
 
     #[test]
     fn basic_auth_when_user_then_encodes_user_colon() {

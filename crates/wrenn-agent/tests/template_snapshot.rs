@@ -57,10 +57,10 @@ async fn scenario() {
     sh(&m, &source.id, "echo snapshot-me > /home/user/marker.txt").await;
 
     let made = m
-        .snapshot_to_template(&source.id, &template, true)
+        .snapshot_to_template(&source.id, &template, true, None)
         .await
         .expect("snapshotted");
-    let again = m.snapshot_to_template(&source.id, &template, false).await;
+    let again = m.snapshot_to_template(&source.id, &template, false, None).await;
 
     assert_eq!(made.name, template);
     assert!(made.disk_mib > 0);

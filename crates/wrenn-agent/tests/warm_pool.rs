@@ -269,7 +269,7 @@ async fn bad_input() {
         .create(common::config(EgressSpec::default(), BTreeMap::new()))
         .await
         .expect("source sandbox");
-    m.snapshot_to_template(&source.id, &template, true)
+    m.snapshot_to_template(&source.id, &template, true, None)
         .await
         .expect("template with a memory snapshot");
     m.destroy(&source.id).await.expect("destroy the source");

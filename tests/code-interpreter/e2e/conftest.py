@@ -1,10 +1,9 @@
-"""A code-interpreter-v1 sandbox with its server running, for the SDK tests.
-Until the template's start command runs at boot (template start/ready
-support), the fixture starts the server itself with the template's own
-START_COMMAND through a background command, then polls READY_COMMAND."""
+"""A code-interpreter-v1 sandbox for the SDK tests. The template's start
+command (template.env START_COMMAND, run by envd) is ready in the template's
+memory snapshot, or started by the agent before a cold-boot create answers:
+the server must answer at once, with nothing started by the test."""
 import os
 import shlex
-import time
 
 import pytest
 
@@ -25,36 +24,17 @@ def template_env():
     return out
 
 
-def ensure_server(sbx):
-    """Starts the server unless the template already did; waits for ready."""
-    spec = template_env()
-    ready = spec["READY_COMMAND"]
-    if sbx.commands.run(ready + " || true").exit_code == 0 and _ready(sbx, ready):
-        return
-    sbx.commands.run(
-        f"cd {spec['START_WORKDIR']} && exec {spec['START_COMMAND']} >/tmp/ci-server.log 2>&1",
-        background=True, user=spec["START_USER"],
-    )
-    deadline = int(spec.get("READY_TIMEOUT_SECS", "120")) * 5
-    for _ in range(deadline):
-        if _ready(sbx, ready):
-            return
-        time.sleep(0.2)
-    log = sbx.commands.run("tail -n 40 /tmp/ci-server.log || true").stdout
-    pytest.fail(f"code-interpreter server never ready: {log}")
-
-
-def _ready(sbx, ready):
-    return sbx.commands.run(f"{ready} && echo READY || true").stdout.strip() == "READY"
-
-
 @pytest.fixture(scope="module")
 def sbx():
     from e2b_code_interpreter import Sandbox
 
     s = Sandbox.create(TEMPLATE, timeout=600, envs={"WRENN_SANDBOX_VAR": "from-create"})
     try:
-        ensure_server(s)
+        ready = template_env()["READY_COMMAND"]
+        check = s.commands.run(f"{ready} && echo READY || true")
+        if check.stdout.strip() != "READY":
+            log = s.commands.run("tail -n 40 /var/log/wrenn/start.log 2>&1 || true", user="root").stdout
+            pytest.fail(f"the code-interpreter server was not ready right after create: {log}")
         yield s
     finally:
         s.kill()

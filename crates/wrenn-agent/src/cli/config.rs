@@ -13,7 +13,7 @@ use wrenn_agent::{
     sandbox::{
         config::MIN_MEMORY_MIB,
         warm::{parse_specs, WarmPoolSpec, DEFAULT_RESERVE_MIB},
-        Limits, TemplateName, BUILTIN_SHAPE, BUILTIN_TEMPLATES,
+        builtin_shape, Limits, TemplateName, BUILTIN_TEMPLATES,
     },
     tls::TlsFiles,
     vmm::{confine::DEFAULT_VM_USER, AccelChoice, ConfinementChoice},
@@ -135,11 +135,12 @@ pub struct ServeConfig {
 
 impl ServeConfig {
     /// Every template snapshot to build after start-up: the built-in
-    /// templates' at their default shape (fast creates need no setting),
-    /// then `AGENT_WARM_TEMPLATES`, each shape once.
+    /// templates' at their default shape (fast creates need no setting;
+    /// one whose image this host lacks is skipped when built), then
+    /// `AGENT_WARM_TEMPLATES`, each shape once.
     pub fn warm_plan(&self) -> Vec<WarmSpec> {
-        let (vcpus, memory_mib) = BUILTIN_SHAPE;
         let builtins = BUILTIN_TEMPLATES.iter().filter_map(|name| {
+            let (vcpus, memory_mib) = builtin_shape(name);
             Some(WarmSpec {
                 template: name.parse().ok()?,
                 vcpus,
@@ -568,11 +569,18 @@ mod tests {
 
         assert_eq!(
             plan,
-            vec![WarmSpec {
-                template: "base".parse().expect("name"),
-                vcpus: 1,
-                memory_mib: 512,
-            }]
+            vec![
+                WarmSpec {
+                    template: "base".parse().expect("name"),
+                    vcpus: 1,
+                    memory_mib: 512,
+                },
+                WarmSpec {
+                    template: "code-interpreter-v1".parse().expect("name"),
+                    vcpus: 2,
+                    memory_mib: 1024,
+                }
+            ]
         );
     }
 
@@ -593,7 +601,15 @@ mod tests {
             .map(|s| format!("{}:{}:{}", s.template, s.vcpus, s.memory_mib))
             .collect();
 
-        assert_eq!(plan, ["base:1:512", "py:2:1024", "base:2:512"]);
+        assert_eq!(
+            plan,
+            [
+                "base:1:512",
+                "code-interpreter-v1:2:1024",
+                "py:2:1024",
+                "base:2:512"
+            ]
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use wrenn_agent::{
     paths::{DataDir, KernelFormat, AGENT_UMASK},
     registration::{self, Usage},
     rpc::{self, AgentRpc, HostFacts},
-    sandbox::{sealed::StateKey, ManagerOptions, SandboxManager},
+    sandbox::{sealed::StateKey, ManagerOptions, SandboxError, SandboxManager, BUILTIN_TEMPLATES},
     vmm::{
         accel::{self, AccelDecision, HostKvm},
         firecracker::{
@@ -281,6 +281,12 @@ fn spawn_warmers<V: Vmm>(
                     duration_ms = started.elapsed().as_millis() as u64,
                     "template snapshot ready"
                 ),
+                // A built-in template whose image this host was not given.
+                Err(SandboxError::UnknownTemplate(_))
+                    if BUILTIN_TEMPLATES.contains(&spec.template.as_str()) =>
+                {
+                    tracing::info!(template = %spec.template, "no image of this built-in template on this host; no snapshot");
+                }
                 Err(err) => tracing::warn!(
                     template = %spec.template,
                     vcpus = spec.vcpus,

@@ -8,7 +8,7 @@ use wrenn_proto::wrenn::agent::v1 as pb;
 use super::error::RpcError;
 use crate::sandbox::{
     AccessToken, EgressSpec, SandboxConfig, SandboxId, SandboxInfo, SandboxState, TemplateInfo,
-    TemplateName, TimeoutAction,
+    TemplateName, TemplateStartSpec, TimeoutAction,
 };
 
 pub fn sandbox_id(field: &'static str, raw: &str) -> Result<SandboxId, RpcError> {
@@ -87,6 +87,36 @@ pub fn sandbox_config(req: &pb::CreateSandboxRequest) -> Result<SandboxConfig, R
     })
 }
 
+/// A snapshot's start spec: `None` when the message is absent or empty
+/// (every field at its default), else validated.
+pub fn template_start(
+    wire: Option<&pb::TemplateStart>,
+) -> Result<Option<TemplateStartSpec>, RpcError> {
+    let Some(wire) = wire else {
+        return Ok(None);
+    };
+    let spec = TemplateStartSpec {
+        start_command: wire.start_command.clone(),
+        ready_command: wire.ready_command.clone(),
+        user: wire.user.clone(),
+        workdir: wire.workdir.clone(),
+        env: sorted(&wire.env),
+        ready_timeout_secs: wire.ready_timeout_secs,
+    };
+    let empty = spec.start_command.is_empty()
+        && spec.ready_command.is_empty()
+        && spec.user.is_empty()
+        && spec.workdir.is_empty()
+        && spec.env.is_empty()
+        && spec.ready_timeout_secs == 0;
+    if empty {
+        return Ok(None);
+    }
+    spec.validate()
+        .map_err(|e| RpcError::invalid("start", e.to_string()))?;
+    Ok(Some(spec))
+}
+
 fn sorted<'a>(map: impl IntoIterator<Item = (&'a String, &'a String)>) -> BTreeMap<String, String> {
     map.into_iter()
         .map(|(k, v)| (k.clone(), v.clone()))
@@ -147,5 +177,25 @@ mod tests {
         };
         let err = sandbox_config(&req).expect_err("invalid");
         assert!(err.to_string().starts_with("vcpus:"));
+    }
+
+    #[test]
+    fn template_start_when_absent_or_empty_then_none_and_bad_then_invalid() {
+        assert_eq!(template_start(None).expect("none"), None);
+        let empty = pb::TemplateStart::default();
+        assert_eq!(template_start(Some(&empty)).expect("empty"), None);
+        let ready_only = pb::TemplateStart {
+            ready_command: "true".into(),
+            ..Default::default()
+        };
+        let err = template_start(Some(&ready_only)).expect_err("no start command");
+        assert!(err.to_string().starts_with("start:"), "{err}");
+        let good = pb::TemplateStart {
+            start_command: "python3 -m http.server 8000".into(),
+            env: [("PORT".to_owned(), "8000".to_owned())].into_iter().collect(),
+            ..Default::default()
+        };
+        let spec = template_start(Some(&good)).expect("valid").expect("some");
+        assert_eq!(spec.env["PORT"], "8000");
     }
 }

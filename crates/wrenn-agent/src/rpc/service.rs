@@ -228,9 +228,10 @@ impl<V: Vmm> pb::AgentService for AgentRpc<V> {
         let req = request.to_owned_message();
         let id = convert::sandbox_id("id", &req.id)?;
         let template = convert::template_name("template", &req.template)?;
+        let start = convert::template_start(req.start.as_option())?;
         let info = self
             .manager
-            .snapshot_to_template(&id, &template, req.memory)
+            .snapshot_to_template(&id, &template, req.memory, start)
             .await?;
         Response::ok(pb::SnapshotSandboxResponse {
             template: convert::template(info).into(),

@@ -218,7 +218,13 @@ pub struct StagedImage {
 impl StagedImage {
     /// Where the raw root file system goes.
     pub fn rootfs(&self) -> PathBuf {
-        self.root.join(&self.version).join(ROOTFS)
+        self.version_dir().join(ROOTFS)
+    }
+
+    /// The version directory: `rootfs.ext4` and the image's metadata
+    /// (`start.json`).
+    pub fn version_dir(&self) -> PathBuf {
+        self.root.join(&self.version)
     }
 
     /// Points `current` at the staged version and moves the whole template

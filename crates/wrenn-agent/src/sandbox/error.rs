@@ -35,6 +35,8 @@ pub enum SandboxError {
     AlreadyExists(SandboxId),
     #[error("template '{0}' already exists")]
     TemplateExists(String),
+    #[error("the start spec of template '{template}' is invalid: {reason}")]
+    InvalidStartSpec { template: String, reason: String },
     #[error("template '{0}' is built in and cannot be deleted")]
     TemplateProtected(String),
     #[error("template '{template}' is used by {sandboxes} sandbox(es); destroy them first")]
@@ -70,9 +72,10 @@ impl SandboxError {
     /// Stable machine-readable code (Connect / API error codes).
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidConfig(_) | Self::DiskTooSmall { .. } | Self::ForkCount { .. } => {
-                "invalid_argument"
-            }
+            Self::InvalidConfig(_)
+            | Self::DiskTooSmall { .. }
+            | Self::ForkCount { .. }
+            | Self::InvalidStartSpec { .. } => "invalid_argument",
             Self::UnknownTemplate(_) | Self::NotFound(_) => "not_found",
             Self::IllegalTransition(_)
             | Self::TemplateProtected(_)

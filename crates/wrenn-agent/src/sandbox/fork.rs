@@ -290,6 +290,8 @@ impl<V: Vmm> Sandboxes<V> {
                 policy: &policy,
                 start: Start::Restore(&point.memory),
                 current_token: Some(point.token.expose()),
+                // Restored: the source's start command runs on.
+                template_start: None,
             };
             p.launcher.start(&entry, &mut runtime, launch).await
         }

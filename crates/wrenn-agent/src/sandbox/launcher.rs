@@ -1,11 +1,16 @@
 //! The launcher: the one owner of the VMM backend, the host's sandbox
 //! networks and their slots. It starts a VM on a fresh network, waits for
-//! envd, initialises it, and releases VM and network again; it also boots a
-//! template VM just long enough to snapshot it. What a started sandbox holds
+//! envd, initialises it (and, on a cold boot of a template with a start
+//! spec, starts its start command and waits for ready), and releases VM and
+//! network again; it also boots a template VM just long enough to snapshot
+//! it, with the template's start command ready inside. What a started sandbox holds
 //! lives in its [`Runtime`], under the sandbox's operation lock.
 use std::{path::Path, time::Duration};
 
-use super::{gate::StartGate, record::next_vm_generation, registry::Entry, SandboxError};
+use super::{
+    gate::StartGate, record::next_vm_generation, registry::Entry, start_spec::TemplateStartSpec,
+    SandboxError,
+};
 use crate::{
     envd_client::{self, ExecRequest, InitRequest, WaitReadyError},
     guest_ca::GuestCa,
@@ -69,6 +74,9 @@ pub struct Launch<'a> {
     pub start: Start<'a>,
     /// The token envd already holds (a resumed guest), for `/init`.
     pub current_token: Option<&'a str>,
+    /// The template's start spec, started after `/init` on a cold boot (a
+    /// restored VM already runs it).
+    pub template_start: Option<&'a TemplateStartSpec>,
 }
 
 /// Everything the launcher is built from.
@@ -239,6 +247,25 @@ impl<V: Vmm> Launcher<V> {
                 tracing::warn!(sandbox_id = %id, disk_mib, %err, "could not grow the guest file system");
             }
         }
+        if let (Start::Boot, Some(spec)) = (launch.start, launch.template_start) {
+            // The gate bounds VM starts up to an initialised envd; a start
+            // command's warm-up must not hold other sandboxes back.
+            drop(_turn);
+            let vm = runtime.vm.as_mut().ok_or("the VM is gone")?;
+            let started = std::time::Instant::now();
+            envd_client::start_and_wait(
+                &self.http,
+                &envd_url,
+                spec,
+                spec.ready_timeout(),
+                Some(token.expose()),
+                vm,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            tracing::info!(sandbox_id = %id, duration_ms = started.elapsed().as_millis() as u64,
+                "template start command ready");
+        }
         Ok(())
     }
 
@@ -321,14 +348,16 @@ impl<V: Vmm> Launcher<V> {
         }
     }
 
-    /// Boots a template VM on `disk`, waits for envd and pauses it into
-    /// `snapshot_dir` (before `/init`: no token or user environment inside).
+    /// Boots a template VM on `disk`, waits for envd (and for `start`, the
+    /// template's start command, to be ready) and pauses it into
+    /// `snapshot_dir` (before `/init`: no token or user environment inside;
+    /// the start command runs with the spec's environment only).
     pub async fn snapshot_template(
         &self,
         disk: &Path,
         snapshot_dir: &Path,
-        vcpus: u8,
-        memory_mib: u32,
+        (vcpus, memory_mib): (u8, u32),
+        start: Option<&TemplateStartSpec>,
     ) -> Result<(), String> {
         let lease = self
             .slots
@@ -364,19 +393,33 @@ impl<V: Vmm> Launcher<V> {
             let mut abandoned = KillOnDrop(vm.pid());
             let ready =
                 envd_client::wait_ready(&self.http, &url, &mut vm, self.opts.ready_timeout).await;
-            let failure = match ready {
-                Ok(()) => match vm.pause_to(snapshot_dir).await {
+            let started = match (&ready, start) {
+                (Ok(()), Some(spec)) => envd_client::start_and_wait(
+                    &self.http,
+                    &url,
+                    spec,
+                    spec.ready_timeout(),
+                    None,
+                    &mut vm,
+                )
+                .await
+                .map_err(|e| format!("in the template VM: {e}")),
+                _ => Ok(()),
+            };
+            let failure = match (ready, started) {
+                (Ok(()), Err(reason)) => reason,
+                (Ok(()), Ok(())) => match vm.pause_to(snapshot_dir).await {
                     Ok(()) => {
                         abandoned.disarm();
                         return Ok(());
                     }
                     Err(err) => format!("snapshot: {err}"),
                 },
-                Err(WaitReadyError::VmStopped(err)) => {
+                (Err(WaitReadyError::VmStopped(err)), _) => {
                     abandoned.disarm();
                     return Err(format!("template VM stopped: {err}"));
                 }
-                Err(err @ WaitReadyError::Timeout(_)) => format!(
+                (Err(err @ WaitReadyError::Timeout(_)), _) => format!(
                     "{err} in the template VM; console:\n{}",
                     vm.console_tail(15)
                 ),

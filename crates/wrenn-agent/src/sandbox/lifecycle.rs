@@ -15,6 +15,7 @@ use super::{
     pool_store::WarmStore,
     record::{SandboxInfo, SandboxRecord},
     registry::{Entry, Registry},
+    start_spec::TemplateStartSpec,
     state::{now_ms, IllegalTransition, Lifecycle, SandboxState},
     template::{TemplateSnapshots, SNAPSHOT_COMPLETE},
 };
@@ -75,7 +76,7 @@ impl<V: Vmm> Sandboxes<V> {
     pub async fn create(
         &self,
         id: SandboxId,
-        config: SandboxConfig,
+        mut config: SandboxConfig,
     ) -> Result<SandboxInfo, SandboxError> {
         let p = &self.parts;
         let dir = p.layout.dir(&id);
@@ -84,6 +85,12 @@ impl<V: Vmm> Sandboxes<V> {
         }
         let policy = config.validate(&p.limits)?;
         let image = layout::pinned_image(&p.data, &config.template)?;
+        let start_spec = template_start(&config.template, &image)?;
+        if let Some(spec) = &start_spec {
+            // The template's environment is every command's default; the
+            // record keeps the merged set, so resumes and claims use it too.
+            config.env_vars = spec.sandbox_env(&config.env_vars);
+        }
         // Refused before anything exists: a disk smaller than the template
         // is the caller's mistake, not a failed start.
         if let Some(requested_mib) = config.disk_mib {
@@ -137,6 +144,7 @@ impl<V: Vmm> Sandboxes<V> {
                 policy: &policy,
                 start,
                 current_token: None,
+                template_start: start_spec.as_ref(),
             };
             p.launcher.start(&entry, &mut runtime, launch).await
         }
@@ -346,7 +354,17 @@ impl<V: Vmm> Sandboxes<V> {
         let policy = config.validate(&p.limits)?;
         let started = Instant::now();
         let run_dir = p.layout.run_dir(id);
+        // A disk-only resume boots afresh: the template's start command
+        // starts again (best effort: a template gone since has none).
+        let spec = if boot {
+            layout::pinned_image(&p.data, &config.template)
+                .ok()
+                .and_then(|image| TemplateStartSpec::for_image(&image).ok().flatten())
+        } else {
+            None
+        };
         let launch = Launch {
+            template_start: spec.as_ref(),
             disk: &disk,
             run_dir: &run_dir,
             policy: &policy,
@@ -483,6 +501,17 @@ impl<V: Vmm> Sandboxes<V> {
 /// The record of a sandbox about to boot. Its deadline is armed here, before
 /// anything starts: the reaper destroys a sandbox still `starting` at its
 /// deadline, so a create that nobody sees through cannot keep a VM forever.
+/// The start spec of `template`'s image `image`, if it has one.
+fn template_start(
+    template: &super::TemplateName,
+    image: &std::path::Path,
+) -> Result<Option<TemplateStartSpec>, SandboxError> {
+    TemplateStartSpec::for_image(image).map_err(|e| SandboxError::InvalidStartSpec {
+        template: template.to_string(),
+        reason: e.to_string(),
+    })
+}
+
 pub(super) fn new_record(
     id: SandboxId,
     config: SandboxConfig,

@@ -29,6 +29,7 @@ use super::{
     record::SandboxInfo,
     recovery::{Recovery, RecoveryReport},
     snapshot::{self, DiskPublisher},
+    start_spec::TemplateStartSpec,
     template::TemplateSnapshots,
     warm::WarmPoolSpec,
 };
@@ -381,18 +382,24 @@ impl<V: Vmm> SandboxManager<V> {
     }
 
     /// Makes template `template` from the sandbox's current disk and, with
-    /// `memory`, its memory snapshot at the sandbox's shape. Runs as its own
-    /// task: a caller that goes away mid-copy must not leave the VM frozen or
-    /// a staging directory behind.
+    /// `memory`, its memory snapshot at the sandbox's shape. `start` is the
+    /// new template's start spec (none: the sandbox's template's, if it has
+    /// one); its memory snapshot is taken once the start command is ready.
+    /// Runs as its own task: a caller that goes away mid-copy must not leave
+    /// the VM frozen or a staging directory behind.
     pub async fn snapshot_to_template(
         &self,
         id: &SandboxId,
         template: &TemplateName,
         memory: bool,
+        start: Option<TemplateStartSpec>,
     ) -> Result<TemplateInfo, SandboxError> {
         let this = self.clone();
         let (task_id, template) = (id.clone(), template.clone());
-        tokio::spawn(async move { this.snapshot_task(&task_id, &template, memory).await })
+        tokio::spawn(async move {
+            this.snapshot_task(&task_id, &template, memory, start)
+                .await
+        })
             .await
             .map_err(|e| SandboxError::SnapshotFailed {
                 id: id.clone(),
@@ -405,11 +412,34 @@ impl<V: Vmm> SandboxManager<V> {
         id: &SandboxId,
         template: &TemplateName,
         memory: bool,
+        start: Option<TemplateStartSpec>,
     ) -> Result<TemplateInfo, SandboxError> {
         let catalog = self.templates();
         if catalog.exists(template) {
             return Err(SandboxError::TemplateExists(template.to_string()));
         }
+        let invalid = |reason: String| SandboxError::InvalidStartSpec {
+            template: template.to_string(),
+            reason,
+        };
+        let start = match start {
+            Some(spec) => {
+                spec.validate().map_err(|e| invalid(e.to_string()))?;
+                Some(spec)
+            }
+            // A template of a template keeps its parent's service.
+            None => {
+                let parent = self.get(id)?.template;
+                parent
+                    .parse::<TemplateName>()
+                    .ok()
+                    .and_then(|name| layout::pinned_image(&self.inner.opts.data, &name).ok())
+                    .map(|image| TemplateStartSpec::for_image(&image))
+                    .transpose()
+                    .map_err(|e| invalid(e.to_string()))?
+                    .flatten()
+            }
+        };
         let started = Instant::now();
         let publisher = DiskPublisher {
             registry: &self.inner.registry,
@@ -417,7 +447,9 @@ impl<V: Vmm> SandboxManager<V> {
             disks: &self.inner.disks,
             layout: &self.inner.layout,
         };
-        let (vcpus, memory_mib) = publisher.publish(id, template, &catalog).await?;
+        let (vcpus, memory_mib) = publisher
+            .publish(id, template, start.as_ref(), &catalog)
+            .await?;
         if memory {
             if let Err(err) = self.warm_template(template, vcpus, memory_mib).await {
                 // All or nothing: an image without its promised snapshot goes.

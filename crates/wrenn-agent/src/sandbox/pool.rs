@@ -38,12 +38,14 @@ const PERIOD: Duration = Duration::from_secs(1);
 
 type Pooled<V> = Arc<Entry<Runtime<<V as Vmm>::Vm>>>;
 
-/// The quickstart's pools (`base:1:512:1`): one sandbox of each built-in
-/// template (`base`) at the built-in shape.
+/// The quickstart's pools (`base:1:512:1`): one sandbox of `base` at the
+/// built-in shape. The other built-ins (`code-interpreter-v1`, 1 GiB) get
+/// their snapshot at start-up but no idle VM.
 pub fn default_specs() -> Vec<WarmPoolSpec> {
     let (vcpus, memory_mib) = BUILTIN_SHAPE;
     BUILTIN_TEMPLATES
         .iter()
+        .filter(|name| **name == "base")
         .filter_map(|name| name.parse().ok())
         .map(|template| WarmPoolSpec {
             shape: WarmShape {
@@ -230,6 +232,8 @@ impl<V: Vmm> Sandboxes<V> {
                     policy: &policy,
                     start: Start::Restore(&snapshot),
                     current_token: None,
+                    // Restored: the start command already runs.
+                    template_start: None,
                 };
                 p.launcher.start(&entry, &mut runtime, launch).await?;
                 // The guest's hot path, translated once before any claim.

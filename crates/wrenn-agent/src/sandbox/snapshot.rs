@@ -1,7 +1,8 @@
 //! Templates made from sandboxes, and the removal of templates. A snapshot
 //! exports the sandbox's disk (a qcow2 chain flattened, a raw disk copied)
-//! into a new raw template image; a running sandbox is frozen only for the
-//! copy and keeps running afterwards. Owns no state: it works through the
+//! into a new raw template image, with the template's start spec
+//! (`start.json`) beside it when it has one; a running sandbox is frozen
+//! only for the copy and keeps running afterwards. Owns no state: it works through the
 //! lifecycle (the guest's `sync`), the registry (the sandbox's operation
 //! lock), the disk plan and the template catalog.
 use std::time::Duration;
@@ -10,6 +11,7 @@ use super::{
     catalog::{PublishError, TemplateCatalog},
     layout::Layout,
     lifecycle::{SandboxRegistry, Sandboxes},
+    start_spec::TemplateStartSpec,
     SandboxError, SandboxId, SandboxInfo, SandboxState, TemplateName,
 };
 use crate::{
@@ -19,11 +21,22 @@ use crate::{
 };
 
 /// Templates the agent ships with: never deleted through the API, and
-/// their memory snapshots are made at start-up without any setting.
-pub const BUILTIN_TEMPLATES: &[&str] = &["base"];
-/// The shape (vCPUs, MiB) a built-in template's snapshot is made at on its
-/// own: the shape a create gets when it names none.
+/// their memory snapshots are made at start-up without any setting (when
+/// the host has their image).
+pub const BUILTIN_TEMPLATES: &[&str] = &["base", "code-interpreter-v1"];
+/// The shape (vCPUs, MiB) `base`'s snapshot is made at on its own: the
+/// shape a create gets when it names none.
 pub const BUILTIN_SHAPE: (u8, u32) = (1, 512);
+
+/// The shape a built-in template's snapshot is made at: the control
+/// plane's default shape of that template (crates/wrenn-cp db/templates.rs
+/// `BUILTINS`), so a create that names none restores it.
+pub fn builtin_shape(template: &str) -> (u8, u32) {
+    match template {
+        "code-interpreter-v1" => (2, 1024),
+        _ => BUILTIN_SHAPE,
+    }
+}
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What publishing a sandbox's disk works with.
@@ -36,12 +49,14 @@ pub struct DiskPublisher<'a, V: Vmm> {
 
 impl<V: Vmm> DiskPublisher<'_, V> {
     /// Copies the disk of sandbox `id` into a staged image of `template`
-    /// and publishes it; returns the sandbox's shape (vCPUs, MiB). Holds the
-    /// sandbox's operation lock throughout.
+    /// (with `start` as its start spec) and publishes it; returns the
+    /// sandbox's shape (vCPUs, MiB). Holds the sandbox's operation lock
+    /// throughout.
     pub async fn publish(
         &self,
         id: &SandboxId,
         template: &TemplateName,
+        start: Option<&TemplateStartSpec>,
         catalog: &TemplateCatalog,
     ) -> Result<(u8, u32), SandboxError> {
         let entry = self.registry.get(id)?;
@@ -91,6 +106,11 @@ impl<V: Vmm> DiskPublisher<'_, V> {
                     action: "a snapshot",
                 })
             }
+        }
+        if let Some(spec) = start {
+            let dir = staged.version_dir();
+            spec.write_into(&dir)
+                .map_err(|source| SandboxError::storage(&dir, source))?;
         }
         staged.publish().map_err(publish_error)?;
         Ok((vcpus, memory_mib))

@@ -1,5 +1,8 @@
 //! Template snapshots: a template booted once, frozen when envd is ready, and
 //! restored for every later sandbox of the same shape instead of a cold boot.
+//! A template with a start spec (`start.json` beside its image) is frozen
+//! only once its start command is ready, so restored sandboxes wake up with
+//! the service running.
 //! [`TemplateSnapshots`] owns the snapshot directories and one build lock
 //! per snapshot; booting the template VM is the launcher's.
 //!
@@ -22,7 +25,9 @@ use std::{
     time::Instant,
 };
 
-use super::{id::TemplateName, launcher::Launcher, layout, SandboxError};
+use super::{
+    id::TemplateName, launcher::Launcher, layout, start_spec::TemplateStartSpec, SandboxError,
+};
 use crate::{
     disk::DiskPlan,
     vmm::{BackendKind, Vmm, SNAPSHOT_GUEST_RAM_FILE},
@@ -114,6 +119,12 @@ impl TemplateSnapshots {
         if let Some(ready) = self.ready(template, image, vcpus, memory_mib) {
             return Ok(ready);
         }
+        let start = TemplateStartSpec::for_image(image).map_err(|e| {
+            SandboxError::InvalidStartSpec {
+                template: template.to_string(),
+                reason: e.to_string(),
+            }
+        })?;
         let started = Instant::now();
         let tmp = dir.with_extension(format!("tmp-{}", std::process::id()));
         let storage = |path: &Path| {
@@ -129,7 +140,7 @@ impl TemplateSnapshots {
                 .await
                 .map_err(|e| format!("disk: {e}"))?;
             launcher
-                .snapshot_template(&disk, &tmp, vcpus, memory_mib)
+                .snapshot_template(&disk, &tmp, (vcpus, memory_mib), start.as_ref())
                 .await
         }
         .await;
@@ -158,7 +169,7 @@ impl TemplateSnapshots {
             layout::remove_logged(&tmp, "an unpublished template snapshot");
             return Err(err);
         }
-        tracing::info!(%template, vcpus, memory_mib, duration_ms = started.elapsed().as_millis() as u64,
+        tracing::info!(%template, vcpus, memory_mib, with_start_command = start.is_some(), duration_ms = started.elapsed().as_millis() as u64,
             "template snapshot ready");
         Ok(dir)
     }
