@@ -60,7 +60,9 @@ async fn scenario() {
         .snapshot_to_template(&source.id, &template, true, None)
         .await
         .expect("snapshotted");
-    let again = m.snapshot_to_template(&source.id, &template, false, None).await;
+    let again = m
+        .snapshot_to_template(&source.id, &template, false, None)
+        .await;
 
     assert_eq!(made.name, template);
     assert!(made.disk_mib > 0);

@@ -82,7 +82,10 @@ fn leftovers(m: &SandboxManager<QemuBackend>, needle: &str) -> Vec<String> {
         };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         if cmdline.contains("qemu") && cmdline.contains(needle) {
-            left.push(format!("process {}: {cmdline}", entry.file_name().to_string_lossy()));
+            left.push(format!(
+                "process {}: {cmdline}",
+                entry.file_name().to_string_lossy()
+            ));
         }
     }
     left
@@ -99,7 +102,9 @@ fn netns_count() -> usize {
 #[tokio::test]
 #[ignore = "needs root, QEMU, the kernel and base image"]
 async fn start_when_template_has_web_server_then_it_answers_after_create_resume_and_cold_boot() {
-    tokio::time::timeout(LIMIT, serves()).await.expect("in time");
+    tokio::time::timeout(LIMIT, serves())
+        .await
+        .expect("in time");
 }
 
 async fn serves() {
@@ -241,7 +246,11 @@ async fn never_ready() {
     assert!(!m.templates().exists(&template), "no half-made template");
     let left = leftovers(&m, template.as_str());
     assert!(left.is_empty(), "left behind: {left:?}");
-    assert_eq!(netns_count(), netns_before, "the template VM's netns is freed");
+    assert_eq!(
+        netns_count(),
+        netns_before,
+        "the template VM's netns is freed"
+    );
     assert_eq!(
         m.get(&source.id).expect("source").state,
         SandboxState::Running

@@ -11,9 +11,10 @@ use wrenn_agent::{
     registration::{CredentialsError, HostCredentials, TOKEN_FILE_NAME},
     rpc::{host, Secret},
     sandbox::{
+        builtin_shape,
         config::MIN_MEMORY_MIB,
         warm::{parse_specs, WarmPoolSpec, DEFAULT_RESERVE_MIB},
-        builtin_shape, Limits, TemplateName, BUILTIN_TEMPLATES,
+        Limits, TemplateName, BUILTIN_TEMPLATES,
     },
     tls::TlsFiles,
     vmm::{confine::DEFAULT_VM_USER, AccelChoice, ConfinementChoice},

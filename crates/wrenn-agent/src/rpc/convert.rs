@@ -192,7 +192,9 @@ mod tests {
         assert!(err.to_string().starts_with("start:"), "{err}");
         let good = pb::TemplateStart {
             start_command: "python3 -m http.server 8000".into(),
-            env: [("PORT".to_owned(), "8000".to_owned())].into_iter().collect(),
+            env: [("PORT".to_owned(), "8000".to_owned())]
+                .into_iter()
+                .collect(),
             ..Default::default()
         };
         let spec = template_start(Some(&good)).expect("valid").expect("some");

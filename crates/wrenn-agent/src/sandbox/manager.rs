@@ -396,10 +396,7 @@ impl<V: Vmm> SandboxManager<V> {
     ) -> Result<TemplateInfo, SandboxError> {
         let this = self.clone();
         let (task_id, template) = (id.clone(), template.clone());
-        tokio::spawn(async move {
-            this.snapshot_task(&task_id, &template, memory, start)
-                .await
-        })
+        tokio::spawn(async move { this.snapshot_task(&task_id, &template, memory, start).await })
             .await
             .map_err(|e| SandboxError::SnapshotFailed {
                 id: id.clone(),

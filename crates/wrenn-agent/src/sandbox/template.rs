@@ -119,12 +119,11 @@ impl TemplateSnapshots {
         if let Some(ready) = self.ready(template, image, vcpus, memory_mib) {
             return Ok(ready);
         }
-        let start = TemplateStartSpec::for_image(image).map_err(|e| {
-            SandboxError::InvalidStartSpec {
+        let start =
+            TemplateStartSpec::for_image(image).map_err(|e| SandboxError::InvalidStartSpec {
                 template: template.to_string(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         let started = Instant::now();
         let tmp = dir.with_extension(format!("tmp-{}", std::process::id()));
         let storage = |path: &Path| {
