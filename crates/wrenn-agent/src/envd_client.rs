@@ -153,15 +153,15 @@ fn last_lines(text: &str, lines: usize) -> String {
 
 /// Starts `spec` (the body of `POST /wrenn/start`) and waits until envd
 /// reports it ready, failed, or `ready_timeout` (plus a grace) passed;
-/// checks between polls that the VM still runs. `token`: envd's access
+/// checks between polls that the VM still runs (`vm_running`). `token`: envd's access
 /// token once `/init` set one (none in a template VM before `/init`).
-pub async fn start_and_wait<Vm: RunningVm, S: serde::Serialize>(
+pub async fn start_and_wait<S: serde::Serialize>(
     http: &reqwest::Client,
     envd_base_url: &str,
     spec: &S,
     ready_timeout: Duration,
     token: Option<&str>,
-    vm: &mut Vm,
+    mut vm_running: impl FnMut() -> Result<(), VmmError>,
 ) -> Result<(), StartCommandError> {
     let with_token = |call: reqwest::RequestBuilder| match token {
         Some(token) => call.header("X-Access-Token", token),
@@ -183,7 +183,7 @@ pub async fn start_and_wait<Vm: RunningVm, S: serde::Serialize>(
     let deadline = tokio::time::Instant::now() + waited;
     let mut last = StartStatus::default();
     loop {
-        vm.check_running().map_err(StartCommandError::VmStopped)?;
+        vm_running().map_err(StartCommandError::VmStopped)?;
         let polled = with_token(http.get(&url).timeout(Duration::from_secs(5)))
             .send()
             .await;
@@ -313,6 +313,134 @@ fn base64_user(user: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stand-in for envd's start routes: `POST` answers `post_status`,
+    /// `GET` walks through `states` (the last one repeats).
+    async fn fake_envd(post_status: u16, states: Vec<serde_json::Value>) -> String {
+        use axum::{http::StatusCode, routing::get, Json, Router};
+        use std::sync::{
+            atomic::{AtomicUsize, Ordering},
+            Arc,
+        };
+        let polls = Arc::new(AtomicUsize::new(0));
+        let states = Arc::new(states);
+        let app = Router::new().route(
+            "/wrenn/start",
+            get(move || {
+                let (polls, states) = (polls.clone(), states.clone());
+                async move {
+                    let n = polls.fetch_add(1, Ordering::SeqCst).min(states.len() - 1);
+                    Json(states[n].clone())
+                }
+            })
+            .post(move || async move {
+                (
+                    StatusCode::from_u16(post_status).unwrap_or(StatusCode::OK),
+                    "no such user",
+                )
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    fn spec() -> serde_json::Value {
+        serde_json::json!({"start_command": "serve"})
+    }
+
+    #[tokio::test]
+    async fn start_and_wait_when_ready_after_polls_then_ok() {
+        let url = fake_envd(
+            202,
+            vec![
+                serde_json::json!({"state": "starting", "log_tail": ""}),
+                serde_json::json!({"state": "starting", "error": "check failed"}),
+                serde_json::json!({"state": "ready", "log_tail": "up"}),
+            ],
+        )
+        .await;
+        let http = reqwest::Client::new();
+
+        let done = start_and_wait(
+            &http,
+            &url,
+            &spec(),
+            Duration::from_secs(5),
+            None,
+            || Ok(()),
+        )
+        .await;
+
+        assert!(done.is_ok(), "{done:?}");
+    }
+
+    #[tokio::test]
+    async fn start_and_wait_when_failed_then_error_with_log_tail() {
+        let url = fake_envd(
+            202,
+            vec![serde_json::json!({"state": "failed", "error": "not ready within 1 s", "log_tail": "line1\nboom"})],
+        )
+        .await;
+        let http = reqwest::Client::new();
+
+        let err = start_and_wait(
+            &http,
+            &url,
+            &spec(),
+            Duration::from_secs(5),
+            Some("t"),
+            || Ok(()),
+        )
+        .await
+        .expect_err("failed");
+
+        assert!(matches!(err, StartCommandError::Failed { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("not ready within 1 s") && text.contains("boom"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn start_and_wait_when_refused_then_status_and_body() {
+        let url = fake_envd(400, vec![serde_json::json!({"state": "starting"})]).await;
+        let http = reqwest::Client::new();
+
+        let err = start_and_wait(
+            &http,
+            &url,
+            &spec(),
+            Duration::from_secs(5),
+            None,
+            || Ok(()),
+        )
+        .await
+        .expect_err("refused");
+
+        assert!(
+            matches!(&err, StartCommandError::Refused { status: 400, body } if body == "no such user"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn start_and_wait_when_vm_stops_then_vm_stopped() {
+        let url = fake_envd(202, vec![serde_json::json!({"state": "starting"})]).await;
+        let http = reqwest::Client::new();
+
+        let err = start_and_wait(&http, &url, &spec(), Duration::from_secs(5), None, || {
+            Err(VmmError::Snapshot("gone".into()))
+        })
+        .await
+        .expect_err("stopped");
+
+        assert!(matches!(err, StartCommandError::VmStopped(_)), "{err}");
+    }
 
     #[test]
     fn last_lines_when_long_log_then_tail_only() {

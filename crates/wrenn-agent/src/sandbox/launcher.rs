@@ -259,7 +259,7 @@ impl<V: Vmm> Launcher<V> {
                 spec,
                 spec.ready_timeout(),
                 Some(token.expose()),
-                vm,
+                || vm.check_running(),
             )
             .await
             .map_err(|e| e.to_string())?;
@@ -400,7 +400,7 @@ impl<V: Vmm> Launcher<V> {
                     spec,
                     spec.ready_timeout(),
                     None,
-                    &mut vm,
+                    || vm.check_running(),
                 )
                 .await
                 .map_err(|e| format!("in the template VM: {e}")),
