@@ -145,6 +145,27 @@ pub struct HeartbeatAnswer {
     pub clock_skew_ms: i64,
 }
 
+/// The MAC of a template grant (`X-Template-Grant: <expires_ms>.<mac>`):
+/// hex HMAC-SHA256, keyed with the secret of the agent that serves the
+/// template, of "wrenn-template-grant/v1\n" + template + "\n" + expires_ms.
+/// The control plane signs one per fetch; the serving agent checks it with
+/// its own secret, so the fetching agent never learns that secret.
+pub fn template_grant_mac(agent_secret: &str, template: &str, expires_ms: u64) -> String {
+    use hmac::{Hmac, Mac};
+    let Ok(mut mac) = <Hmac<sha2::Sha256> as Mac>::new_from_slice(agent_secret.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(b"wrenn-template-grant/v1\n");
+    mac.update(template.as_bytes());
+    mac.update(b"\n");
+    mac.update(expires_ms.to_string().as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,5 +288,16 @@ mod identity_tests {
         assert_eq!(proof, identity_proof("secret-one", "challenge"));
         assert_ne!(proof, identity_proof("secret-two", "challenge"));
         assert_ne!(proof, identity_proof("secret-one", "challenge2"));
+    }
+
+    #[test]
+    fn template_grant_mac_when_any_input_differs_then_differs() {
+        let mac = template_grant_mac("secret-one", "tm-a", 5);
+        assert_eq!(mac.len(), 64);
+        assert_eq!(mac, template_grant_mac("secret-one", "tm-a", 5));
+        assert_ne!(mac, template_grant_mac("secret-two", "tm-a", 5));
+        assert_ne!(mac, template_grant_mac("secret-one", "tm-b", 5));
+        assert_ne!(mac, template_grant_mac("secret-one", "tm-a", 6));
+        assert_ne!(mac, identity_proof("secret-one", "tm-a\n5"));
     }
 }
