@@ -7,8 +7,8 @@ use wrenn_proto::wrenn::agent::v1 as pb;
 
 use super::error::RpcError;
 use crate::sandbox::{
-    AccessToken, EgressSpec, SandboxConfig, SandboxId, SandboxInfo, SandboxState, TemplateInfo,
-    TemplateName, TemplateStartSpec, TimeoutAction,
+    template_manifest::Manifest, AccessToken, EgressSpec, SandboxConfig, SandboxId, SandboxInfo,
+    SandboxState, TemplateInfo, TemplateName, TemplateStartSpec, TimeoutAction,
 };
 
 pub fn sandbox_id(field: &'static str, raw: &str) -> Result<SandboxId, RpcError> {
@@ -35,11 +35,18 @@ pub fn template_name(field: &'static str, raw: &str) -> Result<TemplateName, Rpc
 
 /// The wire view of a template.
 pub fn template(info: TemplateInfo) -> pb::Template {
+    template_with(info, None)
+}
+
+/// The wire view with the image's content address when it is known.
+pub fn template_with(info: TemplateInfo, manifest: Option<&Manifest>) -> pb::Template {
     pb::Template {
         name: info.name.to_string(),
         disk_mib: info.disk_mib,
         has_memory_snapshot: info.has_memory_snapshot,
         created_at_ms: info.created_at_ms,
+        digest: manifest.map(Manifest::digest).unwrap_or_default(),
+        artefact_bytes: manifest.map_or(0, Manifest::total_bytes),
         ..Default::default()
     }
 }

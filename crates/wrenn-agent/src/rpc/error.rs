@@ -4,7 +4,7 @@
 //! path, command or console output.
 use connectrpc::{ConnectError, ErrorCode};
 
-use crate::sandbox::SandboxError;
+use crate::sandbox::{template_fetch::FetchTemplateError, SandboxError};
 
 /// Everything an RPC handler can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +17,9 @@ pub enum RpcError {
     },
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    /// Copying a template from another agent (FetchTemplate).
+    #[error(transparent)]
+    Fetch(#[from] FetchTemplateError),
 }
 
 impl RpcError {
@@ -50,23 +53,35 @@ pub fn to_connect(err: &RpcError) -> ConnectError {
 fn classify(err: &RpcError) -> (ErrorCode, Option<String>) {
     match err {
         RpcError::InvalidArgument { .. } => (ErrorCode::InvalidArgument, Some(err.to_string())),
+        RpcError::Fetch(e) => {
+            let code = connect_code(e.code());
+            // What went wrong with the copy names no local path; storage
+            // failures stay in the log.
+            let public = (code != ErrorCode::Internal).then(|| e.to_string());
+            (code, public)
+        }
         RpcError::Sandbox(e) => {
-            let code = match e.code() {
-                "invalid_argument" => ErrorCode::InvalidArgument,
-                "not_found" => ErrorCode::NotFound,
-                "failed_precondition" => ErrorCode::FailedPrecondition,
-                "already_exists" => ErrorCode::AlreadyExists,
-                "resource_exhausted" => ErrorCode::ResourceExhausted,
-                "aborted" => ErrorCode::Aborted,
-                "unavailable" => ErrorCode::Unavailable,
-                _ => ErrorCode::Internal,
-            };
+            let code = connect_code(e.code());
             let public = match code {
                 ErrorCode::Unavailable | ErrorCode::Internal => None,
                 _ => Some(e.to_string()),
             };
             (code, public)
         }
+    }
+}
+
+/// The Connect code of a stable error code.
+fn connect_code(code: &str) -> ErrorCode {
+    match code {
+        "invalid_argument" => ErrorCode::InvalidArgument,
+        "not_found" => ErrorCode::NotFound,
+        "failed_precondition" => ErrorCode::FailedPrecondition,
+        "already_exists" => ErrorCode::AlreadyExists,
+        "resource_exhausted" => ErrorCode::ResourceExhausted,
+        "aborted" => ErrorCode::Aborted,
+        "unavailable" => ErrorCode::Unavailable,
+        _ => ErrorCode::Internal,
     }
 }
 

@@ -1,8 +1,9 @@
 //! The agent's RPC API for the control plane: `wrenn.agent.v1.AgentService`
 //! (Connect protocol over HTTP/1.1 and h2c) behind bearer authentication,
 //! the envd reverse proxy `/envd/{sandbox_id}/...` and the sandbox traffic
-//! hop `/guest/{sandbox_id}/{port}/...` behind `X-Agent-Secret`, and an
-//! unauthenticated `GET /health`.
+//! hop `/guest/{sandbox_id}/{port}/...` behind `X-Agent-Secret`, template
+//! images for other agents `/templates/{name}/...` behind a control-plane
+//! grant ([`template_files`]), and an unauthenticated `GET /health`.
 pub mod auth;
 pub mod convert;
 mod detached;
@@ -12,6 +13,7 @@ mod forwarding;
 pub mod guest_proxy;
 pub mod host;
 pub mod service;
+pub mod template_files;
 
 use std::{future::Future, sync::Arc};
 
@@ -30,6 +32,7 @@ pub fn router<V: Vmm>(service: AgentRpc<V>, secret: Secret) -> axum::Router {
     let directory: Arc<dyn envd_proxy::EnvdDirectory> = Arc::new(service.manager().clone());
     let proxy = envd_proxy::routes(Arc::clone(&directory), secret.clone());
     let guest = guest_proxy::routes(directory, secret.clone());
+    let templates = template_files::routes(service.manager().templates(), secret.clone());
     let service = service.with_identity(secret.clone());
     let connect = Arc::new(service).register(connectrpc::Router::new());
     axum::Router::new()
@@ -41,6 +44,7 @@ pub fn router<V: Vmm>(service: AgentRpc<V>, secret: Secret) -> axum::Router {
         .route("/health", axum::routing::get(|| async { "ok" }))
         .merge(proxy)
         .merge(guest)
+        .merge(templates)
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting

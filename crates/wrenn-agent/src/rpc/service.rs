@@ -11,7 +11,10 @@ use wrenn_proto::wrenn::agent::v1 as pb;
 use super::{convert, detached, error::RpcError, host::HostFacts};
 use crate::{
     sandbox::{
-        config::MIN_MEMORY_MIB, ForkRequest, SandboxError, SandboxId, SandboxInfo, SandboxManager,
+        config::MIN_MEMORY_MIB,
+        template_fetch::{self, FetchSource},
+        template_manifest::{self, Manifest},
+        ForkRequest, SandboxError, SandboxId, SandboxInfo, SandboxManager, TemplateName,
     },
     vmm::Vmm,
 };
@@ -22,6 +25,8 @@ pub struct AgentRpc<V: Vmm> {
     host: Arc<HostFacts>,
     /// Answers the control plane's identity challenges (HostInfo).
     identity: Option<super::Secret>,
+    /// Fetches template images from other agents.
+    fetch_http: reqwest::Client,
 }
 
 impl<V: Vmm> std::fmt::Debug for AgentRpc<V> {
@@ -39,6 +44,12 @@ impl<V: Vmm> AgentRpc<V> {
             manager,
             host: Arc::new(host),
             identity: None,
+            // Agent to agent, never through an HTTP proxy of the environment.
+            fetch_http: reqwest::Client::builder()
+                .no_proxy()
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
         }
     }
 
@@ -50,6 +61,20 @@ impl<V: Vmm> AgentRpc<V> {
 
     pub fn manager(&self) -> &SandboxManager<V> {
         &self.manager
+    }
+
+    /// The manifest of a template here (hashed on first use, then kept).
+    async fn manifest_of(&self, template: &TemplateName) -> Result<Option<Manifest>, SandboxError> {
+        let (catalog, name) = (self.manager.templates(), template.clone());
+        let found = tokio::task::spawn_blocking(move || {
+            template_fetch::local_manifest(&catalog, &name).transpose()
+        })
+        .await
+        .map_err(|e| SandboxError::TemplateSnapshotFailed {
+            template: template.to_string(),
+            reason: format!("hash task: {e}"),
+        })?;
+        found.map_err(|e| SandboxError::storage(std::path::Path::new(template.as_str()), e))
     }
 
     /// The wire view, with envd's token while the sandbox runs.
@@ -233,8 +258,14 @@ impl<V: Vmm> pb::AgentService for AgentRpc<V> {
             .manager
             .snapshot_to_template(&id, &template, req.memory, start)
             .await?;
+        // The content address, so that other hosts can fetch and verify it;
+        // without one the template still works here.
+        let manifest = self.manifest_of(&template).await.unwrap_or_else(|err| {
+            tracing::warn!(%template, error = %err, "cannot hash the new template image");
+            None
+        });
         Response::ok(pb::SnapshotSandboxResponse {
-            template: convert::template(info).into(),
+            template: convert::template_with(info, manifest.as_ref()).into(),
             ..Default::default()
         })
     }
@@ -255,12 +286,17 @@ impl<V: Vmm> pb::AgentService for AgentRpc<V> {
         _ctx: RequestContext,
         _request: ServiceRequest<'_, pb::ListTemplatesRequest>,
     ) -> ServiceResult<pb::ListTemplatesResponse> {
-        let templates = self
-            .manager
-            .templates()
+        let catalog = self.manager.templates();
+        // Digests already computed are reported; none is computed here.
+        let templates = catalog
             .list()
             .into_iter()
-            .map(convert::template)
+            .map(|info| {
+                let kept = catalog
+                    .version_dir(&info.name)
+                    .and_then(|dir| template_manifest::cached(&dir));
+                convert::template_with(info, kept.as_ref())
+            })
             .collect();
         Response::ok(pb::ListTemplatesResponse {
             templates,
@@ -332,6 +368,46 @@ impl<V: Vmm> pb::AgentService for AgentRpc<V> {
             .collect();
         Response::ok(pb::GetMetricsResponse {
             samples,
+            ..Default::default()
+        })
+    }
+
+    async fn fetch_template(
+        &self,
+        _ctx: RequestContext,
+        request: ServiceRequest<'_, pb::FetchTemplateRequest>,
+    ) -> ServiceResult<pb::FetchTemplateResponse> {
+        let req = request.to_owned_message();
+        let template = convert::template_name("template", &req.template)?;
+        if req.digest.len() != 64 {
+            return Err(RpcError::invalid("digest", "must be 64 hex digits").into());
+        }
+        let source = FetchSource {
+            base_url: req.source_url.clone(),
+            grant: req.grant.clone(),
+        };
+        let (http, catalog, task_template) = (
+            self.fetch_http.clone(),
+            self.manager.templates(),
+            template.clone(),
+        );
+        // Its own task: a caller that goes away must not stop a copy half-way
+        // (the staging directory would still go, but the work would be lost).
+        let fetched = tokio::spawn(async move {
+            template_fetch::fetch(&http, &catalog, &task_template, &req.digest, &source).await
+        })
+        .await
+        .map_err(|e| ConnectError::internal(format!("fetch task: {e}")))?
+        .map_err(RpcError::from)?;
+        let info = self
+            .manager
+            .templates()
+            .info(&template)
+            .ok_or_else(|| SandboxError::UnknownTemplate(template.to_string()))?;
+        Response::ok(pb::FetchTemplateResponse {
+            template: convert::template_with(info, Some(&fetched.manifest)).into(),
+            fetched_bytes: fetched.bytes,
+            duration_ms: fetched.duration_ms,
             ..Default::default()
         })
     }

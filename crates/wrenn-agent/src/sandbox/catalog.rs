@@ -91,6 +91,12 @@ impl TemplateCatalog {
         })
     }
 
+    /// The directory of the template's current image version (canonical).
+    pub fn version_dir(&self, name: &TemplateName) -> Option<PathBuf> {
+        let image = std::fs::canonicalize(self.dir(name).join(CURRENT).join(ROOTFS)).ok()?;
+        image.parent().map(Path::to_path_buf)
+    }
+
     /// Every published template, by name.
     pub fn list(&self) -> Vec<TemplateInfo> {
         let mut all: Vec<TemplateInfo> = std::fs::read_dir(&self.images)
@@ -216,6 +222,12 @@ pub struct StagedImage {
 }
 
 impl StagedImage {
+    /// The staged version directory (every regular file in it is part of
+    /// the image, see `template_manifest`).
+    pub fn version_dir(&self) -> PathBuf {
+        self.root.join(&self.version)
+    }
+
     /// Where the raw root file system goes.
     pub fn rootfs(&self) -> PathBuf {
         self.version_dir().join(ROOTFS)

@@ -25,6 +25,8 @@ mod snapshot;
 pub mod start_spec;
 pub mod state;
 pub mod template;
+pub mod template_fetch;
+pub mod template_manifest;
 pub mod warm;
 
 pub use catalog::{TemplateCatalog, TemplateInfo};
