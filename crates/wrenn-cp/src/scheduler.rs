@@ -17,8 +17,13 @@ pub struct Requirements<'a> {
     pub disk_mb: Option<i64>,
     /// Every one must be on the host.
     pub tags: &'a [String],
-    /// The only host that holds the template (team templates).
+    /// The only host that may run it: a team template that cannot be
+    /// copied to other hosts.
     pub template_host: Option<&'a str>,
+    /// Hosts that hold a copy of the template: preferred over hosts that
+    /// would have to fetch it first (docs/architecture.md, "Templates on
+    /// every host").
+    pub template_holders: &'a [String],
     /// Hosts that just refused this sandbox for lack of room.
     pub exclude: &'a [String],
     /// The template image as agents name it: a host with an idle warm
@@ -46,7 +51,8 @@ pub enum NoFit {
 }
 
 /// Picks the host for a sandbox among those that fit: the team's own
-/// (BYOC) hosts before shared ones, then a host with a warm sandbox of the
+/// (BYOC) hosts before shared ones, then a host that holds the template
+/// before one that must fetch it, then a host with a warm sandbox of the
 /// template and size before one without, then the least loaded.
 pub fn choose<'c>(
     candidates: &'c [Candidate],
@@ -83,14 +89,16 @@ pub fn choose<'c>(
             Err(why) => refusal = Some(why),
         }
     }
-    // A team's own hosts serve it first, then a warm sandbox; among
-    // equals, the emptiest.
+    // A team's own hosts serve it first, then a host with the template's
+    // files, then a warm sandbox; among equals, the emptiest.
+    let holds = |c: &Candidate| needs.template_holders.contains(&c.id);
     fitting
         .into_iter()
         .max_by(|(a, sa), (b, sb)| {
             a.team_id
                 .is_some()
                 .cmp(&b.team_id.is_some())
+                .then(holds(a).cmp(&holds(b)))
                 .then(has_warm(a, needs).cmp(&has_warm(b, needs)))
                 .then(sa.total_cmp(sb))
                 .then(b.live_sandboxes.cmp(&a.live_sandboxes))
@@ -213,6 +221,7 @@ mod tests {
             disk_mb: None,
             tags,
             template_host: None,
+            template_holders: &[],
             exclude: &[],
             template_image: None,
         }
@@ -344,6 +353,40 @@ mod tests {
         assert_eq!(
             choose(&hosts, &on_gone, NO_OVERCOMMIT),
             Err(NoFit::TemplateHostUnavailable("host_gone".into()))
+        );
+    }
+
+    #[test]
+    fn choose_when_one_host_holds_the_template_then_it_over_a_freer_one() {
+        let mut holder = host("host_holder", 4, 8192);
+        holder.used_vcpus = 3;
+        let holders = vec!["host_holder".to_owned()];
+        let hosts = [host("host_idle", 64, 65536), holder];
+        let copyable = Requirements {
+            template_holders: &holders,
+            ..needs(&[])
+        };
+        assert_eq!(
+            choose(&hosts, &copyable, NO_OVERCOMMIT).expect("fits").id,
+            "host_holder"
+        );
+    }
+
+    #[test]
+    fn choose_when_holder_full_or_draining_then_a_host_that_must_fetch_it() {
+        let mut full = host("host_full", 1, 1024);
+        full.used_vcpus = 1;
+        let mut draining = host("host_draining", 64, 65536);
+        draining.draining = true;
+        let holders = vec!["host_full".to_owned(), "host_draining".to_owned()];
+        let hosts = [full, draining, host("host_other", 4, 8192)];
+        let copyable = Requirements {
+            template_holders: &holders,
+            ..needs(&[])
+        };
+        assert_eq!(
+            choose(&hosts, &copyable, NO_OVERCOMMIT).expect("fits").id,
+            "host_other"
         );
     }
 

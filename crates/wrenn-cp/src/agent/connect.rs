@@ -13,8 +13,8 @@ use wrenn_types::TimeoutAction;
 use super::{
     guest_hop::GuestHop,
     transport::{AgentTls, AgentTransport},
-    AgentApi, AgentCreate, AgentEgress, AgentError, AgentMetricsSample, AgentResult, AgentSandbox,
-    AgentState, AgentTemplate, AgentTemplateImage, EnvdRoute,
+    AgentApi, AgentCreate, AgentEgress, AgentError, AgentFetch, AgentFetched, AgentMetricsSample,
+    AgentResult, AgentSandbox, AgentState, AgentTemplate, AgentTemplateImage, EnvdRoute,
 };
 use crate::secret::SecretString;
 
@@ -157,6 +157,16 @@ fn agent_error(err: ConnectError) -> AgentError {
         ErrorCode::ResourceExhausted => AgentError::Exhausted(message()),
         ErrorCode::Unavailable if err.source_arc().is_some() => AgentError::Unavailable(message()),
         code => not_reflected(code),
+    }
+}
+
+fn agent_template(template: pb::Template) -> AgentTemplate {
+    AgentTemplate {
+        image: template.name,
+        disk_mb: template.disk_mib,
+        has_memory_snapshot: template.has_memory_snapshot,
+        digest: template.digest,
+        bytes: template.artefact_bytes,
     }
 }
 
@@ -416,10 +426,25 @@ impl AgentApi for ConnectAgent {
         let template = response.template.into_option().ok_or_else(|| {
             AgentError::Unavailable("the agent answered without a template".into())
         })?;
-        Ok(AgentTemplate {
-            image: template.name,
-            disk_mb: template.disk_mib,
-            has_memory_snapshot: template.has_memory_snapshot,
+        Ok(agent_template(template))
+    }
+
+    async fn fetch_template(&self, request: &AgentFetch) -> AgentResult<AgentFetched> {
+        let message = pb::FetchTemplateRequest {
+            template: request.image.clone(),
+            digest: request.digest.clone(),
+            source_url: request.source_url.clone(),
+            grant: request.grant.clone(),
+            ..Default::default()
+        };
+        let response = reply(self.client.fetch_template(message).await)?;
+        let template = response.template.into_option().ok_or_else(|| {
+            AgentError::Unavailable("the agent answered without a template".into())
+        })?;
+        Ok(AgentFetched {
+            template: agent_template(template),
+            fetched_bytes: response.fetched_bytes,
+            duration_ms: response.duration_ms,
         })
     }
 

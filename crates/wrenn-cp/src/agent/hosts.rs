@@ -176,6 +176,13 @@ impl Hosts {
         }
     }
 
+    /// How the control plane reaches `host_id` (address, secret, pin);
+    /// `None` for unregistered and pinned hosts. Signs the grants one agent
+    /// presents to another (template copies).
+    pub async fn target(&self, host_id: &HostId) -> Result<Option<HostTarget>, DirectoryError> {
+        self.directory.target(host_id).await
+    }
+
     /// Forgets `host_id` (deleted); a pinned agent stays.
     pub fn forget(&self, host_id: &HostId) {
         let mut cache = self.write();

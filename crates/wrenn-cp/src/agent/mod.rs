@@ -94,6 +94,40 @@ pub struct AgentTemplate {
     pub image: String,
     pub disk_mb: u64,
     pub has_memory_snapshot: bool,
+    /// The image's content address (the agent's manifest digest); empty
+    /// from agents that do not compute one.
+    pub digest: String,
+    /// Sum of the sizes of the image's files; 0 with an empty digest.
+    pub bytes: u64,
+}
+
+/// FetchTemplate: copy `image` from the agent at `source_url`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AgentFetch {
+    pub image: String,
+    pub digest: String,
+    pub source_url: String,
+    /// Signed for the source agent; never logged.
+    pub grant: String,
+}
+
+impl std::fmt::Debug for AgentFetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentFetch")
+            .field("image", &self.image)
+            .field("digest", &self.digest)
+            .field("source_url", &self.source_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a FetchTemplate did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentFetched {
+    pub template: AgentTemplate,
+    /// 0 when the host already had it.
+    pub fetched_bytes: u64,
+    pub duration_ms: u64,
 }
 
 /// A template image a host holds, as its list reports it.
@@ -207,6 +241,14 @@ pub trait AgentApi: Send + Sync + std::fmt::Debug {
         start: Option<&AgentStart>,
     ) -> AgentResult<AgentTemplate>;
     async fn delete_template(&self, image: &str) -> AgentResult<()>;
+    /// Copies a template from another agent and verifies it by digest
+    /// (docs/architecture.md, "Templates on every host").
+    async fn fetch_template(&self, request: &AgentFetch) -> AgentResult<AgentFetched> {
+        Err(AgentError::Unavailable(format!(
+            "this host cannot fetch template {}",
+            request.image
+        )))
+    }
     /// The agent's proof over `challenge` that it holds its host's secret
     /// ([`wrenn_types::host_wire::identity_proof`]).
     async fn prove_identity(&self, challenge: &str) -> AgentResult<String>;

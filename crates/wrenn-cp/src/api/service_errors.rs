@@ -98,6 +98,8 @@ impl From<sbx::CreateSandboxError> for ApiError {
                 Self::AgentUnavailable("the chosen host is not connected".into())
             }
             err @ E::NotStarted { .. } => Self::AgentUnavailable(err.to_string()),
+            E::TemplateCopy(crate::service::template_copies::CopyError::Db(e)) => e.into(),
+            err @ E::TemplateCopy(_) => Self::AgentUnavailable(err.to_string()),
             E::Db(e) => e.into(),
             E::Task(e) => Self::internal(e),
         }

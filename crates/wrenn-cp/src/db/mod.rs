@@ -16,6 +16,7 @@ pub mod sandboxes;
 pub mod sessions;
 pub mod teams;
 pub mod template_builds;
+pub mod template_hosts;
 pub mod templates;
 pub mod usage;
 pub mod users;

@@ -135,8 +135,20 @@ pub async fn images(db: &Db) -> Result<Vec<String>, sqlx::Error> {
         .await
 }
 
-/// Drops the team templates whose files were on a deleted host.
+/// Drops the team templates whose files were on a deleted host. One that
+/// another host holds a copy of (`template_hosts`) stays, made by that
+/// host from now on.
 pub async fn delete_on_host(db: &Db, host_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE templates SET host_id = (SELECT th.host_id FROM template_hosts th \
+         WHERE th.template_id = templates.id AND th.host_id <> $1 \
+         ORDER BY th.created_at, th.host_id LIMIT 1) \
+         WHERE host_id = $1 AND builtin = 0 AND EXISTS (SELECT 1 FROM template_hosts th \
+         WHERE th.template_id = templates.id AND th.host_id <> $1)",
+    )
+    .bind(host_id)
+    .execute(&db.pool)
+    .await?;
     sqlx::query("DELETE FROM templates WHERE host_id = $1 AND builtin = 0")
         .bind(host_id)
         .execute(&db.pool)

@@ -15,5 +15,6 @@ pub mod pools;
 pub mod sandboxes;
 pub mod sessions;
 pub mod teams;
+pub mod template_copies;
 pub mod templates;
 pub mod usage;

@@ -1,6 +1,6 @@
 //! Templates: built-ins and the team's own, made by snapshotting a
 //! sandbox's disk (optionally with a memory snapshot, so that sandboxes
-//! start by restore), and deleted from the host that holds them.
+//! start by restore), and deleted from every host that holds a copy.
 use wrenn_types::{SandboxId, TemplateName};
 
 use crate::{
@@ -111,10 +111,25 @@ pub async fn delete(
 
 /// Deletes one template row's image from the host(s) holding it, then the row.
 async fn delete_one(state: &AppState, template: &TemplateRow) -> Result<(), DeleteTemplateError> {
-    // A team template lives on the host it was snapshotted on; a record
-    // from before hosts were tracked may be on any of them.
+    // A team template lives on the host it was snapshotted on and on the
+    // hosts that fetched a copy (template_hosts); a record from before
+    // hosts were tracked may be on any of them.
+    let mut copies: Vec<String> = db::template_hosts::holders(&state.db, &template.id)
+        .await?
+        .into_iter()
+        .map(|h| h.host_id)
+        .collect();
+    copies.extend(template.host_id.clone());
+    copies.sort();
+    copies.dedup();
     let holders = match &template.host_id {
-        Some(host_id) => state.hosts.agent(host_id).await.into_iter().collect(),
+        Some(_) => {
+            let mut agents = Vec::new();
+            for host_id in &copies {
+                agents.extend(state.hosts.agent(host_id).await);
+            }
+            agents
+        }
         None => state
             .hosts
             .all()
@@ -198,6 +213,16 @@ pub async fn snapshot(
         } else {
             err.into()
         });
+    }
+    // Its content address lets other hosts fetch it (template_copies).
+    if let (false, Some(host)) = (made.digest.is_empty(), &row.host_id) {
+        let bytes = i64::try_from(made.bytes).unwrap_or(i64::MAX);
+        if let Err(err) =
+            db::template_hosts::insert(&state.db, &row.id, host, &made.digest, bytes).await
+        {
+            // The template still works on its own host, as before copies.
+            tracing::warn!(template_id = row.id, error = %err, "cannot record the template's copy");
+        }
     }
     let resource = ("template", row.name.as_str());
     audit::record(

@@ -165,6 +165,8 @@ impl FakeAgent {
             image: image.to_owned(),
             disk_mb: 2048,
             has_memory_snapshot: false,
+            digest: String::new(),
+            bytes: 0,
         };
         self.inner().images.insert(image.to_owned(), template);
     }
@@ -440,6 +442,8 @@ impl AgentApi for FakeAgent {
             image: image.to_owned(),
             disk_mb: 2048,
             has_memory_snapshot: memory,
+            digest: String::new(),
+            bytes: 0,
         };
         self.inner()
             .images

@@ -1,6 +1,7 @@
 //! Creating a sandbox: quota, template, placement (the next best host when
-//! a host turns out full), the record, the host's create, and the undo of
-//! a create that failed. Audited either way.
+//! a host turns out full), a copy of the template when the chosen host
+//! lacks it, the record, the host's create, and the undo of a create that
+//! failed. Audited either way.
 use std::collections::BTreeMap;
 
 use wrenn_types::{Resources, ResourcesError, SandboxId, TemplateName, TimeoutAction};
@@ -16,7 +17,7 @@ use crate::{
     },
     lifecycle::SandboxState,
     scheduler::{self, NoFit, PlaceError},
-    service::pools,
+    service::{pools, template_copies},
     state::AppState,
 };
 
@@ -66,6 +67,9 @@ pub enum CreateSandboxError {
     HostsFull(#[source] AgentError),
     #[error("the chosen host is not connected")]
     HostNotConnected,
+    /// The chosen host lacks the template and could not fetch it.
+    #[error(transparent)]
+    TemplateCopy(#[from] template_copies::CopyError),
     /// The host created it, but not into `running`.
     #[error("the host reported the new sandbox as {state:?}: {reason}")]
     NotStarted { state: AgentState, reason: String },
@@ -135,6 +139,7 @@ macro_rules! attempt_from {
 }
 attempt_from!(
     CreateSandboxError,
+    template_copies::CopyError,
     sqlx::Error,
     PlaceError,
     ResourcesError,
@@ -212,6 +217,7 @@ async fn create_on_best_host(
         return Err(CreateSandboxError::QuotaExceeded { live, limit }.into());
     }
     let resources = resources(&template, request)?;
+    let spread = template_copies::spread(state, &template).await?;
     let host_id = scheduler::place(
         state,
         &scheduler::Requirements {
@@ -220,7 +226,8 @@ async fn create_on_best_host(
             memory_mb: i64::from(resources.memory_mb()),
             disk_mb: resources.disk_mb().and_then(|d| i64::try_from(d).ok()),
             tags: &request.tags,
-            template_host: template.host_id.as_deref(),
+            template_host: spread.only_host(&template),
+            template_holders: &spread.holders,
             exclude: full_hosts,
             template_image: Some(template.image.as_str()),
         },
@@ -231,6 +238,10 @@ async fn create_on_best_host(
         .agent(&host_id)
         .await
         .map_err(|_| CreateSandboxError::HostNotConnected)?;
+    if spread.can_copy() && !spread.holds(&host_id) {
+        // Before any record: a failed copy leaves no sandbox behind.
+        template_copies::copy_to(state, &template, &spread, &host_id, agent.as_ref()).await?;
+    }
     let timeout_secs = request
         .timeout_secs
         .unwrap_or(state.config.default_timeout_secs);
