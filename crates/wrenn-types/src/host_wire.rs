@@ -279,7 +279,7 @@ pub fn identity_proof(agent_secret: &str, challenge: &str) -> String {
 
 #[cfg(test)]
 mod identity_tests {
-    use super::identity_proof;
+    use super::{identity_proof, template_grant_mac};
 
     #[test]
     fn identity_proof_when_secret_or_challenge_differs_then_differs() {
