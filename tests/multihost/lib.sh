@@ -9,8 +9,9 @@
 # a local address of the root namespace, so every namespace reaches it
 # through its default route (no dummy device: not every kernel has one).
 #
-# Each agent has its own WRENN_DATA_DIR (kernels/ and images/ symlinked to
-# /var/lib/wrenn), AGENT_NETNS_PREFIX wm<x>- and AGENT_TOKEN_FILE.
+# Each agent has its own WRENN_DATA_DIR (kernels/ symlinked to /var/lib/wrenn,
+# images/ its own directory of links to the built-in templates there),
+# AGENT_NETNS_PREFIX wm<x>- and AGENT_TOKEN_FILE.
 # Callers set: work (temp dir), bin (directory of the binaries), logs.
 # Needs root; run it under `flock /tmp/wrenn-vm.lock`.
 
@@ -48,10 +49,19 @@ mh_net_up() {
             ip -n "wmh-$x" link set lo up &&
             ip -n "wmh-$x" addr add "10.251.$i.2/30" dev eth0 &&
             ip -n "wmh-$x" link set eth0 up &&
-            ip -n "wmh-$x" route add default via "10.251.$i.1" || return 1
-        mkdir -p "$work/$x/data/sandboxes" &&
-            ln -s "$MH_DATA_SRC/kernels" "$work/$x/data/kernels" &&
-            ln -s "$MH_DATA_SRC/images" "$work/$x/data/images" || return 1
+            ip -n "wmh-$x" route add default via "10.251.$i.1" &&
+            # Agents fetch templates from each other: forward between the
+            # agents' links only (the flag goes with the link).
+            echo 1 >"/proc/sys/net/ipv4/conf/wmh-$x-h/forwarding" || return 1
+        # images/ is each agent's own (team templates made or fetched by
+        # one host must not appear on the others); the built-ins in it
+        # are links to the shared ones.
+        mkdir -p "$work/$x/data/sandboxes" "$work/$x/data/images" &&
+            ln -s "$MH_DATA_SRC/kernels" "$work/$x/data/kernels" || return 1
+        local t
+        for t in "$MH_DATA_SRC"/images/*; do
+            [ -d "$t" ] && { ln -s "$t" "$work/$x/data/images/" || return 1; }
+        done
     done
 }
 

@@ -5,6 +5,8 @@
 # namespace prefix and token file, registered with `serve --register`.
 #
 # Agent C serves TLS with a self-signed certificate (pinned at registration).
+# Templates on every host: a template snapshotted on A starts on C after C
+# fetched and verified it; a tampered one is refused; delete frees both.
 # Checks: registration and visibility of shared and BYOC hosts; placement
 # (team A never on team B's BYOC host, team B on its BYOC host, `gpu` tag on
 # host C); exec in each sandbox; SIGKILL of agent A makes host A
@@ -202,6 +204,78 @@ expected_load="1 $(( $(api GET "/v1/hosts/${host[b]}" "$owner_b"; field '["specs
 for _ in $(seq 1 40); do [ "$(load_of_b 2>/dev/null)" = "$expected_load" ] && break; sleep 0.25; done
 check "host B's heartbeat reports its running sandbox and the vCPU it holds" is "$(load_of_b 2>/dev/null)" "$expected_load"
 
+# --- templates on every host ---------------------------------------------------
+# A template snapshotted on host A starts on host C (the only `gpu` host), which
+# fetches it from agent A with a grant the control plane signed, verifies every
+# file by hash and publishes it; a tampered copy is refused and leaves nothing;
+# deleting the template frees it on both hosts.
+new_images() { # X BEFORE: the tm-* images of agent X not in BEFORE
+    comm -13 <(tr ' ' '\n' <<<"$2" | sort) <(ls "$work/$1/data/images" | grep '^tm-' | sort) | head -1
+}
+snapshot_a() { # NAME: snapshots sb[a] into team template NAME; sets $image
+    local before
+    before=$(ls "$work/a/data/images" | grep '^tm-' | tr '\n' ' ')
+    api POST "/v1/sandboxes/${sb[a]}/snapshot" "$admin" "{\"name\":\"$1\"}"
+    image=$(new_images a "$before")
+    [ "$status" = 201 ] && [ -n "$image" ] || { detail="$status ${body:0:300}"; return 1; }
+}
+# The agent's log lines for fetches of image $1 (colour codes stripped).
+fetched_lines() { sed 's/\x1b\[[0-9;]*m//g' "$logs/multihost-agent-c.log" | grep "template fetched and verified" | grep -- "$1"; }
+if [ -n "${sb[a]:-}" ]; then
+    api POST "/v1/sandboxes/${sb[a]}/exec" "$admin" '{"command":"echo tmplfetch-ok > /var/tmp/tmplfetch.txt && sync"}'
+    check "write a marker file in host A's sandbox" answered 200
+    if check "snapshot host A's sandbox into template fetched-t" snapshot_a fetched-t; then
+        image1=$image
+        check "... host C lacks its image" test ! -e "$work/c/data/images/$image1"
+        started=$(mh_now_ms)
+        if create "$admin" "{\"template\":\"fetched-t\",\"vcpus\":1,\"memory_mb\":256,\"timeout_secs\":600,\"tags\":[\"gpu\"]}"; then
+            sb[fetched]=$sandbox
+            fetch_create_ms=$(($(mh_now_ms) - started))
+            check "a sandbox of host A's template starts on host C" is "$on" "${host[c]}"
+            api POST "/v1/sandboxes/$sandbox/exec" "$admin" '{"command":"cat /var/tmp/tmplfetch.txt"}'
+            check "... and sees the file written on host A" is "$(field '["stdout"]' | tr -d '\n')" tmplfetch-ok
+            check "... host C now holds the verified image" test -e "$work/c/data/images/$image1/current/rootfs.ext4"
+            line=$(fetched_lines "$image1" | tail -1)
+            fetch_bytes=$(grep -oE 'bytes=[0-9]+' <<<"$line" | head -1 | cut -d= -f2)
+            fetch_ms=$(grep -oE 'duration_ms=[0-9]+' <<<"$line" | head -1 | cut -d= -f2)
+            check "... agent C logged the fetch (bytes, duration)" test -n "${fetch_bytes:-}"
+            started=$(mh_now_ms)
+            if create "$admin" "{\"template\":\"fetched-t\",\"vcpus\":1,\"memory_mb\":256,\"timeout_secs\":600,\"tags\":[\"gpu\"]}"; then
+                second_create_ms=$(($(mh_now_ms) - started))
+                check "a second sandbox of it on host C fetches nothing" is "$(fetched_lines "$image1" | wc -l)" 1
+                api DELETE "/v1/sandboxes/$sandbox" "$admin"
+            else
+                bad "a second sandbox of the fetched template" "$detail"
+            fi
+            api DELETE "/v1/sandboxes/${sb[fetched]}" "$admin"
+            check "destroy the fetched template's sandbox" answered 204
+        else
+            bad "a sandbox of host A's template starts on host C" "$detail"
+        fi
+        api DELETE /v1/templates/fetched-t "$admin"
+        check "delete the fetched template" answered 204
+        check "... it is gone from host A and host C" is \
+            "$(ls -d "$work/a/data/images/$image1" "$work/c/data/images/$image1" 2>/dev/null | wc -l)" 0
+    fi
+    if check "snapshot host A's sandbox into template tampered-t" snapshot_a tampered-t; then
+        image2=$image
+        # Same size, other bytes (the unused first sector of the ext4 image),
+        # after the agent computed its manifest.
+        printf 'X' | dd of="$work/a/data/images/$image2/current/rootfs.ext4" bs=1 seek=7 conv=notrunc status=none
+        api POST /v1/sandboxes "$admin" "{\"template\":\"tampered-t\",\"vcpus\":1,\"memory_mb\":256,\"timeout_secs\":600,\"tags\":[\"gpu\"]}"
+        check "a tampered template is refused on the host that fetches it (503)" answered 503
+        check "... naming the mismatch" grep -q "does not match" <<<"$body"
+        check "... and host C keeps nothing of it" is \
+            "$(ls -a "$work/c/data/images" | grep -cE "$image2|^\.tmp-")" 0
+        api GET "/v1/sandboxes" "$admin"
+        check "... and no sandbox record of it" is "$(grep -c tampered-t <<<"$body")" 0
+        api DELETE /v1/templates/tampered-t "$admin"
+        check "delete the tampered template" answered 204
+    fi
+else
+    bad "templates on every host" "no sandbox on host A"
+fi
+
 # --- a lost host ---------------------------------------------------------------
 dead_secs=${CP_HOST_DEAD_SECS:-6}
 deadline=$((dead_secs + 2 + 5))
@@ -287,5 +361,7 @@ echo "multihost figures:"
 for x in a b c; do echo "  agent $x start -> online: ${online_ms[$x]:-?} ms"; done
 echo "  lost-host detection (SIGKILL -> unreachable): ${detect_ms:-?} ms (CP_HOST_DEAD_SECS=$dead_secs, monitor 1 s)"
 echo "  agent A restart -> online: ${back_ms:-?} ms; -> its sandbox running: ${sandbox_back_ms:-?} ms"
+echo "  first use of a template on a host that lacks it: fetch ${fetch_bytes:-?} bytes in ${fetch_ms:-?} ms (agent C's log);" \
+    "create incl. fetch ${fetch_create_ms:-?} ms, second create ${second_create_ms:-?} ms"
 echo "multihost: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
