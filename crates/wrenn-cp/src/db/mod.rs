@@ -42,6 +42,13 @@ pub enum OpenDbError {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// A pooled connection idle at least this long is pinged before use (one
+/// that fails is replaced, unseen by the caller). One used more recently
+/// answered a ping when it was returned, under this long ago: if the
+/// database went away since, the next statement on it fails once and the
+/// connection is dropped.
+const PING_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The database handle shared by every request.
 #[derive(Debug, Clone)]
 pub struct Db {
@@ -65,7 +72,24 @@ impl Db {
         } else {
             DbKind::Postgres
         };
-        let mut options = AnyPoolOptions::new().max_connections(16);
+        let mut options = AnyPoolOptions::new()
+            .max_connections(16)
+            // sqlx pings every idle connection before handing it out
+            // (`test_before_acquire`, on by default) and again when it comes
+            // back (always): three round trips to the database (PostgreSQL's
+            // socket, SQLite's worker thread) for every statement. The ping
+            // on release stays; the one on acquire is spent only on a
+            // connection that sat idle long enough to have gone stale.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IF_IDLE_FOR {
+                        use sqlx::Connection;
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            });
         let url = if kind == DbKind::Sqlite {
             prepare_sqlite(url)?
         } else {
@@ -269,6 +293,53 @@ mod tests {
             base.map(|t| (t.image, t.builtin)),
             Some(("base".into(), true))
         );
+    }
+
+    /// A pooled connection whose server end went away while it sat idle is
+    /// found out by the ping before use and replaced: the caller's statement
+    /// succeeds. Needs `WRENN_TEST_POSTGRES_URL` (skipped without it).
+    #[tokio::test]
+    async fn pool_when_idle_connection_killed_by_server_then_replaced_unseen() {
+        use sqlx::{Connection, Executor, PgConnection};
+        let Some(admin) = std::env::var("WRENN_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        else {
+            eprintln!("skipped: set WRENN_TEST_POSTGRES_URL");
+            return;
+        };
+        let name = format!(
+            "wrenn_test_{}",
+            crate::auth::random_token(16).to_lowercase()
+        );
+        let mut control = PgConnection::connect(&admin).await.expect("connect");
+        control
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create database");
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        let db = Db::open(&format!("{base}/{name}")).await.expect("open");
+        sqlx::query("SELECT 1")
+            .execute(&db.pool)
+            .await
+            .expect("first");
+        let killed: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1) AS t",
+        )
+        .bind(&name)
+        .fetch_one(&mut control)
+        .await
+        .expect("terminate the pool's connections");
+        assert!(killed >= 1, "the pool held no connection");
+        tokio::time::sleep(PING_IF_IDLE_FOR + std::time::Duration::from_millis(500)).await;
+        let answered = sqlx::query("SELECT 1").execute(&db.pool).await;
+        db.pool.close().await;
+        control
+            .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+            .await
+            .expect("drop database");
+        answered.expect("the statement after the server closed the idle connection");
     }
 
     #[tokio::test]
