@@ -19,7 +19,8 @@ ENVD_BENCH_FILE_MB (default 256), ENVD_BENCH_RUNS (default 200),
 ENVD_BENCH_ROUNDS (default 3), ENVD_BENCH_FILE_PATH (default
 /dev/shm/envd-bench.bin) and ENVD_BENCH_VM_FILE_PATH (default
 /tmp/envd-bench.bin), ENVD_BENCH_SKIP_HOST=1 (only the VM
-figures), ENVD_URL + ENVD_PID (measure one running envd instead, as before).
+figures), ENVD_BENCH_PORT (default 49983, the SDK's), ENVD_URL + ENVD_PID
+(measure one running envd instead, as before).
 """
 import hashlib
 import os
@@ -34,7 +35,9 @@ import time
 import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-PORT = 49983
+# Another port keeps a run clear of an envd (or a test suite) already on
+# the SDK's default one.
+PORT = int(os.environ.get("ENVD_BENCH_PORT", "49983"))
 os.environ.setdefault("E2B_DEBUG", "true")
 
 try:
@@ -44,6 +47,10 @@ except ImportError:
     if venv_python.exists() and sys.executable != str(venv_python):
         os.execv(str(venv_python), [str(venv_python), __file__, *sys.argv[1:]])
     raise
+from e2b.connection_config import ConnectionConfig  # noqa: E402
+
+# Debug mode reaches envd at localhost:<envd_port>.
+ConnectionConfig.envd_port = PORT
 
 
 def row(name, value, unit, note=""):

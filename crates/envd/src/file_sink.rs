@@ -1,114 +1,70 @@
-//! Moving a file's bytes between the disk and a body on one blocking thread
-//! per transfer: [`FileSink`] writes an upload, [`FileSource`] reads a
-//! download.
+//! Moving a file's bytes between the disk and a body: [`FileSink`] writes an
+//! upload where its chunks arrive, [`FileSource`] reads a download ahead on
+//! its own thread.
 //!
-//! A request body arrives as reference-counted chunks; handing them to a
-//! thread that owns the file lets the socket be read while the disk is
-//! written, with no copy on the way and one thread hand-off per chunk (an
-//! async file copies every chunk into its own buffer and waits for each
-//! write before the next may start). Reading works the same way round: the
-//! thread reads ahead while the socket takes the previous chunks.
+//! An upload chunk is a slice of the HTTP server's read buffer. Writing it
+//! at once and dropping it hands that buffer back to the server whole, so
+//! the next socket read goes into the same (cache-warm) memory. Queueing
+//! chunks for another thread kept several buffers alive, so every read
+//! took a fresh ~400 KiB buffer, which musl's allocator maps and unmaps
+//! afresh: a page fault and a zeroed page per 4 KiB of upload, more than
+//! the two copies (socket, page cache) themselves. The write blocks the
+//! worker thread for as long as the page cache takes the chunk, so it runs
+//! under `block_in_place` and the runtime moves its other tasks off it.
+//! Reading works the other way round: a thread reads ahead while the socket
+//! takes the previous chunks.
 use std::{
     fs::File,
     io::{Read, Write},
 };
 
 use bytes::Bytes;
-use tokio::{sync::mpsc, task::JoinHandle};
+use tokio::sync::mpsc;
 
-/// Chunks queued for the writer; with the server's read buffer (at most
-/// ~400 KiB a chunk) this bounds an upload's memory to a few MiB.
+/// Chunks a download reads ahead.
 const DEPTH: usize = 4;
 
-/// A file being written by its own thread.
+/// A file being written, one chunk at a time.
 #[derive(Debug)]
 pub struct FileSink {
-    chunks: Option<mpsc::Sender<Bytes>>,
-    writer: JoinHandle<std::io::Result<File>>,
+    file: Option<File>,
 }
 
 impl FileSink {
     pub fn new(file: File) -> Self {
-        let (chunks, mut rx) = mpsc::channel::<Bytes>(DEPTH);
-        let writer = tokio::task::spawn_blocking(move || {
-            let mut file = file;
-            let mut queued = Vec::with_capacity(DEPTH);
-            while let Some(chunk) = rx.blocking_recv() {
-                // Whatever else is queued goes in the same system call.
-                queued.push(chunk);
-                while let Ok(more) = rx.try_recv() {
-                    queued.push(more);
-                }
-                write_all_vectored(&mut file, &mut queued)?;
-            }
-            Ok(file)
-        });
-        Self {
-            chunks: Some(chunks),
-            writer,
-        }
+        Self { file: Some(file) }
     }
 
-    /// Queues a chunk; fails with the writer's error once it has stopped.
+    /// Writes a chunk; fails with the first write error, and ever after.
     pub async fn write(&mut self, chunk: Bytes) -> std::io::Result<()> {
         if chunk.is_empty() {
             return Ok(());
         }
-        let Some(chunks) = self.chunks.as_ref() else {
-            return Err(std::io::Error::other("file already finished"));
+        let Some(file) = self.file.as_mut() else {
+            return Err(std::io::Error::other("file already failed"));
         };
-        if chunks.send(chunk).await.is_ok() {
-            return Ok(());
+        let written = blocking(|| file.write_all(&chunk));
+        if written.is_err() {
+            self.file = None;
         }
-        // The writer hung up: it failed, and says why when joined.
-        self.chunks = None;
-        match (&mut self.writer).await {
-            Ok(Err(err)) => Err(err),
-            Ok(Ok(_)) => Err(std::io::Error::other("file writer stopped")),
-            Err(err) => Err(std::io::Error::other(format!("file writer failed: {err}"))),
-        }
+        written
     }
 
-    /// Waits for every queued chunk to be written and gives the file back.
+    /// Gives the file back once every chunk is written.
     pub async fn finish(mut self) -> std::io::Result<File> {
-        self.chunks = None;
-        match self.writer.await {
-            Ok(result) => result,
-            Err(err) => Err(std::io::Error::other(format!("file writer failed: {err}"))),
-        }
+        self.file
+            .take()
+            .ok_or_else(|| std::io::Error::other("file already failed"))
     }
 }
 
-/// Writes every chunk of `chunks` in order, as few `writev` calls as the
-/// kernel allows, and leaves `chunks` empty.
-fn write_all_vectored(file: &mut File, chunks: &mut Vec<Bytes>) -> std::io::Result<()> {
-    let mut first = 0;
-    while first < chunks.len() {
-        let slices: Vec<std::io::IoSlice<'_>> = chunks[first..]
-            .iter()
-            .map(|c| std::io::IoSlice::new(c))
-            .collect();
-        let mut written = match file.write_vectored(&slices) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => n,
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(err),
-        };
-        drop(slices);
-        while written > 0 {
-            let len = chunks[first].len();
-            if written >= len {
-                written -= len;
-                first += 1;
-            } else {
-                let rest = chunks[first].slice(written..);
-                chunks[first] = rest;
-                written = 0;
-            }
-        }
+/// Runs a short blocking call on this worker, after moving the runtime's
+/// other work off it; a single-threaded runtime (tests) runs it in place.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
     }
-    chunks.clear();
-    Ok(())
 }
 
 /// A file being read ahead by its own thread.
@@ -154,7 +110,8 @@ impl FileSource {
 mod tests {
     use super::*;
 
-    #[tokio::test]
+    // Multi-threaded, as in the server: the writes go through block_in_place.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn chunks_when_written_then_file_holds_them_in_order() {
         let path = std::env::temp_dir().join(format!("envd-sink-{}", std::process::id()));
         let file = File::create(&path).expect("create");
@@ -194,25 +151,32 @@ mod tests {
         assert_eq!(back, expected);
     }
 
-    #[tokio::test]
-    async fn write_when_disk_refuses_then_error_from_the_writer() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn write_when_disk_refuses_then_error_then_every_later_write_fails() {
         // /dev/full fails every write with ENOSPC.
         let file = std::fs::OpenOptions::new()
             .write(true)
             .open("/dev/full")
             .expect("open /dev/full");
         let mut sink = FileSink::new(file);
-        let mut result = Ok(());
-        for _ in 0..(DEPTH + 4) {
-            result = sink.write(Bytes::from_static(b"x")).await;
-            if result.is_err() {
-                break;
-            }
-        }
-        let err = match result {
-            Err(err) => err,
-            Ok(()) => sink.finish().await.expect_err("ENOSPC at the end"),
-        };
+        let err = sink
+            .write(Bytes::from_static(b"x"))
+            .await
+            .expect_err("ENOSPC");
         assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
+        assert!(sink.write(Bytes::from_static(b"y")).await.is_err());
+        assert!(sink.finish().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn write_when_single_threaded_runtime_then_written_in_place() {
+        let path = std::env::temp_dir().join(format!("envd-sink-st-{}", std::process::id()));
+        let mut sink = FileSink::new(File::create(&path).expect("create"));
+        sink.write(Bytes::from_static(b"abc")).await.expect("write");
+        sink.write(Bytes::new()).await.expect("empty chunk");
+        drop(sink.finish().await.expect("finish"));
+        let back = std::fs::read(&path).expect("read");
+        std::fs::remove_file(&path).ok();
+        assert_eq!(back, b"abc");
     }
 }

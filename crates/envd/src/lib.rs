@@ -1,6 +1,7 @@
 //! envd, the Wrenn guest agent: the E2B-compatible envd API (Connect RPC
 //! process and filesystem services, `/files`, `/init`...) and, as PID 1 in
 //! a VM, the guest init.
+pub mod alloc;
 pub mod auth;
 pub mod connect;
 pub mod dirs;

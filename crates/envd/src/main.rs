@@ -5,6 +5,10 @@ use clap::Parser;
 
 use envd::{init, server, state::ENVD_VERSION};
 
+/// Keeps freed large blocks for reuse (see the module for why).
+#[global_allocator]
+static ALLOC: envd::alloc::Recycling = envd::alloc::Recycling::new();
+
 /// Wrenn guest agent.
 #[derive(Debug, Parser)]
 #[command(version = ENVD_VERSION, about)]
