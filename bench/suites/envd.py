@@ -19,7 +19,8 @@ ENVD_BENCH_FILE_MB (default 256), ENVD_BENCH_RUNS (default 200),
 ENVD_BENCH_ROUNDS (default 3), ENVD_BENCH_FILE_PATH (default
 /dev/shm/envd-bench.bin) and ENVD_BENCH_VM_FILE_PATH (default
 /tmp/envd-bench.bin), ENVD_BENCH_SKIP_HOST=1 (only the VM
-figures), ENVD_BENCH_PORT (default 49983, the SDK's), ENVD_URL + ENVD_PID
+figures), ENVD_BENCH_PORT (default 49983, the SDK's), ENVD_BENCH_NEW (a
+binary to measure as `new` instead of building this tree's), ENVD_URL + ENVD_PID
 (measure one running envd instead, as before).
 """
 import hashlib
@@ -221,6 +222,8 @@ def baseline_binary():
 
 
 def this_binary():
+    if os.environ.get("ENVD_BENCH_NEW"):
+        return os.environ["ENVD_BENCH_NEW"]
     return subprocess.run(["bash", str(ROOT / "images/envd.sh")], cwd=ROOT, check=True,
                           capture_output=True, text=True).stdout.strip().splitlines()[-1]
 

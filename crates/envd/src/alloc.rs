@@ -2,11 +2,12 @@
 //! for the next allocation of the same size.
 //!
 //! musl's allocator (envd is a static musl binary) maps every block above
-//! ~128 KiB on its own and unmaps it when freed. The data path frees and
+//! ~128 KiB on its own and unmaps it when freed, and gives back the memory
+//! of smaller large blocks (tens of KiB) as soon as their group is empty. The data path frees and
 //! allocates such blocks all the time: the HTTP server's read buffer (up to
 //! ~400 KiB, a new one for every read of an upload, since the chunks of the
-//! previous ones are still in flight), the base64 of a process's output, a
-//! download's chunks. Every fresh mapping costs a page fault and a zeroed
+//! previous ones are still in flight), a process's output and its base64 (64
+//! KiB and ~87 KiB an event), a download's chunks. Every fresh mapping costs a page fault and a zeroed
 //! page per 4 KiB before a byte is copied in: in an upload that was half of
 //! envd's CPU. Reusing the block skips both, and the memory is warm.
 //!
@@ -26,8 +27,10 @@ use std::{
     sync::Mutex,
 };
 
-/// Smallest block kept: below it musl's allocator reuses memory itself.
-pub const MIN: usize = 124 * 1024;
+/// Smallest block kept. musl maps blocks above ~128 KiB on their own, and
+/// also gives back (unmaps) the group of a freed block of tens of KiB once
+/// it is empty, which the data path's 64 KiB buffers hit on every event.
+pub const MIN: usize = 48 * 1024;
 /// Largest block kept.
 pub const MAX: usize = 2 << 20;
 /// Sizes are rounded up to a multiple of this.
@@ -263,7 +266,9 @@ mod tests {
             a.dealloc(q, layout(390 * 1024));
             let z = a.alloc_zeroed(layout(400 * 1024));
             assert_eq!(z, p);
-            assert!(std::slice::from_raw_parts(z, 400 * 1024).iter().all(|b| *b == 0));
+            assert!(std::slice::from_raw_parts(z, 400 * 1024)
+                .iter()
+                .all(|b| *b == 0));
             a.dealloc(z, layout(400 * 1024));
         }
     }
