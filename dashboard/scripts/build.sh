@@ -3,7 +3,8 @@
 # npm ci + vite build, the inline boot script moved to a file (CSP without
 # 'unsafe-inline'), Redoc's standalone bundle (pinned in package-lock.json)
 # copied to OUT/vendor/redoc.standalone.js with its cdn.redoc.ly logo URL
-# pointed at OUT/vendor/logo-mini.svg. Skipped when OUT/.build-stamp
+# pointed at OUT/vendor/logo-mini.svg, and a NAME.gz copy of each larger
+# text file (served to gzip clients). Skipped when OUT/.build-stamp
 # holds the hash of package-lock.json and the sources.
 # Needs only Node 20 and npm.
 set -euo pipefail
@@ -47,5 +48,10 @@ if grep -o 'https://cdn\.redoc\.ly[^"'"'"' )]*' "$out/vendor/redoc.standalone.js
 	echo "dashboard: redoc.standalone.js still loads assets from cdn.redoc.ly (above)" >&2
 	exit 1
 fi
+# A gzip copy beside every text file worth compressing: wrenn-cp serves it
+# to clients that accept gzip (no per-request compression). -n: no name or
+# time inside, so a rebuild of the same sources gives the same bytes.
+find "$out" -type f -size +1k \( -name '*.js' -o -name '*.mjs' -o -name '*.css' -o -name '*.html' \
+	-o -name '*.svg' -o -name '*.json' -o -name '*.map' -o -name '*.txt' \) -exec gzip -9 -k -n -f {} +
 printf '%s\n' "$want" >"$out/.build-stamp"
 echo "dashboard: built into $out"

@@ -362,6 +362,24 @@ try {
         for (const name of ['host', 'csrf', 'routes', 'phone']) checks.blocked(name, 'signup');
     }
 
+    await checks.check('assets reach the browser gzip-encoded (the build\'s .gz copies)', async () => {
+        const probe = await context.newPage();
+        const scripts = [];
+        const pending = [];
+        probe.on('response', (r) => {
+            if (!new URL(r.url()).pathname.endsWith('.js')) return;
+            pending.push(r.allHeaders().then((h) => scripts.push([r.url(), h['content-encoding']])));
+        });
+        await visit(probe, '/login');
+        await Promise.all(pending);
+        await probe.close();
+        if (!scripts.length) throw new Error('the login page loaded no script');
+        const plain = scripts.filter(([, enc]) => enc !== 'gzip');
+        // Files under 1 KiB have no copy: at least the large bundles must be zipped.
+        if (plain.length === scripts.length) throw new Error(`no script came gzip-encoded: ${plain.map(([u]) => u).join(', ')}`);
+        return `${scripts.length - plain.length} of ${scripts.length} scripts gzip`;
+    });
+
     await checks.check('/docs (Redoc, served by wrenn-cp): no third-party requests, axe', async () => {
         const docs = await context.newPage();
         watch(docs);

@@ -101,9 +101,11 @@ async fn dashboard_or_not_found(
     State(state): State<AppState>,
     method: Method,
     uri: Uri,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     if matches!(method, Method::GET | Method::HEAD) && !crate::dashboard::is_api_path(uri.path()) {
-        return crate::dashboard::serve(&state.config.dashboard_dir, uri.path()).await;
+        let gzip = crate::dashboard::accepts_gzip(&headers);
+        return crate::dashboard::serve(&state.config.dashboard_dir, uri.path(), gzip).await;
     }
     not_found().await
 }
