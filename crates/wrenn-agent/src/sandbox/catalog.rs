@@ -222,8 +222,9 @@ pub struct StagedImage {
 }
 
 impl StagedImage {
-    /// The staged version directory (every regular file in it is part of
-    /// the image, see `template_manifest`).
+    /// The staged version directory: `rootfs.ext4` and the image's
+    /// metadata (`start.json`); every regular file in it is part of the
+    /// image (see `template_manifest`).
     pub fn version_dir(&self) -> PathBuf {
         self.root.join(&self.version)
     }
@@ -231,12 +232,6 @@ impl StagedImage {
     /// Where the raw root file system goes.
     pub fn rootfs(&self) -> PathBuf {
         self.version_dir().join(ROOTFS)
-    }
-
-    /// The version directory: `rootfs.ext4` and the image's metadata
-    /// (`start.json`).
-    pub fn version_dir(&self) -> PathBuf {
-        self.root.join(&self.version)
     }
 
     /// Points `current` at the staged version and moves the whole template

@@ -42,6 +42,7 @@ pub async fn run() -> anyhow::Result<Vec<Row>> {
             disk_mb: None,
             tags: if i % 2 == 0 { &[] } else { &tags },
             template_host: None,
+            template_holders: &[],
             template_image: None,
             exclude: &[],
         };

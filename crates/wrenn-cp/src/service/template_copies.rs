@@ -76,6 +76,21 @@ pub async fn spread(state: &AppState, template: &TemplateRow) -> Result<Spread, 
     Ok(spread)
 }
 
+/// Records that `host_id` made `template` (its content address lets other
+/// hosts fetch it). A failure is logged, not returned: the template still
+/// works on the host that made it, as before copies.
+pub async fn record_made(state: &AppState, template_id: &str, host_id: &str, made: &AgentTemplate) {
+    if made.digest.is_empty() {
+        return;
+    }
+    let bytes = i64::try_from(made.bytes).unwrap_or(i64::MAX);
+    if let Err(err) =
+        db::template_hosts::insert(&state.db, template_id, host_id, &made.digest, bytes).await
+    {
+        tracing::warn!(template_id, error = %err, "cannot record the template's copy");
+    }
+}
+
 /// Why a template could not be copied to a host.
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {

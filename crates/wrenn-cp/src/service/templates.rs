@@ -9,6 +9,7 @@ use crate::{
     auth::Principal,
     db::{self, templates::TemplateRow},
     lifecycle::SandboxState,
+    service::template_copies,
     state::AppState,
 };
 
@@ -195,7 +196,7 @@ pub async fn snapshot(
         id: db::new_id("tpl_"),
         team_id: Some(principal.team_id.clone()),
         name: name.to_string(),
-        image: made.image,
+        image: made.image.clone(),
         builtin: false,
         vcpus: sandbox.vcpus,
         memory_mb: sandbox.memory_mb,
@@ -214,15 +215,8 @@ pub async fn snapshot(
             err.into()
         });
     }
-    // Its content address lets other hosts fetch it (template_copies).
-    if let (false, Some(host)) = (made.digest.is_empty(), &row.host_id) {
-        let bytes = i64::try_from(made.bytes).unwrap_or(i64::MAX);
-        if let Err(err) =
-            db::template_hosts::insert(&state.db, &row.id, host, &made.digest, bytes).await
-        {
-            // The template still works on its own host, as before copies.
-            tracing::warn!(template_id = row.id, error = %err, "cannot record the template's copy");
-        }
+    if let Some(host) = &row.host_id {
+        template_copies::record_made(state, &row.id, host, &made).await;
     }
     let resource = ("template", row.name.as_str());
     audit::record(

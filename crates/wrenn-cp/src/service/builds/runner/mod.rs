@@ -33,6 +33,7 @@ use crate::{
         templates::{TemplateRow, Version},
     },
     scheduler,
+    service::template_copies,
     state::AppState,
 };
 pub use lease::Stop;
@@ -435,6 +436,9 @@ impl Run<'_> {
             template.disk_mb.and_then(|d| u64::try_from(d).ok()),
         )
         .map_err(|e| Failure::failed("invalid_resources", e.to_string()))?;
+        // The base, or a cached step, may live on another host: the
+        // scheduler prefers its holders and copies it where it must.
+        let spread = template_copies::spread(self.state, template).await?;
         let host_id = scheduler::place(
             self.state,
             &scheduler::Requirements {
@@ -443,7 +447,8 @@ impl Run<'_> {
                 memory_mb: i64::from(job.memory_mb),
                 disk_mb: template.disk_mb,
                 tags: &[],
-                template_host: template.host_id.as_deref(),
+                template_host: spread.only_host(template),
+                template_holders: &spread.holders,
                 exclude: &[],
                 template_image: Some(template.image.as_str()),
             },
@@ -459,6 +464,14 @@ impl Run<'_> {
             .agent(&host_id)
             .await
             .map_err(|e| Failure::failed("agent_unavailable", e.to_string()))?;
+        if spread.can_copy() && !spread.holds(&host_id) {
+            template_copies::copy_to(self.state, template, &spread, &host_id, agent.as_ref())
+                .await
+                .map_err(|e| match e {
+                    template_copies::CopyError::Db(e) => Failure::Db(e),
+                    other => Failure::failed("template_copy_failed", other.to_string()),
+                })?;
+        }
         let sandbox_id: String = SandboxId::generate().into();
         // Recorded before the host hears of it, so the reconciler never
         // takes the build VM for an orphan.
@@ -529,7 +542,7 @@ impl Run<'_> {
             id: db::new_id("tpl_"),
             team_id: Some(self.job.team_id.clone()),
             name: format!("~cache-{}", key.to_hex()),
-            image: made.image,
+            image: made.image.clone(),
             builtin: false,
             vcpus: i64::from(self.job.vcpus),
             memory_mb: i64::from(self.job.memory_mb),
@@ -541,6 +554,7 @@ impl Run<'_> {
         };
         match db::templates::insert_hidden(&self.state.db, &row).await {
             Ok(()) => {
+                template_copies::record_made(self.state, &row.id, &vm.host_id, &made).await;
                 db::build_cache::insert(&self.state.db, &self.job.team_id, &key.to_hex(), &row.id)
                     .await?;
                 Ok(row)
@@ -630,7 +644,7 @@ impl Run<'_> {
             id: db::new_id("tpl_"),
             team_id: Some(job.team_id.clone()),
             name: job.name.clone(),
-            image: made.image,
+            image: made.image.clone(),
             builtin: false,
             vcpus: i64::from(job.vcpus),
             memory_mb: i64::from(job.memory_mb),
@@ -650,7 +664,10 @@ impl Run<'_> {
         )
         .await;
         match registered {
-            Ok(id) => Ok(id),
+            Ok(id) => {
+                template_copies::record_made(self.state, &id, &vm.host_id, &made).await;
+                Ok(id)
+            }
             Err(err) => {
                 let _ = vm.agent.delete_template(&row.image).await;
                 Err(err.into())
