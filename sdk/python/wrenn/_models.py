@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 
 class AdminTeam(BaseModel):
@@ -74,6 +74,41 @@ class AuditPage(BaseModel):
     next_cursor: str | None = Field(
         None, description="Pass as `cursor` for the next page; `null` on the last page."
     )
+
+
+class BuildErrorView(BaseModel):
+    """
+    Why a build failed.
+    """
+
+    code: str = Field(..., description="`step_failed`, `missing_context_file`, `build_lost`, ...")
+    exit_code: int | None = Field(None, description="The failed step's exit code.")
+    line: int | None = Field(None, description="The Dockerfile line.")
+    message: str
+
+
+class BuildSpec(BaseModel):
+    """
+    The `spec` part of a build upload.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    build_args: dict[str, str] | None = None
+    dockerfile: str = Field(..., description="The Dockerfile's text.")
+    memory_mb: int | None = Field(None, ge=0)
+    name: str = Field(..., description="The template to build (a new name, or one made by builds).")
+    public: bool | None = Field(
+        None, description="Accepted for the contract; team visibility only for now."
+    )
+    ready_command: str | None = Field(
+        None, description="Overrides the Dockerfile's HEALTHCHECK as the ready command."
+    )
+    tag: str | None = Field(
+        None, description="The version's tag (default `latest`; `latest` always moves too)."
+    )
+    vcpus: int | None = Field(None, description="Default: the base template's.", ge=0)
 
 
 class CreateHost(BaseModel):
@@ -257,6 +292,33 @@ class IssuedToken(BaseModel):
 
 class Listing(BaseModel):
     entries: list[Entry]
+
+
+class LogEvent1(BaseModel):
+    """
+    One NDJSON line of a build's log.
+    """
+
+    at: str
+    seq: int
+    step: int = Field(..., description="1-based; 0: the build itself.")
+    stream: str = Field(..., description="`stdout`, `stderr` or `system`.")
+    text: str
+    type: Literal["log"]
+
+
+class LogEvent2(BaseModel):
+    """
+    One NDJSON line of a build's log.
+    """
+
+    error: BuildErrorView | None = None
+    status: str
+    type: Literal["end"]
+
+
+class LogEvent(RootModel[LogEvent1 | LogEvent2]):
+    root: LogEvent1 | LogEvent2 = Field(..., description="One NDJSON line of a build's log.")
 
 
 class LoginRequest(BaseModel):
@@ -482,6 +544,13 @@ class TemplateList(BaseModel):
     templates: list[Template]
 
 
+class TemplateTag(BaseModel):
+    build_id: str | None = None
+    tag: str
+    template_id: str
+    updated_at: str
+
+
 class UpdateHost(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -632,6 +701,29 @@ class BrowserSession(BaseModel):
     )
     teams: list[Team] = Field(..., description="Every team of the user.")
     user: User
+
+
+class Build(BaseModel):
+    created_at: str
+    current_step: int
+    current_step_text: str | None = None
+    error: BuildErrorView | None = None
+    finished_at: str | None = None
+    id: str
+    name: str
+    started_at: str | None = None
+    status: str = Field(
+        ..., description="`queued`, `building`, `succeeded`, `failed` or `cancelled`."
+    )
+    steps_cached: int
+    steps_done: int
+    steps_total: int
+    tag: str
+    template_id: str | None = Field(None, description="The version a successful build registered.")
+
+
+class BuildList(BaseModel):
+    builds: list[Build]
 
 
 class CreateKey(BaseModel):

@@ -995,6 +995,84 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/templates/builds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The team's builds, newest first. */
+        get: operations["list_template_builds"];
+        put?: never;
+        /**
+         * Submits a build: `multipart/form-data` with a `spec` part (JSON) and
+         *     an optional `context` part (a tar archive, plain or gzip).
+         */
+        post: operations["create_template_build"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/templates/builds/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One build. */
+        get: operations["get_template_build"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/templates/builds/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancels a build: a queued one at once, a running one at its next check
+         *     (its build VM destroyed, nothing registered).
+         */
+        post: operations["cancel_template_build"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/templates/builds/{id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The build's log as NDJSON from `offset`; with `follow=true` until the
+         *     build ends (then an `end` object).
+         */
+        get: operations["template_build_logs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/templates/{name}": {
         parameters: {
             query?: never;
@@ -1008,6 +1086,23 @@ export interface paths {
         post?: never;
         /** Deletes one of the team's templates (built-ins cannot be deleted). */
         delete: operations["delete_template"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/templates/{name}/tags": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tags of one of the team's built templates. */
+        get: operations["list_template_tags"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1233,6 +1328,70 @@ export interface components {
             /** @description Every team of the user. */
             teams: components["schemas"]["Team"][];
             user: components["schemas"]["User"];
+        };
+        Build: {
+            created_at: string;
+            /** Format: int64 */
+            current_step: number;
+            current_step_text?: string | null;
+            error?: null | components["schemas"]["BuildErrorView"];
+            finished_at?: string | null;
+            id: string;
+            name: string;
+            started_at?: string | null;
+            /** @description `queued`, `building`, `succeeded`, `failed` or `cancelled`. */
+            status: string;
+            /** Format: int64 */
+            steps_cached: number;
+            /** Format: int64 */
+            steps_done: number;
+            /** Format: int64 */
+            steps_total: number;
+            tag: string;
+            /** @description The version a successful build registered. */
+            template_id?: string | null;
+        };
+        /** @description Why a build failed. */
+        BuildErrorView: {
+            /** @description `step_failed`, `missing_context_file`, `build_lost`, ... */
+            code: string;
+            /**
+             * Format: int64
+             * @description The failed step's exit code.
+             */
+            exit_code?: number | null;
+            /**
+             * Format: int64
+             * @description The Dockerfile line.
+             */
+            line?: number | null;
+            message: string;
+        };
+        BuildList: {
+            builds: components["schemas"]["Build"][];
+        };
+        /** @description The `spec` part of a build upload. */
+        BuildSpec: {
+            build_args?: {
+                [key: string]: string;
+            };
+            /** @description The Dockerfile's text. */
+            dockerfile: string;
+            /** Format: int32 */
+            memory_mb?: number | null;
+            /** @description The template to build (a new name, or one made by builds). */
+            name: string;
+            /** @description Accepted for the contract; team visibility only for now. */
+            public?: boolean;
+            /** @description Overrides the Dockerfile's HEALTHCHECK as the ready command. */
+            ready_command?: string | null;
+            /** @description The version's tag (default `latest`; `latest` always moves too). */
+            tag?: string | null;
+            /**
+             * Format: int32
+             * @description Default: the base template's.
+             */
+            vcpus?: number | null;
         };
         CreateHost: {
             /**
@@ -1596,6 +1755,27 @@ export interface components {
             /** @description Each warm pool of the host (empty when absent: an older agent). */
             warm_pools?: components["schemas"]["WarmPoolLoad"][];
         };
+        /** @description One NDJSON line of a build's log. */
+        LogEvent: {
+            at: string;
+            /** Format: int64 */
+            seq: number;
+            /**
+             * Format: int64
+             * @description 1-based; 0: the build itself.
+             */
+            step: number;
+            /** @description `stdout`, `stderr` or `system`. */
+            stream: string;
+            text: string;
+            /** @enum {string} */
+            type: "log";
+        } | {
+            error?: null | components["schemas"]["BuildErrorView"];
+            status: string;
+            /** @enum {string} */
+            type: "end";
+        };
         LoginRequest: {
             email: string;
             password: string;
@@ -1928,6 +2108,12 @@ export interface components {
         };
         TemplateList: {
             templates: components["schemas"]["Template"][];
+        };
+        TemplateTag: {
+            build_id?: string | null;
+            tag: string;
+            template_id: string;
+            updated_at: string;
         };
         /** @enum {string} */
         TimeoutAction: "kill" | "pause";
@@ -6868,6 +7054,306 @@ export interface operations {
             };
         };
     };
+    list_template_builds: {
+        parameters: {
+            query?: {
+                /** @description At most this many (default 50, at most 500). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BuildList"];
+                };
+            };
+            /** @description bad_request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description validation_failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_template_build: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description part `spec` (this JSON) and optional part `context` (tar or tar.gz) */
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["BuildSpec"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Build"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_template_build: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Build"];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    cancel_template_build: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Build"];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    template_build_logs: {
+        parameters: {
+            query?: {
+                /** @description The first `seq` wanted (default 0). */
+                offset?: number;
+                /**
+                 * @description Keep the response open until the build ends, then write an `end`
+                 *     object.
+                 */
+                follow?: boolean;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description application/x-ndjson: LogEvent per line */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogEvent"];
+                };
+            };
+            /** @description bad_request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description validation_failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     get_template: {
         parameters: {
             query?: never;
@@ -6958,6 +7444,53 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: a request limit of the API key or team is spent; see `Retry-After` and the `RateLimit-*` headers */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_template_tags: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateTag"][];
+                };
+            };
+            /** @description unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
