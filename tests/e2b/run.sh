@@ -76,7 +76,7 @@ for suite in "${suites[@]}"; do
     case $suite in
         e2b-py)
             (cd "$here/py" && E2B_SUITE=$suite "$root/target/e2b-venv-latest/bin/python" -m pytest -p no:cacheprovider \
-                -o junit_family=xunit2 -rfEX test_stack.py test_sdk.py test_readme.py test_code_interpreter.py) 2>&1 | tee "$log"
+                -o junit_family=xunit2 -rfEX test_stack.py test_sdk.py test_readme.py test_code_interpreter.py test_template.py) 2>&1 | tee "$log"
             ;;
         e2b-py24)
             # 2.4x refuses keys that are not e2b_<hex> unless told not to.

@@ -3,7 +3,7 @@
 //! and PostgreSQL: every route's status codes and the keys the e2b SDK
 //! requires, E2B's error body and retry headers, list filters and pages,
 //! idempotent creates, forks, snapshots, network updates, other teams'
-//! sandboxes, E2B-form API keys and bad input.
+//! sandboxes, E2B-form API keys and bad input; the template build flow.
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
@@ -189,3 +189,5 @@ mod lifecycle;
 mod list;
 #[path = "api_e2b/snapshots.rs"]
 mod snapshots;
+#[path = "api_e2b/templates.rs"]
+mod templates;

@@ -5,12 +5,14 @@
 // a pass fails the suite, then delete the entry). Nothing is skipped.
 // Closing line: `e2b-node: N passed, M failed, X xfailed`.
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Agent, request as httpsRequest } from 'node:https'
 import { after, test } from 'node:test'
 import { randomUUID } from 'node:crypto'
 
-import { CommandExitError, Sandbox } from 'e2b'
+import { CommandExitError, Sandbox, Template, waitForPort } from 'e2b'
 
 const pending = JSON.parse(readFileSync(new URL('../pending.json', import.meta.url), 'utf8'))
 const run = randomUUID().slice(0, 10)
@@ -232,6 +234,34 @@ flow('snapshot and a sandbox from it', [...SDK, 'snapshots'], async () => {
     deleted = await Sandbox.deleteSnapshot(snapshot.snapshotId)
   }
   assert.equal(deleted, true)
+})
+
+// Template.build onto Wrenn's builder (issue #16, item 6): a local file,
+// a RUN, envs, a workdir and a start command with a ready check.
+flow('Template.build, then a sandbox of it', [...SDK, 'template-build'], async () => {
+  const context = mkdtempSync(join(tmpdir(), 'wrenn-e2b-tpl-'))
+  writeFileSync(join(context, 'hello.txt'), 'hello from node\n')
+  const name = `node-tpl-${run}`
+  const template = Template({ fileContextPath: context })
+    .fromTemplate('base')
+    .copy('hello.txt', '/srv/app/')
+    .runCmd('echo built-as-$(id -un) > /srv/app/built.txt', { user: 'root' })
+    .setEnvs({ GREETING: 'hi from node' })
+    .setWorkdir('/srv/app')
+    .setStartCmd('python3 -m http.server 8000 --directory /srv/app', waitForPort(8000))
+  const info = await Template.build(template, name, { cpuCount: 1, memoryMB: 512 })
+  assert.equal(info.name, name)
+  assert.equal(await Template.exists(name), true)
+
+  const sandbox = await create({ template: name })
+  assert.equal(await sandbox.files.read('/srv/app/hello.txt'), 'hello from node\n')
+  assert.equal(await sandbox.files.read('/srv/app/built.txt'), 'built-as-root\n')
+  assert.equal((await sandbox.commands.run('echo $GREETING')).stdout, 'hi from node\n')
+  const served = await sandbox.commands.run('curl -fsS http://127.0.0.1:8000/hello.txt')
+  assert.equal(served.stdout, 'hello from node\n')
+  const outside = await get(`https://${sandbox.getHost(8000)}/hello.txt`)
+  assert.equal(outside.status, 200)
+  assert.equal(outside.body, 'hello from node\n')
 })
 
 flow('kill, then 502 from the proxy', SDK, async () => {

@@ -46,7 +46,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
 
 
-KNOWN_FEATURES = {"e2b-api", "proxy", "fork", "snapshots", "fs-pause", "auto-resume", "code-interpreter"}
+KNOWN_FEATURES = {"e2b-api", "proxy", "fork", "snapshots", "fs-pause", "auto-resume", "code-interpreter", "template-build"}
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -157,6 +157,7 @@ async fn create(
         .map_err(|e| ApiError::InvalidJson(format!("the 'spec' part: {e}")))?;
     let context = parts.iter().find(|p| p.name == "context").map(|p| p.data);
     let request = submit::NewBuild {
+        id: None,
         name: spec.name,
         tag: spec.tag,
         dockerfile: spec.dockerfile,

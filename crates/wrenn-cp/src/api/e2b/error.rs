@@ -14,7 +14,10 @@ use wrenn_types::ErrorCode;
 use crate::{
     auth::lockout::retry_after_secs,
     error::ApiError,
-    service::sandboxes::{EnvdTokenError, IdempotentCreateError, TimeOutNowError},
+    service::{
+        builds::e2b::{E2bBuildError, UploadError},
+        sandboxes::{EnvdTokenError, IdempotentCreateError, TimeOutNowError},
+    },
 };
 
 /// What a refused E2B request answers.
@@ -66,7 +69,7 @@ impl E2bError {
         }
     }
 
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
             message: message.into(),
@@ -136,7 +139,39 @@ through_api_error!(
     crate::service::sandboxes::MetricsHistoryError,
     crate::service::templates::SnapshotError,
     crate::service::templates::DeleteTemplateError,
+    crate::service::builds::submit::SubmitError,
 );
+
+impl From<E2bBuildError> for E2bError {
+    fn from(err: E2bBuildError) -> Self {
+        match err {
+            E2bBuildError::Invalid(_) | E2bBuildError::Steps(_) => {
+                Self::bad_request(err.to_string())
+            }
+            E2bBuildError::TemplateNotFound(_) | E2bBuildError::BuildNotFound(_) => {
+                Self::not_found(err.to_string())
+            }
+            E2bBuildError::AlreadyStarted(_) => Self::conflict(err.to_string()),
+            E2bBuildError::TooManyPending(_) => Self {
+                retry: Retry::NotSoon(60),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, err.to_string())
+            },
+            E2bBuildError::Submit(e) => e.into(),
+            E2bBuildError::Io(e) => ApiError::internal(e).into(),
+            E2bBuildError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<UploadError> for E2bError {
+    fn from(err: UploadError) -> Self {
+        match err {
+            UploadError::BadToken => Self::new(StatusCode::FORBIDDEN, err.to_string()),
+            UploadError::NotAnArchive(_) => Self::bad_request(err.to_string()),
+            UploadError::Io(e) => ApiError::internal(e).into(),
+        }
+    }
+}
 
 impl From<IdempotentCreateError> for E2bError {
     fn from(err: IdempotentCreateError) -> Self {

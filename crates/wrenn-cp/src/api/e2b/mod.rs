@@ -3,8 +3,8 @@
 //! written for the `e2b` SDKs runs against Wrenn by changing environment
 //! variables (docs/api.md, "E2B-compatible API"). Handlers authenticate
 //! (`X-API-KEY`, any Wrenn credential), parse E2B's shapes, call one
-//! function of `service::sandboxes` and answer E2B's shapes: no sandbox
-//! rule lives here. Not part of Wrenn's `/openapi.json`: it is E2B's
+//! function of `service::sandboxes` (or `service::builds::e2b` for the
+//! template builds) and answer E2B's shapes: no sandbox rule lives here. Not part of Wrenn's `/openapi.json`: it is E2B's
 //! contract, checked against the real SDK (tests/e2b/).
 mod create;
 mod error;
@@ -15,6 +15,7 @@ mod list;
 mod metrics;
 mod network;
 mod snapshots;
+mod templates;
 mod views;
 
 use std::sync::Arc;
@@ -61,6 +62,25 @@ pub fn routes() -> Router<AppState> {
             "/templates/{template_id}",
             delete(snapshots::delete_template),
         )
+        .route("/templates", get(templates::list))
+        .route("/v3/templates", post(templates::request))
+        .route(
+            "/templates/{template_id}/files/{hash}",
+            get(templates::file_link),
+        )
+        .route(
+            "/templates/{template_id}/files/{hash}/{token}",
+            put(templates::upload),
+        )
+        .route(
+            "/v2/templates/{template_id}/builds/{build_id}",
+            post(templates::start),
+        )
+        .route(
+            "/templates/{template_id}/builds/{build_id}/status",
+            get(templates::status),
+        )
+        .route("/templates/aliases/{alias}", get(templates::alias))
         .route("/sandboxes/{sandbox_id}/network", put(network::update))
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::method_not_allowed)

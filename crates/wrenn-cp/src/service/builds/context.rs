@@ -157,11 +157,40 @@ impl Context {
             };
             entries.insert(path, entry);
         }
+        // What the loop could not read as a header: fine when it is the
+        // zero padding, otherwise the input was never a tar (or was cut).
+        let rest = &bytes[at.min(bytes.len())..];
+        if rest.len() < BLOCK && rest.iter().any(|b| *b != 0) {
+            return Err(ContextError::Invalid(
+                "not a tar archive (or one cut short inside a header)".into(),
+            ));
+        }
         Ok(Context { entries })
     }
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Adds `other`'s entries under the directory `prefix` (normalised, no
+    /// trailing `/`): one context made of several uploads, each in its own
+    /// directory so that their paths cannot collide.
+    pub fn insert_under(&mut self, prefix: &str, other: Context) {
+        for (path, mut entry) in other.entries {
+            let path = format!("{prefix}/{path}");
+            entry.path.clone_from(&path);
+            self.entries.insert(path, entry);
+        }
+    }
+
+    /// The whole context as one tar archive (owner root, time 0).
+    pub fn to_tar(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for entry in self.entries.values() {
+            write_entry(&mut out, &entry.path, entry);
+        }
+        out.resize(out.len() + 2 * BLOCK, 0);
+        out
     }
 
     /// The entries a `COPY` source names: `(path relative to what is
@@ -479,6 +508,12 @@ mod tests {
             Err(ContextError::Invalid(_))
         ));
         assert!(Context::read(&[]).expect("empty").is_empty());
+        // Shorter than one header: text, not a tar.
+        assert!(matches!(
+            Context::read(b"not a tar at all, really"),
+            Err(ContextError::Invalid(_))
+        ));
+        assert!(Context::read(&[0u8; 100]).expect("padding").is_empty());
     }
 
     #[test]

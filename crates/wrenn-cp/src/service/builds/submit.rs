@@ -27,6 +27,9 @@ pub const MAX_ACTIVE_PER_TEAM: i64 = 2;
 /// A build as asked for (the `spec` part of the upload).
 #[derive(Debug, Clone, Default)]
 pub struct NewBuild {
+    /// The build's id, when the caller gave one out before submitting (the
+    /// E2B flow answers it before the steps arrive); else a new one.
+    pub id: Option<String>,
     pub name: String,
     pub tag: Option<String>,
     pub dockerfile: String,
@@ -98,6 +101,29 @@ fn valid_name(value: &str, what: &str) -> Result<(), SubmitError> {
     }
 }
 
+/// Whether the team may build `name:tag`: valid names, not a built-in,
+/// not a team template made otherwise (a snapshot).
+pub async fn check_name(
+    state: &AppState,
+    team_id: &str,
+    name: &str,
+    tag: &str,
+) -> Result<(), SubmitError> {
+    valid_name(name, "template name")?;
+    valid_name(tag, "tag")?;
+    if BUILTINS.iter().any(|(b, _, _)| *b == name) {
+        return Err(SubmitError::NameTaken(name.to_owned()));
+    }
+    if db::templates::by_name(&state.db, team_id, name)
+        .await?
+        .is_some()
+        && !db::templates::has_tags(&state.db, team_id, name).await?
+    {
+        return Err(SubmitError::NameTaken(name.to_owned()));
+    }
+    Ok(())
+}
+
 /// Checks and records a build, then starts it; answers its record.
 pub async fn submit(
     state: &AppState,
@@ -106,19 +132,8 @@ pub async fn submit(
     context: Option<&[u8]>,
 ) -> Result<BuildRow, SubmitError> {
     let team_id = principal.team_id.as_str();
-    valid_name(&request.name, "template name")?;
     let tag = request.tag.clone().unwrap_or_else(|| "latest".into());
-    valid_name(&tag, "tag")?;
-    if BUILTINS.iter().any(|(b, _, _)| *b == request.name) {
-        return Err(SubmitError::NameTaken(request.name));
-    }
-    if db::templates::by_name(&state.db, team_id, &request.name)
-        .await?
-        .is_some()
-        && !db::templates::has_tags(&state.db, team_id, &request.name).await?
-    {
-        return Err(SubmitError::NameTaken(request.name));
-    }
+    check_name(state, team_id, &request.name, &tag).await?;
     let file = dockerfile::parse(&request.dockerfile)?;
     let plan = plan::plan(&file, &request.build_args)?;
     let base = match &plan.base.tag {
@@ -166,7 +181,7 @@ pub async fn submit(
     let memory_mb = request.memory_mb.unwrap_or_else(|| to_u32(base.memory_mb));
     wrenn_types::Resources::new(vcpus, memory_mb, None)
         .map_err(|e| SubmitError::Invalid(e.to_string()))?;
-    let id = db::new_id("bld_");
+    let id = request.id.clone().unwrap_or_else(|| db::new_id("bld_"));
     let settings = BuildSettings::get();
     let context_sha256 = match context.filter(|c| !c.is_empty()) {
         Some(bytes) => {

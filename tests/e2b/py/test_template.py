@@ -1,0 +1,60 @@
+"""`Template.build` against Wrenn (issue #16, item 6): a template from
+Wrenn's `base` with a file copied from a local context, a RUN, envs, a
+working directory and a start command with a ready check, built through
+E2B's template API onto Wrenn's builder; then a sandbox of it has the file,
+the env and the service up. Needs no public internet."""
+import urllib.request
+
+import pytest
+from e2b import Template, wait_for_port
+
+from conftest import RUN
+
+TEMPLATE = pytest.mark.needs("e2b-api", "proxy", "template-build")
+
+
+@TEMPLATE
+def test_template_build_when_copy_run_env_workdir_start_then_sandbox_has_them(tmp_path, make_sandbox):
+    (tmp_path / "hello.txt").write_text("hello from the context\n")
+    name = f"py-tpl-{RUN}"
+    template = (
+        Template(file_context_path=str(tmp_path))
+        .from_template("base")
+        .copy("hello.txt", "/srv/app/")
+        .run_cmd("echo built-as-$(id -un) > /srv/app/built.txt", user="root")
+        .set_envs({"GREETING": "hi there"})
+        .set_workdir("/srv/app")
+        .set_start_cmd("python3 -m http.server 8000 --directory /srv/app", wait_for_port(8000))
+    )
+    logs = []
+    info = Template.build(template, name, cpu_count=1, memory_mb=512, on_build_logs=logs.append)
+    assert info.name == name
+    assert any("Starting building" in str(entry) for entry in logs), logs
+
+    sandbox = make_sandbox(template=name)
+    assert sandbox.files.read("/srv/app/hello.txt") == "hello from the context\n"
+    assert sandbox.files.read("/srv/app/built.txt") == "built-as-root\n"
+    assert sandbox.commands.run("echo $GREETING").stdout == "hi there\n"
+    # The start command's server is up as the sandbox starts (ready check
+    # passed before the snapshot).
+    served = sandbox.commands.run("curl -fsS http://127.0.0.1:8000/hello.txt").stdout
+    assert served == "hello from the context\n"
+    # ... and from outside, through the proxy.
+    with urllib.request.urlopen(f"https://{sandbox.get_host(8000)}/hello.txt", timeout=30) as response:
+        assert response.read() == b"hello from the context\n"
+
+    # A second build of the same template is all cached and fast.
+    again = Template.build(template, name, cpu_count=1, memory_mb=512)
+    assert again.name == name
+    assert Template.exists(name)
+    assert not Template.exists(f"py-tpl-none-{RUN}")
+
+
+@TEMPLATE
+def test_template_build_when_step_fails_then_build_exception_names_it(tmp_path):
+    from e2b import BuildException
+
+    template = Template(file_context_path=str(tmp_path)).from_template("base").run_cmd("echo ok").run_cmd("exit 7")
+    with pytest.raises(BuildException) as failed:
+        Template.build(template, f"py-tpl-broken-{RUN}", cpu_count=1, memory_mb=512)
+    assert "7" in str(failed.value)
