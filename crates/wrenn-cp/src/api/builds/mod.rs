@@ -127,7 +127,7 @@ impl From<BuildRow> for Build {
 #[utoipa::path(
     post, path = "/v1/templates/builds", operation_id = "create_template_build", tag = "templates",
     request_body(content = BuildSpec, content_type = "multipart/form-data", description = "part `spec` (this JSON) and optional part `context` (tar or tar.gz)"),
-    responses((status = 202, body = Build), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody))
+    responses((status = 202, body = Build), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody), (status = 415, description = "not multipart/form-data with a boundary", body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody))
 )]
 async fn create(
     State(state): State<AppState>,
