@@ -118,6 +118,7 @@ SEGMENT_KINDS = {
     "users": "user",
     "hosts": "host",
     "tags": "host_tag",
+    "builds": "build",
 }
 # Path segments whose parameter names a platform object, not a team's:
 # plans are defined by platform admins for every team, so no other team's
@@ -147,7 +148,7 @@ class Api:
             hdrs["Content-Type"] = "application/json"
         elif raw is not None:
             data = raw
-            hdrs["Content-Type"] = "application/octet-stream"
+            hdrs.setdefault("Content-Type", "application/octet-stream")
         conn.request(method, path, body=data, headers=hdrs)
         resp = conn.getresponse()
         status = resp.status
@@ -236,6 +237,15 @@ def build_world(api, args):
     api.ok("DELETE", f"/v1/sandboxes/{gone}", a)
     template = f"atpl-{tag}"
     api.ok("POST", f"/v1/sandboxes/{sbx}/snapshot", a, {"name": template})
+    # A's template build, cancelled at once (its record is what B must
+    # not reach; no build VM needs to finish).
+    build = submit_build(api, a, f"abld-{tag}", "FROM base\nRUN true\n")
+    api.ok("POST", f"/v1/templates/builds/{build}/cancel", a, want=(200, 202, 204, 409))
+    deadline = time.time() + 120
+    while api.ok("GET", f"/v1/templates/builds/{build}", a)["status"] not in ("cancelled", "failed", "succeeded"):
+        if time.time() > deadline:
+            raise RuntimeError("team A's build did not end after its cancel")
+        time.sleep(0.5)
     page = api.ok("GET", "/v1/sandboxes?limit=1", a)
     audit_page = api.ok("GET", "/v1/audit?limit=1", a)
 
@@ -272,11 +282,26 @@ def build_world(api, args):
         "user": [a_user, c_user],
         "host": [a_host, a_pending],
         "host_tag": [f"a-{tag}", f"p-{tag}"],
+        "build": [build],
     }
     w["b_ids"] = {"team": [b_team], "user": [b_user], "host": [b_host] if b_host else []}
     # Strings no answer to B may contain (unless B sent them).
     w["secrets"] = sorted({v for vs in w["a_ids"].values() for v in vs} | {w["a_email"], f"c-{tag}@wrenn.test"})
     return w
+
+
+def submit_build(api, cred, name, dockerfile):
+    """POST /v1/templates/builds (multipart: the `spec` part only); the id."""
+    boundary = "wrenn-cross-tenant-boundary"
+    spec = json.dumps({"name": name, "dockerfile": dockerfile})
+    raw = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"spec\"\r\n"
+           f"Content-Type: application/json\r\n\r\n{spec}\r\n--{boundary}--\r\n").encode()
+    status, value, payload = api.call(
+        "POST", "/v1/templates/builds", cred, raw=raw,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    if status != 202:
+        raise RuntimeError(f"POST /v1/templates/builds: {status} {payload[:500]!r}")
+    return value["id"]
 
 
 def start_agent(args, token):
@@ -308,6 +333,8 @@ def snapshot(api, w):
             "hosts": strip_hosts(api.ok("GET", "/v1/hosts", t)),
             "audit": api.ok("GET", "/v1/audit?limit=200", t),
         }
+    for build in w["a_ids"]["build"]:
+        view[build] = api.ok("GET", f"/v1/templates/builds/{build}", a)
     for host in w["a_ids"]["host"]:
         view[host] = strip_hosts(api.ok("GET", f"/v1/hosts/{host}", a)), api.ok("GET", f"/v1/hosts/{host}/tags", a)
     for sbx in w["a_ids"]["sandbox"]:
