@@ -23,6 +23,8 @@ packages=(
     protobuf-compiler libprotobuf-dev musl-tools pkg-config
     # tests
     postgresql python3-venv curl ca-certificates
+    # the builds suite's local OCI registry and image (tests/builds/oci-registry.sh)
+    docker-registry skopeo umoci apache2-utils
     # the dashboard's browser test (tests/dashboard: Debian's Chromium)
     chromium
     # TLS and names on one machine (deploy/local-tls.sh)

@@ -13,7 +13,14 @@
 #   - start + ready commands: the service answers on its port right after
 #     create and after pause/resume (needs the agent's start support: until
 #     it is there these checks are reported as skipped, not failed);
-#   - bad input: an unsupported instruction, a missing COPY source, a bad -t.
+#   - bad input: an unsupported instruction, a missing COPY source, a bad -t;
+#   - FROM an OCI image in a local registry (Debian's docker-registry, plain
+#     HTTP, htpasswd auth) made with umoci and pushed with skopeo
+#     (oci-registry.sh): refused without or with wrong credentials, then
+#     built with them; a sandbox sees the image's files, its whiteout, its
+#     Env and WorkingDir; the second build finds the import cached; the
+#     password appears in no log;
+#   - FROM debian:bookworm (debootstrap on the host, once; cached after).
 #   tests/builds/run.sh        (root; takes flock /tmp/wrenn-vm.lock)
 # Prints `builds: N passed, M failed[, K skipped]`. WRENN_BIN_DIR: prebuilt
 # binaries (wrenn-agent, wrenn-cp, wrenn).
@@ -216,6 +223,64 @@ no_build_vm() { # the build VM's namespace goes (bounded wait)
 }
 check "Ctrl-C: no build VM left" no_build_vm
 check "Ctrl-C: no template registered" template_absent cancelled
+
+# --- FROM an OCI image in a local registry (made with umoci, pushed with skopeo)
+. "$here/oci-registry.sh"
+oci=$stack_work/oci
+if oci_registry_start "$oci" && oci_image_push "$oci" "127.0.0.1:$OCI_PORT/test/img:1"; then
+    check "local registry (basic auth) holds test/img:1 made with umoci" true
+    ocifile=$stack_work/oci.Dockerfile
+    printf 'FROM 127.0.0.1:%s/test/img:1\nRUN cat /etc/oci-marker /etc/oci-layer2 > seen.txt && echo "$OCI_TEST" >> seen.txt\n' \
+        "$OCI_PORT" >"$ocifile"
+    build oci-nocreds "$ocifile" "$empty" --insecure-registry
+    check "FROM image, no credentials: fails registry_auth_failed (exit $rc)" \
+        bash -c "[ $rc != 0 ] && grep -q registry_auth_failed '$log'"
+    check "FROM image, no credentials: registers nothing" template_absent oci-nocreds
+    build oci-badpw "$ocifile" "$empty" --insecure-registry --registry-username "$OCI_USER" \
+        --registry-password-stdin <<<"not-the-password"
+    check "FROM image, wrong password: fails registry_auth_failed (exit $rc)" \
+        bash -c "[ $rc != 0 ] && grep -q registry_auth_failed '$log'"
+    export WRENN_REGISTRY_PASSWORD=$OCI_PASSWORD
+    build oci-built "$ocifile" "$empty" --insecure-registry --registry-username "$OCI_USER"
+    oci_first_ms=$took_ms
+    check "FROM image: build succeeds (exit $rc, $(seconds "$oci_first_ms") s)" [ "$rc" = 0 ]
+    check "FROM image: the log says pulling, then unpacked" \
+        bash -c "grep -q 'FROM 127.0.0.1:$OCI_PORT/test/img:1: pulling' '$log' && grep -q ': unpacked into' '$log'"
+    sid=$(wrenn sandbox create --template oci-built --timeout 600 2>"$log")
+    check "sandbox from the OCI-based template ($sid)" [ -n "$sid" ]
+    check "FROM image: RUN saw both layers and the image's Env, in its WorkingDir" \
+        in_sandbox "$sid" "from-oci-image second-layer from-config" 'echo $(cat /srv/seen.txt)'
+    check "FROM image: the second layer's whiteout removed a file" \
+        in_sandbox "$sid" gone 'test -e /etc/oci-removed || echo gone'
+    wrenn sandbox kill "$sid" >/dev/null 2>&1
+    build oci-again "$ocifile" "$empty" --insecure-registry --registry-username "$OCI_USER"
+    check "FROM image again: the import is cached (exit $rc, $(seconds "$took_ms") s)" \
+        bash -c "[ $rc = 0 ] && grep -q 'FROM 127.0.0.1:$OCI_PORT/test/img:1: cached' '$log'"
+    unset WRENN_REGISTRY_PASSWORD
+    check "the registry password is in no log" \
+        bash -c "! grep -rqF -- '$OCI_PASSWORD' '$stack_logs' '$root/target/test-logs/' && ! '$wrenn_bin' template build-logs '$bid' | grep -qF -- '$OCI_PASSWORD'"
+    check "imported bases are not listed as templates" \
+        bash -c "! '$wrenn_bin' --json template list | grep -q '\"~'"
+    wrenn template delete oci-built >/dev/null 2>&1
+    wrenn template delete oci-again >/dev/null 2>&1
+else
+    check "local registry with an image made by umoci and pushed by skopeo" false
+fi
+oci_registry_stop
+
+# --- FROM debian:<suite> (debootstrap on the host; minutes the first time)
+debfile=$stack_work/debian.Dockerfile
+printf 'FROM debian:bookworm\nRUN cut -d. -f1 /etc/debian_version > /opt/debian-major\n' >"$debfile"
+build deb-built "$debfile" "$empty"
+check "FROM debian:bookworm: build succeeds (exit $rc, $(seconds "$took_ms") s)" [ "$rc" = 0 ]
+sid=$(wrenn sandbox create --template deb-built --timeout 600 2>"$log")
+check "FROM debian:bookworm: a sandbox sees Debian 12 ($sid)" in_sandbox "$sid" 12 "cat /opt/debian-major"
+wrenn sandbox kill "$sid" >/dev/null 2>&1
+printf 'FROM debian:sid\n' >"$stack_work/sid.Dockerfile"
+build deb-sid "$stack_work/sid.Dockerfile" "$empty"
+check "FROM debian:sid: refused unsupported_base before any VM (exit $rc)" \
+    bash -c "[ $rc = 1 ] && grep -q unsupported_base '$log'"
+wrenn template delete deb-built >/dev/null 2>&1
 
 # --- delete frees every version
 check "delete the template (all its tags)" wrenn template delete every

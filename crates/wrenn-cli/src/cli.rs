@@ -454,6 +454,16 @@ pub struct BuildArgs {
     /// Print the build id and return without following the log
     #[arg(long)]
     pub detach: bool,
+    /// User name for the registry of an OCI `FROM` image (the password
+    /// comes from --registry-password-stdin or WRENN_REGISTRY_PASSWORD)
+    #[arg(long, value_name = "USER")]
+    pub registry_username: Option<String>,
+    /// Read the registry password from standard input
+    #[arg(long, requires = "registry_username")]
+    pub registry_password_stdin: bool,
+    /// Reach the `FROM` image's registry over plain HTTP (a local registry)
+    #[arg(long)]
+    pub insecure_registry: bool,
     /// The build context directory, sent honouring its .dockerignore
     #[arg(default_value = ".")]
     pub context: PathBuf,

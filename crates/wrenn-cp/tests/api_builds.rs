@@ -478,7 +478,7 @@ both_dbs!(
                 "invalid_dockerfile",
             ),
             (
-                spec("a", "FROM debian:bookworm\n"),
+                spec("a", "FROM debian:sid\n"),
                 None,
                 StatusCode::BAD_REQUEST,
                 "unsupported_base",
@@ -560,5 +560,157 @@ both_dbs!(
             let build = fx.wait(id, &[]).await;
             assert_eq!(build["status"], "cancelled", "{build}");
         }
+    }
+);
+
+const OCI_FROM: &str = "FROM 127.0.0.1:5000/test/img:1\nRUN echo $FROM_IMAGE > seen\n";
+
+fn log_lines(lines: &[Value]) -> String {
+    lines
+        .iter()
+        .filter_map(|l| l["text"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+both_dbs!(
+    build_when_from_oci_image_then_imported_and_planned_over_its_config,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let spec = json!({
+            "name": "fromimg",
+            "dockerfile": OCI_FROM,
+            "registry_auth": {"username": "u", "password": "pw-secret-1"},
+            "insecure_registry": true,
+        });
+
+        let id = fx.start_build(spec.clone(), None).await;
+        let build = fx.wait(&id, &[]).await;
+
+        assert_eq!(build["status"], "succeeded", "{build}");
+        let imports = fx.agent.imports();
+        assert_eq!(imports.len(), 1);
+        assert_eq!(
+            imports[0].oci_reference.as_deref(),
+            Some("127.0.0.1:5000/test/img:1")
+        );
+        assert_eq!(
+            (imports[0].username.as_str(), imports[0].password.expose()),
+            ("u", "pw-secret-1")
+        );
+        assert!(imports[0].insecure_registry);
+        assert_eq!(
+            fx.agent.last_create().expect("a build VM").template_image,
+            "oci-fake"
+        );
+        let run = fx
+            .envd
+            .commands()
+            .into_iter()
+            .find(|c| c.args.iter().any(|a| a == "echo $FROM_IMAGE > seen"))
+            .expect("the RUN");
+        assert_eq!(run.cwd.as_deref(), Some("/img"), "the image's WorkingDir");
+        assert_eq!(run.env.get("FROM_IMAGE").map(String::as_str), Some("yes"));
+        assert!(
+            fx.agent.snapshots().iter().all(|s| s.3.is_none()),
+            "CMD [\"bash\"] is not a start command"
+        );
+        let logs = log_lines(&fx.log_text(&id, "").await);
+        assert!(
+            logs.contains("FROM 127.0.0.1:5000/test/img:1: pulling"),
+            "{logs}"
+        );
+        assert!(
+            logs.contains("FROM 127.0.0.1:5000/test/img:1: unpacked into"),
+            "{logs}"
+        );
+        assert!(!logs.contains("pw-secret-1") && !build.to_string().contains("pw-secret-1"));
+        let (_, templates) = fx.call(GET, "/v1/templates", None).await;
+        assert!(
+            !templates.to_string().contains("\"~"),
+            "imported bases are hidden: {templates}"
+        );
+
+        let again = fx
+            .start_build(
+                json!({
+                    "name": "fromimg", "tag": "v2", "dockerfile": OCI_FROM,
+                    "registry_auth": {"username": "u", "password": "pw-secret-1"},
+                }),
+                None,
+            )
+            .await;
+        let again_build = fx.wait(&again, &[]).await;
+        assert_eq!(again_build["status"], "succeeded", "{again_build}");
+        let logs = log_lines(&fx.log_text(&again, "").await);
+        assert!(
+            logs.contains("FROM 127.0.0.1:5000/test/img:1: cached"),
+            "{logs}"
+        );
+        assert_eq!(
+            again_build["steps_cached"], 1,
+            "the RUN is cached over the same base"
+        );
+    }
+);
+
+both_dbs!(
+    build_when_import_refused_then_failed_with_its_code_and_nothing_registered,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        fx.agent.fail_next_import(
+            "registry_auth_failed",
+            "the registry refused the credentials for 127.0.0.1:5000",
+        );
+
+        let id = fx.start_build(spec("denied", OCI_FROM), None).await;
+        let build = fx.wait(&id, &[]).await;
+
+        assert_eq!(build["status"], "failed", "{build}");
+        assert_eq!(build["error"]["code"], "registry_auth_failed");
+        assert!(build["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("FROM 127.0.0.1:5000/test/img:1"));
+        assert_eq!(fx.agent.creates(), 0, "no build VM");
+        let (status, _) = fx.call(GET, "/v1/templates/denied", None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+);
+
+both_dbs!(
+    build_when_from_debian_suite_then_suite_imported,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+
+        let id = fx
+            .start_build(spec("deb", "FROM debian:trixie\nRUN true\n"), None)
+            .await;
+        let build = fx.wait(&id, &[]).await;
+
+        assert_eq!(build["status"], "succeeded", "{build}");
+        let imports = fx.agent.imports();
+        assert_eq!(imports[0].debian_suite.as_deref(), Some("trixie"));
+        assert_eq!(imports[0].oci_reference, None);
+        assert_eq!(
+            fx.agent.last_create().expect("a build VM").template_image,
+            "debian-fake"
+        );
+    }
+);
+
+both_dbs!(
+    submit_when_registry_auth_without_oci_base_then_validation_failed,
+    |kind| async move {
+        let fx = Fixture::start(kind).await;
+        let (status, body) = fx
+            .submit(
+                json!({"name": "a", "dockerfile": "FROM base\n",
+                       "registry_auth": {"username": "u", "password": "p"}}),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_error(&body, "validation_failed");
     }
 );

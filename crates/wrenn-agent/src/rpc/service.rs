@@ -11,6 +11,7 @@ use wrenn_proto::wrenn::agent::v1 as pb;
 use super::{convert, detached, error::RpcError, host::HostFacts};
 use crate::{
     sandbox::{
+        base_import::{self, BaseSource, DebianSuite, ImportSettings, OciRef, RegistryCredentials},
         config::MIN_MEMORY_MIB,
         template_fetch::{self, FetchSource},
         template_manifest::{self, Manifest},
@@ -412,6 +413,64 @@ impl<V: Vmm> pb::AgentService for AgentRpc<V> {
         })
     }
 
+    async fn import_base(
+        &self,
+        _ctx: RequestContext,
+        request: ServiceRequest<'_, pb::ImportBaseRequest>,
+    ) -> ServiceResult<pb::ImportBaseResponse> {
+        let req = request.to_owned_message();
+        let source = base_source(&req)?;
+        let catalog = self.manager.templates();
+        let settings = ImportSettings::from_env();
+        // Its own task: a caller that goes away must not stop an import
+        // half-way (its work directory would go, but the work be lost).
+        let imported =
+            tokio::spawn(async move { base_import::import(&catalog, &source, &settings).await })
+                .await
+                .map_err(|e| ConnectError::internal(format!("import task: {e}")))?;
+        let imported = match imported {
+            Ok(imported) => imported,
+            Err(err) => {
+                let message = if err.is_public() {
+                    err.to_string()
+                } else {
+                    tracing::error!(error = %error_chain(&err), "base import failed");
+                    "the base could not be imported on this host; see the agent log".into()
+                };
+                return Response::ok(pb::ImportBaseResponse {
+                    failure: pb::ImportBaseFailure {
+                        code: err.code().into(),
+                        message,
+                        ..Default::default()
+                    }
+                    .into(),
+                    ..Default::default()
+                });
+            }
+        };
+        let info = self
+            .manager
+            .templates()
+            .info(&imported.template)
+            .ok_or_else(|| SandboxError::UnknownTemplate(imported.template.to_string()))?;
+        let d = imported.defaults;
+        Response::ok(pb::ImportBaseResponse {
+            template: convert::template_with(info, None).into(),
+            content_key: imported.content_key,
+            cached: imported.cached,
+            defaults: pb::ImageDefaults {
+                env: d.env,
+                working_dir: d.working_dir,
+                user: d.user,
+                entrypoint: d.entrypoint,
+                cmd: d.cmd,
+                ..Default::default()
+            }
+            .into(),
+            ..Default::default()
+        })
+    }
+
     async fn host_info(
         &self,
         _ctx: RequestContext,
@@ -425,4 +484,54 @@ impl<V: Vmm> pb::AgentService for AgentRpc<V> {
         }
         Response::ok(report)
     }
+}
+
+/// The import a request asks for, checked at the edge.
+fn base_source(req: &pb::ImportBaseRequest) -> Result<BaseSource, RpcError> {
+    match (req.debian_suite.is_empty(), req.oci_reference.is_empty()) {
+        (false, true) => DebianSuite::parse(&req.debian_suite)
+            .map(BaseSource::Debian)
+            .ok_or_else(|| {
+                RpcError::invalid(
+                    "debian_suite",
+                    format!(
+                        "'{}' is not one of {}",
+                        req.debian_suite,
+                        base_import::source::DEBIAN_SUITES.join(", ")
+                    ),
+                )
+            }),
+        (true, false) => {
+            let image = OciRef::parse(&req.oci_reference).ok_or_else(|| {
+                RpcError::invalid(
+                    "oci_reference",
+                    format!("'{}' is not an image reference", req.oci_reference),
+                )
+            })?;
+            let credentials = (!req.registry_username.is_empty()).then(|| RegistryCredentials {
+                username: req.registry_username.clone(),
+                password: req.registry_password.clone(),
+            });
+            Ok(BaseSource::Oci {
+                image,
+                credentials,
+                insecure: req.insecure_registry,
+            })
+        }
+        _ => Err(RpcError::invalid(
+            "debian_suite",
+            "give exactly one of debian_suite and oci_reference",
+        )),
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
 }

@@ -2,6 +2,7 @@
 //! persisted record, and the manager with its parts (registry, launcher,
 //! lifecycle, forks, template snapshots, recovery, reaper) that drive VMs, disks
 //! and networks.
+pub mod base_import;
 pub mod catalog;
 pub mod config;
 mod cpu;

@@ -40,6 +40,56 @@ pub struct BuildSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_mb: Option<u32>,
     pub public: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_auth: Option<RegistryAuth>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_registry: bool,
+}
+
+/// Registry credentials for an OCI `FROM` (`Debug` hides the password).
+#[derive(Clone, Serialize, PartialEq, Eq)]
+pub struct RegistryAuth {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryAuth")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The registry credentials the flags ask for: the password from standard
+/// input with `--registry-password-stdin`, else `WRENN_REGISTRY_PASSWORD`.
+pub fn registry_auth(
+    username: Option<String>,
+    password_stdin: bool,
+    stdin: impl std::io::Read,
+    env_password: Option<String>,
+) -> Result<Option<RegistryAuth>, CommandError> {
+    let Some(username) = username else {
+        return Ok(None);
+    };
+    let password = if password_stdin {
+        let mut text = String::new();
+        let mut stdin = stdin;
+        stdin
+            .read_to_string(&mut text)
+            .map_err(|source| CommandError::Input {
+                what: "the registry password from standard input",
+                source,
+            })?;
+        text.trim_end_matches(['\n', '\r']).to_owned()
+    } else {
+        env_password.ok_or_else(|| {
+            CommandError::Usage(
+                "--registry-username needs a password: --registry-password-stdin or WRENN_REGISTRY_PASSWORD".into(),
+            )
+        })?
+    };
+    Ok(Some(RegistryAuth { username, password }))
 }
 
 pub async fn build(ctx: &Context, args: BuildArgs) -> Result<u8, CommandError> {
@@ -64,6 +114,12 @@ pub async fn run_build<W: Write>(
             path: dockerfile_path.clone(),
             source,
         })?;
+    let registry_auth = registry_auth(
+        args.registry_username.clone(),
+        args.registry_password_stdin,
+        std::io::stdin(),
+        std::env::var("WRENN_REGISTRY_PASSWORD").ok(),
+    )?;
     let packed = build_context::pack(&args.context)?;
     let mut io = FollowIo {
         out: err,
@@ -94,6 +150,8 @@ pub async fn run_build<W: Write>(
         vcpus: args.cpu,
         memory_mb: args.memory,
         public: args.public,
+        registry_auth,
+        insecure_registry: args.insecure_registry,
     };
     let answer = submit(&ctx.client, &spec, &packed.archive).await?;
     let id = answer.body.id.clone();

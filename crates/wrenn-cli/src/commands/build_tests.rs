@@ -534,3 +534,53 @@ fn multipart_when_built_then_parts_read_back_intact() {
     assert_eq!(parts["spec"], br#"{"name":"a"}"#);
     assert_eq!(parts["context"], b"\x1f\x8b payload\r\n--");
 }
+
+#[test]
+fn registry_auth_when_password_on_stdin_then_trailing_newline_dropped() {
+    let auth = registry_auth(Some("u".into()), true, &b"s3cret\n"[..], None)
+        .expect("auth")
+        .expect("some");
+    assert_eq!(
+        (auth.username.as_str(), auth.password.as_str()),
+        ("u", "s3cret")
+    );
+    assert!(!format!("{auth:?}").contains("s3cret"));
+}
+
+#[test]
+fn registry_auth_when_no_stdin_flag_then_env_password_or_usage_error() {
+    let auth = registry_auth(Some("u".into()), false, &b""[..], Some("envpw".into()))
+        .expect("auth")
+        .expect("some");
+    assert_eq!(auth.password, "envpw");
+    assert!(matches!(
+        registry_auth(Some("u".into()), false, &b""[..], None),
+        Err(CommandError::Usage(_))
+    ));
+    assert_eq!(
+        registry_auth(None, false, &b""[..], None).expect("none"),
+        None
+    );
+}
+
+#[test]
+fn build_spec_when_registry_auth_then_serialised_with_insecure_flag() {
+    let spec = BuildSpec {
+        name: "n".into(),
+        tag: None,
+        dockerfile: "FROM r/x:1\n".into(),
+        build_args: BTreeMap::new(),
+        ready_command: None,
+        vcpus: None,
+        memory_mb: None,
+        public: false,
+        registry_auth: Some(RegistryAuth {
+            username: "u".into(),
+            password: "p".into(),
+        }),
+        insecure_registry: true,
+    };
+    let json = serde_json::to_value(&spec).expect("json");
+    assert_eq!(json["registry_auth"]["username"], "u");
+    assert_eq!(json["insecure_registry"], true);
+}

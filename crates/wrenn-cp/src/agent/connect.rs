@@ -448,6 +448,40 @@ impl AgentApi for ConnectAgent {
         })
     }
 
+    async fn import_base(&self, request: &super::AgentImport) -> AgentResult<super::AgentImported> {
+        let message = pb::ImportBaseRequest {
+            debian_suite: request.debian_suite.clone().unwrap_or_default(),
+            oci_reference: request.oci_reference.clone().unwrap_or_default(),
+            registry_username: request.username.clone(),
+            registry_password: request.password.expose().to_owned(),
+            insecure_registry: request.insecure_registry,
+            ..Default::default()
+        };
+        let response = reply(self.client.import_base(message).await)?;
+        if let Some(failure) = response.failure.into_option() {
+            return Ok(super::AgentImported::Failed {
+                code: failure.code,
+                message: failure.message,
+            });
+        }
+        let template = response.template.into_option().ok_or_else(|| {
+            AgentError::Unavailable("the agent answered without a template".into())
+        })?;
+        let d = response.defaults.into_option().unwrap_or_default();
+        Ok(super::AgentImported::Done {
+            template: agent_template(template),
+            content_key: response.content_key,
+            cached: response.cached,
+            defaults: super::AgentImageDefaults {
+                env: d.env,
+                working_dir: d.working_dir,
+                user: d.user,
+                entrypoint: d.entrypoint,
+                cmd: d.cmd,
+            },
+        })
+    }
+
     async fn delete_template(&self, image: &str) -> AgentResult<()> {
         let message = pb::DeleteTemplateRequest {
             template: image.into(),

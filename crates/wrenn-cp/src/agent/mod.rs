@@ -130,6 +130,55 @@ pub struct AgentFetched {
     pub duration_ms: u64,
 }
 
+/// A build base to import on a host (ImportBase): a Debian suite or an
+/// OCI image reference.
+#[derive(Clone)]
+pub struct AgentImport {
+    pub debian_suite: Option<String>,
+    pub oci_reference: Option<String>,
+    /// Registry credentials; the password is never logged.
+    pub username: String,
+    pub password: crate::secret::SecretString,
+    pub insecure_registry: bool,
+}
+
+impl std::fmt::Debug for AgentImport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentImport")
+            .field("debian_suite", &self.debian_suite)
+            .field("oci_reference", &self.oci_reference)
+            .field("username", &self.username)
+            .field("insecure_registry", &self.insecure_registry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An OCI image config's defaults (empty for a Debian base).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentImageDefaults {
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub user: String,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+}
+
+/// What an import answered: the image, or the host's refusal with its
+/// stable code (`registry_auth_failed`, `image_not_found`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentImported {
+    Done {
+        template: AgentTemplate,
+        content_key: String,
+        cached: bool,
+        defaults: AgentImageDefaults,
+    },
+    Failed {
+        code: String,
+        message: String,
+    },
+}
+
 /// A template image a host holds, as its list reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentTemplateImage {
@@ -248,6 +297,14 @@ pub trait AgentApi: Send + Sync + std::fmt::Debug {
             "this host cannot fetch template {}",
             request.image
         )))
+    }
+    /// Imports a build base (`FROM debian:<suite>` or an OCI image) as a
+    /// template image on this host, or finds it by its content key.
+    async fn import_base(&self, request: &AgentImport) -> AgentResult<AgentImported> {
+        let _ = request;
+        Err(AgentError::Unavailable(
+            "this host cannot import build bases".into(),
+        ))
     }
     /// The agent's proof over `challenge` that it holds its host's secret
     /// ([`wrenn_types::host_wire::identity_proof`]).

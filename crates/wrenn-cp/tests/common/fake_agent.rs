@@ -18,9 +18,9 @@ use std::{
 };
 
 use wrenn_cp::agent::{
-    transport::AgentTransport, AgentApi, AgentCreate, AgentEgress, AgentError, AgentMetricsSample,
-    AgentResult, AgentSandbox, AgentStart, AgentState, AgentTemplate, AgentTemplateImage,
-    EnvdRoute,
+    transport::AgentTransport, AgentApi, AgentCreate, AgentEgress, AgentError, AgentImageDefaults,
+    AgentImport, AgentImported, AgentMetricsSample, AgentResult, AgentSandbox, AgentStart,
+    AgentState, AgentTemplate, AgentTemplateImage, EnvdRoute,
 };
 
 use super::fake_envd::FakeEnvd;
@@ -63,6 +63,9 @@ struct Inner {
     /// The agent secret it proves its identity with (set when dialled as a
     /// registered host).
     secret: Option<String>,
+    /// ImportBase calls, and the refusal (code, message) of the next one.
+    imports: Vec<AgentImport>,
+    next_import_failure: Option<(String, String)>,
 }
 
 impl FakeAgent {
@@ -72,6 +75,16 @@ impl FakeAgent {
 
     fn inner(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next `import_base` is refused with this code and message.
+    pub fn fail_next_import(&self, code: &str, message: &str) {
+        self.inner().next_import_failure = Some((code.to_owned(), message.to_owned()));
+    }
+
+    /// ImportBase requests so far, in order.
+    pub fn imports(&self) -> Vec<AgentImport> {
+        self.inner().imports.clone()
     }
 
     /// The next `create` fails with `err` (and keeps nothing).
@@ -449,6 +462,42 @@ impl AgentApi for FakeAgent {
             .images
             .insert(image.to_owned(), template.clone());
         Ok(template)
+    }
+
+    /// Imports every base as image `oci-fake` (`debian-fake` for a suite)
+    /// with a config of `FROM_IMAGE=yes`, WorkingDir `/img`, `CMD ["bash"]`.
+    async fn import_base(&self, request: &AgentImport) -> AgentResult<AgentImported> {
+        let mut inner = self.inner();
+        inner.imports.push(request.clone());
+        if let Some((code, message)) = inner.next_import_failure.take() {
+            return Ok(AgentImported::Failed { code, message });
+        }
+        let image = if request.debian_suite.is_some() {
+            "debian-fake"
+        } else {
+            "oci-fake"
+        };
+        let cached = inner.images.contains_key(image);
+        let template = AgentTemplate {
+            image: image.to_owned(),
+            disk_mb: 2048,
+            has_memory_snapshot: false,
+            digest: String::new(),
+            bytes: 0,
+        };
+        inner.images.insert(image.to_owned(), template.clone());
+        Ok(AgentImported::Done {
+            template,
+            content_key: "sha256:fake".into(),
+            cached,
+            defaults: AgentImageDefaults {
+                env: vec!["FROM_IMAGE=yes".into()],
+                working_dir: "/img".into(),
+                user: String::new(),
+                entrypoint: Vec::new(),
+                cmd: vec!["bash".into()],
+            },
+        })
     }
 
     async fn delete_template(&self, image: &str) -> AgentResult<()> {

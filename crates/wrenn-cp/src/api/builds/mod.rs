@@ -62,6 +62,29 @@ pub struct BuildSpec {
     /// Accepted for the contract; team visibility only for now.
     #[serde(default)]
     pub public: bool,
+    /// Credentials for the registry of an OCI `FROM` image: used for this
+    /// build's pull only, never stored, logged or answered.
+    #[serde(default)]
+    pub registry_auth: Option<RegistryAuthSpec>,
+    /// Plain HTTP to the `FROM` image's registry (a local registry).
+    #[serde(default)]
+    pub insecure_registry: bool,
+}
+
+/// Basic credentials for a registry (`Debug` hides the password).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryAuthSpec {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for RegistryAuthSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryAuthSpec")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a build failed.
@@ -165,6 +188,11 @@ async fn create(
         ready_command: spec.ready_command.filter(|c| !c.trim().is_empty()),
         vcpus: spec.vcpus,
         memory_mb: spec.memory_mb,
+        registry_auth: spec.registry_auth.map(|a| submit::RegistryAuth {
+            username: a.username,
+            password: crate::secret::SecretString::new(a.password),
+        }),
+        insecure_registry: spec.insecure_registry,
     };
     let row = submit::submit(&state, &principal, request, context).await?;
     Ok((StatusCode::ACCEPTED, Json(row.into())))

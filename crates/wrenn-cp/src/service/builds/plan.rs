@@ -9,12 +9,38 @@ use super::{
     cache_key::KeyInput,
     dockerfile::{words::Word, BaseRef, Command, Copy, Dockerfile, DockerfileError, Instruction},
 };
-use crate::service::builds::dockerfile::base::TemplateRef;
+
+/// What an imported base (an OCI image's config) brings, as if its own
+/// Dockerfile had said ENV, USER, WORKDIR, ENTRYPOINT and CMD. Empty for
+/// Wrenn templates and Debian bases.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BaseDefaults {
+    /// In the image's order.
+    pub env: Vec<(String, String)>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+}
+
+/// An image's bare interactive default (`CMD ["bash"]`, `["python3"]`): a
+/// program that waits for a terminal is not a service, so it is not taken
+/// as the template's start command.
+fn interactive(argv: &[String]) -> bool {
+    const SHELLS: [&str; 12] = [
+        "sh", "bash", "dash", "ash", "zsh", "python", "python3", "node", "irb", "ghci", "jshell",
+        "iex",
+    ];
+    match argv {
+        [one] => SHELLS.contains(&one.rsplit('/').next().unwrap_or(one)),
+        _ => false,
+    }
+}
 
 /// A whole build, ready to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildPlan {
-    pub base: TemplateRef,
+    pub base: BaseRef,
     /// Step 1 is `FROM`; the rest follow the Dockerfile's order.
     pub steps: Vec<PlanStep>,
     pub start: StartSpec,
@@ -100,6 +126,15 @@ pub fn plan(
     file: &Dockerfile,
     build_args: &BTreeMap<String, String>,
 ) -> Result<BuildPlan, DockerfileError> {
+    plan_with(file, build_args, &BaseDefaults::default())
+}
+
+/// [`plan`] over a base that brings `defaults` (known once it is imported).
+pub fn plan_with(
+    file: &Dockerfile,
+    build_args: &BTreeMap<String, String>,
+    defaults: &BaseDefaults,
+) -> Result<BuildPlan, DockerfileError> {
     let mut global = BTreeMap::new();
     for arg in &file.global_args {
         let value = build_args.get(&arg.name).cloned().or_else(|| {
@@ -112,12 +147,12 @@ pub fn plan(
         }
     }
     let image = file.from.image.expand(&|n| global.get(n).cloned());
-    let BaseRef::Template(base) = BaseRef::classify(file.from.line, &image)?;
+    let base = BaseRef::classify(file.from.line, &image)?;
     let mut walk = Walk {
         args: BTreeMap::new(),
-        env: BTreeMap::new(),
-        user: None,
-        workdir: None,
+        env: defaults.env.iter().cloned().collect(),
+        user: defaults.user.clone().filter(|u| !u.is_empty()),
+        workdir: defaults.workdir.clone().filter(|w| w.starts_with('/')),
         global,
     };
     let mut steps = vec![PlanStep {
@@ -210,6 +245,24 @@ pub fn plan(
             action,
         });
     }
+    // Docker's inheritance: the image's ENTRYPOINT unless the Dockerfile
+    // sets one, its CMD unless the Dockerfile sets CMD or ENTRYPOINT.
+    let own_entrypoint = entrypoint.is_some();
+    let entrypoint = entrypoint.or_else(|| {
+        defaults
+            .entrypoint
+            .clone()
+            .filter(|e| !e.is_empty())
+            .map(Command::Exec)
+    });
+    let cmd = cmd.or_else(|| {
+        defaults
+            .cmd
+            .clone()
+            .filter(|c| !c.is_empty() && !own_entrypoint)
+            .filter(|c| entrypoint.is_some() || !interactive(c))
+            .map(Command::Exec)
+    });
     let start = StartSpec {
         start_command: start_command(entrypoint.as_ref(), cmd.as_ref()),
         ready_command: health.flatten().map(|c| shell_text(&c)),

@@ -119,8 +119,8 @@ fn plan_when_copy_leaves_context_or_add_expands_to_url_then_refused() {
 }
 
 #[test]
-fn plan_when_from_expands_to_debian_then_unsupported_base_on_its_line() {
-    let file = parse("ARG B=debian:bookworm\n\nFROM ${B}").unwrap();
+fn plan_when_from_expands_to_unknown_suite_then_unsupported_base_on_its_line() {
+    let file = parse("ARG B=debian:sid\n\nFROM ${B}").unwrap();
     let e = plan(&file, &BTreeMap::new()).unwrap_err();
     assert_eq!((e.code(), e.line()), ("unsupported_base", Some(3)));
 }
@@ -174,4 +174,51 @@ fn quote_when_special_characters_then_single_quoted() {
     assert_eq!(quote("a b"), "'a b'");
     assert_eq!(quote("it's"), r"'it'\''s'");
     assert_eq!(quote(""), "''");
+}
+
+fn image_defaults() -> BaseDefaults {
+    BaseDefaults {
+        env: vec![("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into())],
+        user: Some("app".into()),
+        workdir: Some("/srv".into()),
+        entrypoint: None,
+        cmd: Some(vec!["/srv/serve".into(), "--port".into(), "80".into()]),
+    }
+}
+
+#[test]
+fn plan_with_when_image_defaults_then_steps_start_from_them() {
+    let file = parse("FROM r.example/app:1\nENV PATH=/opt/bin:$PATH\nRUN whoami\n").unwrap();
+    let plan = plan_with(&file, &BTreeMap::new(), &image_defaults()).unwrap();
+    let StepAction::Run { state, .. } = &plan.steps[2].action else {
+        panic!("not a RUN");
+    };
+    assert_eq!(state.env["PATH"], "/opt/bin:/usr/local/bin:/usr/bin:/bin");
+    assert_eq!(
+        (state.user.as_str(), state.workdir.as_str()),
+        ("app", "/srv")
+    );
+    assert_eq!(
+        plan.start.start_command.as_deref(),
+        Some("/srv/serve --port 80")
+    );
+    assert_eq!(plan.start.user.as_deref(), Some("app"));
+}
+
+#[test]
+fn plan_with_when_dockerfile_sets_entrypoint_then_image_cmd_dropped() {
+    let file = parse("FROM r.example/app:1\nENTRYPOINT [\"/bin/run\"]\n").unwrap();
+    let plan = plan_with(&file, &BTreeMap::new(), &image_defaults()).unwrap();
+    assert_eq!(plan.start.start_command.as_deref(), Some("/bin/run"));
+}
+
+#[test]
+fn plan_with_when_image_cmd_is_a_bare_shell_then_no_start_command() {
+    let file = parse("FROM r.example/debian:12\nRUN true\n").unwrap();
+    let defaults = BaseDefaults {
+        cmd: Some(vec!["bash".into()]),
+        ..BaseDefaults::default()
+    };
+    let plan = plan_with(&file, &BTreeMap::new(), &defaults).unwrap();
+    assert_eq!(plan.start.start_command, None);
 }

@@ -9,7 +9,7 @@ use wrenn_types::ErrorCode;
 
 use super::{
     context::{Context, ContextError},
-    dockerfile::{self, base::Tag, DockerfileError},
+    dockerfile::{self, base::TemplateRef, BaseRef, DockerfileError},
     plan::{self, StepAction},
     runner,
     settings::BuildSettings,
@@ -37,6 +37,24 @@ pub struct NewBuild {
     pub ready_command: Option<String>,
     pub vcpus: Option<u32>,
     pub memory_mb: Option<u32>,
+    /// For an OCI `FROM`: held in memory for the running build only.
+    pub registry_auth: Option<RegistryAuth>,
+    pub insecure_registry: bool,
+}
+
+/// Registry credentials (`Debug` hides the password).
+#[derive(Clone)]
+pub struct RegistryAuth {
+    pub username: String,
+    pub password: crate::secret::SecretString,
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryAuth")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +142,22 @@ pub async fn check_name(
     Ok(())
 }
 
+/// The `FROM` template: `name` or `name:tag` through the tags.
+async fn resolve_base(
+    state: &AppState,
+    team_id: &str,
+    template: &TemplateRef,
+) -> Result<db::templates::TemplateRow, SubmitError> {
+    match &template.tag {
+        Some(tag) => {
+            db::templates::resolve_tag(&state.db, team_id, template.name.as_str(), tag.as_str())
+                .await?
+        }
+        None => db::templates::resolve(&state.db, team_id, template.name.as_str()).await?,
+    }
+    .ok_or_else(|| SubmitError::BaseNotFound(template.to_string()))
+}
+
 /// Checks and records a build, then starts it; answers its record.
 pub async fn submit(
     state: &AppState,
@@ -136,20 +170,33 @@ pub async fn submit(
     check_name(state, team_id, &request.name, &tag).await?;
     let file = dockerfile::parse(&request.dockerfile)?;
     let plan = plan::plan(&file, &request.build_args)?;
-    let base = match &plan.base.tag {
-        Some(tag) => {
-            db::templates::resolve_tag(&state.db, team_id, plan.base.name.as_str(), tag.as_str())
-                .await?
-        }
-        None => db::templates::resolve(&state.db, team_id, plan.base.name.as_str()).await?,
+    if request.registry_auth.is_some() && !matches!(plan.base, BaseRef::Oci { .. }) {
+        return Err(SubmitError::Invalid(
+            "registry_auth is only for a FROM image from a registry".into(),
+        ));
     }
-    .ok_or_else(|| {
-        let tag = plan.base.tag.as_ref().map(Tag::as_str);
-        SubmitError::BaseNotFound(match tag {
-            Some(t) => format!("{}:{t}", plan.base.name),
-            None => plan.base.name.to_string(),
-        })
-    })?;
+    let base = match &plan.base {
+        BaseRef::Template(template) => {
+            runner::JobBase::Template(resolve_base(state, team_id, template).await?)
+        }
+        BaseRef::Debian { .. } | BaseRef::Oci { .. } => {
+            runner::JobBase::Import(runner::BaseImport {
+                base: plan.base.clone(),
+                file: file.clone(),
+                build_args: request.build_args.clone(),
+                registry_auth: request.registry_auth.clone(),
+                insecure_registry: request.insecure_registry,
+            })
+        }
+    };
+    // An imported base has no shape of its own: the built-in base's.
+    let shape = match &base {
+        runner::JobBase::Template(row) => Some((row.vcpus, row.memory_mb)),
+        runner::JobBase::Import(_) => db::templates::resolve(&state.db, team_id, "base")
+            .await?
+            .map(|row| (row.vcpus, row.memory_mb)),
+    }
+    .unwrap_or((2, 1024));
     let parsed = context
         .filter(|c| !c.is_empty())
         .map(Context::read)
@@ -177,8 +224,8 @@ pub async fn submit(
         return Err(SubmitError::TooManyBuilds(active));
     }
     let to_u32 = |v: i64| u32::try_from(v).unwrap_or(1);
-    let vcpus = request.vcpus.unwrap_or_else(|| to_u32(base.vcpus));
-    let memory_mb = request.memory_mb.unwrap_or_else(|| to_u32(base.memory_mb));
+    let vcpus = request.vcpus.unwrap_or_else(|| to_u32(shape.0));
+    let memory_mb = request.memory_mb.unwrap_or_else(|| to_u32(shape.1));
     wrenn_types::Resources::new(vcpus, memory_mb, None)
         .map_err(|e| SubmitError::Invalid(e.to_string()))?;
     let id = request.id.clone().unwrap_or_else(|| db::new_id("bld_"));

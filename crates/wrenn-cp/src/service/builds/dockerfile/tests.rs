@@ -173,13 +173,18 @@ fn parse_when_too_large_then_refused() {
 }
 
 #[test]
-fn classify_when_debian_oci_or_scratch_then_unsupported_base() {
-    for reference in [
-        "debian:bookworm",
-        "docker.io/library/python:3.12",
-        "alpine@sha256:ab",
-        "scratch",
-    ] {
+fn classify_when_debian_suite_then_debian_base() {
+    assert_eq!(
+        BaseRef::classify(1, "debian:trixie").unwrap(),
+        BaseRef::Debian {
+            suite: "trixie".into()
+        }
+    );
+}
+
+#[test]
+fn classify_when_unknown_suite_or_scratch_then_unsupported_base() {
+    for reference in ["debian:sid", "debian", "debian:bookworm-slim", "scratch"] {
         let e = BaseRef::classify(4, reference).expect_err(reference);
         assert_eq!(
             (e.code(), e.line()),
@@ -187,7 +192,42 @@ fn classify_when_debian_oci_or_scratch_then_unsupported_base() {
             "{reference}"
         );
     }
-    let BaseRef::Template(t) = BaseRef::classify(1, "my-app:v2").unwrap();
+}
+
+#[test]
+fn classify_when_registry_path_or_digest_then_oci_base() {
+    let digest = format!("alpine@sha256:{}", "ab".repeat(32));
+    for reference in [
+        "docker.io/library/python:3.12",
+        "127.0.0.1:5000/test/img:1",
+        "library/python:3.12",
+        digest.as_str(),
+    ] {
+        assert_eq!(
+            BaseRef::classify(1, reference).expect(reference),
+            BaseRef::Oci {
+                reference: reference.into()
+            }
+        );
+    }
+}
+
+#[test]
+fn classify_when_malformed_image_reference_then_invalid_dockerfile() {
+    for reference in ["alpine@sha256:ab", "a//b", "/abs/path", "a/b c", "a/$(x)"] {
+        assert_eq!(
+            BaseRef::classify(1, reference).unwrap_err().code(),
+            "invalid_dockerfile",
+            "{reference}"
+        );
+    }
+}
+
+#[test]
+fn classify_when_bare_name_then_wrenn_template() {
+    let BaseRef::Template(t) = BaseRef::classify(1, "my-app:v2").unwrap() else {
+        panic!("not a template");
+    };
     assert_eq!(
         (t.name.as_str(), t.tag.as_ref().map(|t| t.as_str())),
         ("my-app", Some("v2"))

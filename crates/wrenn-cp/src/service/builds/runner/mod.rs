@@ -6,6 +6,7 @@
 //! and registers the version and its tags in one transaction at the end.
 //! Whatever ends the build (failure, cancel, lease loss, shutdown), the
 //! build VM is destroyed and the context file removed ([`cleanup`]).
+mod base;
 mod lease;
 mod logs;
 mod steps;
@@ -22,8 +23,10 @@ use wrenn_types::{Resources, SandboxId, TimeoutAction};
 use super::{
     cache_key::CacheKey,
     context::Context,
+    dockerfile::{BaseRef, Dockerfile},
     plan::{BuildPlan, StepAction},
     settings::BuildSettings,
+    submit::RegistryAuth,
 };
 use crate::{
     agent::{AgentApi, AgentCreate, AgentError, AgentStart, AgentState},
@@ -69,11 +72,41 @@ pub struct Job {
     pub name: String,
     pub tag: String,
     pub plan: BuildPlan,
-    /// The base template (`FROM`), resolved at submission.
-    pub base: TemplateRow,
+    pub base: JobBase,
     pub ready_command: Option<String>,
     pub vcpus: u32,
     pub memory_mb: u32,
+}
+
+/// A build's `FROM`.
+#[derive(Debug)]
+pub enum JobBase {
+    /// A Wrenn template, resolved at submission.
+    Template(TemplateRow),
+    /// `debian:<suite>` or an OCI image, imported when the build starts
+    /// ([`base`]); then a `Template`.
+    Import(BaseImport),
+}
+
+/// What importing a base needs, and what planning again over it needs.
+#[derive(Debug)]
+pub struct BaseImport {
+    pub base: BaseRef,
+    pub file: Dockerfile,
+    pub build_args: BTreeMap<String, String>,
+    /// Only in memory, for this build's pull.
+    pub registry_auth: Option<RegistryAuth>,
+    pub insecure_registry: bool,
+}
+
+impl Job {
+    /// The base template; after [`base::prepare`] always there.
+    fn base_row(&self) -> Result<&TemplateRow, Failure> {
+        match &self.base {
+            JobBase::Template(row) => Ok(row),
+            JobBase::Import(_) => Err(Failure::failed("internal", "the base was not imported")),
+        }
+    }
 }
 
 /// Starts a submitted build in its own task.
@@ -190,7 +223,7 @@ pub(super) struct Run<'a> {
 
 async fn run(
     state: &AppState,
-    job: Job,
+    mut job: Job,
     stop_tx: watch::Sender<Stop>,
     stop_rx: watch::Receiver<Stop>,
 ) {
@@ -204,10 +237,13 @@ async fn run(
         }
     }
     let renewer = lease::spawn(state.db.clone(), job.id.clone(), owner(), stop_tx);
+    let started = Instant::now();
+    let mut logs = Logs::new(state.db.clone(), job.id.clone());
+    let prepared = base::prepare(state, &mut job, &mut logs, stop_rx.clone()).await;
     let mut run = Run {
         state,
         job: &job,
-        logs: Logs::new(state.db.clone(), job.id.clone()),
+        logs,
         stop: stop_rx,
         vm: None,
         context: None,
@@ -215,8 +251,10 @@ async fn run(
         steps_cached: 0,
         made_dirs: Vec::new(),
     };
-    let started = Instant::now();
-    let outcome = run.execute().await;
+    let outcome = match prepared {
+        Ok(()) => run.execute().await,
+        Err(failure) => Err(failure),
+    };
     if let Some(vm) = run.vm.take() {
         destroy_vm(vm.agent.as_ref(), &vm.sandbox_id).await;
     }
@@ -329,7 +367,7 @@ impl Run<'_> {
         }
         // Every disk step's key, in order.
         let mut keys: Vec<Option<CacheKey>> = Vec::new();
-        let mut parent = CacheKey::root(&job.base.image);
+        let mut parent = CacheKey::root(&job.base_row()?.image);
         for step in &job.plan.steps {
             let content = match &step.action {
                 StepAction::Copy { sources, .. } => Some(self.content_hash(step.line, sources)?),
@@ -358,7 +396,7 @@ impl Run<'_> {
             }
         }
         let total = self.total();
-        let mut from = job.base.clone();
+        let mut from = job.base_row()?.clone();
         let mut last_disk: Option<TemplateRow> = None;
         let first_to_run = match &cached {
             Some((i, row)) => {
