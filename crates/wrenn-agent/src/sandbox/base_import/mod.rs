@@ -296,6 +296,11 @@ async fn import_oci(
     let mut unpacker = Unpacker::new(&tree, settings.owners);
     for (i, layer) in resolved.manifest.layers.iter().enumerate() {
         let pulled = registry.layer(layer, &work.0).await?;
+        tracing::info!(
+            layer = i + 1,
+            bytes = pulled.bytes,
+            "OCI layer pulled and digest-checked"
+        );
         let (path, compression) = (pulled.path.clone(), pulled.compression);
         unpacker = tokio::task::spawn_blocking(move || -> Result<Unpacker, ImportBaseError> {
             let file = std::fs::File::open(&path).map_err(storage(&path))?;

@@ -238,6 +238,9 @@ async fn submit_steps(
         ready_command: translation.ready_command,
         vcpus: pending.vcpus,
         memory_mb: pending.memory_mb,
+        // `fromImage` is refused in `steps::translate` for now.
+        registry_auth: None,
+        insecure_registry: false,
     };
     Ok(submit::submit(state, principal, request, tar.as_deref()).await?)
 }
