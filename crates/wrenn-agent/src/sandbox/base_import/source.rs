@@ -15,8 +15,9 @@ impl DebianSuite {
     pub fn parse(value: &str) -> Option<DebianSuite> {
         DEBIAN_SUITES
             .iter()
-            .find(|s| **s == value)
-            .map(|s| DebianSuite(*s))
+            .copied()
+            .find(|s| *s == value)
+            .map(DebianSuite)
     }
 
     pub fn as_str(&self) -> &'static str {
