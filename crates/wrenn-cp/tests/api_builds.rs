@@ -710,7 +710,7 @@ both_dbs!(
                 None,
             )
             .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert_error(&body, "validation_failed");
     }
 );
