@@ -5,12 +5,11 @@
 
 WRENN_DATA_DIR="${WRENN_DATA_DIR:-/var/lib/wrenn}"
 
-# name version [extra cargo-install arguments], one a line. cargo-audit
-# without its default binary-scanning feature: we audit Cargo.lock only, and
-# the feature's syn/object build would add minutes to a cold CI run.
+# name version [extra cargo-install arguments], one a line. No cargo-audit:
+# cargo-deny's `advisories` check reads the same RustSec database, and
+# building cargo-audit too cost a cold machine about 20 minutes.
 WRENN_CARGO_TOOLS="
 cargo-deny 0.20.2
-cargo-audit 0.22.2 --no-default-features
 "
 
 # tool_dir NAME: the install root of NAME's pinned version (empty if unknown).

@@ -4,7 +4,8 @@
 #   - every supported instruction (every/Dockerfile), each effect checked in
 #     a sandbox of the template, .dockerignore'd files absent, a symlink
 #     kept as a link;
-#   - the same file again: every step CACHED (figures: both build times);
+#   - the same file again: every step CACHED and the memory snapshot reused
+#     without booting a VM (figures: both build times);
 #   - one RUN changed: the steps before it CACHED, it and after rebuilt;
 #   - a failing RUN: the CLI names its line and exit code, exits non-zero,
 #     and no template is registered;
@@ -169,6 +170,8 @@ print(f"  disk steps {sorted(disk)}, cached {sorted(cached)}", file=sys.stderr)
 sys.exit(0 if disk and disk == cached else 1)'
 }
 check "unchanged file: every step CACHED ($cached disk steps)" all_cached
+check "unchanged file: the memory snapshot is reused, no build VM booted" \
+    bash -c "'$wrenn_bin' template build-logs '$bid' >'$log' && grep -q 'snapshot: CACHED' '$log' && ! grep -q 'starting the build VM' '$log'"
 changed=$stack_work/changed.Dockerfile
 sed 's|^RUN id -un > /home/user/user-step.txt$|RUN id -un > /home/user/user-step.txt \&\& echo changed > /home/user/changed.txt|' \
     "$here/every/Dockerfile" >"$changed"

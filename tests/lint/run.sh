@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # The `lint` suite: formatting, clippy, the module-cycle checker's own tests,
 # cargo-deny (licenses, bans, sources) and, with a local RustSec database,
-# cargo-deny's advisories and cargo-audit over Cargo.lock (both read it
-# offline: fetching it needs GitHub and this machine reaches only package
-# registries). Prints one line per check
+# cargo-deny's advisories over Cargo.lock (read offline: fetching it needs
+# GitHub and this machine reaches only package registries; cargo-audit
+# would read the same database, so it is not run as well). Prints one line per check
 # and closes with `lint: N passed, M failed` over the checks that ran; a
 # skipped check is said so, and is neither.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 . deploy/tools.sh
-export PATH="$(tool_dir cargo-deny)/bin:$(tool_dir cargo-audit)/bin:$HOME/.cargo/bin:$PATH"
+export PATH="$(tool_dir cargo-deny)/bin:$HOME/.cargo/bin:$PATH"
 
 passed=0
 failed=0
@@ -33,16 +33,8 @@ if command -v cargo-deny >/dev/null 2>&1; then
     db=${CARGO_HOME:-$HOME/.cargo}/advisory-dbs
     if compgen -G "$db/*/crates" >/dev/null; then
         check advisories cargo deny --offline check --hide-inclusion-graph advisories
-        if command -v cargo-audit >/dev/null 2>&1; then
-            # The newest database cargo-deny fetched; ignores in .cargo/audit.toml.
-            audit_db=$(ls -td "$db"/*/ | head -n 1)
-            check audit cargo audit --no-fetch --db "$audit_db" --file Cargo.lock
-        else
-            failed=$((failed + 1))
-            echo "lint check audit: FAILED (cargo-audit not installed: run deploy/setup-host.sh)"
-        fi
     else
-        echo "lint check advisories, audit: SKIPPED (no RustSec advisory database under $db," \
+        echo "lint check advisories: SKIPPED (no RustSec advisory database under $db," \
              "and this machine cannot fetch it from GitHub; with a clone of" \
              "github.com/rustsec/advisory-db there, this check runs offline)"
     fi

@@ -1,8 +1,11 @@
 //! ImportBase: a build's `FROM debian:<suite>` or `FROM <OCI image>` made
 //! into a template image on this host (docs/architecture.md, "Template
 //! builds"), named by its content key so a second build finds it:
-//! `oci-<first 40 hex of the manifest digest>` (the linux/amd64 image
-//! manifest's), `debian-<suite>-<16 hex of the recipe>`. The tree is built
+//! `oci-<40 hex of the manifest digest, the recipe and envd's source>`
+//! (the linux/amd64 image manifest's), `debian-<suite>-<16 hex of the
+//! recipe and envd's source>`: envd comes from this host's `base` image, so
+//! an upgraded envd (a new `base` version) makes new imports rather than
+//! reusing ones that embed the old one. The tree is built
 //! in a `.tmp-import-*` directory of the images folder (swept at start-up
 //! like every `.tmp-*`), the image staged and published by one rename;
 //! any failure leaves neither.
@@ -37,6 +40,10 @@ use unpack::{UnpackError, Unpacker};
 
 /// Bumped when what a Debian import makes changes (the cache key's input).
 const DEBIAN_RECIPE: &str = "wrenn-debian-base/1";
+/// Bumped when what an OCI import makes changes (the cache key's input):
+/// 2 creates missing directories 0755 and /tmp 1777 whatever the agent's
+/// umask.
+const OCI_RECIPE: &str = "wrenn-oci-base/2";
 
 /// Host settings for imports.
 #[derive(Debug, Clone)]
@@ -227,9 +234,10 @@ async fn import_debian(
     settings: &ImportSettings,
 ) -> Result<Imported, ImportBaseError> {
     let recipe = format!(
-        "{DEBIAN_RECIPE}\n{}\n{}",
+        "{DEBIAN_RECIPE}\n{}\n{}\n{}",
         suite.as_str(),
-        rootfs::DEBIAN_PACKAGES
+        rootfs::DEBIAN_PACKAGES,
+        envd_source(catalog, settings)?
     );
     let hex = super::template_manifest::hex(&Sha256::digest(recipe.as_bytes()));
     let template = name(format!("debian-{}-{}", suite.as_str(), &hex[..16]))?;
@@ -282,7 +290,9 @@ async fn import_oci(
         .filter(|h| h.len() == 64)
         .ok_or_else(|| PullError::Protocol(format!("unsupported digest {}", resolved.digest)))?
         .to_owned();
-    let template = name(format!("oci-{}", &hex[..40]))?;
+    let recipe = format!("{OCI_RECIPE}\n{hex}\n{}", envd_source(catalog, settings)?);
+    let key = super::template_manifest::hex(&Sha256::digest(recipe.as_bytes()));
+    let template = name(format!("oci-{}", &key[..40]))?;
     let lock = lock_for(&template);
     let _held = lock.lock().await;
     if let Some(found) = cached(catalog, &template, &resolved.digest) {
@@ -350,6 +360,26 @@ async fn import_oci(
 
 /// envd: the configured binary, else copied out of this host's `base`
 /// image into `work`.
+/// What the imported envd comes from, for the cache key: the `base`
+/// image's version (its directory name, a content hash) or, with
+/// `WRENN_IMPORT_ENVD` set, that file's SHA-256.
+fn envd_source(
+    catalog: &TemplateCatalog,
+    settings: &ImportSettings,
+) -> Result<String, ImportBaseError> {
+    if let Some(path) = &settings.envd {
+        let bytes = std::fs::read(path).map_err(storage(path))?;
+        return Ok(super::template_manifest::hex(&Sha256::digest(&bytes)));
+    }
+    let base = catalog
+        .version_dir(&name("base".into())?)
+        .ok_or(RootfsError::NoEnvd)?;
+    Ok(base
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default())
+}
+
 async fn envd(
     catalog: &TemplateCatalog,
     work: &Path,

@@ -4,7 +4,7 @@
 //! `debugfs`, so an imported base runs the same envd as every other
 //! template here), `/etc/hostname`, `/etc/hosts`, `/etc/wrenn-release`, the
 //! user `user` that sandbox commands default to, and `mkfs.ext4 -d`.
-use std::path::Path;
+use std::{os::unix::fs::PermissionsExt, path::Path};
 
 use tokio::process::Command;
 
@@ -117,6 +117,8 @@ pub fn finish(tree: &Path, envd: &[u8], label: &str, owners: bool) -> Result<(),
     for dir in ["proc", "sys", "dev", "tmp", "run"] {
         tree::dir(tree, dir).map_err(t)?;
     }
+    let tmp = tree::dir(tree, "tmp").map_err(t)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).map_err(t)?;
     add_user(tree, owners).map_err(t)
 }
 
@@ -258,6 +260,15 @@ mod tests {
             .expect("group")
             .contains("user:x:1001:"));
         assert!(root.join("home/user").is_dir());
+        let mode = |rel: &str| {
+            std::fs::metadata(root.join(rel))
+                .expect(rel)
+                .permissions()
+                .mode()
+                & 0o7777
+        };
+        assert_eq!(mode("tmp"), 0o1777);
+        assert_eq!(mode("home"), 0o755);
         assert_eq!(
             std::fs::read(root.join("usr/bin/envd")).expect("envd"),
             b"#!envd"

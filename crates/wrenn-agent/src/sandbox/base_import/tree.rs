@@ -72,8 +72,26 @@ fn links_error() -> std::io::Error {
 /// The directory `rel` inside `root`, made if missing.
 pub fn dir(root: &Path, rel: &str) -> std::io::Result<PathBuf> {
     let path = resolve(root, Path::new(rel), true).ok_or_else(links_error)?;
-    std::fs::create_dir_all(&path)?;
+    make_dirs(&path)?;
     Ok(path)
+}
+
+/// Makes `path` and its missing parents with mode 0755 whatever the
+/// process's umask: the agent's is 077, which would leave directories an
+/// image only implies unreadable to the guest's users (`/home` of
+/// `/home/user`, say).
+pub fn make_dirs(path: &Path) -> std::io::Result<()> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent() {
+        make_dirs(parent)?;
+    }
+    match std::fs::create_dir(path) {
+        Ok(()) => std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Writes `bytes` to the file `rel` inside `root` with `mode`, replacing

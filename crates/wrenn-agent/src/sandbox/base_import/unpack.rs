@@ -15,7 +15,7 @@ use std::{
     path::{Component, Path, PathBuf},
 };
 
-use super::tree::{remove, resolve};
+use super::tree::{make_dirs, remove, resolve};
 
 const WHITEOUT: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
@@ -127,7 +127,7 @@ impl Unpacker {
                 self.report.devices_skipped += 1;
                 continue;
             }
-            std::fs::create_dir_all(&parent).map_err(write_err)?;
+            make_dirs(&parent).map_err(write_err)?;
             let dest = parent.join(&name);
             let existing = dest.symlink_metadata().ok();
             match (&existing, kind.is_dir()) {

@@ -23,6 +23,21 @@ pub struct KeyInput<'a> {
     pub content: Option<&'a [u8; 32]>,
 }
 
+/// What a build's final snapshot covers besides the last disk step: the
+/// start spec (a memory snapshot holds the started service) and the VM's
+/// size (a memory snapshot is made at that size).
+#[derive(Debug, Clone, Copy)]
+pub struct VersionInput<'a> {
+    /// `None`: a disk-only snapshot.
+    pub start_command: Option<&'a str>,
+    pub ready_command: &'a str,
+    pub user: &'a str,
+    pub workdir: &'a str,
+    pub env: &'a BTreeMap<String, String>,
+    pub vcpus: u32,
+    pub memory_mb: u32,
+}
+
 const VERSION: &[u8] = b"wrenn-build-cache-v1";
 
 impl CacheKey {
@@ -56,6 +71,34 @@ impl CacheKey {
             }
             None => field(&mut hash, b"no-content"),
         }
+        CacheKey(hash.finalize().into())
+    }
+
+    /// The key of the final snapshot taken over `self` (the last disk
+    /// step's key, or the root): an unchanged build finds it and registers
+    /// it again without booting a VM.
+    pub fn version(&self, input: &VersionInput<'_>) -> CacheKey {
+        let mut hash = Sha256::new();
+        field(&mut hash, VERSION);
+        field(&mut hash, b"version");
+        field(&mut hash, &self.0);
+        match input.start_command {
+            Some(command) => {
+                field(&mut hash, b"start");
+                field(&mut hash, command.as_bytes());
+            }
+            None => field(&mut hash, b"no-start"),
+        }
+        field(&mut hash, input.ready_command.as_bytes());
+        field(&mut hash, input.user.as_bytes());
+        field(&mut hash, input.workdir.as_bytes());
+        field(&mut hash, &(input.env.len() as u64).to_be_bytes());
+        for (key, value) in input.env {
+            field(&mut hash, key.as_bytes());
+            field(&mut hash, value.as_bytes());
+        }
+        field(&mut hash, &input.vcpus.to_be_bytes());
+        field(&mut hash, &input.memory_mb.to_be_bytes());
         CacheKey(hash.finalize().into())
     }
 
@@ -125,6 +168,63 @@ mod tests {
                 ..input("RUN true", &env)
             }),
             plain.child(&input("RUN true", &env)),
+        ];
+        for (i, key) in variants.iter().enumerate() {
+            assert_ne!(*key, plain, "variant {i}");
+        }
+    }
+
+    fn version_input<'a>(env: &'a BTreeMap<String, String>) -> VersionInput<'a> {
+        VersionInput {
+            start_command: Some("serve"),
+            ready_command: "curl -f localhost",
+            user: "user",
+            workdir: "",
+            env,
+            vcpus: 2,
+            memory_mb: 1024,
+        }
+    }
+
+    #[test]
+    fn version_when_any_input_differs_then_key_differs() {
+        let env = BTreeMap::new();
+        let env_a = BTreeMap::from([("A".to_string(), "1".to_string())]);
+        let root = CacheKey::root("base");
+        let plain = root.version(&version_input(&env));
+        assert_eq!(plain, root.version(&version_input(&env)));
+        let variants = [
+            CacheKey::root("other").version(&version_input(&env)),
+            root.child(&input("RUN true", &env)),
+            root.version(&VersionInput {
+                start_command: None,
+                ..version_input(&env)
+            }),
+            root.version(&VersionInput {
+                start_command: Some("serve2"),
+                ..version_input(&env)
+            }),
+            root.version(&VersionInput {
+                ready_command: "",
+                ..version_input(&env)
+            }),
+            root.version(&VersionInput {
+                user: "root",
+                ..version_input(&env)
+            }),
+            root.version(&VersionInput {
+                workdir: "/srv",
+                ..version_input(&env)
+            }),
+            root.version(&version_input(&env_a)),
+            root.version(&VersionInput {
+                vcpus: 1,
+                ..version_input(&env)
+            }),
+            root.version(&VersionInput {
+                memory_mb: 2048,
+                ..version_input(&env)
+            }),
         ];
         for (i, key) in variants.iter().enumerate() {
             assert_ne!(*key, plain, "variant {i}");

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use wrenn_types::{Resources, SandboxId, TimeoutAction};
 
 use super::{
-    cache_key::CacheKey,
+    cache_key::{CacheKey, VersionInput},
     context::Context,
     dockerfile::{BaseRef, Dockerfile},
     plan::{BuildPlan, StepAction},
@@ -438,7 +438,7 @@ impl Run<'_> {
         }
         self.stopped()?;
         self.progress(total - 1).await?;
-        let version = self.final_version(&from, last_disk).await?;
+        let version = self.final_version(&from, last_disk, &parent).await?;
         self.stopped()?;
         Ok(version)
     }
@@ -615,11 +615,15 @@ impl Run<'_> {
 
     /// Registers the version: a memory snapshot with the start spec when
     /// there is a start command; else the last disk step's snapshot (no
-    /// VM needed when it was cached); else a fresh disk snapshot.
+    /// VM needed when it was cached); else a fresh disk snapshot. A fresh
+    /// snapshot is cached under `parent`'s version key (`parent`: the last
+    /// disk step's key, or the root), so an unchanged build registers it
+    /// again without booting a VM.
     async fn final_version(
         &mut self,
         from: &TemplateRow,
         last_disk: Option<TemplateRow>,
+        parent: &CacheKey,
     ) -> Result<String, Failure> {
         let job = self.job;
         let start = job
@@ -657,9 +661,40 @@ impl Run<'_> {
                 return Ok(id);
             }
         }
+        let version_key = parent
+            .version(&VersionInput {
+                start_command: start.as_ref().map(|s| s.start_command.as_str()),
+                ready_command: start.as_ref().map_or("", |s| s.ready_command.as_str()),
+                user: start.as_ref().map_or("", |s| s.user.as_str()),
+                workdir: start.as_ref().map_or("", |s| s.workdir.as_str()),
+                env: start.as_ref().map_or(&job.plan.start.env, |s| &s.env),
+                vcpus: job.vcpus,
+                memory_mb: job.memory_mb,
+            })
+            .to_hex();
+        let total = self.total();
+        if let Some(row) = self.cached_version(&version_key).await? {
+            self.logs.system(
+                total,
+                format!("the template's snapshot: CACHED ({})", row.id),
+            );
+            let id = db::templates::register_version(
+                &self.state.db,
+                &job.team_id,
+                &job.name,
+                &job.tag,
+                &job.id,
+                Version::Existing {
+                    id: &row.id,
+                    vcpus: i64::from(job.vcpus),
+                    memory_mb: i64::from(job.memory_mb),
+                },
+            )
+            .await?;
+            return Ok(id);
+        }
         self.boot(from).await?;
         let memory = start.is_some();
-        let total = self.total();
         self.logs.system(
             total,
             if memory {
@@ -704,6 +739,7 @@ impl Run<'_> {
         match registered {
             Ok(id) => {
                 template_copies::record_made(self.state, &id, &vm.host_id, &made).await;
+                db::build_cache::insert(&self.state.db, &job.team_id, &version_key, &id).await?;
                 Ok(id)
             }
             Err(err) => {
@@ -711,6 +747,19 @@ impl Run<'_> {
                 Err(err.into())
             }
         }
+    }
+}
+
+impl Run<'_> {
+    /// The version a build with the same final key made, if it is still
+    /// there and may be this build's version.
+    async fn cached_version(&self, key: &str) -> Result<Option<TemplateRow>, Failure> {
+        let db = &self.state.db;
+        let Some(id) = db::build_cache::lookup(db, &self.job.team_id, key).await? else {
+            return Ok(None);
+        };
+        let row = db::templates::by_id(db, &id).await?;
+        Ok(row.filter(|r| promotable(r, &self.job.name)))
     }
 }
 
