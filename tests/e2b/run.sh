@@ -52,6 +52,19 @@ if [ -z "${WRENN_VM_LOCKED:-}" ]; then
 fi
 
 . tests/lib/stack.sh
+# `Template().from_image(...)` pulls from a local registry this script
+# starts (plain HTTP, password auth: tests/builds/oci-registry.sh), which
+# the control plane is told it may reach without TLS.
+if [[ " ${suites[*]} " == *" e2b-py "* ]]; then
+    . tests/builds/oci-registry.sh
+    oci_dir=$(mktemp -d /tmp/wrenn-e2b-oci.XXXXXX)
+    # Our own EXIT trap, so it stops the stack too (tests/lib/stack.sh).
+    trap 'stack_stop; oci_registry_stop; rm -rf "$oci_dir"' EXIT
+    oci_registry_start "$oci_dir" && oci_image_push "$oci_dir" "127.0.0.1:$OCI_PORT/test/img:1" >/dev/null ||
+        fail "the local OCI registry (tests/builds/oci-registry.sh) did not start"
+    export WRENN_TEST_OCI_IMAGE="127.0.0.1:$OCI_PORT/test/img:1" WRENN_TEST_OCI_USER=$OCI_USER \
+        WRENN_TEST_OCI_PASSWORD=$OCI_PASSWORD CP_INSECURE_REGISTRIES=127.0.0.1
+fi
 stack_start e2b || fail "the stack did not start"
 cp_url=$STACK_URL domain=$STACK_DOMAIN ca=$STACK_CA
 stack_account e2b@wrenn.test || fail "signup and API key"

@@ -294,6 +294,42 @@ both_dbs!(
         let (status, _) = fx.call(GET, "/v1/templates/myapp", None).await;
         assert_eq!(status, StatusCode::OK);
 
+        // A sandbox starts from a version by `name:tag`: v2 is still the
+        // first build's, `latest` (and the plain name) the changed one's.
+        let mut images = Vec::new();
+        for template in ["myapp:v2", "myapp:latest", "myapp"] {
+            let (status, body) = fx
+                .call(POST, "/v1/sandboxes", Some(json!({"template": template})))
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{template}: {body}");
+            assert_eq!(body["template"], "myapp", "the name, without the tag");
+            images.push(
+                fx.agent
+                    .create_calls()
+                    .last()
+                    .unwrap()
+                    .template_image
+                    .clone(),
+            );
+        }
+        assert_ne!(images[0], images[1], "{images:?}");
+        assert_eq!(images[1], images[2], "{images:?}");
+        let (status, body) = fx
+            .call(POST, "/v1/sandboxes", Some(json!({"template": "myapp:v9"})))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_error(&body, "template_not_found");
+        let (status, body) = fx
+            .call(POST, "/v1/sandboxes", Some(json!({"template": "myapp:V2"})))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_error(&body, "validation_failed");
+        let (_, page) = fx.call(GET, "/v1/sandboxes", None).await;
+        for sandbox in page["sandboxes"].as_array().unwrap() {
+            let path = format!("/v1/sandboxes/{}", sandbox["id"].as_str().unwrap());
+            fx.call(DELETE, &path, None).await;
+        }
+
         // Deleting the template deletes every version and its tags.
         let (status, body) = fx.call(DELETE, "/v1/templates/myapp", None).await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{body}");

@@ -12,6 +12,7 @@ mod id;
 mod random;
 mod resources;
 mod state;
+mod template_ref;
 mod timeout;
 
 pub use error_code::ErrorCode;
@@ -19,4 +20,5 @@ pub use id::{HostId, IdError, KeyId, SandboxId, TeamId, TemplateId, TemplateName
 pub use random::random_lowercase;
 pub use resources::{Resources, ResourcesError};
 pub use state::SandboxState;
+pub use template_ref::{TemplateRef, TemplateTag};
 pub use timeout::TimeoutAction;

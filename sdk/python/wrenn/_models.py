@@ -87,30 +87,6 @@ class BuildErrorView(BaseModel):
     message: str
 
 
-class BuildSpec(BaseModel):
-    """
-    The `spec` part of a build upload.
-    """
-
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    build_args: dict[str, str] | None = None
-    dockerfile: str = Field(..., description="The Dockerfile's text.")
-    memory_mb: int | None = Field(None, ge=0)
-    name: str = Field(..., description="The template to build (a new name, or one made by builds).")
-    public: bool | None = Field(
-        None, description="Accepted for the contract; team visibility only for now."
-    )
-    ready_command: str | None = Field(
-        None, description="Overrides the Dockerfile's HEALTHCHECK as the ready command."
-    )
-    tag: str | None = Field(
-        None, description="The version's tag (default `latest`; `latest` always moves too)."
-    )
-    vcpus: int | None = Field(None, description="Default: the base template's.", ge=0)
-
-
 class CreateHost(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -450,6 +426,18 @@ class Registered(BaseModel):
     )
 
 
+class RegistryAuthSpec(BaseModel):
+    """
+    Basic credentials for a registry.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    password: str
+    username: str
+
+
 class Rename(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -726,6 +714,34 @@ class BuildList(BaseModel):
     builds: list[Build]
 
 
+class BuildSpec(BaseModel):
+    """
+    The `spec` part of a build upload.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    build_args: dict[str, str] | None = None
+    dockerfile: str = Field(..., description="The Dockerfile's text.")
+    insecure_registry: bool | None = Field(
+        None, description="Plain HTTP to the `FROM` image's registry (a local registry)."
+    )
+    memory_mb: int | None = Field(None, ge=0)
+    name: str = Field(..., description="The template to build (a new name, or one made by builds).")
+    public: bool | None = Field(
+        None, description="Accepted for the contract; team visibility only for now."
+    )
+    ready_command: str | None = Field(
+        None, description="Overrides the Dockerfile's HEALTHCHECK as the ready command."
+    )
+    registry_auth: RegistryAuthSpec | None = None
+    tag: str | None = Field(
+        None, description="The version's tag (default `latest`; `latest` always moves too)."
+    )
+    vcpus: int | None = Field(None, description="Default: the base template's.", ge=0)
+
+
 class CreateKey(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -780,7 +796,8 @@ class CreateSandbox(BaseModel):
         None, description='Host tags the sandbox\'s host must carry (e.g. `["gpu"]`).'
     )
     template: str | None = Field(
-        None, description="Template name: a built-in (`base`) or one of the team's. Default `base`."
+        None,
+        description="Template: a built-in (`base`) or one of the team's, as `name` or\n`name:tag` (the version a tag points at). Default `base`.",
     )
     timeout_secs: int | None = Field(
         None,

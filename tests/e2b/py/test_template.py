@@ -3,6 +3,7 @@ Wrenn's `base` with a file copied from a local context, a RUN, envs, a
 working directory and a start command with a ready check, built through
 E2B's template API onto Wrenn's builder; then a sandbox of it has the file,
 the env and the service up. Needs no public internet."""
+import os
 import urllib.request
 
 import pytest
@@ -58,3 +59,33 @@ def test_template_build_when_step_fails_then_build_exception_names_it(tmp_path):
     with pytest.raises(BuildException) as failed:
         Template.build(template, f"py-tpl-broken-{RUN}", cpu_count=1, memory_mb=512)
     assert "7" in str(failed.value)
+
+
+@TEMPLATE
+def test_template_build_when_from_image_with_credentials_then_sandbox_runs_in_the_image(make_sandbox):
+    # tests/e2b/run.sh pushed the image to a local registry: two layers
+    # (the second adds /etc/oci-layer2 and whites out /etc/oci-removed),
+    # config Env OCI_TEST=from-config.
+    image = os.environ["WRENN_TEST_OCI_IMAGE"]
+    name = f"py-tpl-oci-{RUN}"
+    template = (
+        Template()
+        .from_image(image, username=os.environ["WRENN_TEST_OCI_USER"], password=os.environ["WRENN_TEST_OCI_PASSWORD"])
+        .run_cmd('cat /etc/oci-marker /etc/oci-layer2 > /srv/seen.txt && echo "$OCI_TEST" >> /srv/seen.txt', user="root")
+    )
+    logs = []
+    Template.build(template, name, cpu_count=1, memory_mb=512, on_build_logs=logs.append)
+    assert any("pulling" in str(entry) for entry in logs), logs
+
+    sandbox = make_sandbox(template=name)
+    assert sandbox.files.read("/srv/seen.txt") == "from-oci-image\nsecond-layer\nfrom-config\n"
+    assert sandbox.commands.run("test ! -e /etc/oci-removed && echo gone").stdout == "gone\n"
+
+    # Without the password the registry refuses the pull, and the build
+    # says so without registering anything.
+    from e2b import BuildException
+
+    with pytest.raises(BuildException) as refused:
+        Template.build(Template().from_image(image).run_cmd("true"), f"py-tpl-oci-noauth-{RUN}", cpu_count=1, memory_mb=512)
+    assert "registry" in str(refused.value).lower(), refused.value
+    assert not Template.exists(f"py-tpl-oci-noauth-{RUN}")

@@ -88,7 +88,7 @@ impl From<sbx::CreateSandboxError> for ApiError {
     fn from(err: sbx::CreateSandboxError) -> Self {
         use sbx::CreateSandboxError as E;
         match err {
-            E::TemplateNotFound(name) => Self::TemplateNotFound(name.into()),
+            E::TemplateNotFound(name) => Self::TemplateNotFound(name.to_string()),
             err @ E::QuotaExceeded { .. } => Self::QuotaExceeded(err.to_string()),
             E::PoolExhausted(e) => Self::PoolExhausted(e.to_string()),
             E::Resources(e) => Self::Validation(e.to_string()),

@@ -268,6 +268,18 @@ pub async fn tags(db: &Db, team_id: &str, name: &str) -> Result<Vec<TagRow>, sql
     .collect()
 }
 
+/// `name` ([`resolve`]) or `name:tag` ([`resolve_tag`]).
+pub async fn resolve_ref(
+    db: &Db,
+    team_id: &str,
+    template: &wrenn_types::TemplateRef,
+) -> Result<Option<TemplateRow>, sqlx::Error> {
+    match &template.tag {
+        Some(tag) => resolve_tag(db, team_id, template.name.as_str(), tag.as_str()).await,
+        None => resolve(db, team_id, template.name.as_str()).await,
+    }
+}
+
 /// `name:tag` of the team → the version it points at.
 pub async fn resolve_tag(
     db: &Db,

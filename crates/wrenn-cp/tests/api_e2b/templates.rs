@@ -286,10 +286,20 @@ both_dbs!(
             let path = format!("/v2/templates/app/builds/{build_ref}");
             async move { fx_ref.call(POST, &path, Some(body)).await }
         };
-        let message = start(json!({"fromImage": "python:3.12", "steps": []}))
+        let message = start(json!({"fromImage": "not an image", "steps": []}))
             .await
             .error(StatusCode::BAD_REQUEST);
-        assert!(message.contains("fromTemplate"), "{message}");
+        assert!(message.contains("fromImage"), "{message}");
+        let message = start(json!({
+            "fromImage": "123.dkr.ecr.eu-west-1.amazonaws.com/app:1",
+            "fromImageRegistry": {"type": "aws", "awsAccessKeyId": "a",
+                "awsSecretAccessKey": "s3cret-key", "awsRegion": "eu-west-1"},
+            "steps": []
+        }))
+        .await
+        .error(StatusCode::BAD_REQUEST);
+        assert!(message.contains("type 'registry'"), "{message}");
+        assert!(!message.contains("s3cret-key"), "{message}");
         start(json!({"steps": [{"type": "ADD", "args": ["a", "b"]}]}))
             .await
             .error(StatusCode::BAD_REQUEST);

@@ -1377,6 +1377,8 @@ export interface components {
             };
             /** @description The Dockerfile's text. */
             dockerfile: string;
+            /** @description Plain HTTP to the `FROM` image's registry (a local registry). */
+            insecure_registry?: boolean;
             /** Format: int32 */
             memory_mb?: number | null;
             /** @description The template to build (a new name, or one made by builds). */
@@ -1385,6 +1387,7 @@ export interface components {
             public?: boolean;
             /** @description Overrides the Dockerfile's HEALTHCHECK as the ready command. */
             ready_command?: string | null;
+            registry_auth?: null | components["schemas"]["RegistryAuthSpec"];
             /** @description The version's tag (default `latest`; `latest` always moves too). */
             tag?: string | null;
             /**
@@ -1463,7 +1466,10 @@ export interface components {
             public_traffic?: boolean | null;
             /** @description Host tags the sandbox's host must carry (e.g. `["gpu"]`). */
             tags?: string[] | null;
-            /** @description Template name: a built-in (`base`) or one of the team's. Default `base`. */
+            /**
+             * @description Template: a built-in (`base`) or one of the team's, as `name` or
+             *     `name:tag` (the version a tag points at). Default `base`.
+             */
             template?: string | null;
             /**
              * Format: int64
@@ -1947,6 +1953,11 @@ export interface components {
             host_id: string;
             /** @description JWT with `typ: "host"`, sent as `X-Host-Token` on heartbeats. */
             host_token: string;
+        };
+        /** @description Basic credentials for a registry. */
+        RegistryAuthSpec: {
+            password: string;
+            username: string;
         };
         Rename: {
             from: string;

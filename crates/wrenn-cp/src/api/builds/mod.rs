@@ -25,7 +25,9 @@ use crate::{
     auth::Principal,
     db::template_builds::{BuildRow, LogLine},
     error::{ApiError, ApiResult},
-    service::builds::{read as service, settings::BuildSettings, submit},
+    service::builds::{
+        read as service, registry_auth::RegistryAuth, settings::BuildSettings, submit,
+    },
     state::AppState,
 };
 
@@ -71,7 +73,8 @@ pub struct BuildSpec {
     pub insecure_registry: bool,
 }
 
-/// Basic credentials for a registry (`Debug` hides the password).
+/// Basic credentials for a registry.
+// `Debug` (below) hides the password.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryAuthSpec {
@@ -188,7 +191,7 @@ async fn create(
         ready_command: spec.ready_command.filter(|c| !c.trim().is_empty()),
         vcpus: spec.vcpus,
         memory_mb: spec.memory_mb,
-        registry_auth: spec.registry_auth.map(|a| submit::RegistryAuth {
+        registry_auth: spec.registry_auth.map(|a| RegistryAuth {
             username: a.username,
             password: crate::secret::SecretString::new(a.password),
         }),

@@ -24,6 +24,7 @@ use crate::{
     db::{self, template_builds::BuildStatus},
     service::builds::{
         e2b::{self as service, BuildState, BuildSteps, Step, StepKind},
+        registry_auth::RegistryAuth,
         settings::BuildSettings,
     },
     state::AppState,
@@ -211,13 +212,52 @@ pub struct StartBody {
     #[serde(rename = "fromTemplate")]
     from_template: Option<String>,
     #[serde(rename = "fromImageRegistry")]
-    from_image_registry: Option<serde_json::Value>,
+    from_image_registry: Option<ImageRegistry>,
     #[serde(default)]
     steps: Vec<StepBody>,
     #[serde(rename = "startCmd")]
     start_cmd: Option<String>,
     #[serde(rename = "readyCmd")]
     ready_cmd: Option<String>,
+}
+
+/// E2B's `fromImageRegistry`: the credentials of `fromImage`'s registry.
+/// Wrenn pulls with a username and password (`type: registry`); the cloud
+/// kinds (`aws`, `gcp`) are named so the refusal can say so.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ImageRegistry {
+    Registry { username: String, password: String },
+    Aws {},
+    Gcp {},
+}
+
+impl std::fmt::Debug for ImageRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ImageRegistry::Registry { username, .. } => f
+                .debug_struct("Registry")
+                .field("username", username)
+                .finish_non_exhaustive(),
+            ImageRegistry::Aws {} => f.write_str("Aws"),
+            ImageRegistry::Gcp {} => f.write_str("Gcp"),
+        }
+    }
+}
+
+impl ImageRegistry {
+    fn auth(self) -> E2bResult<RegistryAuth> {
+        match self {
+            ImageRegistry::Registry { username, password } => Ok(RegistryAuth {
+                username,
+                password: crate::secret::SecretString::new(password),
+            }),
+            ImageRegistry::Aws {} | ImageRegistry::Gcp {} => Err(E2bError::bad_request(
+                "fromImageRegistry: only type 'registry' (a username and password) is supported; \
+                 for ECR or Artifact Registry pass a token as the password",
+            )),
+        }
+    }
 }
 
 /// `POST /v2/templates/{templateID}/builds/{buildID}`: 202.
@@ -227,11 +267,10 @@ pub async fn start(
     ApiPath((template, build_id)): ApiPath<(String, String)>,
     Body(body): Body<StartBody>,
 ) -> E2bResult<StatusCode> {
-    if body.from_image_registry.is_some() {
-        return Err(E2bError::bad_request(
-            "fromImageRegistry: images from a registry are not supported by this Wrenn yet",
-        ));
-    }
+    let registry_auth = body
+        .from_image_registry
+        .map(ImageRegistry::auth)
+        .transpose()?;
     let mut steps = Vec::with_capacity(body.steps.len());
     for (i, step) in body.steps.into_iter().enumerate() {
         let kind = StepKind::parse(&step.kind).ok_or_else(|| {
@@ -254,7 +293,15 @@ pub async fn start(
         start_cmd: body.start_cmd,
         ready_cmd: body.ready_cmd,
     };
-    service::start(&state, &principal, &template, &build_id, &build).await?;
+    service::start(
+        &state,
+        &principal,
+        &template,
+        &build_id,
+        &build,
+        registry_auth,
+    )
+    .await?;
     Ok(StatusCode::ACCEPTED)
 }
 

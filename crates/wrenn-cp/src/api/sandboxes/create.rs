@@ -6,7 +6,6 @@ use axum::{
     http::{HeaderMap, StatusCode},
     Json,
 };
-use wrenn_types::TemplateName;
 
 use super::{
     types::{CreateSandbox, Sandbox},
@@ -100,8 +99,7 @@ fn pool_wait(headers: &HeaderMap) -> Result<Option<std::time::Duration>, ApiErro
 pub(crate) fn new_sandbox(request: CreateSandbox) -> Result<NewSandbox, ApiError> {
     let template = request.template.unwrap_or_else(|| "base".into());
     Ok(NewSandbox {
-        template: TemplateName::try_from(template)
-            .map_err(|e| ApiError::validation(e.to_string()))?,
+        template: super::types::validate_template_ref(&template)?,
         vcpus: request.vcpus,
         memory_mb: request.memory_mb,
         disk_mb: request.disk_mb,

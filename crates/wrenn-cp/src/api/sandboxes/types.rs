@@ -11,7 +11,8 @@ use crate::{api::rfc3339, db::sandboxes::SandboxRow, error::ApiError, lifecycle:
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSandbox {
-    /// Template name: a built-in (`base`) or one of the team's. Default `base`.
+    /// Template: a built-in (`base`) or one of the team's, as `name` or
+    /// `name:tag` (the version a tag points at). Default `base`.
     #[serde(default)]
     pub template: Option<String>,
     /// 1-32; default: the template's.
@@ -53,6 +54,16 @@ pub const DISK_MB: std::ops::RangeInclusive<u64> = 256..=1_048_576;
 pub const TIMEOUT_SECS: std::ops::RangeInclusive<u64> = 1..=86_400;
 const MAX_ENTRIES: usize = 64;
 const MAX_VALUE: usize = 16 * 1024;
+
+/// `name` or `name:tag` (each part by the name rules).
+pub fn validate_template_ref(value: &str) -> Result<wrenn_types::TemplateRef, ApiError> {
+    wrenn_types::TemplateRef::parse(value).ok_or_else(|| {
+        ApiError::validation(format!(
+            "template '{value}' is not a template name or name:tag \
+             (each 1-63 of a-z, 0-9, '-', '_', '.', starting with a letter or digit)"
+        ))
+    })
+}
 
 pub fn validate_template_name(name: &str) -> Result<(), ApiError> {
     let ok = (1..=63).contains(&name.len())
@@ -149,7 +160,7 @@ fn validate_cidrs(field: &str, cidrs: &[String]) -> Result<(), ApiError> {
 impl CreateSandbox {
     /// Checks every field's bounds; the host checks its own limits later.
     pub fn validate(&self) -> Result<(), ApiError> {
-        validate_template_name(self.template.as_deref().unwrap_or("base"))?;
+        validate_template_ref(self.template.as_deref().unwrap_or("base"))?;
         if let Some(v) = self.vcpus {
             if !(1..=MAX_VCPUS).contains(&v) {
                 return Err(ApiError::validation(format!(

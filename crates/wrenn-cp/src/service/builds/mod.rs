@@ -4,7 +4,8 @@
 //! ([`dockerfile`]), the build plan it becomes once build arguments are
 //! known ([`plan`]), the step cache keys ([`cache_key`]) and the context
 //! archive ([`context`]). Then [`submit`] (validation and the record),
-//! [`runner`] (the build itself) and [`read`] (views, logs, cancel, tags);
+//! [`runner`] (the build itself) and [`read`] (views, logs, cancel, tags),
+//! with [`registry_auth`] the credentials the first hands the second;
 //! [`e2b`] maps E2B's template build flow onto them.
 pub mod cache_key;
 pub mod context;
@@ -12,6 +13,7 @@ pub mod dockerfile;
 pub mod e2b;
 pub mod plan;
 pub mod read;
+pub mod registry_auth;
 pub mod runner;
 pub mod settings;
 pub mod submit;

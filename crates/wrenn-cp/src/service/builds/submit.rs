@@ -11,6 +11,7 @@ use super::{
     context::{Context, ContextError},
     dockerfile::{self, base::TemplateRef, BaseRef, DockerfileError},
     plan::{self, StepAction},
+    registry_auth::RegistryAuth,
     runner,
     settings::BuildSettings,
 };
@@ -40,21 +41,6 @@ pub struct NewBuild {
     /// For an OCI `FROM`: held in memory for the running build only.
     pub registry_auth: Option<RegistryAuth>,
     pub insecure_registry: bool,
-}
-
-/// Registry credentials (`Debug` hides the password).
-#[derive(Clone)]
-pub struct RegistryAuth {
-    pub username: String,
-    pub password: crate::secret::SecretString,
-}
-
-impl std::fmt::Debug for RegistryAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegistryAuth")
-            .field("username", &self.username)
-            .finish_non_exhaustive()
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,14 +134,9 @@ async fn resolve_base(
     team_id: &str,
     template: &TemplateRef,
 ) -> Result<db::templates::TemplateRow, SubmitError> {
-    match &template.tag {
-        Some(tag) => {
-            db::templates::resolve_tag(&state.db, team_id, template.name.as_str(), tag.as_str())
-                .await?
-        }
-        None => db::templates::resolve(&state.db, team_id, template.name.as_str()).await?,
-    }
-    .ok_or_else(|| SubmitError::BaseNotFound(template.to_string()))
+    db::templates::resolve_ref(&state.db, team_id, template)
+        .await?
+        .ok_or_else(|| SubmitError::BaseNotFound(template.to_string()))
 }
 
 /// Checks and records a build, then starts it; answers its record.

@@ -4,7 +4,7 @@
 //! failed. Audited either way.
 use std::collections::BTreeMap;
 
-use wrenn_types::{Resources, ResourcesError, SandboxId, TemplateName, TimeoutAction};
+use wrenn_types::{Resources, ResourcesError, SandboxId, TemplateRef, TimeoutAction};
 
 use crate::{
     agent::{AgentApi, AgentCreate, AgentError, AgentState},
@@ -25,7 +25,8 @@ use crate::{
 /// deployment's default.
 #[derive(Debug, Clone)]
 pub struct NewSandbox {
-    pub template: TemplateName,
+    /// `name` or `name:tag` (a version through its tag).
+    pub template: TemplateRef,
     pub vcpus: Option<u32>,
     pub memory_mb: Option<u32>,
     pub disk_mb: Option<u64>,
@@ -49,7 +50,7 @@ pub struct NewSandbox {
 #[derive(Debug, thiserror::Error)]
 pub enum CreateSandboxError {
     #[error("template '{0}' not found")]
-    TemplateNotFound(TemplateName),
+    TemplateNotFound(TemplateRef),
     #[error(
         "the team already has {live} live sandboxes (the limit is {limit}); destroy some first"
     )]
@@ -208,7 +209,7 @@ async fn create_on_best_host(
     request: &NewSandbox,
     full_hosts: &[String],
 ) -> Result<SandboxRow, Attempt> {
-    let template = db::templates::resolve(&state.db, &principal.team_id, request.template.as_str())
+    let template = db::templates::resolve_ref(&state.db, &principal.team_id, &request.template)
         .await?
         .ok_or_else(|| CreateSandboxError::TemplateNotFound(request.template.clone()))?;
     let live = db::sandboxes::count_live(&state.db, &principal.team_id).await?;
@@ -345,7 +346,9 @@ fn new_row(
         id: SandboxId::generate().into(),
         team_id: principal.team_id.clone(),
         host_id: Some(host_id.to_owned()),
-        template: template.name.clone(),
+        // The name asked for, without the tag: a tagged older version's
+        // row is `<name>@<build>`, which is no name to show or group by.
+        template: request.template.name.to_string(),
         template_image: template.image.clone(),
         state: SandboxState::Pending,
         reason: String::new(),

@@ -6,69 +6,10 @@
 //! `name[:tag]` is always a Wrenn template, so Docker Hub images are written
 //! with their path (`library/python:3.12` or `docker.io/library/...`).
 //! `scratch` is refused with `unsupported_base`.
-use wrenn_types::TemplateName;
+/// Tags and `name:tag` are shared with sandbox creates (`wrenn_types`).
+pub use wrenn_types::{TemplateRef, TemplateTag as Tag};
 
 use super::DockerfileError;
-
-/// A template version's tag: the rules of a template name (1-63 of
-/// `[a-z0-9-_.]`, starting with a letter or digit).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Tag(String);
-
-impl Tag {
-    /// The tag a build gets, and `name` resolves to, when none is given.
-    pub fn latest() -> Tag {
-        Tag("latest".into())
-    }
-
-    pub fn parse(value: &str) -> Option<Tag> {
-        value
-            .parse::<TemplateName>()
-            .ok()
-            .map(|n| Tag(n.as_str().to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for Tag {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// `name` or `name:tag` of a Wrenn template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateRef {
-    pub name: TemplateName,
-    /// `None`: the template itself, or its `latest` version.
-    pub tag: Option<Tag>,
-}
-
-impl TemplateRef {
-    /// Parses `name[:tag]`; `None` when either part breaks the name rules.
-    pub fn parse(value: &str) -> Option<TemplateRef> {
-        let (name, tag) = match value.split_once(':') {
-            Some((name, tag)) => (name, Some(Tag::parse(tag)?)),
-            None => (value, None),
-        };
-        Some(TemplateRef {
-            name: name.parse().ok()?,
-            tag,
-        })
-    }
-}
-
-impl std::fmt::Display for TemplateRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.tag {
-            Some(tag) => write!(f, "{}:{tag}", self.name),
-            None => write!(f, "{}", self.name),
-        }
-    }
-}
 
 /// Debian suites `FROM debian:<suite>` may name.
 pub const DEBIAN_SUITES: [&str; 3] = ["bookworm", "trixie", "bullseye"];

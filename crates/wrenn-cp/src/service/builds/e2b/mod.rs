@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 
 use super::{
     context::{Context, ContextError},
+    registry_auth::RegistryAuth,
+    settings::BuildSettings,
     submit::{self, NewBuild, SubmitError},
 };
 use crate::{
@@ -185,6 +187,7 @@ pub async fn start(
     template: &str,
     build_id: &str,
     build: &BuildSteps,
+    registry_auth: Option<RegistryAuth>,
 ) -> Result<BuildRow, E2bBuildError> {
     let team_id = principal.team_id.as_str();
     let Some(pending) = store::take(team_id, template, build_id) else {
@@ -195,7 +198,7 @@ pub async fn start(
             _ => Err(E2bBuildError::BuildNotFound(build_id.to_owned())),
         };
     };
-    let result = submit_steps(state, principal, build_id, &pending, build).await;
+    let result = submit_steps(state, principal, build_id, &pending, build, registry_auth).await;
     if result.is_err() {
         store::put_back(build_id, pending);
     }
@@ -208,6 +211,7 @@ async fn submit_steps(
     build_id: &str,
     pending: &Pending,
     build: &BuildSteps,
+    registry_auth: Option<RegistryAuth>,
 ) -> Result<BuildRow, E2bBuildError> {
     let mut uploads = BTreeMap::new();
     for step in build.steps.iter().filter(|s| s.kind == StepKind::Copy) {
@@ -224,6 +228,9 @@ async fn submit_steps(
         }
     }
     let translation = steps::translate(build, &uploads)?;
+    // E2B has no per-build "plain HTTP" switch: the operator lists the
+    // registries that may be reached without TLS.
+    let insecure_registry = BuildSettings::get().insecure_registry(&translation.base);
     let mut context = Context::default();
     for (hash, upload) in uploads {
         context.insert_under(&format!("{}/{hash}", steps::CONTEXT_DIR), upload);
@@ -238,9 +245,8 @@ async fn submit_steps(
         ready_command: translation.ready_command,
         vcpus: pending.vcpus,
         memory_mb: pending.memory_mb,
-        // `fromImage` is refused in `steps::translate` for now.
-        registry_auth: None,
-        insecure_registry: false,
+        registry_auth,
+        insecure_registry,
     };
     Ok(submit::submit(state, principal, request, tar.as_deref()).await?)
 }

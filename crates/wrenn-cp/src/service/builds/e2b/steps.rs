@@ -8,7 +8,10 @@
 //! under `e2b/<hash>/`. Pure.
 use std::collections::BTreeMap;
 
-use super::super::{context::Context, dockerfile::parse::is_variable_name};
+use super::super::{
+    context::Context,
+    dockerfile::{parse::is_variable_name, BaseRef},
+};
 
 /// Dockerfile lines each E2B step owns (the base is block 0, the start
 /// command the block after the last step).
@@ -78,9 +81,9 @@ pub struct BuildSteps {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StepsError {
-    /// `fromImage` that is not E2B's default base.
-    #[error("fromImage '{0}': images from a registry are not supported by this Wrenn yet; use fromTemplate (for example 'base') or a Template() without a base")]
-    ImageBase(String),
+    /// `fromImage` or `fromTemplate` that names no image or template.
+    #[error("{0}")]
+    BadBase(String),
     #[error("step {step}: {message}")]
     Step { step: usize, message: String },
     #[error("{0}")]
@@ -90,22 +93,49 @@ pub enum StepsError {
 /// The Dockerfile of a build, and the uploads its COPY steps need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Translation {
+    /// The `FROM` reference ([`base_reference`]).
+    pub base: String,
     pub dockerfile: String,
     pub ready_command: Option<String>,
 }
 
-/// The Wrenn template an E2B base names: `fromTemplate` as it is, E2B's
-/// default image as `base`. The one place where a registry image would be
-/// passed through once Wrenn builds from OCI images.
-pub fn base_template(
+/// The `FROM` of an E2B base: `fromTemplate` as it is; E2B's default
+/// image as `base`; `fromImage` as Docker reads it (`python:3.12` is
+/// `docker.io/library/python:3.12`, a Debian suite `debian:<suite>` is
+/// built with debootstrap as Wrenn's own `FROM debian:<suite>`, anything
+/// with a registry or path is pulled as written).
+pub fn base_reference(
     from_image: Option<&str>,
     from_template: Option<&str>,
 ) -> Result<String, StepsError> {
-    match (from_template, from_image) {
-        (Some(t), _) if !t.trim().is_empty() => Ok(t.trim().to_owned()),
-        (_, None) => Ok("base".to_owned()),
-        (_, Some(image)) if DEFAULT_IMAGES.contains(&image.trim()) => Ok("base".to_owned()),
-        (_, Some(image)) => Err(StepsError::ImageBase(image.to_owned())),
+    let bad = |what: &str, value: &str, hint: &str| {
+        StepsError::BadBase(format!("{what} '{value}' {hint}"))
+    };
+    let (reference, what) = match (from_template, from_image) {
+        (Some(t), _) if !t.trim().is_empty() => (t.trim().to_owned(), "fromTemplate"),
+        (_, None) => return Ok("base".to_owned()),
+        (_, Some(image)) if DEFAULT_IMAGES.contains(&image.trim()) => return Ok("base".to_owned()),
+        (_, Some(image)) => {
+            let image = image.trim();
+            let docker_hub = !image.contains('/') && !image.starts_with("debian:");
+            let reference = if docker_hub {
+                format!("docker.io/library/{image}")
+            } else {
+                image.to_owned()
+            };
+            (reference, "fromImage")
+        }
+    };
+    match BaseRef::classify(1, &reference) {
+        Ok(BaseRef::Template(_)) if what == "fromTemplate" => Ok(reference),
+        Ok(BaseRef::Oci { .. } | BaseRef::Debian { .. }) if what == "fromImage" => Ok(reference),
+        Ok(_) if what == "fromTemplate" => Err(bad(
+            what,
+            &reference,
+            "is not a template name[:tag]; name an image with fromImage",
+        )),
+        Ok(_) => Err(bad(what, &reference, "is not an image reference")),
+        Err(err) => Err(StepsError::BadBase(format!("{what}: {err}"))),
     }
 }
 
@@ -214,12 +244,7 @@ pub fn translate(
             "a build has at most {MAX_STEPS} steps"
         )));
     }
-    let base = base_template(build.from_image.as_deref(), build.from_template.as_deref())?;
-    if base.contains(char::is_whitespace) {
-        return Err(StepsError::Invalid(format!(
-            "fromTemplate '{base}' is not a template name"
-        )));
-    }
+    let base = base_reference(build.from_image.as_deref(), build.from_template.as_deref())?;
     let mut out = Writer { lines: Vec::new() };
     out.block(0, vec![format!("FROM {base}")]);
     let mut user: Option<String> = None;
@@ -301,6 +326,7 @@ pub fn translate(
     let mut dockerfile = out.lines.join("\n");
     dockerfile.push('\n');
     Ok(Translation {
+        base,
         dockerfile,
         ready_command: build.ready_cmd.clone().filter(|c| !c.trim().is_empty()),
     })

@@ -125,17 +125,50 @@ fn step_of_line_when_translated_then_each_line_names_its_step() {
 }
 
 #[test]
-fn base_template_when_default_image_then_base_and_registry_image_refused() {
-    assert_eq!(base_template(Some("e2bdev/base"), None).unwrap(), "base");
-    assert_eq!(base_template(None, None).unwrap(), "base");
+fn base_reference_when_default_image_or_template_then_as_named() {
+    assert_eq!(base_reference(Some("e2bdev/base"), None).unwrap(), "base");
+    assert_eq!(base_reference(None, None).unwrap(), "base");
     assert_eq!(
-        base_template(Some("e2bdev/base"), Some("mine:v1")).unwrap(),
+        base_reference(Some("e2bdev/base"), Some("mine:v1")).unwrap(),
         "mine:v1"
     );
-    assert!(matches!(
-        base_template(Some("python:3.12"), None),
-        Err(StepsError::ImageBase(_))
-    ));
+}
+
+#[test]
+fn base_reference_when_image_then_docker_names_and_debian_suites() {
+    assert_eq!(
+        base_reference(Some("python:3.12"), None).unwrap(),
+        "docker.io/library/python:3.12"
+    );
+    assert_eq!(
+        base_reference(Some("127.0.0.1:5000/test/img:1"), None).unwrap(),
+        "127.0.0.1:5000/test/img:1"
+    );
+    assert_eq!(
+        base_reference(Some("debian:bookworm"), None).unwrap(),
+        "debian:bookworm"
+    );
+}
+
+#[test]
+fn base_reference_when_not_a_reference_then_refused_naming_the_field() {
+    for (image, template) in [
+        (Some("bad image"), None),
+        (Some("debian:sid"), None),
+        (None, Some("has space")),
+        (None, Some("ghcr.io/o/r:1")),
+    ] {
+        let err = base_reference(image, template).unwrap_err();
+        let field = if template.is_some() {
+            "fromTemplate"
+        } else {
+            "fromImage"
+        };
+        assert!(
+            matches!(&err, StepsError::BadBase(m) if m.contains(field)),
+            "{image:?} {template:?}: {err}"
+        );
+    }
 }
 
 #[test]

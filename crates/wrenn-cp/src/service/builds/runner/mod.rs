@@ -25,8 +25,8 @@ use super::{
     context::Context,
     dockerfile::{BaseRef, Dockerfile},
     plan::{BuildPlan, StepAction},
+    registry_auth::RegistryAuth,
     settings::BuildSettings,
-    submit::RegistryAuth,
 };
 use crate::{
     agent::{AgentApi, AgentCreate, AgentError, AgentStart, AgentState},
