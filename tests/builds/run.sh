@@ -7,6 +7,8 @@
 #   - the same file again: every step CACHED and the memory snapshot reused
 #     without booting a VM (figures: both build times);
 #   - one RUN changed: the steps before it CACHED, it and after rebuilt;
+#   - tags by hand: `template tag` points `stable` at a version, a sandbox
+#     starts from NAME:TAG, `template untag` removes it (then not found);
 #   - a failing RUN: the CLI names its line and exit code, exits non-zero,
 #     and no template is registered;
 #   - Ctrl-C (SIGINT to the CLI) mid-build: the build is cancelled, the CLI
@@ -196,6 +198,18 @@ ok = changed is not None and changed not in cached and all(n < changed for n in 
 sys.exit(0 if ok else 1)'
 }
 check "one RUN changed: steps before it CACHED, it and after rebuilt" rebuilt_from
+
+# --- tags by hand, and a sandbox from NAME:TAG
+check "template tag every:changed stable" bash -c "'$wrenn_bin' template tag every:changed stable | grep -q '^stable '"
+check "template tag latest: refused (latest follows builds)" bash -c "! '$wrenn_bin' template tag every latest 2>/dev/null"
+sid=$(wrenn sandbox create --template every:stable --timeout 120 2>"$log")
+check "sandbox from every:stable runs the changed version ($sid)" in_sandbox "$sid" changed "cat /home/user/changed.txt"
+wrenn sandbox kill "$sid" >/dev/null 2>&1
+check "template untag every stable" bash -c "'$wrenn_bin' template untag every stable && ! '$wrenn_bin' template tags every | grep -q '^stable '"
+untagged=$(wrenn sandbox create --template every:stable 2>&1)
+rc=$?
+check "sandbox from every:stable after untag: refused, not found (exit $rc)" \
+    bash -c "[ $rc != 0 ] && grep -qi 'not found' <<<'$untagged'"
 
 # --- a failing step
 build failing "$here/fail.Dockerfile" "$empty"

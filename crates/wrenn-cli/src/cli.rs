@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use wrenn_types::{SandboxState, TimeoutAction};
+use wrenn_types::{SandboxState, TemplateName, TimeoutAction};
 
 use crate::values::{BuildArg, BuildTarget, Cidr, KeyValue, PathSegment};
 
@@ -290,7 +290,8 @@ pub enum SandboxCommand {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    #[arg(long, default_value = "base")]
+    /// The template: NAME, or NAME:TAG for the version a tag points at
+    #[arg(long, default_value = "base", value_name = "NAME[:TAG]")]
     pub template: PathSegment,
     #[arg(long)]
     pub vcpus: Option<u32>,
@@ -425,6 +426,20 @@ pub enum TemplateCommand {
     BuildCancel { id: PathSegment },
     /// List a template's version tags
     Tags { name: PathSegment },
+    /// Point tags at the version NAME[:FROM] names now (FROM default:
+    /// latest), as `docker tag`; `latest` follows builds only
+    Tag {
+        #[arg(value_name = "NAME[:FROM]")]
+        source: BuildTarget,
+        #[arg(required = true, value_name = "TAG")]
+        tags: Vec<TemplateName>,
+    },
+    /// Remove tags of a template (its versions stay until it is deleted)
+    Untag {
+        name: TemplateName,
+        #[arg(required = true, value_name = "TAG")]
+        tags: Vec<TemplateName>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -324,6 +324,53 @@ both_dbs!(
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert_error(&body, "validation_failed");
+        // Tags by hand: `stable` points at v2's version, then goes;
+        // `latest` follows builds only.
+        let (status, tags) = fx
+            .call(
+                POST,
+                "/v1/templates/myapp/tags",
+                Some(json!({"tags": ["stable"], "from": "v2"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{tags}");
+        let of = |tags: &Value, tag: &str| {
+            tags.as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["tag"] == tag)
+                .map(|t| t["template_id"].clone())
+        };
+        assert_eq!(of(&tags, "stable"), of(&tags, "v2"), "{tags}");
+        assert_ne!(of(&tags, "stable"), of(&tags, "latest"), "{tags}");
+        let (status, body) = fx
+            .call(
+                POST,
+                "/v1/templates/myapp/tags",
+                Some(json!({"tags": ["latest"], "from": "v2"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let (status, body) = fx
+            .call(
+                POST,
+                "/v1/templates/myapp/tags",
+                Some(json!({"tags": ["x"], "from": "v9"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_error(&body, "template_not_found");
+        let (status, body) = fx
+            .call(DELETE, "/v1/templates/myapp/tags/stable", None)
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let (status, body) = fx
+            .call(DELETE, "/v1/templates/myapp/tags/latest", None)
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let (_, tags) = fx.call(GET, "/v1/templates/myapp/tags", None).await;
+        assert_eq!(of(&tags, "stable"), None, "{tags}");
+
         let (_, page) = fx.call(GET, "/v1/sandboxes", None).await;
         for sandbox in page["sandboxes"].as_array().unwrap() {
             let path = format!("/v1/sandboxes/{}", sandbox["id"].as_str().unwrap());

@@ -56,6 +56,23 @@ class AssignPlan(BaseModel):
     vcpus: int | None = None
 
 
+class AssignTags(BaseModel):
+    """
+    Tags to point at the version another tag names now.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    from_: str | None = Field(
+        None, alias="from", description="The tag whose version they point at; default `latest`."
+    )
+    tags: list[str] = Field(
+        ...,
+        description="Tags to add, or move from the version they point at (not `latest`,\nwhich follows the newest build).",
+    )
+
+
 class AuditEvent(BaseModel):
     action: str
     actor_id: str

@@ -50,6 +50,17 @@ def test_template_build_when_copy_run_env_workdir_start_then_sandbox_has_them(tm
     assert Template.exists(name)
     assert not Template.exists(f"py-tpl-none-{RUN}")
 
+    # Tags: assign, list (build ids parse as UUIDs), start by name:tag, remove.
+    assigned = Template.assign_tags(f"{name}:latest", "stable")
+    assert assigned.tags == ["stable"]
+    tags = {t.tag: t.build_id for t in Template.get_tags(name)}
+    assert tags.keys() == {"latest", "stable"}, tags
+    assert tags["stable"] == tags["latest"] == assigned.build_id
+    tagged = make_sandbox(template=f"{name}:stable")
+    assert tagged.files.read("/srv/app/hello.txt") == "hello from the context\n"
+    Template.remove_tags(name, "stable")
+    assert {t.tag for t in Template.get_tags(name)} == {"latest"}
+
 
 @TEMPLATE
 def test_template_build_when_step_fails_then_build_exception_names_it(tmp_path):

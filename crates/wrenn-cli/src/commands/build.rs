@@ -18,7 +18,8 @@ use crate::cli::BuildArgs;
 use crate::client::{Answer, ApiClient, ClientError};
 use crate::render;
 use crate::responses::{Build, BuildList, BuildStatus, TagList};
-use crate::values::PathSegment;
+use crate::values::{BuildTarget, PathSegment};
+use wrenn_types::TemplateName;
 
 /// How often a broken log stream is reopened (from where it broke) before
 /// the command gives up; any progress resets the count.
@@ -543,7 +544,43 @@ pub async fn tags(ctx: &Context, name: PathSegment) -> Result<u8, CommandError> 
         .client
         .get_as(&format!("/v1/templates/{name}/tags"), &[])
         .await?;
-    ctx.output_as(&answer, |list| {
+    print_tags(ctx, &answer)
+}
+
+/// `template tag NAME[:FROM] TAG...`: answers every tag of the template.
+pub async fn tag(
+    ctx: &Context,
+    source: BuildTarget,
+    tags: Vec<TemplateName>,
+) -> Result<u8, CommandError> {
+    let from = source.tag.as_ref().map_or("latest", |t| t.as_str());
+    let tags: Vec<&str> = tags.iter().map(|t| t.as_str()).collect();
+    let body = serde_json::json!({ "tags": tags, "from": from });
+    let answer: Answer<TagList> = ctx
+        .client
+        .post_as(&format!("/v1/templates/{}/tags", source.name), &body)
+        .await?;
+    print_tags(ctx, &answer)
+}
+
+/// `template untag NAME TAG...`, one call a tag.
+pub async fn untag(
+    ctx: &Context,
+    name: TemplateName,
+    tags: Vec<TemplateName>,
+) -> Result<u8, CommandError> {
+    for tag in &tags {
+        let answer = ctx
+            .client
+            .delete(&format!("/v1/templates/{name}/tags/{tag}"), &[])
+            .await?;
+        ctx.output(&answer, |_| None)?;
+    }
+    Ok(0)
+}
+
+fn print_tags(ctx: &Context, answer: &Answer<TagList>) -> Result<u8, CommandError> {
+    ctx.output_as(answer, |list| {
         let rows: Vec<Vec<String>> = list
             .tags()
             .iter()

@@ -64,6 +64,8 @@ pub async fn run(ctx: &Context, cmd: TemplateCommand) -> Result<u8, CommandError
         }
         TemplateCommand::BuildCancel { id } => return build::cancel(ctx, id).await,
         TemplateCommand::Tags { name } => return build::tags(ctx, name).await,
+        TemplateCommand::Tag { source, tags } => return build::tag(ctx, source, tags).await,
+        TemplateCommand::Untag { name, tags } => return build::untag(ctx, name, tags).await,
     }
     Ok(0)
 }

@@ -501,6 +501,21 @@ impl From<builds::read::ReadBuildError> for ApiError {
     }
 }
 
+impl From<builds::tags::TagError> for ApiError {
+    fn from(err: builds::tags::TagError) -> Self {
+        use builds::tags::TagError as E;
+        match err {
+            E::TemplateNotFound(name) => ApiError::TemplateNotFound(name),
+            // A name:tag that points nowhere is a template version not found.
+            err @ E::TagNotFound { .. } => {
+                ApiError::Coded(ErrorCode::TemplateNotFound, err.to_string())
+            }
+            err @ (E::Latest(_) | E::NoTags) => ApiError::validation(err.to_string()),
+            E::Db(e) => e.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use wrenn_types::ErrorCode;

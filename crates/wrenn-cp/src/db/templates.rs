@@ -246,6 +246,58 @@ pub struct TagRow {
     pub updated_at: i64,
 }
 
+/// Points each of `tags` of the team's `name` at `to`'s version (added,
+/// or moved from the version it pointed at), in one transaction.
+pub async fn set_tags(
+    db: &Db,
+    team_id: &str,
+    name: &str,
+    tags: &[&str],
+    to: &TagRow,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    let now = now_ms();
+    for tag in tags {
+        sqlx::query(
+            "INSERT INTO template_tags (team_id, name, tag, template_id, build_id, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (team_id, name, tag) \
+             DO UPDATE SET template_id = $4, build_id = $5, updated_at = $6",
+        )
+        .bind(team_id)
+        .bind(name)
+        .bind(tag)
+        .bind(&to.template_id)
+        .bind(&to.build_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// Removes `tags` of the team's `name`; answers how many there were.
+pub async fn delete_tags(
+    db: &Db,
+    team_id: &str,
+    name: &str,
+    tags: &[&str],
+) -> Result<u64, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    let mut removed = 0;
+    for tag in tags {
+        removed +=
+            sqlx::query("DELETE FROM template_tags WHERE team_id = $1 AND name = $2 AND tag = $3")
+                .bind(team_id)
+                .bind(name)
+                .bind(tag)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+    }
+    tx.commit().await?;
+    Ok(removed)
+}
+
 /// The tags of the team's template `name`, by tag.
 pub async fn tags(db: &Db, team_id: &str, name: &str) -> Result<Vec<TagRow>, sqlx::Error> {
     sqlx::query(

@@ -400,6 +400,83 @@ both_dbs!(
         assert_eq!(last["status"], "ready", "{last}");
         drop(envd);
 
+        // Tags (Template.assign_tags / remove_tags / get_tags): build ids
+        // are UUIDs, as the SDKs parse them.
+        assert_eq!(build.len(), 36, "{build}");
+        let tags = fx.call(GET, "/templates/mine/tags", None).await;
+        assert_eq!(tags.status, StatusCode::OK, "{tags:?}");
+        assert_eq!(tags.body[0]["tag"], "latest");
+        assert_eq!(tags.body[0]["buildID"], build.as_str());
+        assert!(tags.body[0]["createdAt"].is_string(), "{tags:?}");
+        let assigned = fx
+            .call(
+                POST,
+                "/templates/tags",
+                Some(json!({"target": "mine", "tags": ["stable"]})),
+            )
+            .await;
+        assert_eq!(assigned.status, StatusCode::CREATED, "{assigned:?}");
+        assert_eq!(assigned.body, json!({"tags": ["stable"], "buildID": build}));
+        let tags = fx.call(GET, "/templates/mine/tags", None).await;
+        let names: Vec<&str> = tags
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["tag"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["latest", "stable"]);
+        let body = json!({"target": "mine:latest", "tags": ["theirs"]});
+        as_other(POST, "/templates/tags".into(), Some(body))
+            .await
+            .error(StatusCode::NOT_FOUND);
+        as_other(GET, "/templates/mine/tags".into(), None)
+            .await
+            .error(StatusCode::NOT_FOUND);
+        let body = json!({"name": "mine", "tags": ["stable"]});
+        as_other(DELETE, "/templates/tags".into(), Some(body))
+            .await
+            .error(StatusCode::NOT_FOUND);
+        for (body, status) in [
+            (
+                json!({"target": "mine:nope", "tags": ["a"]}),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                json!({"target": "mine", "tags": ["latest"]}),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                json!({"target": "mine", "tags": ["Bad Tag"]}),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                json!({"target": "mine", "tags": []}),
+                StatusCode::BAD_REQUEST,
+            ),
+        ] {
+            fx.call(POST, "/templates/tags", Some(body))
+                .await
+                .error(status);
+        }
+        let removed = fx
+            .call(
+                DELETE,
+                "/templates/tags",
+                Some(json!({"name": "mine", "tags": ["stable"]})),
+            )
+            .await;
+        assert_eq!(removed.status, StatusCode::NO_CONTENT, "{removed:?}");
+        let tags = fx.call(GET, "/templates/mine/tags", None).await;
+        assert_eq!(tags.body.as_array().unwrap().len(), 1, "{tags:?}");
+        fx.call(
+            DELETE,
+            "/templates/tags",
+            Some(json!({"name": "mine", "tags": ["stable"]})),
+        )
+        .await
+        .error(StatusCode::NOT_FOUND);
+
         as_other(GET, format!("/templates/mine/builds/{build}/status"), None)
             .await
             .error(StatusCode::NOT_FOUND);

@@ -1,7 +1,7 @@
 //! `/v1/templates/builds` and `/v1/templates/{name}/tags`: template builds
 //! from a Dockerfile (submit as multipart with a `spec` JSON part and an
 //! optional `context` tar, list, get, NDJSON logs with follow, cancel) and
-//! the tags of built templates. The contract is
+//! the tags of built templates (list, assign, remove). The contract is
 //! docs/architecture.md, "Template builds".
 mod multipart;
 
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    extract::{ApiPath, ApiQuery},
+    extract::{ApiJson, ApiPath, ApiQuery},
     rfc3339,
 };
 use crate::{
@@ -26,7 +26,11 @@ use crate::{
     db::template_builds::{BuildRow, LogLine},
     error::{ApiError, ApiResult},
     service::builds::{
-        read as service, registry_auth::RegistryAuth, settings::BuildSettings, submit,
+        read as service,
+        registry_auth::RegistryAuth,
+        settings::BuildSettings,
+        submit,
+        tags::{self as tag_service},
     },
     state::AppState,
 };
@@ -37,7 +41,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get))
         .routes(routes!(logs))
         .routes(routes!(cancel))
-        .routes(routes!(tags))
+        .routes(routes!(tags, assign_tags))
+        .routes(routes!(remove_tag))
 }
 
 /// The `spec` part of a build upload.
@@ -428,7 +433,15 @@ async fn tags(
     principal: Principal,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Vec<TemplateTag>>> {
-    let rows = service::tags(&state, &principal.team_id, &name).await?;
+    tag_views(&state, &principal, name).await
+}
+
+async fn tag_views(
+    state: &AppState,
+    principal: &Principal,
+    name: String,
+) -> ApiResult<Json<Vec<TemplateTag>>> {
+    let rows = service::tags(state, &principal.team_id, &name).await?;
     if rows.is_empty() {
         return Err(ApiError::TemplateNotFound(name));
     }
@@ -442,4 +455,74 @@ async fn tags(
             })
             .collect(),
     ))
+}
+
+/// Tags to point at the version another tag names now.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignTags {
+    /// Tags to add, or move from the version they point at (not `latest`,
+    /// which follows the newest build).
+    pub tags: Vec<String>,
+    /// The tag whose version they point at; default `latest`.
+    #[serde(default)]
+    pub from: Option<String>,
+}
+
+fn parse_tag(value: &str) -> ApiResult<wrenn_types::TemplateTag> {
+    wrenn_types::TemplateTag::parse(value).ok_or_else(|| {
+        ApiError::validation(format!(
+            "tag '{value}' is invalid: use 1-63 characters a-z, 0-9, '-', '_' and '.', \
+             starting with a letter or digit"
+        ))
+    })
+}
+
+/// Points tags of a built template at the version `from` names (Docker's
+/// `tag`); answers every tag of the template.
+#[utoipa::path(
+    post, path = "/v1/templates/{name}/tags", operation_id = "assign_template_tags", tag = "templates",
+    params(("name" = String, Path)),
+    request_body = AssignTags,
+    responses(
+        (status = 200, body = Vec<TemplateTag>),
+        (status = 404, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)
+    )
+)]
+async fn assign_tags(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<AssignTags>,
+) -> ApiResult<Json<Vec<TemplateTag>>> {
+    let from = parse_tag(body.from.as_deref().unwrap_or("latest"))?;
+    let tags = body
+        .tags
+        .iter()
+        .map(|t| parse_tag(t))
+        .collect::<ApiResult<Vec<_>>>()?;
+    tag_service::assign(&state, &principal, &name, &from, &tags).await?;
+    tag_views(&state, &principal, name).await
+}
+
+/// Removes one tag of a built template; its version stays (deleting the
+/// template frees every version).
+#[utoipa::path(
+    delete, path = "/v1/templates/{name}/tags/{tag}", operation_id = "remove_template_tag", tag = "templates",
+    params(("name" = String, Path), ("tag" = String, Path)),
+    responses(
+        (status = 204),
+        (status = 404, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)
+    )
+)]
+async fn remove_tag(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((name, tag)): ApiPath<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let tag = parse_tag(&tag)?;
+    tag_service::remove(&state, &principal, &name, &[tag]).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

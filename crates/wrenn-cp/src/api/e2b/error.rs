@@ -140,6 +140,7 @@ through_api_error!(
     crate::service::templates::SnapshotError,
     crate::service::templates::DeleteTemplateError,
     crate::service::builds::submit::SubmitError,
+    crate::service::builds::tags::TagError,
 );
 
 impl From<E2bBuildError> for E2bError {

@@ -81,6 +81,11 @@ pub fn routes() -> Router<AppState> {
             get(templates::status),
         )
         .route("/templates/aliases/{alias}", get(templates::alias))
+        .route(
+            "/templates/tags",
+            post(templates::assign_tags).delete(templates::remove_tags),
+        )
+        .route("/templates/{template_id}/tags", get(templates::tags))
         .route("/sandboxes/{sandbox_id}/network", put(network::update))
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -3,8 +3,10 @@
 //! `GET /templates/{id}/files/{hash}` (201 `{present, url?}`) and the
 //! `PUT` of a tar.gz to that URL (no API key: the URL's token is the
 //! grant), `POST /v2/templates/{id}/builds/{buildID}` (202), the status
-//! poll with `logsOffset`, `GET /templates/aliases/{alias}` and
-//! `GET /templates`. The rules are `service::builds::e2b`'s.
+//! poll with `logsOffset`, `GET /templates/aliases/{alias}`,
+//! `GET /templates` and the tags (`POST`/`DELETE /templates/tags`,
+//! `GET /templates/{id}/tags`). The rules are `service::builds::e2b`'s
+//! and `service::builds::tags`'.
 use axum::{
     extract::{OriginalUri, Request, State},
     http::{header, request::Parts, StatusCode},
@@ -502,6 +504,112 @@ pub async fn list(
                 build_count: 1,
                 envd_version: super::views::ENVD_VERSION,
                 build_status: "ready",
+            })
+            .collect(),
+    ))
+}
+
+/// E2B's `AssignTemplateTagsRequest`: `target` is `name[:tag]`.
+#[derive(Debug, Deserialize)]
+pub struct AssignTagsBody {
+    target: String,
+    tags: Vec<String>,
+}
+
+/// E2B's `AssignedTemplateTags`.
+#[derive(Debug, Serialize)]
+pub struct AssignedTags {
+    tags: Vec<String>,
+    #[serde(rename = "buildID")]
+    build_id: String,
+}
+
+fn e2b_tags(tags: &[String]) -> E2bResult<Vec<wrenn_types::TemplateTag>> {
+    tags.iter()
+        .map(|t| {
+            wrenn_types::TemplateTag::parse(t)
+                .ok_or_else(|| E2bError::bad_request(format!("tag '{t}' is not a valid tag")))
+        })
+        .collect()
+}
+
+/// `POST /templates/tags`: 201.
+pub async fn assign_tags(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Body(body): Body<AssignTagsBody>,
+) -> E2bResult<(StatusCode, Json<AssignedTags>)> {
+    let target = wrenn_types::TemplateRef::parse(&body.target).ok_or_else(|| {
+        E2bError::bad_request(format!("target '{}' is not name or name:tag", body.target))
+    })?;
+    let tags = e2b_tags(&body.tags)?;
+    let from = target
+        .tag
+        .clone()
+        .unwrap_or_else(wrenn_types::TemplateTag::latest);
+    let source = crate::service::builds::tags::assign(
+        &state,
+        &principal,
+        target.name.as_str(),
+        &from,
+        &tags,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AssignedTags {
+            tags: body.tags,
+            build_id: service::e2b_build_id(source.build_id.as_deref(), &source.template_id),
+        }),
+    ))
+}
+
+/// E2B's `DeleteTemplateTagsRequest`.
+#[derive(Debug, Deserialize)]
+pub struct RemoveTagsBody {
+    name: String,
+    tags: Vec<String>,
+}
+
+/// `DELETE /templates/tags`: 204.
+pub async fn remove_tags(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Body(body): Body<RemoveTagsBody>,
+) -> E2bResult<StatusCode> {
+    let tags = e2b_tags(&body.tags)?;
+    crate::service::builds::tags::remove(&state, &principal, &body.name, &tags).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// E2B's `TemplateTag`.
+#[derive(Debug, Serialize)]
+pub struct TagView {
+    tag: String,
+    #[serde(rename = "buildID")]
+    build_id: String,
+    #[serde(rename = "createdAt")]
+    created_at: String,
+}
+
+/// `GET /templates/{templateID}/tags`: a built template's tags.
+pub async fn tags(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    ApiPath(template): ApiPath<String>,
+) -> E2bResult<Json<Vec<TagView>>> {
+    let rows = db::templates::tags(&state.db, &principal.team_id, &template).await?;
+    if rows.is_empty() {
+        return Err(E2bError::not_found(format!(
+            "template '{template}' not found"
+        )));
+    }
+    Ok(Json(
+        rows.into_iter()
+            .map(|t| TagView {
+                build_id: service::e2b_build_id(t.build_id.as_deref(), &t.template_id),
+                tag: t.tag,
+                created_at: rfc3339(t.updated_at),
             })
             .collect(),
     ))

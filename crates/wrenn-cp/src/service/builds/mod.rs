@@ -6,6 +6,7 @@
 //! archive ([`context`]). Then [`submit`] (validation and the record),
 //! [`runner`] (the build itself) and [`read`] (views, logs, cancel, tags),
 //! with [`registry_auth`] the credentials the first hands the second;
+//! [`tags`] moves tags by hand;
 //! [`e2b`] maps E2B's template build flow onto them.
 pub mod cache_key;
 pub mod context;
@@ -17,3 +18,4 @@ pub mod registry_auth;
 pub mod runner;
 pub mod settings;
 pub mod submit;
+pub mod tags;

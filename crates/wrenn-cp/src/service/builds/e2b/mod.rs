@@ -11,6 +11,8 @@ pub mod store;
 
 use std::collections::BTreeMap;
 
+use sha2::{Digest, Sha256};
+
 use super::{
     context::{Context, ContextError},
     registry_auth::RegistryAuth,
@@ -101,7 +103,9 @@ pub async fn request(
         wrenn_types::Resources::new(v, m, None)
             .map_err(|e| E2bBuildError::Invalid(e.to_string()))?;
     }
-    let build_id = db::new_id("bld_");
+    // A random UUID, as E2B's (the SDKs parse the build ids of tag answers
+    // as one): version 8 over a fresh id's hash.
+    let build_id = uuid_text(&Sha256::digest(db::new_id("bld_").as_bytes()));
     let pending = Pending {
         team_id: team_id.to_owned(),
         name: name.clone(),
@@ -249,6 +253,43 @@ async fn submit_steps(
         insecure_registry,
     };
     Ok(submit::submit(state, principal, request, tar.as_deref()).await?)
+}
+
+/// A build id as E2B's tag answers carry it: a UUID (E2B's SDKs parse it
+/// as one). Builds requested through E2B have UUID ids already; the Wrenn
+/// API's `bld_` ids (and versions made by no build, by their template id)
+/// map to a stable name-based UUID (RFC 9562 version 8, from SHA-256).
+pub fn e2b_build_id(build_id: Option<&str>, template_id: &str) -> String {
+    let id = build_id.unwrap_or(template_id);
+    if is_uuid(id) {
+        return id.to_owned();
+    }
+    uuid_text(&Sha256::digest(id.as_bytes()))
+}
+
+fn is_uuid(id: &str) -> bool {
+    id.len() == 36
+        && id.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit() && !c.is_ascii_uppercase(),
+        })
+}
+
+/// The first 16 bytes of `hash` as a version 8, variant RFC 9562 UUID.
+fn uuid_text(hash: &[u8]) -> String {
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&hash[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 /// A build as `GET .../status` shows it.
