@@ -315,6 +315,20 @@ pub async fn shutdown() -> StatusCode {
     }
 }
 
+/// Flushes every filesystem's dirty pages to disk, for a host that copies
+/// the disk of a running guest next (a disk snapshot, a pause). envd does
+/// it itself so no guest program is needed: an image without `sync` (or
+/// without a shell) would otherwise lose its last writes to the copy.
+pub async fn sync() -> StatusCode {
+    match tokio::task::spawn_blocking(nix::unistd::sync).await {
+        Ok(()) => StatusCode::NO_CONTENT,
+        Err(err) => {
+            tracing::warn!(%err, "sync task failed");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

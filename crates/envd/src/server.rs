@@ -32,6 +32,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/envs", get(http::envs))
         .route("/metrics", get(http::metrics))
         .route("/shutdown", post(http::shutdown))
+        .route("/sync", post(http::sync))
         .route("/files", get(files::download).post(files::upload))
         .route(
             "/wrenn/start",

@@ -109,6 +109,52 @@ pub async fn init(
     })
 }
 
+/// Why the guest's disks could not be flushed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("envd /sync request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("envd refused /sync ({0})")]
+    Refused(u16),
+    #[error("`sync` in the guest: {0}")]
+    Exec(#[from] ExecError),
+    #[error("`sync` in the guest exited {code}: {stderr}")]
+    ExecFailed { code: i32, stderr: String },
+}
+
+/// Flushes the guest's dirty pages to its disks: envd's `POST /sync`, or,
+/// for an envd older than that route (a 404), a `sync` command (which
+/// needs the image's shell and `sync`, and must exit 0).
+pub async fn sync(envd_base_url: &str, access_token: &str) -> Result<(), SyncError> {
+    let response = reqwest::Client::new()
+        .post(format!("{envd_base_url}/sync"))
+        .header("X-Access-Token", access_token)
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await?;
+    match response.status() {
+        s if s.is_success() => Ok(()),
+        reqwest::StatusCode::NOT_FOUND => {
+            let mut request = ExecRequest::shell("sync");
+            request.user = "root".into();
+            request.timeout = Duration::from_secs(60);
+            request.access_token = Some(access_token.to_owned());
+            let out = exec(envd_base_url, &request).await?;
+            if out.exit_code != 0 {
+                return Err(SyncError::ExecFailed {
+                    code: out.exit_code,
+                    stderr: String::from_utf8_lossy(&out.stderr)
+                        .chars()
+                        .take(300)
+                        .collect(),
+                });
+            }
+            Ok(())
+        }
+        s => Err(SyncError::Refused(s.as_u16())),
+    }
+}
+
 /// Why a template's start command did not become ready.
 #[derive(Debug, thiserror::Error)]
 pub enum StartCommandError {

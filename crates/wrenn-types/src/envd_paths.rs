@@ -1,6 +1,6 @@
 //! envd's routes that only the host agent may call (`POST /init` hands envd
 //! its access token and environment, `POST /shutdown` powers the guest
-//! off). The sandbox proxy, in the control plane and again in the agent,
+//! off, `POST /sync` flushes its disks before the host copies one). The sandbox proxy, in the control plane and again in the agent,
 //! refuses them on envd's port whatever the client sends: the check is on
 //! the path as envd could end up reading it, so percent-encoding, repeated
 //! or trailing slashes and case do not slip past it.
@@ -9,7 +9,7 @@
 pub const ENVD_PORT: u16 = 49983;
 
 /// Routes of envd no client of the proxy may reach.
-const HOST_ONLY: [&str; 2] = ["/init", "/shutdown"];
+const HOST_ONLY: [&str; 3] = ["/init", "/shutdown", "/sync"];
 
 /// Whether `path` (the raw path of a request, without query) names one of
 /// envd's host-only routes.
@@ -65,6 +65,8 @@ mod tests {
         for path in [
             "/init",
             "/shutdown",
+            "/sync",
+            "/Sync/",
             "//init",
             "/init/",
             "/./init",

@@ -301,10 +301,7 @@ impl<V: Vmm> Sandboxes<V> {
         };
         // Writes still in the guest's page cache are not on the disk yet;
         // a guest that cannot sync is still running, nothing changed.
-        let mut sync = ExecRequest::shell("sync");
-        sync.user = "root".into();
-        sync.timeout = std::time::Duration::from_secs(60);
-        self.exec(id, sync)
+        self.sync_guest(id)
             .await
             .map_err(|e| failed(format!("sync in the guest: {e}")))?;
         entry.transition(SandboxState::Pausing, None)?;
@@ -479,6 +476,15 @@ impl<V: Vmm> Sandboxes<V> {
                 }
                 .into()),
             })
+    }
+
+    /// Flushes a running sandbox's guest page cache to its disk (before the
+    /// host copies the disk or stops the VMM).
+    pub async fn sync_guest(&self, id: &SandboxId) -> Result<(), String> {
+        let target = self.envd_target(id).map_err(|e| e.to_string())?;
+        envd_client::sync(&target.url, target.token.expose())
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Runs a shell command in a running sandbox and collects its output.

@@ -5,7 +5,6 @@
 //! only for the copy and keeps running afterwards. Owns no state: it works through the
 //! lifecycle (the guest's `sync`), the registry (the sandbox's operation
 //! lock), the disk plan and the template catalog.
-use std::time::Duration;
 
 use super::{
     catalog::{PublishError, TemplateCatalog},
@@ -16,7 +15,6 @@ use super::{
 };
 use crate::{
     disk::DiskPlan,
-    envd_client::ExecRequest,
     vmm::{RunningVm, Vmm},
 };
 
@@ -37,7 +35,6 @@ pub fn builtin_shape(template: &str) -> (u8, u32) {
         _ => BUILTIN_SHAPE,
     }
 }
-const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What publishing a sandbox's disk works with.
 pub struct DiskPublisher<'a, V: Vmm> {
@@ -79,11 +76,8 @@ impl<V: Vmm> DiskPublisher<'_, V> {
                 .map_err(|e| failed(e.to_string()))?,
             SandboxState::Running => {
                 // Writes still in the guest's page cache are not on the disk yet.
-                let mut sync = ExecRequest::shell("sync");
-                sync.user = "root".into();
-                sync.timeout = SYNC_TIMEOUT;
                 self.sandboxes
-                    .exec(id, sync)
+                    .sync_guest(id)
                     .await
                     .map_err(|e| failed(format!("sync in the guest: {e}")))?;
                 let vm = runtime
