@@ -198,6 +198,30 @@ pub async fn insert_hidden(db: &Db, template: &TemplateRow) -> Result<(), sqlx::
     insert_on(&mut conn, template, true).await
 }
 
+/// Points `(team, name, tag)` at `(template id, build id)`, adding the
+/// tag or moving it.
+async fn upsert_tag(
+    conn: &mut sqlx::AnyConnection,
+    (team_id, name, tag): (&str, &str, &str),
+    (template_id, build_id): (&str, Option<&str>),
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO template_tags (team_id, name, tag, template_id, build_id, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (team_id, name, tag) \
+         DO UPDATE SET template_id = $4, build_id = $5, updated_at = $6",
+    )
+    .bind(team_id)
+    .bind(name)
+    .bind(tag)
+    .bind(template_id)
+    .bind(build_id)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
 async fn insert_on(
     conn: &mut sqlx::AnyConnection,
     template: &TemplateRow,
@@ -258,19 +282,8 @@ pub async fn set_tags(
     let mut tx = db.pool.begin().await?;
     let now = now_ms();
     for tag in tags {
-        sqlx::query(
-            "INSERT INTO template_tags (team_id, name, tag, template_id, build_id, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (team_id, name, tag) \
-             DO UPDATE SET template_id = $4, build_id = $5, updated_at = $6",
-        )
-        .bind(team_id)
-        .bind(name)
-        .bind(tag)
-        .bind(&to.template_id)
-        .bind(&to.build_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let target = (to.template_id.as_str(), to.build_id.as_deref());
+        upsert_tag(&mut tx, (team_id, name, tag), target, now).await?;
     }
     tx.commit().await
 }
@@ -441,19 +454,8 @@ pub async fn register_version(
         tags.push("latest");
     }
     for tag in tags {
-        sqlx::query(
-            "INSERT INTO template_tags (team_id, name, tag, template_id, build_id, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (team_id, name, tag) \
-             DO UPDATE SET template_id = $4, build_id = $5, updated_at = $6",
-        )
-        .bind(team_id)
-        .bind(name)
-        .bind(tag)
-        .bind(&version_id)
-        .bind(build_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let target = (version_id.as_str(), Some(build_id));
+        upsert_tag(&mut tx, (team_id, name, tag), target, now).await?;
     }
     tx.commit().await?;
     Ok(version_id)

@@ -645,20 +645,7 @@ impl Run<'_> {
             });
         if start.is_none() {
             if let Some(row) = last_disk.filter(|r| promotable(r, &job.name)) {
-                let id = db::templates::register_version(
-                    &self.state.db,
-                    &job.team_id,
-                    &job.name,
-                    &job.tag,
-                    &job.id,
-                    Version::Existing {
-                        id: &row.id,
-                        vcpus: i64::from(job.vcpus),
-                        memory_mb: i64::from(job.memory_mb),
-                    },
-                )
-                .await?;
-                return Ok(id);
+                return self.register_existing(&row.id).await;
             }
         }
         let version_key = parent
@@ -678,20 +665,7 @@ impl Run<'_> {
                 total,
                 format!("the template's snapshot: CACHED ({})", row.id),
             );
-            let id = db::templates::register_version(
-                &self.state.db,
-                &job.team_id,
-                &job.name,
-                &job.tag,
-                &job.id,
-                Version::Existing {
-                    id: &row.id,
-                    vcpus: i64::from(job.vcpus),
-                    memory_mb: i64::from(job.memory_mb),
-                },
-            )
-            .await?;
-            return Ok(id);
+            return self.register_existing(&row.id).await;
         }
         self.boot(from).await?;
         let memory = start.is_some();
@@ -751,6 +725,26 @@ impl Run<'_> {
 }
 
 impl Run<'_> {
+    /// Registers an existing row (a cached snapshot) as this build's
+    /// version, at this build's shape.
+    async fn register_existing(&self, row_id: &str) -> Result<String, Failure> {
+        let job = self.job;
+        let id = db::templates::register_version(
+            &self.state.db,
+            &job.team_id,
+            &job.name,
+            &job.tag,
+            &job.id,
+            Version::Existing {
+                id: row_id,
+                vcpus: i64::from(job.vcpus),
+                memory_mb: i64::from(job.memory_mb),
+            },
+        )
+        .await?;
+        Ok(id)
+    }
+
     /// The version a build with the same final key made, if it is still
     /// there and may be this build's version.
     async fn cached_version(&self, key: &str) -> Result<Option<TemplateRow>, Failure> {
