@@ -125,8 +125,12 @@ pub enum SyncError {
 /// Flushes the guest's dirty pages to its disks: envd's `POST /sync`, or,
 /// for an envd older than that route (a 404), a `sync` command (which
 /// needs the image's shell and `sync`, and must exit 0).
-pub async fn sync(envd_base_url: &str, access_token: &str) -> Result<(), SyncError> {
-    let response = reqwest::Client::new()
+pub async fn sync(
+    http: &reqwest::Client,
+    envd_base_url: &str,
+    access_token: &str,
+) -> Result<(), SyncError> {
+    let response = http
         .post(format!("{envd_base_url}/sync"))
         .header("X-Access-Token", access_token)
         .timeout(Duration::from_secs(60))

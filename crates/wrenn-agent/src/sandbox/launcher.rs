@@ -110,6 +110,11 @@ impl<V: Vmm> std::fmt::Debug for Launcher<V> {
 }
 
 impl<V: Vmm> Launcher<V> {
+    /// The client every call to a guest's envd goes through (one pool).
+    pub fn envd_http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     pub fn new(backend: V, opts: LauncherOptions) -> Result<Self, SandboxError> {
         let network = SandboxNetwork::new(opts.network.clone())
             .map_err(|e| SandboxError::Capacity(format!("network configuration: {e}")))?;

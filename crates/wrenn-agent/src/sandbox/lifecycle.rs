@@ -482,7 +482,8 @@ impl<V: Vmm> Sandboxes<V> {
     /// host copies the disk or stops the VMM).
     pub async fn sync_guest(&self, id: &SandboxId) -> Result<(), String> {
         let target = self.envd_target(id).map_err(|e| e.to_string())?;
-        envd_client::sync(&target.url, target.token.expose())
+        let http = self.parts.launcher.envd_http();
+        envd_client::sync(http, &target.url, target.token.expose())
             .await
             .map_err(|e| e.to_string())
     }
